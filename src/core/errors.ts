@@ -1,0 +1,80 @@
+/**
+ * Every failure dstore reports, one class each, with a stable `name` and `code`.
+ *
+ * Callers (and tests) branch on `name` or `code`, never on message text. The CLI maps `code`
+ * to a one-line message and an exit status.
+ */
+
+/** Base class of every dstore error. */
+export class DstoreError extends Error {
+  static readonly code: string = 'ERR_DSTORE'
+  readonly code: string
+
+  constructor (message: string, code: string, options?: { cause?: unknown }) {
+    super(message, options)
+    this.code = code
+  }
+}
+
+/** Thrown when a string or object is not a valid dstore key (a CIDv1, raw codec, blake3-256). */
+export class InvalidCIDError extends DstoreError {
+  static override readonly code = 'ERR_INVALID_CID'
+  override name = 'InvalidCIDError'
+  constructor (message: string, options?: { cause?: unknown }) { super(message, InvalidCIDError.code, options) }
+}
+
+/** Thrown when no store or peer holds the requested blob. */
+export class NotFoundError extends DstoreError {
+  static override readonly code = 'ERR_NOT_FOUND'
+  override name = 'NotFoundError'
+  constructor (message: string, options?: { cause?: unknown }) { super(message, NotFoundError.code, options) }
+}
+
+/** Thrown when bytes do not hash to what their CID or verified stream says. Nothing unverified is ever returned. */
+export class VerificationError extends DstoreError {
+  static override readonly code = 'ERR_VERIFICATION_FAILED'
+  override name = 'VerificationError'
+  constructor (message: string, options?: { cause?: unknown }) { super(message, VerificationError.code, options) }
+}
+
+/** Thrown when a byte range does not fit the blob, or an argument is out of its allowed range. */
+export class OutOfRangeError extends DstoreError {
+  static override readonly code = 'ERR_OUT_OF_RANGE'
+  override name = 'OutOfRangeError'
+  constructor (message: string, options?: { cause?: unknown }) { super(message, OutOfRangeError.code, options) }
+}
+
+/** Thrown when a value exceeds a configured size limit (a cache, a message, a blob). */
+export class TooLargeError extends DstoreError {
+  static override readonly code = 'ERR_TOO_LARGE'
+  override name = 'TooLargeError'
+  constructor (message: string, options?: { cause?: unknown }) { super(message, TooLargeError.code, options) }
+}
+
+/** Thrown when an operation is cancelled through its `AbortSignal`. */
+export class AbortError extends DstoreError {
+  static override readonly code = 'ERR_ABORTED'
+  override name = 'AbortError'
+  constructor (message = 'The operation was aborted', options?: { cause?: unknown }) { super(message, AbortError.code, options) }
+}
+
+/** Thrown when the underlying storage fails (disk full, permissions, a corrupt index). */
+export class StorageError extends DstoreError {
+  static override readonly code = 'ERR_STORAGE'
+  override name = 'StorageError'
+  constructor (message: string, options?: { cause?: unknown }) { super(message, StorageError.code, options) }
+}
+
+/** Thrown when a store is used after `close()`. */
+export class ClosedError extends DstoreError {
+  static override readonly code = 'ERR_CLOSED'
+  override name = 'ClosedError'
+  constructor (message = 'The store is closed', options?: { cause?: unknown }) { super(message, ClosedError.code, options) }
+}
+
+/** Throws an {@link AbortError} if `signal` has been aborted. */
+export function throwIfAborted (signal?: AbortSignal): void {
+  if (signal?.aborted === true) {
+    throw new AbortError(undefined, { cause: signal.reason })
+  }
+}
