@@ -1,0 +1,104 @@
+/**
+ * The blob store contract. Two implementations run one compliance suite
+ * (`test/store-compliance.ts`): the memory store (a Local's LRU cache) and the filesystem
+ * store (Global's canonical copies).
+ *
+ * Stores hold only verified values: `put` hashes what it receives and, when told which CID to
+ * expect, refuses anything else before it becomes visible.
+ */
+import type { CID } from 'multiformats/cid'
+import type { CIDLike } from '../cid.js'
+
+/** Cancellation, as everywhere in dstore. */
+export interface AbortOptions {
+  signal?: AbortSignal
+}
+
+/** Progress of a long operation. `total` is undefined when not known in advance. */
+export interface ProgressEvent {
+  /** What is happening, named `area:verb:step`, e.g. `blob:put:write`. */
+  type: string
+  /** Bytes done so far. */
+  bytes: number
+  /** Total bytes, when known. */
+  total?: number
+}
+
+export interface ProgressOptions {
+  onProgress?: (event: ProgressEvent) => void
+}
+
+/** Bytes accepted by `put`. */
+export type ByteSource = Uint8Array | AsyncIterable<Uint8Array> | Iterable<Uint8Array>
+
+export interface PutOptions extends AbortOptions, ProgressOptions {
+  /** The CID the value must hash to; anything else is rejected with `VerificationError` and not stored. */
+  expected?: CIDLike
+  /** The size the value must have, when the caller knows it; a mismatch is a `VerificationError`. */
+  size?: number
+  /** Pin the value so it is never evicted (memory store). The filesystem store pins everything. */
+  pin?: boolean
+}
+
+export interface GetOptions extends AbortOptions, ProgressOptions {
+  /** First byte to return; default 0. */
+  offset?: number
+  /** Bytes to return; default to the end. A range past the end is an `OutOfRangeError`. */
+  length?: number
+}
+
+/** What a store knows of one blob. */
+export interface BlobStat {
+  cid: CID
+  /** Size in bytes. */
+  size: number
+  /** Whether the blob is pinned (never evicted). */
+  pinned: boolean
+}
+
+/** A content-addressed blob store. */
+export interface BlobStore {
+  /** True when the store holds `cid`. */
+  has: (cid: CIDLike, options?: AbortOptions) => Promise<boolean>
+
+  /** Size and pin state. @throws {NotFoundError} when absent. */
+  stat: (cid: CIDLike, options?: AbortOptions) => Promise<BlobStat>
+
+  /**
+   * Stores a value streamed in, and returns its CID once it is complete and visible.
+   * Putting a value that is already stored is a cheap no-op that returns the same CID.
+   */
+  put: (source: ByteSource, options?: PutOptions) => Promise<CID>
+
+  /** Streams a value (or a byte range of it) out. @throws {NotFoundError} when absent. */
+  get: (cid: CIDLike, options?: GetOptions) => AsyncIterable<Uint8Array>
+
+  /** Removes a value, pinned or not. Resolves true when it was present. */
+  delete: (cid: CIDLike, options?: AbortOptions) => Promise<boolean>
+
+  /** Every blob in the store (order unspecified). */
+  list: (options?: AbortOptions) => AsyncIterable<BlobStat>
+
+  /** Releases resources. Later calls throw `ClosedError`. */
+  close: () => Promise<void>
+}
+
+/** A store that can also serve verified streams: random access to data plus its outboard. */
+export interface VerifiableBlobStore extends BlobStore {
+  /**
+   * The value's outboard (8-byte length header and pre-order parent nodes at dstore's chunk
+   * group size), as `docs/PROTOCOL.md` defines it. @throws {NotFoundError} when absent.
+   */
+  outboard: (cid: CIDLike, options?: AbortOptions) => Promise<Uint8Array>
+
+  /** Opens the value for random-access reads. The reader must be closed. */
+  open: (cid: CIDLike, options?: AbortOptions) => Promise<BlobReader>
+}
+
+/** Random access to one stored value. Reads after the value is deleted still see the old bytes. */
+export interface BlobReader {
+  readonly size: number
+  /** Reads `length` bytes at `offset` (must lie inside the value). May return a view into a shared buffer only if documented. */
+  read: (offset: number, length: number) => Promise<Uint8Array>
+  close: () => Promise<void>
+}
