@@ -1,6 +1,10 @@
 import { strict as assert } from 'node:assert'
+import { execFileSync } from 'node:child_process'
+import { fileURLToPath } from 'node:url'
 import { blake3, hash, CHUNK_LEN } from '../src/core/blake3/index.js'
 import { blake3js } from '../src/core/blake3/js.js'
+import { createWasmBlake3, wasmSupported } from '../src/core/blake3/wasm.js'
+import { LAYOUT } from '../src/core/blake3/wasm-binary.js'
 import type { Blake3 } from '../src/core/blake3/interface.js'
 import { blake3Input, fixture, hex, pseudoRandom } from './helpers.js'
 
@@ -17,7 +21,13 @@ function referenceSubtree (impl: Blake3, data: Uint8Array, counter: number, isRo
   return impl.parentCV(left, right, isRoot)
 }
 
-const impls: Blake3[] = blake3.name === blake3js.name ? [blake3js] : [blake3, blake3js]
+/** The WASM backend is tested directly too, so DSTORE_BLAKE3=js cannot hide it from the suite. */
+const wasm: Blake3 | undefined = wasmSupported() ? createWasmBlake3() : undefined
+const impls: Blake3[] = [...(wasm != null ? [wasm] : []), blake3js]
+if (!impls.some(i => i.name === blake3.name)) impls.unshift(blake3)
+
+/** Chunk counts around the 4-chunk SIMD batches, the 4-pair parent batches and odd carries. */
+const CHUNK_COUNTS = [1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 12, 13, 15, 16, 17, 31, 32, 33, 63, 64, 65]
 
 describe('blake3', () => {
   for (const impl of impls) {
@@ -83,6 +93,122 @@ describe('blake3', () => {
       })
     })
   }
+
+  describe('backend selection', () => {
+    it('runs WebAssembly SIMD on this machine', () => {
+      assert.equal(wasmSupported(), true)
+    })
+
+    it('selects the wasm-simd backend unless DSTORE_BLAKE3=js forces the portable one', () => {
+      assert.equal(blake3.name, process.env.DSTORE_BLAKE3 === 'js' ? 'js' : 'wasm-simd')
+    })
+
+    const indexUrl = new URL('../src/core/blake3/index.js', import.meta.url).href
+    const selectedIn = (env: Record<string, string | undefined>): string => execFileSync(process.execPath,
+      ['--input-type=module', '-e', `const m = await import(${JSON.stringify(indexUrl)}); process.stdout.write(m.blake3.name)`],
+      { env: { ...process.env, ...env }, encoding: 'utf8' })
+
+    it('honours DSTORE_BLAKE3=js in a fresh process', () => {
+      assert.equal(selectedIn({ DSTORE_BLAKE3: 'js' }), 'js')
+    })
+
+    it('picks wasm-simd in a fresh process without DSTORE_BLAKE3', () => {
+      assert.equal(selectedIn({ DSTORE_BLAKE3: '' }), 'wasm-simd')
+    })
+
+    it('is loaded from the compiled module path', () => {
+      assert.ok(fileURLToPath(indexUrl).endsWith('index.js'))
+    })
+  })
+
+  describe('wasm-simd backend against the portable one', () => {
+    const w = wasm ?? blake3js
+    const big = pseudoRandom(4 * LAYOUT.inputLen + 5 * CHUNK_LEN + 77, 99)
+    const same = (a: Uint8Array, b: Uint8Array, msg: string): void => assert.equal(hex(a), hex(b), msg)
+
+    it('is the wasm backend being compared', () => {
+      assert.equal(w.name, 'wasm-simd')
+    })
+
+    it('agrees at every length around 4-chunk batch boundaries, root and non-root', () => {
+      for (const n of CHUNK_COUNTS) {
+        for (const delta of [-1023, -65, -64, -1, 0]) {
+          const len = n * CHUNK_LEN + delta
+          const data = big.subarray(0, len)
+          same(w.subtreeCV(data, 0, true), blake3js.subtreeCV(data, 0, true), `root, ${len} bytes`)
+          const counter = 2 ** 34 + 128
+          same(w.subtreeCV(data, counter, false), blake3js.subtreeCV(data, counter, false), `non-root, ${len} bytes`)
+        }
+      }
+    })
+
+    it('agrees on inputs that straddle its 1 MiB input region', () => {
+      const R = LAYOUT.inputLen
+      for (const len of [R - 1, R, R + 1, R + CHUNK_LEN, 2 * R, 2 * R + 1, 3 * R + 5 * CHUNK_LEN + 77]) {
+        const data = big.subarray(0, len)
+        same(w.subtreeCV(data, 0, true), blake3js.subtreeCV(data, 0, true), `root, ${len} bytes`)
+      }
+      const data = big.subarray(0, 2 * R + 3)
+      const counter = 2 ** 32 * 3 + 4 * (R / CHUNK_LEN)
+      same(w.subtreeCV(data, counter, false), blake3js.subtreeCV(data, counter, false), 'non-root above 2^32')
+    })
+
+    it('hashes unaligned subarray views of a larger buffer', () => {
+      for (const start of [1, 3, 5, 7, 1029]) {
+        for (const len of [0, 1, 100, 1024, 4097, 70_001]) {
+          const data = big.subarray(start, start + len)
+          same(w.subtreeCV(data, 0, true), blake3js.subtreeCV(data, 0, true), `start ${start}, ${len} bytes`)
+        }
+      }
+    })
+
+    it('leaves no state behind: a short input after a long one', () => {
+      w.subtreeCV(big.subarray(0, 200_000), 0, true)
+      for (const len of [0, 1, 63, 65, 1000, 1500, 5000]) {
+        const data = pseudoRandom(len, len + 5)
+        same(w.subtreeCV(data, 0, true), blake3js.subtreeCV(data, 0, true), `${len} bytes`)
+      }
+    })
+
+    it('carries the chunk counter into the high word inside a 4-lane batch', () => {
+      const data = big.subarray(0, 8 * CHUNK_LEN)
+      for (const counter of [2 ** 32 - 1, 2 ** 32 - 2, 2 ** 32 - 3, 2 ** 33 - 2]) {
+        const a = new Uint8Array(8 * 32)
+        const b = new Uint8Array(8 * 32)
+        w.groupCVs(data, counter, 0, a)
+        blake3js.groupCVs(data, counter, 0, b)
+        same(a, b, `counter ${counter}`)
+      }
+    })
+
+    it('computes group CVs across several calls and for groups larger than its region', () => {
+      for (const [groupLog, count] of [[0, 1500], [1, 3], [3, 300], [10, 3], [11, 2]]) {
+        const data = big.subarray(0, count * (CHUNK_LEN << groupLog))
+        const a = new Uint8Array(count * 32 + 40)
+        const b = new Uint8Array(count * 32 + 40)
+        const counter = (2 ** 32 + 6) * 2 ** groupLog
+        w.groupCVs(data, counter, groupLog, a, 40)
+        blake3js.groupCVs(data, counter, groupLog, b, 40)
+        same(a, b, `groupLog ${groupLog}`)
+        assert.ok(a.subarray(0, 40).every(x => x === 0))
+      }
+    })
+
+    it('merges parents like the portable one, into a buffer at an offset', () => {
+      for (const isRoot of [false, true]) {
+        const left = pseudoRandom(32, 1)
+        const right = pseudoRandom(32, 2)
+        const a = new Uint8Array(80)
+        w.parentCV(left, right, isRoot, a, 48)
+        same(a.subarray(48), blake3js.parentCV(left, right, isRoot), `root ${isRoot}`)
+        assert.ok(a.subarray(0, 48).every(x => x === 0))
+      }
+    })
+
+    it('rejects groupCVs input that is not whole groups', () => {
+      assert.throws(() => w.groupCVs(big.subarray(0, 3000), 0, 1, new Uint8Array(64)), TypeError)
+    })
+  })
 
   describe('hash', () => {
     it('agrees with the portable implementation on random inputs of many sizes', () => {
