@@ -1,0 +1,643 @@
+/**
+ * The filesystem store: Global's canonical, crash-safe copies. docs/STORAGE.md describes the
+ * layout and the crash-safety argument; in short:
+ *
+ *   <root>/LOCK              pid of the process that has the store open
+ *   <root>/index.mdb(-lock)  lmdb: `index` (digest → kind, flags, size) and
+ *                            `payload` (digest → outboard parents [+ the value when inline])
+ *   <root>/blobs/<hh>/<hex>  values above the inline threshold, named by the hex BLAKE3 digest
+ *   <root>/tmp/              puts in progress; emptied at every open
+ *
+ * A value becomes visible only through its `index` entry, which is committed (and flushed)
+ * after the data file is fsynced and renamed into place (and its folder fsynced).
+ */
+import { randomBytes } from 'node:crypto'
+import { mkdir, open as openFile, readdir, readFile, rename, rm, unlink, writeFile, type FileHandle } from 'node:fs/promises'
+import { join } from 'node:path'
+import { open as openLmdb, type Database, type RootDatabase } from 'lmdb'
+import type { CID } from 'multiformats/cid'
+import { cidFromDigest, parseCID, type CIDLike } from '../cid.js'
+import { ClosedError, DstoreError, NotFoundError, OutOfRangeError, StorageError, VerificationError, throwIfAborted } from '../errors.js'
+import { DEFAULT_GROUP_LOG, HEADER_LEN, TreeHasher, encodeHeader, outboardLength } from '../tree.js'
+import type {
+  AbortOptions, BlobReader, BlobStat, ByteSource, GetOptions, PutOptions, VerifiableBlobStore
+} from './interface.js'
+import { checkPutOptions, checkRead, iterateSource, resolveRange, verifyPut } from './util.js'
+
+/** Values of at most this many bytes live inside the index (see docs/STORAGE.md for why). */
+export const DEFAULT_INLINE_THRESHOLD = 64 * 1024
+/** Size of the write staging buffers and of the pieces `get` yields. */
+const IO_PIECE = 1 << 20
+/** Entries `list` reads from the index per batch. */
+const LIST_BATCH = 256
+/** On-disk format version, stored in the `meta` database. */
+const FORMAT_VERSION = 1
+
+const KIND_INLINE = 1
+const KIND_FILE = 2
+const FLAG_PINNED = 1
+const RECORD_LEN = 10
+
+export interface FsStoreOptions {
+  /** Folder of the store; created when missing. */
+  path: string
+  /** Largest value kept inside the index rather than as a file. Default 64 KiB. 0 keeps every non-empty value as a file. */
+  inlineThreshold?: number
+  /**
+   * Wait for data and index to reach the disk (fsync, lmdb flush) before `put` and `delete`
+   * resolve. Default true. Without it a process crash still loses nothing acknowledged, but
+   * an OS crash or power loss may lose the latest puts (never corrupting older ones).
+   */
+  sync?: boolean
+}
+
+/** What `open` found and repaired, for diagnostics and tests. */
+export interface FsRecoveryReport {
+  /** Leftover temp files of interrupted puts, removed. */
+  tempFilesRemoved: number
+  /** Data files without an index entry (crash between rename and commit, or a delete's unlink), removed. */
+  orphanFilesRemoved: number
+  /** Index entries whose data file was missing (external damage), dropped. */
+  missingFilesDropped: number
+}
+
+interface IndexRecord {
+  kind: number
+  pinned: boolean
+  size: number
+}
+
+/** Paths open in this process, so a second open of the same folder is refused. */
+const openInProcess = new Set<string>()
+
+export class FsBlobStore implements VerifiableBlobStore {
+  readonly path: string
+  readonly inlineThreshold: number
+  readonly sync: boolean
+  /** What the last open cleaned up. */
+  readonly recovery: FsRecoveryReport
+
+  private readonly env: RootDatabase
+  private readonly index: Database<Buffer, Buffer>
+  private readonly payload: Database<Buffer, Buffer>
+  private closed = false
+  private closing: Promise<void> | undefined
+  /** In-process per-key mutex for the finalize step of put and for delete. */
+  private readonly keyLocks = new Map<string, Promise<void>>()
+  /** Puts and deletes in progress, awaited by close. */
+  private readonly inflight = new Set<Promise<unknown>>()
+  private tempCounter = 0
+
+  private constructor (path: string, options: Required<Omit<FsStoreOptions, 'path'>>, env: RootDatabase, recovery: FsRecoveryReport) {
+    this.path = path
+    this.inlineThreshold = options.inlineThreshold
+    this.sync = options.sync
+    this.env = env
+    this.index = env.openDB<Buffer, Buffer>({ name: 'index', encoding: 'binary', keyEncoding: 'binary' })
+    this.payload = env.openDB<Buffer, Buffer>({ name: 'payload', encoding: 'binary', keyEncoding: 'binary' })
+    this.recovery = recovery
+  }
+
+  /** Opens (creating if needed) the store in `options.path`, cleaning what a crash left. */
+  static async open (options: FsStoreOptions | string): Promise<FsBlobStore> {
+    const opts = typeof options === 'string' ? { path: options } : options
+    const root = opts.path
+    const inlineThreshold = opts.inlineThreshold ?? DEFAULT_INLINE_THRESHOLD
+    if (!Number.isSafeInteger(inlineThreshold) || inlineThreshold < 0 || inlineThreshold >= IO_PIECE) {
+      throw new OutOfRangeError(`inlineThreshold must be at least 0 and below ${IO_PIECE}`)
+    }
+    const sync = opts.sync ?? true
+    await storage('create store folders', async () => {
+      await mkdir(join(root, 'tmp'), { recursive: true })
+      await mkdir(join(root, 'blobs'), { recursive: true })
+      // All 256 shard folders exist from the start: no mkdir on the put path.
+      await Promise.all(Array.from({ length: 256 }, async (_, i) => {
+        await mkdir(join(root, 'blobs', i.toString(16).padStart(2, '0')), { recursive: true })
+      }))
+      if (sync) await fsyncDir(join(root, 'blobs'))
+    })
+    await acquireLock(root)
+    let env: RootDatabase | undefined
+    try {
+      env = storageSync('open index', () => openLmdb({
+        path: join(root, 'index.mdb'),
+        maxDbs: 4,
+        noSync: !sync,
+        encoding: 'binary',
+        keyEncoding: 'binary'
+      }))
+      const meta = env.openDB<number, string>({ name: 'meta', encoding: 'json', keyEncoding: 'ordered-binary' })
+      const version = meta.get('format')
+      if (version === undefined) {
+        await storage('write format version', async () => { await meta.put('format', FORMAT_VERSION) })
+      } else if (version !== FORMAT_VERSION) {
+        throw new StorageError(`Store format ${String(version)} is not supported (expected ${FORMAT_VERSION})`)
+      }
+      const store = new FsBlobStore(root, { inlineThreshold, sync }, env, { tempFilesRemoved: 0, orphanFilesRemoved: 0, missingFilesDropped: 0 })
+      await store.recover()
+      return store
+    } catch (err) {
+      if (env !== undefined) await env.close().catch(() => {})
+      await releaseLock(root)
+      throw err
+    }
+  }
+
+  async has (cid: CIDLike, options?: AbortOptions): Promise<boolean> {
+    this.check(options)
+    return this.index.getBinaryFast(keyOf(cid)) !== undefined
+  }
+
+  async stat (cid: CIDLike, options?: AbortOptions): Promise<BlobStat> {
+    this.check(options)
+    const parsed = parseCID(cid)
+    const record = this.record(parsed.multihash.digest)
+    if (record === undefined) throw notFound(parsed)
+    return { cid: parsed, size: record.size, pinned: record.pinned }
+  }
+
+  async put (source: ByteSource, options: PutOptions = {}): Promise<CID> {
+    this.check(options)
+    const task = this.doPut(source, options)
+    this.inflight.add(task)
+    try {
+      return await task
+    } finally {
+      this.inflight.delete(task)
+    }
+  }
+
+  private async doPut (source: ByteSource, options: PutOptions): Promise<CID> {
+    const expected = checkPutOptions(options)
+    const hasher = new TreeHasher({ outboard: true })
+    const staging = [new Uint8Array(IO_PIECE), new Uint8Array(IO_PIECE)]
+    let current = 0
+    let fill = 0
+    let received = 0
+    let written = 0
+    let tempPath: string | undefined
+    let tempHandle: FileHandle | undefined
+    let pendingWrite: Promise<void> | undefined
+    const total = options.size ?? (source instanceof Uint8Array ? source.length : undefined)
+
+    // Writes the current staging buffer to the temp file (opening it at the first flush), then
+    // swaps buffers so the next one fills and hashes while this write runs in the thread pool.
+    const flush = async (): Promise<void> => {
+      const buf = staging[current].subarray(0, fill)
+      hasher.update(buf)
+      if (pendingWrite !== undefined) { await pendingWrite; pendingWrite = undefined }
+      if (tempHandle === undefined) {
+        tempPath = this.tempPath()
+        const path = tempPath
+        tempHandle = await storage('create temp file', async () => await openFile(path, 'wx'))
+      }
+      const handle = tempHandle
+      pendingWrite = storage('write temp file', async () => {
+        let off = 0
+        while (off < buf.length) {
+          const { bytesWritten } = await handle.write(buf, off, buf.length - off)
+          off += bytesWritten
+        }
+        written += buf.length
+        options.onProgress?.({ type: 'blob:put:write', bytes: written, total })
+      })
+      pendingWrite.catch(() => {})
+      current ^= 1
+      fill = 0
+    }
+
+    try {
+      for await (const chunk of iterateSource(source, options.signal)) {
+        if (this.closed) throw new ClosedError()
+        received += chunk.length
+        if (options.size !== undefined && received > options.size) {
+          throw new VerificationError(`Expected ${options.size} bytes, received more`)
+        }
+        let off = 0
+        while (off < chunk.length) {
+          const take = Math.min(IO_PIECE - fill, chunk.length - off)
+          staging[current].set(chunk.subarray(off, off + take), fill)
+          fill += take
+          off += take
+          if (fill === IO_PIECE) await flush()
+        }
+      }
+      throwIfAborted(options.signal)
+      if (this.closed) throw new ClosedError()
+
+      if (tempHandle === undefined && received <= this.inlineThreshold) {
+        // Inline: the whole value is in the staging buffer and never touches a file.
+        const data = staging[current].subarray(0, fill)
+        hasher.update(data)
+        const result = hasher.finalize()
+        const cid = verifyPut(result.root, result.size, expected, options)
+        const parents = (result.outboard as Uint8Array).subarray(HEADER_LEN)
+        const value = Buffer.allocUnsafeSlow(parents.length + data.length)
+        value.set(parents, 0)
+        value.set(data, parents.length)
+        await this.commit(cid, { kind: KIND_INLINE, pinned: true, size: data.length }, value)
+        options.onProgress?.({ type: 'blob:put:write', bytes: data.length, total: data.length })
+        return cid
+      }
+
+      if (fill > 0 || tempHandle === undefined) await flush()
+      if (pendingWrite !== undefined) { await pendingWrite; pendingWrite = undefined }
+      const result = hasher.finalize()
+      const cid = verifyPut(result.root, result.size, expected, options)
+      const handle = tempHandle as FileHandle
+      if (this.sync) await storage('fsync temp file', async () => { await handle.sync() })
+      tempHandle = undefined
+      await storage('close temp file', async () => { await handle.close() })
+      throwIfAborted(options.signal)
+      const parents = Buffer.from((result.outboard as Uint8Array).subarray(HEADER_LEN))
+      await this.commit(cid, { kind: KIND_FILE, pinned: true, size: result.size }, parents, tempPath)
+      tempPath = undefined
+      return cid
+    } catch (err) {
+      if (pendingWrite !== undefined) await pendingWrite.catch(() => {})
+      if (tempHandle !== undefined) await tempHandle.close().catch(() => {})
+      if (tempPath !== undefined) await rm(tempPath, { force: true }).catch(() => {})
+      throw err
+    }
+  }
+
+  /**
+   * Makes a verified value visible: under the key's lock, skips it if already stored, else
+   * renames the data file into place (and fsyncs its folder), then commits the index entry
+   * and the payload in one transaction and waits for the flush.
+   */
+  private async commit (cid: CID, record: IndexRecord, payload: Buffer, tempPath?: string): Promise<void> {
+    const digest = cid.multihash.digest
+    const key = Buffer.from(digest)
+    await this.withKeyLock(key, async () => {
+      if (this.closed) throw new ClosedError()
+      if (this.index.getBinaryFast(key) !== undefined) {
+        if (tempPath !== undefined) await rm(tempPath, { force: true }).catch(() => {})
+        return
+      }
+      const final = tempPath !== undefined ? this.filePath(key) : undefined
+      try {
+        if (tempPath !== undefined && final !== undefined) {
+          await storage('rename data file into place', async () => { await rename(tempPath, final) })
+          if (this.sync) await storage('fsync blob folder', async () => { await fsyncDir(join(final, '..')) })
+        }
+        await storage('commit index', async () => {
+          await this.env.transaction(() => {
+            void this.index.put(key, encodeRecord(record))
+            void this.payload.put(key, payload)
+          })
+          if (this.sync) await this.env.flushed
+        })
+      } catch (err) {
+        // Not committed, so not visible: the renamed file is an orphan. (Open removes it too.)
+        if (final !== undefined && this.index.getBinaryFast(key) === undefined) await rm(final, { force: true }).catch(() => {})
+        throw err
+      }
+    })
+  }
+
+  get (cid: CIDLike, options: GetOptions = {}): AsyncIterable<Uint8Array> {
+    return this.read(cid, options)
+  }
+
+  private async * read (cid: CIDLike, options: GetOptions): AsyncGenerator<Uint8Array> {
+    this.check(options)
+    const parsed = parseCID(cid)
+    const key = Buffer.from(parsed.multihash.digest)
+    const record = this.record(key)
+    if (record === undefined) throw notFound(parsed)
+    const { start, end } = resolveRange(record.size, options)
+    const total = end - start
+    if (record.kind === KIND_INLINE) {
+      const value = this.payload.getBinary(key)
+      if (value === undefined) throw notFound(parsed)
+      const base = value.length - record.size
+      if (total > 0) {
+        yield new Uint8Array(value.buffer, value.byteOffset + base + start, total)
+        options.onProgress?.({ type: 'blob:get:read', bytes: total, total })
+      }
+      return
+    }
+    const handle = await this.openData(key, parsed)
+    try {
+      let pos = start
+      while (pos < end) {
+        this.check(options)
+        const n = Math.min(IO_PIECE, end - pos)
+        const piece = await readFully(handle, pos, n)
+        pos += n
+        yield piece
+        options.onProgress?.({ type: 'blob:get:read', bytes: pos - start, total })
+      }
+    } finally {
+      await handle.close().catch(() => {})
+    }
+  }
+
+  async delete (cid: CIDLike, options?: AbortOptions): Promise<boolean> {
+    this.check(options)
+    const key = keyOf(cid)
+    const task = this.withKeyLock(key, async () => {
+      const record = this.record(key)
+      if (record === undefined) return false
+      // Index first: once committed the blob is gone for every reader; a crash before the
+      // unlink leaves an orphan file that the next open removes.
+      await storage('commit index removal', async () => {
+        await this.env.transaction(() => {
+          void this.index.remove(key)
+          void this.payload.remove(key)
+        })
+        if (this.sync) await this.env.flushed
+      })
+      if (record.kind === KIND_FILE) {
+        await unlink(this.filePath(key)).catch(() => {})
+      }
+      return true
+    })
+    this.inflight.add(task)
+    try {
+      return await task
+    } finally {
+      this.inflight.delete(task)
+    }
+  }
+
+  async * list (options?: AbortOptions): AsyncGenerator<BlobStat> {
+    this.check(options)
+    let after: Buffer | undefined
+    for (;;) {
+      this.check(options)
+      // Read a batch synchronously so no cursor stays open across the consumer's awaits.
+      const batch: BlobStat[] = []
+      let last: Buffer | undefined
+      const range = this.index.getRange({ start: after, limit: LIST_BATCH + 1, snapshot: false })
+      for (const { key, value } of range) {
+        if (after !== undefined && key.equals(after)) continue
+        if (batch.length === LIST_BATCH) break
+        const record = decodeRecord(value)
+        batch.push({ cid: cidFromDigest(new Uint8Array(key)), size: record.size, pinned: record.pinned })
+        last = key
+      }
+      for (const stat of batch) yield stat
+      if (batch.length < LIST_BATCH || last === undefined) return
+      after = Buffer.from(last)
+    }
+  }
+
+  async outboard (cid: CIDLike, options?: AbortOptions): Promise<Uint8Array> {
+    this.check(options)
+    const parsed = parseCID(cid)
+    const key = Buffer.from(parsed.multihash.digest)
+    const record = this.record(key)
+    const value = record === undefined ? undefined : this.payload.getBinary(key)
+    if (record === undefined || value === undefined) throw notFound(parsed)
+    const parentsLen = outboardLength(record.size, DEFAULT_GROUP_LOG) - HEADER_LEN
+    const out = new Uint8Array(HEADER_LEN + parentsLen)
+    encodeHeader(record.size, out)
+    out.set(value.subarray(0, parentsLen), HEADER_LEN)
+    return out
+  }
+
+  /**
+   * Opens a value for random access. A file-backed reader holds the open file, so it can
+   * finish reading after the value is deleted (and after the store is closed). Reads return
+   * fresh arrays.
+   */
+  async open (cid: CIDLike, options?: AbortOptions): Promise<BlobReader> {
+    this.check(options)
+    const parsed = parseCID(cid)
+    const key = Buffer.from(parsed.multihash.digest)
+    const record = this.record(key)
+    if (record === undefined) throw notFound(parsed)
+    const size = record.size
+    if (record.kind === KIND_INLINE) {
+      const value = this.payload.getBinary(key)
+      if (value === undefined) throw notFound(parsed)
+      const data = value.subarray(value.length - size)
+      return {
+        size,
+        read: async (offset, length) => {
+          checkRead(size, offset, length)
+          return new Uint8Array(data.subarray(offset, offset + length))
+        },
+        close: async () => {}
+      }
+    }
+    const handle = await this.openData(key, parsed)
+    let open = true
+    return {
+      size,
+      read: async (offset, length) => {
+        if (!open) throw new ClosedError('The reader is closed')
+        checkRead(size, offset, length)
+        return await readFully(handle, offset, length)
+      },
+      close: async () => {
+        if (open) { open = false; await handle.close().catch(() => {}) }
+      }
+    }
+  }
+
+  /** Waits for puts and deletes in flight (puts still streaming fail with ClosedError), then closes the index. */
+  async close (): Promise<void> {
+    if (this.closing !== undefined) return await this.closing
+    this.closed = true
+    this.closing = (async () => {
+      await Promise.allSettled([...this.inflight])
+      await this.env.close()
+      await releaseLock(this.path)
+    })()
+    return await this.closing
+  }
+
+  /** Removes temp files and orphan data files; drops index entries whose file vanished. */
+  private async recover (): Promise<void> {
+    const report = this.recovery
+    const tmp = join(this.path, 'tmp')
+    for (const name of await storage('list temp folder', async () => await readdir(tmp))) {
+      await storage('remove temp file', async () => { await rm(join(tmp, name), { recursive: true, force: true }) })
+      report.tempFilesRemoved++
+    }
+    const present = new Set<string>()
+    const blobs = join(this.path, 'blobs')
+    for (const shard of await storage('list blob folder', async () => await readdir(blobs))) {
+      if (!/^[0-9a-f]{2}$/.test(shard)) continue
+      for (const name of await storage('list blob shard', async () => await readdir(join(blobs, shard)))) {
+        if (!/^[0-9a-f]{64}$/.test(name) || name.slice(0, 2) !== shard) continue
+        const record = this.record(Buffer.from(name, 'hex'))
+        if (record?.kind === KIND_FILE) {
+          present.add(name)
+        } else {
+          await storage('remove orphan data file', async () => { await rm(join(blobs, shard, name), { force: true }) })
+          report.orphanFilesRemoved++
+        }
+      }
+    }
+    const missing: Buffer[] = []
+    for (const { key, value } of this.index.getRange({ snapshot: false })) {
+      if (decodeRecord(value).kind === KIND_FILE && !present.has(key.toString('hex'))) missing.push(Buffer.from(key))
+    }
+    if (missing.length > 0) {
+      await storage('drop index entries without data', async () => {
+        await this.env.transaction(() => {
+          for (const key of missing) { void this.index.remove(key); void this.payload.remove(key) }
+        })
+        if (this.sync) await this.env.flushed
+      })
+      report.missingFilesDropped = missing.length
+    }
+  }
+
+  private record (key: Uint8Array): IndexRecord | undefined {
+    const value = this.index.getBinaryFast(key as Buffer)
+    return value === undefined ? undefined : decodeRecord(value)
+  }
+
+  private filePath (key: Uint8Array): string {
+    const hex = Buffer.from(key.buffer, key.byteOffset, key.byteLength).toString('hex')
+    return join(this.path, 'blobs', hex.slice(0, 2), hex)
+  }
+
+  private async openData (key: Uint8Array, cid: CID): Promise<FileHandle> {
+    try {
+      return await openFile(this.filePath(key), 'r')
+    } catch (err) {
+      // Deleted between the index lookup and the open.
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw notFound(cid)
+      throw storageError('open data file', err)
+    }
+  }
+
+  private tempPath (): string {
+    return join(this.path, 'tmp', `${process.pid}-${++this.tempCounter}-${randomBytes(6).toString('hex')}.part`)
+  }
+
+  private async withKeyLock<T> (key: Buffer, fn: () => Promise<T>): Promise<T> {
+    const id = key.toString('hex')
+    const previous = this.keyLocks.get(id)
+    let release!: () => void
+    const mine = new Promise<void>(resolve => { release = resolve })
+    const chained = previous === undefined ? mine : previous.then(async () => await mine)
+    this.keyLocks.set(id, chained)
+    try {
+      if (previous !== undefined) await previous
+      return await fn()
+    } finally {
+      release()
+      if (this.keyLocks.get(id) === chained) this.keyLocks.delete(id)
+    }
+  }
+
+  private check (options?: AbortOptions): void {
+    if (this.closed) throw new ClosedError()
+    throwIfAborted(options?.signal)
+  }
+}
+
+/** Opens (creating if needed) a filesystem store. */
+export async function createFsStore (options: FsStoreOptions): Promise<FsBlobStore> {
+  return await FsBlobStore.open(options)
+}
+
+function keyOf (cid: CIDLike): Buffer {
+  return Buffer.from(parseCID(cid).multihash.digest)
+}
+
+function notFound (cid: CID): NotFoundError {
+  return new NotFoundError(`Not in store: ${String(cid)}`)
+}
+
+function encodeRecord (record: IndexRecord): Buffer {
+  const out = Buffer.alloc(RECORD_LEN)
+  out[0] = record.kind
+  out[1] = record.pinned ? FLAG_PINNED : 0
+  out.writeBigUInt64LE(BigInt(record.size), 2)
+  return out
+}
+
+function decodeRecord (value: Uint8Array): IndexRecord {
+  if (value.length < RECORD_LEN || (value[0] !== KIND_INLINE && value[0] !== KIND_FILE)) {
+    throw new StorageError('Corrupt index record')
+  }
+  const view = new DataView(value.buffer, value.byteOffset, RECORD_LEN)
+  return { kind: value[0], pinned: (value[1] & FLAG_PINNED) !== 0, size: Number(view.getBigUint64(2, true)) }
+}
+
+async function readFully (handle: FileHandle, position: number, length: number): Promise<Uint8Array> {
+  const buf = new Uint8Array(length)
+  let off = 0
+  while (off < length) {
+    let bytesRead: number
+    try {
+      ({ bytesRead } = await handle.read(buf, off, length - off, position + off))
+    } catch (err) {
+      throw storageError('read data file', err)
+    }
+    if (bytesRead === 0) throw new StorageError(`Data file is shorter than its index entry (${position + off} bytes)`)
+    off += bytesRead
+  }
+  return buf
+}
+
+async function fsyncDir (path: string): Promise<void> {
+  const handle = await openFile(path, 'r')
+  try { await handle.sync() } finally { await handle.close() }
+}
+
+/** Wraps a filesystem or index failure as StorageError, keeping the original as `cause` (its `code`, e.g. ENOSPC, stays readable there and in the message). */
+function storageError (what: string, err: unknown): DstoreError {
+  if (err instanceof DstoreError) return err
+  const code = (err as NodeJS.ErrnoException)?.code
+  return new StorageError(`Could not ${what}${code !== undefined ? ` (${code})` : ''}: ${(err as Error)?.message ?? String(err)}`, { cause: err })
+}
+
+async function storage<T> (what: string, fn: () => Promise<T>): Promise<T> {
+  try {
+    return await fn()
+  } catch (err) {
+    throw storageError(what, err)
+  }
+}
+
+function storageSync<T> (what: string, fn: () => T): T {
+  try {
+    return fn()
+  } catch (err) {
+    throw storageError(what, err)
+  }
+}
+
+/**
+ * One process per store: `LOCK` holds the owner's pid. A lock left by a dead process (a crash)
+ * is taken over; a live owner, or a second open in this process, is refused.
+ */
+async function acquireLock (root: string): Promise<void> {
+  const lock = join(root, 'LOCK')
+  if (openInProcess.has(lock)) throw new StorageError(`Store ${root} is already open in this process`)
+  try {
+    const owner = Number.parseInt(await readFile(lock, 'utf8'), 10)
+    if (Number.isSafeInteger(owner) && owner !== process.pid && isAlive(owner)) {
+      throw new StorageError(`Store ${root} is in use by process ${owner} (remove ${lock} if that is wrong)`)
+    }
+  } catch (err) {
+    if (err instanceof StorageError) throw err
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw storageError('read lock file', err)
+  }
+  await storage('write lock file', async () => { await writeFile(lock, String(process.pid)) })
+  openInProcess.add(lock)
+}
+
+async function releaseLock (root: string): Promise<void> {
+  const lock = join(root, 'LOCK')
+  if (!openInProcess.delete(lock)) return
+  await rm(lock, { force: true }).catch(() => {})
+}
+
+function isAlive (pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}

@@ -1,0 +1,97 @@
+/**
+ * Helpers shared by the blob stores: range checks, source iteration with prompt
+ * cancellation, verification of a finished hash against what the caller expected.
+ */
+import type { CID } from 'multiformats/cid'
+import { cidFromDigest, parseCID } from '../cid.js'
+import { AbortError, OutOfRangeError, VerificationError } from '../errors.js'
+import type { ByteSource, GetOptions, PutOptions } from './interface.js'
+
+/** Resolves `offset`/`length` against a value of `size` bytes. @throws {OutOfRangeError} */
+export function resolveRange (size: number, options: GetOptions): { start: number, end: number } {
+  const offset = options.offset ?? 0
+  if (!Number.isSafeInteger(offset) || offset < 0 || offset > size) {
+    throw new OutOfRangeError(`Offset ${String(offset)} is outside a ${size}-byte value`)
+  }
+  const length = options.length ?? size - offset
+  if (!Number.isSafeInteger(length) || length < 0 || offset + length > size) {
+    throw new OutOfRangeError(`Range ${offset}+${String(length)} does not fit a ${size}-byte value`)
+  }
+  return { start: offset, end: offset + length }
+}
+
+/** Checks an `open()` reader's `read(offset, length)` arguments. @throws {OutOfRangeError} */
+export function checkRead (size: number, offset: number, length: number): void {
+  if (!Number.isSafeInteger(offset) || !Number.isSafeInteger(length) || offset < 0 || length < 0 || offset + length > size) {
+    throw new OutOfRangeError(`Read ${String(offset)}+${String(length)} does not fit a ${size}-byte value`)
+  }
+}
+
+/** Validates `expected` and `size` before any byte is read, so bad arguments fail fast. */
+export function checkPutOptions (options: PutOptions): CID | undefined {
+  if (options.size !== undefined && (!Number.isSafeInteger(options.size) || options.size < 0)) {
+    throw new OutOfRangeError(`Invalid size ${String(options.size)}`)
+  }
+  return options.expected !== undefined ? parseCID(options.expected) : undefined
+}
+
+/** Turns a finished hash into a CID and checks it against the caller's `expected` and `size`. */
+export function verifyPut (root: Uint8Array, size: number, expected: CID | undefined, options: PutOptions): CID {
+  if (options.size !== undefined && options.size !== size) {
+    throw new VerificationError(`Expected ${options.size} bytes, received ${size}`)
+  }
+  const cid = cidFromDigest(root)
+  if (expected !== undefined && !expected.equals(cid)) {
+    throw new VerificationError(`Value hashes to ${String(cid)}, expected ${String(expected)}`)
+  }
+  return cid
+}
+
+/** The error to throw for an aborted signal. */
+export function abortError (signal: AbortSignal): AbortError {
+  return new AbortError(undefined, { cause: signal.reason })
+}
+
+/**
+ * Iterates a put source, rejecting promptly with {@link AbortError} when `signal` fires even if
+ * the source is stalled, and closing the source (its `return()`) when the consumer stops early.
+ */
+export async function * iterateSource (source: ByteSource, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
+  if (source instanceof Uint8Array) {
+    if (signal?.aborted === true) throw abortError(signal)
+    yield source
+    return
+  }
+  if (signal == null) {
+    yield * source
+    return
+  }
+  const iterator: AsyncIterator<Uint8Array> | Iterator<Uint8Array> =
+    Symbol.asyncIterator in source ? source[Symbol.asyncIterator]() : source[Symbol.iterator]()
+  let onAbort: (() => void) | undefined
+  const aborted = new Promise<never>((_resolve, reject) => {
+    onAbort = () => { reject(abortError(signal)) }
+    signal.addEventListener('abort', onAbort, { once: true })
+  })
+  aborted.catch(() => {})
+  let done = false
+  try {
+    for (;;) {
+      if (signal.aborted) throw abortError(signal)
+      const result = await Promise.race([iterator.next(), aborted])
+      if (result.done === true) { done = true; return }
+      yield result.value
+    }
+  } finally {
+    if (onAbort !== undefined) signal.removeEventListener('abort', onAbort)
+    if (!done && typeof iterator.return === 'function') {
+      // Do not wait on a stalled source: ask it to stop and move on.
+      Promise.resolve(iterator.return()).catch(() => {})
+    }
+  }
+}
+
+/** Bytes of `data` as a plain Uint8Array view (no copy). */
+export function asUint8Array (data: Uint8Array): Uint8Array {
+  return data.constructor === Uint8Array ? data : new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
+}
