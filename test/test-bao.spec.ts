@@ -1,0 +1,494 @@
+import { strict as assert } from 'node:assert'
+import { hash } from '../src/core/blake3/index.js'
+import { HEADER_LEN, PARENT_LEN, TreeHasher, groupLength } from '../src/core/tree.js'
+import type { BlobReader } from '../src/core/store/interface.js'
+import {
+  decodeRange, encode, encodeRange, encodeRangeSync, encodedRangeLength, outboard as makeOutboard,
+  planRange, streamItems, parentCount, StreamVerificationError, type ByteRange, type DecodeOptions
+} from '../src/core/bao/index.js'
+import { baoInput, collect, fixture, hex, pseudoRandom } from './helpers.js'
+
+interface Corruptible { corruptions: number[] }
+interface BaoVectors {
+  hash: Array<{ input_len: number, bao_hash: string }>
+  encode: Array<{ input_len: number, output_len: number, bao_hash: string, encoded_blake3: string } & Corruptible>
+  outboard: Array<{ input_len: number, output_len: number, bao_hash: string, encoded_blake3: string, outboard_corruptions: number[], input_corruptions: number[] }>
+  slice: Array<{ input_len: number, bao_hash: string, slices: Array<{ start: number, len: number, output_len: number, output_blake3: string } & Corruptible> }>
+}
+const vectors = fixture<BaoVectors>('bao-test-vectors.json')
+
+const KiB = 1024
+const MiB = 1024 * KiB
+const G4 = groupLength(4)
+
+/** Feeds `bytes` in pieces whose sizes cycle through `sizes` (or are random when given a seed). */
+function * pieces (bytes: Uint8Array, sizes: number[] | { seed: number, max: number }): Generator<Uint8Array> {
+  let off = 0
+  let i = 0
+  let x = Array.isArray(sizes) ? 1 : sizes.seed
+  while (off < bytes.length) {
+    let n: number
+    if (Array.isArray(sizes)) {
+      n = sizes[i++ % sizes.length]
+    } else {
+      x ^= x << 13; x ^= x >>> 17; x ^= x << 5
+      n = 1 + ((x >>> 0) % sizes.max)
+    }
+    yield bytes.subarray(off, off + n)
+    off += n
+  }
+}
+
+async function * asAsync (it: Iterable<Uint8Array>): AsyncGenerator<Uint8Array> {
+  for (const p of it) yield p
+}
+
+/** What a decode produced: the bytes yielded before it ended, and the error if it failed. */
+interface Outcome { bytes: Uint8Array, pieces: number, error?: any, size?: number }
+
+async function decodeAll (stream: Iterable<Uint8Array> | AsyncIterable<Uint8Array>, root: Uint8Array, range: ByteRange,
+  groupLog: number, options?: DecodeOptions): Promise<Outcome> {
+  const parts: Uint8Array[] = []
+  const decoded = decodeRange(stream, root, range, groupLog, options)
+  let error: any
+  try {
+    for await (const p of decoded) parts.push(p)
+  } catch (err) {
+    error = err
+  }
+  return { bytes: await collect(parts), pieces: parts.length, error, size: decoded.size }
+}
+
+/** The bytes a range selects, as bao clips it. */
+function expectedBytes (data: Uint8Array, range: ByteRange): Uint8Array {
+  if (range.offset >= data.length) return new Uint8Array(0)
+  return data.subarray(range.offset, Math.min(data.length, range.offset + range.length))
+}
+
+function setHeader (bytes: Uint8Array, size: number): void {
+  new DataView(bytes.buffer, bytes.byteOffset, HEADER_LEN).setBigUint64(0, BigInt(size), true)
+}
+
+function flip (bytes: Uint8Array, at: number): Uint8Array {
+  const copy = bytes.slice()
+  copy[at] ^= 1
+  return copy
+}
+
+/**
+ * Decodes a corrupted stream, asserts that it fails with a verification error (or, for a
+ * corrupted header, TooLargeError), and that every byte yielded before was a true one.
+ */
+async function assertRejected (stream: Uint8Array, root: Uint8Array, range: ByteRange, groupLog: number,
+  truth: Uint8Array, label: string, headerCorrupt = false): Promise<Outcome> {
+  const r = await decodeAll([stream], root, range, groupLog)
+  assert.ok(r.error != null, `${label}: decoding succeeded`)
+  const allowed = headerCorrupt ? ['VerificationError', 'TooLargeError'] : ['VerificationError']
+  assert.ok(allowed.includes(r.error.name), `${label}: threw ${String(r.error.name)}: ${String(r.error.message)}`)
+  const want = expectedBytes(truth, range)
+  assert.ok(r.bytes.length <= want.length, `${label}: yielded more than requested`)
+  assert.equal(hex(r.bytes), hex(want.subarray(0, r.bytes.length)), `${label}: yielded a corrupt byte`)
+  return r
+}
+
+/** Offset in the combined encoding of each outboard byte and each data byte (for outboard corruptions). */
+function combinedOffsets (size: number, groupLog: number): { parent: (outboardOffset: number) => number, data: (dataOffset: number) => number } {
+  const plan = planRange(size, { offset: 0, length: Infinity }, groupLog)
+  const parentAt = new Map<number, number>()
+  const groupAt = new Map<number, number>()
+  let pos = HEADER_LEN
+  for (const item of streamItems(plan)) {
+    if (item.kind === 'parent') { parentAt.set(item.index, pos); pos += PARENT_LEN } else { groupAt.set(item.index, pos); pos += item.length }
+  }
+  const gl = groupLength(groupLog)
+  return {
+    parent: (o) => o < HEADER_LEN ? o : (parentAt.get(Math.floor((o - HEADER_LEN) / PARENT_LEN)) as number) + ((o - HEADER_LEN) % PARENT_LEN),
+    data: (d) => (groupAt.get(Math.floor(d / gl)) as number) + (d % gl)
+  }
+}
+
+describe('bao', () => {
+  describe('bao test vectors (groupLog 0)', () => {
+    describe('hash', () => {
+      for (const c of vectors.hash) {
+        it(`finds bao's hash, which is the BLAKE3 root, for ${c.input_len} bytes`, () => {
+          const input = baoInput(c.input_len)
+          assert.equal(hex(hash(input)), c.bao_hash)
+          assert.equal(hex(encode(input, 0).root), c.bao_hash)
+          assert.equal(hex(encode(input, 4).root), c.bao_hash)
+        })
+      }
+    })
+
+    describe('encode', () => {
+      for (const c of vectors.encode) {
+        it(`produces bao's combined encoding of ${c.input_len} bytes, decodes it, and rejects every listed corruption`, async () => {
+          const input = baoInput(c.input_len)
+          const { encoded, root, outboard } = encode(input, 0)
+          assert.equal(encoded.length, c.output_len)
+          assert.equal(hex(hash(encoded)), c.encoded_blake3)
+          const whole = { offset: 0, length: Infinity }
+          assert.equal(hex(await collect(encodeRange(input, outboard, whole, 0, { batchBytes: 1000 }))), hex(encoded))
+          const ok = await decodeAll(pieces(encoded, [7, 64, 1]), root, whole, 0)
+          assert.equal(ok.error, undefined)
+          assert.equal(hex(ok.bytes), hex(input))
+          assert.equal(ok.size, c.input_len)
+          for (const at of c.corruptions) {
+            await assertRejected(flip(encoded, at), root, whole, 0, input, `corruption at ${at}`, at < HEADER_LEN)
+          }
+        })
+      }
+    })
+
+    describe('outboard', () => {
+      for (const c of vectors.outboard) {
+        it(`produces bao's outboard of ${c.input_len} bytes, and rejects every listed outboard and input corruption`, async () => {
+          const input = baoInput(c.input_len)
+          const { outboard, root } = makeOutboard(input, 0)
+          assert.equal(outboard.length, c.output_len)
+          assert.equal(hex(hash(outboard)), c.encoded_blake3)
+          const whole = { offset: 0, length: Infinity }
+          const encoded = encodeRangeSync(input, outboard, whole, 0)
+          const map = combinedOffsets(c.input_len, 0)
+          for (const at of c.outboard_corruptions) {
+            await assertRejected(flip(encoded, map.parent(at)), root, whole, 0, input, `outboard corruption at ${at}`, at < HEADER_LEN)
+          }
+          for (const at of c.input_corruptions) {
+            await assertRejected(flip(encoded, map.data(at)), root, whole, 0, input, `input corruption at ${at}`)
+          }
+        })
+      }
+    })
+
+    describe('slice', () => {
+      for (const c of vectors.slice) {
+        it(`produces bao's slices of ${c.input_len} bytes, decodes them, and rejects every listed corruption`, async () => {
+          const input = baoInput(c.input_len)
+          const { outboard, root } = makeOutboard(input, 0)
+          for (const s of c.slices) {
+            const range = { offset: s.start, length: s.len }
+            const label = `slice ${s.start}+${s.len}`
+            const slice = encodeRangeSync(input, outboard, range, 0)
+            assert.equal(slice.length, s.output_len, label)
+            assert.equal(encodedRangeLength(c.input_len, range, 0), s.output_len, label)
+            assert.equal(hex(hash(slice)), s.output_blake3, label)
+            assert.equal(hex(await collect(encodeRange(input, outboard, range, 0, { batchBytes: 100 }))), hex(slice), label)
+            const ok = await decodeAll(pieces(slice, [3, 1000]), root, range, 0)
+            assert.equal(ok.error, undefined, label)
+            assert.equal(hex(ok.bytes), hex(expectedBytes(input, range)), label)
+            for (const at of s.corruptions) {
+              await assertRejected(flip(slice, at), root, range, 0, input, `${label} corruption at ${at}`, at < HEADER_LEN)
+            }
+          }
+        })
+      }
+    })
+  })
+
+  describe('range mapping (groupLog 4)', () => {
+    describe('planRange', () => {
+      it('selects the groups overlapping the range, and the final group for a start past the end', () => {
+        const size = 5 * G4 - 100 // 5 groups, the last one partial
+        const p = (offset: number, length: number): number[] => { const r = planRange(size, { offset, length }, 4); return [r.firstGroup, r.lastGroup, r.emitStart, r.emitEnd] }
+        assert.deepEqual(p(0, 1), [0, 0, 0, 1])
+        assert.deepEqual(p(G4 - 1, 2), [0, 1, G4 - 1, G4 + 1])
+        assert.deepEqual(p(G4, 0), [1, 1, G4, G4])
+        assert.deepEqual(p(size, 10), [4, 4, size, size])
+        assert.deepEqual(p(size + 5 * G4, 0), [4, 4, size, size])
+        assert.deepEqual(p(3 * G4, Infinity), [3, 4, 3 * G4, size])
+        assert.deepEqual(planRange(0, { offset: 7, length: 7 }, 4).lastGroup, 0)
+      })
+
+      it('rejects negative, fractional and unsafe offsets and lengths with OutOfRangeError', () => {
+        for (const range of [{ offset: -1, length: 1 }, { offset: 0.5, length: 1 }, { offset: 0, length: -1 }, { offset: 2 ** 60, length: 1 }, { offset: 0, length: NaN }]) {
+          assert.throws(() => planRange(10, range, 4), { name: 'OutOfRangeError' })
+        }
+      })
+    })
+
+    describe('streamItems', () => {
+      it('lists the path to each selected group in pre-order with outboard indices (5-group example)', () => {
+        const plan = planRange(5 * G4, { offset: 2 * G4 + 5, length: 10 }, 4)
+        const items = [...streamItems(plan)].map(i => i.kind === 'parent' ? `P${i.index}[${i.lo},${i.hi})` : `G${i.index}`)
+        // Root [0,5) splits 4|1; [0,4) splits 2|2; [2,4) splits 1|1. Pre-order indices: [0,5)=0, [0,4)=1, [0,2)=2, [2,4)=3.
+        assert.deepEqual(items, ['P0[0,5)', 'P1[0,4)', 'P3[2,4)', 'G2'])
+        assert.equal(parentCount(plan), 3)
+        const whole = [...streamItems(planRange(5 * G4, { offset: 0, length: Infinity }, 4))].map(i => i.kind === 'parent' ? `P${i.index}` : `G${i.index}`)
+        assert.deepEqual(whole, ['P0', 'P1', 'P2', 'G0', 'G1', 'P3', 'G2', 'G3', 'G4'])
+      })
+    })
+  })
+
+  describe('encodeRange / decodeRange (groupLog 4)', () => {
+    const sizes = [0, 1, 16383, 16384, 16385, 100_000, MiB + 1, 5 * MiB + 7]
+    const cache = new Map<number, { data: Uint8Array, root: Uint8Array, outboard: Uint8Array }>()
+    const value = (size: number): { data: Uint8Array, root: Uint8Array, outboard: Uint8Array } => {
+      let v = cache.get(size)
+      if (v == null) {
+        const data = pseudoRandom(size, size + 1)
+        const r = makeOutboard(data, 4)
+        v = { data, root: r.root, outboard: r.outboard }
+        cache.set(size, v)
+      }
+      return v
+    }
+    const rangesFor = (size: number): ByteRange[] => {
+      const list: ByteRange[] = [
+        { offset: 0, length: Infinity }, { offset: 0, length: size }, { offset: 0, length: 0 }, { offset: 0, length: 1 },
+        { offset: size, length: 0 }, { offset: size, length: 10 }, { offset: size + 3 * G4, length: 1 },
+        { offset: Math.max(0, size - 1), length: 1 }, { offset: Math.floor(size / 2), length: Math.floor(size / 5) }
+      ]
+      for (const b of [G4, 2 * G4, 4 * G4, 5 * G4, 64 * G4]) {
+        if (b < size) list.push({ offset: b - 1, length: 2 }, { offset: b, length: G4 }, { offset: b - 10, length: 3 * G4 + 20 }, { offset: b + 1, length: Infinity })
+      }
+      return list
+    }
+
+    describe('round trip', () => {
+      for (const size of sizes) {
+        it(`returns exactly the requested bytes of a ${size}-byte value for many ranges, whatever the piece sizes`, async () => {
+          const { data, root, outboard } = value(size)
+          let n = 0
+          for (const range of rangesFor(size)) {
+            const label = `${size} bytes, range ${range.offset}+${range.length}`
+            const encoded = await collect(encodeRange(data, outboard, range, 4, { batchBytes: 64 * KiB }))
+            assert.equal(encoded.length, encodedRangeLength(size, range, 4), label)
+            assert.equal(hex(hash(encoded)), hex(hash(encodeRangeSync(data, outboard, range, 4))), label)
+            const split = n++ % 3 === 0 ? [encoded] : pieces(encoded, { seed: n, max: n % 3 === 1 ? 200 : 70_000 })
+            const r = await decodeAll(asAsync(split), root, range, 4, { batchBytes: (n % 4 + 1) * 40 * KiB })
+            assert.equal(r.error, undefined, `${label}: ${String(r.error?.message)}`)
+            assert.ok(hex(r.bytes) === hex(expectedBytes(data, range)), `${label}: wrong bytes`)
+            const reachesEnd = range.offset + Math.max(range.length, 1) >= Math.floor((size - 1) / G4) * G4 + 1 || size === 0
+            assert.equal(r.size, reachesEnd ? size : undefined, `${label}: size`)
+          }
+        })
+      }
+
+      it('accepts a stream delivered one byte at a time', async () => {
+        const { data, root, outboard } = value(16385)
+        for (const range of [{ offset: 0, length: Infinity }, { offset: 16000, length: 1000 }]) {
+          const encoded = encodeRangeSync(data, outboard, range, 4)
+          const r = await decodeAll(pieces(encoded, [1]), root, range, 4)
+          assert.equal(r.error, undefined)
+          assert.equal(hex(r.bytes), hex(expectedBytes(data, range)))
+        }
+      })
+
+      it('yields large pieces: whole batches, not one piece per group', async () => {
+        const { data, root, outboard } = value(5 * MiB + 7)
+        const whole = { offset: 0, length: Infinity }
+        let count = 0
+        for await (const p of encodeRange(data, outboard, whole, 4)) { count++; assert.ok(p.length <= MiB) }
+        assert.ok(count <= 7, `encoder yielded ${count} pieces`)
+        const r = await decodeAll([encodeRangeSync(data, outboard, whole, 4)], root, whole, 4)
+        assert.ok(r.pieces <= 7, `decoder yielded ${r.pieces} pieces`)
+      })
+
+      it('reads the value through a BlobReader in bounded pieces', async () => {
+        const { data, outboard } = value(5 * MiB + 7)
+        const reads: number[] = []
+        const reader: BlobReader = { size: data.length, read: async (o, l) => { reads.push(l); return data.slice(o, o + l) }, close: async () => {} }
+        const range = { offset: 100, length: 3 * MiB }
+        const got = await collect(encodeRange(reader, outboard, range, 4, { batchBytes: 256 * KiB }))
+        assert.equal(hex(got), hex(encodeRangeSync(data, outboard, range, 4)))
+        assert.ok(Math.max(...reads) <= 256 * KiB)
+      })
+
+      it('reports the size through onSize once the final group is verified', async () => {
+        const { data, root, outboard } = value(100_000)
+        const seen: number[] = []
+        const range = { offset: 99_000, length: 5000 }
+        const r = await decodeAll([encodeRangeSync(data, outboard, range, 4)], root, range, 4, { onSize: s => seen.push(s) })
+        assert.deepEqual(seen, [100_000])
+        assert.equal(r.size, 100_000)
+      })
+    })
+
+    describe('corruption', () => {
+      it('catches a corrupted data byte within its group, yielding nothing past the last good group', async () => {
+        const size = MiB + 1
+        const { data, root, outboard } = value(size)
+        const whole = { offset: 0, length: Infinity }
+        const encoded = encodeRangeSync(data, outboard, whole, 4)
+        const map = combinedOffsets(size, 4)
+        for (const dataAt of [0, 5, G4 - 1, G4, 3 * G4 + 77, 40 * G4 + 1, size - 1]) {
+          for (const batchBytes of [G4, MiB]) {
+            const r = await assertRejected(flip(encoded, map.data(dataAt)), root, whole, 4, data, `data byte ${dataAt}`)
+            assert.ok(r.bytes.length <= Math.floor(dataAt / G4) * G4, `data byte ${dataAt}: yielded ${r.bytes.length} bytes`)
+            assert.ok(r.error instanceof StreamVerificationError && r.error.reason === 'mismatch')
+            // Delivered in small pieces, the decoder yields every good group before the bad one.
+            const small = await decodeAll(pieces(flip(encoded, map.data(dataAt)), [4096]), root, whole, 4, { batchBytes })
+            assert.equal(small.error?.name, 'VerificationError')
+            if (batchBytes === G4) assert.equal(small.bytes.length, Math.floor(dataAt / G4) * G4)
+          }
+        }
+      })
+
+      it('catches a corrupted parent node before yielding the groups below it', async () => {
+        const size = 100_000
+        const { data, root, outboard } = value(size)
+        const whole = { offset: 0, length: Infinity }
+        const encoded = encodeRangeSync(data, outboard, whole, 4)
+        const map = combinedOffsets(size, 4)
+        for (let p = 0; p < parentCount(planRange(size, whole, 4)); p++) {
+          for (const k of [0, 31, 32, 63]) {
+            await assertRejected(flip(encoded, map.parent(HEADER_LEN + p * PARENT_LEN + k)), root, whole, 4, data, `parent ${p} byte ${k}`)
+          }
+        }
+        // A range's stream, too: flip each of its parent nodes.
+        const range = { offset: 50_000, length: 20_000 }
+        const slice = encodeRangeSync(data, outboard, range, 4)
+        for (let at = HEADER_LEN; at < HEADER_LEN + PARENT_LEN * parentCount(planRange(size, range, 4)); at += 16) {
+          await assertRejected(flip(slice, at), root, range, 4, data, `range parent byte ${at}`)
+        }
+      })
+
+      it('rejects a lying length header', async () => {
+        for (const size of [0, 1, 16384, 16385, 100_000]) {
+          const { data, root, outboard } = value(size)
+          for (const range of [{ offset: 0, length: Infinity }, { offset: size, length: 0 }, { offset: Math.max(0, size - 10), length: 10 }]) {
+            const encoded = encodeRangeSync(data, outboard, range, 4)
+            for (const lie of [size + 1, size - 1, size + G4, size * 2 + 1, Math.floor(size / 2), 2 ** 40]) {
+              if (lie < 0 || lie === size) continue
+              const bad = encoded.slice()
+              setHeader(bad, lie)
+              await assertRejected(bad, root, range, 4, data, `${size} bytes claimed as ${lie}`)
+            }
+          }
+        }
+      })
+
+      it('never exposes a lying size, even for ranges that do not reach the end', async () => {
+        const size = 10 * G4
+        const { data, root, outboard } = value(size)
+        const range = { offset: G4, length: 100 }
+        const bad = encodeRangeSync(data, outboard, range, 4)
+        setHeader(bad, 11 * G4) // same path to group 1: the data still verifies
+        const r = await decodeAll([bad], root, range, 4)
+        assert.equal(r.error, undefined)
+        assert.equal(hex(r.bytes), hex(expectedBytes(data, range)))
+        assert.equal(r.size, undefined)
+      })
+
+      it('rejects an absurd or over-limit length with TooLargeError', async () => {
+        const { data, root, outboard } = value(100_000)
+        const encoded = encodeRangeSync(data, outboard, { offset: 0, length: Infinity }, 4)
+        const huge = encoded.slice()
+        new DataView(huge.buffer).setBigUint64(0, 2n ** 60n, true)
+        const r1 = await decodeAll([huge], root, { offset: 0, length: 10 }, 4)
+        assert.equal(r1.error?.name, 'TooLargeError')
+        const r2 = await decodeAll([encoded], root, { offset: 0, length: Infinity }, 4, { maxSize: 99_999 })
+        assert.equal(r2.error?.name, 'TooLargeError')
+        assert.equal(r2.bytes.length, 0)
+      })
+
+      it('rejects a truncated stream at every cut point, having yielded only true bytes', async () => {
+        const size = 3 * G4 + 5
+        const { data, root, outboard } = value(size)
+        const whole = { offset: 0, length: Infinity }
+        const encoded = encodeRangeSync(data, outboard, whole, 4)
+        const cuts = [0, 1, 7, 8, 9, 71, 72, 100, 1000, 1000 + G4]
+        for (let c = 200; c < encoded.length; c += 997) cuts.push(c)
+        cuts.push(encoded.length - 1)
+        for (const cut of cuts) {
+          const r = await assertRejected(encoded.subarray(0, cut), root, whole, 4, data, `cut at ${cut}`)
+          assert.equal(r.error.reason, 'truncated', `cut at ${cut}`)
+        }
+      })
+
+      it('rejects trailing bytes after the end of the stream', async () => {
+        const { data, root, outboard } = value(100_000)
+        for (const range of [{ offset: 0, length: Infinity }, { offset: 10, length: 10 }]) {
+          const encoded = encodeRangeSync(data, outboard, range, 4)
+          for (const extra of [[encoded, new Uint8Array(1)], [new Uint8Array([...encoded, 0])], [encoded, new Uint8Array(0), new Uint8Array(3)]]) {
+            const r = await decodeAll(extra, root, range, 4)
+            assert.equal(r.error?.name, 'VerificationError')
+            assert.equal(r.error.reason, 'trailing')
+          }
+        }
+      })
+
+      it('rejects a stream checked against the wrong root before yielding anything', async () => {
+        const { data, outboard } = value(100_000)
+        const encoded = encodeRangeSync(data, outboard, { offset: 0, length: Infinity }, 4)
+        const r = await decodeAll([encoded], hash(new Uint8Array(1)), { offset: 0, length: Infinity }, 4)
+        assert.equal(r.error?.name, 'VerificationError')
+        assert.equal(r.bytes.length, 0)
+      })
+
+      it('refuses an outboard that does not belong to the value with StorageError', async () => {
+        const { data, outboard } = value(100_000)
+        await assert.rejects(collect(encodeRange(data.subarray(1), outboard, { offset: 0, length: 1 }, 4)), { name: 'StorageError' })
+        assert.throws(() => encodeRangeSync(data, outboard, { offset: 0, length: 1 }, 0), { name: 'StorageError' })
+      })
+    })
+
+    describe('abort', () => {
+      it('stops decoding with AbortError and closes the source', async () => {
+        const { data, root, outboard } = value(MiB + 1)
+        const encoded = encodeRangeSync(data, outboard, { offset: 0, length: Infinity }, 4)
+        const controller = new AbortController()
+        let closed = false
+        async function * source (): AsyncGenerator<Uint8Array> {
+          try { for (const p of pieces(encoded, [64 * KiB])) yield p } finally { closed = true }
+        }
+        const r = await (async () => {
+          let n = 0
+          try {
+            for await (const p of decodeRange(source(), root, { offset: 0, length: Infinity }, 4, { signal: controller.signal })) {
+              n += p.length
+              controller.abort()
+            }
+          } catch (err: any) { return { err, n } }
+          return { err: undefined, n }
+        })()
+        assert.equal(r.err?.name, 'AbortError')
+        assert.ok(closed)
+      })
+    })
+  })
+
+  describe('bounded memory', () => {
+    it('decodes a 256 MiB value streamed from a generator with small memory growth', async function () {
+      this.timeout(120_000)
+      const size = 256 * MiB
+      // Deterministic bytes synthesised on demand: word i is a hash of i.
+      const fill = (offset: number, length: number): Uint8Array => {
+        const first = Math.floor(offset / 4)
+        const words = new Uint32Array(Math.ceil((offset + length) / 4) - first)
+        for (let i = 0; i < words.length; i++) {
+          let x = (first + i + 1) * 0x9e3779b1
+          x ^= x >>> 15; x = Math.imul(x, 0x85ebca6b); x ^= x >>> 13
+          words[i] = x
+        }
+        const bytes = new Uint8Array(words.buffer)
+        return bytes.subarray(offset - first * 4, offset - first * 4 + length)
+      }
+      const reader: BlobReader = { size, read: async (o, l) => fill(o, l), close: async () => {} }
+      const before = process.memoryUsage()
+      // Hash it once (as a store would on put) to get the root and outboard.
+      const hasher = new TreeHasher({ groupLog: 4, outboard: true })
+      for (let o = 0; o < size; o += MiB) hasher.update(fill(o, Math.min(MiB, size - o)))
+      const { root, outboard } = hasher.finalize()
+      assert.ok(outboard != null)
+      let peakRss = 0
+      let peakBuffers = 0
+      let total = 0
+      let sample: Uint8Array = new Uint8Array(0)
+      const range = { offset: 0, length: Infinity }
+      for await (const p of decodeRange(encodeRange(reader, outboard, range, 4), root, range, 4)) {
+        if (total <= 100 * MiB + 5 && total + p.length > 100 * MiB + 5) sample = p.slice(100 * MiB - total, 100 * MiB - total + 5)
+        total += p.length
+        const m = process.memoryUsage()
+        peakRss = Math.max(peakRss, m.rss)
+        peakBuffers = Math.max(peakBuffers, m.arrayBuffers)
+      }
+      assert.equal(total, size)
+      assert.equal(hex(sample), hex(fill(100 * MiB, 5)))
+      const growth = Math.max(peakRss - before.rss, 0)
+      const bufferGrowth = Math.max(peakBuffers - before.arrayBuffers, 0)
+      assert.ok(bufferGrowth < 64 * MiB, `arrayBuffers grew by ${(bufferGrowth / MiB).toFixed(1)} MiB`)
+      assert.ok(growth < 96 * MiB, `rss grew by ${(growth / MiB).toFixed(1)} MiB`)
+    })
+  })
+})
