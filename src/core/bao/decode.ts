@@ -16,7 +16,7 @@
 import { blake3, OUT_LEN } from '../blake3/index.js'
 import { OutOfRangeError, TooLargeError, VerificationError, throwIfAborted } from '../errors.js'
 import { DEFAULT_GROUP_LOG, HEADER_LEN, PARENT_LEN, decodeHeader } from '../tree.js'
-import { MAX_SIZE, checkRange, planRange, streamItems, type ByteRange } from './range.js'
+import { MAX_SIZE, planRange, streamItems, type ByteRange } from './range.js'
 
 /** Why a verified stream was rejected. */
 export type StreamFailure = 'mismatch' | 'truncated' | 'trailing'
@@ -93,7 +93,7 @@ function equalCV (a: Uint8Array, aOff: number, b: Uint8Array, bOff: number): boo
  */
 export function decodeRange (source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, root: Uint8Array, range: ByteRange,
   groupLog: number = DEFAULT_GROUP_LOG, options: DecodeOptions = {}): DecodedRange {
-  checkRange(range)
+  planRange(0, range, groupLog) // validates the range and groupLog now rather than on first read
   if (!(root instanceof Uint8Array) || root.length !== OUT_LEN) throw new OutOfRangeError('root must be 32 bytes')
   return new RangeDecoder(source, root.slice(), range, groupLog, options)
 }
@@ -181,6 +181,7 @@ class RangeDecoder implements DecodedRange {
 
       /** Verifies the pending groups; returns the bytes of them the caller asked for, if any. */
       const verifyPending = (): Uint8Array | undefined => {
+        throwIfAborted(signal)
         if (pendCount === 0 || pendLast == null) return undefined
         // All pending groups are consecutive and whole, except maybe the value's final one.
         const last = pendLast

@@ -16,7 +16,14 @@ export interface EncodeOptions {
    * Rounded up to whole groups for reads. Memory use is about twice this.
    */
   batchBytes?: number
-  /** Stops the stream (with the signal's reason) when aborted. */
+  /**
+   * Start reading the next piece of the value while the current one is sent (default true).
+   * Needs a reader whose returned buffers stay valid across the following read, as the
+   * `BlobReader` contract says unless a reader documents otherwise; pass false for one that
+   * returns views into a buffer it reuses.
+   */
+  readAhead?: boolean
+  /** Stops the stream with `AbortError` when aborted. */
   signal?: AbortSignal
 }
 
@@ -62,8 +69,8 @@ export function encodedRangeLength (size: number, range: ByteRange, groupLog: nu
 
 /** The verified stream of `range` of an in-memory value, as one buffer (bao's slice at groupLog 0). */
 export function encodeRangeSync (data: Uint8Array, outboard: Uint8Array, range: ByteRange, groupLog: number = DEFAULT_GROUP_LOG): Uint8Array {
-  checkOutboard(outboard, data.length, groupLog)
   const plan = planRange(data.length, range, groupLog)
+  checkOutboard(outboard, data.length, groupLog)
   const out = new Uint8Array(encodedLength(plan))
   out.set(outboard.subarray(0, HEADER_LEN), 0)
   let pos = HEADER_LEN
@@ -81,7 +88,7 @@ export function encodeRangeSync (data: Uint8Array, outboard: Uint8Array, range: 
   return out
 }
 
-/** Reads the selected groups' data in large sequential pieces, one piece ahead. */
+/** Reads the selected groups' data in large sequential pieces, one piece ahead unless told not to. */
 class DataCursor {
   private piece: Uint8Array = new Uint8Array(0)
   private pieceStart = 0
@@ -89,11 +96,12 @@ class DataCursor {
   private nextStart: number
   private readonly end: number
 
-  constructor (private readonly reader: BlobReader, start: number, end: number, private readonly pieceLen: number) {
+  constructor (private readonly reader: BlobReader, start: number, end: number, private readonly pieceLen: number,
+    private readonly readAhead: boolean) {
     this.pieceStart = start
     this.nextStart = start
     this.end = end
-    this.prefetch()
+    if (readAhead) this.prefetch()
   }
 
   private prefetch (): void {
@@ -115,10 +123,12 @@ class DataCursor {
     const end = start + length
     while (at < end) {
       if (at >= this.pieceStart + this.piece.length) {
+        if (!this.readAhead) this.prefetch()
         if (this.next == null) throw new StorageError('encoder read past the selected data')
         this.pieceStart += this.piece.length
         this.piece = await this.next
-        this.prefetch()
+        this.next = undefined
+        if (this.readAhead) this.prefetch()
         continue
       }
       const from = at - this.pieceStart
@@ -143,8 +153,8 @@ function asReader (data: Uint8Array): BlobReader {
  * groups: the receiver needs them to verify). Byte-identical to bao's slice format at groupLog 0
  * (and to its combined encoding for the whole range).
  *
- * `data` is read in pieces of about `batchBytes` (whole groups), one piece ahead, so a value of
- * any size streams in bounded memory. Yields fresh buffers of about `batchBytes` (the last one
+ * `data` is read in pieces of about `batchBytes` (whole groups), one piece ahead (see
+ * `readAhead`), so a value of any size streams in bounded memory. Yields fresh buffers of about `batchBytes` (the last one
  * shorter) that are never reused. The reader is not closed.
  *
  * @throws {StorageError} when the outboard does not belong to a value of this size, or a read is short.
@@ -153,8 +163,8 @@ function asReader (data: Uint8Array): BlobReader {
 export async function * encodeRange (data: BlobReader | Uint8Array, outboard: Uint8Array, range: ByteRange,
   groupLog: number = DEFAULT_GROUP_LOG, options: EncodeOptions = {}): AsyncGenerator<Uint8Array, void, undefined> {
   const reader = data instanceof Uint8Array ? asReader(data) : data
-  checkOutboard(outboard, reader.size, groupLog)
   const plan = planRange(reader.size, range, groupLog)
+  checkOutboard(outboard, reader.size, groupLog)
   const total = encodedLength(plan)
   const batch = Math.max(PARENT_LEN, options.batchBytes ?? DEFAULT_BATCH_BYTES)
   const pieceLen = Math.ceil(batch / plan.groupLen) * plan.groupLen
@@ -183,7 +193,7 @@ export async function * encodeRange (data: BlobReader | Uint8Array, outboard: Ui
 
   write(outboard.subarray(0, HEADER_LEN))
   const cursor = new DataCursor(reader, plan.firstGroup * plan.groupLen,
-    Math.min(plan.size, (plan.lastGroup + 1) * plan.groupLen), pieceLen)
+    Math.min(plan.size, (plan.lastGroup + 1) * plan.groupLen), pieceLen, options.readAhead !== false)
   for (const item of streamItems(plan)) {
     if (item.kind === 'parent') {
       const at = parentOffset(item.index)

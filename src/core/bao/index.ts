@@ -6,5 +6,5 @@ export { encode, outboard, encodeRange, encodeRangeSync, encodedRangeLength, DEF
 export type { EncodeOptions, Encoded } from './encode.js'
 export { decodeRange, StreamVerificationError } from './decode.js'
 export type { DecodeOptions, DecodedRange, StreamFailure } from './decode.js'
-export { planRange, checkRange, encodedLength, parentCount, parentOffset, streamItems, MAX_SIZE } from './range.js'
+export { planRange, checkRange, encodedLength, parentCount, parentOffset, streamItems, MAX_SIZE, MAX_GROUP_LOG } from './range.js'
 export type { ByteRange, RangePlan, StreamItem, ParentItem, GroupItem } from './range.js'

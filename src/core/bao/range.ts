@@ -23,6 +23,9 @@ export interface ByteRange {
 /** Largest value size dstore accepts in a header (JavaScript's exact integers). */
 export const MAX_SIZE = Number.MAX_SAFE_INTEGER
 
+/** Largest chunk-group size accepted: 2^20 chunks (1 GiB groups). */
+export const MAX_GROUP_LOG = 20
+
 /** Where a byte range lands in a value of a known size. */
 export interface RangePlan {
   /** Size of the value (from the header: trusted only once the final group is verified). */
@@ -55,6 +58,7 @@ export function checkRange (range: ByteRange): void {
 export function planRange (size: number, range: ByteRange, groupLog: number): RangePlan {
   checkRange(range)
   if (!Number.isSafeInteger(size) || size < 0) throw new OutOfRangeError(`invalid size ${String(size)}`)
+  if (!Number.isInteger(groupLog) || groupLog < 0 || groupLog > MAX_GROUP_LOG) throw new OutOfRangeError(`invalid groupLog ${String(groupLog)}`)
   const groupLen = groupLength(groupLog)
   const groups = groupCount(size, groupLog)
   const { offset, length } = range
