@@ -6,6 +6,7 @@
  *   <root>/index.mdb(-lock)  lmdb: `index` (digest → kind, flags, size) and
  *                            `payload` (digest → outboard parents [+ the value when inline])
  *   <root>/blobs/<hh>/<hex>  values above the inline threshold, named by the hex BLAKE3 digest
+ *                            (<hh>: its first byte; shard folders are made when first needed)
  *   <root>/tmp/              puts in progress; emptied at every open
  *
  * A value becomes visible only through its `index` entry, which is committed (and flushed)
@@ -13,7 +14,7 @@
  */
 import { randomBytes } from 'node:crypto'
 import { mkdir, open as openFile, readdir, readFile, rename, rm, unlink, writeFile, type FileHandle } from 'node:fs/promises'
-import { join } from 'node:path'
+import { basename, dirname, join } from 'node:path'
 import { open as openLmdb, type Database, type RootDatabase } from 'lmdb'
 import type { CID } from 'multiformats/cid'
 import { cidFromDigest, parseCID, type CIDLike } from '../cid.js'
@@ -87,6 +88,8 @@ export class FsBlobStore implements VerifiableBlobStore {
   /** Puts and deletes in progress, awaited by close. */
   private readonly inflight = new Set<Promise<unknown>>()
   private tempCounter = 0
+  /** Shard folders known to exist under blobs/. */
+  private readonly shards = new Set<string>()
 
   private constructor (path: string, options: Required<Omit<FsStoreOptions, 'path'>>, env: RootDatabase, recovery: FsRecoveryReport) {
     this.path = path
@@ -110,11 +113,7 @@ export class FsBlobStore implements VerifiableBlobStore {
     await storage('create store folders', async () => {
       await mkdir(join(root, 'tmp'), { recursive: true })
       await mkdir(join(root, 'blobs'), { recursive: true })
-      // All 256 shard folders exist from the start: no mkdir on the put path.
-      await Promise.all(Array.from({ length: 256 }, async (_, i) => {
-        await mkdir(join(root, 'blobs', i.toString(16).padStart(2, '0')), { recursive: true })
-      }))
-      if (sync) await fsyncDir(join(root, 'blobs'))
+      if (sync) await fsyncDir(root)
     })
     await acquireLock(root)
     let env: RootDatabase | undefined
@@ -278,8 +277,9 @@ export class FsBlobStore implements VerifiableBlobStore {
       const final = tempPath !== undefined ? this.filePath(key) : undefined
       try {
         if (tempPath !== undefined && final !== undefined) {
+          await this.ensureShard(final)
           await storage('rename data file into place', async () => { await rename(tempPath, final) })
-          if (this.sync) await storage('fsync blob folder', async () => { await fsyncDir(join(final, '..')) })
+          if (this.sync) await storage('fsync blob folder', async () => { await fsyncDir(dirname(final)) })
         }
         await storage('commit index', async () => {
           await this.env.transaction(() => {
@@ -462,6 +462,7 @@ export class FsBlobStore implements VerifiableBlobStore {
     const blobs = join(this.path, 'blobs')
     for (const shard of await storage('list blob folder', async () => await readdir(blobs))) {
       if (!/^[0-9a-f]{2}$/.test(shard)) continue
+      this.shards.add(shard)
       for (const name of await storage('list blob shard', async () => await readdir(join(blobs, shard)))) {
         if (!/^[0-9a-f]{64}$/.test(name) || name.slice(0, 2) !== shard) continue
         const record = this.record(Buffer.from(name, 'hex'))
@@ -506,6 +507,17 @@ export class FsBlobStore implements VerifiableBlobStore {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw notFound(cid)
       throw storageError('open data file', err)
     }
+  }
+
+  /** Creates a data file's shard folder the first time it is needed (and makes that durable). */
+  private async ensureShard (file: string): Promise<void> {
+    const shard = basename(dirname(file))
+    if (this.shards.has(shard)) return
+    await storage('create blob shard folder', async () => {
+      const created = await mkdir(dirname(file), { recursive: true })
+      if (created !== undefined && this.sync) await fsyncDir(join(this.path, 'blobs'))
+    })
+    this.shards.add(shard)
   }
 
   private tempPath (): string {

@@ -1,0 +1,318 @@
+import { strict as assert } from 'node:assert'
+import { execFileSync, spawn } from 'node:child_process'
+import { existsSync } from 'node:fs'
+import { mkdir, readdir, unlink, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { cidOfBytes } from '../src/core/cid.js'
+import { createFsStore, DEFAULT_INLINE_THRESHOLD, FsBlobStore } from '../src/core/store/fs.js'
+import { TreeHasher } from '../src/core/tree.js'
+import { collect, hex, pseudoRandom, tempDir } from './helpers.js'
+import { chopped, expectReject, listAll, runBlobStoreCompliance } from './store-compliance.js'
+
+runBlobStoreCompliance('fs store', async () => {
+  const dir = await tempDir('dstore-fs-')
+  return { store: await createFsStore({ path: dir.path }), cleanup: dir.cleanup }
+}, { verifiable: true })
+
+runBlobStoreCompliance('fs store without inline blobs', async () => {
+  const dir = await tempDir('dstore-fs-')
+  return { store: await createFsStore({ path: dir.path, inlineThreshold: 0 }), cleanup: dir.cleanup }
+}, { verifiable: true })
+
+/** Where the fs store keeps a value's data file. */
+function dataPath (root: string, value: Uint8Array): string {
+  const h = hex(cidOfBytes(value).multihash.digest)
+  return join(root, 'blobs', h.slice(0, 2), h)
+}
+
+/** `count` deterministic pieces of 1 MiB: the value the crash child writes. */
+function * bigPieces (count: number): Generator<Uint8Array> {
+  for (let i = 0; i < count; i++) yield pseudoRandom(1 << 20, 1000 + i)
+}
+
+describe('fs store', () => {
+  let dir: { path: string, cleanup: () => Promise<void> }
+  let store: FsBlobStore | undefined
+
+  beforeEach(async () => { dir = await tempDir('dstore-fs-') })
+  afterEach(async () => {
+    await store?.close()
+    store = undefined
+    await dir.cleanup()
+  })
+
+  describe('open', () => {
+    it('keeps every acknowledged blob, inline and file, across close and reopen', async () => {
+      store = await createFsStore({ path: dir.path })
+      const values = [0, 100, DEFAULT_INLINE_THRESHOLD, DEFAULT_INLINE_THRESHOLD + 1, 3_000_000].map((n, i) => pseudoRandom(n, i + 1))
+      const cids = []
+      for (const v of values) cids.push(await store.put(chopped(v)))
+      await store.close()
+      store = await FsBlobStore.open(dir.path)
+      assert.equal((await listAll(store)).length, values.length)
+      for (let i = 0; i < values.length; i++) {
+        assert.equal((await store.stat(cids[i])).size, values[i].length)
+        assert.deepEqual(await collect(store.get(cids[i])), values[i])
+        assert.deepEqual(await store.outboard(cids[i]), new TreeHasher({ outboard: true }).update(values[i]).finalize().outboard)
+      }
+      assert.deepEqual(store.recovery, { tempFilesRemoved: 0, orphanFilesRemoved: 0, missingFilesDropped: 0 })
+    })
+
+    it('refuses a second open of the same folder with StorageError while the first is open', async () => {
+      store = await createFsStore({ path: dir.path })
+      await expectReject(createFsStore({ path: dir.path }), 'StorageError')
+      await store.close()
+      store = await createFsStore({ path: dir.path })
+    })
+
+    it('removes temp files and data files that have no index entry', async () => {
+      store = await createFsStore({ path: dir.path })
+      const kept = pseudoRandom(200_000, 1)
+      await store.put(kept)
+      await store.close()
+      store = undefined
+      const orphan = pseudoRandom(200_000, 2) // as if the process died between rename and commit
+      await mkdir(join(dataPath(dir.path, orphan), '..'), { recursive: true })
+      await mkdir(join(dir.path, 'blobs', 'ab'), { recursive: true })
+      await writeFile(dataPath(dir.path, orphan), orphan)
+      await writeFile(join(dir.path, 'tmp', '123-1-abc.part'), pseudoRandom(1000, 3))
+      await writeFile(join(dir.path, 'blobs', 'ab', 'README'), 'not ours: left alone')
+      store = await createFsStore({ path: dir.path })
+      assert.deepEqual(store.recovery, { tempFilesRemoved: 1, orphanFilesRemoved: 1, missingFilesDropped: 0 })
+      assert.equal(existsSync(dataPath(dir.path, orphan)), false)
+      assert.equal(existsSync(join(dir.path, 'blobs', 'ab', 'README')), true)
+      assert.deepEqual(await readdir(join(dir.path, 'tmp')), [])
+      assert.equal(await store.has(cidOfBytes(orphan)), false)
+      assert.deepEqual(await collect(store.get(cidOfBytes(kept))), kept)
+    })
+
+    it('drops index entries whose data file has vanished', async () => {
+      store = await createFsStore({ path: dir.path })
+      const gone = pseudoRandom(200_000, 1)
+      await store.put(gone)
+      await store.close()
+      store = undefined
+      await unlink(dataPath(dir.path, gone))
+      store = await createFsStore({ path: dir.path })
+      assert.equal(store.recovery.missingFilesDropped, 1)
+      assert.equal(await store.has(cidOfBytes(gone)), false)
+    })
+
+    it('rejects an inline threshold outside 0 .. 1 MiB - 1 with OutOfRangeError', async () => {
+      await expectReject(createFsStore({ path: dir.path, inlineThreshold: -1 }), 'OutOfRangeError')
+      await expectReject(createFsStore({ path: dir.path, inlineThreshold: 1 << 20 }), 'OutOfRangeError')
+    })
+  })
+
+  describe('put', () => {
+    for (const threshold of [DEFAULT_INLINE_THRESHOLD, 1000]) {
+      for (const delta of [-1, 0, 1]) {
+        const size = threshold + delta
+        const where = delta <= 0 ? 'inside the index' : 'as a file'
+        it(`keeps a ${size}-byte value ${where} with threshold ${threshold}, readable whole and in ranges`, async () => {
+          store = await createFsStore({ path: dir.path, inlineThreshold: threshold })
+          const value = pseudoRandom(size, size)
+          const cid = await store.put(chopped(value))
+          assert.equal(existsSync(dataPath(dir.path, value)), delta > 0)
+          assert.deepEqual(await collect(store.get(cid)), value)
+          assert.deepEqual(await collect(store.get(cid, { offset: size - 5, length: 4 })), value.subarray(size - 5, size - 1))
+          assert.equal((await store.stat(cid)).size, size)
+          const reader = await store.open(cid)
+          assert.deepEqual(await reader.read(1, size - 2), value.subarray(1, size - 1))
+          await reader.close()
+          await store.close()
+          store = await createFsStore({ path: dir.path, inlineThreshold: threshold })
+          assert.deepEqual(await collect(store.get(cid)), value)
+        })
+      }
+    }
+
+    it('pins everything: stat says pinned', async () => {
+      store = await createFsStore({ path: dir.path })
+      const cid = await store.put(pseudoRandom(10, 1))
+      assert.equal((await store.stat(cid)).pinned, true)
+    })
+
+    it('leaves no temp file behind after a verification failure, an abort or a failing source', async () => {
+      store = await createFsStore({ path: dir.path })
+      const value = pseudoRandom(3_000_000, 1)
+      const other = cidOfBytes(pseudoRandom(10, 2))
+      await expectReject(store.put(value, { expected: other }), 'VerificationError')
+      const controller = new AbortController()
+      await expectReject(store.put((async function * () {
+        yield value
+        controller.abort()
+        yield value
+      })(), { signal: controller.signal }), 'AbortError')
+      await expectReject(store.put((async function * () {
+        yield value
+        throw new TypeError('source failed')
+      })()), 'TypeError')
+      assert.deepEqual(await readdir(join(dir.path, 'tmp')), [])
+      assert.equal((await listAll(store)).length, 0)
+    })
+
+    it('fails a put still streaming when the store closes with ClosedError, leaving no temp file', async () => {
+      store = await createFsStore({ path: dir.path })
+      let release!: () => void
+      const gate = new Promise<void>(resolve => { release = resolve })
+      const put = store.put((async function * () {
+        yield pseudoRandom(2_000_000, 1)
+        await gate
+        yield pseudoRandom(10, 2)
+      })())
+      await new Promise(resolve => setTimeout(resolve, 20))
+      const closing = store.close()
+      release()
+      await expectReject(put, 'ClosedError')
+      await closing
+      store = undefined
+      assert.deepEqual(await readdir(join(dir.path, 'tmp')), [])
+    })
+
+    it('surfaces a full disk as StorageError with the ENOSPC cause, and keeps working (tmpfs)', async function () {
+      const mnt = join(dir.path, 'small')
+      await mkdir(mnt)
+      try {
+        execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', mnt], { stdio: 'ignore' })
+      } catch {
+        this.skip() // needs root and mount(2): see docs/STORAGE.md
+      }
+      try {
+        store = await createFsStore({ path: join(mnt, 'store') })
+        const err = await expectReject(store.put(bigPieces(8)), 'StorageError')
+        assert.equal((err.cause as NodeJS.ErrnoException).code, 'ENOSPC')
+        assert.deepEqual(await readdir(join(mnt, 'store', 'tmp')), [])
+        const small = pseudoRandom(200_000, 1)
+        assert.deepEqual(await collect(store.get(await store.put(small))), small)
+        await store.close()
+        store = undefined
+        // A read-only filesystem: the store cannot even open.
+        execFileSync('mount', ['-o', 'remount,ro', mnt], { stdio: 'ignore' })
+        const roErr = await expectReject(createFsStore({ path: join(mnt, 'store') }), 'StorageError')
+        assert.equal((roErr.cause as NodeJS.ErrnoException).code, 'EROFS')
+      } finally {
+        await store?.close()
+        store = undefined
+        execFileSync('umount', ['-l', mnt], { stdio: 'ignore' })
+      }
+    })
+
+    it('streams a 192 MiB value in and out with RSS growth under 100 MiB', async function () {
+      this.timeout(60_000)
+      store = await createFsStore({ path: dir.path })
+      const pieces = 192
+      const rss0 = process.memoryUsage().rss
+      let peak = rss0
+      const timer = setInterval(() => { peak = Math.max(peak, process.memoryUsage().rss) }, 20)
+      try {
+        const hasher = new TreeHasher()
+        const buf = new Uint8Array(1 << 20)
+        const cid = await store.put((function * () {
+          for (let i = 0; i < pieces; i++) {
+            // Deterministic, reused buffer: the store must copy what it keeps.
+            buf.fill(i & 0xff)
+            buf[i] = 1
+            hasher.update(buf)
+            yield buf
+          }
+        })())
+        assert.ok(cid.equals(cidOfBytes(new Uint8Array(0))) === false)
+        const expected = hasher.finalize().root
+        const check = new TreeHasher()
+        let n = 0
+        for await (const piece of store.get(cid)) { check.update(piece); n += piece.length }
+        assert.equal(n, pieces << 20)
+        assert.deepEqual(check.finalize().root, expected)
+        assert.deepEqual(cid.multihash.digest, expected)
+      } finally {
+        clearInterval(timer)
+      }
+      peak = Math.max(peak, process.memoryUsage().rss)
+      const growth = (peak - rss0) / 2 ** 20
+      assert.ok(growth < 100, `RSS grew by ${growth.toFixed(1)} MiB`)
+    })
+  })
+
+  describe('delete', () => {
+    it('removes the data file of a file blob', async () => {
+      store = await createFsStore({ path: dir.path })
+      const value = pseudoRandom(200_000, 1)
+      const cid = await store.put(value)
+      assert.equal(existsSync(dataPath(dir.path, value)), true)
+      assert.equal(await store.delete(cid), true)
+      assert.equal(existsSync(dataPath(dir.path, value)), false)
+    })
+
+    it('serializes with a concurrent put of the same value: the end state is consistent', async () => {
+      store = await createFsStore({ path: dir.path })
+      const value = pseudoRandom(200_000, 1)
+      const cid = await store.put(value)
+      await Promise.all([store.delete(cid), store.put(value), store.delete(cid), store.put(value)])
+      assert.equal(await store.has(cid), true)
+      assert.deepEqual(await collect(store.get(cid)), value)
+      assert.equal(existsSync(dataPath(dir.path, value)), true)
+    })
+  })
+
+  describe('crash safety', () => {
+    it('shows no partial blob after a process is SIGKILLed mid-put, cleans its temp file, and a retry succeeds', async function () {
+      this.timeout(60_000)
+      const fsUrl = new URL('../src/core/store/fs.js', import.meta.url).href
+      const helpersUrl = new URL('./helpers.js', import.meta.url).href
+      const pieces = 64
+      const child = `
+        const { createFsStore } = await import(${JSON.stringify(fsUrl)})
+        const { pseudoRandom } = await import(${JSON.stringify(helpersUrl)})
+        const store = await createFsStore({ path: ${JSON.stringify(dir.path)} })
+        await store.put(pseudoRandom(100, 1))
+        await store.put(pseudoRandom(300000, 2))
+        process.stdout.write('acked\\n')
+        let told = false
+        await store.put((async function * () {
+          for (let i = 0; i < ${pieces}; i++) {
+            yield pseudoRandom(1 << 20, 1000 + i)
+            // After a few MiB, slow down so the kill lands while the put is still writing.
+            if (i >= 4) await new Promise(resolve => setTimeout(resolve, 50))
+          }
+        })(), { onProgress: () => { if (!told) { told = true; process.stdout.write('progress\\n') } } })
+        process.stdout.write('done\\n')
+      `
+      const proc = spawn(process.execPath, ['--input-type=module', '-e', child], { stdio: ['ignore', 'pipe', 'inherit'] })
+      let out = ''
+      const exited = new Promise<NodeJS.Signals | null>(resolve => proc.on('exit', (_code, signal) => resolve(signal)))
+      await new Promise<void>((resolve, reject) => {
+        proc.stdout.on('data', (d: Buffer) => {
+          out += d.toString()
+          if (out.includes('progress')) {
+            // Let it write a few more MiB, then kill it.
+            setTimeout(() => { proc.kill('SIGKILL'); resolve() }, 100)
+          }
+        })
+        proc.on('exit', () => { reject(new Error(`child exited early: ${out}`)) })
+      })
+      assert.equal(await exited, 'SIGKILL')
+      assert.ok(out.includes('acked') && !out.includes('done'), out)
+      const leftovers = await readdir(join(dir.path, 'tmp'))
+      assert.equal(leftovers.length, 1, 'the interrupted put left its temp file')
+
+      store = await createFsStore({ path: dir.path })
+      assert.equal(store.recovery.tempFilesRemoved, 1)
+      assert.deepEqual(await readdir(join(dir.path, 'tmp')), [])
+      const listed = await listAll(store)
+      assert.deepEqual(listed.map(s => s.size).sort((a, b) => a - b), [100, 300000])
+      for (const s of listed) assert.equal((await store.stat(s.cid)).size, s.size)
+      assert.deepEqual(await collect(store.get(cidOfBytes(pseudoRandom(300000, 2)))), pseudoRandom(300000, 2))
+
+      const hasher = new TreeHasher()
+      for (const p of bigPieces(pieces)) hasher.update(p)
+      const bigRoot = hasher.finalize().root
+      const cid = await store.put(bigPieces(pieces))
+      assert.deepEqual(cid.multihash.digest, bigRoot)
+      assert.equal((await store.stat(cid)).size, pieces << 20)
+      assert.equal((await listAll(store)).length, 3)
+      const h = hex(bigRoot)
+      assert.deepEqual(await readdir(join(dir.path, 'blobs', h.slice(0, 2))).then(names => names.includes(h)), true)
+    })
+  })
+})
