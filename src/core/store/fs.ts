@@ -169,7 +169,10 @@ export class FsBlobStore implements VerifiableBlobStore {
   private async doPut (source: ByteSource, options: PutOptions): Promise<CID> {
     const expected = checkPutOptions(options)
     const hasher = new TreeHasher({ outboard: true })
-    const staging = [new Uint8Array(IO_PIECE), new Uint8Array(IO_PIECE)]
+    // While the value may still be inline, copies of its pieces; then two staging buffers
+    // (allocated only for values that go to a file).
+    let head: Uint8Array[] | undefined = []
+    let staging: Uint8Array[] = []
     let current = 0
     let fill = 0
     let received = 0
@@ -212,6 +215,17 @@ export class FsBlobStore implements VerifiableBlobStore {
         if (options.size !== undefined && received > options.size) {
           throw new VerificationError(`Expected ${options.size} bytes, received more`)
         }
+        if (chunk.length === 0) continue
+        if (head !== undefined) {
+          if (received <= this.inlineThreshold) {
+            head.push(chunk.slice())
+            continue
+          }
+          // Too big to be inline: switch to streaming through the staging buffers.
+          staging = [Buffer.allocUnsafeSlow(IO_PIECE), Buffer.allocUnsafeSlow(IO_PIECE)]
+          for (const piece of head) { staging[0].set(piece, fill); fill += piece.length }
+          head = undefined
+        }
         let off = 0
         while (off < chunk.length) {
           const take = Math.min(IO_PIECE - fill, chunk.length - off)
@@ -224,22 +238,22 @@ export class FsBlobStore implements VerifiableBlobStore {
       throwIfAborted(options.signal)
       if (this.closed) throw new ClosedError()
 
-      if (tempHandle === undefined && received <= this.inlineThreshold) {
-        // Inline: the whole value is in the staging buffer and never touches a file.
-        const data = staging[current].subarray(0, fill)
-        hasher.update(data)
+      if (head !== undefined) {
+        // Inline: the value never touches a file; it goes into the index with its outboard parents.
+        for (const piece of head) hasher.update(piece)
         const result = hasher.finalize()
         const cid = verifyPut(result.root, result.size, expected, options)
         const parents = (result.outboard as Uint8Array).subarray(HEADER_LEN)
-        const value = Buffer.allocUnsafeSlow(parents.length + data.length)
+        const value = Buffer.allocUnsafeSlow(parents.length + received)
         value.set(parents, 0)
-        value.set(data, parents.length)
-        await this.commit(cid, { kind: KIND_INLINE, pinned: true, size: data.length }, value)
-        options.onProgress?.({ type: 'blob:put:write', bytes: data.length, total: data.length })
+        let at = parents.length
+        for (const piece of head) { value.set(piece, at); at += piece.length }
+        await this.commit(cid, { kind: KIND_INLINE, pinned: true, size: received }, value)
+        options.onProgress?.({ type: 'blob:put:write', bytes: received, total: received })
         return cid
       }
 
-      if (fill > 0 || tempHandle === undefined) await flush()
+      if (fill > 0) await flush()
       if (pendingWrite !== undefined) { await pendingWrite; pendingWrite = undefined }
       const result = hasher.finalize()
       const cid = verifyPut(result.root, result.size, expected, options)
