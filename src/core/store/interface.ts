@@ -67,10 +67,17 @@ export interface BlobStore {
   /**
    * Stores a value streamed in, and returns its CID once it is complete and visible.
    * Putting a value that is already stored is a cheap no-op that returns the same CID.
+   * On failure nothing is stored: `VerificationError` (hash or size mismatch), `AbortError`,
+   * `StorageError` (with the filesystem error as `cause`), `TooLargeError` (memory budget);
+   * an error thrown by the source itself is passed on unchanged.
    */
   put: (source: ByteSource, options?: PutOptions) => Promise<CID>
 
-  /** Streams a value (or a byte range of it) out. @throws {NotFoundError} when absent. */
+  /**
+   * Streams a value (or a byte range of it) out, in bounded pieces the caller may keep.
+   * Lazy: `get` itself never throws; its errors (`NotFoundError` when absent,
+   * `InvalidCIDError`, `OutOfRangeError`, `AbortError`, `ClosedError`) reject the first `next()`.
+   */
   get: (cid: CIDLike, options?: GetOptions) => AsyncIterable<Uint8Array>
 
   /** Removes a value, pinned or not. Resolves true when it was present. */
