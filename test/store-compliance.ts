@@ -174,6 +174,12 @@ export function runBlobStoreCompliance (name: string, factory: () => Promise<Com
         assert.equal((await listAll(store)).length, 0)
       })
 
+      it('rejects a source yielding something other than bytes with TypeError, storing nothing', async () => {
+        await expectReject(store.put([new Uint8Array(3), 'text' as unknown as Uint8Array]), 'TypeError')
+        await expectReject(store.put([new Uint8Array(3), 'text' as unknown as Uint8Array], { signal: new AbortController().signal }), 'TypeError')
+        assert.equal((await listAll(store)).length, 0)
+      })
+
       it('reports blob:put:write progress up to the full size', async () => {
         const events: ProgressEvent[] = []
         const value = pseudoRandom(200_000, 12)

@@ -63,7 +63,7 @@ export async function * iterateSource (source: ByteSource, signal?: AbortSignal)
     return
   }
   if (signal == null) {
-    yield * source
+    for await (const chunk of source) yield checkChunk(chunk)
     return
   }
   const iterator: AsyncIterator<Uint8Array> | Iterator<Uint8Array> =
@@ -80,7 +80,7 @@ export async function * iterateSource (source: ByteSource, signal?: AbortSignal)
       if (signal.aborted) throw abortError(signal)
       const result = await Promise.race([iterator.next(), aborted])
       if (result.done === true) { done = true; return }
-      yield result.value
+      yield checkChunk(result.value)
     }
   } finally {
     if (onAbort !== undefined) signal.removeEventListener('abort', onAbort)
@@ -91,7 +91,7 @@ export async function * iterateSource (source: ByteSource, signal?: AbortSignal)
   }
 }
 
-/** Bytes of `data` as a plain Uint8Array view (no copy). */
-export function asUint8Array (data: Uint8Array): Uint8Array {
-  return data.constructor === Uint8Array ? data : new Uint8Array(data.buffer, data.byteOffset, data.byteLength)
+function checkChunk (chunk: unknown): Uint8Array {
+  if (chunk instanceof Uint8Array) return chunk
+  throw new TypeError(`A put source must yield Uint8Arrays, got ${typeof chunk}`)
 }
