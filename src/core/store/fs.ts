@@ -194,15 +194,17 @@ export class FsBlobStore implements VerifiableBlobStore {
         tempHandle = await storage('create temp file', async () => await openFile(path, 'wx'))
       }
       const handle = tempHandle
-      pendingWrite = storage('write temp file', async () => {
-        let off = 0
-        while (off < buf.length) {
-          const { bytesWritten } = await handle.write(buf, off, buf.length - off)
-          off += bytesWritten
-        }
+      pendingWrite = (async () => {
+        await storage('write temp file', async () => {
+          let off = 0
+          while (off < buf.length) {
+            const { bytesWritten } = await handle.write(buf, off, buf.length - off)
+            off += bytesWritten
+          }
+        })
         written += buf.length
         options.onProgress?.({ type: 'blob:put:write', bytes: written, total })
-      })
+      })()
       pendingWrite.catch(() => {})
       current ^= 1
       fill = 0
