@@ -78,3 +78,55 @@ export function throwIfAborted (signal?: AbortSignal): void {
     throw new AbortError(undefined, { cause: signal.reason })
   }
 }
+
+/** Thrown when a remote peer breaks the wire protocol (garbage, oversized frames, wrong order). */
+export class ProtocolError extends DstoreError {
+  static override readonly code = 'ERR_PROTOCOL'
+  override name = 'ProtocolError'
+  constructor (message: string, options?: { cause?: unknown }) { super(message, ProtocolError.code, options) }
+}
+
+/** Thrown when a Local cannot reach its Global within the configured time. */
+export class GlobalUnreachableError extends DstoreError {
+  static override readonly code = 'ERR_GLOBAL_UNREACHABLE'
+  override name = 'GlobalUnreachableError'
+  constructor (message: string, options?: { cause?: unknown }) { super(message, GlobalUnreachableError.code, options) }
+}
+
+/** Thrown when a request is not answered, or a transfer makes no progress, within its time limit. */
+export class TimeoutError extends DstoreError {
+  static override readonly code = 'ERR_TIMEOUT'
+  override name = 'TimeoutError'
+  constructor (message: string, options?: { cause?: unknown }) { super(message, TimeoutError.code, options) }
+}
+
+/** Thrown when a peer refuses a request because the caller's identity is not allowed to make it. */
+export class PermissionDeniedError extends DstoreError {
+  static override readonly code = 'ERR_PERMISSION_DENIED'
+  override name = 'PermissionDeniedError'
+  constructor (message: string, options?: { cause?: unknown }) { super(message, PermissionDeniedError.code, options) }
+}
+
+const BY_CODE: Record<string, new (message: string) => DstoreError> = {
+  [InvalidCIDError.code]: InvalidCIDError,
+  [NotFoundError.code]: NotFoundError,
+  [VerificationError.code]: VerificationError,
+  [OutOfRangeError.code]: OutOfRangeError,
+  [TooLargeError.code]: TooLargeError,
+  [AbortError.code]: AbortError,
+  [StorageError.code]: StorageError,
+  [ClosedError.code]: ClosedError,
+  [ProtocolError.code]: ProtocolError,
+  [GlobalUnreachableError.code]: GlobalUnreachableError,
+  [TimeoutError.code]: TimeoutError,
+  [PermissionDeniedError.code]: PermissionDeniedError
+}
+
+/**
+ * Rebuilds the typed error a remote peer reported by its `code`. An unknown code becomes a
+ * plain {@link DstoreError} that keeps the code, so newer peers' errors still read well.
+ */
+export function errorFromCode (code: string, message: string): DstoreError {
+  const Class = BY_CODE[code]
+  return Class != null ? new Class(message) : new DstoreError(message, code)
+}
