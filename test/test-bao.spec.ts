@@ -327,14 +327,38 @@ describe('bao', () => {
         for (const dataAt of [0, 5, G4 - 1, G4, 3 * G4 + 77, 40 * G4 + 1, size - 1]) {
           for (const batchBytes of [G4, MiB]) {
             const r = await assertRejected(flip(encoded, map.data(dataAt)), root, whole, 4, data, `data byte ${dataAt}`)
-            assert.ok(r.bytes.length <= Math.floor(dataAt / G4) * G4, `data byte ${dataAt}: yielded ${r.bytes.length} bytes`)
+            assert.equal(r.bytes.length, Math.floor(dataAt / G4) * G4, `data byte ${dataAt}: yielded ${r.bytes.length} bytes`)
             assert.ok(r.error instanceof StreamVerificationError && r.error.reason === 'mismatch')
-            // Delivered in small pieces, the decoder yields every good group before the bad one.
+            // Delivered in small pieces too, the decoder yields every good group before the bad one.
             const small = await decodeAll(pieces(flip(encoded, map.data(dataAt)), [4096]), root, whole, 4, { batchBytes })
             assert.equal(small.error?.name, 'VerificationError')
-            if (batchBytes === G4) assert.equal(small.bytes.length, Math.floor(dataAt / G4) * G4)
+            assert.equal(small.bytes.length, Math.floor(dataAt / G4) * G4)
           }
         }
+      })
+
+      it('delivers every verified group before a bad one, even when they arrived in the same batch', async () => {
+        const size = MiB + 1
+        const { data, root, outboard } = value(size)
+        const whole = { offset: 0, length: Infinity }
+        const encoded = encodeRangeSync(data, outboard, whole, 4)
+        const map = combinedOffsets(size, 4)
+        // The whole stream in one piece, so the bad group shares a batch with good ones.
+        for (const dataAt of [5 * G4 + 3, 40 * G4, size - 1]) {
+          const r = await decodeAll([flip(encoded, map.data(dataAt))], root, whole, 4, { batchBytes: MiB })
+          assert.equal(r.error?.name, 'VerificationError', `data byte ${dataAt}`)
+          assert.equal(r.bytes.length, Math.floor(dataAt / G4) * G4, `data byte ${dataAt}: good groups withheld`)
+          assert.equal(hex(r.bytes), hex(data.subarray(0, r.bytes.length)))
+        }
+        // A bad parent node after good groups: those groups are delivered first.
+        // In a 65-group value, parent 33 (pre-order) covers groups 32..63 and follows groups 0..31.
+        const r = await decodeAll([flip(encoded, map.parent(HEADER_LEN + 33 * PARENT_LEN + 5))], root, whole, 4, { batchBytes: MiB })
+        assert.equal(r.error?.name, 'VerificationError')
+        const parentPos = map.parent(HEADER_LEN + 33 * PARENT_LEN)
+        const groupsBefore = [...Array(65).keys()].filter(g => map.data(g * G4) < parentPos).length
+        assert.equal(groupsBefore, 32)
+        assert.equal(r.bytes.length, groupsBefore * G4, 'groups before the bad parent withheld')
+        assert.equal(hex(r.bytes), hex(data.subarray(0, r.bytes.length)))
       })
 
       it('catches a corrupted parent node before yielding the groups below it', async () => {

@@ -179,40 +179,51 @@ class RangeDecoder implements DecodedRange {
       const mismatch = (what: string): StreamVerificationError =>
         new StreamVerificationError('mismatch', `${what} does not match its expected chaining value`)
 
-      /** Verifies the pending groups; returns the bytes of them the caller asked for, if any. */
-      const verifyPending = (): Uint8Array | undefined => {
+      const groupLog = this.groupLog
+      const setSize = (size: number): void => { this.size = size }
+
+      /**
+       * Verifies the pending groups and yields the part of them the caller asked for. On a
+       * mismatch it first yields the verified groups before the bad one (they may have arrived
+       * in the same batch), then throws: nothing from the bad group or after it is yielded.
+       */
+      const flush = function * (): Generator<Uint8Array, void, undefined> {
         throwIfAborted(signal)
-        if (pendCount === 0 || pendLast == null) return undefined
+        if (pendCount === 0 || pendLast == null) return
         // All pending groups are consecutive and whole, except maybe the value's final one.
         const last = pendLast
         const lastSpecial = last.isRoot || last.length !== groupLen
         const full = lastSpecial ? pendCount - 1 : pendCount
+        let good = pendCount // groups that verified, from the first pending one
         if (full > 0) {
-          blake3.groupCVs(out.subarray(pendPos, pendPos + full * groupLen), pendFirst * 2 ** this.groupLog, this.groupLog, computed, 0)
+          blake3.groupCVs(out.subarray(pendPos, pendPos + full * groupLen), pendFirst * 2 ** groupLog, groupLog, computed, 0)
           for (let i = 0; i < full; i++) {
-            if (!equalCV(computed, i * OUT_LEN, expected, i * OUT_LEN)) throw mismatch(`group ${pendFirst + i}`)
+            if (!equalCV(computed, i * OUT_LEN, expected, i * OUT_LEN)) { good = i; break }
           }
         }
-        if (lastSpecial) {
+        if (good === pendCount && lastSpecial) {
           const at = pendPos + full * groupLen
-          blake3.subtreeCV(out.subarray(at, at + last.length), last.index * 2 ** this.groupLog, last.isRoot, scratch, 0)
-          if (!equalCV(scratch, 0, expected, full * OUT_LEN)) throw mismatch(`group ${last.index}`)
+          blake3.subtreeCV(out.subarray(at, at + last.length), last.index * 2 ** groupLog, last.isRoot, scratch, 0)
+          if (!equalCV(scratch, 0, expected, full * OUT_LEN)) good = full
         }
-        // Verified: hand out the requested part.
+        // Hand out the requested part of the verified groups.
         const valueStart = pendFirst * groupLen
         const valueEnd = valueStart + (pendCount - 1) * groupLen + last.length
+        const goodEnd = good === pendCount ? valueEnd : valueStart + good * groupLen
         const from = Math.max(valueStart, emitStart)
-        const to = Math.min(valueEnd, emitEnd)
+        const to = Math.min(goodEnd, emitEnd)
         const bytes = to > from ? out.subarray(pendPos + (from - valueStart), pendPos + (to - valueStart)) : undefined
-        if (last.index === plan.groups - 1) {
-          this.size = plan.size
+        const bad = good === pendCount ? undefined : pendFirst + good
+        if (bad === undefined && last.index === plan.groups - 1) {
+          setSize(plan.size)
           onSize?.(plan.size)
         }
         pendPos += valueEnd - valueStart
         pendFirst += pendCount
         pendCount = 0
         pendLast = undefined
-        return bytes
+        if (bytes != null) yield bytes
+        if (bad !== undefined) throw mismatch(`group ${bad}`)
       }
 
       for (const item of streamItems(plan)) {
@@ -225,8 +236,7 @@ class RangeDecoder implements DecodedRange {
             let have = 0
             while (have < PARENT_LEN) {
               if (pos === chunk.length) {
-                const bytes = verifyPending()
-                if (bytes != null) yield bytes
+                yield * flush()
                 if (!(await pull())) throw new StreamVerificationError('truncated', 'stream ended inside a parent node')
               }
               const take = Math.min(PARENT_LEN - have, chunk.length - pos)
@@ -238,7 +248,11 @@ class RangeDecoder implements DecodedRange {
           }
           depth--
           blake3.parentCV(node.subarray(0, OUT_LEN), node.subarray(OUT_LEN, PARENT_LEN), item.isRoot, scratch, 0)
-          if (!equalCV(scratch, 0, stack, depth * OUT_LEN)) throw mismatch(`parent node of groups ${item.lo}..${item.hi - 1}`)
+          if (!equalCV(scratch, 0, stack, depth * OUT_LEN)) {
+            // The groups that arrived before this node are not below it: deliver them first.
+            yield * flush()
+            throw mismatch(`parent node of groups ${item.lo}..${item.hi - 1}`)
+          }
           if (depth + 2 > MAX_STACK) throw mismatch('tree deeper than any valid tree')
           if (item.right) { stack.set(node.subarray(OUT_LEN, PARENT_LEN), depth * OUT_LEN); depth++ }
           if (item.left) { stack.set(node.subarray(0, OUT_LEN), depth * OUT_LEN); depth++ }
@@ -248,8 +262,7 @@ class RangeDecoder implements DecodedRange {
         // A group: its expected CV joins the batch, its data is copied into the batch buffer.
         const length = item.length
         if (pendCount === batchGroups || out.length - outPos < length) {
-          const bytes = verifyPending()
-          if (bytes != null) yield bytes
+          yield * flush()
         }
         if (out.length - outPos < length) {
           out = new Uint8Array(Math.min(batchGroups * groupLen, dataEnd - nextGroupStart))
@@ -259,8 +272,7 @@ class RangeDecoder implements DecodedRange {
         let have = 0
         while (have < length) {
           if (pos === chunk.length) {
-            const bytes = verifyPending()
-            if (bytes != null) yield bytes
+            yield * flush()
             if (!(await pull())) throw new StreamVerificationError('truncated', `stream ended inside group ${item.index}`)
           }
           const take = Math.min(length - have, chunk.length - pos)
@@ -277,8 +289,7 @@ class RangeDecoder implements DecodedRange {
         pendCount++
         pendLast = { index: item.index, length, isRoot: item.isRoot }
       }
-      const bytes = verifyPending()
-      if (bytes != null) yield bytes
+      yield * flush()
 
       // Nothing may follow the expected end.
       if (pos < chunk.length || await pull()) {
