@@ -460,6 +460,20 @@ describe('bao', () => {
       })
     })
 
+    describe('options', () => {
+      it('rejects invalid maxSize and batchBytes with OutOfRangeError instead of crashing or hanging', async () => {
+        const { data, root, outboard } = value(100_000)
+        const encoded = encodeRangeSync(data, outboard, { offset: 0, length: Infinity }, 4)
+        const whole = { offset: 0, length: Infinity }
+        for (const options of [{ maxSize: NaN }, { maxSize: 1.5 }, { maxSize: -1 }, { batchBytes: NaN }, { batchBytes: Infinity }, { batchBytes: 0 }, { batchBytes: -5 }]) {
+          assert.throws(() => decodeRange([encoded], root, whole, 4, options), { name: 'OutOfRangeError' }, JSON.stringify(options))
+        }
+        for (const batchBytes of [NaN, Infinity, 0, 2.5]) {
+          await assert.rejects(collect(encodeRange(data, outboard, whole, 4, { batchBytes })), { name: 'OutOfRangeError' }, String(batchBytes))
+        }
+      })
+    })
+
     describe('abort', () => {
       it('stops decoding with AbortError and closes the source', async () => {
         const { data, root, outboard } = value(MiB + 1)

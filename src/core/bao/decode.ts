@@ -16,7 +16,7 @@
 import { blake3, OUT_LEN } from '../blake3/index.js'
 import { OutOfRangeError, TooLargeError, VerificationError, throwIfAborted } from '../errors.js'
 import { DEFAULT_GROUP_LOG, HEADER_LEN, PARENT_LEN, decodeHeader } from '../tree.js'
-import { MAX_SIZE, planRange, streamItems, type ByteRange } from './range.js'
+import { MAX_SIZE, checkIntegerOption, planRange, streamItems, type ByteRange } from './range.js'
 
 /** Why a verified stream was rejected. */
 export type StreamFailure = 'mismatch' | 'truncated' | 'trailing'
@@ -88,12 +88,14 @@ function equalCV (a: Uint8Array, aOff: number, b: Uint8Array, bOff: number): boo
  *   match (`reason` 'mismatch'), when the stream ends early ('truncated') or when bytes follow
  *   the expected end ('trailing').
  * @throws {TooLargeError} when the header announces more than 2^53 - 1 bytes or `maxSize`.
- * @throws {OutOfRangeError} for an invalid range or root.
+ * @throws {OutOfRangeError} for an invalid range, root, `groupLog`, `maxSize` or `batchBytes`.
  * @throws {AbortError} when `signal` aborts.
  */
 export function decodeRange (source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, root: Uint8Array, range: ByteRange,
   groupLog: number = DEFAULT_GROUP_LOG, options: DecodeOptions = {}): DecodedRange {
   planRange(0, range, groupLog) // validates the range and groupLog now rather than on first read
+  checkIntegerOption('maxSize', options.maxSize, 0)
+  checkIntegerOption('batchBytes', options.batchBytes, 1)
   if (!(root instanceof Uint8Array) || root.length !== OUT_LEN) throw new OutOfRangeError('root must be 32 bytes')
   return new RangeDecoder(source, root.slice(), range, groupLog, options)
 }

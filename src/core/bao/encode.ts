@@ -5,7 +5,7 @@
 import { StorageError, throwIfAborted } from '../errors.js'
 import type { BlobReader } from '../store/interface.js'
 import { DEFAULT_GROUP_LOG, HEADER_LEN, PARENT_LEN, TreeHasher, decodeHeader, outboardLength } from '../tree.js'
-import { encodedLength, parentOffset, planRange, streamItems, type ByteRange } from './range.js'
+import { checkIntegerOption, encodedLength, parentOffset, planRange, streamItems, type ByteRange } from './range.js'
 
 /** Default size of the pieces read from the value and of the buffers yielded: 1 MiB. */
 export const DEFAULT_BATCH_BYTES = 1 << 20
@@ -158,10 +158,11 @@ function asReader (data: Uint8Array): BlobReader {
  * shorter) that are never reused. The reader is not closed.
  *
  * @throws {StorageError} when the outboard does not belong to a value of this size, or a read is short.
- * @throws {OutOfRangeError} for an invalid range.
+ * @throws {OutOfRangeError} for an invalid range or `batchBytes`.
  */
 export async function * encodeRange (data: BlobReader | Uint8Array, outboard: Uint8Array, range: ByteRange,
   groupLog: number = DEFAULT_GROUP_LOG, options: EncodeOptions = {}): AsyncGenerator<Uint8Array, void, undefined> {
+  checkIntegerOption('batchBytes', options.batchBytes, 1)
   const reader = data instanceof Uint8Array ? asReader(data) : data
   const plan = planRange(reader.size, range, groupLog)
   checkOutboard(outboard, reader.size, groupLog)

@@ -54,6 +54,16 @@ export function checkRange (range: ByteRange): void {
   if (length !== Infinity && (!Number.isSafeInteger(length) || length < 0)) throw new OutOfRangeError(`invalid range length ${String(length)}`)
 }
 
+/**
+ * Checks an optional integer option (`batchBytes`, `maxSize`): undefined, or a safe integer of at
+ * least `min`. @throws {OutOfRangeError} otherwise (NaN, Infinity, fractions, negatives).
+ */
+export function checkIntegerOption (name: string, value: number | undefined, min: number): void {
+  if (value !== undefined && (!Number.isSafeInteger(value) || value < min)) {
+    throw new OutOfRangeError(`invalid ${name} ${String(value)}: expected an integer of at least ${min}`)
+  }
+}
+
 /** Maps `range` onto a value of `size` bytes at chunk-group size `2^groupLog` chunks. */
 export function planRange (size: number, range: ByteRange, groupLog: number): RangePlan {
   checkRange(range)
