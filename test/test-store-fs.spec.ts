@@ -1,8 +1,8 @@
 import { strict as assert } from 'node:assert'
 import { execFileSync, spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { mkdir, readdir, unlink, writeFile } from 'node:fs/promises'
-import { join } from 'node:path'
+import { mkdir, readdir, symlink, unlink, writeFile } from 'node:fs/promises'
+import { join, relative } from 'node:path'
 import { cidOfBytes } from '../src/core/cid.js'
 import { createFsStore, DEFAULT_INLINE_THRESHOLD, FsBlobStore } from '../src/core/store/fs.js'
 import { TreeHasher } from '../src/core/tree.js'
@@ -63,6 +63,42 @@ describe('fs store', () => {
       await expectReject(createFsStore({ path: dir.path }), 'StorageError')
       await store.close()
       store = await createFsStore({ path: dir.path })
+    })
+
+    it('refuses a second open through another spelling of the path (relative, symlink) and keeps the first lock', async () => {
+      store = await createFsStore({ path: dir.path })
+      await expectReject(createFsStore({ path: relative(process.cwd(), dir.path) }), 'StorageError')
+      const link = `${dir.path}-link`
+      await symlink(dir.path, link)
+      try {
+        await expectReject(createFsStore({ path: link }), 'StorageError')
+      } finally {
+        await unlink(link)
+      }
+      assert.ok(existsSync(join(dir.path, 'LOCK')), 'a refused open removed the LOCK of the open store')
+    })
+
+    it('lets exactly one of two concurrent opens of one folder succeed', async () => {
+      const results = await Promise.allSettled([createFsStore({ path: dir.path }), createFsStore({ path: dir.path })])
+      const opened = results.filter(r => r.status === 'fulfilled').map(r => (r as PromiseFulfilledResult<FsBlobStore>).value)
+      const refused = results.filter(r => r.status === 'rejected').map(r => (r as PromiseRejectedResult).reason)
+      for (const extra of opened.slice(1)) await extra.close()
+      store = opened[0]
+      assert.equal(opened.length, 1, 'both concurrent opens succeeded')
+      assert.equal(refused[0]?.name, 'StorageError')
+    })
+
+    it('refuses a folder whose LOCK names another live process, and takes over one left by a dead process', async () => {
+      const child = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)'], { stdio: 'ignore' })
+      try {
+        await writeFile(join(dir.path, 'LOCK'), String(child.pid))
+        await expectReject(createFsStore({ path: dir.path }), 'StorageError')
+      } finally {
+        child.kill('SIGKILL')
+        await new Promise(resolve => child.once('exit', resolve))
+      }
+      store = await createFsStore({ path: dir.path })
+      await store.put(pseudoRandom(10, 1))
     })
 
     it('removes temp files and data files that have no index entry', async () => {

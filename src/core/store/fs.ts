@@ -13,7 +13,7 @@
  * after the data file is fsynced and renamed into place (and its folder fsynced).
  */
 import { randomBytes } from 'node:crypto'
-import { mkdir, open as openFile, readdir, readFile, rename, rm, unlink, writeFile, type FileHandle } from 'node:fs/promises'
+import { mkdir, open as openFile, readdir, readFile, realpath, rename, rm, unlink, writeFile, type FileHandle } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
 import { open as openLmdb, type Database, type RootDatabase } from 'lmdb'
 import type { CID } from 'multiformats/cid'
@@ -72,6 +72,7 @@ interface IndexRecord {
 const openInProcess = new Set<string>()
 
 export class FsBlobStore implements VerifiableBlobStore {
+  /** The store's folder: its real path (absolute, symlinks resolved). */
   readonly path: string
   readonly inlineThreshold: number
   readonly sync: boolean
@@ -104,16 +105,19 @@ export class FsBlobStore implements VerifiableBlobStore {
   /** Opens (creating if needed) the store in `options.path`, cleaning what a crash left. */
   static async open (options: FsStoreOptions | string): Promise<FsBlobStore> {
     const opts = typeof options === 'string' ? { path: options } : options
-    const root = opts.path
+    const given = opts.path
     const inlineThreshold = opts.inlineThreshold ?? DEFAULT_INLINE_THRESHOLD
     if (!Number.isSafeInteger(inlineThreshold) || inlineThreshold < 0 || inlineThreshold >= IO_PIECE) {
       throw new OutOfRangeError(`inlineThreshold must be at least 0 and below ${IO_PIECE}`)
     }
     const sync = opts.sync ?? true
-    await storage('create store folders', async () => {
-      await mkdir(join(root, 'tmp'), { recursive: true })
-      await mkdir(join(root, 'blobs'), { recursive: true })
-      if (sync) await fsyncDir(root)
+    const root = await storage('create store folders', async () => {
+      await mkdir(join(given, 'tmp'), { recursive: true })
+      await mkdir(join(given, 'blobs'), { recursive: true })
+      if (sync) await fsyncDir(given)
+      // One spelling per folder (absolute, symlinks resolved), so the in-process lock sees
+      // a relative path or a symlink to an open store as the same store.
+      return await realpath(given)
     })
     await acquireLock(root)
     let env: RootDatabase | undefined
@@ -636,23 +640,43 @@ function storageSync<T> (what: string, fn: () => T): T {
 }
 
 /**
- * One process per store: `LOCK` holds the owner's pid. A lock left by a dead process (a crash)
- * is taken over; a live owner, or a second open in this process, is refused.
+ * One process per store: `LOCK` holds the owner's pid. It is created exclusively (`wx`), so of
+ * two processes opening a store at once only one gets it. A lock left by a dead process (a
+ * crash) is taken over; a live owner, or a second open in this process, is refused. `root`
+ * must be the folder's real path (see `open`).
  */
 async function acquireLock (root: string): Promise<void> {
   const lock = join(root, 'LOCK')
   if (openInProcess.has(lock)) throw new StorageError(`Store ${root} is already open in this process`)
+  // Claimed before any await, so a concurrent open in this process is refused above.
+  openInProcess.add(lock)
   try {
-    const owner = Number.parseInt(await readFile(lock, 'utf8'), 10)
-    if (Number.isSafeInteger(owner) && owner !== process.pid && isAlive(owner)) {
-      throw new StorageError(`Store ${root} is in use by process ${owner} (remove ${lock} if that is wrong)`)
+    for (;;) {
+      try {
+        await writeFile(lock, String(process.pid), { flag: 'wx' })
+        return
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw storageError('create lock file', err)
+      }
+      let text: string
+      try {
+        text = await readFile(lock, 'utf8')
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue // released meanwhile: try again
+        throw storageError('read lock file', err)
+      }
+      const owner = Number.parseInt(text, 10)
+      if (Number.isSafeInteger(owner) && owner !== process.pid && isAlive(owner)) {
+        throw new StorageError(`Store ${root} is in use by process ${owner} (remove ${lock} if that is wrong)`)
+      }
+      // Left by a process that is gone (or by an earlier process with our pid): take it over.
+      await storage('write lock file', async () => { await writeFile(lock, String(process.pid)) })
+      return
     }
   } catch (err) {
-    if (err instanceof StorageError) throw err
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw storageError('read lock file', err)
+    openInProcess.delete(lock)
+    throw err
   }
-  await storage('write lock file', async () => { await writeFile(lock, String(process.pid)) })
-  openInProcess.add(lock)
 }
 
 async function releaseLock (root: string): Promise<void> {
