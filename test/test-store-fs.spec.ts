@@ -163,6 +163,21 @@ describe('fs store', () => {
       }
     }
 
+    it('does not let a put into a new shard folder go ahead before that folder is durable', async () => {
+      // Two puts landing in one new shard: the second must wait for the first's folder fsync,
+      // or it could be acknowledged while the shard folder itself may still vanish on power loss.
+      store = await createFsStore({ path: dir.path, inlineThreshold: 0 })
+      const ensureShard = (store as any).ensureShard.bind(store) as (file: string) => Promise<void>
+      const order: string[] = []
+      const shard = join(dir.path, 'blobs', 'ee')
+      await Promise.all([
+        ensureShard(join(shard, 'ee'.padEnd(64, '1'))).then(() => order.push('first')),
+        ensureShard(join(shard, 'ee'.padEnd(64, '2'))).then(() => order.push('second'))
+      ])
+      assert.deepEqual(order, ['first', 'second'])
+      assert.ok(existsSync(shard))
+    })
+
     it('pins everything: stat says pinned', async () => {
       store = await createFsStore({ path: dir.path })
       const cid = await store.put(pseudoRandom(10, 1))

@@ -89,8 +89,11 @@ export class FsBlobStore implements VerifiableBlobStore {
   /** Puts and deletes in progress, awaited by close. */
   private readonly inflight = new Set<Promise<unknown>>()
   private tempCounter = 0
-  /** Shard folders known to exist under blobs/. */
-  private readonly shards = new Set<string>()
+  /**
+   * Shard folders under blobs/: the promise resolves once the folder exists and its entry in
+   * blobs/ is durable. Concurrent puts into a new shard share one creation.
+   */
+  private readonly shards = new Map<string, Promise<void>>()
 
   private constructor (path: string, options: Required<Omit<FsStoreOptions, 'path'>>, env: RootDatabase, recovery: FsRecoveryReport) {
     this.path = path
@@ -482,7 +485,6 @@ export class FsBlobStore implements VerifiableBlobStore {
     const blobs = join(this.path, 'blobs')
     for (const shard of await storage('list blob folder', async () => await readdir(blobs))) {
       if (!/^[0-9a-f]{2}$/.test(shard)) continue
-      this.shards.add(shard)
       for (const name of await storage('list blob shard', async () => await readdir(join(blobs, shard)))) {
         if (!/^[0-9a-f]{64}$/.test(name) || name.slice(0, 2) !== shard) continue
         const record = this.record(Buffer.from(name, 'hex'))
@@ -529,15 +531,24 @@ export class FsBlobStore implements VerifiableBlobStore {
     }
   }
 
-  /** Creates a data file's shard folder the first time it is needed (and makes that durable). */
+  /**
+   * Creates a data file's shard folder the first time this process needs it, and makes its
+   * entry in blobs/ durable (also when it already existed: a crashed process may have made it
+   * without the fsync). Concurrent callers wait for the same creation.
+   */
   private async ensureShard (file: string): Promise<void> {
     const shard = basename(dirname(file))
-    if (this.shards.has(shard)) return
-    await storage('create blob shard folder', async () => {
-      const created = await mkdir(dirname(file), { recursive: true })
-      if (created !== undefined && this.sync) await fsyncDir(join(this.path, 'blobs'))
-    })
-    this.shards.add(shard)
+    let ready = this.shards.get(shard)
+    if (ready === undefined) {
+      ready = storage('create blob shard folder', async () => {
+        await mkdir(dirname(file), { recursive: true })
+        if (this.sync) await fsyncDir(join(this.path, 'blobs'))
+      })
+      const mine = ready
+      this.shards.set(shard, mine)
+      mine.catch(() => { if (this.shards.get(shard) === mine) this.shards.delete(shard) })
+    }
+    await ready
   }
 
   private tempPath (): string {
