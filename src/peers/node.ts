@@ -1,0 +1,52 @@
+/**
+ * libp2p node assembly for both roles: TCP, TLS 1.3 and/or noise, yamux, identify and ping.
+ * Nothing is dialled but what the caller asks for: no bootstrap list, no mDNS, no DHT, no
+ * relay, no UPnP. The runtime shim must be loaded before this module (entry points do that).
+ */
+import { createLibp2p, type Libp2p } from 'libp2p'
+import { tcp } from '@libp2p/tcp'
+import { noise } from '@chainsafe/libp2p-noise'
+import { yamux } from '@chainsafe/libp2p-yamux'
+import { tls } from '@libp2p/tls'
+import { identify } from '@libp2p/identify'
+import { ping } from '@libp2p/ping'
+import type { PrivateKey } from '@libp2p/interface'
+
+/** Connection encryption. With both, the dialer's order wins when the listener supports both. */
+export type Encryption = 'tls' | 'noise'
+
+export const DEFAULT_ENCRYPTION: Encryption[] = ['tls', 'noise']
+
+export interface NodeOptions {
+  privateKey?: PrivateKey
+  /** Multiaddrs to listen on; none for a dial-only node. */
+  listen?: string[]
+  /** Encrypters in order of preference. */
+  encryption?: Encryption[]
+}
+
+export type DstoreNode = Libp2p<{ identify: ReturnType<ReturnType<typeof identify>>, ping: ReturnType<ReturnType<typeof ping>> }>
+
+export async function createNode (options: NodeOptions): Promise<DstoreNode> {
+  const encryption = options.encryption ?? DEFAULT_ENCRYPTION
+  if (encryption.length === 0) throw new TypeError('at least one encryption is needed')
+  const encrypters = encryption.map(e => {
+    if (e === 'tls') return tls()
+    if (e === 'noise') return noise()
+    throw new TypeError(`unknown encryption ${String(e)}: use "tls" or "noise"`)
+  })
+  return await createLibp2p({
+    privateKey: options.privateKey,
+    addresses: { listen: options.listen ?? [] },
+    transports: [tcp()],
+    connectionEncrypters: encrypters,
+    streamMuxers: [yamux()],
+    services: { identify: identify(), ping: ping() },
+    connectionManager: {
+      // Many Locals may (re)connect at once after a Global restart; libp2p's default of 5 new
+      // inbound connections per second per host would refuse them.
+      inboundConnectionThreshold: 1000,
+      maxIncomingPendingConnections: 256
+    }
+  }) as unknown as DstoreNode
+}

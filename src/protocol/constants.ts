@@ -1,0 +1,49 @@
+/**
+ * Protocol ids, message kinds and limits of the dstore wire protocol (`docs/PROTOCOL.md`,
+ * "Wire protocol"). Every limit a remote peer could push against is named here.
+ */
+
+/** Long-lived request/response stream: small requests, pipelined, and Global's eviction notices. */
+export const RPC_PROTOCOL = '/dstore/rpc/1.0.0'
+/** One stream per large transfer: a verified GET stream or a streaming PUT. */
+export const BLOB_PROTOCOL = '/dstore/blob/1.0.0'
+
+/** Message kinds. A response carries its request's kind with {@link RESPONSE} set, or {@link KIND.ERROR}. */
+export const KIND = {
+  /** STAT a batch of CIDs: size of each, or absent. HAS is a STAT. */
+  STAT: 0x01,
+  /** GET a byte range: answered inline with the verified stream, or with a size and a pointer to the blob protocol. */
+  GET: 0x02,
+  /** PUT a small value inline. */
+  PUT: 0x03,
+  /** DELETE a value from Global; every connected Local evicts it before the answer. */
+  DELETE: 0x04,
+  /** LIST Global's pins, a page at a time. */
+  LIST: 0x05,
+  /** Global → Local: evict these CIDs. The Local answers once they are gone. */
+  EVICT: 0x06,
+  /** An error answer to any request. */
+  ERROR: 0x7f
+} as const
+
+/** Bit set on the kind of a response. */
+export const RESPONSE = 0x80
+
+/** Largest frame on the rpc stream (payload), and the largest request head on a blob stream. */
+export const MAX_FRAME = 1024 * 1024 + 4096
+/** Largest value put inline on the rpc stream, and largest verified range answered inline. */
+export const INLINE_MAX = 256 * 1024
+/** Most CIDs in one STAT or EVICT message, and most entries in one LIST page. */
+export const MAX_BATCH = 4096
+/** Requests one rpc stream may have in progress at Global at once; further ones wait (backpressure). */
+export const MAX_RPC_INFLIGHT = 128
+/** Inbound rpc streams per connection (a Local needs one). */
+export const MAX_RPC_STREAMS = 4
+/** Inbound blob streams per connection: concurrent large transfers. */
+export const MAX_BLOB_STREAMS = 64
+/** A request gets this long to be answered (or, for a transfer, this long without any progress). */
+export const REQUEST_TIMEOUT_MS = 30_000
+/** A stream that carries nothing for this long is closed. The rpc stream is kept alive by pings. */
+export const IDLE_TIMEOUT_MS = 60_000
+/** How long Global waits for Locals to confirm an eviction before closing their connection. */
+export const EVICT_TIMEOUT_MS = 5_000

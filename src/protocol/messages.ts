@@ -1,0 +1,284 @@
+/**
+ * Encoding of dstore wire messages (`docs/PROTOCOL.md`, "Wire protocol").
+ *
+ * Every message is one frame: `kind u8 | id u32 | body`, big-endian integers. Keys travel as
+ * bare 32-byte BLAKE3 digests: every dstore key is CIDv1/raw/blake3-256, so the rest of the CID
+ * is implied and a peer cannot send a key of the wrong shape. Decoding never trusts a length it
+ * has not checked against the bytes present; any malformed body is a `ProtocolError`.
+ */
+import { ProtocolError } from '../core/errors.js'
+import { KIND, MAX_BATCH, RESPONSE } from './constants.js'
+
+export const DIGEST_LEN = 32
+/** "No value" in a u64 field: absent size, or a range that runs to the end. */
+export const U64_NONE = 2 ** 64 - 1
+
+export interface Header { kind: number, id: number }
+
+/** Builds a message: a growable buffer, written once and sent as is (send() keeps a reference). */
+export class MessageWriter {
+  private buf: Uint8Array
+  private view: DataView
+  pos = 0
+
+  constructor (kind: number, id: number, bodyHint = 64) {
+    this.buf = new Uint8Array(5 + bodyHint)
+    this.view = new DataView(this.buf.buffer)
+    this.u8(kind)
+    this.u32(id)
+  }
+
+  private room (n: number): void {
+    if (this.pos + n <= this.buf.length) return
+    const bigger = new Uint8Array(Math.max(this.pos + n, this.buf.length * 2))
+    bigger.set(this.buf.subarray(0, this.pos))
+    this.buf = bigger
+    this.view = new DataView(bigger.buffer)
+  }
+
+  u8 (v: number): this { this.room(1); this.buf[this.pos++] = v; return this }
+  u16 (v: number): this { this.room(2); this.view.setUint16(this.pos, v); this.pos += 2; return this }
+  u32 (v: number): this { this.room(4); this.view.setUint32(this.pos, v); this.pos += 4; return this }
+  /** A u64 from a safe integer, or {@link U64_NONE}. */
+  u64 (v: number): this {
+    this.room(8)
+    if (v === U64_NONE) {
+      this.view.setUint32(this.pos, 0xffffffff); this.view.setUint32(this.pos + 4, 0xffffffff)
+    } else {
+      this.view.setUint32(this.pos, Math.floor(v / 0x100000000)); this.view.setUint32(this.pos + 4, v >>> 0)
+    }
+    this.pos += 8
+    return this
+  }
+
+  bytes (b: Uint8Array): this { this.room(b.length); this.buf.set(b, this.pos); this.pos += b.length; return this }
+  digest (d: Uint8Array): this {
+    if (d.length !== DIGEST_LEN) throw new TypeError('digest must be 32 bytes')
+    return this.bytes(d)
+  }
+
+  /** A UTF-8 string with a u16 length, truncated to fit. */
+  str (s: string): this {
+    let b = new TextEncoder().encode(s)
+    if (b.length > 0xffff) b = b.subarray(0, 0xffff)
+    return this.u16(b.length).bytes(b)
+  }
+
+  finish (): Uint8Array { return this.buf.subarray(0, this.pos) }
+}
+
+/** Reads a message body, checking every length against what is present. */
+export class MessageReader {
+  private readonly view: DataView
+  pos = 0
+  readonly kind: number
+  readonly id: number
+
+  constructor (readonly buf: Uint8Array) {
+    this.view = new DataView(buf.buffer, buf.byteOffset, buf.byteLength)
+    if (buf.length < 5) throw new ProtocolError(`message of ${buf.length} bytes is shorter than its 5-byte header`)
+    this.kind = this.u8()
+    this.id = this.u32()
+  }
+
+  private need (n: number): void {
+    if (this.pos + n > this.buf.length) {
+      throw new ProtocolError(`message kind 0x${this.kind.toString(16)} truncated: needs ${this.pos + n} bytes, has ${this.buf.length}`)
+    }
+  }
+
+  u8 (): number { this.need(1); return this.buf[this.pos++] }
+  u16 (): number { this.need(2); const v = this.view.getUint16(this.pos); this.pos += 2; return v }
+  u32 (): number { this.need(4); const v = this.view.getUint32(this.pos); this.pos += 4; return v }
+  /** A u64 that must be a safe integer, or {@link U64_NONE}. */
+  u64 (): number {
+    this.need(8)
+    const hi = this.view.getUint32(this.pos)
+    const lo = this.view.getUint32(this.pos + 4)
+    this.pos += 8
+    if (hi === 0xffffffff && lo === 0xffffffff) return U64_NONE
+    if (hi > 0x1fffff) throw new ProtocolError('u64 field above 2^53')
+    return hi * 0x100000000 + lo
+  }
+
+  bytes (n: number): Uint8Array { this.need(n); const b = this.buf.subarray(this.pos, this.pos + n); this.pos += n; return b }
+  digest (): Uint8Array { return this.bytes(DIGEST_LEN) }
+  str (): string { return new TextDecoder().decode(this.bytes(this.u16())) }
+  rest (): Uint8Array { const b = this.buf.subarray(this.pos); this.pos = this.buf.length; return b }
+
+  /** A u16 count of items, checked against {@link MAX_BATCH}. */
+  count (): number {
+    const n = this.u16()
+    if (n > MAX_BATCH) throw new ProtocolError(`batch of ${n} exceeds the limit of ${MAX_BATCH}`)
+    return n
+  }
+
+  /** Asserts the whole body was consumed: trailing bytes are a protocol error. */
+  end (): void {
+    if (this.pos !== this.buf.length) throw new ProtocolError(`message kind 0x${this.kind.toString(16)} has ${this.buf.length - this.pos} trailing bytes`)
+  }
+}
+
+// ---- Requests ------------------------------------------------------------------------------
+
+export function encodeStat (id: number, digests: Uint8Array[]): Uint8Array {
+  const w = new MessageWriter(KIND.STAT, id, 2 + digests.length * DIGEST_LEN).u16(digests.length)
+  for (const d of digests) w.digest(d)
+  return w.finish()
+}
+
+export function decodeDigests (r: MessageReader): Uint8Array[] {
+  const n = r.count()
+  const out: Uint8Array[] = []
+  for (let i = 0; i < n; i++) out.push(r.digest())
+  r.end()
+  return out
+}
+
+export interface GetRequest { digest: Uint8Array, offset: number, length: number, inline: boolean }
+
+export function encodeGet (id: number, req: GetRequest): Uint8Array {
+  return new MessageWriter(KIND.GET, id, 49).digest(req.digest).u64(req.offset).u64(req.length).u8(req.inline ? 1 : 0).finish()
+}
+
+export function decodeGet (r: MessageReader): GetRequest {
+  const digest = r.digest()
+  const offset = r.u64()
+  const length = r.u64()
+  const flags = r.u8()
+  r.end()
+  if (offset === U64_NONE) throw new ProtocolError('GET offset cannot be the none value')
+  return { digest, offset, length, inline: (flags & 1) === 1 }
+}
+
+export function encodePut (id: number, digest: Uint8Array, data: Uint8Array): Uint8Array {
+  return new MessageWriter(KIND.PUT, id, DIGEST_LEN + data.length).digest(digest).bytes(data).finish()
+}
+
+/**
+ * PUT head on a blob stream: the digest when the sender knows it (then Global refuses anything
+ * else), and the exact size when known ({@link U64_NONE} otherwise). The raw value follows,
+ * ended by the sender closing its side.
+ */
+export interface PutHead { digest?: Uint8Array, size?: number }
+
+export function encodePutHead (head: PutHead): Uint8Array {
+  const w = new MessageWriter(KIND.PUT, 0, 41).u8(head.digest != null ? 1 : 0)
+  w.digest(head.digest ?? new Uint8Array(DIGEST_LEN))
+  return w.u64(head.size ?? U64_NONE).finish()
+}
+
+export function decodePutHead (r: MessageReader): PutHead {
+  const flags = r.u8()
+  const digest = r.digest()
+  const size = r.u64()
+  r.end()
+  if (flags > 1) throw new ProtocolError('PUT head flags must be 0 or 1')
+  return { digest: flags === 1 ? digest : undefined, size: size === U64_NONE ? undefined : size }
+}
+
+/** Answer to a blob-stream PUT: the digest Global computed and stored. */
+export function encodePutResponse (digest: Uint8Array): Uint8Array {
+  return new MessageWriter(KIND.PUT | RESPONSE, 0, DIGEST_LEN).digest(digest).finish()
+}
+
+/** Answer to a blob-stream GET: the value's size; the verified stream follows raw. */
+export function encodeBlobGetResponse (size: number): Uint8Array {
+  return new MessageWriter(KIND.GET | RESPONSE, 0, 8).u64(size).finish()
+}
+
+export function encodeDelete (id: number, digest: Uint8Array): Uint8Array {
+  return new MessageWriter(KIND.DELETE, id, DIGEST_LEN).digest(digest).finish()
+}
+
+export interface ListRequest { after?: Uint8Array, limit: number }
+
+export function encodeList (id: number, req: ListRequest): Uint8Array {
+  const w = new MessageWriter(KIND.LIST, id, 35)
+  if (req.after != null) w.u8(1).digest(req.after); else w.u8(0)
+  return w.u16(req.limit).finish()
+}
+
+export function decodeList (r: MessageReader): ListRequest {
+  const has = r.u8()
+  const after = has === 1 ? r.digest() : undefined
+  if (has > 1) throw new ProtocolError('LIST cursor flag must be 0 or 1')
+  const limit = Math.min(r.u16(), MAX_BATCH)
+  r.end()
+  return { after, limit }
+}
+
+export function encodeEvict (id: number, digests: Uint8Array[]): Uint8Array {
+  const w = new MessageWriter(KIND.EVICT, id, 2 + digests.length * DIGEST_LEN).u16(digests.length)
+  for (const d of digests) w.digest(d)
+  return w.finish()
+}
+
+// ---- Responses -----------------------------------------------------------------------------
+
+/** An empty success answer to request `kind`. */
+export function encodeOk (kind: number, id: number): Uint8Array {
+  return new MessageWriter(kind | RESPONSE, id, 0).finish()
+}
+
+export function encodeStatResponse (id: number, sizes: Array<number | undefined>): Uint8Array {
+  const w = new MessageWriter(KIND.STAT | RESPONSE, id, 2 + sizes.length * 8).u16(sizes.length)
+  for (const s of sizes) w.u64(s ?? U64_NONE)
+  return w.finish()
+}
+
+export function decodeStatResponse (r: MessageReader): Array<number | undefined> {
+  const n = r.count()
+  const out: Array<number | undefined> = []
+  for (let i = 0; i < n; i++) {
+    const s = r.u64()
+    out.push(s === U64_NONE ? undefined : s)
+  }
+  r.end()
+  return out
+}
+
+/** GET answered inline: the verified stream follows in the same message. */
+export const GET_INLINE = 0
+/** GET too large to answer inline: open a blob stream. The value's size follows. */
+export const GET_USE_BLOB = 1
+
+export function encodeGetInline (id: number, size: number, encoded: Uint8Array): Uint8Array {
+  return new MessageWriter(KIND.GET | RESPONSE, id, 9 + encoded.length).u8(GET_INLINE).u64(size).bytes(encoded).finish()
+}
+
+export function encodeGetUseBlob (id: number, size: number): Uint8Array {
+  return new MessageWriter(KIND.GET | RESPONSE, id, 9).u8(GET_USE_BLOB).u64(size).finish()
+}
+
+export function encodeDeleteResponse (id: number, existed: boolean): Uint8Array {
+  return new MessageWriter(KIND.DELETE | RESPONSE, id, 1).u8(existed ? 1 : 0).finish()
+}
+
+export interface ListEntry { digest: Uint8Array, size: number }
+
+export function encodeListResponse (id: number, entries: ListEntry[], more: boolean): Uint8Array {
+  const w = new MessageWriter(KIND.LIST | RESPONSE, id, 3 + entries.length * 40).u16(entries.length)
+  for (const e of entries) w.digest(e.digest).u64(e.size)
+  return w.u8(more ? 1 : 0).finish()
+}
+
+export function decodeListResponse (r: MessageReader): { entries: ListEntry[], more: boolean } {
+  const n = r.count()
+  const entries: ListEntry[] = []
+  for (let i = 0; i < n; i++) entries.push({ digest: r.digest(), size: r.u64() })
+  const more = r.u8() === 1
+  r.end()
+  return { entries, more }
+}
+
+export function encodeError (id: number, code: string, message: string): Uint8Array {
+  return new MessageWriter(KIND.ERROR, id, 8 + message.length).str(code).str(message).finish()
+}
+
+export function decodeError (r: MessageReader): { code: string, message: string } {
+  const code = r.str()
+  const message = r.str()
+  r.end()
+  return { code, message }
+}

@@ -1,0 +1,218 @@
+/**
+ * The serving side of the dstore protocol (Global): answers rpc requests and blob streams
+ * from a verifiable store.
+ *
+ * Invariants:
+ * - what Global stores it has verified: an inline PUT and a blob PUT both go through the
+ *   store's `put`, which hashes every byte and refuses a value that does not match the digest
+ *   the sender announced (or, without one, stores it under the digest it computes);
+ * - what Global serves carries its proof: GET answers are verified streams (data with the
+ *   outboard's parent nodes), so a Local checks every chunk group against its CID and a
+ *   corrupt disk is caught by the reader, not trusted;
+ * - a failing request never takes the server down: errors become ERROR answers, stream
+ *   failures reset that stream only.
+ */
+import type { Stream } from '@libp2p/interface'
+import { cidFromDigest } from '../core/cid.js'
+import { DstoreError, NotFoundError, OutOfRangeError, ProtocolError, TooLargeError } from '../core/errors.js'
+import { encodeRange, encodedRangeLength } from '../core/bao/index.js'
+import type { ByteRange } from '../core/bao/index.js'
+import { DEFAULT_GROUP_LOG } from '../core/tree.js'
+import type { VerifiableBlobStore } from '../core/store/interface.js'
+import { INLINE_MAX, KIND, MAX_BATCH, MAX_FRAME, REQUEST_TIMEOUT_MS } from './constants.js'
+import { FrameReader, writeFrame, writeRaw } from './framing.js'
+import {
+  MessageReader, U64_NONE, decodeDigests, decodeGet, decodeList, decodePutHead,
+  encodeBlobGetResponse, encodeDeleteResponse, encodeError, encodeGetInline, encodeGetUseBlob,
+  encodeListResponse, encodeOk, encodePutResponse, encodeStatResponse, type ListEntry
+} from './messages.js'
+import type { RequestHandler } from './rpc.js'
+import { idleTimeout, withTimeout } from './timeout.js'
+
+export interface ProviderOptions {
+  store: VerifiableBlobStore
+  /** Called after a delete, before it is answered: Global evicts the value from every Local here. */
+  onDelete: (digest: Uint8Array) => Promise<void>
+  /** Largest value accepted by PUT; default unlimited (up to 2^53). */
+  maxBlobSize?: number
+  /** Time a transfer may go without progress; default {@link REQUEST_TIMEOUT_MS}. */
+  requestTimeout?: number
+  /** Counts bytes served and received. */
+  onBytes?: (direction: 'in' | 'out', n: number) => void
+}
+
+async function sizeOf (store: VerifiableBlobStore, digest: Uint8Array): Promise<number | undefined> {
+  try {
+    return (await store.stat(cidFromDigest(digest))).size
+  } catch (err) {
+    if (err instanceof NotFoundError) return undefined
+    throw err
+  }
+}
+
+/** Clips a wire range to the value: an offset past the end is an error, a length past it is cut. */
+function clip (size: number, offset: number, length: number): ByteRange {
+  if (offset > size) throw new OutOfRangeError(`offset ${offset} is past the end of a ${size}-byte value`)
+  const max = size - offset
+  return { offset, length: length === U64_NONE ? max : Math.min(length, max) }
+}
+
+function compareDigest (a: Uint8Array, b: Uint8Array): number {
+  for (let i = 0; i < 32; i++) if (a[i] !== b[i]) return a[i] - b[i]
+  return 0
+}
+
+/** The rpc request handler of Global. */
+export function createProviderHandler (options: ProviderOptions): RequestHandler {
+  const { store } = options
+  return async (msg: MessageReader): Promise<Uint8Array> => {
+    switch (msg.kind) {
+      case KIND.STAT: {
+        const digests = decodeDigests(msg)
+        const sizes = await Promise.all(digests.map(async d => await sizeOf(store, d)))
+        return encodeStatResponse(msg.id, sizes)
+      }
+      case KIND.GET: {
+        const req = decodeGet(msg)
+        const size = await sizeOf(store, req.digest)
+        if (size === undefined) throw new NotFoundError('not found on Global')
+        const range = clip(size, req.offset, req.length)
+        if (!req.inline || encodedRangeLength(size, range, DEFAULT_GROUP_LOG) > INLINE_MAX) {
+          return encodeGetUseBlob(msg.id, size)
+        }
+        const encoded = await collectEncoded(store, req.digest, range)
+        options.onBytes?.('out', encoded.length)
+        return encodeGetInline(msg.id, size, encoded)
+      }
+      case KIND.PUT: {
+        const digest = msg.digest()
+        const data = msg.rest()
+        if (data.length > INLINE_MAX) throw new ProtocolError(`inline PUT of ${data.length} bytes exceeds ${INLINE_MAX}`)
+        checkSize(options, data.length)
+        options.onBytes?.('in', data.length)
+        await store.put(data, { expected: cidFromDigest(digest), size: data.length })
+        return encodeOk(KIND.PUT, msg.id)
+      }
+      case KIND.DELETE: {
+        const digest = msg.digest()
+        msg.end()
+        const existed = await store.delete(cidFromDigest(digest))
+        // Evict everywhere even if Global had no copy: a Local may still hold a stale one.
+        await options.onDelete(digest)
+        return encodeDeleteResponse(msg.id, existed)
+      }
+      case KIND.LIST: {
+        const req = decodeList(msg)
+        const entries: ListEntry[] = []
+        let more = false
+        // The filesystem store lists in digest order, so a page resumes after its last digest.
+        for await (const stat of store.list()) {
+          const digest = stat.cid.multihash.digest
+          if (req.after != null && compareDigest(digest, req.after) <= 0) continue
+          if (entries.length >= Math.min(req.limit, MAX_BATCH)) { more = true; break }
+          entries.push({ digest, size: stat.size })
+        }
+        return encodeListResponse(msg.id, entries, more)
+      }
+      default:
+        throw new ProtocolError(`unknown request kind 0x${msg.kind.toString(16)}`)
+    }
+  }
+}
+
+function checkSize (options: ProviderOptions, size: number): void {
+  if (options.maxBlobSize != null && size > options.maxBlobSize) {
+    throw new TooLargeError(`value of ${size} bytes exceeds this Global's limit of ${options.maxBlobSize}`)
+  }
+}
+
+async function collectEncoded (store: VerifiableBlobStore, digest: Uint8Array, range: ByteRange): Promise<Uint8Array> {
+  const cid = cidFromDigest(digest)
+  const outboard = await store.outboard(cid)
+  const reader = await store.open(cid)
+  try {
+    const parts: Uint8Array[] = []
+    let n = 0
+    for await (const part of encodeRange(reader, outboard, range, DEFAULT_GROUP_LOG)) { parts.push(part); n += part.length }
+    if (parts.length === 1) return parts[0]
+    const out = new Uint8Array(n)
+    let o = 0
+    for (const p of parts) { out.set(p, o); o += p.length }
+    return out
+  } finally {
+    await reader.close()
+  }
+}
+
+/**
+ * Serves one blob stream: a head frame (GET or PUT), then raw bytes. Errors are answered with
+ * an ERROR frame when the stream still works, and the stream is reset otherwise.
+ */
+export async function handleBlobStream (stream: Stream, options: ProviderOptions): Promise<void> {
+  const timeout = options.requestTimeout ?? REQUEST_TIMEOUT_MS
+  const reader = new FrameReader(idleTimeout(stream, timeout, 'blob stream'), MAX_FRAME)
+  try {
+    const head = await withTimeout(reader.next(), timeout, 'blob stream head')
+    if (head == null) throw new ProtocolError('blob stream closed before its head')
+    const msg = new MessageReader(head)
+    if (msg.kind === KIND.GET) {
+      await serveGet(stream, msg, options)
+    } else if (msg.kind === KIND.PUT) {
+      await receivePut(stream, msg, reader, options)
+    } else {
+      throw new ProtocolError(`unknown blob stream kind 0x${msg.kind.toString(16)}`)
+    }
+    await stream.close()
+  } catch (err) {
+    const e = err instanceof Error ? err : new Error(String(err))
+    if (err instanceof DstoreError && stream.writeStatus === 'writable') {
+      try {
+        await writeFrame(stream, encodeError(0, err.code, err.message))
+        await stream.close()
+        return
+      } catch {}
+    }
+    stream.abort(e)
+  }
+}
+
+async function serveGet (stream: Stream, msg: MessageReader, options: ProviderOptions): Promise<void> {
+  const req = decodeGet(msg)
+  const { store } = options
+  const size = await sizeOf(store, req.digest)
+  if (size === undefined) throw new NotFoundError('not found on Global')
+  const range = clip(size, req.offset, req.length)
+  const cid = cidFromDigest(req.digest)
+  const outboard = await store.outboard(cid)
+  const reader = await store.open(cid)
+  try {
+    await writeFrame(stream, encodeBlobGetResponse(size))
+    for await (const part of encodeRange(reader, outboard, range, DEFAULT_GROUP_LOG)) {
+      await writeRaw(stream, part)
+      options.onBytes?.('out', part.length)
+    }
+  } finally {
+    await reader.close()
+  }
+}
+
+async function receivePut (stream: Stream, msg: MessageReader, reader: FrameReader, options: ProviderOptions): Promise<void> {
+  const head = decodePutHead(msg)
+  if (head.size != null) checkSize(options, head.size)
+  const limit = options.maxBlobSize
+  let received = 0
+  async function * body (): AsyncGenerator<Uint8Array> {
+    for await (const part of reader.raw()) {
+      received += part.length
+      if (limit != null && received > limit) throw new TooLargeError(`value exceeds this Global's limit of ${limit} bytes`)
+      if (head.size != null && received > head.size) throw new ProtocolError(`PUT sent more than the ${head.size} bytes it announced`)
+      options.onBytes?.('in', part.length)
+      yield part
+    }
+  }
+  const cid = await options.store.put(body(), {
+    expected: head.digest != null ? cidFromDigest(head.digest) : undefined,
+    size: head.size
+  })
+  await writeFrame(stream, encodePutResponse(cid.multihash.digest))
+}

@@ -1,0 +1,224 @@
+/**
+ * The requesting side of the dstore protocol (Local). Every byte it returns from Global has
+ * passed the verified-stream decoder against the digest asked for; sizes Global announces are
+ * only hints until the decoder has authenticated them.
+ */
+import type { Connection, Stream } from '@libp2p/interface'
+import { AbortError, DstoreError, ProtocolError, VerificationError, errorFromCode } from '../core/errors.js'
+import { decodeRange } from '../core/bao/index.js'
+import { DEFAULT_GROUP_LOG, TreeHasher } from '../core/tree.js'
+import type { ProgressEvent } from '../core/store/interface.js'
+import { BLOB_PROTOCOL, INLINE_MAX, KIND, MAX_BATCH, MAX_FRAME, REQUEST_TIMEOUT_MS, RESPONSE } from './constants.js'
+import { FrameReader, writeFrame, writeRaw } from './framing.js'
+import {
+  GET_INLINE, MessageReader, U64_NONE, decodeError, decodeListResponse, decodeStatResponse,
+  encodeDelete, encodeGet, encodeList, encodePut, encodePutHead, encodeStat, type ListEntry
+} from './messages.js'
+import type { RpcChannel } from './rpc.js'
+import { idleTimeout, withTimeout } from './timeout.js'
+
+export interface RequesterContext {
+  channel: RpcChannel
+  connection: Connection
+  requestTimeout?: number
+  onBytes?: (direction: 'in' | 'out', n: number) => void
+}
+
+export interface CallOptions {
+  signal?: AbortSignal
+  onProgress?: (event: ProgressEvent) => void
+}
+
+/** Sizes of `digests` on Global (undefined: absent), in batches of {@link MAX_BATCH}. */
+export async function statMany (ctx: RequesterContext, digests: Uint8Array[], options: CallOptions = {}): Promise<Array<number | undefined>> {
+  const out: Array<number | undefined> = []
+  for (let i = 0; i < digests.length; i += MAX_BATCH) {
+    const batch = digests.slice(i, i + MAX_BATCH)
+    const id = ctx.channel.allocId()
+    const reply = await ctx.channel.request(id, encodeStat(id, batch), options)
+    expectKind(reply, KIND.STAT)
+    const sizes = decodeStatResponse(reply)
+    if (sizes.length !== batch.length) throw new ProtocolError(`STAT answered ${sizes.length} sizes for ${batch.length} keys`)
+    out.push(...sizes)
+  }
+  return out
+}
+
+export interface RangeRequest { offset: number, length?: number }
+
+/**
+ * Streams the verified bytes of a range of a value. Small answers come inline on the rpc
+ * channel; larger ones on a blob stream of their own.
+ */
+export async function * getRange (ctx: RequesterContext, digest: Uint8Array, range: RangeRequest, options: CallOptions & { maxSize?: number } = {}): AsyncGenerator<Uint8Array> {
+  const wireLength = range.length ?? U64_NONE
+  const decodeLength = range.length ?? Infinity
+  const id = ctx.channel.allocId()
+  const reply = await ctx.channel.request(id, encodeGet(id, { digest, offset: range.offset, length: wireLength, inline: true }), options)
+  expectKind(reply, KIND.GET)
+  const mode = reply.u8()
+  const announced = reply.u64()
+  let done = 0
+  const progress = (n: number): void => {
+    done += n
+    options.onProgress?.({ type: 'blob:get:verified', bytes: done, total: range.length ?? (announced - range.offset) })
+  }
+  if (mode === GET_INLINE) {
+    const encoded = reply.rest()
+    ctx.onBytes?.('in', encoded.length)
+    for await (const part of decodeRange([encoded], digest, { offset: range.offset, length: decodeLength }, DEFAULT_GROUP_LOG, { maxSize: options.maxSize })) {
+      progress(part.length)
+      yield part
+    }
+    return
+  }
+  const stream = await openBlobStream(ctx, options.signal)
+  const onAbort = (): void => { stream.abort(new AbortError()) }
+  options.signal?.addEventListener('abort', onAbort, { once: true })
+  try {
+    await writeFrame(stream, encodeGet(0, { digest, offset: range.offset, length: wireLength, inline: false }))
+    await stream.close()
+    const timeout = ctx.requestTimeout ?? REQUEST_TIMEOUT_MS
+    const reader = new FrameReader(idleTimeout(stream, timeout, 'GET from Global'), MAX_FRAME)
+    const head = await withTimeout(reader.next(), timeout, 'GET from Global')
+    if (head == null) throw new ProtocolError('Global closed the blob stream without answering')
+    const answer = new MessageReader(head)
+    expectKind(answer, KIND.GET)
+    answer.u64()
+    answer.end()
+    const counted = countIn(reader.raw(), ctx)
+    for await (const part of decodeRange(counted, digest, { offset: range.offset, length: decodeLength }, DEFAULT_GROUP_LOG, { maxSize: options.maxSize, signal: options.signal })) {
+      progress(part.length)
+      yield part
+    }
+  } catch (err) {
+    stream.abort(err instanceof Error ? err : new Error(String(err)))
+    if (options.signal?.aborted === true && !(err instanceof DstoreError)) throw new AbortError(undefined, { cause: err })
+    throw err
+  } finally {
+    options.signal?.removeEventListener('abort', onAbort)
+  }
+}
+
+async function * countIn (source: AsyncIterable<Uint8Array>, ctx: RequesterContext): AsyncGenerator<Uint8Array> {
+  for await (const part of source) {
+    ctx.onBytes?.('in', part.length)
+    yield part
+  }
+}
+
+/** Puts a value whose bytes are all in hand. Global verifies it against `digest` before answering. */
+export async function putBytes (ctx: RequesterContext, digest: Uint8Array, data: Uint8Array, options: CallOptions = {}): Promise<void> {
+  if (data.length <= INLINE_MAX) {
+    const id = ctx.channel.allocId()
+    const reply = await ctx.channel.request(id, encodePut(id, digest, data), options)
+    expectKind(reply, KIND.PUT)
+    ctx.onBytes?.('out', data.length)
+    options.onProgress?.({ type: 'blob:put:sent', bytes: data.length, total: data.length })
+    return
+  }
+  const step = 1 << 20
+  async function * pieces (): AsyncGenerator<Uint8Array> {
+    for (let o = 0; o < data.length; o += step) yield data.subarray(o, o + step)
+  }
+  const stored = await putStream(ctx, pieces(), { digest, size: data.length }, options, false)
+  if (!equal(stored, digest)) throw new VerificationError('Global stored a different value than was sent')
+}
+
+/**
+ * Streams a value to Global on a blob stream and returns the digest Global computed and stored.
+ * With `copy`, each piece is copied before sending (libp2p keeps a reference to what it sends,
+ * and a caller's iterable may reuse its buffers).
+ */
+export async function putStream (ctx: RequesterContext, source: AsyncIterable<Uint8Array>, head: { digest?: Uint8Array, size?: number },
+  options: CallOptions = {}, copy = true): Promise<Uint8Array> {
+  const stream = await openBlobStream(ctx, options.signal)
+  const onAbort = (): void => { stream.abort(new AbortError()) }
+  options.signal?.addEventListener('abort', onAbort, { once: true })
+  try {
+    await writeFrame(stream, encodePutHead(head))
+    let sent = 0
+    for await (const part of source) {
+      options.signal?.throwIfAborted()
+      if (part.length === 0) continue
+      await writeRaw(stream, copy ? part.slice() : part, options)
+      sent += part.length
+      ctx.onBytes?.('out', part.length)
+      options.onProgress?.({ type: 'blob:put:sent', bytes: sent, total: head.size })
+    }
+    await stream.close(options)
+    const timeout = ctx.requestTimeout ?? REQUEST_TIMEOUT_MS
+    const reader = new FrameReader(stream, MAX_FRAME)
+    const frame = await withTimeout(reader.next(), timeout, 'PUT to Global')
+    if (frame == null) throw new ProtocolError('Global closed the blob stream without answering the PUT')
+    const answer = new MessageReader(frame)
+    expectKind(answer, KIND.PUT)
+    const stored = answer.digest()
+    answer.end()
+    return stored.slice()
+  } catch (err) {
+    stream.abort(err instanceof Error ? err : new Error(String(err)))
+    if (options.signal?.aborted === true && !(err instanceof DstoreError)) throw new AbortError(undefined, { cause: err })
+    throw err
+  } finally {
+    options.signal?.removeEventListener('abort', onAbort)
+  }
+}
+
+/** Hashes a stream locally while putting it, and checks Global stored what we hashed. */
+export async function putHashed (ctx: RequesterContext, source: AsyncIterable<Uint8Array>, options: CallOptions & { digest?: Uint8Array, size?: number } = {}): Promise<Uint8Array> {
+  const hasher = new TreeHasher()
+  async function * hashed (): AsyncGenerator<Uint8Array> {
+    for await (const part of source) {
+      const copy = part.slice()
+      hasher.update(copy)
+      yield copy
+    }
+  }
+  const stored = await putStream(ctx, hashed(), { digest: options.digest, size: options.size }, options, false)
+  const mine = hasher.finalize().root
+  if (!equal(stored, mine)) throw new VerificationError('Global stored a different value than was sent')
+  return mine
+}
+
+/** Deletes a value on Global; resolves once every connected Local has evicted it. */
+export async function deleteBlob (ctx: RequesterContext, digest: Uint8Array, options: CallOptions = {}): Promise<boolean> {
+  const id = ctx.channel.allocId()
+  const reply = await ctx.channel.request(id, encodeDelete(id, digest), options)
+  expectKind(reply, KIND.DELETE)
+  const existed = reply.u8() === 1
+  reply.end()
+  return existed
+}
+
+/** Every value pinned on Global, a page at a time. */
+export async function * listBlobs (ctx: RequesterContext, options: CallOptions = {}): AsyncGenerator<ListEntry> {
+  let after: Uint8Array | undefined
+  for (;;) {
+    const id = ctx.channel.allocId()
+    const reply = await ctx.channel.request(id, encodeList(id, { after, limit: MAX_BATCH }), options)
+    expectKind(reply, KIND.LIST)
+    const { entries, more } = decodeListResponse(reply)
+    for (const e of entries) yield { digest: e.digest.slice(), size: e.size }
+    if (!more || entries.length === 0) return
+    after = entries[entries.length - 1].digest
+  }
+}
+
+async function openBlobStream (ctx: RequesterContext, signal?: AbortSignal): Promise<Stream> {
+  return await ctx.connection.newStream(BLOB_PROTOCOL, { signal, negotiateFully: false })
+}
+
+function expectKind (msg: MessageReader, kind: number): void {
+  if (msg.kind === KIND.ERROR) {
+    const { code, message } = decodeError(msg)
+    throw errorFromCode(code, message)
+  }
+  if (msg.kind !== (kind | RESPONSE)) throw new ProtocolError(`expected an answer of kind 0x${(kind | RESPONSE).toString(16)}, got 0x${msg.kind.toString(16)}`)
+}
+
+function equal (a: Uint8Array, b: Uint8Array): boolean {
+  if (a.length !== b.length) return false
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false
+  return true
+}
