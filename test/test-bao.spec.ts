@@ -496,6 +496,33 @@ describe('bao', () => {
         assert.equal(r.err?.name, 'AbortError')
         assert.ok(closed)
       })
+
+      it('stops with AbortError when aborted while the source is stalled, without waiting for it', async () => {
+        const { data, root, outboard } = value(MiB + 1)
+        const encoded = encodeRangeSync(data, outboard, { offset: 0, length: Infinity }, 4)
+        let returned = false
+        // A sender that sends a little, then goes silent and never ends the stream.
+        const stalled: AsyncIterable<Uint8Array> = {
+          [Symbol.asyncIterator]: () => {
+            let sent = false
+            return {
+              next: async () => {
+                if (!sent) { sent = true; return { done: false, value: encoded.subarray(0, 100 * KiB) } }
+                return await new Promise<IteratorResult<Uint8Array>>(() => {})
+              },
+              return: async () => { returned = true; return { done: true, value: undefined } }
+            }
+          }
+        }
+        const controller = new AbortController()
+        setTimeout(() => { controller.abort() }, 50)
+        const started = Date.now()
+        const r = await decodeAll(stalled, root, { offset: 0, length: Infinity }, 4, { signal: controller.signal })
+        assert.equal(r.error?.name, 'AbortError')
+        assert.ok(Date.now() - started < 1000)
+        assert.equal(hex(r.bytes), hex(data.subarray(0, r.bytes.length)))
+        assert.ok(returned, 'the source was not asked to stop')
+      })
     })
   })
 

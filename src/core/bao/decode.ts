@@ -14,7 +14,7 @@
  *   there (or ends the stream early, or leaves bytes over).
  */
 import { blake3, OUT_LEN } from '../blake3/index.js'
-import { OutOfRangeError, TooLargeError, VerificationError, throwIfAborted } from '../errors.js'
+import { AbortError, OutOfRangeError, TooLargeError, VerificationError, throwIfAborted } from '../errors.js'
 import { DEFAULT_GROUP_LOG, HEADER_LEN, PARENT_LEN, decodeHeader } from '../tree.js'
 import { MAX_SIZE, checkIntegerOption, planRange, streamItems, type ByteRange } from './range.js'
 
@@ -44,7 +44,10 @@ export interface DecodeOptions {
   batchBytes?: number
   /** Called once, with the value's total size, as soon as the final group has been verified. */
   onSize?: (size: number) => void
-  /** Stops decoding with `AbortError` when aborted. */
+  /**
+   * Stops decoding with `AbortError` when aborted, at once even if the source is stalled (it is
+   * then asked to stop with `return()`, which is not awaited).
+   */
   signal?: AbortSignal
 }
 
@@ -126,6 +129,16 @@ class RangeDecoder implements DecodedRange {
       ? src[Symbol.asyncIterator]()
       : src[Symbol.iterator]()
     let finished = false
+    // An abort must not wait for a stalled source: `pull` races the source against it.
+    let nextPending = false // a `next()` of the source has not settled
+    let onAbort: (() => void) | undefined
+    const aborted = signal == null
+      ? undefined
+      : new Promise<never>((_resolve, reject) => {
+        onAbort = () => { reject(new AbortError(undefined, { cause: signal.reason })) }
+        signal.addEventListener('abort', onAbort, { once: true })
+      })
+    aborted?.catch(() => {})
 
     // The current piece of the source and our position in it.
     let chunk: Uint8Array = EMPTY
@@ -134,7 +147,9 @@ class RangeDecoder implements DecodedRange {
     const pull = async (): Promise<boolean> => {
       while (true) {
         throwIfAborted(signal)
-        const r = await it.next()
+        nextPending = true
+        const r = aborted === undefined ? await it.next() : await Promise.race([it.next(), aborted])
+        nextPending = false
         throwIfAborted(signal)
         if (r.done === true) { finished = true; return false }
         if (!(r.value instanceof Uint8Array)) throw new TypeError('verified stream pieces must be Uint8Arrays')
@@ -298,9 +313,16 @@ class RangeDecoder implements DecodedRange {
         throw new StreamVerificationError('trailing', 'bytes follow the end of the verified stream')
       }
     } finally {
+      if (onAbort !== undefined) signal?.removeEventListener('abort', onAbort)
       if (!finished) {
-        // Stop the source (early exit or error); ignore its own errors then.
-        try { await it.return?.() } catch {}
+        // Stop the source (early exit or error); ignore its own errors then. A source still
+        // stuck in `next()` (we stopped on an abort) is asked to stop but not waited for: an
+        // async generator's `return()` would wait for that `next()`.
+        if (nextPending) {
+          try { Promise.resolve(it.return?.()).catch(() => {}) } catch {}
+        } else {
+          try { await it.return?.() } catch {}
+        }
       }
     }
   }
