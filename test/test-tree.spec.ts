@@ -75,6 +75,22 @@ describe('tree', () => {
       assert.throws(() => h.update(new Uint8Array(1)))
       assert.throws(() => h.finalize())
     })
+
+    it('merges past 2^32 groups (a 4 TiB value at groupLog 0): the merge count is not 32-bit arithmetic', () => {
+      // Put the hasher in the state it has after 2^32 - 1 groups (32 complete subtrees on the
+      // stack, one per set bit), then add one group: all 32 must merge into one.
+      const h = new TreeHasher({ groupLog: 0 }) as any
+      h.groups = 2 ** 32 - 1
+      h.depth = 32
+      for (let i = 0; i < 32; i++) h.stack.set(hash(new Uint8Array([i])), i * 32)
+      let expected: Uint8Array = h.stack.slice(31 * 32, 32 * 32)
+      h.update(new Uint8Array(2048)) // one group added, the next held back
+      expected = blake3.parentCV(expected, blake3.subtreeCV(new Uint8Array(1024), 2 ** 32 - 1, false), false)
+      for (let i = 30; i >= 0; i--) expected = blake3.parentCV(hash(new Uint8Array([i])), expected, false)
+      assert.equal(h.groups, 2 ** 32)
+      assert.equal(h.depth, 1)
+      assert.equal(hex(h.stack.subarray(0, 32)), hex(expected))
+    })
   })
 })
 

@@ -168,13 +168,14 @@ export class TreeHasher {
       this.groups++
       // A complete subtree of 2^k groups closes when the group count gains k trailing zeros.
       // Safe to merge now: these groups are known not to be the last, so none of these is the root.
+      // (Plain arithmetic: `&` and `>>>` would truncate counts of 2^32 groups and more.)
       let done = this.groups
-      while ((done & 1) === 0) {
+      while (done % 2 === 0) {
         this.depth--
         const left = this.stack.subarray((this.depth - 1) * OUT_LEN, this.depth * OUT_LEN)
         const right = this.stack.subarray(this.depth * OUT_LEN, (this.depth + 1) * OUT_LEN)
         blake3.parentCV(left, right, false, this.stack, (this.depth - 1) * OUT_LEN)
-        done >>>= 1
+        done /= 2
       }
     }
   }
