@@ -1,0 +1,67 @@
+/**
+ * Runs a bench role in a child process and talks to it in JSON lines over stdin/stdout, so
+ * each role (a Global, a raw-stream server) is measured as its own process, as deployed.
+ */
+import { spawn, type ChildProcess } from 'node:child_process'
+import { createInterface } from 'node:readline'
+import { fileURLToPath } from 'node:url'
+import { dirname, join } from 'node:path'
+
+const HERE = dirname(fileURLToPath(import.meta.url))
+
+export class Child {
+  private readonly proc: ChildProcess
+  private readonly replies: Array<(v: any) => void> = []
+  private readonly exited: Promise<number | null>
+
+  constructor (script: string, args: string[] = []) {
+    this.proc = spawn(process.execPath, [join(HERE, '..', script), ...args], { stdio: ['pipe', 'pipe', 'inherit'] })
+    const rl = createInterface({ input: this.proc.stdout! })
+    rl.on('line', line => {
+      const waiter = this.replies.shift()
+      waiter?.(JSON.parse(line))
+    })
+    this.exited = new Promise(resolve => this.proc.on('exit', code => { resolve(code) }))
+  }
+
+  /** Sends a command and waits for its one-line JSON answer. */
+  async call<T = any> (cmd: Record<string, unknown>): Promise<T> {
+    const answer = new Promise<any>(resolve => this.replies.push(resolve))
+    this.proc.stdin!.write(JSON.stringify(cmd) + '\n')
+    const reply = await answer
+    if (reply?.error != null) throw new Error(`child: ${String(reply.error)}`)
+    return reply as T
+  }
+
+  async stop (): Promise<void> {
+    try { await this.call({ cmd: 'exit' }) } catch {}
+    const timer = setTimeout(() => this.proc.kill('SIGKILL'), 5000)
+    await this.exited
+    clearTimeout(timer)
+  }
+}
+
+/** Peak resident memory of this process since the last reset, in MiB (Linux: VmHWM). */
+export async function peakRssMiB (): Promise<number> {
+  const { readFile } = await import('node:fs/promises')
+  const status = await readFile('/proc/self/status', 'utf8')
+  const m = /VmHWM:\s+(\d+) kB/.exec(status)
+  return m != null ? Number(m[1]) / 1024 : process.memoryUsage().rss / 2 ** 20
+}
+
+/** Resets the peak-RSS mark of this process (Linux: write 5 to clear_refs). */
+export async function resetPeakRss (): Promise<void> {
+  const { writeFile } = await import('node:fs/promises')
+  try { await writeFile('/proc/self/clear_refs', '5') } catch {}
+}
+
+export function median (xs: number[]): number {
+  const s = [...xs].sort((a, b) => a - b)
+  const mid = Math.floor(s.length / 2)
+  return s.length % 2 === 1 ? s[mid] : (s[mid - 1] + s[mid]) / 2
+}
+
+export function percentile (xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b)
+  return s[Math.min(s.length - 1, Math.ceil(p / 100 * s.length) - 1)]
+}
