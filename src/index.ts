@@ -1,17 +1,26 @@
 /**
- * dstore: a content-addressed, two-layer blob store.
+ * dstore: a content-addressed, two-layer blob store on libp2p.
  *
+ * A **Global** peer pins values on disk and serves them; **Local** peers cache values in a
+ * bounded LRU and fetch from Global with BLAKE3 verified streaming. Keys are BLAKE3 CIDs.
  * This entry point loads the runtime shim first (libp2p needs `Promise.withResolvers`, which
- * Node 20 lacks), then exposes the core: keys, BLAKE3 tree hashing, verified streaming and the
- * blob stores. The libp2p peers (`createGlobal`, `createLocal`) build on these.
+ * Node 20 lacks).
  *
  * @example
  * ```ts
- * import { cidOfBytes, createMemoryStore } from 'dstore'
+ * import { createGlobal, createLocal } from 'dstore'
  *
- * const cache = createMemoryStore({ maxBytes: 64 << 20 })
- * const cid = await cache.put(new TextEncoder().encode('hello'))
- * console.log(cid.toString(), cid.equals(cidOfBytes(new TextEncoder().encode('hello'))))
+ * const global = await createGlobal({ repo: './global-repo' })
+ * const local = await createLocal({ global: global.multiaddrs })
+ *
+ * const cid = await local.put(new TextEncoder().encode('hello dstore'))
+ * const bytes = await local.get(cid)            // verified, now cached
+ * console.log(cid.toString(), new TextDecoder().decode(bytes))
+ * for await (const piece of local.cat(cid, { offset: 6, length: 6 })) console.log(piece)
+ *
+ * await local.delete(cid)                       // gone from Global and every Local's cache
+ * await local.stop()
+ * await global.stop()
  * ```
  */
 import './runtime-shim.js'
