@@ -15,7 +15,9 @@ export class Child {
   private readonly exited: Promise<number | null>
 
   constructor (script: string, args: string[] = []) {
-    this.proc = spawn(process.execPath, [join(HERE, '..', script), ...args], { stdio: ['pipe', 'pipe', 'inherit'] })
+    // BENCH_CHILD_NODE_ARGS passes flags to the child's node, e.g. "--cpu-prof --cpu-prof-dir=/tmp/p".
+    const nodeArgs = (process.env.BENCH_CHILD_NODE_ARGS ?? '').split(' ').filter(a => a !== '')
+    this.proc = spawn(process.execPath, [...nodeArgs, join(HERE, '..', script), ...args], { stdio: ['pipe', 'pipe', 'inherit'] })
     const rl = createInterface({ input: this.proc.stdout! })
     rl.on('line', line => {
       const waiter = this.replies.shift()
