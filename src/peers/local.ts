@@ -23,7 +23,7 @@ import type { AbortOptions, ProgressEvent } from '../core/store/interface.js'
 import { INLINE_MAX, KIND, RPC_PROTOCOL } from '../protocol/constants.js'
 import { MessageReader, decodeDigests, encodeOk } from '../protocol/messages.js'
 import { RpcChannel } from '../protocol/rpc.js'
-import { deleteBlob, getRange, listBlobs, putBytes, putHashed, statMany, type RequesterContext } from '../protocol/requester.js'
+import { checkRangeArgs, deleteBlob, getRange, listBlobs, putBytes, putHashed, statMany, type RequesterContext } from '../protocol/requester.js'
 import { loadOrCreateIdentity } from './identity.js'
 import { createNode, type DstoreNode, type Encryption } from './node.js'
 
@@ -140,8 +140,13 @@ export class LocalPeer {
   async * cat (cid: CIDLike, options: CatOptions = {}): AsyncGenerator<Uint8Array> {
     const key = parseCID(cid)
     const offset = options.offset ?? 0
-    if (await this.cache.has(key)) {
-      yield * this.cache.get(key, { offset, length: options.length, signal: options.signal })
+    checkRangeArgs({ offset, length: options.length })
+    const cachedSize = await this.cachedSize(key)
+    if (cachedSize !== undefined) {
+      // Same range rules as a fetch from Global (docs/PROTOCOL.md, "GET of a range"): a length
+      // past the end is clipped, not refused as the memory store's get would.
+      const length = options.length === undefined || offset > cachedSize ? options.length : Math.min(options.length, cachedSize - offset)
+      yield * this.cache.get(key, { offset, length, signal: options.signal })
       return
     }
     let done = 0
@@ -304,6 +309,16 @@ export class LocalPeer {
     })()
     this.inflight.set(id, entry)
     return await entry.promise
+  }
+
+  /** Size of the cached copy of `key`, or undefined when it is not cached. */
+  private async cachedSize (key: CID): Promise<number | undefined> {
+    try {
+      return (await this.cache.stat(key)).size
+    } catch (err) {
+      if (err instanceof NotFoundError) return undefined
+      throw err
+    }
   }
 
   private async cacheQuietly (cid: CID, value: Uint8Array): Promise<void> {

@@ -4,7 +4,7 @@
  * only hints until the decoder has authenticated them.
  */
 import type { Connection, Stream } from '@libp2p/interface'
-import { AbortError, DstoreError, ProtocolError, VerificationError, errorFromCode } from '../core/errors.js'
+import { AbortError, DstoreError, OutOfRangeError, ProtocolError, VerificationError, errorFromCode } from '../core/errors.js'
 import { decodeRange } from '../core/bao/index.js'
 import { DEFAULT_GROUP_LOG, TreeHasher } from '../core/tree.js'
 import type { ProgressEvent } from '../core/store/interface.js'
@@ -51,6 +51,9 @@ export interface RangeRequest { offset: number, length?: number }
  * channel; larger ones on a blob stream of their own.
  */
 export async function * getRange (ctx: RequesterContext, digest: Uint8Array, range: RangeRequest, options: CallOptions & { maxSize?: number } = {}): AsyncGenerator<Uint8Array> {
+  // Checked before anything is sent: a negative offset would be encoded as the u64 "none" value
+  // (Global answers ERR_PROTOCOL) and a negative length as "to the end".
+  checkRangeArgs(range)
   const wireLength = range.length ?? U64_NONE
   const decodeLength = range.length ?? Infinity
   const id = ctx.channel.allocId()
@@ -207,6 +210,14 @@ export async function * listBlobs (ctx: RequesterContext, options: CallOptions =
 
 async function openBlobStream (ctx: RequesterContext, signal?: AbortSignal): Promise<Stream> {
   return await ctx.connection.newStream(BLOB_PROTOCOL, { signal, negotiateFully: false })
+}
+
+/** @throws {OutOfRangeError} unless offset and length are non-negative safe integers. */
+export function checkRangeArgs (range: RangeRequest): void {
+  if (!Number.isSafeInteger(range.offset) || range.offset < 0) throw new OutOfRangeError(`invalid offset ${String(range.offset)}`)
+  if (range.length !== undefined && (!Number.isSafeInteger(range.length) || range.length < 0)) {
+    throw new OutOfRangeError(`invalid length ${String(range.length)}`)
+  }
 }
 
 function expectKind (msg: MessageReader, kind: number): void {
