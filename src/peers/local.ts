@@ -83,7 +83,16 @@ const DEFAULT_CONNECT_TIMEOUT = 10_000
 const BACKOFF_MIN = 100
 const BACKOFF_MAX = 5_000
 
-interface Inflight { promise: Promise<Uint8Array>, invalidated: boolean }
+interface Inflight {
+  promise: Promise<Uint8Array>
+  /** Global deleted the value meanwhile: the result must not be cached. */
+  invalidated: boolean
+  settled: boolean
+  /** Callers waiting for the result; the transfer is aborted when this drops to 0. */
+  waiters: number
+  controller: AbortController
+  listeners: Set<(event: ProgressEvent) => void>
+}
 
 /** A running Local peer. Create it with {@link createLocal}. */
 export class LocalPeer {
@@ -285,11 +294,46 @@ export class LocalPeer {
     return cid
   }
 
+  /**
+   * Fetches `key` from Global. Concurrent gets of one value share one transfer, which runs on
+   * its own AbortController: a caller's signal only abandons that caller's wait, and the
+   * transfer is aborted once no caller waits for it any more. (Tying the shared transfer to the
+   * first caller's signal failed every other caller when the first one aborted, and ignored a
+   * later caller's own signal.)
+   */
   private async fetch (key: CID, options: CallOptions): Promise<Uint8Array> {
+    if (options.signal?.aborted === true) throw new AbortError(undefined, { cause: options.signal.reason })
     const id = key.toString()
-    const existing = this.inflight.get(id)
-    if (existing != null) return await existing.promise
-    const entry: Inflight = { invalidated: false, promise: undefined as unknown as Promise<Uint8Array> }
+    let entry = this.inflight.get(id)
+    const joined = entry != null
+    if (entry == null) entry = this.startFetch(key)
+    const shared = entry
+    shared.waiters++
+    const onProgress = options.onProgress
+    if (onProgress != null) shared.listeners.add(onProgress)
+    try {
+      const value = await raceAbort(shared.promise, options.signal)
+      // Callers that joined get their own copy: the first caller may modify the array it gets.
+      return joined ? value.slice() : value
+    } finally {
+      shared.waiters--
+      if (onProgress != null) shared.listeners.delete(onProgress)
+      if (shared.waiters === 0 && !shared.settled) {
+        shared.controller.abort()
+        // A later get must start afresh, not join an aborted transfer.
+        if (this.inflight.get(id) === shared) this.inflight.delete(id)
+      }
+    }
+  }
+
+  private startFetch (key: CID): Inflight {
+    const id = key.toString()
+    const controller = new AbortController()
+    const entry: Inflight = { invalidated: false, settled: false, waiters: 0, controller, listeners: new Set(), promise: undefined as unknown as Promise<Uint8Array> }
+    const options: CallOptions = {
+      signal: controller.signal,
+      onProgress: (event) => { for (const listener of entry.listeners) listener(event) }
+    }
     entry.promise = (async () => {
       try {
         const parts: Uint8Array[] = []
@@ -301,14 +345,16 @@ export class LocalPeer {
         })
         const value = concat(parts, n)
         // An eviction that arrived while we fetched means Global deleted it: don't cache a stale copy.
-        if (!entry.invalidated) await this.cacheQuietly(key, value)
+        if (!entry.invalidated && !controller.signal.aborted) await this.cacheQuietly(key, value)
         return value
       } finally {
-        this.inflight.delete(id)
+        entry.settled = true
+        if (this.inflight.get(id) === entry) this.inflight.delete(id)
       }
     })()
+    entry.promise.catch(() => {}) // abandoned transfers reject with nobody listening
     this.inflight.set(id, entry)
-    return await entry.promise
+    return entry
   }
 
   /** Size of the cached copy of `key`, or undefined when it is not cached. */
@@ -448,6 +494,19 @@ export class LocalPeer {
 function isChannelFailure (err: unknown, ctx: RequesterContext): boolean {
   if (err instanceof DstoreError && !(err instanceof ClosedError)) return false
   return !ctx.channel.open || err instanceof ClosedError
+}
+
+/** `promise`, or an AbortError as soon as `signal` aborts (the promise itself runs on). */
+async function raceAbort<T> (promise: Promise<T>, signal?: AbortSignal): Promise<T> {
+  if (signal == null) return await promise
+  if (signal.aborted) throw new AbortError(undefined, { cause: signal.reason })
+  return await new Promise<T>((resolve, reject) => {
+    const onAbort = (): void => { reject(new AbortError(undefined, { cause: signal.reason })) }
+    signal.addEventListener('abort', onAbort, { once: true })
+    promise.then(
+      (v) => { signal.removeEventListener('abort', onAbort); resolve(v) },
+      (e) => { signal.removeEventListener('abort', onAbort); reject(e) })
+  })
 }
 
 function toAsyncIterator (source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): AsyncIterator<Uint8Array> {
