@@ -17,6 +17,7 @@ import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import type { CID } from 'multiformats/cid'
 import { cidFromDigest, parseCID, type CIDLike } from '../core/cid.js'
 import { hash } from '../core/blake3/index.js'
+import { StreamVerificationError } from '../core/bao/index.js'
 import { AbortError, ClosedError, DstoreError, GlobalUnreachableError, NotFoundError, ProtocolError, TooLargeError } from '../core/errors.js'
 import { createMemoryStore, type MemoryBlobStore } from '../core/store/memory.js'
 import type { AbortOptions, ProgressEvent } from '../core/store/interface.js'
@@ -492,8 +493,12 @@ export class LocalPeer {
 
 /** A failure of the connection itself (not an answer from Global), after which a retry may work. */
 function isChannelFailure (err: unknown, ctx: RequesterContext): boolean {
+  const broken = !ctx.channel.open || ctx.connection.status !== 'open'
+  // A verified stream cut short because the connection went down (Global stopping closes its
+  // blob streams) is a broken transfer, not bad data: nothing unverified was delivered.
+  if (err instanceof StreamVerificationError && err.reason === 'truncated') return broken
   if (err instanceof DstoreError && !(err instanceof ClosedError)) return false
-  return !ctx.channel.open || err instanceof ClosedError
+  return broken || err instanceof ClosedError
 }
 
 /** `promise`, or an AbortError as soon as `signal` aborts (the promise itself runs on). */
