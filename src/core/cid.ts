@@ -79,11 +79,11 @@ export function parseCID (input: CIDLike | unknown): CID {
     try {
       cid = CID.parse(text)
     } catch (err) {
-      throw new InvalidCIDError(`Not a CID: ${describe(text)} (${(err as Error).message})`, { cause: err })
+      throw new InvalidCIDError(`${describe(text)} is not a CID: dstore keys are base32 strings like bafkr4i… (CIDv1, raw, blake3)`, { cause: err })
     }
   } else {
     const asCid = CID.asCID(input)
-    if (asCid == null) throw new InvalidCIDError(`Not a CID: ${describe(String(input))}`)
+    if (asCid == null) throw new InvalidCIDError(`${describe(String(input))} is not a CID: dstore keys are base32 strings like bafkr4i… (CIDv1, raw, blake3)`)
     cid = asCid
   }
   if (cid.version !== 1) {

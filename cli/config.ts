@@ -1,0 +1,34 @@
+/**
+ * Where the CLI finds things: the repository folder and the Global to talk to.
+ *
+ * Repository: `--repo`, then `$DSTORE_REPO`, then `~/.dstore`.
+ * Global: `--global MULTIADDR`, then `$DSTORE_GLOBAL`, then `<repo>/global.addr` (written by
+ * `dstore global`), so on one machine `dstore global` in one terminal and `dstore put` in
+ * another just work.
+ */
+import { readFile } from 'node:fs/promises'
+import { homedir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { UsageError } from './output.js'
+
+export function resolveRepo (flag?: string): string {
+  const dir = flag ?? process.env.DSTORE_REPO ?? join(homedir(), '.dstore')
+  return resolve(dir)
+}
+
+/** The Global's multiaddrs, with the place they came from (for error messages). */
+export async function resolveGlobal (flag: string | undefined, repo: string): Promise<{ addrs: string[], source: string }> {
+  if (flag != null && flag !== '') return { addrs: [flag], source: '--global' }
+  const env = process.env.DSTORE_GLOBAL
+  if (env != null && env.trim() !== '') return { addrs: env.split(/[\s,]+/).filter(Boolean), source: 'DSTORE_GLOBAL' }
+  const file = join(repo, 'global.addr')
+  let text: string
+  try {
+    text = await readFile(file, 'utf8')
+  } catch {
+    throw new UsageError(`no Global to talk to: start one with \`dstore global\`, or pass --global MULTIADDR (or set DSTORE_GLOBAL); ${file} does not exist`, 1)
+  }
+  const addrs = text.split('\n').map(l => l.trim()).filter(l => l !== '')
+  if (addrs.length === 0) throw new UsageError(`${file} is empty: restart \`dstore global\` or pass --global MULTIADDR`, 1)
+  return { addrs, source: file }
+}

@@ -1,0 +1,290 @@
+#!/usr/bin/env node
+/**
+ * The `dstore` command. It imports only the public API (`src/index.ts`, which loads the
+ * runtime shim before libp2p), so the CLI proves the API is enough.
+ */
+import { createGlobal, createLocal, parseCID, type CID, type GlobalPeer, type LocalPeer } from '../src/index.js'
+import { createReadStream, createWriteStream } from 'node:fs'
+import { open, rename, rm, stat } from 'node:fs/promises'
+import { createRequire } from 'node:module'
+import { basename, dirname, join } from 'node:path'
+import { pipeline } from 'node:stream/promises'
+import { Readable } from 'node:stream'
+import { Command, CommanderError, Option, InvalidArgumentError } from 'commander'
+import { resolveGlobal, resolveRepo } from './config.js'
+import { UsageError, formatBytes, progressBar, reportError } from './output.js'
+import { runRepl } from './repl.js'
+
+const VERSION: string = (createRequire(import.meta.url)('../../package.json') as { version: string }).version
+const DEFAULT_LISTEN = '/ip4/127.0.0.1/tcp/4001'
+
+interface Common { repo?: string, global?: string, json?: boolean, connectTimeout: number, progress: boolean }
+
+function nonNegativeInt (value: string): number {
+  const n = Number(value)
+  if (!Number.isSafeInteger(n) || n < 0) throw new InvalidArgumentError('must be a whole number of 0 or more')
+  return n
+}
+
+/** Options every client command takes. */
+function clientOptions (cmd: Command): Command {
+  return cmd
+    .option('--repo <dir>', 'repository folder ($DSTORE_REPO, default ~/.dstore); its global.addr names the Global')
+    .option('--global <multiaddr>', 'Global to talk to ($DSTORE_GLOBAL, default: <repo>/global.addr)')
+    .option('--json', 'machine-readable output (one JSON document)')
+    .addOption(new Option('--connect-timeout <ms>', 'how long to wait for Global').default(5000).argParser(nonNegativeInt))
+    .option('--no-progress', 'no progress bar (it only shows when stderr is a terminal)')
+}
+
+/** Runs `fn` with a short-lived Local connected to Global; Ctrl+C aborts it cleanly. */
+async function withLocal<T> (opts: Common, fn: (local: LocalPeer, signal: AbortSignal) => Promise<T>): Promise<T> {
+  const repo = resolveRepo(opts.repo)
+  const { addrs } = await resolveGlobal(opts.global, repo)
+  let local: LocalPeer
+  try {
+    local = await createLocal({ global: addrs, connectTimeout: opts.connectTimeout })
+  } catch (err) {
+    throw new UsageError(`bad Global address ${addrs.join(', ')}: ${(err as Error).message}`, 2)
+  }
+  const controller = new AbortController()
+  const onSignal = (): void => { controller.abort() }
+  process.once('SIGINT', onSignal)
+  process.once('SIGTERM', onSignal)
+  try {
+    await local.ready({ signal: controller.signal })
+    return await fn(local, controller.signal)
+  } finally {
+    process.off('SIGINT', onSignal)
+    process.off('SIGTERM', onSignal)
+    await local.stop()
+  }
+}
+
+function print (opts: Common, json: unknown, text: string): void {
+  process.stdout.write(opts.json === true ? JSON.stringify(json) + '\n' : text + '\n')
+}
+
+const program = new Command()
+program
+  .name('dstore')
+  .description('A content-addressed, two-layer blob store: keys are BLAKE3 CIDs, a Global pins values on disk, Locals cache them.')
+  .version(VERSION, '-V, --version')
+  .exitOverride()
+  .configureOutput({
+    // commander's own errors become our one-line format; help and version go to stdout as usual.
+    outputError: (str, write) => { write(`dstore: ${str.replace(/^error: /, '').trim()} (see dstore --help)\n`) }
+  })
+
+program.command('global')
+  .description('run the Global daemon: pins values on disk and serves them to Locals')
+  .option('--repo <dir>', 'repository folder ($DSTORE_REPO, default ~/.dstore)')
+  .option('--listen <multiaddr...>', `addresses to listen on (default ${DEFAULT_LISTEN}, or a free port if it is taken)`)
+  .addOption(new Option('--max-blob-size <bytes>', 'refuse values larger than this').argParser(nonNegativeInt))
+  .addOption(new Option('--encryption <kinds...>', 'connection encryption, in order of preference').choices(['tls', 'noise']))
+  .option('--json', 'print the addresses as JSON')
+  .action(async (opts: { repo?: string, listen?: string[], maxBlobSize?: number, encryption?: Array<'tls' | 'noise'>, json?: boolean }) => {
+    const repo = resolveRepo(opts.repo)
+    const base = { repo, maxBlobSize: opts.maxBlobSize, encryption: opts.encryption, log: (line: string) => { process.stderr.write(`dstore: ${line}\n`) } }
+    let global: GlobalPeer
+    let note = ''
+    if (opts.listen != null) {
+      global = await createGlobal({ ...base, listen: opts.listen })
+    } else {
+      try {
+        global = await createGlobal({ ...base, listen: [DEFAULT_LISTEN] })
+      } catch (err) {
+        if (!/EADDRINUSE|address already in use/i.test(String((err as Error).message) + String((err as any)?.cause?.message))) throw err
+        global = await createGlobal({ ...base, listen: ['/ip4/127.0.0.1/tcp/0'] })
+        note = `port 4001 is taken, so a free port was chosen`
+      }
+    }
+    if (opts.json === true) {
+      process.stdout.write(JSON.stringify({ peerId: global.peerId, multiaddrs: global.multiaddrs, repo, addrFile: global.addrFile }) + '\n')
+    } else {
+      for (const addr of global.multiaddrs) process.stdout.write(`Dstore server listening on ${addr}\n`)
+      process.stdout.write(`PeerId: ${global.peerId}\nRepo: ${repo} (addresses in ${global.addrFile})\n`)
+      if (note !== '') process.stdout.write(`Note: ${note}\n`)
+      process.stdout.write('Press Ctrl+C to stop.\n')
+    }
+    await new Promise<void>(resolve => {
+      const stop = (): void => { resolve() }
+      process.once('SIGINT', stop)
+      process.once('SIGTERM', stop)
+    })
+    await global.stop()
+    if (opts.json !== true) process.stdout.write('Global stopped.\n')
+  })
+
+clientOptions(program.command('put'))
+  .description('store files (or stdin, as -) on Global; prints one CID per input')
+  .argument('[inputs...]', 'files to store, or - for stdin', ['-'])
+  .action(async (inputs: string[], opts: Common) => {
+    await withLocal(opts, async (local, signal) => {
+      const results: Array<{ input: string, cid: string, size: number }> = []
+      let failed: unknown
+      for (const input of inputs) {
+        try {
+          let size: number | undefined
+          let source: Readable
+          if (input === '-') {
+            source = process.stdin
+          } else {
+            const st = await stat(input)
+            if (st.isDirectory()) throw new UsageError(`cannot put ${input}: it is a directory`, 1)
+            size = st.size
+            source = createReadStream(input, { highWaterMark: 1 << 20 })
+          }
+          const bar = progressBar(`put ${input === '-' ? 'stdin' : basename(input)}`, opts.progress && opts.json !== true)
+          let cid: CID
+          let bytes = 0
+          try {
+            cid = await local.put(source, { signal, onProgress: (e) => { bytes = e.bytes; bar.update(e.bytes, e.total ?? size) } })
+          } finally {
+            bar.stop()
+            source.destroy()
+          }
+          results.push({ input, cid: cid.toString(), size: size ?? bytes })
+          if (opts.json !== true) process.stdout.write(cid.toString() + '\n')
+        } catch (err) {
+          if (signal.aborted) throw err
+          reportError(err)
+          failed = err
+        }
+      }
+      if (opts.json === true) process.stdout.write(JSON.stringify(results) + '\n')
+      if (failed !== undefined) process.exitCode = 1
+    })
+  })
+
+clientOptions(program.command('get'))
+  .description('write a value, verified, to stdout or to a file (written atomically)')
+  .argument('<cid>', 'key of the value')
+  .option('-o, --output <file>', 'write to this file instead of stdout')
+  .action(async (cid: string, opts: Common & { output?: string }) => {
+    await withLocal(opts, async (local, signal) => {
+      const { size } = await local.stat(cid, { signal })
+      await writeOut(local.cat(cid, { signal, onProgress: progressUpdater(opts, `get ${cid.slice(0, 12)}…`, size) }), opts.output, signal)
+      if (opts.output != null && opts.json === true) print(opts, { cid, size, output: opts.output }, '')
+    })
+  })
+
+clientOptions(program.command('cat'))
+  .description('print a verified byte range of a value')
+  .argument('<cid>', 'key of the value')
+  .addOption(new Option('--offset <n>', 'first byte').default(0).argParser(nonNegativeInt))
+  .addOption(new Option('--length <n>', 'number of bytes (default: to the end)').argParser(nonNegativeInt))
+  .action(async (cid: string, opts: Common & { offset: number, length?: number }) => {
+    await withLocal(opts, async (local, signal) => {
+      await writeOut(local.cat(cid, { signal, offset: opts.offset, length: opts.length }), undefined, signal)
+    })
+  })
+
+clientOptions(program.command('stat'))
+  .description('size of a value on Global')
+  .argument('<cid>', 'key of the value')
+  .action(async (cid: string, opts: Common) => {
+    await withLocal(opts, async (local, signal) => {
+      const s = await local.stat(cid, { signal })
+      print(opts, { cid: s.cid.toString(), size: s.size }, `${s.cid.toString()}\t${s.size} bytes (${formatBytes(s.size)})`)
+    })
+  })
+
+clientOptions(program.command('has'))
+  .description('whether Global has each value (exit status 1 if any is missing)')
+  .argument('<cids...>', 'keys to check')
+  .action(async (cids: string[], opts: Common) => {
+    await withLocal(opts, async (local, signal) => {
+      const missing = new Set((await local.missing(cids, { signal })).map(c => c.toString()))
+      const rows = cids.map(c => ({ cid: c, present: !missing.has(parseCID(c).toString()) }))
+      print(opts, rows, rows.map(r => `${r.cid}\t${r.present ? 'yes' : 'no'}`).join('\n'))
+      if (rows.some(r => !r.present)) process.exitCode = 1
+    })
+  })
+
+clientOptions(program.command('rm'))
+  .description('delete values from Global and from every connected Local')
+  .argument('<cids...>', 'keys to delete')
+  .action(async (cids: string[], opts: Common) => {
+    await withLocal(opts, async (local, signal) => {
+      const rows: Array<{ cid: string, removed: boolean }> = []
+      for (const cid of cids) rows.push({ cid, removed: await local.delete(cid, { signal }) })
+      print(opts, rows, rows.map(r => r.removed ? `removed ${r.cid}` : `not found: ${r.cid}`).join('\n'))
+      if (rows.some(r => !r.removed)) process.exitCode = 1
+    })
+  })
+
+clientOptions(program.command('ls'))
+  .description('list the values pinned on Global, with their sizes')
+  .action(async (opts: Common) => {
+    await withLocal(opts, async (local, signal) => {
+      const rows: Array<{ cid: string, size: number }> = []
+      for await (const e of local.list({ signal })) {
+        rows.push({ cid: e.cid.toString(), size: e.size })
+        if (opts.json !== true) process.stdout.write(`${e.cid.toString()}\t${e.size}\n`)
+      }
+      if (opts.json === true) process.stdout.write(JSON.stringify(rows) + '\n')
+    })
+  })
+
+clientOptions(program.command('repl'))
+  .description('interactive session on a long-lived Local: SET/PUT, GET/OUT, DEL/REM, STATS')
+  .addOption(new Option('--cache-size <bytes>', 'Local cache budget').default(256 * 1024 * 1024).argParser(nonNegativeInt))
+  .action(async (opts: Common & { cacheSize: number }) => {
+    const repo = resolveRepo(opts.repo)
+    const { addrs } = await resolveGlobal(opts.global, repo)
+    const local = await createLocal({ global: addrs, connectTimeout: opts.connectTimeout, cacheSize: opts.cacheSize })
+    try {
+      await local.ready()
+      await runRepl(local, { version: VERSION, global: addrs[0] })
+    } finally {
+      await local.stop()
+    }
+  })
+
+function progressUpdater (opts: Common, label: string, total: number): (e: { bytes: number }) => void {
+  const bar = progressBar(label, opts.progress && opts.json !== true)
+  return (e) => { bar.update(e.bytes, total); if (e.bytes >= total) bar.stop() }
+}
+
+/**
+ * Writes verified bytes to stdout, or to `file` atomically: into a temp file beside it, renamed
+ * over it only once everything arrived and verified; on any failure the temp file is removed and
+ * the target is untouched.
+ */
+async function writeOut (source: AsyncIterable<Uint8Array>, file: string | undefined, signal: AbortSignal): Promise<void> {
+  if (file == null) {
+    await pipeline(Readable.from(source, { objectMode: false }), process.stdout, { signal, end: false })
+    return
+  }
+  const dir = dirname(file)
+  const st = await stat(dir).catch(() => undefined)
+  if (st == null || !st.isDirectory()) throw new UsageError(`cannot write ${file}: folder ${dir} does not exist`, 1)
+  const tmp = join(dir, `.${basename(file)}.dstore-${process.pid}.tmp`)
+  try {
+    await pipeline(Readable.from(source, { objectMode: false }), createWriteStream(tmp, { flags: 'wx' }), { signal })
+    const handle = await open(tmp, 'r')
+    try { await handle.sync() } finally { await handle.close() }
+    await rename(tmp, file)
+  } catch (err) {
+    await rm(tmp, { force: true })
+    throw err
+  }
+}
+
+async function main (): Promise<void> {
+  try {
+    await program.parseAsync(process.argv)
+  } catch (err) {
+    if (err instanceof CommanderError) {
+      // Help and version exit 0; commander has already printed the usage error line.
+      process.exitCode = err.exitCode === 0 ? 0 : 2
+      return
+    }
+    process.exitCode = reportError(err)
+  }
+}
+
+process.stdout.on('error', (err: NodeJS.ErrnoException) => { if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0) })
+await main()
+// libp2p may leave timers behind; the work is done.
+process.exit(process.exitCode ?? 0)

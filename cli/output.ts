@@ -1,0 +1,82 @@
+/**
+ * How the CLI reports: one readable line per error on stderr (`dstore: …`), exit status 0 on
+ * success, 1 on an error, 2 on a usage error, never a stack trace unless `DEBUG` is set;
+ * progress bars on stderr, only when stderr is a terminal.
+ */
+import cliProgress from 'cli-progress'
+import { DstoreError } from '../src/index.js'
+
+/** A mistake in how the command was called (exit 2), or a setup problem with a hint (exit 1). */
+export class UsageError extends Error {
+  constructor (message: string, readonly exitCode = 2) { super(message) }
+}
+
+const HINTS: Record<string, string> = {
+  ERR_GLOBAL_UNREACHABLE: 'is `dstore global` running? Pass --global MULTIADDR to use another one',
+  ERR_VERIFICATION_FAILED: 'the data did not match its CID and was discarded; nothing unverified was written'
+}
+
+/** The one-line message for an error, and the exit status it maps to. */
+export function describeError (err: unknown): { line: string, exitCode: number } {
+  if (err instanceof UsageError) return { line: err.message, exitCode: err.exitCode }
+  if (err instanceof DstoreError) {
+    const hint = HINTS[err.code]
+    return { line: hint != null ? `${err.message} (${hint})` : err.message, exitCode: 1 }
+  }
+  const e = err as NodeJS.ErrnoException
+  if (typeof e?.code === 'string' && typeof e.path === 'string') {
+    const what: Record<string, string> = {
+      ENOENT: 'no such file or directory',
+      EACCES: 'permission denied',
+      EISDIR: 'is a directory',
+      ENOTDIR: 'a parent is not a directory',
+      ENOSPC: 'no space left on the device'
+    }
+    return { line: `cannot use ${e.path}: ${what[e.code] ?? e.message}`, exitCode: 1 }
+  }
+  return { line: e?.message ?? String(err), exitCode: 1 }
+}
+
+/** Prints the error line (and the stack with DEBUG set). */
+export function reportError (err: unknown): number {
+  const { line, exitCode } = describeError(err)
+  process.stderr.write(`dstore: ${line.replace(/\s*\n\s*/g, ' ')}\n`)
+  if (process.env.DEBUG != null && process.env.DEBUG !== '' && err instanceof Error && err.stack != null) {
+    process.stderr.write(err.stack + '\n')
+  }
+  return exitCode
+}
+
+export interface Progress {
+  update: (bytes: number, total?: number) => void
+  stop: () => void
+}
+
+/** A progress bar on stderr when it is a terminal (and not disabled); a no-op otherwise. */
+export function progressBar (label: string, enabled: boolean): Progress {
+  if (!enabled || process.stderr.isTTY !== true) return { update: () => {}, stop: () => {} }
+  const bar = new cliProgress.SingleBar({
+    stream: process.stderr,
+    format: `${label} [{bar}] {percentage}% | {done} / {all} | {rate}`,
+    hideCursor: true,
+    clearOnComplete: true
+  }, cliProgress.Presets.shades_classic)
+  let started = false
+  const t0 = performance.now()
+  return {
+    update (bytes, total) {
+      const payload = { done: formatBytes(bytes), all: total != null ? formatBytes(total) : '?', rate: `${formatBytes(bytes / Math.max(1e-3, (performance.now() - t0) / 1000))}/s` }
+      if (!started) { bar.start(total ?? 0, bytes, payload); started = true }
+      if (total != null) bar.setTotal(total)
+      bar.update(bytes, payload)
+    },
+    stop () { if (started) bar.stop() }
+  }
+}
+
+export function formatBytes (n: number): string {
+  const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB']
+  let i = 0
+  while (n >= 1024 && i < units.length - 1) { n /= 1024; i++ }
+  return `${i === 0 ? n.toFixed(0) : n.toFixed(1)} ${units[i]}`
+}
