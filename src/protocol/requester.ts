@@ -75,18 +75,12 @@ export async function * getRange (ctx: RequesterContext, digest: Uint8Array, ran
     }
     return
   }
-  const stream = await openBlobStream(ctx, options.signal)
-  const onAbort = (): void => { stream.abort(new AbortError()) }
-  options.signal?.addEventListener('abort', onAbort, { once: true })
+  const call = await BlobCall.open(ctx, options.signal)
   try {
-    await writeFrame(stream, encodeGet(0, { digest, offset: range.offset, length: wireLength, inline: false }))
-    await stream.close()
-    const timeout = ctx.requestTimeout ?? REQUEST_TIMEOUT_MS
-    const reader = new FrameReader(idleTimeout(stream, timeout, 'GET from Global'), MAX_FRAME)
-    const head = await withTimeout(reader.next(), timeout, 'GET from Global')
-    if (head == null) throw new ProtocolError('Global closed the blob stream without answering')
-    const answer = new MessageReader(head)
-    expectKind(answer, KIND.GET)
+    await writeFrame(call.stream, encodeGet(0, { digest, offset: range.offset, length: wireLength, inline: false }))
+    await call.stream.close()
+    const reader = new FrameReader(idleTimeout(call.stream, call.timeout, 'GET from Global'), MAX_FRAME)
+    const answer = await readAnswer(reader, KIND.GET, call.timeout, 'GET from Global')
     answer.u64()
     answer.end()
     const counted = countIn(reader.raw(), ctx)
@@ -95,11 +89,9 @@ export async function * getRange (ctx: RequesterContext, digest: Uint8Array, ran
       yield part
     }
   } catch (err) {
-    stream.abort(err instanceof Error ? err : new Error(String(err)))
-    if (options.signal?.aborted === true && !(err instanceof DstoreError)) throw new AbortError(undefined, { cause: err })
-    throw err
+    throw call.fail(err)
   } finally {
-    options.signal?.removeEventListener('abort', onAbort)
+    call.release()
   }
 }
 
@@ -135,36 +127,27 @@ export async function putBytes (ctx: RequesterContext, digest: Uint8Array, data:
  */
 export async function putStream (ctx: RequesterContext, source: AsyncIterable<Uint8Array>, head: { digest?: Uint8Array, size?: number },
   options: CallOptions = {}, copy = true): Promise<Uint8Array> {
-  const stream = await openBlobStream(ctx, options.signal)
-  const onAbort = (): void => { stream.abort(new AbortError()) }
-  options.signal?.addEventListener('abort', onAbort, { once: true })
+  const call = await BlobCall.open(ctx, options.signal)
   try {
-    await writeFrame(stream, encodePutHead(head))
+    await writeFrame(call.stream, encodePutHead(head))
     let sent = 0
     for await (const part of source) {
       options.signal?.throwIfAborted()
       if (part.length === 0) continue
-      await writeRaw(stream, copy ? part.slice() : part, options)
+      await writeRaw(call.stream, copy ? part.slice() : part, options)
       sent += part.length
       ctx.onBytes?.('out', part.length)
       options.onProgress?.({ type: 'blob:put:sent', bytes: sent, total: head.size })
     }
-    await stream.close(options)
-    const timeout = ctx.requestTimeout ?? REQUEST_TIMEOUT_MS
-    const reader = new FrameReader(stream, MAX_FRAME)
-    const frame = await withTimeout(reader.next(), timeout, 'PUT to Global')
-    if (frame == null) throw new ProtocolError('Global closed the blob stream without answering the PUT')
-    const answer = new MessageReader(frame)
-    expectKind(answer, KIND.PUT)
+    await call.stream.close(options)
+    const answer = await readAnswer(new FrameReader(call.stream, MAX_FRAME), KIND.PUT, call.timeout, 'PUT to Global')
     const stored = answer.digest()
     answer.end()
     return stored.slice()
   } catch (err) {
-    stream.abort(err instanceof Error ? err : new Error(String(err)))
-    if (options.signal?.aborted === true && !(err instanceof DstoreError)) throw new AbortError(undefined, { cause: err })
-    throw err
+    throw call.fail(err)
   } finally {
-    options.signal?.removeEventListener('abort', onAbort)
+    call.release()
   }
 }
 
@@ -208,16 +191,44 @@ export async function * listBlobs (ctx: RequesterContext, options: CallOptions =
   }
 }
 
-async function openBlobStream (ctx: RequesterContext, signal?: AbortSignal): Promise<Stream> {
-  return await ctx.connection.newStream(BLOB_PROTOCOL, { signal, negotiateFully: false })
-}
-
 /** @throws {OutOfRangeError} unless offset and length are non-negative safe integers. */
 export function checkRangeArgs (range: RangeRequest): void {
   if (!Number.isSafeInteger(range.offset) || range.offset < 0) throw new OutOfRangeError(`invalid offset ${String(range.offset)}`)
   if (range.length !== undefined && (!Number.isSafeInteger(range.length) || range.length < 0)) {
     throw new OutOfRangeError(`invalid length ${String(range.length)}`)
   }
+}
+
+/** A blob stream tied to the caller's signal: aborting the signal resets the stream. */
+class BlobCall {
+  private constructor (readonly stream: Stream, readonly timeout: number, private readonly signal: AbortSignal | undefined, private readonly onAbort: () => void) {}
+
+  static async open (ctx: RequesterContext, signal?: AbortSignal): Promise<BlobCall> {
+    const stream = await ctx.connection.newStream(BLOB_PROTOCOL, { signal, negotiateFully: false })
+    const onAbort = (): void => { stream.abort(new AbortError()) }
+    signal?.addEventListener('abort', onAbort, { once: true })
+    return new BlobCall(stream, ctx.requestTimeout ?? REQUEST_TIMEOUT_MS, signal, onAbort)
+  }
+
+  /** Resets the stream; returns the error to throw (an abort by the caller becomes AbortError). */
+  fail (err: unknown): unknown {
+    this.stream.abort(err instanceof Error ? err : new Error(String(err)))
+    if (this.signal?.aborted === true && !(err instanceof DstoreError)) return new AbortError(undefined, { cause: err })
+    return err
+  }
+
+  release (): void {
+    this.signal?.removeEventListener('abort', this.onAbort)
+  }
+}
+
+/** Reads the one answer frame of a blob stream, turning an ERROR answer into its typed error. */
+async function readAnswer (reader: FrameReader, kind: number, timeout: number, what: string): Promise<MessageReader> {
+  const frame = await withTimeout(reader.next(), timeout, what)
+  if (frame == null) throw new ProtocolError(`${what}: Global closed the blob stream without answering`)
+  const answer = new MessageReader(frame)
+  expectKind(answer, kind)
+  return answer
 }
 
 function expectKind (msg: MessageReader, kind: number): void {
