@@ -36,16 +36,20 @@ function clientOptions (cmd: Command): Command {
     .option('--no-progress', 'no progress bar (it only shows when stderr is a terminal)')
 }
 
-/** Runs `fn` with a short-lived Local connected to Global; Ctrl+C aborts it cleanly. */
-async function withLocal<T> (opts: Common, fn: (local: LocalPeer, signal: AbortSignal) => Promise<T>): Promise<T> {
+/** A Local for the Global that `opts` names (not connected yet); a malformed address is a usage error. */
+async function newLocal (opts: Common, extra: { cacheSize?: number } = {}): Promise<{ local: LocalPeer, addrs: string[] }> {
   const repo = resolveRepo(opts.repo)
   const { addrs } = await resolveGlobal(opts.global, repo)
-  let local: LocalPeer
   try {
-    local = await createLocal({ global: addrs, connectTimeout: opts.connectTimeout })
+    return { local: await createLocal({ global: addrs, connectTimeout: opts.connectTimeout, ...extra }), addrs }
   } catch (err) {
     throw new UsageError(`bad Global address ${addrs.join(', ')}: ${(err as Error).message}`, 2)
   }
+}
+
+/** Runs `fn` with a short-lived Local connected to Global; Ctrl+C aborts it cleanly. */
+async function withLocal<T> (opts: Common, fn: (local: LocalPeer, signal: AbortSignal) => Promise<T>): Promise<T> {
+  const { local } = await newLocal(opts)
   const controller = new AbortController()
   const onSignal = (): void => { controller.abort() }
   process.once('SIGINT', onSignal)
@@ -87,13 +91,20 @@ program.command('global')
     const base = { repo, maxBlobSize: opts.maxBlobSize, encryption: opts.encryption, log: (line: string) => { process.stderr.write(`dstore: ${line}\n`) } }
     let global: GlobalPeer
     let note = ''
+    const addrInUse = (err: unknown): boolean => /EADDRINUSE|address already in use/i.test(String((err as Error)?.message) + String((err as any)?.cause?.message))
     if (opts.listen != null) {
-      global = await createGlobal({ ...base, listen: opts.listen })
+      try {
+        global = await createGlobal({ ...base, listen: opts.listen })
+      } catch (err) {
+        // libp2p's message for this embeds the listen error's whole stack; say it in one line.
+        if (addrInUse(err)) throw new UsageError(`cannot listen on ${opts.listen.join(', ')}: address already in use (use another port, or /tcp/0 for a free one)`, 1)
+        throw err
+      }
     } else {
       try {
         global = await createGlobal({ ...base, listen: [DEFAULT_LISTEN] })
       } catch (err) {
-        if (!/EADDRINUSE|address already in use/i.test(String((err as Error).message) + String((err as any)?.cause?.message))) throw err
+        if (!addrInUse(err)) throw err
         global = await createGlobal({ ...base, listen: ['/ip4/127.0.0.1/tcp/0'] })
         note = `port 4001 is taken, so a free port was chosen`
       }
@@ -230,9 +241,8 @@ clientOptions(program.command('repl'))
   .description('interactive session on a long-lived Local: SET/PUT, GET/OUT, DEL/REM, STATS')
   .addOption(new Option('--cache-size <bytes>', 'Local cache budget').default(256 * 1024 * 1024).argParser(nonNegativeInt))
   .action(async (opts: Common & { cacheSize: number }) => {
-    const repo = resolveRepo(opts.repo)
-    const { addrs } = await resolveGlobal(opts.global, repo)
-    const local = await createLocal({ global: addrs, connectTimeout: opts.connectTimeout, cacheSize: opts.cacheSize })
+    // Through newLocal, so a malformed --global is a usage error (exit 2) here too, not exit 1.
+    const { local, addrs } = await newLocal(opts, { cacheSize: opts.cacheSize })
     try {
       await local.ready()
       await runRepl(local, { version: VERSION, global: addrs[0] })

@@ -18,6 +18,13 @@ const HINTS: Record<string, string> = {
 
 /** The one-line message for an error, and the exit status it maps to. */
 export function describeError (err: unknown): { line: string, exitCode: number } {
+  const d = describe(err)
+  // Some libraries put a wrapped error's stack into their message (libp2p's listen failure does):
+  // drop the stack-frame lines so the message stays one readable line.
+  return { ...d, line: d.line.split('\n').filter(l => !/^\s+at \S/.test(l)).join(' ').replace(/\s+/g, ' ').trim() }
+}
+
+function describe (err: unknown): { line: string, exitCode: number } {
   if (err instanceof UsageError) return { line: err.message, exitCode: err.exitCode }
   if (err instanceof DstoreError) {
     const hint = HINTS[err.code]
