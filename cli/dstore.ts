@@ -109,6 +109,14 @@ program.command('global')
         note = `port 4001 is taken, so a free port was chosen`
       }
     }
+    // Listen for the stop signals before announcing that we are up: a supervisor (or a test) may
+    // send SIGTERM as soon as it reads the first line, and a signal with no listener yet kills the
+    // process outright instead of stopping Global cleanly.
+    const stopped = new Promise<void>(resolve => {
+      const stop = (): void => { resolve() }
+      process.once('SIGINT', stop)
+      process.once('SIGTERM', stop)
+    })
     if (opts.json === true) {
       process.stdout.write(JSON.stringify({ peerId: global.peerId, multiaddrs: global.multiaddrs, repo, addrFile: global.addrFile }) + '\n')
     } else {
@@ -117,11 +125,7 @@ program.command('global')
       if (note !== '') process.stdout.write(`Note: ${note}\n`)
       process.stdout.write('Press Ctrl+C to stop.\n')
     }
-    await new Promise<void>(resolve => {
-      const stop = (): void => { resolve() }
-      process.once('SIGINT', stop)
-      process.once('SIGTERM', stop)
-    })
+    await stopped
     await global.stop()
     if (opts.json !== true) process.stdout.write('Global stopped.\n')
   })
