@@ -1,0 +1,570 @@
+/**
+ * End-to-end tests of the `dstore` command: the real binary in child processes, a real Global
+ * daemon on a temp repo, real files. No mocks.
+ *
+ * One Global runs for the whole file (restarted once on the same repo); clients find it through
+ * `<repo>/global.addr` via DSTORE_REPO. Every CLI process costs ~0.5 s, so the file spawns ~50.
+ */
+import assert from 'node:assert/strict'
+import { spawn, execFile, type ChildProcess } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises'
+import { createServer, type Server } from 'node:net'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { promisify } from 'node:util'
+import { CID } from 'multiformats/cid'
+import * as Digest from 'multiformats/hashes/digest'
+import { sha256 } from 'multiformats/hashes/sha2'
+import { blake3 } from '@noble/hashes/blake3.js'
+import { hex, pseudoRandom, tempDir } from './helpers.js'
+
+const HERE = dirname(fileURLToPath(import.meta.url))
+const BIN = join(HERE, '..', 'cli', 'dstore.js')
+const VERSION: string = JSON.parse(readFileSync(join(HERE, '..', '..', 'package.json'), 'utf8')).version
+const COMMANDS = ['global', 'put', 'get', 'cat', 'stat', 'has', 'rm', 'ls', 'repl']
+/** Exactly one line on stderr, in the CLI's error format (and so no stack trace). */
+const ONE_LINE = /^dstore: [^\n]+\n$/
+
+interface Result { code: number | null, signal: NodeJS.Signals | null, stdout: Buffer, out: string, stderr: string }
+
+/** The environment a client sees: only what the test sets (no DSTORE_* or DEBUG from outside). */
+function cleanEnv (extra: Record<string, string> = {}): NodeJS.ProcessEnv {
+  const env = { ...process.env }
+  delete env.DSTORE_REPO
+  delete env.DSTORE_GLOBAL
+  delete env.DEBUG
+  return { ...env, ...extra }
+}
+
+/** Runs the CLI to completion; `input` is piped to stdin (stdin is closed otherwise). */
+async function dstore (args: string[], opts: { env?: Record<string, string>, input?: string | Uint8Array, timeout?: number } = {}): Promise<Result> {
+  return await new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [BIN, ...args], { env: cleanEnv(opts.env), timeout: opts.timeout ?? 30_000, stdio: ['pipe', 'pipe', 'pipe'] })
+    const out: Buffer[] = []
+    const err: Buffer[] = []
+    child.stdout.on('data', (b: Buffer) => out.push(b))
+    child.stderr.on('data', (b: Buffer) => err.push(b))
+    child.on('error', reject)
+    child.on('close', (code, signal) => {
+      const stdout = Buffer.concat(out)
+      resolve({ code, signal, stdout, out: stdout.toString('utf8'), stderr: Buffer.concat(err).toString('utf8') })
+    })
+    child.stdin.on('error', () => {}) // the child may exit before reading all of its input
+    child.stdin.end(opts.input ?? '')
+  })
+}
+
+/** A running `dstore global`. */
+interface Daemon { proc: ChildProcess, stdout: () => string, stderr: () => string, addr: string, peerId: string }
+
+/** Starts `dstore global` and waits for its "listening" line (and the rest of its banner). */
+async function startGlobal (args: string[]): Promise<Daemon> {
+  const proc = spawn(process.execPath, [BIN, 'global', ...args], { env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] })
+  let stdout = ''
+  let stderr = ''
+  proc.stdout!.on('data', (b: Buffer) => { stdout += b.toString('utf8') })
+  proc.stderr!.on('data', (b: Buffer) => { stderr += b.toString('utf8') })
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => { proc.kill('SIGKILL'); reject(new Error(`dstore global did not start: ${stdout}${stderr}`)) }, 20_000)
+    const check = (): void => {
+      if (stdout.includes('Press Ctrl+C to stop.\n')) { clearTimeout(timer); resolve() }
+    }
+    proc.stdout!.on('data', check)
+    proc.on('exit', (code) => { clearTimeout(timer); reject(new Error(`dstore global exited with ${String(code)}: ${stdout}${stderr}`)) })
+  })
+  const m = /^Dstore server listening on (\S+)$/m.exec(stdout)
+  assert.ok(m, stdout)
+  const peerId = /^PeerId: (\S+)$/m.exec(stdout)?.[1]
+  assert.ok(peerId, stdout)
+  return { proc, stdout: () => stdout, stderr: () => stderr, addr: m[1], peerId }
+}
+
+/** Sends `signal` and waits for the daemon to exit. */
+async function stopGlobal (g: Daemon, signal: NodeJS.Signals = 'SIGTERM'): Promise<{ code: number | null, stdout: string, stderr: string }> {
+  if (g.proc.exitCode !== null || g.proc.signalCode !== null) return { code: g.proc.exitCode, stdout: g.stdout(), stderr: g.stderr() }
+  const exited = new Promise<number | null>(resolve => g.proc.once('exit', (code) => { resolve(code) }))
+  g.proc.kill(signal)
+  const timer = setTimeout(() => g.proc.kill('SIGKILL'), 15_000)
+  const code = await exited
+  clearTimeout(timer)
+  return { code, stdout: g.stdout(), stderr: g.stderr() }
+}
+
+/** The dstore key of `bytes`, computed independently of dstore: CIDv1, raw (0x55), blake3 (0x1e). */
+function blake3Cid (bytes: Uint8Array): string {
+  return CID.createV1(0x55, Digest.create(0x1e, blake3(bytes))).toString()
+}
+
+describe('dstore CLI', function () {
+  let repo: { path: string, cleanup: () => Promise<void> }
+  let work: { path: string, cleanup: () => Promise<void> }
+  let global: Daemon
+  let env: Record<string, string>
+  const big = pseudoRandom(3 * 1024 * 1024 + 12345, 7)
+  let bigFile: string
+  let bigPut: Result
+  let bigCid: string
+
+  before(async function () {
+    repo = await tempDir('dstore-cli-repo-')
+    work = await tempDir('dstore-cli-work-')
+    env = { DSTORE_REPO: repo.path }
+    global = await startGlobal(['--repo', repo.path, '--listen', '/ip4/127.0.0.1/tcp/0'])
+    bigFile = join(work.path, 'big.bin')
+    await writeFile(bigFile, big)
+    bigPut = await dstore(['put', bigFile], { env })
+    bigCid = bigPut.out.trim()
+  })
+
+  after(async function () {
+    try {
+      if (global != null) {
+        const { code, stdout } = await stopGlobal(global)
+        assert.equal(code, 0, 'Global exits 0 on SIGTERM')
+        assert.match(stdout, /^Global stopped\.$/m)
+      }
+    } finally {
+      await repo?.cleanup()
+      await work?.cleanup()
+    }
+  })
+
+  describe('conventions', function () {
+    it('--version prints the package.json version and exits 0', async function () {
+      const r = await dstore(['--version'])
+      assert.equal(r.code, 0)
+      assert.equal(r.out.trim(), VERSION)
+    })
+
+    it('--help on the root and on every command exits 0 and lists its options', async function () {
+      const expected: Record<string, string[]> = {
+        '': COMMANDS,
+        global: ['--repo', '--listen', '--max-blob-size', '--encryption', '--json'],
+        put: ['--repo', '--global', '--json', '--connect-timeout', '--no-progress'],
+        get: ['--global', '--json', '-o, --output'],
+        cat: ['--global', '--offset', '--length'],
+        stat: ['--global', '--json'],
+        has: ['--global', '--json'],
+        rm: ['--global', '--json'],
+        ls: ['--global', '--json'],
+        repl: ['--global', '--cache-size']
+      }
+      // Two at a time: there are two cores.
+      const names = Object.keys(expected)
+      for (let i = 0; i < names.length; i += 2) {
+        await Promise.all(names.slice(i, i + 2).map(async (name) => {
+          const r = await dstore(name === '' ? ['--help'] : [name, '--help'])
+          assert.equal(r.code, 0, `dstore ${name} --help`)
+          assert.equal(r.stderr, '')
+          assert.match(r.out, new RegExp(`^Usage: dstore${name === '' ? '' : ' ' + name}`))
+          for (const word of expected[name]) assert.ok(r.out.includes(word), `dstore ${name} --help mentions ${word}:\n${r.out}`)
+        }))
+      }
+    })
+
+    it('an unknown flag is a usage error: exit 2, one line', async function () {
+      const r = await dstore(['get', '--frobnicate', bigCid], { env })
+      assert.equal(r.code, 2)
+      assert.match(r.stderr, ONE_LINE)
+      assert.match(r.stderr, /--frobnicate/)
+    })
+
+    it('an unknown command is a usage error: exit 2, one line', async function () {
+      const r = await dstore(['frobnicate'], { env })
+      assert.equal(r.code, 2)
+      assert.match(r.stderr, ONE_LINE)
+      assert.match(r.stderr, /frobnicate/)
+    })
+  })
+
+  describe('put', function () {
+    it('stores a file of a few MiB under the CID whose digest is what b3sum prints, with nothing on stderr', async function () {
+      assert.equal(bigPut.code, 0, bigPut.stderr)
+      assert.equal(bigPut.stderr, '', 'no progress bar when stderr is not a terminal')
+      assert.match(bigPut.out, /^bafk[a-z2-7]+\n$/)
+      const { stdout } = await promisify(execFile)('b3sum', ['--no-names', bigFile])
+      assert.equal(hex(CID.parse(bigCid).multihash.digest), stdout.trim())
+      assert.equal(bigCid, blake3Cid(big))
+    })
+
+    it('reads stdin with -', async function () {
+      const value = `from stdin ${Date.now()}`
+      const r = await dstore(['put', '-'], { env, input: value })
+      assert.equal(r.code, 0, r.stderr)
+      assert.equal(r.stderr, '')
+      assert.equal(r.out, blake3Cid(new TextEncoder().encode(value)) + '\n')
+    })
+
+    it('prints one CID per input, in order, and --json gives input, cid and size for each', async function () {
+      const a = join(work.path, 'a.txt')
+      const b = join(work.path, 'b.txt')
+      await writeFile(a, 'first file')
+      await writeFile(b, 'the second file')
+      const r = await dstore(['put', a, b], { env })
+      assert.equal(r.code, 0, r.stderr)
+      const cids = [blake3Cid(new TextEncoder().encode('first file')), blake3Cid(new TextEncoder().encode('the second file'))]
+      assert.deepEqual(r.out.split('\n'), [...cids, ''])
+      const j = await dstore(['put', '--json', b, a], { env })
+      assert.equal(j.code, 0, j.stderr)
+      assert.deepEqual(JSON.parse(j.out), [
+        { input: b, cid: cids[1], size: 15 },
+        { input: a, cid: cids[0], size: 10 }
+      ])
+    })
+
+    it('a missing file: exit 1, one line naming it, and the other inputs are still stored', async function () {
+      const missing = join(work.path, 'no-such-file')
+      const a = join(work.path, 'c.txt')
+      await writeFile(a, 'stored despite the missing one')
+      const r = await dstore(['put', missing, a], { env })
+      assert.equal(r.code, 1)
+      assert.equal(r.out, blake3Cid(new TextEncoder().encode('stored despite the missing one')) + '\n')
+      assert.match(r.stderr, ONE_LINE)
+      assert.ok(r.stderr.includes(missing), r.stderr)
+    })
+  })
+
+  describe('get', function () {
+    it('writes the value byte for byte to stdout, with nothing on stderr', async function () {
+      const r = await dstore(['get', bigCid], { env })
+      assert.equal(r.code, 0, r.stderr)
+      assert.equal(r.stderr, '', 'no progress bar when stderr is not a terminal')
+      assert.ok(Buffer.compare(r.stdout, Buffer.from(big)) === 0, `got ${r.stdout.length} bytes, expected ${big.length}`)
+    })
+
+    it('writes the value to a file with -o, leaving no temp file behind', async function () {
+      const dir = join(work.path, 'out')
+      await mkdir(dir)
+      const file = join(dir, 'copy.bin')
+      const r = await dstore(['get', bigCid, '-o', file], { env })
+      assert.equal(r.code, 0, r.stderr)
+      assert.equal(r.stderr, '')
+      assert.equal(r.out, '')
+      assert.ok(Buffer.compare(await readFile(file), Buffer.from(big)) === 0)
+      assert.deepEqual(await readdir(dir), ['copy.bin'])
+    })
+
+    it('-o into a folder that does not exist: exit 1, one line, no file left behind', async function () {
+      const file = join(work.path, 'missing-dir', 'copy.bin')
+      const r = await dstore(['get', bigCid, '-o', file], { env })
+      assert.equal(r.code, 1)
+      assert.match(r.stderr, ONE_LINE)
+      assert.ok(r.stderr.includes('missing-dir'), r.stderr)
+      assert.ok(!(await readdir(work.path)).includes('missing-dir'))
+    })
+
+    it('a malformed CID: exit 1, one line', async function () {
+      const r = await dstore(['get', 'bafk-not-a-cid'], { env })
+      assert.equal(r.code, 1)
+      assert.equal(r.out, '')
+      assert.match(r.stderr, ONE_LINE)
+      assert.match(r.stderr, /not a CID/)
+    })
+
+    it('a CID that is not raw/blake3 (sha256 bafkrei…, CIDv0 Qm…): exit 1, one line', async function () {
+      const bytes = new TextEncoder().encode('hello')
+      const sha = CID.createV1(0x55, await sha256.digest(bytes)).toString()
+      const v0 = CID.createV0(await sha256.digest(bytes)).toString()
+      assert.match(sha, /^bafkrei/)
+      assert.match(v0, /^Qm/)
+      const [a, b] = await Promise.all([dstore(['get', sha], { env }), dstore(['get', v0], { env })])
+      for (const r of [a, b]) {
+        assert.equal(r.code, 1)
+        assert.equal(r.out, '')
+        assert.match(r.stderr, ONE_LINE)
+      }
+      assert.match(a.stderr, /blake3/i)
+      assert.match(b.stderr, /CIDv0/)
+    })
+  })
+
+  describe('cat', function () {
+    it('--offset --length prints exactly that slice', async function () {
+      const offset = 1_000_003
+      const length = 70_001
+      const r = await dstore(['cat', bigCid, '--offset', String(offset), '--length', String(length)], { env })
+      assert.equal(r.code, 0, r.stderr)
+      assert.equal(r.stderr, '')
+      assert.ok(Buffer.compare(r.stdout, Buffer.from(big.subarray(offset, offset + length))) === 0, `got ${r.stdout.length} bytes`)
+    })
+
+    it('an offset past the end: exit 1, one line', async function () {
+      const r = await dstore(['cat', bigCid, '--offset', String(big.length + 1)], { env })
+      assert.equal(r.code, 1)
+      assert.equal(r.out, '')
+      assert.match(r.stderr, ONE_LINE)
+      assert.match(r.stderr, /past the end/)
+    })
+  })
+
+  describe('stat', function () {
+    it('gives the size, as text and as JSON', async function () {
+      const [t, j] = await Promise.all([dstore(['stat', bigCid], { env }), dstore(['stat', '--json', bigCid], { env })])
+      assert.equal(t.code, 0, t.stderr)
+      assert.match(t.out, new RegExp(`^${bigCid}\\t${big.length} bytes`))
+      assert.equal(j.code, 0, j.stderr)
+      assert.deepEqual(JSON.parse(j.out), { cid: bigCid, size: big.length })
+    })
+  })
+
+  describe('has', function () {
+    it('exits 0 when every value is present and 1 when one is missing, with a JSON row for each', async function () {
+      const absent = blake3Cid(new TextEncoder().encode(`never stored ${Date.now()}`))
+      const [all, some] = await Promise.all([
+        dstore(['has', bigCid], { env }),
+        dstore(['has', '--json', bigCid, absent], { env })
+      ])
+      assert.equal(all.code, 0, all.stderr)
+      assert.equal(all.out, `${bigCid}\tyes\n`)
+      assert.equal(some.code, 1)
+      assert.deepEqual(JSON.parse(some.out), [{ cid: bigCid, present: true }, { cid: absent, present: false }])
+    })
+  })
+
+  describe('ls', function () {
+    it('lists the pinned values with their sizes, as text and as JSON', async function () {
+      const [t, j] = await Promise.all([dstore(['ls'], { env }), dstore(['ls', '--json'], { env })])
+      assert.equal(t.code, 0, t.stderr)
+      assert.ok(t.out.split('\n').includes(`${bigCid}\t${big.length}`), t.out)
+      assert.equal(j.code, 0, j.stderr)
+      const rows = JSON.parse(j.out) as Array<{ cid: string, size: number }>
+      assert.ok(Array.isArray(rows))
+      assert.deepEqual(rows.find(r => r.cid === bigCid), { cid: bigCid, size: big.length })
+      assert.equal(rows.length, t.out.trim().split('\n').length)
+    })
+  })
+
+  describe('rm', function () {
+    it('removes a value: a later get fails with exit 1 and exactly one line on stderr', async function () {
+      const value = `to be removed ${Date.now()}`
+      const put = await dstore(['put'], { env, input: value })
+      assert.equal(put.code, 0, put.stderr)
+      const cid = put.out.trim()
+      const rm = await dstore(['rm', cid], { env })
+      assert.equal(rm.code, 0, rm.stderr)
+      assert.equal(rm.out, `removed ${cid}\n`)
+      const file = join(work.path, 'removed.txt')
+      const [get, getO, again] = await Promise.all([
+        dstore(['get', cid], { env }),
+        dstore(['get', cid, '-o', file], { env }),
+        dstore(['rm', cid], { env })
+      ])
+      for (const r of [get, getO]) {
+        assert.equal(r.code, 1)
+        assert.equal(r.out, '')
+        assert.match(r.stderr, ONE_LINE)
+        assert.match(r.stderr, /not stored/)
+        assert.ok(!/\bat .*:\d+:\d+/.test(r.stderr), 'no stack trace')
+      }
+      assert.ok(!(await readdir(work.path)).some(f => f.includes('removed.txt')), 'no file, no temp file')
+      assert.equal(again.code, 1, 'removing it again reports it missing')
+      assert.equal(again.out, `not found: ${cid}\n`)
+    })
+  })
+
+  describe('finding Global', function () {
+    it('--global MULTIADDR works without a global.addr', async function () {
+      const empty = await tempDir('dstore-cli-empty-')
+      try {
+        const r = await dstore(['stat', '--global', global.addr, bigCid], { env: { DSTORE_REPO: empty.path } })
+        assert.equal(r.code, 0, r.stderr)
+        assert.match(r.out, new RegExp(`\\t${big.length} bytes`))
+      } finally { await empty.cleanup() }
+    })
+
+    it('DSTORE_GLOBAL works without a global.addr', async function () {
+      const empty = await tempDir('dstore-cli-empty-')
+      try {
+        const r = await dstore(['has', bigCid], { env: { DSTORE_REPO: empty.path, DSTORE_GLOBAL: global.addr } })
+        assert.equal(r.code, 0, r.stderr)
+        assert.equal(r.out, `${bigCid}\tyes\n`)
+      } finally { await empty.cleanup() }
+    })
+
+    it('a malformed --global is a usage error for every client command, the REPL too: exit 2, one line', async function () {
+      const [get, repl] = await Promise.all([
+        dstore(['get', bigCid, '--global', 'not-a-multiaddr'], { env }),
+        dstore(['repl', '--global', 'not-a-multiaddr'], { env, input: '.exit\n' })
+      ])
+      for (const r of [get, repl]) {
+        assert.equal(r.code, 2, r.stderr)
+        assert.match(r.stderr, ONE_LINE)
+        assert.match(r.stderr, /bad Global address not-a-multiaddr/)
+      }
+    })
+
+    it('an unreachable Global: exit 1, one line saying so', async function () {
+      // A port that was just free: bind it, note it, close it.
+      const port = await new Promise<number>((resolve, reject) => {
+        const s = createServer()
+        s.on('error', reject)
+        s.listen(0, '127.0.0.1', () => { const p = (s.address() as { port: number }).port; s.close(() => { resolve(p) }) })
+      })
+      const t0 = Date.now()
+      const r = await dstore(['get', bigCid, '--global', `/ip4/127.0.0.1/tcp/${port}`, '--connect-timeout', '1000'], { env })
+      assert.equal(r.code, 1)
+      assert.equal(r.out, '')
+      assert.match(r.stderr, ONE_LINE)
+      assert.match(r.stderr, /unreachable/)
+      assert.ok(Date.now() - t0 < 15_000)
+    })
+
+    it('no Global configured at all: exit 1, one line saying to start `dstore global`', async function () {
+      const empty = await tempDir('dstore-cli-empty-')
+      try {
+        const r = await dstore(['ls'], { env: { DSTORE_REPO: empty.path } })
+        assert.equal(r.code, 1)
+        assert.equal(r.out, '')
+        assert.match(r.stderr, ONE_LINE)
+        assert.match(r.stderr, /start one with `dstore global`/)
+      } finally { await empty.cleanup() }
+    })
+  })
+
+  describe('repl', function () {
+    it('runs a scripted session from piped stdin with the original commands and messages', async function () {
+      const v1 = `repl value one ${Date.now()}`
+      const put = await dstore(['put', '-'], { env, input: v1 })
+      assert.equal(put.code, 0, put.stderr)
+      const c1 = put.out.trim()
+      const enc = (s: string): Uint8Array => new TextEncoder().encode(s)
+      const v2 = `repl value two ${Date.now()}`
+      const v3 = `repl value three ${Date.now()}`
+      const v4 = `repl value four ${Date.now()}`
+      const [c2, c3, c4] = [v2, v3, v4].map(v => blake3Cid(enc(v)))
+      const script = [
+        `GET ${c1}`, // not in this Local yet: from Global
+        `GET ${c1}`, // now cached
+        `SET ${v2}`,
+        `PUT ${v3}`,
+        `put ${v4}`,
+        `OUT ${c2}`,
+        `out ${c1}`,
+        'STATS',
+        'frobnicate',
+        `DEL ${c1}`,
+        `GET ${c1}`,
+        `REM ${c3}`,
+        `rem ${c4}`,
+        '.exit',
+        `GET ${c2}` // after .exit: never run
+      ].join('\n') + '\n'
+      const r = await dstore(['repl'], { env, input: script })
+      assert.equal(r.code, 0, r.stderr)
+      assert.equal(r.stderr, '')
+      const lines = r.out.split('\n')
+      assert.match(lines[0], new RegExp(`^dstore v${VERSION.replace(/\./g, '\\.')} \\(uid: 12D3Koo[1-9A-HJ-NP-Za-km-z]+\\)$`))
+      const session = lines.slice(3)
+      assert.deepEqual(session.slice(0, 7), [
+        `global: ${c1} -> ${v1}     (Updating Local)`,
+        `local: ${c1} -> ${v1}`,
+        `Database updated: ${c2}`,
+        `Database updated: ${c3}`,
+        `Database updated: ${c4}`,
+        `local: ${c2} -> ${v2}`,
+        `local: ${c1} -> ${v1}`
+      ])
+      assert.match(session[7], /^hits: \d+, misses: \d+, evictions: \d+, invalidations: \d+, cached: \d+ values/)
+      assert.match(session[8], /^dstore error: Unknown command!/)
+      assert.match(session[9], /^Global mapping removed!/)
+      assert.equal(session[10], "dstore error: Key-Value mapping doesn't exist")
+      assert.match(session[11], /^Global mapping removed!/)
+      assert.match(session[12], /^Global mapping removed!/)
+      assert.deepEqual(session.slice(13), [''], 'nothing after .exit')
+      // The DELs reached Global; the SET that was not deleted is there.
+      const has = await dstore(['has', '--json', c1, c2, c3, c4], { env })
+      assert.deepEqual(JSON.parse(has.out).map((row: { present: boolean }) => row.present), [false, true, false, false])
+    })
+  })
+
+  describe('global', function () {
+    it('stops cleanly on SIGTERM and, restarted on the same repo, still has the values', async function () {
+      const stopped = await stopGlobal(global, 'SIGTERM')
+      assert.equal(stopped.code, 0)
+      assert.match(stopped.stdout, /^Global stopped\.$/m)
+      const before = global.peerId
+      global = await startGlobal(['--repo', repo.path, '--listen', '/ip4/127.0.0.1/tcp/0'])
+      assert.equal(global.peerId, before, 'same identity from the repo')
+      const [stat, ls] = await Promise.all([dstore(['stat', '--json', bigCid], { env }), dstore(['ls'], { env })])
+      assert.equal(stat.code, 0, stat.stderr)
+      assert.deepEqual(JSON.parse(stat.out), { cid: bigCid, size: big.length })
+      assert.equal(ls.code, 0, ls.stderr)
+      assert.ok(ls.out.split('\n').includes(`${bigCid}\t${big.length}`), ls.out)
+      const get = await dstore(['get', bigCid], { env })
+      assert.equal(get.code, 0, get.stderr)
+      assert.ok(Buffer.compare(get.stdout, Buffer.from(big)) === 0)
+    })
+
+    it('stops cleanly on SIGINT', async function () {
+      const dir = await tempDir('dstore-cli-sigint-')
+      try {
+        const g = await startGlobal(['--repo', dir.path, '--listen', '/ip4/127.0.0.1/tcp/0'])
+        const { code, stdout } = await stopGlobal(g, 'SIGINT')
+        assert.equal(code, 0)
+        assert.match(stdout, /^Global stopped\.$/m)
+      } finally { await dir.cleanup() }
+    })
+
+    it('--json prints its peer id and addresses as the first stdout line', async function () {
+      const dir = await tempDir('dstore-cli-json-')
+      const proc = spawn(process.execPath, [BIN, 'global', '--json', '--repo', dir.path, '--listen', '/ip4/127.0.0.1/tcp/0'], { env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] })
+      try {
+        const first = await new Promise<string>((resolve, reject) => {
+          let buf = ''
+          proc.stdout.on('data', (b: Buffer) => { buf += b.toString('utf8'); const i = buf.indexOf('\n'); if (i >= 0) resolve(buf.slice(0, i)) })
+          proc.on('exit', (code) => { reject(new Error(`exited ${String(code)}`)) })
+        })
+        const info = JSON.parse(first)
+        assert.match(info.peerId, /^12D3Koo/)
+        assert.ok(Array.isArray(info.multiaddrs) && info.multiaddrs.length > 0)
+        assert.equal(info.repo, dir.path)
+        assert.equal((await readFile(join(dir.path, 'global.addr'), 'utf8')).trim().split('\n')[0], info.multiaddrs[0])
+      } finally {
+        const exited = new Promise<number | null>(resolve => proc.once('exit', resolve))
+        proc.kill('SIGTERM')
+        assert.equal(await exited, 0)
+        await dir.cleanup()
+      }
+    })
+
+    it('--listen on a port that is taken: exit 1, one line, no stack trace', async function () {
+      const server = createServer()
+      const port = await new Promise<number>((resolve, reject) => {
+        server.on('error', reject)
+        server.listen(0, '127.0.0.1', () => { resolve((server.address() as { port: number }).port) })
+      })
+      const dir = await tempDir('dstore-cli-busy-')
+      try {
+        const r = await dstore(['global', '--repo', dir.path, '--listen', `/ip4/127.0.0.1/tcp/${port}`])
+        assert.equal(r.code, 1)
+        assert.match(r.stderr, ONE_LINE)
+        assert.match(r.stderr, /address already in use/)
+        assert.ok(!/\bat \S+ \(/.test(r.stderr), `no stack frames: ${r.stderr}`)
+      } finally {
+        server.close()
+        await dir.cleanup()
+      }
+    })
+
+    it('with the default listen address and port 4001 taken, falls back to a free port and says so', async function () {
+      // Occupy 4001 ourselves if it is free; if something else already holds it, that will do.
+      const server: Server | undefined = await new Promise(resolve => {
+        const s = createServer()
+        s.once('error', () => { resolve(undefined) })
+        s.listen(4001, '127.0.0.1', () => { resolve(s) })
+      })
+      const dir = await tempDir('dstore-cli-4001-')
+      try {
+        const g = await startGlobal(['--repo', dir.path])
+        const { code, stdout } = await stopGlobal(g)
+        assert.match(stdout, /^Note: port 4001 is taken, so a free port was chosen$/m)
+        assert.ok(!g.addr.includes('/tcp/4001/'), g.addr)
+        assert.equal(code, 0)
+      } finally {
+        server?.close()
+        await dir.cleanup()
+      }
+    })
+  })
+})
