@@ -522,10 +522,13 @@ describe('dstore CLI', function () {
         assert.equal(info.repo, dir.path)
         assert.equal((await readFile(join(dir.path, 'global.addr'), 'utf8')).trim().split('\n')[0], info.multiaddrs[0])
       } finally {
-        const exited = new Promise<number | null>(resolve => proc.once('exit', resolve))
-        proc.kill('SIGTERM')
-        assert.equal(await exited, 0)
-        await dir.cleanup()
+        try {
+          const exited = new Promise<number | null>(resolve => proc.once('exit', resolve))
+          proc.kill('SIGTERM')
+          assert.equal(await exited, 0, 'clean exit on SIGTERM right after the first line')
+        } finally {
+          await dir.cleanup()
+        }
       }
     })
 
