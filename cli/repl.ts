@@ -28,7 +28,8 @@ function show (bytes: Uint8Array): string {
   try {
     const text = new TextDecoder('utf-8', { fatal: true }).decode(bytes)
     // eslint-disable-next-line no-control-regex
-    if (!/[\u0000-\u0008\u000e-\u001f]/.test(text)) return text
+    // One trailing newline (a file's last line) would push "(Updating Local)" onto its own line.
+    if (!/[\u0000-\u0008\u000e-\u001f]/.test(text)) return text.endsWith('\n') ? text.slice(0, -1) : text
   } catch {}
   return `<${bytes.length} bytes of binary data>`
 }
