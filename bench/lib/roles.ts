@@ -1,0 +1,62 @@
+/**
+ * The contract between the bench orchestrator (`bench/compare.ts`) and the role processes
+ * (`bench/roles/<system>.ts`). Each role is its own process speaking JSON lines on
+ * stdin/stdout (see `lib/child.ts`): one command per line, one answer per line, `{ error }` on
+ * failure. The same scenario runs against every system through these commands alone.
+ *
+ * Systems: `dstore` (a Global as provider, a Local as requester; `encryption` picks tls or
+ * noise) and `helia` (helia + @helia/unixfs + @helia/bitswap, fs blockstore, TCP + noise +
+ * yamux, no bootstrap, no DHT).
+ */
+
+/** Commands both roles understand. */
+export type CommonCommand =
+  | { cmd: 'rss' } // → RssAnswer: peak RSS since the last reset, and RSS now
+  | { cmd: 'reset-rss' } // → { ok: true }
+  | { cmd: 'exit' } // → { ok: true }, then the process exits
+
+export interface RssAnswer { peakMiB: number, rssMiB: number }
+
+/** Provider: the node that stores values and serves them (dstore Global, Helia provider). */
+export type ProviderCommand =
+  | CommonCommand
+  /** Starts the node with a fresh store in `dir`. → StartAnswer (with `addrs`). */
+  | { cmd: 'start', dir: string, encryption?: 'tls' | 'noise' }
+  /** Stores `size` bytes of `data(size, seed)` in the provider itself. → PutAnswer */
+  | { cmd: 'put', size: number, seed: number }
+  /** Stores `count` values of `size` bytes, seeds `seed`, `seed + 1`, … → { cids: string[] } */
+  | { cmd: 'putMany', count: number, size: number, seed: number }
+  /** Stops the node (the process stays). → { ok: true } */
+  | { cmd: 'stop' }
+
+/** Requester: the node that fetches (dstore Local, Helia requester). */
+export type RequesterCommand =
+  | CommonCommand
+  /**
+   * Starts the node with an empty store/cache in `dir`, connected to the provider at `addrs`
+   * (the answer comes once it is connected). → StartAnswer
+   */
+  | { cmd: 'start', dir: string, addrs: string[], encryption?: 'tls' | 'noise' }
+  /**
+   * Fetches a whole value, streaming and counting verified bytes (never holding the value).
+   * Cold the first time after `start`, warm after. → GetAnswer
+   */
+  | { cmd: 'get', cid: string, size: number }
+  /** Fetches `cids` one after the other. → { ms: number[] } (one latency per get, in ms) */
+  | { cmd: 'getSeq', cids: string[] }
+  /** Fetches `cids` all at once. → { totalMs: number } */
+  | { cmd: 'getConcurrent', cids: string[] }
+  /** Puts through the network to the provider (dstore only: Local.put). → PutAnswer */
+  | { cmd: 'put', size: number, seed: number }
+  /** Stops the node (the process stays). → { ok: true } */
+  | { cmd: 'stop' }
+
+export interface StartAnswer {
+  /** Multiaddrs to dial (provider only). */
+  addrs?: string[]
+  /** Milliseconds from process start (imports included) until this first start was ready. */
+  startMs: number
+}
+
+export interface PutAnswer { cid: string, ms: number }
+export interface GetAnswer { ms: number, bytes: number }
