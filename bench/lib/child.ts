@@ -13,6 +13,7 @@ export class Child {
   private readonly proc: ChildProcess
   private readonly replies: Array<(v: any) => void> = []
   private readonly exited: Promise<number | null>
+  private done = false
 
   constructor (script: string, args: string[] = []) {
     // BENCH_CHILD_NODE_ARGS passes flags to the child's node, e.g. "--cpu-prof --cpu-prof-dir=/tmp/p".
@@ -23,7 +24,39 @@ export class Child {
       const waiter = this.replies.shift()
       waiter?.(JSON.parse(line))
     })
-    this.exited = new Promise(resolve => this.proc.on('exit', code => { resolve(code) }))
+    this.exited = new Promise(resolve => this.proc.on('exit', code => { this.done = true; resolve(code) }))
+    // A child that died (or never started) must not crash the bench with EPIPE on its stdin.
+    this.proc.stdin!.on('error', () => {})
+  }
+
+  /**
+   * Like `call`, but rejects when the process exits before answering or when no answer comes
+   * within `timeoutMs` (the process is then killed: its answer queue can no longer be trusted).
+   */
+  async callWithin<T = any> (cmd: Record<string, unknown>, timeoutMs: number): Promise<T> {
+    let timer: NodeJS.Timeout | undefined
+    const died = this.exited.then(code => { throw new Error(`role process exited (code ${String(code)}) before answering ${String(cmd.cmd)}`) })
+    const late = new Promise<never>((_resolve, reject) => {
+      timer = setTimeout(() => {
+        this.proc.kill('SIGKILL')
+        reject(new Error(`no answer to ${String(cmd.cmd)} within ${timeoutMs} ms`))
+      }, timeoutMs)
+    })
+    try {
+      return await Promise.race([this.call<T>(cmd), died, late])
+    } finally {
+      clearTimeout(timer)
+      died.catch(() => {})
+    }
+  }
+
+  /** Whether the process is still running. */
+  get running (): boolean { return !this.done }
+
+  /** Kills the process at once (for a role that hung or failed). */
+  async kill (): Promise<void> {
+    this.proc.kill('SIGKILL')
+    await this.exited
   }
 
   /** Sends a command and waits for its one-line JSON answer. */

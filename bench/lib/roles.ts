@@ -36,16 +36,16 @@ export type RequesterCommand =
    * Starts the node with an empty store/cache in `dir`, connected to the provider at `addrs`
    * (the answer comes once it is connected). → StartAnswer
    */
-  | { cmd: 'start', dir: string, addrs: string[], encryption?: 'tls' | 'noise' }
+  | { cmd: 'start', dir: string, addrs: string[], encryption?: 'tls' | 'noise', stream?: boolean }
   /**
    * Fetches a whole value, streaming and counting verified bytes (never holding the value).
    * Cold the first time after `start`, warm after. → GetAnswer
    */
   | { cmd: 'get', cid: string, size: number }
   /** Fetches `cids` one after the other. → { ms: number[] } (one latency per get, in ms) */
-  | { cmd: 'getSeq', cids: string[] }
+  | { cmd: 'getSeq', cids: string[], size?: number }
   /** Fetches `cids` all at once. → { totalMs: number } */
-  | { cmd: 'getConcurrent', cids: string[] }
+  | { cmd: 'getConcurrent', cids: string[], size?: number }
   /** Puts through the network to the provider (dstore only: Local.put). → PutAnswer */
   | { cmd: 'put', size: number, seed: number }
   /** Stops the node (the process stays). → { ok: true } */
@@ -60,3 +60,13 @@ export interface StartAnswer {
 
 export interface PutAnswer { cid: string, ms: number }
 export interface GetAnswer { ms: number, bytes: number }
+
+/*
+ * Optional additions (a role may ignore them; the orchestrator checks them when present):
+ * - requester `start` with `stream: true`: the requester must stream values through and not
+ *   keep them (dstore: a Local without a cache; the peak-RSS scenario);
+ * - `getSeq` / `getConcurrent` with `size`: every value has this size; the answer may add
+ *   `bytes` (total bytes fetched) and `hits` (gets answered from a local cache);
+ * - `get` may add `hit` (answered from a local cache) to its GetAnswer.
+ */
+export interface ManyGetExtras { bytes?: number, hits?: number }

@@ -1,0 +1,397 @@
+/**
+ * Side-by-side comparison: dstore (TLS and noise) against Helia, beside the physical
+ * references (raw libp2p streams with noise, plaintext and TLS; raw node:net TCP).
+ *
+ *   npm run bench [-- --quick] [-- --only compare]
+ *
+ * Every role is its own process on 127.0.0.1, driven through the JSON-line contract of
+ * `lib/roles.ts` (`roles/dstore.js`, `roles/helia.js`, `roles/raw.js`). Every cold measurement
+ * uses a requester restarted on a fresh, empty store; every repetition uses fresh random data
+ * (a new seed). Guards: every get must deliver exactly the value's size, and dstore's CIDs
+ * must equal `cidOfBytes(data(size, seed))` (values up to 64 MiB, and all 100-byte values);
+ * dstore's warm gets must be cache hits.
+ *
+ * Scenarios: put (1 KiB … 256 MiB; provider put for every system, plus dstore's Local put over
+ * the network), cold get, warm get, 1000 × 100-byte values (sequential cold and warm latency,
+ * 1000 concurrent cold gets), peak RSS of both processes during a streamed cold get (256 MiB,
+ * 1 GiB), start time of a fresh provider and requester process (imports included).
+ *
+ * Results: `bench/results/latest.json`, `docs/benchmarks-throughput.svg`, `docs/BENCHMARKS.md`
+ * (written by `lib/report.ts`), and the tables on the console.
+ */
+import { existsSync } from 'node:fs'
+import { mkdtemp, rm } from 'node:fs/promises'
+import { cpus, loadavg, tmpdir, totalmem } from 'node:os'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { cidOfBytes } from '../src/core/cid.js'
+import { Child, median, percentile } from './lib/child.js'
+import { data } from './lib/data.js'
+import { markdownTables, writeReport, type CompareResult, type Figure, type SystemResult, type Timed } from './lib/report.js'
+
+const HERE = dirname(fileURLToPath(import.meta.url))
+const KiB = 1024
+const MiB = 1 << 20
+const GiB = 1 << 30
+
+export const SIZES = [KiB, MiB, 64 * MiB, 256 * MiB]
+export const RAW_SIZES = [MiB, 64 * MiB, 256 * MiB]
+const RAW_KINDS = ['noise', 'plaintext', 'tls', 'tcp'] as const
+const SMALL_N = 1000
+const SMALL_SIZE = 100
+/** Sizes up to this get their dstore CID checked against `cidOfBytes(data(size, seed))`. */
+const CID_CHECK_MAX = 64 * MiB
+
+interface SystemDef {
+  name: string
+  script: string
+  encryption: 'tls' | 'noise'
+  /** dstore: CIDs are BLAKE3 and can be checked; Local put over the network exists. */
+  dstore: boolean
+}
+
+const SYSTEMS: SystemDef[] = [
+  { name: 'dstore-tls', script: 'roles/dstore.js', encryption: 'tls', dstore: true },
+  { name: 'dstore-noise', script: 'roles/dstore.js', encryption: 'noise', dstore: true },
+  { name: 'helia', script: 'roles/helia.js', encryption: 'noise', dstore: false }
+]
+
+export function figure (xs: number[]): Figure {
+  return { median: median(xs), min: Math.min(...xs), max: Math.max(...xs), reps: xs.length }
+}
+
+function timed (size: number, ms: number[]): Timed {
+  return { ms: figure(ms), MBps: figure(ms.map(m => size / 1e6 / (m / 1000))) }
+}
+
+/** Time allowed for one command: a minute, plus the transfer at 5 MB/s. */
+function budget (size = 0): number {
+  return 60_000 + size / 5e3
+}
+
+function sizeName (size: number): string {
+  return size >= GiB ? `${size / GiB} GiB` : size >= MiB ? `${size / MiB} MiB` : `${size / KiB} KiB`
+}
+
+async function close (child: Child): Promise<void> {
+  await child.callWithin({ cmd: 'exit' }, 10_000).catch(() => {})
+  await child.kill()
+}
+
+class Seeds {
+  constructor (private next: number) {}
+  take (n = 1): number { const s = this.next; this.next += n; return s }
+}
+
+interface Plan {
+  reps: (size: number) => number
+  smallReps: number
+  concurrentReps: number
+  rss: Array<{ size: number, reps: number }>
+  startReps: number
+}
+
+function plan (quick: boolean): Plan {
+  return quick
+    ? { reps: size => size <= MiB ? 3 : 1, smallReps: 1, concurrentReps: 1, rss: [{ size: 256 * MiB, reps: 1 }], startReps: 2 }
+    : { reps: size => size <= 64 * MiB ? 5 : 3, smallReps: 1, concurrentReps: 3, rss: [{ size: 256 * MiB, reps: 1 }, { size: GiB, reps: 1 }], startReps: 5 }
+}
+
+const T0 = performance.now()
+function log (line: string): void {
+  process.stderr.write(`[compare ${((performance.now() - T0) / 1000).toFixed(0).padStart(4)} s] ${line}\n`)
+}
+
+/** The physical references: one server and one client process, each kind in turn. */
+async function runRaw (p: Plan): Promise<CompareResult['raw']> {
+  const out: CompareResult['raw'] = {}
+  const server = new Child('roles/raw.js', ['server'])
+  const client = new Child('roles/raw.js', ['client'])
+  try {
+    for (const kind of RAW_KINDS) {
+      const { addrs } = await server.callWithin({ cmd: 'start', kind }, budget())
+      await client.callWithin({ cmd: 'start', kind, addrs }, budget())
+      await client.callWithin({ cmd: 'get', size: MiB }, budget(MiB)) // warm-up, not counted
+      out[kind] = {}
+      for (const size of RAW_SIZES) {
+        const ms: number[] = []
+        for (let r = 0; r < p.reps(size); r++) {
+          const g = await client.callWithin<{ ms: number, bytes: number }>({ cmd: 'get', size }, budget(size))
+          if (g.bytes !== size) throw new Error(`raw ${kind}: ${g.bytes} bytes for ${size}`)
+          ms.push(g.ms)
+        }
+        out[kind][size] = timed(size, ms)
+      }
+      log(`raw ${kind}: ${RAW_SIZES.map(s => `${sizeName(s)} ${out[kind][s].MBps.median.toFixed(0)} MB/s`).join(', ')}`)
+      await client.callWithin({ cmd: 'stop' }, budget())
+    }
+  } finally {
+    await close(client)
+    await close(server)
+  }
+  return out
+}
+
+function checkCid (sys: SystemDef, cid: string, size: number, seed: number, checks: Set<string>): void {
+  if (!sys.dstore || size > CID_CHECK_MAX) return
+  const expected = cidOfBytes(data(size, seed)).toString()
+  if (cid !== expected) throw new Error(`${sys.name}: CID ${cid} of ${size} bytes (seed ${seed}) is not cidOfBytes(data) = ${expected}`)
+  checks.add(`CID = cidOfBytes(data(size, seed)) for ${sizeName(size)}`)
+}
+
+function checkBytes (sys: SystemDef, what: string, got: number | undefined, expected: number, checks: Set<string>, optional = false): void {
+  if (got === undefined && optional) return
+  if (got !== expected) throw new Error(`${sys.name}: ${what} delivered ${String(got)} bytes, expected ${expected}`)
+  checks.add(`byte count of ${what}`)
+}
+
+async function runSystem (sys: SystemDef, p: Plan, work: string, seeds: Seeds): Promise<SystemResult> {
+  const res: SystemResult = { system: sys.name, encryption: sys.encryption, available: false, put: {}, coldGet: {}, warmGet: {}, rss: {}, checks: [] }
+  if (sys.dstore) res.localPut = {}
+  const checks = new Set<string>()
+  const script = join(HERE, sys.script)
+  if (!existsSync(script)) {
+    res.error = `${sys.script} not found (dist/bench/${sys.script})`
+    return res
+  }
+  const base = join(work, sys.name)
+  const provider = new Child(sys.script, ['provider'])
+  let requester = new Child(sys.script, ['requester'])
+  let requesterDir: string | undefined
+  let dirs = 0
+  let addrs: string[] = []
+  /** Runs one scenario; a failure is recorded (and the next scenario runs on a fresh requester). */
+  const scenario = async (name: string, fn: () => Promise<void>): Promise<void> => {
+    try {
+      await fn()
+    } catch (err) {
+      const msg = `${name}: ${(err as Error).message}`
+      ;(res.errors ??= []).push(msg)
+      log(`${sys.name} failed: ${msg}`)
+    }
+  }
+  const fresh = async (stream = false): Promise<void> => {
+    if (requesterDir !== undefined) {
+      // A failed stop (after a failed scenario) must not block the next start.
+      await requester.callWithin({ cmd: 'stop' }, budget()).catch(err => { log(`${sys.name}: requester stop failed: ${(err as Error).message}`) })
+      await rm(requesterDir, { recursive: true, force: true })
+    }
+    if (!requester.running) {
+      log(`${sys.name}: the requester process died; starting a new one`)
+      requester = new Child(sys.script, ['requester'])
+    }
+    const start = async (): Promise<void> => {
+      requesterDir = join(base, `requester-${dirs++}`)
+      await requester.callWithin({ cmd: 'start', dir: requesterDir, addrs, encryption: sys.encryption, ...(stream ? { stream: true } : {}) }, budget())
+    }
+    try {
+      await start()
+    } catch (err) {
+      // Restarting is not what is measured: one more try, in a new process, and say so.
+      const msg = `requester start: ${(err as Error).message}`
+      ;(res.retries ??= []).push(msg)
+      log(`${sys.name}: ${msg}; retrying in a new process`)
+      await close(requester)
+      requester = new Child(sys.script, ['requester'])
+      await start()
+    }
+  }
+  try {
+    try {
+      ({ addrs } = await provider.callWithin<{ addrs: string[] }>({ cmd: 'start', dir: join(base, 'provider'), encryption: sys.encryption }, budget()))
+      await fresh()
+    } catch (err) {
+      res.error = `failed to start: ${(err as Error).message}`
+      return res
+    }
+    res.available = true
+
+    // 1–3: put, cold get, warm get (and dstore's Local put over the network).
+    const bigCids: string[] = []
+    for (const size of SIZES) {
+      await scenario(`put/get ${sizeName(size)}`, async () => {
+        const puts: number[] = []
+        const colds: number[] = []
+        const warms: number[] = []
+        const localPuts: number[] = []
+        for (let r = 0; r < p.reps(size); r++) {
+          const seed = seeds.take()
+          const put = await provider.callWithin<{ cid: string, ms: number }>({ cmd: 'put', size, seed }, budget(size))
+          checkCid(sys, put.cid, size, seed, checks)
+          puts.push(put.ms)
+          if (size === 256 * MiB) bigCids.push(put.cid)
+          await fresh()
+          const cold = await requester.callWithin<{ ms: number, bytes: number, hit?: boolean }>({ cmd: 'get', cid: put.cid, size }, budget(size))
+          checkBytes(sys, 'cold get', cold.bytes, size, checks)
+          if (cold.hit === true) throw new Error(`${sys.name}: a cold get was a cache hit`)
+          colds.push(cold.ms)
+          const warm = await requester.callWithin<{ ms: number, bytes: number, hit?: boolean }>({ cmd: 'get', cid: put.cid, size }, budget(size))
+          checkBytes(sys, 'warm get', warm.bytes, size, checks)
+          if (sys.dstore) {
+            if (warm.hit !== true) throw new Error(`${sys.name}: the warm get of ${sizeName(size)} was not a cache hit`)
+            checks.add('warm gets are Local cache hits')
+          }
+          warms.push(warm.ms)
+          if (sys.dstore) {
+            const lseed = seeds.take()
+            const lput = await requester.callWithin<{ cid: string, ms: number }>({ cmd: 'put', size, seed: lseed }, budget(size))
+            checkCid(sys, lput.cid, size, lseed, checks)
+            localPuts.push(lput.ms)
+          }
+        }
+        res.put[size] = timed(size, puts)
+        res.coldGet[size] = timed(size, colds)
+        res.warmGet[size] = timed(size, warms)
+        if (res.localPut != null) res.localPut[size] = timed(size, localPuts)
+        log(`${sys.name} ${sizeName(size)}: put ${res.put[size].MBps.median.toFixed(1)}, cold ${res.coldGet[size].MBps.median.toFixed(1)}, warm ${res.warmGet[size].MBps.median.toFixed(1)} MB/s` +
+          (res.localPut != null ? `, Local put ${res.localPut[size].MBps.median.toFixed(1)} MB/s` : ''))
+      })
+    }
+
+    // 4: 1000 × 100 bytes, sequential cold then warm.
+    await scenario('sequential small gets', async () => {
+      const cold: number[] = []
+      const warm: number[] = []
+      for (let r = 0; r < p.smallReps; r++) {
+        const seed = seeds.take(SMALL_N)
+        const { cids } = await provider.callWithin<{ cids: string[] }>({ cmd: 'putMany', count: SMALL_N, size: SMALL_SIZE, seed }, budget())
+        if (cids.length !== SMALL_N) throw new Error(`${sys.name}: putMany returned ${cids.length} CIDs`)
+        if (sys.dstore) {
+          cids.forEach((cid, i) => { checkCid(sys, cid, SMALL_SIZE, seed + i, checks) })
+        }
+        await fresh()
+        const c = await requester.callWithin<{ ms: number[], bytes?: number, hits?: number }>({ cmd: 'getSeq', cids, size: SMALL_SIZE }, budget())
+        checkBytes(sys, 'sequential small gets', c.bytes, SMALL_N * SMALL_SIZE, checks, !sys.dstore)
+        const w = await requester.callWithin<{ ms: number[], bytes?: number, hits?: number }>({ cmd: 'getSeq', cids, size: SMALL_SIZE }, budget())
+        checkBytes(sys, 'sequential small gets', w.bytes, SMALL_N * SMALL_SIZE, checks, !sys.dstore)
+        if (sys.dstore && w.hits !== SMALL_N) throw new Error(`${sys.name}: ${String(w.hits)} of ${SMALL_N} warm small gets were cache hits`)
+        if (c.ms.length !== SMALL_N || w.ms.length !== SMALL_N) throw new Error(`${sys.name}: getSeq returned the wrong number of latencies`)
+        cold.push(...c.ms)
+        warm.push(...w.ms)
+      }
+      res.small = {
+        n: cold.length,
+        size: SMALL_SIZE,
+        cold: { medianMs: median(cold), p99Ms: percentile(cold, 99) },
+        warm: { medianMs: median(warm), p99Ms: percentile(warm, 99) }
+      }
+      log(`${sys.name} ${SMALL_N} × ${SMALL_SIZE} B: cold median ${res.small.cold.medianMs.toFixed(3)} ms p99 ${res.small.cold.p99Ms.toFixed(3)} ms; warm median ${res.small.warm.medianMs.toFixed(4)} ms p99 ${res.small.warm.p99Ms.toFixed(4)} ms`)
+
+    })
+
+    // 5: 1000 cold gets at once.
+    await scenario('concurrent small gets', async () => {
+      const totals: number[] = []
+      for (let r = 0; r < p.concurrentReps; r++) {
+        const seed = seeds.take(SMALL_N)
+        const { cids } = await provider.callWithin<{ cids: string[] }>({ cmd: 'putMany', count: SMALL_N, size: SMALL_SIZE, seed }, budget())
+        if (sys.dstore) checkCid(sys, cids[SMALL_N - 1], SMALL_SIZE, seed + SMALL_N - 1, checks)
+        await fresh()
+        const c = await requester.callWithin<{ totalMs: number, bytes?: number }>({ cmd: 'getConcurrent', cids, size: SMALL_SIZE }, budget())
+        checkBytes(sys, 'concurrent small gets', c.bytes, SMALL_N * SMALL_SIZE, checks, !sys.dstore)
+        totals.push(c.totalMs)
+      }
+      res.concurrent = { n: SMALL_N, size: SMALL_SIZE, totalMs: figure(totals) }
+      log(`${sys.name} ${SMALL_N} concurrent cold gets: ${res.concurrent.totalMs.median.toFixed(0)} ms`)
+
+    })
+
+    // 6: peak RSS of both processes during a streamed cold get.
+    for (const { size, reps } of p.rss) {
+      await scenario(`RSS ${sizeName(size)}`, async () => {
+        const reqPeak: number[] = []
+        const provPeak: number[] = []
+        const ms: number[] = []
+        for (let r = 0; r < reps; r++) {
+          let cid = size === 256 * MiB ? bigCids[r] : undefined
+          if (cid === undefined) {
+            cid = (await provider.callWithin<{ cid: string }>({ cmd: 'put', size, seed: seeds.take() }, budget(size))).cid
+          }
+          await fresh(true)
+          await provider.callWithin({ cmd: 'reset-rss' }, budget())
+          await requester.callWithin({ cmd: 'reset-rss' }, budget())
+          const g = await requester.callWithin<{ ms: number, bytes: number }>({ cmd: 'get', cid, size }, budget(size))
+          checkBytes(sys, 'streamed cold get', g.bytes, size, checks)
+          reqPeak.push((await requester.callWithin<{ peakMiB: number }>({ cmd: 'rss' }, budget())).peakMiB)
+          provPeak.push((await provider.callWithin<{ peakMiB: number }>({ cmd: 'rss' }, budget())).peakMiB)
+          ms.push(g.ms)
+        }
+        res.rss[size] = { requesterPeakMiB: figure(reqPeak), providerPeakMiB: figure(provPeak), get: timed(size, ms) }
+        log(`${sys.name} RSS ${sizeName(size)}: requester ${res.rss[size].requesterPeakMiB.median.toFixed(0)} MiB, provider ${res.rss[size].providerPeakMiB.median.toFixed(0)} MiB, ${res.rss[size].get.MBps.median.toFixed(0)} MB/s`)
+      })
+    }
+  } finally {
+    await close(requester)
+    await close(provider)
+    await rm(base, { recursive: true, force: true })
+  }
+
+  // 7: start time of fresh processes, imports included.
+  await scenario('start time', async () => {
+    const prov: number[] = []
+    const req: number[] = []
+    for (let r = 0; r < p.startReps; r++) {
+      const dir = join(base, `start-${r}`)
+      const pc = new Child(sys.script, ['provider'])
+      let rc: Child | undefined
+      try {
+        const ps = await pc.callWithin<{ addrs: string[], startMs: number }>({ cmd: 'start', dir: join(dir, 'provider'), encryption: sys.encryption }, budget())
+        rc = new Child(sys.script, ['requester'])
+        const rs = await rc.callWithin<{ startMs: number }>({ cmd: 'start', dir: join(dir, 'requester'), addrs: ps.addrs, encryption: sys.encryption }, budget())
+        prov.push(ps.startMs)
+        req.push(rs.startMs)
+      } finally {
+        if (rc != null) await close(rc)
+        await close(pc)
+        await rm(dir, { recursive: true, force: true })
+      }
+    }
+    res.startMs = { provider: figure(prov), requester: figure(req) }
+    log(`${sys.name} start: provider ${res.startMs.provider.median.toFixed(0)} ms, requester ${res.startMs.requester.median.toFixed(0)} ms`)
+  })
+  await rm(base, { recursive: true, force: true })
+  res.checks = [...checks]
+  return res
+}
+
+export async function runCompare (opts: { quick?: boolean } = {}): Promise<CompareResult> {
+  const quick = opts.quick === true
+  const p = plan(quick)
+  const t0 = performance.now()
+  const loadBefore = loadavg()
+  const baseSeed = 1 + Math.floor(Math.random() * 1_000_000)
+  const seeds = new Seeds(baseSeed)
+  const work = await mkdtemp(join(tmpdir(), 'dstore-compare-'))
+  const systems: Record<string, SystemResult> = {}
+  let raw: CompareResult['raw'] = {}
+  try {
+    log(`quick=${String(quick)}, base seed ${baseSeed}, work dir ${work}`)
+    raw = await runRaw(p)
+    for (const sys of SYSTEMS) {
+      systems[sys.name] = await runSystem(sys, p, work, seeds)
+      if (!systems[sys.name].available) log(`${sys.name}: not available: ${String(systems[sys.name].error)}`)
+    }
+  } finally {
+    await rm(work, { recursive: true, force: true })
+  }
+  const result: CompareResult = {
+    date: new Date().toISOString(),
+    node: process.version,
+    platform: `${process.platform} ${process.arch}`,
+    cores: cpus().length,
+    cpu: cpus()[0]?.model ?? 'unknown',
+    memoryGiB: Math.round(totalmem() / GiB),
+    loadavg: { before: loadBefore, after: loadavg() },
+    quick,
+    durationS: (performance.now() - t0) / 1000,
+    baseSeed,
+    unit: 'MB/s = 10^6 bytes per second; ms; MiB = 2^20 bytes. Keys of per-size records are sizes in bytes.',
+    sizes: SIZES,
+    rawSizes: RAW_SIZES,
+    systems,
+    raw
+  }
+  console.log('\n' + markdownTables(result))
+  await writeReport(result)
+  return result
+}

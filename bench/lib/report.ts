@@ -1,0 +1,375 @@
+/**
+ * Reporting for the comparison bench: the result types, the markdown tables (console and
+ * docs), the throughput chart (hand-written SVG), and `docs/BENCHMARKS.md`, regenerated from
+ * `bench/results/latest.json` and `bench/results/hash.json`.
+ *
+ *   node dist/bench/run.js --only report      (rewrites the docs from the stored results)
+ */
+import { execFileSync } from 'node:child_process'
+import { existsSync, readFileSync } from 'node:fs'
+import { mkdir, readFile, writeFile } from 'node:fs/promises'
+import { fileURLToPath } from 'node:url'
+import { join } from 'node:path'
+
+/** The repository root (this file runs from dist/bench/lib/). */
+export const ROOT = fileURLToPath(new URL('../../../', import.meta.url))
+export const LATEST_JSON = join(ROOT, 'bench', 'results', 'latest.json')
+export const HASH_JSON = join(ROOT, 'bench', 'results', 'hash.json')
+export const CHART_SVG = join(ROOT, 'docs', 'benchmarks-throughput.svg')
+export const BENCHMARKS_MD = join(ROOT, 'docs', 'BENCHMARKS.md')
+
+export interface Figure { median: number, min: number, max: number, reps: number }
+export interface Timed { ms: Figure, MBps: Figure }
+
+export interface SystemResult {
+  system: string
+  encryption: string
+  /** False when the role could not be started (then `error` says why). */
+  available: boolean
+  /** Why the system could not be started. */
+  error?: string
+  /** Scenarios that failed (the others' figures are kept). */
+  errors?: string[]
+  /** Requester starts that failed and were retried once in a new process. */
+  retries?: string[]
+  /** Provider put at the API, by size in bytes. */
+  put: Record<string, Timed>
+  /** dstore only: Local.put over the network. */
+  localPut?: Record<string, Timed>
+  coldGet: Record<string, Timed>
+  warmGet: Record<string, Timed>
+  small?: { n: number, size: number, cold: { medianMs: number, p99Ms: number }, warm: { medianMs: number, p99Ms: number } }
+  concurrent?: { n: number, size: number, totalMs: Figure }
+  /** Peak RSS of both processes during a streamed cold get, by size in bytes. */
+  rss: Record<string, { requesterPeakMiB: Figure, providerPeakMiB: Figure, get: Timed }>
+  startMs?: { provider: Figure, requester: Figure }
+  /** The correctness guards that ran. */
+  checks: string[]
+}
+
+export interface CompareResult {
+  date: string
+  node: string
+  platform: string
+  cores: number
+  cpu: string
+  memoryGiB: number
+  loadavg: { before: number[], after: number[] }
+  quick: boolean
+  durationS: number
+  baseSeed: number
+  unit: string
+  sizes: number[]
+  rawSizes: number[]
+  systems: Record<string, SystemResult>
+  /** kind → size → transfer. */
+  raw: Record<string, Record<string, Timed>>
+}
+
+const KiB = 1024
+const MiB = 1 << 20
+const GiB = 1 << 30
+
+const RAW_LABEL: Record<string, string> = {
+  noise: 'raw libp2p stream, noise',
+  plaintext: 'raw libp2p stream, plaintext',
+  tls: 'raw libp2p stream, TLS',
+  tcp: 'raw node:net TCP'
+}
+
+export function sizeName (size: number): string {
+  return size >= GiB ? `${size / GiB} GiB` : size >= MiB ? `${size / MiB} MiB` : `${size / KiB} KiB`
+}
+
+function num (x: number): string {
+  const a = Math.abs(x)
+  return a >= 100 ? x.toFixed(0) : a >= 10 ? x.toFixed(1) : a >= 1 ? x.toFixed(2) : a >= 0.01 ? x.toFixed(3) : x.toPrecision(2)
+}
+
+function fig (f: Figure | undefined): string {
+  if (f == null) return '–'
+  return f.reps > 1 ? `${num(f.median)} (${num(f.min)}–${num(f.max)})` : num(f.median)
+}
+
+function ratio (a: Figure | undefined, b: Figure | undefined): string {
+  if (a == null || b == null || b.median === 0) return '–'
+  return `${(a.median / b.median).toFixed(2)}×`
+}
+
+function table (head: string[], rows: string[][]): string {
+  return [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map(r => `| ${r.join(' | ')} |`)].join('\n')
+}
+
+function present (r: CompareResult): SystemResult[] {
+  return Object.values(r.systems).filter(s => s.available)
+}
+
+function unavailable (r: CompareResult): string {
+  const lines = Object.values(r.systems).flatMap(s => [
+    ...(s.available ? [] : [`- **${s.system}**: not available: ${s.error ?? 'unknown error'}`]),
+    ...(s.errors ?? []).map(e => `- **${s.system}** failed in ${e}`),
+    ...(s.retries ?? []).map(e => `- **${s.system}**: a ${e} (retried once in a new process)`)
+  ])
+  return lines.length > 0 ? lines.join('\n') + '\n\n' : ''
+}
+
+const dstoreNames = (r: CompareResult): string[] => present(r).filter(s => s.system.startsWith('dstore')).map(s => s.system)
+
+/** The result tables in markdown (printed on the console and embedded in BENCHMARKS.md). */
+export function markdownTables (r: CompareResult): string {
+  const sys = present(r)
+  const helia = r.systems.helia?.available === true ? r.systems.helia : undefined
+  const sizes = r.sizes
+  const out: string[] = []
+  out.push(unavailable(r))
+
+  out.push(`### Put (time; MB/s median (min–max))\n\n`)
+  const putRows: string[][] = []
+  for (const s of sys) {
+    putRows.push([`${s.system}: provider put (${s.system.startsWith('dstore') ? 'GlobalPeer.put' : 'at the API'})`, ...sizes.map(z => s.put[z] == null ? '–' : `${num(s.put[z].ms.median)} ms; ${fig(s.put[z].MBps)}`)])
+  }
+  for (const s of sys) {
+    if (s.localPut == null) continue
+    putRows.push([`${s.system}: Local.put over the network`, ...sizes.map(z => s.localPut?.[z] == null ? '–' : `${num(s.localPut[z].ms.median)} ms; ${fig(s.localPut[z].MBps)}`)])
+  }
+  if (helia != null) {
+    for (const d of dstoreNames(r)) putRows.push([`${d} / helia (provider put MB/s)`, ...sizes.map(z => ratio(r.systems[d].put[z]?.MBps, helia.put[z]?.MBps))])
+  }
+  out.push(table(['', ...sizes.map(sizeName)], putRows) + '\n')
+
+  out.push(`\n### Cold get (fresh requester, empty store; MB/s median (min–max))\n\n`)
+  const getRows: string[][] = sys.map(s => [s.system, ...sizes.map(z => fig(s.coldGet[z]?.MBps))])
+  for (const [kind, bySize] of Object.entries(r.raw)) getRows.push([RAW_LABEL[kind] ?? kind, ...sizes.map(z => fig(bySize[z]?.MBps))])
+  for (const d of dstoreNames(r)) {
+    if (helia != null) getRows.push([`${d} / helia`, ...sizes.map(z => ratio(r.systems[d].coldGet[z]?.MBps, helia.coldGet[z]?.MBps))])
+    if (r.raw.noise != null) getRows.push([`${d} / raw noise stream`, ...sizes.map(z => ratio(r.systems[d].coldGet[z]?.MBps, r.raw.noise[z]?.MBps))])
+  }
+  if (helia != null && r.raw.noise != null) getRows.push(['helia / raw noise stream', ...sizes.map(z => ratio(helia.coldGet[z]?.MBps, r.raw.noise[z]?.MBps))])
+  out.push(table(['', ...sizes.map(sizeName)], getRows) + '\n')
+
+  out.push(`\n### Warm get (dstore: Local cache hit; Helia: blocks in the requester's blockstore; MB/s)\n\n`)
+  const warmRows: string[][] = sys.map(s => [s.system, ...sizes.map(z => fig(s.warmGet[z]?.MBps))])
+  if (helia != null) for (const d of dstoreNames(r)) warmRows.push([`${d} / helia`, ...sizes.map(z => ratio(r.systems[d].warmGet[z]?.MBps, helia.warmGet[z]?.MBps))])
+  out.push(table(['', ...sizes.map(sizeName)], warmRows) + '\n')
+
+  const withSmall = sys.filter(s => s.small != null)
+  if (withSmall.length > 0) {
+    const n = withSmall[0].small?.n ?? 1000
+    const size = withSmall[0].small?.size ?? 100
+    out.push(`\n### ${n} × ${size}-byte values (sequential latency in ms; concurrent: total ms, median (min–max))\n\n`)
+    const rows = withSmall.map(s => [s.system, num(s.small!.cold.medianMs), num(s.small!.cold.p99Ms), num(s.small!.warm.medianMs), num(s.small!.warm.p99Ms), fig(s.concurrent?.totalMs)])
+    if (helia?.small != null) {
+      for (const d of dstoreNames(r)) {
+        const a = r.systems[d]
+        if (a.small == null) continue
+        const q = (x: number, y: number): string => `${(x / y).toFixed(2)}×`
+        rows.push([`${d} / helia`, q(a.small.cold.medianMs, helia.small.cold.medianMs), q(a.small.cold.p99Ms, helia.small.cold.p99Ms), q(a.small.warm.medianMs, helia.small.warm.medianMs), q(a.small.warm.p99Ms, helia.small.warm.p99Ms), ratio(a.concurrent?.totalMs, helia.concurrent?.totalMs)])
+      }
+    }
+    out.push(table(['', 'cold median', 'cold p99', 'warm median', 'warm p99', `${n} concurrent cold gets`], rows) + '\n')
+  }
+
+  const rssRows: string[][] = []
+  for (const s of sys) {
+    for (const [size, m] of Object.entries(s.rss)) rssRows.push([s.system, sizeName(Number(size)), fig(m.requesterPeakMiB), fig(m.providerPeakMiB), fig(m.get.MBps)])
+  }
+  if (rssRows.length > 0) {
+    out.push(`\n### Peak RSS during a streamed cold get (MiB; both processes reset just before)\n\n`)
+    out.push(table(['', 'value', 'requester peak', 'provider peak', 'cold get MB/s'], rssRows) + '\n')
+  }
+
+  const startRows = sys.filter(s => s.startMs != null).map(s => [s.system, fig(s.startMs!.provider), fig(s.startMs!.requester)])
+  if (startRows.length > 0) {
+    out.push(`\n### Start time of a fresh process, imports included (ms, until started / connected)\n\n`)
+    out.push(table(['', 'provider', 'requester'], startRows) + '\n')
+  }
+  return out.join('')
+}
+
+// ---- chart ------------------------------------------------------------------------------
+
+interface Series { label: string, color: string, dashed: boolean, points: Array<{ x: number, y: Figure }> }
+
+function esc (s: string): string {
+  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;')
+}
+
+/** Cold-get throughput against value size (log–log), hand-written SVG. */
+export function throughputSvg (r: CompareResult): string {
+  const colors: Record<string, string> = { 'dstore-tls': '#1f6feb', 'dstore-noise': '#8250df', helia: '#d1242f', noise: '#57606a', plaintext: '#9a6700', tls: '#1a7f37', tcp: '#0a3069' }
+  const series: Series[] = []
+  for (const s of present(r)) {
+    series.push({ label: s.system, color: colors[s.system] ?? '#000', dashed: false, points: r.sizes.filter(z => s.coldGet[z] != null).map(z => ({ x: z, y: s.coldGet[z].MBps })) })
+  }
+  for (const [kind, bySize] of Object.entries(r.raw)) {
+    series.push({ label: RAW_LABEL[kind] ?? kind, color: colors[kind] ?? '#666', dashed: true, points: r.rawSizes.filter(z => bySize[z] != null).map(z => ({ x: z, y: bySize[z].MBps })) })
+  }
+  const W = 820
+  const H = 480
+  const L = 70
+  const R = 250
+  const T = 50
+  const B = 60
+  const xs = [...new Set(series.flatMap(s => s.points.map(p => p.x)))].sort((a, b) => a - b)
+  const ys = series.flatMap(s => s.points.flatMap(p => [p.y.min, p.y.max, p.y.median])).filter(y => y > 0)
+  if (xs.length === 0 || ys.length === 0) return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="80"><text x="10" y="40">no data</text></svg>\n`
+  const x0 = Math.log2(xs[0])
+  const x1 = Math.log2(xs[xs.length - 1])
+  const y0 = Math.floor(Math.log10(Math.min(...ys)))
+  const y1 = Math.ceil(Math.log10(Math.max(...ys)))
+  const px = (x: number): number => L + (x1 === x0 ? 0.5 : (Math.log2(x) - x0) / (x1 - x0)) * (W - L - R)
+  const py = (y: number): number => T + (1 - (Math.log10(y) - y0) / (y1 - y0)) * (H - T - B)
+  const el: string[] = []
+  el.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="system-ui, -apple-system, Segoe UI, Helvetica, Arial, sans-serif" font-size="12">`)
+  el.push(`<rect width="${W}" height="${H}" fill="#ffffff"/>`)
+  el.push(`<text x="${L}" y="24" font-size="15" font-weight="600">Cold get throughput by value size (MB/s, log–log)</text>`)
+  el.push(`<text x="${L}" y="40" fill="#57606a">two processes on 127.0.0.1, ${r.cores} cores, Node ${esc(r.node)}, ${r.date.slice(0, 10)}${r.quick ? ' (quick run)' : ''}; bars: min–max</text>`)
+  for (let e = y0; e <= y1; e++) {
+    for (const m of [1, 2, 5]) {
+      const v = m * 10 ** e
+      if (Math.log10(v) > y1 + 1e-9) continue
+      const y = py(v)
+      el.push(`<line x1="${L}" x2="${W - R}" y1="${y.toFixed(1)}" y2="${y.toFixed(1)}" stroke="${m === 1 ? '#d0d7de' : '#eef1f4'}"/>`)
+      if (m === 1 || y1 - y0 <= 2) el.push(`<text x="${L - 8}" y="${(y + 4).toFixed(1)}" text-anchor="end" fill="#57606a">${v >= 1 ? v.toFixed(0) : v}</text>`)
+    }
+  }
+  for (const x of xs) {
+    const X = px(x)
+    el.push(`<line x1="${X.toFixed(1)}" x2="${X.toFixed(1)}" y1="${T}" y2="${H - B}" stroke="#eef1f4"/>`)
+    el.push(`<text x="${X.toFixed(1)}" y="${H - B + 18}" text-anchor="middle" fill="#57606a">${sizeName(x)}</text>`)
+  }
+  el.push(`<rect x="${L}" y="${T}" width="${W - L - R}" height="${H - T - B}" fill="none" stroke="#8c959f"/>`)
+  el.push(`<text x="${(L + (W - R)) / 2}" y="${H - 18}" text-anchor="middle">value size</text>`)
+  el.push(`<text x="18" y="${(T + H - B) / 2}" text-anchor="middle" transform="rotate(-90 18 ${(T + H - B) / 2})">MB/s (10^6 bytes per second)</text>`)
+  series.forEach((s, i) => {
+    const pts = s.points.map(p => `${px(p.x).toFixed(1)},${py(p.y.median).toFixed(1)}`).join(' ')
+    el.push(`<g stroke="${s.color}" fill="${s.color}">`)
+    el.push(`<polyline points="${pts}" fill="none" stroke-width="2"${s.dashed ? ' stroke-dasharray="6 4"' : ''}/>`)
+    for (const p of s.points) {
+      const X = px(p.x)
+      if (p.y.max > p.y.min) el.push(`<line x1="${X.toFixed(1)}" x2="${X.toFixed(1)}" y1="${py(p.y.max).toFixed(1)}" y2="${py(p.y.min).toFixed(1)}" stroke-width="1.5"/>`)
+      el.push(`<circle cx="${X.toFixed(1)}" cy="${py(p.y.median).toFixed(1)}" r="3.5"><title>${esc(s.label)}, ${sizeName(p.x)}: ${num(p.y.median)} MB/s (${num(p.y.min)}–${num(p.y.max)})</title></circle>`)
+    }
+    el.push('</g>')
+    const ly = T + 10 + i * 22
+    el.push(`<line x1="${W - R + 20}" x2="${W - R + 50}" y1="${ly}" y2="${ly}" stroke="${s.color}" stroke-width="2"${s.dashed ? ' stroke-dasharray="6 4"' : ''}/>`)
+    el.push(`<text x="${W - R + 58}" y="${ly + 4}">${esc(s.label)}</text>`)
+  })
+  for (const s of Object.values(r.systems).filter(s => !s.available)) {
+    el.push(`<text x="${W - R + 20}" y="${T + 10 + series.length * 22 + 4}" fill="#57606a">${esc(s.system)}: not available</text>`)
+  }
+  el.push('</svg>')
+  return el.join('\n') + '\n'
+}
+
+// ---- BENCHMARKS.md ----------------------------------------------------------------------
+
+function hashSection (hash: any): string {
+  if (hash == null) return 'No hashing figures yet: run `npm run bench -- --only hash`.\n'
+  const sizes = ['1024', '65536', '1048576']
+  const names = Object.keys(hash.results)
+  const version = (pkg: string): string => {
+    try {
+      return ' ' + String(JSON.parse(readFileSync(join(ROOT, 'node_modules', pkg, 'package.json'), 'utf8')).version)
+    } catch { return '' }
+  }
+  const label = (name: string): string => {
+    if (name.startsWith('dstore (')) return `**dstore (${name === 'dstore (wasm-simd)' ? 'WebAssembly SIMD' : name.slice(8, -1)})**`
+    if (name === 'dstore js') return 'dstore portable TypeScript'
+    return name + version(name)
+  }
+  let b3sum = 'b3sum'
+  try { b3sum = execFileSync('b3sum', ['--version'], { encoding: 'utf8' }).trim() } catch {}
+  const rows = names.map(name => {
+    const bold = name.startsWith('dstore (')
+    return [label(name), ...sizes.map(z => {
+      const f = hash.results[name][z] as Figure | undefined
+      if (f == null) return '–'
+      return bold ? `**${num(f.median)}** (${num(f.min)}–${num(f.max)})` : num(f.median)
+    })]
+  })
+  if (hash.b3sum?.singleThread != null) {
+    rows.push([`${b3sum} (native, ${hash.b3sum.fileBytes / MiB} MiB file, 1 thread / default threads)`, '', '', `${num(hash.b3sum.singleThread.median)} / ${num(hash.b3sum.defaultThreads.median)}`])
+  }
+  const atMiB = hash.results[names[0]]?.['1048576']?.median as number | undefined
+  return `\`bench/hash.ts\`, MB/s. Every implementation's digest is checked against dstore's before timing.
+Measured ${String(hash.date).slice(0, 10)}, Node ${String(hash.node)}, ${String(hash.cpu)}, backend ${String(hash.backend)}.
+
+${table(['implementation', '1 KiB', '64 KiB', '1 MiB'], rows)}
+
+dstore needs subtree chaining values (chunk counter offset, non-root finalisation, parent
+merges) for verified streaming, which none of the npm packages exposes; its own implementation
+is also the fastest of them${atMiB != null ? `: ${(atMiB / 1000).toFixed(1)} GB/s at 1 MiB` : ''} against a 500 MB/s requirement.
+`
+}
+
+/** The whole of docs/BENCHMARKS.md. */
+export function benchmarksMarkdown (r: CompareResult, hash: any): string {
+  const la = (xs: number[]): string => xs.map(x => x.toFixed(2)).join(', ')
+  const heliaNote = r.systems.helia?.available === true
+    ? 'Helia: helia + @helia/unixfs + @helia/bitswap, fs blockstore, TCP + noise + yamux, no bootstrap, no DHT (`bench/roles/helia.ts`); its CIDs are UnixFS (SHA-256), so only byte counts are checked for it.'
+    : `Helia: not available in this run (${r.systems.helia?.error ?? 'not run'}).`
+  return `# Benchmarks
+
+<!-- Generated by bench/lib/report.ts from bench/results/latest.json and bench/results/hash.json:
+     edit the generator, not this file. -->
+
+Measured ${r.date.slice(0, 10)} on ${r.cores} cores (${r.cpu}), ${r.memoryGiB} GiB, ${r.platform},
+Node ${r.node}, 127.0.0.1${r.quick ? ' (**quick run**: fewer repetitions, no 1 GiB)' : ''}. Load average
+before / after the run: ${la(r.loadavg.before)} / ${la(r.loadavg.after)} (a shared machine: expect about ±30%).
+Figures are medians with min–max over repetitions (one figure alone: a single run);
+1 MB = 10^6 bytes, 1 MiB = 2^20 bytes. The comparison run took ${r.durationS.toFixed(0)} s.
+
+## Reproduce
+
+\`\`\`sh
+npm run bench                       # hash + comparison (about 10 minutes on 2 cores)
+npm run bench -- --quick            # fewer repetitions, no 1 GiB (about 2 minutes)
+npm run bench -- --only compare     # or: hash, network (the older dstore-only bench), report
+\`\`\`
+
+\`--only report\` rewrites this file and the chart from the stored results. Raw figures:
+\`bench/results/latest.json\` (comparison) and \`bench/results/hash.json\` (hashing).
+
+## dstore beside Helia and the physical references
+
+\`bench/compare.ts\`. Every role is its own process on 127.0.0.1 (provider and requester;
+\`bench/roles/*.ts\`), driven over JSON lines on stdin/stdout. Each repetition uses fresh random
+data; each cold get uses a requester restarted on an empty store.
+
+- dstore: the provider is a Global (fs store, fsync on; its put is \`GlobalPeer.put\`: hash,
+  verify, durable store); the requester is a Local with a 512 MiB cache, fetching with
+  \`Local.get\` (verified, cached), so a warm get is a cache hit. \`Local.put\` over the network
+  is shown too. In the RSS rows the Local has no cache and streams with \`Local.cat\`.
+- ${heliaNote}
+- Physical references (\`bench/roles/raw.ts\`): a bare libp2p node (TCP + noise, plaintext or
+  TLS, + yamux) sending N bytes on one stream in 1 MiB writes with backpressure, and the same
+  over a plain \`node:net\` socket: what the path can carry with no store, hashing or protocol.
+- Guards: every get must deliver exactly the value's size; dstore's CIDs must equal
+  \`cidOfBytes(data(size, seed))\` (values up to 64 MiB and all 100-byte values); dstore's warm
+  gets must be cache hits. A run that fails a guard reports the error instead of figures.
+
+![Cold get throughput by value size](benchmarks-throughput.svg)
+
+${markdownTables(r)}
+## BLAKE3 hashing (one thread)
+
+${hashSection(hash)}`
+}
+
+/** Writes latest.json, the SVG chart and docs/BENCHMARKS.md. */
+export async function writeReport (r: CompareResult): Promise<void> {
+  await mkdir(join(ROOT, 'bench', 'results'), { recursive: true })
+  await writeFile(LATEST_JSON, JSON.stringify(r, null, 2) + '\n')
+  await writeDocs(r)
+  console.log(`wrote ${LATEST_JSON}, ${CHART_SVG}, ${BENCHMARKS_MD}`)
+}
+
+/** Writes the chart and BENCHMARKS.md from a result (and the stored hashing figures). */
+export async function writeDocs (r?: CompareResult): Promise<void> {
+  const result = r ?? JSON.parse(await readFile(LATEST_JSON, 'utf8')) as CompareResult
+  const hash = existsSync(HASH_JSON) ? JSON.parse(await readFile(HASH_JSON, 'utf8')) : undefined
+  await mkdir(join(ROOT, 'docs'), { recursive: true })
+  await writeFile(CHART_SVG, throughputSvg(result))
+  await writeFile(BENCHMARKS_MD, benchmarksMarkdown(result, hash))
+}

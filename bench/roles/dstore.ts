@@ -1,0 +1,177 @@
+/**
+ * dstore in the side-by-side comparison (see `../lib/roles.ts` for the commands):
+ *
+ *   node dist/bench/roles/dstore.js provider|requester
+ *
+ * - provider: a Global (`createGlobal`, fs store, fsync on). `put`/`putMany` go through
+ *   `GlobalPeer.put`: hashed, verified and durably stored, the "put at the API".
+ * - requester: a Local (`createLocal`) connected to the provider. A value that fits the cache
+ *   is fetched with `Local.get` (verified and cached, so the next `get` is a cache hit); a value
+ *   that does not, or any value when started with `stream: true`, is streamed with `Local.cat`
+ *   and only counted. `put` is `Local.put` over the network.
+ *
+ * Values are `data(size, seed)`, generated before the clock starts, except past 256 MiB where
+ * they are streamed from `dataPieces` (generation is then inside the put's time).
+ */
+import '../../src/runtime-shim.js'
+import { createInterface } from 'node:readline'
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
+import { createGlobal, createLocal, type GlobalPeer, type LocalPeer, type Encryption } from '../../src/index.js'
+import { peakRssMiB, resetPeakRss } from '../lib/child.js'
+import { data, dataPieces } from '../lib/data.js'
+
+const role = process.argv[2]
+if (role !== 'provider' && role !== 'requester') {
+  process.stderr.write('usage: dstore.js provider|requester\n')
+  process.exit(2)
+}
+
+/** Cache of the requester: big enough for a 256 MiB value (and its outboard). */
+const CACHE_SIZE = 512 * 2 ** 20
+/** Largest value generated whole before a put; bigger ones are streamed. */
+const WHOLE_MAX = 256 * 2 ** 20
+
+// A collectable heap before `reset-rss`, so the peak measured is the transfer's, not garbage
+// left by an earlier put.
+setFlagsFromString('--expose-gc')
+const gc = runInNewContext('gc') as () => void
+
+let global: GlobalPeer | undefined
+let local: LocalPeer | undefined
+let streamOnly = false
+let startMs: number | undefined
+
+function source (size: number, seed: number): Uint8Array | Iterable<Uint8Array> {
+  return size <= WHOLE_MAX ? data(size, seed) : dataPieces(size, seed)
+}
+
+function encryptionOf (msg: { encryption?: Encryption }): Encryption[] {
+  return [msg.encryption ?? 'tls']
+}
+
+async function getOne (l: LocalPeer, cid: string, size: number | undefined): Promise<{ bytes: number, hit: boolean }> {
+  const hitsBefore = l.stats().hits
+  let bytes = 0
+  if (!streamOnly && (size === undefined || size * 1.01 <= CACHE_SIZE)) {
+    bytes = (await l.get(cid)).length
+  } else {
+    for await (const part of l.cat(cid)) bytes += part.length
+  }
+  if (size !== undefined && bytes !== size) throw new Error(`got ${bytes} bytes of ${cid}, expected ${size}`)
+  return { bytes, hit: l.stats().hits > hitsBefore }
+}
+
+async function handle (msg: any): Promise<unknown> {
+  switch (msg.cmd) {
+    case 'rss':
+      return { peakMiB: await peakRssMiB(), rssMiB: process.memoryUsage().rss / 2 ** 20 }
+    case 'reset-rss':
+      gc()
+      await resetPeakRss()
+      return { ok: true }
+    case 'exit':
+      await local?.stop()
+      await global?.stop()
+      process.stdout.write(JSON.stringify({ ok: true }) + '\n')
+      process.exit(0)
+  }
+  if (role === 'provider') {
+    switch (msg.cmd) {
+      case 'start': {
+        if (global != null) throw new Error('already started')
+        global = await createGlobal({ repo: msg.dir, encryption: encryptionOf(msg) })
+        startMs ??= performance.now()
+        return { addrs: global.multiaddrs, startMs }
+      }
+      case 'put': {
+        const g = started(global)
+        const src = source(msg.size, msg.seed)
+        const t0 = performance.now()
+        const cid = await g.put(src)
+        return { cid: cid.toString(), ms: performance.now() - t0 }
+      }
+      case 'putMany': {
+        const g = started(global)
+        const cids: string[] = []
+        for (let i = 0; i < msg.count; i++) cids.push((await g.put(data(msg.size, msg.seed + i))).toString())
+        return { cids }
+      }
+      case 'stop': {
+        const g = global
+        global = undefined
+        await g?.stop()
+        return { ok: true }
+      }
+    }
+  } else {
+    switch (msg.cmd) {
+      case 'start': {
+        if (local != null) throw new Error('already started')
+        streamOnly = msg.stream === true
+        const l = await createLocal({ global: msg.addrs, encryption: encryptionOf(msg), cacheSize: streamOnly ? 0 : CACHE_SIZE })
+        await l.ready()
+        local = l
+        startMs ??= performance.now()
+        return { startMs }
+      }
+      case 'get': {
+        const l = started(local)
+        const t0 = performance.now()
+        const { bytes, hit } = await getOne(l, msg.cid, msg.size)
+        return { ms: performance.now() - t0, bytes, hit }
+      }
+      case 'getSeq': {
+        const l = started(local)
+        const ms: number[] = []
+        let bytes = 0
+        let hits = 0
+        for (const cid of msg.cids as string[]) {
+          const t0 = performance.now()
+          const r = await getOne(l, cid, msg.size)
+          ms.push(performance.now() - t0)
+          bytes += r.bytes
+          if (r.hit) hits++
+        }
+        return { ms, bytes, hits }
+      }
+      case 'getConcurrent': {
+        const l = started(local)
+        const t0 = performance.now()
+        const rs = await Promise.all((msg.cids as string[]).map(async cid => await getOne(l, cid, msg.size)))
+        const totalMs = performance.now() - t0
+        return { totalMs, bytes: rs.reduce((a, r) => a + r.bytes, 0), hits: rs.filter(r => r.hit).length }
+      }
+      case 'put': {
+        const l = started(local)
+        const src = source(msg.size, msg.seed)
+        const t0 = performance.now()
+        const cid = await l.put(src)
+        return { cid: cid.toString(), ms: performance.now() - t0 }
+      }
+      case 'stop': {
+        const l = local
+        local = undefined
+        await l?.stop()
+        return { ok: true }
+      }
+    }
+  }
+  throw new Error(`unknown command ${String(msg.cmd)} for a ${role}`)
+}
+
+function started<T> (peer: T | undefined): T {
+  if (peer == null) throw new Error('not started')
+  return peer
+}
+
+const rl = createInterface({ input: process.stdin })
+for await (const line of rl) {
+  let reply: unknown
+  try {
+    reply = await handle(JSON.parse(line))
+  } catch (err) {
+    reply = { error: (err as Error).message }
+  }
+  process.stdout.write(JSON.stringify(reply) + '\n')
+}
