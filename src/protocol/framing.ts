@@ -86,7 +86,11 @@ export class FrameReader {
   private readonly iterator: AsyncIterator<Uint8Array | Uint8ArrayList>
   private ended = false
 
-  constructor (source: Source, private readonly maxFrame: number) {
+  /**
+   * @param onData called with the size of every piece read from the source (progress for an
+   * idle watchdog, byte counters), so callers need no extra generator layer per chunk.
+   */
+  constructor (source: Source, private readonly maxFrame: number, private readonly onData?: (n: number) => void) {
     this.iterator = source[Symbol.asyncIterator]()
   }
 
@@ -95,6 +99,7 @@ export class FrameReader {
     if (this.ended) return false
     const { done, value } = await this.iterator.next()
     if (done === true) { this.ended = true; return false }
+    this.onData?.(value.byteLength)
     this.buffer.append(value)
     return true
   }
@@ -144,6 +149,7 @@ export class FrameReader {
     while (!this.ended) {
       const { done, value } = await this.iterator.next()
       if (done === true) { this.ended = true; break }
+      this.onData?.(value.byteLength)
       if (value instanceof Uint8Array) yield value
       else for (const part of value) yield part
     }

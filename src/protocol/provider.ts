@@ -27,7 +27,7 @@ import {
   encodeListResponse, encodeOk, encodePutResponse, encodeStatResponse, type ListEntry
 } from './messages.js'
 import type { RequestHandler } from './rpc.js'
-import { idleTimeout, withTimeout } from './timeout.js'
+import { IdleWatchdog, withTimeout } from './timeout.js'
 
 export interface ProviderOptions {
   store: VerifiableBlobStore
@@ -150,13 +150,15 @@ async function collectEncoded (store: VerifiableBlobStore, digest: Uint8Array, r
  */
 export async function handleBlobStream (stream: Stream, options: ProviderOptions): Promise<void> {
   const timeout = options.requestTimeout ?? REQUEST_TIMEOUT_MS
-  const reader = new FrameReader(idleTimeout(stream, timeout, 'blob stream'), MAX_FRAME)
+  // Progress is any byte read or written: a peer that stops sending, or stops reading, times out.
+  const watchdog = new IdleWatchdog(timeout, 'blob stream', (err) => { stream.abort(err) })
+  const reader = new FrameReader(stream, MAX_FRAME, () => { watchdog.touch() })
   try {
     const head = await withTimeout(reader.next(), timeout, 'blob stream head')
     if (head == null) throw new ProtocolError('blob stream closed before its head')
     const msg = new MessageReader(head)
     if (msg.kind === KIND.GET) {
-      await serveGet(stream, msg, options)
+      await serveGet(stream, msg, options, watchdog)
     } else if (msg.kind === KIND.PUT) {
       await receivePut(stream, msg, reader, options)
     } else {
@@ -173,10 +175,12 @@ export async function handleBlobStream (stream: Stream, options: ProviderOptions
       } catch {}
     }
     stream.abort(e)
+  } finally {
+    watchdog.stop()
   }
 }
 
-async function serveGet (stream: Stream, msg: MessageReader, options: ProviderOptions): Promise<void> {
+async function serveGet (stream: Stream, msg: MessageReader, options: ProviderOptions, watchdog: IdleWatchdog): Promise<void> {
   const req = decodeGet(msg)
   const { store } = options
   const size = await sizeOf(store, req.digest)
@@ -189,6 +193,7 @@ async function serveGet (stream: Stream, msg: MessageReader, options: ProviderOp
     await writeFrame(stream, encodeBlobGetResponse(size))
     for await (const part of encodeRange(reader, outboard, range, DEFAULT_GROUP_LOG)) {
       await writeRaw(stream, part)
+      watchdog.touch()
       options.onBytes?.('out', part.length)
     }
   } finally {

@@ -15,7 +15,7 @@ import {
   encodeDelete, encodeGet, encodeList, encodePut, encodePutHead, encodeStat, type ListEntry
 } from './messages.js'
 import type { RpcChannel } from './rpc.js'
-import { idleTimeout, withTimeout } from './timeout.js'
+import { IdleWatchdog, withTimeout } from './timeout.js'
 
 export interface RequesterContext {
   channel: RpcChannel
@@ -79,12 +79,14 @@ export async function * getRange (ctx: RequesterContext, digest: Uint8Array, ran
   try {
     await writeFrame(call.stream, encodeGet(0, { digest, offset: range.offset, length: wireLength, inline: false }))
     await call.stream.close()
-    const reader = new FrameReader(idleTimeout(call.stream, call.timeout, 'GET from Global'), MAX_FRAME)
+    const reader = new FrameReader(call.stream, MAX_FRAME, (n) => {
+      call.watchdog.touch()
+      ctx.onBytes?.('in', n)
+    })
     const answer = await readAnswer(reader, KIND.GET, call.timeout, 'GET from Global')
     answer.u64()
     answer.end()
-    const counted = countIn(reader.raw(), ctx)
-    for await (const part of decodeRange(counted, digest, { offset: range.offset, length: decodeLength }, DEFAULT_GROUP_LOG, { maxSize: options.maxSize, signal: options.signal })) {
+    for await (const part of decodeRange(reader.raw(), digest, { offset: range.offset, length: decodeLength }, DEFAULT_GROUP_LOG, { maxSize: options.maxSize, signal: options.signal })) {
       progress(part.length)
       yield part
     }
@@ -92,13 +94,6 @@ export async function * getRange (ctx: RequesterContext, digest: Uint8Array, ran
     throw call.fail(err)
   } finally {
     call.release()
-  }
-}
-
-async function * countIn (source: AsyncIterable<Uint8Array>, ctx: RequesterContext): AsyncGenerator<Uint8Array> {
-  for await (const part of source) {
-    ctx.onBytes?.('in', part.length)
-    yield part
   }
 }
 
@@ -135,12 +130,13 @@ export async function putStream (ctx: RequesterContext, source: AsyncIterable<Ui
       options.signal?.throwIfAborted()
       if (part.length === 0) continue
       await writeRaw(call.stream, copy ? part.slice() : part, options)
+      call.watchdog.touch()
       sent += part.length
       ctx.onBytes?.('out', part.length)
       options.onProgress?.({ type: 'blob:put:sent', bytes: sent, total: head.size })
     }
     await call.stream.close(options)
-    const answer = await readAnswer(new FrameReader(call.stream, MAX_FRAME), KIND.PUT, call.timeout, 'PUT to Global')
+    const answer = await readAnswer(new FrameReader(call.stream, MAX_FRAME, () => { call.watchdog.touch() }), KIND.PUT, call.timeout, 'PUT to Global')
     const stored = answer.digest()
     answer.end()
     return stored.slice()
@@ -201,7 +197,12 @@ export function checkRangeArgs (range: RangeRequest): void {
 
 /** A blob stream tied to the caller's signal: aborting the signal resets the stream. */
 class BlobCall {
-  private constructor (readonly stream: Stream, readonly timeout: number, private readonly signal: AbortSignal | undefined, private readonly onAbort: () => void) {}
+  /** Resets the stream when the transfer makes no progress (no byte read or written) for `timeout`. */
+  readonly watchdog: IdleWatchdog
+
+  private constructor (readonly stream: Stream, readonly timeout: number, private readonly signal: AbortSignal | undefined, private readonly onAbort: () => void) {
+    this.watchdog = new IdleWatchdog(timeout, 'transfer with Global', (err) => { stream.abort(err) })
+  }
 
   static async open (ctx: RequesterContext, signal?: AbortSignal): Promise<BlobCall> {
     const stream = await ctx.connection.newStream(BLOB_PROTOCOL, { signal, negotiateFully: false })
@@ -218,6 +219,7 @@ class BlobCall {
   }
 
   release (): void {
+    this.watchdog.stop()
     this.signal?.removeEventListener('abort', this.onAbort)
   }
 }
