@@ -20,7 +20,9 @@ import { blake3 } from '@noble/hashes/blake3.js'
 import { hex, pseudoRandom, tempDir } from './helpers.js'
 
 const HERE = dirname(fileURLToPath(import.meta.url))
-const BIN = join(HERE, '..', 'cli', 'dstore.js')
+/** The real binary: what package.json's `bin` names (the bundled CLI), as `npx dstore` runs it. */
+const ROOT = join(HERE, '..', '..')
+const BIN = join(ROOT, (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { bin: { dstore: string } }).bin.dstore)
 const VERSION: string = JSON.parse(readFileSync(join(HERE, '..', '..', 'package.json'), 'utf8')).version
 const COMMANDS = ['global', 'put', 'get', 'cat', 'stat', 'has', 'rm', 'ls', 'repl']
 /** Exactly one line on stderr, in the CLI's error format (and so no stack trace). */
