@@ -22,6 +22,8 @@ export const KIND = {
   LIST: 0x05,
   /** Global → Local: evict these CIDs. The Local answers once they are gone. */
   EVICT: 0x06,
+  /** On a blob stream: the receiver allows the sender this many bytes in total (flow control). */
+  CREDIT: 0x08,
   /** An error answer to any request. */
   ERROR: 0x7f
 } as const
@@ -41,6 +43,12 @@ export const MAX_RPC_INFLIGHT = 128
 export const MAX_RPC_STREAMS = 4
 /** Inbound blob streams per connection: concurrent large transfers. */
 export const MAX_BLOB_STREAMS = 64
+/**
+ * Flow-control window of a blob stream: a sender may be at most this many bytes ahead of what
+ * the receiver has consumed. Implicit at the start; the receiver extends it with CREDIT
+ * messages. It bounds what either side buffers for a transfer, whatever libp2p buffers below.
+ */
+export const BLOB_WINDOW = 8 * 1024 * 1024
 /** A request gets this long to be answered (or, for a transfer, this long without any progress). */
 export const REQUEST_TIMEOUT_MS = 30_000
 /** A stream that carries nothing for this long is closed. The rpc stream is kept alive by pings. */

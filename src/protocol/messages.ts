@@ -282,3 +282,15 @@ export function decodeError (r: MessageReader): { code: string, message: string 
   r.end()
   return { code, message }
 }
+
+/** CREDIT on a blob stream: the total number of bytes the receiver now allows (cumulative). */
+export function encodeCredit (total: number): Uint8Array {
+  return new MessageWriter(KIND.CREDIT, 0, 8).u64(total).finish()
+}
+
+export function decodeCredit (r: MessageReader): number {
+  const total = r.u64()
+  r.end()
+  if (total === U64_NONE) throw new ProtocolError('CREDIT cannot be the none value')
+  return total
+}

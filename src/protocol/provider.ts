@@ -14,15 +14,16 @@
  */
 import type { Stream } from '@libp2p/interface'
 import { cidFromDigest } from '../core/cid.js'
-import { DstoreError, NotFoundError, OutOfRangeError, ProtocolError, TooLargeError } from '../core/errors.js'
+import { ClosedError, DstoreError, NotFoundError, OutOfRangeError, ProtocolError, TooLargeError } from '../core/errors.js'
 import { encodeRange, encodedRangeLength } from '../core/bao/index.js'
 import type { ByteRange } from '../core/bao/index.js'
 import { DEFAULT_GROUP_LOG } from '../core/tree.js'
 import type { VerifiableBlobStore } from '../core/store/interface.js'
 import { INLINE_MAX, KIND, MAX_BATCH, MAX_FRAME, REQUEST_TIMEOUT_MS } from './constants.js'
 import { FrameReader, writeFrame, writeRaw } from './framing.js'
+import { CreditGate, CreditGrantor } from './flow.js'
 import {
-  MessageReader, U64_NONE, decodeDigests, decodeGet, decodeList, decodePutHead,
+  MessageReader, U64_NONE, decodeCredit, decodeDigests, decodeGet, decodeList, decodePutHead,
   encodeBlobGetResponse, encodeDeleteResponse, encodeError, encodeGetInline, encodeGetUseBlob,
   encodeListResponse, encodeOk, encodePutResponse, encodeStatResponse, type ListEntry
 } from './messages.js'
@@ -158,7 +159,7 @@ export async function handleBlobStream (stream: Stream, options: ProviderOptions
     if (head == null) throw new ProtocolError('blob stream closed before its head')
     const msg = new MessageReader(head)
     if (msg.kind === KIND.GET) {
-      await serveGet(stream, msg, options, watchdog)
+      await serveGet(stream, msg, reader, options, watchdog)
     } else if (msg.kind === KIND.PUT) {
       await receivePut(stream, msg, reader, options)
     } else {
@@ -180,7 +181,7 @@ export async function handleBlobStream (stream: Stream, options: ProviderOptions
   }
 }
 
-async function serveGet (stream: Stream, msg: MessageReader, options: ProviderOptions, watchdog: IdleWatchdog): Promise<void> {
+async function serveGet (stream: Stream, msg: MessageReader, frames: FrameReader, options: ProviderOptions, watchdog: IdleWatchdog): Promise<void> {
   const req = decodeGet(msg)
   const { store } = options
   const size = await sizeOf(store, req.digest)
@@ -189,14 +190,27 @@ async function serveGet (stream: Stream, msg: MessageReader, options: ProviderOp
   const cid = cidFromDigest(req.digest)
   const outboard = await store.outboard(cid)
   const reader = await store.open(cid)
+  // The Local grants credit as it consumes; anything but CREDIT on its side is a protocol error.
+  const gate = new CreditGate()
+  void (async () => {
+    for (;;) {
+      const frame = await frames.next()
+      if (frame == null) return
+      const credit = new MessageReader(frame)
+      if (credit.kind !== KIND.CREDIT) throw new ProtocolError(`expected CREDIT during a GET, got kind 0x${credit.kind.toString(16)}`)
+      gate.grant(decodeCredit(credit))
+    }
+  })().catch((err: Error) => { gate.fail(err); stream.abort(err) })
   try {
     await writeFrame(stream, encodeBlobGetResponse(size))
     for await (const part of encodeRange(reader, outboard, range, DEFAULT_GROUP_LOG)) {
+      await gate.take(part.length)
       await writeRaw(stream, part)
       watchdog.touch()
       options.onBytes?.('out', part.length)
     }
   } finally {
+    gate.fail(new ClosedError('GET finished'))
     await reader.close()
   }
 }
@@ -206,8 +220,10 @@ async function receivePut (stream: Stream, msg: MessageReader, reader: FrameRead
   if (head.size != null) checkSize(options, head.size)
   const limit = options.maxBlobSize
   let received = 0
+  // Credit is granted as the store consumes, so a disk slower than the network bounds what we buffer.
+  const grantor = new CreditGrantor(stream)
   async function * body (): AsyncGenerator<Uint8Array> {
-    for await (const part of reader.raw()) {
+    for await (const part of grantor.counting(reader.raw())) {
       received += part.length
       if (limit != null && received > limit) throw new TooLargeError(`value exceeds this Global's limit of ${limit} bytes`)
       if (head.size != null && received > head.size) throw new ProtocolError(`PUT sent more than the ${head.size} bytes it announced`)

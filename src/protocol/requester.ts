@@ -4,14 +4,15 @@
  * only hints until the decoder has authenticated them.
  */
 import type { Connection, Stream } from '@libp2p/interface'
-import { AbortError, DstoreError, OutOfRangeError, ProtocolError, VerificationError, errorFromCode } from '../core/errors.js'
+import { AbortError, ClosedError, DstoreError, OutOfRangeError, ProtocolError, VerificationError, errorFromCode } from '../core/errors.js'
 import { decodeRange } from '../core/bao/index.js'
 import { DEFAULT_GROUP_LOG, TreeHasher } from '../core/tree.js'
 import type { ProgressEvent } from '../core/store/interface.js'
 import { BLOB_PROTOCOL, INLINE_MAX, KIND, MAX_BATCH, MAX_FRAME, REQUEST_TIMEOUT_MS, RESPONSE } from './constants.js'
 import { FrameReader, writeFrame, writeRaw } from './framing.js'
+import { CreditGate, CreditGrantor } from './flow.js'
 import {
-  GET_INLINE, MessageReader, U64_NONE, decodeError, decodeListResponse, decodeStatResponse,
+  GET_INLINE, MessageReader, U64_NONE, decodeCredit, decodeError, decodeListResponse, decodeStatResponse,
   encodeDelete, encodeGet, encodeList, encodePut, encodePutHead, encodeStat, type ListEntry
 } from './messages.js'
 import type { RpcChannel } from './rpc.js'
@@ -77,8 +78,8 @@ export async function * getRange (ctx: RequesterContext, digest: Uint8Array, ran
   }
   const call = await BlobCall.open(ctx, options.signal)
   try {
+    // Our side stays open after the head: it carries CREDIT as the decoder consumes.
     await writeFrame(call.stream, encodeGet(0, { digest, offset: range.offset, length: wireLength, inline: false }))
-    await call.stream.close()
     const reader = new FrameReader(call.stream, MAX_FRAME, (n) => {
       call.watchdog.touch()
       ctx.onBytes?.('in', n)
@@ -86,10 +87,12 @@ export async function * getRange (ctx: RequesterContext, digest: Uint8Array, ran
     const answer = await readAnswer(reader, KIND.GET, call.timeout, 'GET from Global')
     answer.u64()
     answer.end()
-    for await (const part of decodeRange(reader.raw(), digest, { offset: range.offset, length: decodeLength }, DEFAULT_GROUP_LOG, { maxSize: options.maxSize, signal: options.signal })) {
+    const grantor = new CreditGrantor(call.stream)
+    for await (const part of decodeRange(grantor.counting(reader.raw()), digest, { offset: range.offset, length: decodeLength }, DEFAULT_GROUP_LOG, { maxSize: options.maxSize, signal: options.signal })) {
       progress(part.length)
       yield part
     }
+    await call.stream.close()
   } catch (err) {
     throw call.fail(err)
   } finally {
@@ -123,12 +126,27 @@ export async function putBytes (ctx: RequesterContext, digest: Uint8Array, data:
 export async function putStream (ctx: RequesterContext, source: AsyncIterable<Uint8Array>, head: { digest?: Uint8Array, size?: number },
   options: CallOptions = {}, copy = true): Promise<Uint8Array> {
   const call = await BlobCall.open(ctx, options.signal)
+  const gate = new CreditGate()
   try {
     await writeFrame(call.stream, encodePutHead(head))
+    // Global's side carries CREDIT while we send, then the answer (or an ERROR, which stops us early).
+    const reader = new FrameReader(call.stream, MAX_FRAME, () => { call.watchdog.touch() })
+    const answer = (async () => {
+      for (;;) {
+        const frame = await reader.next()
+        if (frame == null) throw new ProtocolError('PUT to Global: Global closed the blob stream without answering')
+        const msg = new MessageReader(frame)
+        if (msg.kind === KIND.CREDIT) { gate.grant(decodeCredit(msg)); continue }
+        expectKind(msg, KIND.PUT)
+        return msg
+      }
+    })()
+    answer.catch((err: Error) => { gate.fail(err) })
     let sent = 0
     for await (const part of source) {
       options.signal?.throwIfAborted()
       if (part.length === 0) continue
+      await gate.take(part.length)
       await writeRaw(call.stream, copy ? part.slice() : part, options)
       call.watchdog.touch()
       sent += part.length
@@ -136,13 +154,14 @@ export async function putStream (ctx: RequesterContext, source: AsyncIterable<Ui
       options.onProgress?.({ type: 'blob:put:sent', bytes: sent, total: head.size })
     }
     await call.stream.close(options)
-    const answer = await readAnswer(new FrameReader(call.stream, MAX_FRAME, () => { call.watchdog.touch() }), KIND.PUT, call.timeout, 'PUT to Global')
-    const stored = answer.digest()
-    answer.end()
+    const msg = await withTimeout(answer, call.timeout, 'PUT to Global')
+    const stored = msg.digest()
+    msg.end()
     return stored.slice()
   } catch (err) {
     throw call.fail(err)
   } finally {
+    gate.fail(new ClosedError('PUT finished'))
     call.release()
   }
 }
