@@ -15,7 +15,7 @@ import {
 } from '../src/index.js'
 import { encodeRangeSync, outboard as makeOutboard } from '../src/core/bao/index.js'
 import { createNode, type DstoreNode } from '../src/peers/node.js'
-import { BLOB_PROTOCOL, INLINE_MAX, KIND, MAX_BATCH, MAX_FRAME, RESPONSE, RPC_PROTOCOL } from '../src/protocol/constants.js'
+import { BLOB_PROTOCOL, BLOB_WINDOW, INLINE_MAX, KIND, MAX_BATCH, MAX_FRAME, RESPONSE, RPC_PROTOCOL } from '../src/protocol/constants.js'
 import { FrameReader, framePrefix, writeFrame, writeRaw } from '../src/protocol/framing.js'
 import {
   MessageReader, U64_NONE, decodeDigests, decodeError, decodeGet, encodeBlobGetResponse, encodeGet,
@@ -539,6 +539,30 @@ describe('network (Global and Local peers over libp2p)', function () {
       const getEvents: Array<{ bytes: number, total?: number }> = []
       assertBytes(await b.get(cid, { onProgress: e => getEvents.push(e) }), data)
       check(getEvents)
+    })
+  })
+
+  describe('flow control', () => {
+    it('keeps Global at most one credit window ahead of a slow consumer of cat', async () => {
+      const data = pseudoRandom(40 * MiB, 1001)
+      const cid = await a.put(data)
+      // Let the rpc and put traffic settle, then watch Global's outgoing byte count during the cat.
+      const before = global.stats().bytesOut
+      let consumed = 0
+      let maxLead = 0
+      let nextPause = 0
+      for await (const part of b.cat(cid)) {
+        consumed += part.length
+        if (consumed > 10 * MiB) break
+        if (consumed < nextPause) continue
+        // A slow consumer (50 ms per MiB): without flow control Global sends the whole 40 MiB meanwhile.
+        nextPause = consumed + MiB
+        await new Promise(resolve => setTimeout(resolve, 50))
+        maxLead = Math.max(maxLead, global.stats().bytesOut - before - consumed)
+      }
+      // One window (8 MiB), plus what the encoder and the decoder each hold in flight (1 MiB batches).
+      assert.ok(maxLead <= BLOB_WINDOW + 3 * MiB, `Global ran ${(maxLead / MiB).toFixed(1)} MiB ahead of the consumer`)
+      assert.ok(global.stats().bytesOut - before < 30 * MiB, 'Global did not send the whole value to a consumer that stopped early')
     })
   })
 
