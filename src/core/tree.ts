@@ -85,6 +85,11 @@ export class TreeHasher {
   private depth = 0
   private leaves: Uint8Array | undefined
   private finished = false
+  /**
+   * The CV of the last group fed through {@link updateGroupCVs}, not yet merged: it may turn
+   * out to be the value's last group, whose merges (up to the root) wait for `finalize`.
+   */
+  private heldCV: Uint8Array | undefined
 
   constructor (options: TreeHasherOptions = {}) {
     this.groupLog = options.groupLog ?? DEFAULT_GROUP_LOG
@@ -96,7 +101,7 @@ export class TreeHasher {
 
   /** Bytes fed so far. */
   get size (): number {
-    return this.groups * this.groupLen + this.pendingLen
+    return (this.groups + (this.heldCV !== undefined ? 1 : 0)) * this.groupLen + this.pendingLen
   }
 
   /** Feeds the next piece of the value. Does not keep a reference to `data`. */
@@ -104,6 +109,7 @@ export class TreeHasher {
     if (this.finished) throw new Error('TreeHasher already finalized')
     let off = 0
     const len = data.length
+    if (len > 0) this.releaseHeld()
     while (off < len) {
       if (this.pendingLen === this.groupLen) {
         // More data follows, so the held-back group is not the last and not the root.
@@ -125,9 +131,34 @@ export class TreeHasher {
     return this
   }
 
+  /**
+   * Feeds whole groups hashed elsewhere (e.g. by a worker thread): `cvs` holds the chaining
+   * values (32 bytes each, in order, none finalised as root) of the next `cvs.length / 32`
+   * groups of the value, which must start at a group boundary (everything fed so far is whole
+   * groups). The result is the same as feeding those groups' bytes to {@link update}. The
+   * first group of a value of more than one group may come this way, but a value made of a
+   * single group must be fed as bytes (its root hash cannot be derived from a CV).
+   */
+  updateGroupCVs (cvs: Uint8Array): this {
+    if (this.finished) throw new Error('TreeHasher already finalized')
+    if (cvs.length % OUT_LEN !== 0) throw new TypeError('updateGroupCVs needs whole 32-byte CVs')
+    const n = cvs.length / OUT_LEN
+    if (n === 0) return this
+    if (this.pendingLen === this.groupLen) {
+      this.addGroups(this.pending, 1)
+      this.pendingLen = 0
+    }
+    if (this.pendingLen !== 0) throw new Error('updateGroupCVs needs the value fed so far to be whole groups')
+    this.releaseHeld()
+    if (n > 1) this.addCVs(cvs.subarray(0, (n - 1) * OUT_LEN), n - 1)
+    this.heldCV = cvs.slice((n - 1) * OUT_LEN)
+    return this
+  }
+
   /** Completes the tree. The hasher cannot be used afterwards. */
   finalize (): TreeResult {
     if (this.finished) throw new Error('TreeHasher already finalized')
+    if (this.heldCV !== undefined && this.pendingLen === 0) return this.finalizeHeld()
     this.finished = true
     const size = this.size
     const last = this.pending.subarray(0, this.pendingLen)
@@ -156,9 +187,48 @@ export class TreeHasher {
     return { root, size, outboard }
   }
 
+  /** The held CV is not the last group after all: merge it like any other. */
+  private releaseHeld (): void {
+    if (this.heldCV === undefined) return
+    const cv = this.heldCV
+    this.heldCV = undefined
+    this.addCVs(cv, 1)
+  }
+
+  /** Finalize when the last group came as a CV (see {@link updateGroupCVs}). */
+  private finalizeHeld (): TreeResult {
+    const last = this.heldCV as Uint8Array
+    if (this.groups === 0) throw new Error('A value of a single group must be fed as bytes')
+    this.finished = true
+    const size = this.size
+    if (this.leaves != null) {
+      this.ensureLeaves(this.groups + 1)
+      this.leaves.set(last, this.groups * OUT_LEN)
+    }
+    this.push(last)
+    while (this.depth > 1) {
+      this.depth--
+      const root = this.depth === 1
+      const left = this.stack.subarray((this.depth - 1) * OUT_LEN, this.depth * OUT_LEN)
+      const right = this.stack.subarray(this.depth * OUT_LEN, (this.depth + 1) * OUT_LEN)
+      blake3.parentCV(left, right, root, this.stack, (this.depth - 1) * OUT_LEN)
+    }
+    const root = this.stack.slice(0, OUT_LEN)
+    let outboard: Uint8Array | undefined
+    if (this.leaves != null) {
+      outboard = buildOutboard(this.leaves.subarray(0, (this.groups + 1) * OUT_LEN), size, this.groupLog).outboard
+    }
+    return { root, size, outboard }
+  }
+
   private addGroups (data: Uint8Array, n: number): void {
     const cvs = n === 1 ? scratchCV : new Uint8Array(n * OUT_LEN)
     blake3.groupCVs(data, this.groups * 2 ** this.groupLog, this.groupLog, cvs, 0)
+    this.addCVs(cvs, n)
+  }
+
+  /** Adds `n` group CVs known not to include the value's last group. */
+  private addCVs (cvs: Uint8Array, n: number): void {
     if (this.leaves != null) {
       this.ensureLeaves(this.groups + n)
       this.leaves.set(cvs, this.groups * OUT_LEN)
