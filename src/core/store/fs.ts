@@ -13,12 +13,15 @@
  * after the data file is fsynced and renamed into place (and its folder fsynced).
  */
 import { randomBytes } from 'node:crypto'
+import { availableParallelism } from 'node:os'
 import { mkdir, open as openFile, readdir, readFile, realpath, rename, rm, unlink, writeFile, type FileHandle } from 'node:fs/promises'
 import { basename, dirname, join } from 'node:path'
 import { open as openLmdb, type Database, type RootDatabase } from 'lmdb'
 import type { CID } from 'multiformats/cid'
 import { cidFromDigest, parseCID, type CIDLike } from '../cid.js'
 import { ClosedError, DstoreError, NotFoundError, OutOfRangeError, StorageError, VerificationError, throwIfAborted } from '../errors.js'
+import { HashPool, type GroupHashResult } from '../blake3/worker.js'
+import { CHUNK_LEN } from '../blake3/interface.js'
 import { DEFAULT_GROUP_LOG, HEADER_LEN, TreeHasher, encodeHeader, outboardLength } from '../tree.js'
 import type {
   AbortOptions, BlobReader, BlobStat, ByteSource, GetOptions, PutOptions, VerifiableBlobStore
@@ -27,8 +30,20 @@ import { checkPutOptions, checkRead, iterateSource, resolveRange, verifyPut } fr
 
 /** Values of at most this many bytes live inside the index (see docs/STORAGE.md for why). */
 export const DEFAULT_INLINE_THRESHOLD = 64 * 1024
-/** Size of the write staging buffers and of the pieces `get` yields. */
+/** Size of the pieces `get` yields (and the bound of `inlineThreshold`). */
 const IO_PIECE = 1 << 20
+/**
+ * Staging slot of a large put: the unit that is hashed (by a worker) and written (one write
+ * call). A multiple of the 16 KiB chunk group.
+ */
+const SLOT = 4 << 20
+/** Slots one put keeps in flight (hashing or writing): 16 MiB of staging per put. */
+const SLOTS_IN_FLIGHT = 4
+/** Idle slots the store keeps for later puts. */
+const FREE_SLOTS = 4
+/** A large put starts an early fdatasync (in the background) every this many bytes written. */
+const EARLY_SYNC = 32 << 20
+const DEFAULT_HASH_WORKERS = availableParallelism() >= 2 ? 2 : 0
 /** Entries `list` reads from the index per batch. */
 const LIST_BATCH = 256
 /** On-disk format version, stored in the `meta` database. */
@@ -50,7 +65,20 @@ export interface FsStoreOptions {
    * an OS crash or power loss may lose the latest puts (never corrupting older ones).
    */
   sync?: boolean
+  /**
+   * Worker threads that hash values larger than one staging slot (4 MiB), so a large put
+   * hashes on several cores while the main thread copies and the thread pool writes. Default:
+   * 2 when the machine has at least 2 cores, else 0 (hash on the main thread). Made at the
+   * first large put, unreferenced while idle, terminated by `close`.
+   */
+  hashWorkers?: number | undefined
 }
+
+/**
+ * Busy time in ms of each stage of file puts in this process, summed (the stages overlap, so
+ * the sum exceeds the wall time). For measurements (`scripts/measure-put.ts`); not part of the API.
+ */
+export const putStats = { copy: 0, hash: 0, write: 0, earlySync: 0, fsync: 0, commit: 0 }
 
 /** What `open` found and repaired, for diagnostics and tests. */
 export interface FsRecoveryReport {
@@ -94,9 +122,15 @@ export class FsBlobStore implements VerifiableBlobStore {
    * blobs/ is durable. Concurrent puts into a new shard share one creation.
    */
   private readonly shards = new Map<string, Promise<void>>()
+  /** Worker threads hashing large puts (0: the main thread hashes). */
+  readonly hashWorkers: number
+  private pool: HashPool | undefined
+  /** Idle staging slots kept for the next large put. */
+  private readonly freeSlots: Buffer[] = []
 
   private constructor (path: string, options: Required<Omit<FsStoreOptions, 'path'>>, env: RootDatabase, recovery: FsRecoveryReport) {
     this.path = path
+    this.hashWorkers = options.hashWorkers
     this.inlineThreshold = options.inlineThreshold
     this.sync = options.sync
     this.env = env
@@ -114,6 +148,10 @@ export class FsBlobStore implements VerifiableBlobStore {
       throw new OutOfRangeError(`inlineThreshold must be at least 0 and below ${IO_PIECE}`)
     }
     const sync = opts.sync ?? true
+    const hashWorkers = opts.hashWorkers ?? DEFAULT_HASH_WORKERS
+    if (!Number.isSafeInteger(hashWorkers) || hashWorkers < 0 || hashWorkers > 64) {
+      throw new OutOfRangeError('hashWorkers must be an integer from 0 to 64')
+    }
     const root = await storage('create store folders', async () => {
       await mkdir(join(given, 'tmp'), { recursive: true })
       await mkdir(join(given, 'blobs'), { recursive: true })
@@ -139,7 +177,7 @@ export class FsBlobStore implements VerifiableBlobStore {
       } else if (version !== FORMAT_VERSION) {
         throw new StorageError(`Store format ${String(version)} is not supported (expected ${FORMAT_VERSION})`)
       }
-      const store = new FsBlobStore(root, { inlineThreshold, sync }, env, { tempFilesRemoved: 0, orphanFilesRemoved: 0, missingFilesDropped: 0 })
+      const store = new FsBlobStore(root, { inlineThreshold, sync, hashWorkers }, env, { tempFilesRemoved: 0, orphanFilesRemoved: 0, missingFilesDropped: 0 })
       await store.recover()
       return store
     } catch (err) {
@@ -176,46 +214,11 @@ export class FsBlobStore implements VerifiableBlobStore {
   private async doPut (source: ByteSource, options: PutOptions): Promise<CID> {
     const expected = checkPutOptions(options)
     const hasher = new TreeHasher({ outboard: true })
-    // While the value may still be inline, copies of its pieces; then two staging buffers
-    // (allocated only for values that go to a file).
+    // While the value may still be inline, copies of its pieces; past the threshold, a FilePut.
     let head: Uint8Array[] | undefined = []
-    let staging: Uint8Array[] = []
-    let current = 0
-    let fill = 0
+    let file: FilePut | undefined
     let received = 0
-    let written = 0
-    let tempPath: string | undefined
-    let tempHandle: FileHandle | undefined
-    let pendingWrite: Promise<void> | undefined
     const total = options.size ?? (source instanceof Uint8Array ? source.length : undefined)
-
-    // Writes the current staging buffer to the temp file (opening it at the first flush), then
-    // swaps buffers so the next one fills and hashes while this write runs in the thread pool.
-    const flush = async (): Promise<void> => {
-      const buf = staging[current].subarray(0, fill)
-      hasher.update(buf)
-      if (pendingWrite !== undefined) { await pendingWrite; pendingWrite = undefined }
-      if (tempHandle === undefined) {
-        tempPath = this.tempPath()
-        const path = tempPath
-        tempHandle = await storage('create temp file', async () => await openFile(path, 'wx'))
-      }
-      const handle = tempHandle
-      pendingWrite = (async () => {
-        await storage('write temp file', async () => {
-          let off = 0
-          while (off < buf.length) {
-            const { bytesWritten } = await handle.write(buf, off, buf.length - off)
-            off += bytesWritten
-          }
-        })
-        written += buf.length
-        options.onProgress?.({ type: 'blob:put:write', bytes: written, total })
-      })()
-      pendingWrite.catch(() => {})
-      current ^= 1
-      fill = 0
-    }
 
     try {
       for await (const chunk of iterateSource(source, options.signal)) {
@@ -230,19 +233,14 @@ export class FsBlobStore implements VerifiableBlobStore {
             head.push(chunk.slice())
             continue
           }
-          // Too big to be inline: switch to streaming through the staging buffers.
-          staging = [Buffer.allocUnsafeSlow(IO_PIECE), Buffer.allocUnsafeSlow(IO_PIECE)]
-          for (const piece of head) { staging[0].set(piece, fill); fill += piece.length }
+          // Too big to be inline: switch to streaming through a file.
+          file = new FilePut(this, hasher, options, total)
+          for (const piece of head) await file.add(piece, false)
           head = undefined
         }
-        let off = 0
-        while (off < chunk.length) {
-          const take = Math.min(IO_PIECE - fill, chunk.length - off)
-          staging[current].set(chunk.subarray(off, off + take), fill)
-          fill += take
-          off += take
-          if (fill === IO_PIECE) await flush()
-        }
+        // A Uint8Array source is the whole value, held by the caller until the put resolves:
+        // it can be written from directly. Pieces of a stream may be reused by the producer.
+        await (file as FilePut).add(chunk, chunk === source)
       }
       throwIfAborted(options.signal)
       if (this.closed) throw new ClosedError()
@@ -262,25 +260,44 @@ export class FsBlobStore implements VerifiableBlobStore {
         return cid
       }
 
-      if (fill > 0) await flush()
-      if (pendingWrite !== undefined) { await pendingWrite; pendingWrite = undefined }
+      const f = file as FilePut
+      await f.finish()
       const result = hasher.finalize()
       const cid = verifyPut(result.root, result.size, expected, options)
-      const handle = tempHandle as FileHandle
-      if (this.sync) await storage('fsync temp file', async () => { await handle.sync() })
-      tempHandle = undefined
-      await storage('close temp file', async () => { await handle.close() })
+      await f.durable()
       throwIfAborted(options.signal)
       const parents = Buffer.from((result.outboard as Uint8Array).subarray(HEADER_LEN))
-      await this.commit(cid, { kind: KIND_FILE, pinned: true, size: result.size }, parents, tempPath)
-      tempPath = undefined
+      const tk = performance.now()
+      await this.commit(cid, { kind: KIND_FILE, pinned: true, size: result.size }, parents, f.tempPath)
+      putStats.commit += performance.now() - tk
+      f.committed()
       return cid
     } catch (err) {
-      if (pendingWrite !== undefined) await pendingWrite.catch(() => {})
-      if (tempHandle !== undefined) await tempHandle.close().catch(() => {})
-      if (tempPath !== undefined) await rm(tempPath, { force: true }).catch(() => {})
+      if (file !== undefined) await file.abort()
       throw err
     }
+  }
+
+  /** The worker pool for large puts (made at first use), or undefined when hashing stays on the main thread. */
+  hashPool (): HashPool | undefined {
+    if (this.hashWorkers === 0 || this.closed) return undefined
+    this.pool ??= new HashPool(this.hashWorkers)
+    return this.pool
+  }
+
+  /** A staging slot (SLOT bytes, SharedArrayBuffer so workers can read it). */
+  takeSlot (): Buffer {
+    return this.freeSlots.pop() ?? Buffer.from(new SharedArrayBuffer(SLOT))
+  }
+
+  /** Returns a slot no one reads or writes any more. */
+  releaseSlot (slot: Buffer): void {
+    if (this.freeSlots.length < FREE_SLOTS) this.freeSlots.push(slot)
+  }
+
+  /** A new temp file path under tmp/. */
+  newTempPath (): string {
+    return this.tempPath()
   }
 
   /**
@@ -467,6 +484,10 @@ export class FsBlobStore implements VerifiableBlobStore {
     this.closed = true
     this.closing = (async () => {
       await Promise.allSettled([...this.inflight])
+      const pool = this.pool
+      this.pool = undefined
+      this.freeSlots.length = 0
+      if (pool !== undefined) await pool.close()
       await this.env.close()
       await releaseLock(this.path)
     })()
@@ -571,9 +592,220 @@ export class FsBlobStore implements VerifiableBlobStore {
     }
   }
 
+  /** Whether close has begun. */
+  get isClosed (): boolean {
+    return this.closed
+  }
+
   private check (options?: AbortOptions): void {
     if (this.closed) throw new ClosedError()
     throwIfAborted(options?.signal)
+  }
+}
+
+interface Dispatched {
+  /** The staging slot to release once both are done (none when written from the caller's array and hashed on the main thread). */
+  slot: Buffer | undefined
+  /** The worker's CVs for this slot's groups (undefined: hashed on the main thread already). */
+  hashed: Promise<GroupHashResult> | undefined
+  written: Promise<void>
+}
+
+/**
+ * The file half of a put, once the value is too large to be inline. Bytes are copied into
+ * staging slots (SharedArrayBuffer, SLOT bytes); a full slot is dispatched: hashed by a worker
+ * (or on the main thread without workers) while the same slot is written to the temp file by
+ * a chain of positioned writes (one at a time, in order, in the thread pool). At most
+ * SLOTS_IN_FLIGHT slots are in flight; the oldest is retired (its CVs fed to the tree hasher,
+ * in order) before another is taken. With `sync`, a background fdatasync starts every
+ * EARLY_SYNC bytes so the disk works while hashing goes on; the last one, after the last
+ * write, is what makes the data durable. The value's last (partial) slot is hashed on the
+ * main thread, so values of at most one slot never use a worker.
+ */
+class FilePut {
+  tempPath: string | undefined
+  private handle: FileHandle | undefined
+  private cur: Buffer | undefined
+  private fill = 0
+  /** Bytes dispatched: the file offset of the current slot. */
+  private position = 0
+  private readonly queue: Dispatched[] = []
+  private chain: Promise<void> = Promise.resolve()
+  private written = 0
+  private syncedTo = 0
+  private syncing: Promise<void> | undefined
+  private syncError: unknown
+  private readonly pool: HashPool | undefined
+
+  constructor (
+    private readonly store: FsBlobStore,
+    private readonly hasher: TreeHasher,
+    private readonly options: PutOptions,
+    private readonly total: number | undefined
+  ) {
+    this.pool = store.hashPool()
+  }
+
+  /** Adds the next bytes. `stable`: `chunk` stays unchanged until the put ends, so it may be written from directly. */
+  async add (chunk: Uint8Array, stable: boolean): Promise<void> {
+    let off = 0
+    while (off < chunk.length) {
+      if (stable && this.fill === 0 && chunk.length - off >= SLOT) {
+        // A whole slot of the caller's array: write it from there; copy it only for a worker.
+        const piece = chunk.subarray(off, off + SLOT)
+        let slot: Buffer | undefined
+        if (this.pool !== undefined) {
+          await this.makeRoom()
+          slot = this.store.takeSlot()
+          const tc = performance.now()
+          slot.set(piece)
+          putStats.copy += performance.now() - tc
+        } else {
+          await this.makeRoom()
+        }
+        this.dispatch(slot, piece, slot ?? piece)
+        off += SLOT
+        continue
+      }
+      if (this.cur === undefined) {
+        await this.makeRoom()
+        this.cur = this.store.takeSlot()
+      }
+      const take = Math.min(SLOT - this.fill, chunk.length - off)
+      const tc = performance.now()
+      this.cur.set(chunk.subarray(off, off + take), this.fill)
+      putStats.copy += performance.now() - tc
+      this.fill += take
+      off += take
+      if (this.fill === SLOT) {
+        const slot = this.cur
+        this.cur = undefined
+        this.fill = 0
+        this.dispatch(slot, slot, slot)
+      }
+    }
+  }
+
+  /** Hashes and writes the last partial slot, then waits for every write. */
+  async finish (): Promise<void> {
+    while (this.queue.length > 0) await this.retire()
+    if (this.cur !== undefined && this.fill > 0) {
+      const tail = this.cur.subarray(0, this.fill)
+      const th = performance.now()
+      this.hasher.update(tail)
+      putStats.hash += performance.now() - th
+      const slot = this.cur
+      this.cur = undefined
+      this.dispatch(slot, tail, undefined)
+      await this.retire()
+    }
+    await this.chain
+  }
+
+  /** After {@link finish}: makes the data durable (fdatasync, with `sync`) and closes the file. */
+  async durable (): Promise<void> {
+    const handle = this.handle as FileHandle
+    if (this.store.sync) {
+      const ts = performance.now()
+      if (this.syncing !== undefined) await this.syncing
+      if (this.syncError !== undefined) throw storageError('fsync temp file', this.syncError)
+      // fdatasync: the file is new, so its data and size (all a reader needs) are flushed; the
+      // name becomes durable by the rename and the folder fsync in commit.
+      await storage('fsync temp file', async () => { await handle.datasync() })
+      putStats.fsync += performance.now() - ts
+    }
+    this.handle = undefined
+    await storage('close temp file', async () => { await handle.close() })
+  }
+
+  /** The temp file was renamed (or removed) by commit: nothing left to clean. */
+  committed (): void {
+    this.tempPath = undefined
+    if (this.cur !== undefined) { this.store.releaseSlot(this.cur); this.cur = undefined }
+  }
+
+  /** After a failure: waits for work in flight, closes and removes the temp file. Slots are dropped, not reused. */
+  async abort (): Promise<void> {
+    const waits: Array<Promise<unknown>> = [this.chain]
+    for (const d of this.queue) { waits.push(d.written); if (d.hashed !== undefined) waits.push(d.hashed) }
+    if (this.syncing !== undefined) waits.push(this.syncing)
+    this.queue.length = 0
+    await Promise.allSettled(waits)
+    if (this.handle !== undefined) await this.handle.close().catch(() => {})
+    this.handle = undefined
+    if (this.tempPath !== undefined) await rm(this.tempPath, { force: true }).catch(() => {})
+    this.tempPath = undefined
+  }
+
+  /** Retires the oldest slots until another may be taken. */
+  private async makeRoom (): Promise<void> {
+    while (this.queue.length >= SLOTS_IN_FLIGHT) await this.retire()
+  }
+
+  /** Starts hashing `hash` (whole groups, in a slot; undefined: already hashed) and writing `data` at the current position. */
+  private dispatch (slot: Buffer | undefined, data: Uint8Array, hash: Uint8Array | undefined): void {
+    throwIfAborted(this.options.signal)
+    if (this.store.isClosed) throw new ClosedError()
+    let hashed: Promise<GroupHashResult> | undefined
+    if (hash !== undefined) {
+      if (this.pool !== undefined) {
+        hashed = this.pool.groupCVs(hash, this.position / CHUNK_LEN, this.hasher.groupLog)
+        hashed.catch(() => {})
+      } else {
+        const th = performance.now()
+        this.hasher.update(hash)
+        putStats.hash += performance.now() - th
+      }
+    }
+    const position = this.position
+    this.position += data.length
+    if (this.tempPath === undefined) this.tempPath = this.store.newTempPath()
+    const path = this.tempPath
+    const written = this.chain.then(async () => {
+      if (this.handle === undefined) {
+        this.handle = await storage('create temp file', async () => await openFile(path, 'wx'))
+      }
+      const handle = this.handle
+      const tw = performance.now()
+      await storage('write temp file', async () => {
+        let off = 0
+        while (off < data.length) {
+          const { bytesWritten } = await handle.write(data, off, data.length - off, position + off)
+          off += bytesWritten
+        }
+      })
+      putStats.write += performance.now() - tw
+      this.written += data.length
+      this.options.onProgress?.({ type: 'blob:put:write', bytes: this.written, total: this.total })
+      this.earlySync(handle)
+    })
+    written.catch(() => {})
+    this.chain = written
+    this.queue.push({ slot, hashed, written })
+  }
+
+  /** Starts a background fdatasync when enough has been written since the last one. */
+  private earlySync (handle: FileHandle): void {
+    if (!this.store.sync || this.syncing !== undefined || this.written - this.syncedTo < EARLY_SYNC) return
+    this.syncedTo = this.written
+    const ts = performance.now()
+    this.syncing = handle.datasync().then(
+      () => { putStats.earlySync += performance.now() - ts },
+      err => { this.syncError ??= err }
+    ).finally(() => { this.syncing = undefined })
+  }
+
+  /** Waits for the oldest slot's write and hash, feeds its CVs to the tree, frees the slot. */
+  private async retire (): Promise<void> {
+    const d = this.queue[0]
+    await d.written
+    if (d.hashed !== undefined) {
+      const { cvs, ms } = await d.hashed
+      putStats.hash += ms
+      this.hasher.updateGroupCVs(cvs)
+    }
+    this.queue.shift()
+    if (d.slot !== undefined) this.store.releaseSlot(d.slot)
   }
 }
 
