@@ -43,7 +43,8 @@ const SLOTS_IN_FLIGHT = 4
 const FREE_SLOTS = 4
 /** A large put starts an early fdatasync (in the background) every this many bytes written. */
 const EARLY_SYNC = 32 << 20
-const DEFAULT_HASH_WORKERS = availableParallelism() >= 2 ? 2 : 0
+/** One core is left to the main thread (copies, tree merging) and the thread pool's write syscalls. */
+const DEFAULT_HASH_WORKERS = Math.min(4, availableParallelism() - 1)
 /** Entries `list` reads from the index per batch. */
 const LIST_BATCH = 256
 /** On-disk format version, stored in the `meta` database. */
