@@ -1,6 +1,8 @@
 /**
  * Network bench (two processes on 127.0.0.1): a Global (or a raw-stream server) runs in a
- * child process, the Local is this process.
+ * child process, the Local is this process. Not part of the default `npm run bench` any more
+ * (`bench/compare.ts` measures all of this and more, every role in its own process): run it
+ * with `npm run bench -- --only network`.
  *
  * Measures, for each encryption: GET throughput of a 64 MiB value (cold: a fresh Local with
  * an empty cache each time) beside a raw libp2p stream moving the same bytes with the same
@@ -14,6 +16,7 @@ import { createLocal, type LocalPeer } from '../src/index.js'
 import { createNode, type Encryption } from '../src/peers/node.js'
 import { Child, median, percentile, peakRssMiB, resetPeakRss } from './lib/child.js'
 import { RAW_PROTOCOL } from './net-peer.js'
+import { ROOT } from './lib/report.js'
 
 const MiB = 1 << 20
 
@@ -173,8 +176,9 @@ export async function runNetworkBench (opts: { quick?: boolean } = {}): Promise<
   } finally {
     await rm(work, { recursive: true, force: true })
   }
-  await mkdir(new URL('./results/', import.meta.url), { recursive: true })
-  await writeFile(new URL('./results/network.json', import.meta.url), JSON.stringify(result, null, 2) + '\n')
+  // bench/results/ of the repository (this file runs from dist/bench/).
+  await mkdir(join(ROOT, 'bench', 'results'), { recursive: true })
+  await writeFile(join(ROOT, 'bench', 'results', 'network.json'), JSON.stringify(result, null, 2) + '\n')
   printTable(result)
   return result as unknown as NetworkBenchResult
 }

@@ -38,7 +38,8 @@ export interface SystemResult {
   localPut?: Record<string, Timed>
   coldGet: Record<string, Timed>
   warmGet: Record<string, Timed>
-  small?: { n: number, size: number, cold: { medianMs: number, p99Ms: number }, warm: { medianMs: number, p99Ms: number } }
+  /** `n` values a run; latencies of `runs` runs pooled. */
+  small?: { n: number, runs?: number, size: number, cold: { medianMs: number, p99Ms: number }, warm: { medianMs: number, p99Ms: number } }
   concurrent?: { n: number, size: number, totalMs: Figure }
   /** Peak RSS of both processes during a streamed cold get, by size in bytes. */
   rss: Record<string, { requesterPeakMiB: Figure, providerPeakMiB: Figure, get: Timed }>
@@ -91,9 +92,13 @@ function fig (f: Figure | undefined): string {
   return f.reps > 1 ? `${num(f.median)} (${num(f.min)}–${num(f.max)})` : num(f.median)
 }
 
+function times (x: number): string {
+  return `${x >= 10 ? x.toFixed(1) : x >= 0.1 ? x.toFixed(2) : x.toPrecision(2)}×`
+}
+
 function ratio (a: Figure | undefined, b: Figure | undefined): string {
   if (a == null || b == null || b.median === 0) return '–'
-  return `${(a.median / b.median).toFixed(2)}×`
+  return times(a.median / b.median)
 }
 
 function table (head: string[], rows: string[][]): string {
@@ -108,7 +113,7 @@ function unavailable (r: CompareResult): string {
   const lines = Object.values(r.systems).flatMap(s => [
     ...(s.available ? [] : [`- **${s.system}**: not available: ${s.error ?? 'unknown error'}`]),
     ...(s.errors ?? []).map(e => `- **${s.system}** failed in ${e}`),
-    ...(s.retries ?? []).map(e => `- **${s.system}**: a ${e} (retried once in a new process)`)
+    ...(s.retries ?? []).map(e => `- **${s.system}**: a ${e}; retried once in a new requester process (restarts are not what is measured)`)
   ])
   return lines.length > 0 ? lines.join('\n') + '\n\n' : ''
 }
@@ -123,7 +128,7 @@ export function markdownTables (r: CompareResult): string {
   const out: string[] = []
   out.push(unavailable(r))
 
-  out.push(`### Put (time; MB/s median (min–max))\n\n`)
+  out.push(`### Put (time median; MB/s median (min–max))\n\n`)
   const putRows: string[][] = []
   for (const s of sys) {
     putRows.push([`${s.system}: provider put (${s.system.startsWith('dstore') ? 'GlobalPeer.put' : 'at the API'})`, ...sizes.map(z => s.put[z] == null ? '–' : `${num(s.put[z].ms.median)} ms; ${fig(s.put[z].MBps)}`)])
@@ -156,13 +161,14 @@ export function markdownTables (r: CompareResult): string {
   if (withSmall.length > 0) {
     const n = withSmall[0].small?.n ?? 1000
     const size = withSmall[0].small?.size ?? 100
-    out.push(`\n### ${n} × ${size}-byte values (sequential latency in ms; concurrent: total ms, median (min–max))\n\n`)
+    const runs = withSmall[0].small?.runs ?? 1
+    out.push(`\n### ${n} × ${size}-byte values (sequential latency in ms${runs > 1 ? `, ${runs} runs pooled` : ''}; concurrent: total ms, median (min–max); a ratio below 1 means dstore is faster)\n\n`)
     const rows = withSmall.map(s => [s.system, num(s.small!.cold.medianMs), num(s.small!.cold.p99Ms), num(s.small!.warm.medianMs), num(s.small!.warm.p99Ms), fig(s.concurrent?.totalMs)])
     if (helia?.small != null) {
       for (const d of dstoreNames(r)) {
         const a = r.systems[d]
         if (a.small == null) continue
-        const q = (x: number, y: number): string => `${(x / y).toFixed(2)}×`
+        const q = (x: number, y: number): string => times(x / y)
         rows.push([`${d} / helia`, q(a.small.cold.medianMs, helia.small.cold.medianMs), q(a.small.cold.p99Ms, helia.small.cold.p99Ms), q(a.small.warm.medianMs, helia.small.warm.medianMs), q(a.small.warm.p99Ms, helia.small.warm.p99Ms), ratio(a.concurrent?.totalMs, helia.concurrent?.totalMs)])
       }
     }
