@@ -242,6 +242,17 @@ describe('network (Global and Local peers over libp2p)', function () {
   })
 
   describe('cache', () => {
+    it('hands each caller its own array: modifying a fetched value does not change the cached copy', async () => {
+      const data = pseudoRandom(300_000, 1002)
+      const cid = await a.put(data)
+      const first = await b.get(cid)
+      first.fill(0)
+      const again = await b.get(cid)
+      assertBytes(again, data)
+      again.fill(1)
+      assertBytes(await b.get(cid), data)
+    })
+
     it('answers a warm get from the cache without any network request', async () => {
       const data = pseudoRandom(300 * KiB, 500)
       const cid = await a.put(data)

@@ -3,6 +3,7 @@ import type { CID } from 'multiformats/cid'
 import { base58btc } from 'multiformats/bases/base58'
 import { cidOfBytes } from '../src/core/cid.js'
 import { createMemoryStore, MemoryBlobStore } from '../src/core/store/memory.js'
+import { TreeHasher } from '../src/core/tree.js'
 import { collect, pseudoRandom } from './helpers.js'
 import { ABSENT, expectReject, listAll, runBlobStoreCompliance } from './store-compliance.js'
 
@@ -151,6 +152,43 @@ describe('memory store', () => {
       for (let i = 0; i < n; i++) store.getBytes(cids[i % 100])
       const perOp = Number(process.hrtime.bigint() - t0) / n / 1000
       assert.ok(perOp < 10, `${perOp} µs per getBytes`)
+    })
+  })
+
+  describe('adoptVerified', () => {
+    it('keeps the given array without copying, and builds the same outboard a put would, on demand', async () => {
+      const store = createMemoryStore({ maxBytes: 1 << 20 })
+      const value = pseudoRandom(100_000, 77)
+      const cid = cidOfBytes(value)
+      store.adoptVerified(cid, value)
+      assert.equal(store.getBytes(cid), value, 'the store holds the adopted array itself')
+      const expected = new TreeHasher({ outboard: true }).update(value).finalize().outboard
+      assert.deepEqual(await store.outboard(cid), expected)
+      assert.equal(store.stats().bytes, value.length)
+      await store.close()
+    })
+
+    it('refuses a value larger than the budget, storing and evicting nothing', async () => {
+      const store = createMemoryStore({ maxBytes: 1000 })
+      const small = pseudoRandom(600, 1)
+      store.adoptVerified(cidOfBytes(small), small)
+      const big = pseudoRandom(1001, 2)
+      assert.throws(() => { store.adoptVerified(cidOfBytes(big), big) }, { name: 'TooLargeError' })
+      assert.equal(store.stats().entries, 1)
+      assert.equal(store.stats().evictions, 0)
+      await store.close()
+    })
+
+    it('evicts least recently used values to make room, like put', async () => {
+      const store = createMemoryStore({ maxBytes: 1000 })
+      const a = pseudoRandom(600, 1)
+      const b = pseudoRandom(600, 2)
+      store.adoptVerified(cidOfBytes(a), a)
+      store.adoptVerified(cidOfBytes(b), b)
+      assert.equal(await store.has(cidOfBytes(a)), false)
+      assert.equal(await store.has(cidOfBytes(b)), true)
+      assert.equal(store.stats().evictions, 1)
+      await store.close()
     })
   })
 

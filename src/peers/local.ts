@@ -89,6 +89,8 @@ interface Inflight {
   /** Global deleted the value meanwhile: the result must not be cached. */
   invalidated: boolean
   settled: boolean
+  /** The cache took the fetched array itself: callers must get copies. */
+  cached: boolean
   /** Callers waiting for the result; the transfer is aborted when this drops to 0. */
   waiters: number
   controller: AbortController
@@ -204,7 +206,7 @@ export class LocalPeer {
     const ctx = await this.context(options.signal)
     const digest = await putHashed(ctx, all(), options)
     const cid = cidFromDigest(digest)
-    if (keeping) await this.cacheQuietly(cid, concat(keep, kept))
+    if (keeping) this.cacheQuietly(cid, concat(keep, kept), true)
     return cid
   }
 
@@ -291,7 +293,7 @@ export class LocalPeer {
       if (size === undefined) await putBytes(ctx, digest, data, options)
       else options.onProgress?.({ type: 'blob:put:deduplicated', bytes: data.length, total: data.length })
     })
-    await this.cacheQuietly(cid, data)
+    this.cacheQuietly(cid, data, false)
     return cid
   }
 
@@ -314,8 +316,9 @@ export class LocalPeer {
     if (onProgress != null) shared.listeners.add(onProgress)
     try {
       const value = await raceAbort(shared.promise, options.signal)
-      // Callers that joined get their own copy: the first caller may modify the array it gets.
-      return joined ? value.slice() : value
+      // The cache may own `value`, and the first caller may modify the array it gets: everyone
+      // else gets a copy.
+      return joined || shared.cached ? value.slice() : value
     } finally {
       shared.waiters--
       if (onProgress != null) shared.listeners.delete(onProgress)
@@ -330,7 +333,7 @@ export class LocalPeer {
   private startFetch (key: CID): Inflight {
     const id = key.toString()
     const controller = new AbortController()
-    const entry: Inflight = { invalidated: false, settled: false, waiters: 0, controller, listeners: new Set(), promise: undefined as unknown as Promise<Uint8Array> }
+    const entry: Inflight = { invalidated: false, settled: false, cached: false, waiters: 0, controller, listeners: new Set(), promise: undefined as unknown as Promise<Uint8Array> }
     const options: CallOptions = {
       signal: controller.signal,
       onProgress: (event) => { for (const listener of entry.listeners) listener(event) }
@@ -346,7 +349,7 @@ export class LocalPeer {
         })
         const value = concat(parts, n)
         // An eviction that arrived while we fetched means Global deleted it: don't cache a stale copy.
-        if (!entry.invalidated && !controller.signal.aborted) await this.cacheQuietly(key, value)
+        if (!entry.invalidated && !controller.signal.aborted) entry.cached = this.cacheQuietly(key, value, true)
         return value
       } finally {
         entry.settled = true
@@ -368,11 +371,20 @@ export class LocalPeer {
     }
   }
 
-  private async cacheQuietly (cid: CID, value: Uint8Array): Promise<void> {
+  /**
+   * Caches a value already verified against `cid` (by the decoder, or hashed here for a put),
+   * without hashing it again. With `owned`, the cache may keep `value` itself; otherwise (a
+   * caller's array) it keeps a copy. A small view into a larger buffer is copied too, so the
+   * cache never pins memory its budget does not count. Returns whether the value is cached.
+   */
+  private cacheQuietly (cid: CID, value: Uint8Array, owned: boolean): boolean {
+    const compact = value.byteOffset === 0 && value.buffer.byteLength === value.length
     try {
-      await this.cache.put(value, { expected: cid })
+      this.cache.adoptVerified(cid, owned && compact ? value : value.slice())
+      return true
     } catch (err) {
-      if (!(err instanceof TooLargeError)) throw err
+      if (err instanceof TooLargeError) return false
+      throw err
     }
   }
 

@@ -53,7 +53,8 @@ export interface MemoryStoreStats {
 interface Entry {
   cid: CID
   data: Uint8Array
-  outboard: Uint8Array
+  /** Built at put; for adopted values, built on first use. */
+  outboard: Uint8Array | undefined
   pinned: boolean
 }
 
@@ -139,23 +140,7 @@ export class MemoryBlobStore implements VerifiableBlobStore {
     const cid = verifyPut(result.root, result.size, expected, options)
     if (this.closed) throw new ClosedError()
     throwIfAborted(options.signal)
-    const key = cid.toString()
-    const existing = this.lru.get(key) ?? this.pinned.get(key)
-    if (existing !== undefined) {
-      if (options.pin === true) this.setPinned(key, existing, true)
-      else this.touch(key, existing)
-      return existing.cid
-    }
-    this.makeRoom(data.length)
-    const entry: Entry = { cid, data, outboard: result.outboard as Uint8Array, pinned: options.pin === true }
-    if (entry.pinned) {
-      this.pinned.set(key, entry)
-      this.pinnedBytes += data.length
-    } else {
-      this.lru.set(key, entry)
-    }
-    this.bytes += data.length
-    return cid
+    return this.insert(cid, data, result.outboard, options.pin === true).cid
   }
 
   get (cid: CIDLike, options: GetOptions = {}): AsyncIterable<Uint8Array> {
@@ -204,7 +189,44 @@ export class MemoryBlobStore implements VerifiableBlobStore {
 
   async outboard (cid: CIDLike, options?: AbortOptions): Promise<Uint8Array> {
     this.check(options)
-    return this.require(cid).outboard.slice()
+    const entry = this.require(cid)
+    entry.outboard ??= new TreeHasher({ outboard: true }).update(entry.data).finalize().outboard as Uint8Array
+    return entry.outboard.slice()
+  }
+
+  /**
+   * Takes a value that has already been verified against `cid` (for example, bytes that came
+   * out of the verified-stream decoder), without hashing or copying it again: the store takes
+   * ownership of `data`, and the caller must not modify it afterwards. The outboard is built only
+   * if it is ever asked for. Putting a value already held just marks it as used.
+   *
+   * @throws {TooLargeError} when the value cannot fit the budget (nothing is stored or evicted).
+   */
+  adoptVerified (cid: CID, data: Uint8Array, options: { pin?: boolean } = {}): void {
+    this.check()
+    this.insert(cid, data, undefined, options.pin === true)
+  }
+
+  /** Stores a verified value, or marks the held copy as used (and pinned if asked). */
+  private insert (cid: CID, data: Uint8Array, outboard: Uint8Array | undefined, pin: boolean): Entry {
+    const key = cid.toString()
+    const existing = this.lru.get(key) ?? this.pinned.get(key)
+    if (existing !== undefined) {
+      if (pin) this.setPinned(key, existing, true)
+      else this.touch(key, existing)
+      return existing
+    }
+    this.checkFits(data.length)
+    this.makeRoom(data.length)
+    const entry: Entry = { cid, data, outboard, pinned: pin }
+    if (pin) {
+      this.pinned.set(key, entry)
+      this.pinnedBytes += data.length
+    } else {
+      this.lru.set(key, entry)
+    }
+    this.bytes += data.length
+    return entry
   }
 
   /** Readers hold the value, so they keep working after a delete or an eviction. Reads return copies. */
