@@ -104,7 +104,8 @@ describe('dstore CLI', function () {
   let work: { path: string, cleanup: () => Promise<void> }
   let global: Daemon
   let env: Record<string, string>
-  const big = pseudoRandom(3 * 1024 * 1024 + 12345, 7)
+  // Above the 4 MiB at which Global hashes in a worker thread: the bundled binary must ship that worker.
+  const big = pseudoRandom(6 * 1024 * 1024 + 12345, 7)
   let bigFile: string
   let bigPut: Result
   let bigCid: string

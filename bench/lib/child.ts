@@ -15,10 +15,10 @@ export class Child {
   private readonly exited: Promise<number | null>
   private done = false
 
-  constructor (script: string, args: string[] = []) {
+  constructor (script: string, args: string[] = [], env: Record<string, string> = {}) {
     // BENCH_CHILD_NODE_ARGS passes flags to the child's node, e.g. "--cpu-prof --cpu-prof-dir=/tmp/p".
     const nodeArgs = (process.env.BENCH_CHILD_NODE_ARGS ?? '').split(' ').filter(a => a !== '')
-    this.proc = spawn(process.execPath, [...nodeArgs, join(HERE, '..', script), ...args], { stdio: ['pipe', 'pipe', 'inherit'] })
+    this.proc = spawn(process.execPath, [...nodeArgs, join(HERE, '..', script), ...args], { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, ...env } })
     const rl = createInterface({ input: this.proc.stdout! })
     rl.on('line', line => {
       const waiter = this.replies.shift()

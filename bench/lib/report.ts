@@ -44,6 +44,8 @@ export interface SystemResult {
   /** Peak RSS of both processes during a streamed cold get, by size in bytes. */
   rss: Record<string, { requesterPeakMiB: Figure, providerPeakMiB: Figure, get: Timed }>
   startMs?: { provider: Figure, requester: Figure }
+  /** dstore only: start with the pre-bundled library (`dstore/bundle`, as the `dstore` binary). */
+  startMsBundled?: { provider: Figure, requester: Figure }
   /** The correctness guards that ran. */
   checks: string[]
 }
@@ -180,11 +182,14 @@ export function markdownTables (r: CompareResult): string {
     for (const [size, m] of Object.entries(s.rss)) rssRows.push([s.system, sizeName(Number(size)), fig(m.requesterPeakMiB), fig(m.providerPeakMiB), fig(m.get.MBps)])
   }
   if (rssRows.length > 0) {
-    out.push(`\n### Peak RSS during a streamed cold get (MiB; both processes reset just before)\n\n`)
+    out.push(`\n### Peak RSS during a streamed cold get (MiB; a fresh requester process; the provider's peak is reset just before)\n\n`)
     out.push(table(['', 'value', 'requester peak', 'provider peak', 'cold get MB/s'], rssRows) + '\n')
   }
 
-  const startRows = sys.filter(s => s.startMs != null).map(s => [s.system, fig(s.startMs!.provider), fig(s.startMs!.requester)])
+  const startRows = sys.filter(s => s.startMs != null).flatMap(s => [
+    [s.system, fig(s.startMs!.provider), fig(s.startMs!.requester)],
+    ...(s.startMsBundled != null ? [[`${s.system} (dstore/bundle, as the CLI)`, fig(s.startMsBundled.provider), fig(s.startMsBundled.requester)]] : [])
+  ])
   if (startRows.length > 0) {
     out.push(`\n### Start time of a fresh process, imports included (ms, until started / connected)\n\n`)
     out.push(table(['', 'provider', 'requester'], startRows) + '\n')

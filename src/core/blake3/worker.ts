@@ -1,7 +1,8 @@
 /**
  * BLAKE3 group hashing in worker threads, so a large put can hash on more than one core.
  *
- * A {@link HashPool} owns a few workers (this same file, run as a worker). A job names a range
+ * A {@link HashPool} owns a few workers (each runs `hash-worker.ts`, a file of its own so that
+ * bundles can ship it beside themselves). A job names a range
  * of a `SharedArrayBuffer` holding whole chunk groups and the chunk counter of its first
  * group; the worker computes the groups' chaining values with its own instance of the BLAKE3
  * backend (`./index.js`: the WebAssembly SIMD module instantiated from the generated
@@ -13,11 +14,12 @@
  * jobs, and terminated by {@link HashPool.close}. A worker that throws or exits fails its
  * pending jobs with {@link StorageError} and is replaced at the next job.
  */
-import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads'
+import { Worker } from 'node:worker_threads'
 import { StorageError } from '../errors.js'
 import { OUT_LEN, CHUNK_LEN } from './interface.js'
 
-interface Job {
+/** A hashing job, as posted to a worker. */
+export interface Job {
   id: number
   buffer: SharedArrayBuffer
   offset: number
@@ -28,7 +30,8 @@ interface Job {
   crash?: boolean
 }
 
-interface Reply {
+/** A worker's answer. */
+export interface Reply {
   id: number
   cvs: Uint8Array
   /** Time the worker spent hashing, ms. */
@@ -39,22 +42,6 @@ interface Reply {
 export interface GroupHashResult {
   cvs: Uint8Array
   ms: number
-}
-
-const WORKER_FLAG = 'dstoreHashWorker'
-
-if (!isMainThread && (workerData as Record<string, unknown> | null)?.[WORKER_FLAG] === true && parentPort !== null) {
-  const port = parentPort
-  const { blake3 } = await import('./index.js')
-  port.on('message', (job: Job) => {
-    if (job.crash === true) throw new Error('hash worker crash requested (test)')
-    const t = performance.now()
-    const groupLen = CHUNK_LEN * 2 ** job.groupLog
-    const cvs = new Uint8Array(job.length / groupLen * OUT_LEN)
-    blake3.groupCVs(new Uint8Array(job.buffer, job.offset, job.length), job.counter, job.groupLog, cvs, 0)
-    const reply: Reply = { id: job.id, cvs, ms: performance.now() - t }
-    port.postMessage(reply, [cvs.buffer])
-  })
 }
 
 interface Pending {
@@ -148,7 +135,7 @@ export class HashPool {
   private spawn (): Slot {
     // The parent's Node flags, less those that only apply to a main script given as text.
     const execArgv = process.execArgv.filter(a => !a.startsWith('--input-type'))
-    const worker = new Worker(new URL(import.meta.url), { workerData: { [WORKER_FLAG]: true }, execArgv })
+    const worker = new Worker(new URL('./hash-worker.js', import.meta.url), { execArgv })
     worker.unref()
     const slot: Slot = { worker, pending: new Map(), dead: false }
     worker.on('message', (reply: Reply) => {
