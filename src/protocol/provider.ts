@@ -15,7 +15,7 @@
 import type { Stream } from '@libp2p/interface'
 import { cidFromDigest } from '../core/cid.js'
 import { ClosedError, DstoreError, NotFoundError, OutOfRangeError, ProtocolError, TooLargeError } from '../core/errors.js'
-import { encodeRange, encodedRangeLength } from '../core/bao/index.js'
+import { encodeRange, encodeRangeSync, encodedRangeLength } from '../core/bao/index.js'
 import type { ByteRange } from '../core/bao/index.js'
 import { DEFAULT_GROUP_LOG } from '../core/tree.js'
 import type { VerifiableBlobStore } from '../core/store/interface.js'
@@ -75,6 +75,13 @@ export function createProviderHandler (options: ProviderOptions): RequestHandler
       }
       case KIND.GET: {
         const req = decodeGet(msg)
+        // Small values live in the store's index: answered synchronously, no file, no generator.
+        const small = req.inline ? store.readInline?.(cidFromDigest(req.digest)) : undefined
+        if (small !== undefined) {
+          const encoded = encodeRangeSync(small.data, small.outboard, clip(small.data.length, req.offset, req.length), DEFAULT_GROUP_LOG)
+          options.onBytes?.('out', encoded.length)
+          return encodeGetInline(msg.id, small.data.length, encoded)
+        }
         const size = await sizeOf(store, req.digest)
         if (size === undefined) throw new NotFoundError('not found on Global')
         const range = clip(size, req.offset, req.length)

@@ -444,6 +444,25 @@ export class FsBlobStore implements VerifiableBlobStore {
    * finish reading after the value is deleted (and after the store is closed). Reads return
    * fresh arrays.
    */
+  /**
+   * A value held inline in the index (at most `inlineThreshold` bytes) and its outboard, read
+   * synchronously: no file and no await, the fast path for small GETs. Undefined when the value
+   * is absent or stored as a file. The arrays are copies.
+   */
+  readInline (cid: CIDLike): { data: Uint8Array, outboard: Uint8Array } | undefined {
+    this.check()
+    const key = Buffer.from(parseCID(cid).multihash.digest)
+    const record = this.record(key)
+    if (record === undefined || record.kind !== KIND_INLINE) return undefined
+    const value = this.payload.getBinary(key)
+    if (value === undefined) return undefined
+    const parentsLen = outboardLength(record.size, DEFAULT_GROUP_LOG) - HEADER_LEN
+    const outboard = new Uint8Array(HEADER_LEN + parentsLen)
+    encodeHeader(record.size, outboard)
+    outboard.set(value.subarray(0, parentsLen), HEADER_LEN)
+    return { data: new Uint8Array(value.subarray(value.length - record.size)), outboard }
+  }
+
   async open (cid: CIDLike, options?: AbortOptions): Promise<BlobReader> {
     this.check(options)
     const parsed = parseCID(cid)

@@ -100,6 +100,12 @@ export interface VerifiableBlobStore extends BlobStore {
 
   /** Opens the value for random-access reads. The reader must be closed. */
   open: (cid: CIDLike, options?: AbortOptions) => Promise<BlobReader>
+
+  /**
+   * Optional fast path: a small value and its outboard, read synchronously, or undefined when
+   * the store cannot (or does not hold it that way). Callers fall back to `open`/`outboard`.
+   */
+  readInline?: (cid: CIDLike) => { data: Uint8Array, outboard: Uint8Array } | undefined
 }
 
 /** Random access to one stored value. Reads after the value is deleted still see the old bytes. */
