@@ -286,6 +286,22 @@ describe('fs store', () => {
     })
   })
 
+  describe('readInline', () => {
+    it('returns an inline value and its outboard synchronously, and nothing for file-backed or absent values', async () => {
+      store = await createFsStore({ path: dir.path })
+      const small = pseudoRandom(40_000, 5)
+      const big = pseudoRandom(DEFAULT_INLINE_THRESHOLD + 1, 6)
+      const smallCid = await store.put(small)
+      const bigCid = await store.put(big)
+      const got = store.readInline(smallCid)
+      assert.ok(got !== undefined)
+      assert.deepEqual(got.data, small)
+      assert.deepEqual(got.outboard, await store.outboard(smallCid))
+      assert.equal(store.readInline(bigCid), undefined)
+      assert.equal(store.readInline(cidOfBytes(pseudoRandom(10, 7))), undefined)
+    })
+  })
+
   describe('delete', () => {
     it('removes the data file of a file blob', async () => {
       store = await createFsStore({ path: dir.path })
