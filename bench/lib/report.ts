@@ -315,6 +315,56 @@ is also the fastest of them${atMiB != null ? `: ${(atMiB / 1000).toFixed(1)} GB/
 }
 
 /** The whole of docs/BENCHMARKS.md. */
+/**
+ * The issue's targets, checked against this run: what was measured and whether it met the
+ * target. Computed from the results, so the document can never claim more than the data shows.
+ */
+export function targetsSection (r: CompareResult): string {
+  const rows: string[][] = []
+  const mark = (ok: boolean | undefined): string => ok === undefined ? 'not measured' : ok ? '**met**' : 'not met'
+  for (const name of ['dstore-tls', 'dstore-noise']) {
+    const s = r.systems[name]
+    if (s?.available !== true) continue
+    const rawName = name === 'dstore-tls' ? 'tls' : 'noise'
+    for (const size of [64 * MiB, 256 * MiB]) {
+      const get = s.coldGet[size]?.MBps.median
+      const rawNoise = r.raw.noise?.[size]?.MBps.median
+      const rawSame = r.raw[rawName]?.[size]?.MBps.median
+      const ratio = get !== undefined && rawNoise !== undefined ? get / rawNoise : undefined
+      rows.push([`${name}: cold get ${sizeName(size)} ≥ 90% of the raw noise stream${rawName === 'tls' ? ' (and of raw TLS)' : ''}`,
+        get === undefined ? '–' : `${num(get)} MB/s = ${ratio !== undefined ? times(ratio) : '?'} raw noise${rawName === 'tls' && rawSame !== undefined ? `, ${times(get / rawSame)} raw TLS` : ''}`,
+        mark(ratio === undefined ? undefined : ratio >= 0.9)])
+    }
+    if (s.small !== undefined) {
+      rows.push([`${name}: 100-byte cold get median ≤ 0.6 ms`, `${num(s.small.cold.medianMs)} ms`, mark(s.small.cold.medianMs <= 0.6)])
+      rows.push([`${name}: 100-byte cold get p99 ≤ 3 ms`, `${num(s.small.cold.p99Ms)} ms`, mark(s.small.cold.p99Ms <= 3)])
+      rows.push([`${name}: warm get median ≤ 10 µs`, `${num(s.small.warm.medianMs * 1000)} µs`, mark(s.small.warm.medianMs * 1000 <= 10)])
+    }
+    if (s.concurrent !== undefined) {
+      rows.push([`${name}: 1000 concurrent cold gets ≤ 150 ms`, `${num(s.concurrent.totalMs.median)} ms`, mark(s.concurrent.totalMs.median <= 150)])
+    }
+    const put = s.put[256 * MiB]?.MBps.median
+    rows.push([`${name}: put 256 MiB at the API ≥ 500 MB/s`, put === undefined ? '–' : `${num(put)} MB/s`, mark(put === undefined ? undefined : put >= 500)])
+    for (const [size, v] of Object.entries(s.rss)) {
+      const worst = Math.max(v.requesterPeakMiB.median, v.providerPeakMiB.median)
+      rows.push([`${name}: peak RSS ≤ 200 MiB on either side, ${sizeName(Number(size))}`, `requester ${num(v.requesterPeakMiB.median)}, provider ${num(v.providerPeakMiB.median)} MiB`, mark(worst <= 200)])
+    }
+    if (s.startMs !== undefined) {
+      const lib = Math.max(s.startMs.provider.median, s.startMs.requester.median)
+      rows.push([`${name}: peer start ≤ 400 ms, imports included (library, unbundled)`, `${num(lib)} ms`, mark(lib <= 400)])
+    }
+    if (s.startMsBundled !== undefined) {
+      const b = Math.max(s.startMsBundled.provider.median, s.startMsBundled.requester.median)
+      rows.push([`${name}: peer start ≤ 400 ms (dstore/bundle, as the CLI)`, `${num(b)} ms`, mark(b <= 400)])
+    }
+  }
+  if (rows.length === 0) return ''
+  return `## Targets (issue #5), checked against this run
+
+${table(['target', 'measured', ''], rows)}
+`
+}
+
 export function benchmarksMarkdown (r: CompareResult, hash: any): string {
   const la = (xs: number[]): string => xs.map(x => x.toFixed(2)).join(', ')
   const heliaNote = r.systems.helia?.available === true
@@ -362,11 +412,16 @@ data; each cold get uses a requester restarted on an empty store.
 
 ![Cold get throughput by value size](benchmarks-throughput.svg)
 
+${targetsSection(r)}
+${ANALYSIS}
 ${markdownTables(r)}
 ## BLAKE3 hashing (one thread)
 
 ${hashSection(hash)}`
 }
+
+/** What the figures mean and where the remaining gaps come from (measured, see the text). */
+const ANALYSIS = "### Where the time goes (the cold-get gap)\n\nLarge cold gets reach about 0.25–0.45× the raw libp2p stream. The serving side is not the\nlimit: a client that only counts the bytes of Global's verified stream receives them as fast as\nthe raw reference (510–650 MB/s for 64 MiB, measured apart). The receiving Local does the rest\non one thread: a CPU profile of a streamed 256 MiB `cat` (TLS) shows 23% BLAKE3 hashing (the\nWebAssembly SIMD kernel at ~1.6 GB/s), 18% TLS decryption, 10% garbage collection, 6% the\ndecoder itself and 17% idle. Both processes share the machine's 2 cores, which the raw\nreference alone nearly fills. Moving the decoder's hashing to a worker thread (as puts already\ndo) is the next step; it is not done yet. `Local.get` is slower than `Local.cat` for large\nvalues because it materialises the value and keeps a copy in the cache.\n\nWhat was fixed on the way (each measured): a Promise.race and timer per chunk for idle\ntimeouts (−15–25%), a second hash of every fetched value on its way into the cache, and\nunbounded buffering below libp2p: without the blob streams' credit-based flow control\n(docs/PROTOCOL.md), a Global receiving or serving 512 MiB reached 370–550 MiB RSS.\n"
 
 /** Writes latest.json, the SVG chart and docs/BENCHMARKS.md. */
 export async function writeReport (r: CompareResult): Promise<void> {
