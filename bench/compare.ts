@@ -342,48 +342,33 @@ async function runSystem (sys: SystemDef, p: Plan, work: string, seeds: Seeds): 
 
   // 7: start time of fresh processes, imports included.
   await scenario('start time', async () => {
-    const prov: number[] = []
-    const req: number[] = []
-    for (let r = 0; r < p.startReps; r++) {
-      const dir = join(base, `start-${r}`)
-      const pc = new Child(sys.script, ['provider'])
-      let rc: Child | undefined
-      try {
-        const ps = await pc.callWithin<{ addrs: string[], startMs: number }>({ cmd: 'start', dir: join(dir, 'provider'), encryption: sys.encryption }, budget())
-        rc = new Child(sys.script, ['requester'])
-        const rs = await rc.callWithin<{ startMs: number }>({ cmd: 'start', dir: join(dir, 'requester'), addrs: ps.addrs, encryption: sys.encryption }, budget())
-        prov.push(ps.startMs)
-        req.push(rs.startMs)
-      } finally {
-        if (rc != null) await close(rc)
-        await close(pc)
-        await rm(dir, { recursive: true, force: true })
-      }
-    }
-    res.startMs = { provider: figure(prov), requester: figure(req) }
-    log(`${sys.name} start: provider ${res.startMs.provider.median.toFixed(0)} ms, requester ${res.startMs.requester.median.toFixed(0)} ms`)
-    if (sys.script === 'roles/dstore.js') {
-      // The same with the pre-bundled library (`dstore/bundle`, what the `dstore` binary uses).
-      const bprov: number[] = []
-      const breq: number[] = []
+    /** Starts a fresh provider and a fresh requester process `reps` times; their start times. */
+    const measure = async (tag: string, env: Record<string, string> = {}): Promise<{ provider: Figure, requester: Figure }> => {
+      const prov: number[] = []
+      const req: number[] = []
       for (let r = 0; r < p.startReps; r++) {
-        const dir = join(base, `start-bundle-${r}`)
-        const env = { DSTORE_BENCH_IMPORT: 'bundle' }
+        const dir = join(base, `start-${tag}-${r}`)
         const pc = new Child(sys.script, ['provider'], env)
         let rc: Child | undefined
         try {
           const ps = await pc.callWithin<{ addrs: string[], startMs: number }>({ cmd: 'start', dir: join(dir, 'provider'), encryption: sys.encryption }, budget())
           rc = new Child(sys.script, ['requester'], env)
           const rs = await rc.callWithin<{ startMs: number }>({ cmd: 'start', dir: join(dir, 'requester'), addrs: ps.addrs, encryption: sys.encryption }, budget())
-          bprov.push(ps.startMs)
-          breq.push(rs.startMs)
+          prov.push(ps.startMs)
+          req.push(rs.startMs)
         } finally {
           if (rc != null) await close(rc)
           await close(pc)
           await rm(dir, { recursive: true, force: true })
         }
       }
-      res.startMsBundled = { provider: figure(bprov), requester: figure(breq) }
+      return { provider: figure(prov), requester: figure(req) }
+    }
+    res.startMs = await measure('lib')
+    log(`${sys.name} start: provider ${res.startMs.provider.median.toFixed(0)} ms, requester ${res.startMs.requester.median.toFixed(0)} ms`)
+    if (sys.script === 'roles/dstore.js') {
+      // The same with the pre-bundled library (`dstore/bundle`, what the `dstore` binary uses).
+      res.startMsBundled = await measure('bundle', { DSTORE_BENCH_IMPORT: 'bundle' })
       log(`${sys.name} start (bundled): provider ${res.startMsBundled.provider.median.toFixed(0)} ms, requester ${res.startMsBundled.requester.median.toFixed(0)} ms`)
     }
   })

@@ -166,12 +166,16 @@ export class TreeHasher {
       const root = blake3.subtreeCV(last, 0, true)
       return { root, size, outboard: this.leaves != null ? encodeHeader(size) : undefined }
     }
-    const counter = this.groups * 2 ** this.groupLog
+    return this.finishWith(blake3.subtreeCV(last, this.groups * 2 ** this.groupLog, false), size)
+  }
+
+  /** Completes the tree from the last group's CV: merges the stack (ROOT on top) and lays out the outboard. */
+  private finishWith (lastCV: Uint8Array, size: number): TreeResult {
     if (this.leaves != null) {
       this.ensureLeaves(this.groups + 1)
-      blake3.subtreeCV(last, counter, false, this.leaves, this.groups * OUT_LEN)
+      this.leaves.set(lastCV, this.groups * OUT_LEN)
     }
-    this.push(blake3.subtreeCV(last, counter, false))
+    this.push(lastCV)
     while (this.depth > 1) {
       this.depth--
       const root = this.depth === 1
@@ -200,25 +204,7 @@ export class TreeHasher {
     const last = this.heldCV as Uint8Array
     if (this.groups === 0) throw new Error('A value of a single group must be fed as bytes')
     this.finished = true
-    const size = this.size
-    if (this.leaves != null) {
-      this.ensureLeaves(this.groups + 1)
-      this.leaves.set(last, this.groups * OUT_LEN)
-    }
-    this.push(last)
-    while (this.depth > 1) {
-      this.depth--
-      const root = this.depth === 1
-      const left = this.stack.subarray((this.depth - 1) * OUT_LEN, this.depth * OUT_LEN)
-      const right = this.stack.subarray(this.depth * OUT_LEN, (this.depth + 1) * OUT_LEN)
-      blake3.parentCV(left, right, root, this.stack, (this.depth - 1) * OUT_LEN)
-    }
-    const root = this.stack.slice(0, OUT_LEN)
-    let outboard: Uint8Array | undefined
-    if (this.leaves != null) {
-      outboard = buildOutboard(this.leaves.subarray(0, (this.groups + 1) * OUT_LEN), size, this.groupLog).outboard
-    }
-    return { root, size, outboard }
+    return this.finishWith(last, this.size)
   }
 
   private addGroups (data: Uint8Array, n: number): void {
