@@ -316,19 +316,30 @@ async function runSystem (sys: SystemDef, p: Plan, work: string, seeds: Seeds): 
           if (cid === undefined) {
             cid = (await provider.callWithin<{ cid: string }>({ cmd: 'put', size, seed: seeds.take() }, budget(size))).cid
           }
-          // A new requester process: resetting the peak of a process that already cached 256 MiB
-          // values in earlier scenarios would only measure what it kept from them.
-          await requester.stop()
-          requester = new Child(sys.script, ['requester'])
-          requesterDir = undefined
-          await fresh(true)
-          await provider.callWithin({ cmd: 'reset-rss' }, budget())
-          await requester.callWithin({ cmd: 'reset-rss' }, budget())
-          const g = await requester.callWithin<{ ms: number, bytes: number }>({ cmd: 'get', cid, size }, budget(size))
-          checkBytes(sys, 'streamed cold get', g.bytes, size, checks)
-          reqPeak.push((await requester.callWithin<{ peakMiB: number }>({ cmd: 'rss' }, budget())).peakMiB)
-          provPeak.push((await provider.callWithin<{ peakMiB: number }>({ cmd: 'rss' }, budget())).peakMiB)
-          ms.push(g.ms)
+          // Fresh processes on both sides, so each peak is that of the transfer alone: the main
+          // provider has just generated and stored the value (and the requester cached 256 MiB
+          // values in earlier scenarios), and a process keeps much of what it once used.
+          // The serving provider opens the same store (`keep`), so it serves the stored value.
+          const providerDir = join(base, 'provider')
+          await provider.callWithin({ cmd: 'stop' }, budget())
+          const server = new Child(sys.script, ['provider'])
+          try {
+            ({ addrs } = await server.callWithin<{ addrs: string[] }>({ cmd: 'start', dir: providerDir, encryption: sys.encryption, keep: true }, budget()))
+            await requester.stop()
+            requester = new Child(sys.script, ['requester'])
+            requesterDir = undefined
+            await fresh(true)
+            await server.callWithin({ cmd: 'reset-rss' }, budget())
+            await requester.callWithin({ cmd: 'reset-rss' }, budget())
+            const g = await requester.callWithin<{ ms: number, bytes: number }>({ cmd: 'get', cid, size }, budget(size))
+            checkBytes(sys, 'streamed cold get', g.bytes, size, checks)
+            reqPeak.push((await requester.callWithin<{ peakMiB: number }>({ cmd: 'rss' }, budget())).peakMiB)
+            provPeak.push((await server.callWithin<{ peakMiB: number }>({ cmd: 'rss' }, budget())).peakMiB)
+            ms.push(g.ms)
+          } finally {
+            await close(server)
+            ;({ addrs } = await provider.callWithin<{ addrs: string[] }>({ cmd: 'start', dir: providerDir, encryption: sys.encryption, keep: true }, budget()))
+          }
         }
         res.rss[size] = { requesterPeakMiB: figure(reqPeak), providerPeakMiB: figure(provPeak), get: timed(size, ms) }
         log(`${sys.name} RSS ${sizeName(size)}: requester ${res.rss[size].requesterPeakMiB.median.toFixed(0)} MiB, provider ${res.rss[size].providerPeakMiB.median.toFixed(0)} MiB, ${res.rss[size].get.MBps.median.toFixed(0)} MB/s`)

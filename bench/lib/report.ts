@@ -182,7 +182,7 @@ export function markdownTables (r: CompareResult): string {
     for (const [size, m] of Object.entries(s.rss)) rssRows.push([s.system, sizeName(Number(size)), fig(m.requesterPeakMiB), fig(m.providerPeakMiB), fig(m.get.MBps)])
   }
   if (rssRows.length > 0) {
-    out.push(`\n### Peak RSS during a streamed cold get (MiB; a fresh requester process; the provider's peak is reset just before)\n\n`)
+    out.push(`\n### Peak RSS during a streamed cold get (MiB; fresh requester and provider processes, the provider serving the value from its store)\n\n`)
     out.push(table(['', 'value', 'requester peak', 'provider peak', 'cold get MB/s'], rssRows) + '\n')
   }
 

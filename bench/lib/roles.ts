@@ -20,8 +20,11 @@ export interface RssAnswer { peakMiB: number, rssMiB: number }
 /** Provider: the node that stores values and serves them (dstore Global, Helia provider). */
 export type ProviderCommand =
   | CommonCommand
-  /** Starts the node with a fresh store in `dir`. → StartAnswer (with `addrs`). */
-  | { cmd: 'start', dir: string, encryption?: 'tls' | 'noise' }
+  /**
+   * Starts the node with a fresh store in `dir`, or with `keep` on the store already there
+   * (what an earlier provider process stored). → StartAnswer (with `addrs`).
+   */
+  | { cmd: 'start', dir: string, encryption?: 'tls' | 'noise', keep?: boolean }
   /** Stores `size` bytes of `data(size, seed)` in the provider itself. → PutAnswer */
   | { cmd: 'put', size: number, seed: number }
   /** Stores `count` values of `size` bytes, seeds `seed`, `seed + 1`, … → { cids: string[] } */

@@ -53,12 +53,14 @@ let helia: Node | undefined
 let fs: UnixFS | undefined
 let firstStartMs: number | undefined
 
-async function start (dir: string, listen: string[]): Promise<void> {
-  // A fresh store per start: only our own subfolders of `dir` are removed.
+async function start (dir: string, listen: string[], keep = false): Promise<void> {
+  // A fresh store per start (only our own subfolders of `dir` are removed), unless `keep`.
   const blocks = join(dir, 'helia-blocks')
   const datas = join(dir, 'helia-data')
-  await rm(blocks, { recursive: true, force: true })
-  await rm(datas, { recursive: true, force: true })
+  if (!keep) {
+    await rm(blocks, { recursive: true, force: true })
+    await rm(datas, { recursive: true, force: true })
+  }
   const blockstore = new FsBlockstore(blocks)
   const datastore = new FsDatastore(datas)
   await blockstore.open()
@@ -126,7 +128,7 @@ async function handle (msg: any): Promise<unknown> {
       if (msg.encryption != null && msg.encryption !== 'noise') throw new Error(`helia role speaks noise only, not ${String(msg.encryption)}`)
       if (typeof msg.dir !== 'string') throw new Error('start needs dir')
       if (role === 'provider') {
-        await start(msg.dir, ['/ip4/127.0.0.1/tcp/0'])
+        await start(msg.dir, ['/ip4/127.0.0.1/tcp/0'], msg.keep === true)
       } else {
         await start(msg.dir, [])
         await connect(helia!, msg.addrs ?? [])
