@@ -14,7 +14,6 @@
  * they are streamed from `dataPieces` (generation is then inside the put's time).
  */
 import '../../src/runtime-shim.js'
-import { createInterface } from 'node:readline'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import type { GlobalPeer, LocalPeer, Encryption } from '../../src/index.js'
@@ -23,6 +22,7 @@ import type { GlobalPeer, LocalPeer, Encryption } from '../../src/index.js'
 const { createGlobal, createLocal } = (process.env.DSTORE_BENCH_IMPORT === 'bundle'
   ? await import(new URL('../../bundle/index.mjs', import.meta.url).href)
   : await import('../../src/index.js')) as typeof import('../../src/index.js')
+import { serveCommands } from '../lib/serve.js'
 import { peakRssMiB, resetPeakRss } from '../lib/child.js'
 import { data, dataPieces } from '../lib/data.js'
 
@@ -170,13 +170,4 @@ function started<T> (peer: T | undefined): T {
   return peer
 }
 
-const rl = createInterface({ input: process.stdin })
-for await (const line of rl) {
-  let reply: unknown
-  try {
-    reply = await handle(JSON.parse(line))
-  } catch (err) {
-    reply = { error: (err as Error).message }
-  }
-  process.stdout.write(JSON.stringify(reply) + '\n')
-}
+await serveCommands(handle)

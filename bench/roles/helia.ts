@@ -17,7 +17,6 @@
  * go out on the next timer tick instead of 10 ms later.
  */
 import '../../src/runtime-shim.js'
-import { createInterface } from 'node:readline'
 import { rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { noise } from '@chainsafe/libp2p-noise'
@@ -34,6 +33,7 @@ import { createHeliaLight } from 'helia'
 import { CID } from 'multiformats/cid'
 import { data, dataPieces } from '../lib/data.js'
 import { peakRssMiB, resetPeakRss } from '../lib/child.js'
+import { serveCommands } from '../lib/serve.js'
 
 type Role = 'provider' | 'requester'
 type Node = HeliaWithLibp2p<{ identify: Identify }>
@@ -204,20 +204,11 @@ async function handle (msg: any): Promise<unknown> {
   return { error: `unknown command ${String(msg.cmd)} for the ${role}` }
 }
 
-const rl = createInterface({ input: process.stdin })
-for await (const line of rl) {
-  let reply: unknown
-  let msg: any
-  try {
-    msg = JSON.parse(line)
-    if (msg.cmd === 'exit') {
-      await helia?.stop()
-      process.stdout.write(JSON.stringify({ ok: true }) + '\n')
-      process.exit(0)
-    }
-    reply = await handle(msg)
-  } catch (err) {
-    reply = { error: (err as Error).message }
+await serveCommands(async (msg) => {
+  if (msg.cmd === 'exit') {
+    await helia?.stop()
+    process.stdout.write(JSON.stringify({ ok: true }) + '\n')
+    process.exit(0)
   }
-  process.stdout.write(JSON.stringify(reply) + '\n')
-}
+  return await handle(msg)
+})

@@ -18,7 +18,6 @@
 import '../../src/runtime-shim.js'
 import { createServer, connect, type Server, type Socket } from 'node:net'
 import { once } from 'node:events'
-import { createInterface } from 'node:readline'
 import { createLibp2p, type Libp2p } from 'libp2p'
 import { tcp } from '@libp2p/tcp'
 import { noise } from '@chainsafe/libp2p-noise'
@@ -28,6 +27,7 @@ import { plaintext } from '@libp2p/plaintext'
 import type { Connection } from '@libp2p/interface'
 import { multiaddr } from '@multiformats/multiaddr'
 import { waitForDrain } from '../../src/protocol/framing.js'
+import { serveCommands } from '../lib/serve.js'
 import { peakRssMiB, resetPeakRss } from '../lib/child.js'
 
 export type RawKind = 'noise' | 'plaintext' | 'tls' | 'tcp'
@@ -173,13 +173,4 @@ async function handle (msg: any): Promise<unknown> {
   throw new Error(`unknown command ${String(msg.cmd)} for a raw ${role}`)
 }
 
-const rl = createInterface({ input: process.stdin })
-for await (const line of rl) {
-  let reply: unknown
-  try {
-    reply = await handle(JSON.parse(line))
-  } catch (err) {
-    reply = { error: (err as Error).message }
-  }
-  process.stdout.write(JSON.stringify(reply) + '\n')
-}
+await serveCommands(handle)
