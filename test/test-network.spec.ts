@@ -577,6 +577,19 @@ describe('network (Global and Local peers over libp2p)', function () {
     })
   })
 
+  describe('abandoned and stale transfers', () => {
+    it('closes the blob stream when the consumer of cat stops early', async () => {
+      const data = pseudoRandom(20 * MiB, 1301)
+      const cid = await a.put(data)
+      const blobStreams = (): number => b.node.getConnections()
+        .flatMap(conn => conn.streams).filter(s => s.protocol === BLOB_PROTOCOL && s.status === 'open').length
+      for await (const part of b.cat(cid)) { assert.ok(part.length > 0); break }
+      // Not left open until Global's 30 s watchdog gives up on it.
+      await waitFor(() => blobStreams() === 0, 3_000, 'the abandoned blob stream to close')
+    })
+
+  })
+
   describe('identity files', () => {
     it('writes global.key and local.key with mode 0600 and global.addr with the multiaddrs', async () => {
       assert.equal((await stat(join(repo, 'global.key'))).mode & 0o777, 0o600)

@@ -77,6 +77,7 @@ export async function * getRange (ctx: RequesterContext, digest: Uint8Array, ran
     return
   }
   const call = await BlobCall.open(ctx, options.signal)
+  let finished = false
   try {
     // Our side stays open after the head: it carries CREDIT as the decoder consumes.
     await writeFrame(call.stream, encodeGet(0, { digest, offset: range.offset, length: wireLength, inline: false }))
@@ -93,9 +94,14 @@ export async function * getRange (ctx: RequesterContext, digest: Uint8Array, ran
       yield part
     }
     await call.stream.close()
+    finished = true
   } catch (err) {
+    finished = true
     throw call.fail(err)
   } finally {
+    // A consumer that stops early (break, return) abandons the transfer: reset the stream now,
+    // rather than leave it open, with a window of data queued, until Global's watchdog fires.
+    if (!finished) call.stream.abort(new AbortError('transfer abandoned by its consumer'))
     call.release()
   }
 }
