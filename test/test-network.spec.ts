@@ -590,6 +590,26 @@ describe('network (Global and Local peers over libp2p)', function () {
 
   })
 
+  describe('a Local that stops granting credit', () => {
+    it('makes Global end the GET instead of waiting forever for credit', async () => {
+      const data = pseudoRandom(12 * MiB, 1303)
+      const cid = await a.put(data)
+      const client = await c.node()
+      const stream = await client.dialProtocol(multiaddr(global.multiaddrs[0]), BLOB_PROTOCOL)
+      await writeFrame(stream, encodeGet(0, { digest: cid.multihash.digest, offset: 0, length: U64_NONE, inline: false }))
+      // Our side is closed without any CREDIT: Global can never send past the first window.
+      await stream.close()
+      let received = 0
+      let ended = false
+      void (async () => {
+        try { for await (const piece of stream) received += piece.byteLength } catch {}
+        ended = true
+      })()
+      await waitFor(() => ended, 5_000, 'Global to end a GET that can get no more credit')
+      assert.ok(received < data.length, 'Global sent past the credit window')
+    })
+  })
+
   describe('identity files', () => {
     it('writes global.key and local.key with mode 0600 and global.addr with the multiaddrs', async () => {
       assert.equal((await stat(join(repo, 'global.key'))).mode & 0o777, 0o600)

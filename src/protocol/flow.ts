@@ -17,6 +17,7 @@ export class CreditGate {
   private sent = 0
   private waiter: { resolve: () => void, reject: (e: Error) => void } | undefined
   private failure: Error | undefined
+  private ending: Error | undefined
 
   constructor (window = BLOB_WINDOW) { this.credit = window }
 
@@ -37,9 +38,20 @@ export class CreditGate {
     w?.reject(err)
   }
 
+  /**
+   * No more credit can come (the receiver closed its side): sending within the credit already
+   * granted goes on, but a wait for more fails with `err` instead of waiting forever.
+   */
+  end (err: Error): void {
+    this.ending ??= err
+    if (this.waiter != null) this.fail(err)
+  }
+
   /** Waits until a piece of `n` bytes may be sent (a piece may end past the credit). */
   async take (n: number): Promise<void> {
     while (this.sent >= this.credit) {
+      if (this.failure != null) throw this.failure
+      if (this.ending != null) this.fail(this.ending)
       if (this.failure != null) throw this.failure
       await new Promise<void>((resolve, reject) => { this.waiter = { resolve, reject } })
     }

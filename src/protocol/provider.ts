@@ -199,10 +199,17 @@ async function serveGet (stream: Stream, msg: MessageReader, frames: FrameReader
   const reader = await store.open(cid)
   // The Local grants credit as it consumes; anything but CREDIT on its side is a protocol error.
   const gate = new CreditGate()
+  // A reset (our watchdog, the Local, the connection) must also end a wait for credit.
+  const onClose = (): void => { gate.fail(new ClosedError('blob stream closed during a GET')) }
+  stream.addEventListener('close', onClose)
   void (async () => {
     for (;;) {
       const frame = await frames.next()
-      if (frame == null) return
+      if (frame == null) {
+        // The Local closed its side: no more credit can come.
+        gate.end(new ProtocolError('the Local closed its side of a GET before granting the credit it needs'))
+        return
+      }
       const credit = new MessageReader(frame)
       if (credit.kind !== KIND.CREDIT) throw new ProtocolError(`expected CREDIT during a GET, got kind 0x${credit.kind.toString(16)}`)
       gate.grant(decodeCredit(credit))
@@ -217,6 +224,7 @@ async function serveGet (stream: Stream, msg: MessageReader, frames: FrameReader
       options.onBytes?.('out', part.length)
     }
   } finally {
+    stream.removeEventListener('close', onClose)
     gate.fail(new ClosedError('GET finished'))
     await reader.close()
   }
