@@ -588,6 +588,29 @@ describe('network (Global and Local peers over libp2p)', function () {
       await waitFor(() => blobStreams() === 0, 3_000, 'the abandoned blob stream to close')
     })
 
+    it('does not cache a fetch whose rpc channel broke meanwhile (an EVICT may have been missed)', async () => {
+      const data = pseudoRandom(24 * MiB, 1302)
+      const cid = await a.put(data)
+      const l = await c.local(global)
+      await l.ready()
+      let cut = false
+      const value = await l.get(cid, {
+        onProgress: () => {
+          if (cut) return
+          cut = true
+          // Global drops the value without reaching this Local (as when its channel is reset
+          // after an unconfirmed eviction); the blob transfer itself goes on.
+          for (const link of (global as any).links) {
+            if (link.connection.remotePeer.toString() === l.peerId) link.channel.abort(new Error('test: channel reset'))
+          }
+          void global.store.delete(cid)
+        }
+      })
+      assertBytes(value, data)
+      assert.equal(await l.cache.has(cid), false, 'a value fetched across a broken channel was cached')
+      await waitFor(() => l.connected, 10_000, 'reconnection')
+      await rejectsWith(l.get(cid), 'NotFoundError')
+    })
   })
 
   describe('a Local that stops granting credit', () => {

@@ -84,10 +84,15 @@ const DEFAULT_CONNECT_TIMEOUT = 10_000
 const BACKOFF_MIN = 100
 const BACKOFF_MAX = 5_000
 
+/**
+ * Watches a key while a value for it is fetched or put: `stale` once Global may have deleted
+ * it meanwhile (an EVICT for it arrived, or the rpc channel closed, so an EVICT may have been
+ * missed). A stale result is not cached.
+ */
+interface Watch { stale: boolean }
+
 interface Inflight {
   promise: Promise<Uint8Array>
-  /** Global deleted the value meanwhile: the result must not be cached. */
-  invalidated: boolean
   settled: boolean
   /** The cache took the fetched array itself: callers must get copies. */
   cached: boolean
@@ -104,6 +109,9 @@ export class LocalPeer {
   private ctx: RequesterContext | undefined
   private readonly waiters = new Set<() => void>()
   private readonly inflight = new Map<string, Inflight>()
+  private readonly watches = new Map<string, Set<Watch>>()
+  /** Bumped by every invalidation and channel close (for puts whose key is known only at the end). */
+  private staleEpoch = 0
   private readonly counters = { invalidations: 0, bytesIn: 0, bytesOut: 0 }
   private stopped = false
   private lastError: Error | undefined
@@ -204,9 +212,11 @@ export class LocalPeer {
     }
     // A stream cannot be replayed, so it is sent once: no retry on a broken channel.
     const ctx = await this.context(options.signal)
+    const epoch = this.staleEpoch
     const digest = await putHashed(ctx, all(), options)
     const cid = cidFromDigest(digest)
-    if (keeping) this.cacheQuietly(cid, concat(keep, kept), true)
+    // Not cached if an eviction (or a channel failure) happened meanwhile: it may have been this value's.
+    if (keeping && epoch === this.staleEpoch && ctx.channel.open) this.cacheQuietly(cid, concat(keep, kept), true)
     return cid
   }
 
@@ -288,12 +298,19 @@ export class LocalPeer {
   private async putBytes (data: Uint8Array, options: CallOptions): Promise<CID> {
     const digest = hash(data)
     const cid = cidFromDigest(digest)
-    await this.withGlobalCall(options.signal, async ctx => {
-      const [size] = await statMany(ctx, [digest], options)
-      if (size === undefined) await putBytes(ctx, digest, data, options)
-      else options.onProgress?.({ type: 'blob:put:deduplicated', bytes: data.length, total: data.length })
-    })
-    this.cacheQuietly(cid, data, false)
+    const watch = this.watch(cid)
+    try {
+      await this.withGlobalCall(options.signal, async ctx => {
+        watch.stale = !ctx.channel.open
+        const [size] = await statMany(ctx, [digest], options)
+        if (size === undefined) await putBytes(ctx, digest, data, options)
+        else options.onProgress?.({ type: 'blob:put:deduplicated', bytes: data.length, total: data.length })
+      })
+      // Not cached when a delete of it raced with the put (or may have: the channel broke).
+      if (!watch.stale) this.cacheQuietly(cid, data, false)
+    } finally {
+      this.unwatch(cid, watch)
+    }
     return cid
   }
 
@@ -333,7 +350,8 @@ export class LocalPeer {
   private startFetch (key: CID): Inflight {
     const id = key.toString()
     const controller = new AbortController()
-    const entry: Inflight = { invalidated: false, settled: false, cached: false, waiters: 0, controller, listeners: new Set(), promise: undefined as unknown as Promise<Uint8Array> }
+    const watch = this.watch(key)
+    const entry: Inflight = { settled: false, cached: false, waiters: 0, controller, listeners: new Set(), promise: undefined as unknown as Promise<Uint8Array> }
     const options: CallOptions = {
       signal: controller.signal,
       onProgress: (event) => { for (const listener of entry.listeners) listener(event) }
@@ -345,13 +363,17 @@ export class LocalPeer {
         await this.withGlobalCall(options.signal, async ctx => {
           parts.length = 0
           n = 0
+          // Nothing is asked on this channel yet: only what happens from now on makes it stale.
+          watch.stale = !ctx.channel.open
           for await (const part of getRange(ctx, key.multihash.digest, { offset: 0 }, options)) { parts.push(part); n += part.length }
         })
         const value = concat(parts, n)
-        // An eviction that arrived while we fetched means Global deleted it: don't cache a stale copy.
-        if (!entry.invalidated && !controller.signal.aborted) entry.cached = this.cacheQuietly(key, value, true)
+        // An eviction that arrived while we fetched means Global deleted it, and a channel that
+        // closed meanwhile may have lost such an eviction: don't cache a possibly stale copy.
+        if (!watch.stale && !controller.signal.aborted) entry.cached = this.cacheQuietly(key, value, true)
         return value
       } finally {
+        this.unwatch(key, watch)
         entry.settled = true
         if (this.inflight.get(id) === entry) this.inflight.delete(id)
       }
@@ -388,10 +410,26 @@ export class LocalPeer {
     }
   }
 
-  /** Marks any fetch of `key` in progress as stale and drops the cached copy. */
+  private watch (key: CID): Watch {
+    const id = key.toString()
+    const w: Watch = { stale: false }
+    let set = this.watches.get(id)
+    if (set == null) { set = new Set(); this.watches.set(id, set) }
+    set.add(w)
+    return w
+  }
+
+  private unwatch (key: CID, w: Watch): void {
+    const id = key.toString()
+    const set = this.watches.get(id)
+    set?.delete(w)
+    if (set?.size === 0) this.watches.delete(id)
+  }
+
+  /** Marks any fetch or put of `key` in progress as stale and drops the cached copy. */
   private async invalidate (key: CID): Promise<void> {
-    const inflight = this.inflight.get(key.toString())
-    if (inflight != null) inflight.invalidated = true
+    this.staleEpoch++
+    for (const w of this.watches.get(key.toString()) ?? []) w.stale = true
     if (await this.cache.delete(key)) this.counters.invalidations++
   }
 
@@ -412,7 +450,13 @@ export class LocalPeer {
         const whenClosed = new Promise<void>(resolve => { closed = resolve })
         const channel = new RpcChannel(stream, this.handleRequest, {
           requestTimeout: this.options.requestTimeout,
-          onClose: (err) => { this.lastError = err; closed() }
+          onClose: (err) => {
+            this.lastError = err
+            // EVICTs may have been lost with the channel: nothing in progress may be cached.
+            this.staleEpoch++
+            for (const set of this.watches.values()) for (const w of set) w.stale = true
+            closed()
+          }
         })
         this.ctx = {
           channel,
