@@ -976,3 +976,37 @@ describe('network: a lying Global', function () {
     assert.equal(l.stats().cacheEntries, 0)
   })
 })
+
+describe('network: reconciliation that fails', function () {
+  this.timeout(30_000)
+  const c = new Cleanup()
+  after(async () => { await c.run() })
+
+  it('does not keep serving cached values it could not reconcile: it reconnects and reconciles again', async () => {
+    const fake = await c.node(['/ip4/127.0.0.1/tcp/0'])
+    let failStats = 0
+    let channels = 0
+    let current: RpcChannel | undefined
+    await fake.handle(RPC_PROTOCOL, (stream: Stream) => {
+      channels++
+      current = new RpcChannel(stream, async (msg) => {
+        if (msg.kind !== KIND.STAT) throw new Error('the fake Global only answers STAT')
+        const digests = decodeDigests(msg)
+        if (failStats > 0 && digests.length > 0) { failStats--; throw new Error('STAT failed') }
+        // It has nothing: every cached value was deleted.
+        return encodeStatResponse(msg.id, digests.map(() => undefined))
+      })
+    })
+    const l = await c.local(fake.getMultiaddrs().map(ma => ma.toString()))
+    await l.ready()
+    const value = pseudoRandom(10 * KiB, 1700)
+    const cid = cidOfBytes(value)
+    l.cache.adoptVerified(cid, value)
+    // The channel breaks; the reconciliation after reconnecting fails once.
+    failStats = 1
+    const before = channels
+    current!.abort(new Error('test: channel reset'))
+    await waitFor(() => channels > before && failStats === 0, 10_000, 'a reconnection that fails to reconcile')
+    await waitFor(async () => !(await l.cache.has(cid)), 5_000, 'the unreconciled cached value to be dropped')
+  })
+})

@@ -464,9 +464,18 @@ export class LocalPeer {
           requestTimeout: this.options.requestTimeout,
           onBytes: (dir, n) => { if (dir === 'in') this.counters.bytesIn += n; else this.counters.bytesOut += n }
         }
-        delay = BACKOFF_MIN
         this.lastError = undefined
-        await this.reconcile(this.ctx).catch((err) => { this.lastError = err })
+        try {
+          await this.reconcile(this.ctx)
+        } catch (err) {
+          // Cached values Global may have deleted would be served for as long as this channel
+          // lasts: drop it, and reconcile again on the next connection (with backoff).
+          this.lastError = err as Error
+          channel.abort(err instanceof Error ? err : new Error(String(err)))
+          await whenClosed
+          throw err
+        }
+        delay = BACKOFF_MIN
         for (const w of this.waiters) w()
         await whenClosed
       } catch (err) {
