@@ -51,7 +51,5 @@ export const MAX_BLOB_STREAMS = 64
 export const BLOB_WINDOW = 8 * 1024 * 1024
 /** A request gets this long to be answered (or, for a transfer, this long without any progress). */
 export const REQUEST_TIMEOUT_MS = 30_000
-/** A stream that carries nothing for this long is closed. The rpc stream is kept alive by pings. */
-export const IDLE_TIMEOUT_MS = 60_000
 /** How long Global waits for Locals to confirm an eviction before closing their connection. */
 export const EVICT_TIMEOUT_MS = 5_000

@@ -232,6 +232,8 @@ class BlobCall {
   static async open (ctx: RequesterContext, signal?: AbortSignal): Promise<BlobCall> {
     const stream = await ctx.connection.newStream(BLOB_PROTOCOL, { signal, negotiateFully: false })
     const onAbort = (): void => { stream.abort(new AbortError()) }
+    // An abort while the stream was being opened would otherwise go unnoticed until the decoder checks.
+    if (signal?.aborted === true) { onAbort(); throw new AbortError(undefined, { cause: signal.reason }) }
     signal?.addEventListener('abort', onAbort, { once: true })
     return new BlobCall(stream, ctx.requestTimeout ?? REQUEST_TIMEOUT_MS, signal, onAbort)
   }
