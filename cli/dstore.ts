@@ -299,6 +299,14 @@ async function main (): Promise<void> {
 }
 
 process.stdout.on('error', (err: NodeJS.ErrnoException) => { if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0) })
+/** Resolves once everything written to `stream` so far has been handed to the OS. */
+async function flush (stream: NodeJS.WriteStream): Promise<void> {
+  await new Promise<void>(resolve => { stream.write('', () => { resolve() }) })
+}
+
 await main()
-// libp2p may leave timers behind; the work is done.
+// A pipeline into stdout resolves when its source ends, possibly before the last chunk left
+// stdout's queue (a full pipe): exiting now would cut the output short. Flush, then exit (libp2p
+// may leave timers behind; the work is done).
+await Promise.all([flush(process.stdout), flush(process.stderr)])
 process.exit(process.exitCode ?? 0)

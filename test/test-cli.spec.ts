@@ -237,6 +237,21 @@ describe('dstore CLI', function () {
       assert.ok(Buffer.compare(r.stdout, Buffer.from(big)) === 0, `got ${r.stdout.length} bytes, expected ${big.length}`)
     })
 
+    it('writes the whole value to a reader of stdout that is slow to start (the pipe fills up)', async function () {
+      // The CLI's last chunks wait in stdout's queue while the pipe is full: exiting before they
+      // are flushed cut the output short (seen as exactly 6 MiB of a 6 MiB + 12345-byte value).
+      const child = spawn(process.execPath, [BIN, 'get', bigCid], { env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] })
+      child.stdout.pause()
+      await new Promise(resolve => setTimeout(resolve, 1500))
+      const out: Buffer[] = []
+      child.stdout.on('data', (b: Buffer) => out.push(b))
+      child.stdout.resume()
+      const code = await new Promise<number | null>(resolve => child.on('close', resolve))
+      assert.equal(code, 0)
+      const got = Buffer.concat(out)
+      assert.ok(Buffer.compare(got, Buffer.from(big)) === 0, `got ${got.length} bytes, expected ${big.length}`)
+    })
+
     it('writes the value to a file with -o, leaving no temp file behind', async function () {
       const dir = join(work.path, 'out')
       await mkdir(dir)
