@@ -6,98 +6,15 @@
  * `<repo>/global.addr` via DSTORE_REPO. Every CLI process costs ~0.5 s, so the file spawns ~50.
  */
 import assert from 'node:assert/strict'
-import { spawn, execFile, type ChildProcess } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { spawn, execFile } from 'node:child_process'
 import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises'
 import { createServer, type Server } from 'node:net'
-import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { CID } from 'multiformats/cid'
-import * as Digest from 'multiformats/hashes/digest'
 import { sha256 } from 'multiformats/hashes/sha2'
-import { blake3 } from '@noble/hashes/blake3.js'
 import { hex, pseudoRandom, tempDir } from './helpers.js'
-
-const HERE = dirname(fileURLToPath(import.meta.url))
-/** The real binary: what package.json's `bin` names (the bundled CLI), as `npx dstore` runs it. */
-const ROOT = join(HERE, '..', '..')
-const BIN = join(ROOT, (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { bin: { dstore: string } }).bin.dstore)
-const VERSION: string = JSON.parse(readFileSync(join(HERE, '..', '..', 'package.json'), 'utf8')).version
-const COMMANDS = ['global', 'put', 'get', 'cat', 'stat', 'has', 'rm', 'ls', 'repl']
-/** Exactly one line on stderr, in the CLI's error format (and so no stack trace). */
-const ONE_LINE = /^dstore: [^\n]+\n$/
-
-interface Result { code: number | null, signal: NodeJS.Signals | null, stdout: Buffer, out: string, stderr: string }
-
-/** The environment a client sees: only what the test sets (no DSTORE_* or DEBUG from outside). */
-function cleanEnv (extra: Record<string, string> = {}): NodeJS.ProcessEnv {
-  const env = { ...process.env }
-  delete env.DSTORE_REPO
-  delete env.DSTORE_GLOBAL
-  delete env.DEBUG
-  return { ...env, ...extra }
-}
-
-/** Runs the CLI to completion; `input` is piped to stdin (stdin is closed otherwise). */
-async function dstore (args: string[], opts: { env?: Record<string, string>, input?: string | Uint8Array, timeout?: number } = {}): Promise<Result> {
-  return await new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], { env: cleanEnv(opts.env), timeout: opts.timeout ?? 30_000, stdio: ['pipe', 'pipe', 'pipe'] })
-    const out: Buffer[] = []
-    const err: Buffer[] = []
-    child.stdout.on('data', (b: Buffer) => out.push(b))
-    child.stderr.on('data', (b: Buffer) => err.push(b))
-    child.on('error', reject)
-    child.on('close', (code, signal) => {
-      const stdout = Buffer.concat(out)
-      resolve({ code, signal, stdout, out: stdout.toString('utf8'), stderr: Buffer.concat(err).toString('utf8') })
-    })
-    child.stdin.on('error', () => {}) // the child may exit before reading all of its input
-    child.stdin.end(opts.input ?? '')
-  })
-}
-
-/** A running `dstore global`. */
-interface Daemon { proc: ChildProcess, stdout: () => string, stderr: () => string, addr: string, peerId: string }
-
-/** Starts `dstore global` and waits for its "listening" line (and the rest of its banner). */
-async function startGlobal (args: string[]): Promise<Daemon> {
-  const proc = spawn(process.execPath, [BIN, 'global', ...args], { env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] })
-  let stdout = ''
-  let stderr = ''
-  proc.stdout!.on('data', (b: Buffer) => { stdout += b.toString('utf8') })
-  proc.stderr!.on('data', (b: Buffer) => { stderr += b.toString('utf8') })
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => { proc.kill('SIGKILL'); reject(new Error(`dstore global did not start: ${stdout}${stderr}`)) }, 20_000)
-    const check = (): void => {
-      if (stdout.includes('Press Ctrl+C to stop.\n')) { clearTimeout(timer); resolve() }
-    }
-    proc.stdout!.on('data', check)
-    proc.on('exit', (code) => { clearTimeout(timer); reject(new Error(`dstore global exited with ${String(code)}: ${stdout}${stderr}`)) })
-  })
-  const m = /^Dstore server listening on (\S+)$/m.exec(stdout)
-  assert.ok(m, stdout)
-  const peerId = /^PeerId: (\S+)$/m.exec(stdout)?.[1]
-  assert.ok(peerId, stdout)
-  return { proc, stdout: () => stdout, stderr: () => stderr, addr: m[1], peerId }
-}
-
-/** Sends `signal` and waits for the daemon to exit. */
-async function stopGlobal (g: Daemon, signal: NodeJS.Signals = 'SIGTERM'): Promise<{ code: number | null, stdout: string, stderr: string }> {
-  if (g.proc.exitCode !== null || g.proc.signalCode !== null) return { code: g.proc.exitCode, stdout: g.stdout(), stderr: g.stderr() }
-  // 'close', not 'exit': only then has all of its stdout (the "Global stopped." line) been read.
-  const exited = new Promise<number | null>(resolve => g.proc.once('close', (code) => { resolve(code) }))
-  g.proc.kill(signal)
-  const timer = setTimeout(() => g.proc.kill('SIGKILL'), 15_000)
-  const code = await exited
-  clearTimeout(timer)
-  return { code, stdout: g.stdout(), stderr: g.stderr() }
-}
-
-/** The dstore key of `bytes`, computed independently of dstore: CIDv1, raw (0x55), blake3 (0x1e). */
-function blake3Cid (bytes: Uint8Array): string {
-  return CID.createV1(0x55, Digest.create(0x1e, blake3(bytes))).toString()
-}
+import { BIN, COMMANDS, ONE_LINE, VERSION, blake3Cid, cleanEnv, dstore, startGlobal, stopGlobal, type Daemon, type Result } from './proc.js'
 
 describe('dstore CLI', function () {
   let repo: { path: string, cleanup: () => Promise<void> }

@@ -11,105 +11,19 @@ import { multiaddr } from '@multiformats/multiaddr'
 import type { Stream } from '@libp2p/interface'
 import {
   cidOfBytes, createFsStore, createGlobal, createLocal,
-  type GlobalPeer, type LocalPeer, type LocalOptions, type CID
+  type GlobalPeer, type LocalPeer, type CID
 } from '../src/index.js'
 import { encodeRangeSync, outboard as makeOutboard } from '../src/core/bao/index.js'
-import { createNode, type DstoreNode } from '../src/peers/node.js'
+import type { DstoreNode } from '../src/peers/node.js'
 import { BLOB_PROTOCOL, BLOB_WINDOW, INLINE_MAX, KIND, MAX_BATCH, MAX_FRAME, RESPONSE, RPC_PROTOCOL } from '../src/protocol/constants.js'
 import { FrameReader, framePrefix, writeFrame, writeRaw } from '../src/protocol/framing.js'
 import {
-  MessageReader, U64_NONE, decodeDigests, decodeError, decodeGet, encodeBlobGetResponse, encodeGet,
+  MessageReader, U64_NONE, decodeDigests, decodeGet, encodeBlobGetResponse, encodeGet,
   encodeGetInline, encodeGetUseBlob, encodeStat, encodeStatResponse
 } from '../src/protocol/messages.js'
 import { RpcChannel } from '../src/protocol/rpc.js'
-import { collect, hex, pseudoRandom, tempDir } from './helpers.js'
-
-const KiB = 1024
-const MiB = 1024 * 1024
-
-// ---- helpers --------------------------------------------------------------------------------
-
-/** Things to stop or remove at the end of a describe block, last first. */
-class Cleanup {
-  private readonly fns: Array<() => Promise<void>> = []
-  add (fn: () => Promise<void>): void { this.fns.push(fn) }
-  async run (): Promise<void> {
-    const errors: unknown[] = []
-    while (this.fns.length > 0) {
-      try { await this.fns.pop()!() } catch (err) { errors.push(err) }
-    }
-    if (errors.length > 0) throw errors[0]
-  }
-
-  async dir (prefix = 'dstore-net-'): Promise<string> {
-    const d = await tempDir(prefix)
-    this.add(d.cleanup)
-    return d.path
-  }
-
-  async global (repo: string, listen?: string[]): Promise<GlobalPeer> {
-    const g = await createGlobal({ repo, listen, sync: false })
-    this.add(async () => { await g.stop() })
-    return g
-  }
-
-  async local (global: GlobalPeer | string[], options: Partial<LocalOptions> = {}): Promise<LocalPeer> {
-    const l = await createLocal({ global: Array.isArray(global) ? global : global.multiaddrs, ...options })
-    this.add(async () => { await l.stop() })
-    return l
-  }
-
-  async node (listen: string[] = []): Promise<DstoreNode> {
-    const n = await createNode({ listen })
-    this.add(async () => { await n.stop() })
-    return n
-  }
-}
-
-function assertBytes (actual: Uint8Array, expected: Uint8Array, what = 'value'): void {
-  assert.equal(actual.length, expected.length, `${what}: length`)
-  assert.ok(Buffer.from(actual.buffer, actual.byteOffset, actual.byteLength)
-    .equals(Buffer.from(expected.buffer, expected.byteOffset, expected.byteLength)), `${what}: bytes differ`)
-}
-
-async function rejectsWith (promise: Promise<unknown>, name: string): Promise<void> {
-  await assert.rejects(promise, (err: Error) => {
-    assert.equal(err.name, name, `expected ${name}, got ${err.name}: ${err.message}`)
-    return true
-  })
-}
-
-async function waitFor (cond: () => boolean | Promise<boolean>, ms = 10_000, what = 'condition'): Promise<void> {
-  const until = Date.now() + ms
-  while (!(await cond())) {
-    if (Date.now() > until) throw new Error(`timed out waiting for ${what}`)
-    await new Promise(resolve => setTimeout(resolve, 20))
-  }
-}
-
-async function * chunked (data: Uint8Array, step: number): AsyncGenerator<Uint8Array> {
-  for (let o = 0; o < data.length; o += step) yield data.subarray(o, o + step)
-}
-
-/** The port of a Global listening on one tcp address. */
-function portOf (global: GlobalPeer): number {
-  const ma = multiaddr(global.multiaddrs[0])
-  const tcp = ma.getComponents().find(c => c.name === 'tcp')
-  assert.ok(tcp?.value != null)
-  return Number(tcp.value)
-}
-
-/** Reads one frame, or undefined when the stream ended or was reset. */
-async function nextFrame (reader: FrameReader): Promise<Uint8Array | undefined> {
-  try { return await reader.next() } catch { return undefined }
-}
-
-function errorOf (frame: Uint8Array | undefined): { id: number, code: string } {
-  assert.ok(frame != null, 'expected an ERROR frame')
-  const msg = new MessageReader(frame)
-  assert.equal(msg.kind, KIND.ERROR)
-  return { id: msg.id, code: decodeError(msg).code }
-}
+import { collect, hex, pseudoRandom } from './helpers.js'
+import { Cleanup, KiB, MiB, assertBytes, chunked, errorOf, nextFrame, portOf, rejectsWith, waitFor } from './net.js'
 
 // ---- tests ----------------------------------------------------------------------------------
 
