@@ -3,17 +3,21 @@
  * The `dstore` command. It imports only the public API (`src/index.ts`, which loads the
  * runtime shim before libp2p), so the CLI proves the API is enough.
  */
-import { createGlobal, createLocal, parseCID, type CID, type GlobalPeer, type LocalPeer } from '../src/index.js'
+import {
+  createGlobal, createLocal, parseCID, repoPeerId, READERS_FILE, WRITERS_FILE,
+  type AccessLists, type CID, type GlobalPeer, type LocalPeer
+} from '../src/index.js'
 import { createReadStream, createWriteStream } from 'node:fs'
 import { open, rename, rm, stat } from 'node:fs/promises'
 import { createRequire } from 'node:module'
-import { basename, dirname, join } from 'node:path'
+import { basename, dirname, join, sep } from 'node:path'
 import { pipeline } from 'node:stream/promises'
 import { Readable } from 'node:stream'
 import { Command, CommanderError, Option, InvalidArgumentError } from 'commander'
 import { resolveGlobal, resolveRepo } from './config.js'
 import { UsageError, formatBytes, progressBar, reportError } from './output.js'
 import { runRepl } from './repl.js'
+import { createFsStore, StorageError, type FsBlobStore } from '../src/index.js'
 
 const VERSION: string = (createRequire(import.meta.url)('../../package.json') as { version: string }).version
 const DEFAULT_LISTEN = '/ip4/127.0.0.1/tcp/4001'
@@ -24,6 +28,18 @@ function nonNegativeInt (value: string): number {
   const n = Number(value)
   if (!Number.isSafeInteger(n) || n < 0) throw new InvalidArgumentError('must be a whole number of 0 or more')
   return n
+}
+
+/** Accumulates a repeatable option's values. */
+function collectList (value: string, previous: string[] | undefined): string[] {
+  return [...(previous ?? []), value]
+}
+
+/** One line saying who may write and read. */
+function describeAccess (lists: AccessLists): string {
+  const who = (set: ReadonlySet<string> | undefined, open: string): string =>
+    set === undefined ? open : set.size === 0 ? 'nobody' : `${set.size} PeerId${set.size === 1 ? '' : 's'}`
+  return `writers: ${who(lists.writers, 'anyone (loopback only)')}; readers: ${who(lists.readers, 'anyone')}`
 }
 
 /** Options every client command takes. */
@@ -41,7 +57,8 @@ async function newLocal (opts: Common, extra: { cacheSize?: number } = {}): Prom
   const repo = resolveRepo(opts.repo)
   const { addrs } = await resolveGlobal(opts.global, repo)
   try {
-    return { local: await createLocal({ global: addrs, connectTimeout: opts.connectTimeout, ...extra }), addrs }
+    // The identity in <repo>/local.key: the PeerId a Global's allow-list names (`dstore id` prints it).
+    return { local: await createLocal({ global: addrs, repo, connectTimeout: opts.connectTimeout, ...extra }), addrs }
   } catch (err) {
     throw new UsageError(`bad Global address ${addrs.join(', ')}: ${(err as Error).message}`, 2)
   }
@@ -85,10 +102,29 @@ program.command('global')
   .option('--listen <multiaddr...>', `addresses to listen on (default ${DEFAULT_LISTEN}, or a free port if it is taken)`)
   .addOption(new Option('--max-blob-size <bytes>', 'refuse values larger than this').argParser(nonNegativeInt))
   .addOption(new Option('--encryption <kinds...>', 'connection encryption, in order of preference').choices(['tls', 'noise']))
+  .option('--allow-writer <peerId>', `a PeerId that may put and delete (repeatable; added to <repo>/${WRITERS_FILE})`, collectList)
+  .option('--allow-reader <peerId>', `a PeerId that may read (repeatable; added to <repo>/${READERS_FILE}); with none, anyone may read`, collectList)
+  .option('--insecure-open-writes', 'accept writes from anyone on a non-loopback address with no writer list')
   .option('--json', 'print the addresses as JSON')
-  .action(async (opts: { repo?: string, listen?: string[], maxBlobSize?: number, encryption?: Array<'tls' | 'noise'>, json?: boolean }) => {
+  .addHelpText('after', `
+Access: with no writer list, writes are open only while every listen address is loopback; a
+Global listening elsewhere without one refuses to start. The files <repo>/${WRITERS_FILE} and
+<repo>/${READERS_FILE} hold one PeerId per line (# comments); send SIGHUP to re-read them.
+A client's PeerId is printed by \`dstore id\`.`)
+  .action(async (opts: {
+    repo?: string, listen?: string[], maxBlobSize?: number, encryption?: Array<'tls' | 'noise'>, json?: boolean,
+    allowWriter?: string[], allowReader?: string[], insecureOpenWrites?: boolean
+  }) => {
     const repo = resolveRepo(opts.repo)
-    const base = { repo, maxBlobSize: opts.maxBlobSize, encryption: opts.encryption, log: (line: string) => { process.stderr.write(`dstore: ${line}\n`) } }
+    const base = {
+      repo,
+      maxBlobSize: opts.maxBlobSize,
+      encryption: opts.encryption,
+      allowWriters: opts.allowWriter,
+      allowReaders: opts.allowReader,
+      insecureOpenWrites: opts.insecureOpenWrites,
+      log: (line: string) => { process.stderr.write(`dstore: ${line}\n`) }
+    }
     let global: GlobalPeer
     let note = ''
     const addrInUse = (err: unknown): boolean => /EADDRINUSE|address already in use/i.test(String((err as Error)?.message) + String((err as any)?.cause?.message))
@@ -117,11 +153,19 @@ program.command('global')
       process.once('SIGINT', stop)
       process.once('SIGTERM', stop)
     })
+    process.on('SIGHUP', () => {
+      global.reloadAccess().then(
+        (lists) => { base.log(`access lists re-read: ${describeAccess(lists)}`) },
+        (err: Error) => { base.log(`access lists NOT re-read, the previous ones stay in force: ${err.message}`) })
+    })
     if (opts.json === true) {
-      process.stdout.write(JSON.stringify({ peerId: global.peerId, multiaddrs: global.multiaddrs, repo, addrFile: global.addrFile }) + '\n')
+      const { writers, readers } = global.accessLists
+      const access = { writers: writers === undefined ? null : [...writers], readers: readers === undefined ? null : [...readers] }
+      process.stdout.write(JSON.stringify({ peerId: global.peerId, multiaddrs: global.multiaddrs, repo, addrFile: global.addrFile, access }) + '\n')
     } else {
       for (const addr of global.multiaddrs) process.stdout.write(`Dstore server listening on ${addr}\n`)
       process.stdout.write(`PeerId: ${global.peerId}\nRepo: ${repo} (addresses in ${global.addrFile})\n`)
+      process.stdout.write(`Access: ${describeAccess(global.accessLists)}\n`)
       if (note !== '') process.stdout.write(`Note: ${note}\n`)
       process.stdout.write('Press Ctrl+C to stop.\n')
     }
@@ -144,6 +188,7 @@ clientOptions(program.command('put'))
           if (input === '-') {
             source = process.stdin
           } else {
+            if (input === '') throw new UsageError('cannot put "": empty file name', 1)
             const st = await stat(input)
             if (st.isDirectory()) throw new UsageError(`cannot put ${input}: it is a directory`, 1)
             size = st.size
@@ -176,6 +221,9 @@ clientOptions(program.command('get'))
   .argument('<cid>', 'key of the value')
   .option('-o, --output <file>', 'write to this file instead of stdout')
   .action(async (cid: string, opts: Common & { output?: string }) => {
+    // A bad key or output path fails at once, before connecting or fetching anything.
+    parseCID(cid)
+    if (opts.output != null) await checkOutput(opts.output)
     await withLocal(opts, async (local, signal) => {
       const { size } = await local.stat(cid, { signal })
       await writeOut(local.cat(cid, { signal, onProgress: progressUpdater(opts, `get ${cid.slice(0, 12)}…`, size) }), opts.output, signal)
@@ -189,6 +237,7 @@ clientOptions(program.command('cat'))
   .addOption(new Option('--offset <n>', 'first byte').default(0).argParser(nonNegativeInt))
   .addOption(new Option('--length <n>', 'number of bytes (default: to the end)').argParser(nonNegativeInt))
   .action(async (cid: string, opts: Common & { offset: number, length?: number }) => {
+    parseCID(cid)
     await withLocal(opts, async (local, signal) => {
       await writeOut(local.cat(cid, { signal, offset: opts.offset, length: opts.length }), undefined, signal)
     })
@@ -198,6 +247,7 @@ clientOptions(program.command('stat'))
   .description('size of a value on Global')
   .argument('<cid>', 'key of the value')
   .action(async (cid: string, opts: Common) => {
+    parseCID(cid)
     await withLocal(opts, async (local, signal) => {
       const s = await local.stat(cid, { signal })
       print(opts, { cid: s.cid.toString(), size: s.size }, `${s.cid.toString()}\t${s.size} bytes (${formatBytes(s.size)})`)
@@ -208,6 +258,7 @@ clientOptions(program.command('has'))
   .description('whether Global has each value (exit status 1 if any is missing)')
   .argument('<cids...>', 'keys to check')
   .action(async (cids: string[], opts: Common) => {
+    for (const c of cids) parseCID(c)
     await withLocal(opts, async (local, signal) => {
       const missing = new Set((await local.missing(cids, { signal })).map(c => c.toString()))
       const rows = cids.map(c => ({ cid: c, present: !missing.has(parseCID(c).toString()) }))
@@ -220,6 +271,8 @@ clientOptions(program.command('rm'))
   .description('delete values from Global and from every connected Local')
   .argument('<cids...>', 'keys to delete')
   .action(async (cids: string[], opts: Common) => {
+    // Every key is checked before any is deleted: a typo in the last one deletes nothing.
+    for (const c of cids) parseCID(c)
     await withLocal(opts, async (local, signal) => {
       const rows: Array<{ cid: string, removed: boolean }> = []
       for (const cid of cids) rows.push({ cid, removed: await local.delete(cid, { signal }) })
@@ -241,6 +294,18 @@ clientOptions(program.command('ls'))
     })
   })
 
+program.command('id')
+  .description("print this client's PeerId (from <repo>/local.key, created if missing): what a Global's --allow-writer names")
+  .option('--repo <dir>', 'repository folder ($DSTORE_REPO, default ~/.dstore)')
+  .option('--global-key', "print the Global's PeerId for this repository instead")
+  .option('--json', 'machine-readable output')
+  .action(async (opts: { repo?: string, globalKey?: boolean, json?: boolean }) => {
+    const repo = resolveRepo(opts.repo)
+    const role = opts.globalKey === true ? 'global' : 'local'
+    const peerId = await repoPeerId(repo, role)
+    process.stdout.write(opts.json === true ? JSON.stringify({ peerId, keyFile: join(repo, `${role}.key`) }) + '\n' : `${peerId}\n`)
+  })
+
 clientOptions(program.command('repl'))
   .description('interactive session on a long-lived Local: SET/PUT, GET/OUT, DEL/REM, STATS')
   .addOption(new Option('--cache-size <bytes>', 'Local cache budget').default(256 * 1024 * 1024).argParser(nonNegativeInt))
@@ -252,6 +317,65 @@ clientOptions(program.command('repl'))
       await runRepl(local, { version: VERSION, global: addrs[0] })
     } finally {
       await local.stop()
+    }
+  })
+
+program.command('verify')
+  .description("check every value in a Global's store against its CID and outboard (Global must be stopped); exit status 1 if any is bad")
+  .option('--repo <dir>', 'repository folder of the Global ($DSTORE_REPO, default ~/.dstore)')
+  .option('--repair', 'quarantine bad values (bytes moved to <repo>/store/quarantine/, no longer listed or served; a re-put restores them) and rebuild bad outboards')
+  .option('--json', 'machine-readable output (one JSON document)')
+  .action(async (opts: { repo?: string, repair?: boolean, json?: boolean }) => {
+    const repo = resolveRepo(opts.repo)
+    const path = join(repo, 'store')
+    if (await stat(join(path, 'index.mdb')).catch(() => undefined) === undefined) {
+      throw new UsageError(`no store to verify at ${path} (is --repo right?)`, 1)
+    }
+    let store: FsBlobStore
+    try {
+      // Without --repair, entries whose data file is missing are reported, not dropped.
+      store = await createFsStore({ path, dropMissingFiles: opts.repair === true })
+    } catch (err) {
+      // A running Global holds the store's lock: verifying under it would race its puts and deletes.
+      if (err instanceof StorageError && /in use by process/.test(err.message)) {
+        throw new UsageError(`cannot verify ${path}: ${err.message.replace(/ \(remove .*\)$/, '')}; stop \`dstore global\` first`, 1)
+      }
+      throw err
+    }
+    let report
+    try {
+      report = await store.verify({
+        repair: opts.repair === true,
+        onProblem: (p) => {
+          if (opts.json === true) return
+          const done = !p.repaired ? '' : p.problem === 'outboard' ? '; outboard rebuilt' : p.problem === 'missing' ? '; entry dropped' : '; quarantined'
+          process.stdout.write(`${p.problem}\t${p.cid.toString()}\t${p.reason}${done}\n`)
+        }
+      })
+    } finally {
+      await store.close()
+    }
+    const bad = report.problems
+    if (opts.json === true) {
+      process.stdout.write(JSON.stringify({
+        store: path,
+        ok: bad.length === 0,
+        checked: report.checked,
+        bytes: report.bytes,
+        repair: opts.repair === true,
+        bad: bad.map(p => ({ cid: p.cid.toString(), size: p.size, kind: p.kind, problem: p.problem, reason: p.reason, repaired: p.repaired })),
+        recovery: store.recovery
+      }) + '\n')
+    } else {
+      const r = store.recovery
+      if (r.tempFilesRemoved + r.orphanFilesRemoved > 0) {
+        process.stdout.write(`opening the store removed ${r.tempFilesRemoved} temp file(s) and ${r.orphanFilesRemoved} orphan data file(s)\n`)
+      }
+      process.stdout.write(`checked ${report.checked} value(s), ${formatBytes(report.bytes)}: ${bad.length === 0 ? 'all good' : `${bad.length} bad${opts.repair === true ? ', repaired' : ''}`}\n`)
+    }
+    if (bad.length > 0) {
+      process.stderr.write(`dstore: ${bad.length} bad value(s) in ${path}${opts.repair === true ? ' (repaired: run verify again to confirm)' : ' (run with --repair to quarantine them)'}\n`)
+      process.exitCode = 1
     }
   })
 
@@ -270,9 +394,8 @@ async function writeOut (source: AsyncIterable<Uint8Array>, file: string | undef
     await pipeline(Readable.from(source, { objectMode: false }), process.stdout, { signal, end: false })
     return
   }
+  await checkOutput(file)
   const dir = dirname(file)
-  const st = await stat(dir).catch(() => undefined)
-  if (st == null || !st.isDirectory()) throw new UsageError(`cannot write ${file}: folder ${dir} does not exist`, 1)
   const tmp = join(dir, `.${basename(file)}.dstore-${process.pid}.tmp`)
   try {
     await pipeline(Readable.from(source, { objectMode: false }), createWriteStream(tmp, { flags: 'wx' }), { signal })
@@ -281,8 +404,26 @@ async function writeOut (source: AsyncIterable<Uint8Array>, file: string | undef
     await rename(tmp, file)
   } catch (err) {
     await rm(tmp, { force: true })
+    // Name the file that was asked for, not the temp file beside it.
+    if ((err as NodeJS.ErrnoException)?.path === tmp) (err as NodeJS.ErrnoException).path = file
     throw err
   }
+}
+
+/** Refuses an output path that cannot name a file we write (a folder, a missing folder). */
+async function checkOutput (file: string): Promise<void> {
+  if (file === '') throw new UsageError('cannot write "": empty file name', 1)
+  if (file.endsWith('/') || file.endsWith(sep)) throw new UsageError(`cannot write ${file}: that names a folder, not a file`, 1)
+  if ((await stat(file).catch(() => undefined))?.isDirectory() === true) throw new UsageError(`cannot write ${file}: it is a directory`, 1)
+  const dir = dirname(file)
+  let st
+  try {
+    st = await stat(dir)
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new UsageError(`cannot write ${file}: folder ${dir} does not exist`, 1)
+    throw err
+  }
+  if (!st.isDirectory()) throw new UsageError(`cannot write ${file}: ${dir} is not a folder`, 1)
 }
 
 async function main (): Promise<void> {

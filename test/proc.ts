@@ -16,7 +16,7 @@ export const HERE = dirname(fileURLToPath(import.meta.url))
 export const ROOT = join(HERE, '..', '..')
 export const BIN = join(ROOT, (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { bin: { dstore: string } }).bin.dstore)
 export const VERSION: string = JSON.parse(readFileSync(join(HERE, '..', '..', 'package.json'), 'utf8')).version
-export const COMMANDS = ['global', 'put', 'get', 'cat', 'stat', 'has', 'rm', 'ls', 'repl']
+export const COMMANDS = ['global', 'put', 'get', 'cat', 'stat', 'has', 'rm', 'ls', 'id', 'repl']
 /** Exactly one line on stderr, in the CLI's error format (and so no stack trace). */
 export const ONE_LINE = /^dstore: [^\n]+\n$/
 
@@ -89,4 +89,25 @@ export async function stopGlobal (g: Daemon, signal: NodeJS.Signals = 'SIGTERM')
 /** The dstore key of `bytes`, computed independently of dstore: CIDv1, raw (0x55), blake3 (0x1e). */
 export function blake3Cid (bytes: Uint8Array): string {
   return CID.createV1(0x55, Digest.create(0x1e, blake3(bytes))).toString()
+}
+
+/** A TCP port on 127.0.0.1 that was free a moment ago (to restart a daemon on the same address). */
+export async function freePort (): Promise<number> {
+  const { createServer } = await import('node:net')
+  return await new Promise((resolve, reject) => {
+    const server = createServer()
+    server.on('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const port = (server.address() as { port: number }).port
+      server.close(() => { resolve(port) })
+    })
+  })
+}
+
+/** SIGKILLs a daemon (no cleanup of any kind runs in it) and waits until it is gone. */
+export async function killGlobal (g: Daemon): Promise<void> {
+  if (g.proc.exitCode !== null || g.proc.signalCode !== null) return
+  const gone = new Promise<void>(resolve => g.proc.once('exit', () => { resolve() }))
+  g.proc.kill('SIGKILL')
+  await gone
 }

@@ -61,7 +61,7 @@ describe('dstore CLI', function () {
     it('--help on the root and on every command exits 0 and lists its options', async function () {
       const expected: Record<string, string[]> = {
         '': COMMANDS,
-        global: ['--repo', '--listen', '--max-blob-size', '--encryption', '--json'],
+        global: ['--repo', '--listen', '--max-blob-size', '--encryption', '--allow-writer', '--allow-reader', '--insecure-open-writes', '--json'],
         put: ['--repo', '--global', '--json', '--connect-timeout', '--no-progress'],
         get: ['--global', '--json', '-o, --output'],
         cat: ['--global', '--offset', '--length'],
@@ -69,6 +69,7 @@ describe('dstore CLI', function () {
         has: ['--global', '--json'],
         rm: ['--global', '--json'],
         ls: ['--global', '--json'],
+        id: ['--repo', '--global-key', '--json'],
         repl: ['--global', '--cache-size']
       }
       // Two at a time: there are two cores.

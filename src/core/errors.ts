@@ -107,6 +107,13 @@ export class PermissionDeniedError extends DstoreError {
   constructor (message: string, options?: { cause?: unknown }) { super(message, PermissionDeniedError.code, options) }
 }
 
+/** Thrown when a peer's configuration is invalid or unsafe (a bad allow-list entry, open writes on a public address). */
+export class ConfigError extends DstoreError {
+  static override readonly code = 'ERR_CONFIG'
+  override name = 'ConfigError'
+  constructor (message: string, options?: { cause?: unknown }) { super(message, ConfigError.code, options) }
+}
+
 const BY_CODE: Record<string, new (message: string) => DstoreError> = {
   [InvalidCIDError.code]: InvalidCIDError,
   [NotFoundError.code]: NotFoundError,
@@ -119,7 +126,8 @@ const BY_CODE: Record<string, new (message: string) => DstoreError> = {
   [ProtocolError.code]: ProtocolError,
   [GlobalUnreachableError.code]: GlobalUnreachableError,
   [TimeoutError.code]: TimeoutError,
-  [PermissionDeniedError.code]: PermissionDeniedError
+  [PermissionDeniedError.code]: PermissionDeniedError,
+  [ConfigError.code]: ConfigError
 }
 
 /**

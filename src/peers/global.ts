@@ -9,7 +9,8 @@ import { mkdir, rename, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Stream, Connection } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
-import { parseCID, type CIDLike } from '../core/cid.js'
+import { cidFromDigest, parseCID, type CIDLike } from '../core/cid.js'
+import type { ByteRange } from '../core/bao/index.js'
 import { ClosedError } from '../core/errors.js'
 import { createFsStore, type FsBlobStore } from '../core/store/fs.js'
 import type { AbortOptions, BlobStat, ByteSource, GetOptions, PutOptions } from '../core/store/interface.js'
@@ -17,6 +18,7 @@ import { BLOB_PROTOCOL, EVICT_TIMEOUT_MS, KIND, MAX_BLOB_STREAMS, MAX_RPC_STREAM
 import { encodeEvict } from '../protocol/messages.js'
 import { createProviderHandler, handleBlobStream, type ProviderOptions } from '../protocol/provider.js'
 import { RpcChannel } from '../protocol/rpc.js'
+import { AccessControl, type AccessLists } from './access.js'
 import { loadOrCreateIdentity } from './identity.js'
 import { createNode, type DstoreNode, type Encryption } from './node.js'
 
@@ -35,7 +37,17 @@ export interface GlobalOptions {
   evictTimeout?: number
   /** fsync every put (default true). Turning it off trades durability for speed. */
   sync?: boolean
-  /** Receives one line per notable event (protocol violations, evictions that timed out). */
+  /**
+   * PeerIds allowed to write (PUT, DELETE), added to those in `<repo>/allow-writers`. With
+   * neither, writes are open only when every listen address is loopback; otherwise Global
+   * refuses to start (ConfigError) unless `insecureOpenWrites` is set. See docs/SECURITY.md.
+   */
+  allowWriters?: string[]
+  /** PeerIds allowed to read, added to those in `<repo>/allow-readers`. With neither, anyone may read. Writers may always read. */
+  allowReaders?: string[]
+  /** Accept writes from anyone on a non-loopback address without a writer list. */
+  insecureOpenWrites?: boolean
+  /** Receives one line per notable event (protocol violations, evictions that timed out, the first refusal of each peer). */
   log?: (line: string) => void
 }
 
@@ -52,27 +64,50 @@ export interface GlobalStats {
 
 interface LocalLink { channel: RpcChannel, connection: Connection }
 
+/** Values waiting to be re-checked after aborted GETs; more are not queued. */
+const MAX_RECHECKS = 16
+
 /** A running Global peer. Create it with {@link createGlobal}. */
 export class GlobalPeer {
   private readonly links = new Set<LocalLink>()
   private readonly counters = { bytesIn: 0, bytesOut: 0, evictionsConfirmed: 0, evictionsTimedOut: 0 }
   private stopped = false
+  /** Values to re-check after an aborted GET (see `recheck`), by hex digest. */
+  private readonly rechecks = new Map<string, { digest: Uint8Array, covered: ByteRange }>()
+  private rechecking: Promise<void> | undefined
+  private readonly recheckAbort = new AbortController()
 
-  private constructor (readonly node: DstoreNode, readonly store: FsBlobStore, readonly repo: string, private readonly options: GlobalOptions) {}
+  private constructor (
+    readonly node: DstoreNode,
+    readonly store: FsBlobStore,
+    readonly repo: string,
+    private readonly access: AccessControl,
+    private readonly options: GlobalOptions
+  ) {}
 
   /** @internal use {@link createGlobal}. */
   static async create (options: GlobalOptions): Promise<GlobalPeer> {
     await mkdir(options.repo, { recursive: true })
+    const listen = options.listen ?? ['/ip4/127.0.0.1/tcp/0']
+    // Before anything is opened: an unsafe or unreadable configuration starts nothing.
+    const access = await AccessControl.load({
+      repo: options.repo,
+      listen,
+      allowWriters: options.allowWriters,
+      allowReaders: options.allowReaders,
+      insecureOpenWrites: options.insecureOpenWrites,
+      log: options.log
+    })
     const privateKey = await loadOrCreateIdentity(options.repo, 'global.key')
     const store = await createFsStore({ path: join(options.repo, 'store'), sync: options.sync ?? true })
     let node: DstoreNode
     try {
-      node = await createNode({ privateKey, listen: options.listen ?? ['/ip4/127.0.0.1/tcp/0'], encryption: options.encryption })
+      node = await createNode({ privateKey, listen, encryption: options.encryption })
     } catch (err) {
       await store.close()
       throw err
     }
-    const peer = new GlobalPeer(node, store, options.repo, options)
+    const peer = new GlobalPeer(node, store, options.repo, access, options)
     try {
       await peer.start()
     } catch (err) {
@@ -89,13 +124,18 @@ export class GlobalPeer {
       onDelete: async (digest) => { await this.evictEverywhere(digest) },
       maxBlobSize: this.options.maxBlobSize,
       requestTimeout: this.options.requestTimeout,
-      onBytes: (dir, n) => { if (dir === 'in') this.counters.bytesIn += n; else this.counters.bytesOut += n }
+      onBytes: (dir, n) => { if (dir === 'in') this.counters.bytesIn += n; else this.counters.bytesOut += n },
+      onGetAborted: (digest, covered) => { this.recheck(digest, covered) }
     }
-    const handler = createProviderHandler(provider)
+    // The peer checked is the connection's remote peer: the identity its handshake proved.
+    const forPeer = (connection: Connection): ProviderOptions => {
+      const peer = connection.remotePeer.toString()
+      return { ...provider, authorize: (access) => { this.access.check(peer, access) } }
+    }
     await this.node.handle(RPC_PROTOCOL, (stream: Stream, connection: Connection) => {
       const link: LocalLink = {
         connection,
-        channel: new RpcChannel(stream, handler, {
+        channel: new RpcChannel(stream, createProviderHandler(forPeer(connection)), {
           requestTimeout: this.options.requestTimeout,
           onClose: () => { this.links.delete(link) },
           onProtocolError: (err) => { this.log(`protocol error from ${connection.remotePeer.toString()}: ${err.message}`) }
@@ -103,8 +143,8 @@ export class GlobalPeer {
       }
       this.links.add(link)
     }, { maxInboundStreams: MAX_RPC_STREAMS, maxOutboundStreams: MAX_RPC_STREAMS })
-    await this.node.handle(BLOB_PROTOCOL, (stream: Stream) => {
-      void handleBlobStream(stream, provider)
+    await this.node.handle(BLOB_PROTOCOL, (stream: Stream, connection: Connection) => {
+      void handleBlobStream(stream, forPeer(connection))
     }, { maxInboundStreams: MAX_BLOB_STREAMS, maxOutboundStreams: MAX_BLOB_STREAMS })
     await this.writeAddrFile()
   }
@@ -117,6 +157,15 @@ export class GlobalPeer {
 
   /** Path of the file holding the dialable multiaddrs. */
   get addrFile (): string { return join(this.repo, 'global.addr') }
+
+  /**
+   * Re-reads `<repo>/allow-writers` and `<repo>/allow-readers` (the CLI does this on SIGHUP).
+   * Rejects with a ConfigError, keeping the lists in force, if a file does not parse.
+   */
+  async reloadAccess (): Promise<AccessLists> { return await this.access.reload() }
+
+  /** The allow-lists in force (`undefined`: not restricted). */
+  get accessLists (): AccessLists { return this.access.current }
 
   /** Stores a value directly (verified like any put). */
   async put (source: ByteSource, options?: PutOptions): Promise<CID> { return await this.store.put(source, options) }
@@ -145,7 +194,9 @@ export class GlobalPeer {
     if (this.stopped) return
     this.stopped = true
     for (const link of this.links) link.channel.abort(new ClosedError('Global is stopping'))
+    this.recheckAbort.abort()
     await this.node.stop()
+    await this.rechecking
     await this.store.close()
   }
 
@@ -179,6 +230,43 @@ export class GlobalPeer {
 
   private log (line: string): void {
     this.options.log?.(line)
+  }
+
+  /**
+   * A Local reset a GET after part of it was sent: its decoder may have rejected our bytes (a
+   * value corrupted on disk), or it just stopped reading. Re-check the part that was sent
+   * against the store, in the background, one at a time (at most {@link MAX_RECHECKS} waiting,
+   * one per value), and log if it does not verify. The cost is bounded by what was already
+   * sent. (Checking every GET as it is served would hash every byte served, doubling Global's
+   * CPU per byte; values served inline on the rpc channel are not re-checked: `dstore verify`
+   * finds those.)
+   */
+  private recheck (digest: Uint8Array, covered: ByteRange): void {
+    if (this.stopped) return
+    const id = Buffer.from(digest).toString('hex')
+    if (this.rechecks.has(id) || this.rechecks.size >= MAX_RECHECKS) return
+    this.rechecks.set(id, { digest: digest.slice(), covered })
+    if (this.rechecking === undefined) this.rechecking = this.drainRechecks()
+  }
+
+  private async drainRechecks (): Promise<void> {
+    await Promise.resolve() // run after recheck() has returned
+    // A Map iterates entries added while it runs; each is removed once checked.
+    for (const [key, job] of this.rechecks) {
+      if (this.stopped) break
+      const cid = cidFromDigest(job.digest)
+      try {
+        const problem = await this.store.checkRange(cid, job.covered, { signal: this.recheckAbort.signal })
+        if (problem !== undefined) {
+          this.log(`stored value ${cid.toString()} fails verification (${problem}); a Local rejected it. Run \`dstore verify --repair\` with Global stopped`)
+        }
+      } catch (err) {
+        if (!this.stopped) this.log(`could not re-check ${cid.toString()}: ${(err as Error).message}`)
+      }
+      this.rechecks.delete(key)
+    }
+    // No await since the loop ended: nothing was added that this loop did not see.
+    this.rechecking = undefined
   }
 }
 

@@ -1,13 +1,15 @@
 /**
  * Persistent peer identities. A peer's Ed25519 key lives in its repository folder, so its
  * PeerId (and with a fixed port, its multiaddr) survives restarts. The key file is created
- * with mode 0600, written to a temp file first and renamed, so a crash never leaves a
- * half-written key; an unreadable or corrupt key is an error, never silently replaced.
+ * with mode 0600, written to a temp file first and hard-linked into place, so a crash never
+ * leaves a half-written key and concurrent creators agree on one key. An unreadable or corrupt
+ * key is an error, never silently replaced.
  */
-import { chmod, mkdir, open, readFile, rename, rm } from 'node:fs/promises'
+import { chmod, link, mkdir, open, readFile, rm } from 'node:fs/promises'
 import { join } from 'node:path'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
+import { peerIdFromPrivateKey } from '@libp2p/peer-id'
 import { StorageError } from '../core/errors.js'
 
 /** Loads `<dir>/<name>`, creating a new key there when none exists. */
@@ -38,10 +40,22 @@ export async function loadOrCreateIdentity (dir: string, name: string): Promise<
       await handle.close()
     }
     await chmod(tmp, 0o600)
-    await rename(tmp, path)
+    // link, not rename: when two processes create the key at once (two CLI commands sharing a
+    // repository), the first one wins and the other uses the key that won.
+    await link(tmp, path)
   } catch (err) {
-    await rm(tmp, { force: true })
+    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return await loadOrCreateIdentity(dir, name)
     throw new StorageError(`cannot write identity key ${path}: ${(err as Error).message}`, { cause: err })
+  } finally {
+    await rm(tmp, { force: true })
   }
   return key
+}
+
+/**
+ * The PeerId a Local (`role: 'local'`) or Global started on repository folder `repo` has,
+ * creating its key if there is none yet. This is what a Global's allow-list names.
+ */
+export async function repoPeerId (repo: string, role: 'local' | 'global' = 'local'): Promise<string> {
+  return peerIdFromPrivateKey(await loadOrCreateIdentity(repo, `${role}.key`)).toString()
 }

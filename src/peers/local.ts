@@ -18,7 +18,7 @@ import type { CID } from 'multiformats/cid'
 import { cidFromDigest, parseCID, type CIDLike } from '../core/cid.js'
 import { hash } from '../core/blake3/index.js'
 import { StreamVerificationError } from '../core/bao/index.js'
-import { AbortError, ClosedError, DstoreError, GlobalUnreachableError, NotFoundError, ProtocolError, TooLargeError } from '../core/errors.js'
+import { AbortError, ClosedError, DstoreError, GlobalUnreachableError, NotFoundError, PermissionDeniedError, ProtocolError, TooLargeError } from '../core/errors.js'
 import { createMemoryStore, type MemoryBlobStore } from '../core/store/memory.js'
 import type { AbortOptions, ProgressEvent } from '../core/store/interface.js'
 import { INLINE_MAX, KIND, RPC_PROTOCOL } from '../protocol/constants.js'
@@ -496,7 +496,16 @@ export class LocalPeer {
     const keys: CID[] = []
     for await (const stat of this.cache.list()) keys.push(stat.cid)
     if (keys.length === 0) return
-    const sizes = await statMany(ctx, keys.map(k => k.multihash.digest))
+    let sizes: Array<number | undefined>
+    try {
+      sizes = await statMany(ctx, keys.map(k => k.multihash.digest))
+    } catch (err) {
+      // Global no longer lets this peer read: nothing cached can be checked, so nothing is kept.
+      // The channel stays, so calls fail with PermissionDeniedError rather than as unreachable.
+      if (!(err instanceof PermissionDeniedError)) throw err
+      for (const key of keys) await this.invalidate(key)
+      return
+    }
     for (let i = 0; i < keys.length; i++) if (sizes[i] === undefined) await this.invalidate(keys[i])
   }
 
@@ -579,10 +588,28 @@ async function raceAbort<T> (promise: Promise<T>, signal?: AbortSignal): Promise
   })
 }
 
+/**
+ * The chunks of a put source, each checked to be bytes (as the stores check theirs): a string
+ * or an array of numbers would otherwise be copied into a Uint8Array as zeros, and stored.
+ * @throws {TypeError} for a source that is not bytes or an (async) iterable of them
+ */
 function toAsyncIterator (source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): AsyncIterator<Uint8Array> {
-  if (Symbol.asyncIterator in source) return (source as AsyncIterable<Uint8Array>)[Symbol.asyncIterator]()
-  const it = (source as Iterable<Uint8Array>)[Symbol.iterator]()
-  return { next: async () => it.next() }
+  const what = (v: unknown): string => v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v
+  const isObject = source !== null && typeof source === 'object'
+  let it: AsyncIterator<unknown> | Iterator<unknown>
+  if (isObject && Symbol.asyncIterator in source) it = (source as AsyncIterable<unknown>)[Symbol.asyncIterator]()
+  else if (isObject && Symbol.iterator in source) it = (source as Iterable<unknown>)[Symbol.iterator]()
+  else throw new TypeError(`A put source must be a Uint8Array or an (async) iterable of Uint8Arrays, got ${typeof source === 'string' ? 'a string (encode it first)' : what(source)}`)
+  return {
+    next: async () => {
+      const r = await it.next()
+      if (r.done !== true && !(r.value instanceof Uint8Array)) {
+        void Promise.resolve(it.return?.()).catch(() => {})
+        throw new TypeError(`A put source must yield Uint8Arrays, got ${what(r.value)}`)
+      }
+      return r as IteratorResult<Uint8Array>
+    }
+  }
 }
 
 function concat (parts: Uint8Array[], n: number): Uint8Array {

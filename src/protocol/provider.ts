@@ -40,6 +40,17 @@ export interface ProviderOptions {
   requestTimeout?: number
   /** Counts bytes served and received. */
   onBytes?: (direction: 'in' | 'out', n: number) => void
+  /**
+   * Called when a blob GET ends early after some of the range was sent (the Local reset the
+   * stream: its decoder may have rejected what we sent). `covered` is a range of the value
+   * that includes every data byte sent. Global re-checks it against the store in the background.
+   */
+  onGetAborted?: (digest: Uint8Array, covered: ByteRange) => void
+  /**
+   * Checks the requesting peer may read (GET, STAT, LIST) or write (PUT, DELETE); throws
+   * (a PermissionDeniedError) if not. Called before anything is read from the store or the stream.
+   */
+  authorize?: (access: 'read' | 'write') => void
 }
 
 async function sizeOf (store: VerifiableBlobStore, digest: Uint8Array): Promise<number | undefined> {
@@ -66,7 +77,9 @@ function compareDigest (a: Uint8Array, b: Uint8Array): number {
 /** The rpc request handler of Global. */
 export function createProviderHandler (options: ProviderOptions): RequestHandler {
   const { store } = options
+  const authorize = options.authorize ?? (() => {})
   return async (msg: MessageReader): Promise<Uint8Array> => {
+    authorize(msg.kind === KIND.PUT || msg.kind === KIND.DELETE ? 'write' : 'read')
     switch (msg.kind) {
       case KIND.STAT: {
         const digests = decodeDigests(msg)
@@ -166,8 +179,10 @@ export async function handleBlobStream (stream: Stream, options: ProviderOptions
     if (head == null) throw new ProtocolError('blob stream closed before its head')
     const msg = new MessageReader(head)
     if (msg.kind === KIND.GET) {
+      options.authorize?.('read')
       await serveGet(stream, msg, reader, options, watchdog)
     } else if (msg.kind === KIND.PUT) {
+      options.authorize?.('write')
       await receivePut(stream, msg, reader, options)
     } else {
       throw new ProtocolError(`unknown blob stream kind 0x${msg.kind.toString(16)}`)
@@ -215,14 +230,20 @@ async function serveGet (stream: Stream, msg: MessageReader, frames: FrameReader
       gate.grant(decodeCredit(credit))
     }
   })().catch((err: Error) => { gate.fail(err); stream.abort(err) })
+  let sent = 0
   try {
     await writeFrame(stream, encodeBlobGetResponse(size))
     for await (const part of encodeRange(reader, outboard, range, DEFAULT_GROUP_LOG)) {
       await gate.take(part.length)
       await writeRaw(stream, part)
+      sent += part.length
       watchdog.touch()
       options.onBytes?.('out', part.length)
     }
+  } catch (err) {
+    // The encoded bytes sent (parents included) bound the data bytes sent from range.offset.
+    if (sent > 0) options.onGetAborted?.(req.digest, { offset: range.offset, length: Math.min(range.length, sent) })
+    throw err
   } finally {
     stream.removeEventListener('close', onClose)
     gate.fail(new ClosedError('GET finished'))
