@@ -60,8 +60,24 @@ export function figure (xs: number[]): Figure {
   return { median: median(xs), min: Math.min(...xs), max: Math.max(...xs), reps: xs.length }
 }
 
-function timed (size: number, ms: number[]): Timed {
-  return { ms: figure(ms), MBps: figure(ms.map(m => size / 1e6 / (m / 1000))) }
+function timed (size: number, ms: number[], cpu?: CpuSamples): Timed {
+  const t: Timed = { ms: figure(ms), MBps: figure(ms.map(m => size / 1e6 / (m / 1000))) }
+  if (cpu != null && cpu.sender.length > 0) t.cpuPerGB = { sender: figure(cpu.sender), receiver: figure(cpu.receiver) }
+  return t
+}
+
+/** CPU seconds per GB of each side, one sample per transfer. */
+interface CpuSamples { sender: number[], receiver: number[] }
+
+/** Runs `transfer` of `size` bytes, adding both processes' CPU seconds per GB to `samples`. */
+async function withCpu<T> (sender: Child, receiver: Child, size: number, samples: CpuSamples, transfer: () => Promise<T>): Promise<T> {
+  const cpu = async (c: Child): Promise<number> => (await c.callWithin<{ cpuMs: number }>({ cmd: 'cpu' }, budget())).cpuMs
+  const [s0, r0] = [await cpu(sender), await cpu(receiver)]
+  const out = await transfer()
+  const [s1, r1] = [await cpu(sender), await cpu(receiver)]
+  samples.sender.push((s1 - s0) / 1000 / (size / 1e9))
+  samples.receiver.push((r1 - r0) / 1000 / (size / 1e9))
+  return out
 }
 
 /**
@@ -123,12 +139,13 @@ async function runRaw (p: Plan): Promise<CompareResult['raw']> {
       out[kind] = {}
       for (const size of RAW_SIZES) {
         const ms: number[] = []
+        const cpu: CpuSamples = { sender: [], receiver: [] }
         for (let r = 0; r < p.reps(size); r++) {
-          const g = await client.callWithin<{ ms: number, bytes: number }>({ cmd: 'get', size }, budget(size))
+          const g = await withCpu(server, client, size, cpu, async () => await client.callWithin<{ ms: number, bytes: number }>({ cmd: 'get', size }, budget(size)))
           if (g.bytes !== size) throw new Error(`raw ${kind}: ${g.bytes} bytes for ${size}`)
           ms.push(g.ms)
         }
-        out[kind][size] = timed(size, ms)
+        out[kind][size] = timed(size, ms, cpu)
       }
       log(`raw ${kind}: ${RAW_SIZES.map(s => `${sizeName(s)} ${out[kind][s].MBps.median.toFixed(0)} MB/s`).join(', ')}`)
       await client.callWithin({ cmd: 'stop' }, budget())
@@ -220,6 +237,7 @@ async function runSystem (sys: SystemDef, p: Plan, work: string, seeds: Seeds): 
       await scenario(`put/get ${sizeName(size)}`, async () => {
         const puts: number[] = []
         const colds: number[] = []
+        const coldCpu: CpuSamples = { sender: [], receiver: [] }
         const warms: number[] = []
         const localPuts: number[] = []
         for (let r = 0; r < p.reps(size); r++) {
@@ -229,7 +247,8 @@ async function runSystem (sys: SystemDef, p: Plan, work: string, seeds: Seeds): 
           puts.push(put.ms)
           if (size === 256 * MiB) bigCids.push(put.cid)
           await fresh()
-          const cold = await requester.callWithin<{ ms: number, bytes: number, hit?: boolean }>({ cmd: 'get', cid: put.cid, size }, budget(size))
+          const cold = await withCpu(provider, requester, size, coldCpu, async () =>
+            await requester.callWithin<{ ms: number, bytes: number, hit?: boolean }>({ cmd: 'get', cid: put.cid, size }, budget(size)))
           checkBytes(sys, 'cold get', cold.bytes, size, checks)
           if (cold.hit === true) throw new Error(`${sys.name}: a cold get was a cache hit`)
           colds.push(cold.ms)
@@ -248,7 +267,7 @@ async function runSystem (sys: SystemDef, p: Plan, work: string, seeds: Seeds): 
           }
         }
         res.put[size] = timed(size, puts)
-        res.coldGet[size] = timed(size, colds)
+        res.coldGet[size] = timed(size, colds, coldCpu)
         res.warmGet[size] = timed(size, warms)
         if (res.localPut != null) res.localPut[size] = timed(size, localPuts)
         log(`${sys.name} ${sizeName(size)}: put ${res.put[size].MBps.median.toFixed(1)}, cold ${res.coldGet[size].MBps.median.toFixed(1)}, warm ${res.warmGet[size].MBps.median.toFixed(1)} MB/s` +

@@ -19,7 +19,9 @@ export const CHART_SVG = join(ROOT, 'docs', 'benchmarks-throughput.svg')
 export const BENCHMARKS_MD = join(ROOT, 'docs', 'BENCHMARKS.md')
 
 export interface Figure { median: number, min: number, max: number, reps: number }
-export interface Timed { ms: Figure, MBps: Figure }
+/** CPU seconds each side spent per GB moved (1e9 bytes), measured around each transfer. */
+export interface CpuPerGB { sender: Figure, receiver: Figure }
+export interface Timed { ms: Figure, MBps: Figure, cpuPerGB?: CpuPerGB }
 
 export interface SystemResult {
   system: string
@@ -103,6 +105,12 @@ function ratio (a: Figure | undefined, b: Figure | undefined): string {
   return times(a.median / b.median)
 }
 
+/** Sender and receiver CPU seconds per GB, as two cells. */
+function cpuPair (t: Timed | undefined): string[] {
+  if (t?.cpuPerGB == null) return ['–', '–']
+  return [t.cpuPerGB.sender.median.toFixed(2), t.cpuPerGB.receiver.median.toFixed(2)]
+}
+
 function table (head: string[], rows: string[][]): string {
   return [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map(r => `| ${r.join(' | ')} |`)].join('\n')
 }
@@ -153,6 +161,16 @@ export function markdownTables (r: CompareResult): string {
   }
   if (helia != null && r.raw.noise != null) getRows.push(['helia / raw noise stream', ...sizes.map(z => ratio(helia.coldGet[z]?.MBps, r.raw.noise[z]?.MBps))])
   out.push(table(['', ...sizes.map(sizeName)], getRows) + '\n')
+
+  const cpuSizes = sizes.filter(z => z >= 64 * MiB)
+  const cpuRows: string[][] = []
+  for (const s of sys) cpuRows.push([s.system, ...cpuSizes.flatMap(z => cpuPair(s.coldGet[z]))])
+  for (const [kind, bySize] of Object.entries(r.raw)) cpuRows.push([RAW_LABEL[kind] ?? kind, ...cpuSizes.flatMap(z => cpuPair(bySize[z]))])
+  if (cpuRows.some(row => row.slice(1).some(c => c !== '–'))) {
+    out.push(`\n### CPU per GB moved in a cold get (seconds of CPU, all threads, per 10^9 bytes; median)\n\n`)
+    out.push('Both processes share the same cores, so the sum of the two columns bounds throughput: with 2 cores, at most 2 / (sender + receiver) GB/s.\n\n')
+    out.push(table(['', ...cpuSizes.flatMap(z => [`${sizeName(z)} sender (provider)`, `${sizeName(z)} receiver (requester)`])], cpuRows) + '\n')
+  }
 
   out.push(`\n### Warm get (dstore: Local cache hit; Helia: blocks in the requester's blockstore; MB/s)\n\n`)
   const warmRows: string[][] = sys.map(s => [s.system, ...sizes.map(z => fig(s.warmGet[z]?.MBps))])

@@ -13,6 +13,7 @@
 export type CommonCommand =
   | { cmd: 'rss' } // → RssAnswer: peak RSS since the last reset, and RSS now
   | { cmd: 'reset-rss' } // → { ok: true }
+  | { cmd: 'cpu' } // → { cpuMs }: CPU time used by the process so far (answered by lib/serve.ts for every role)
   | { cmd: 'exit' } // → { ok: true }, then the process exits
 
 export interface RssAnswer { peakMiB: number, rssMiB: number }

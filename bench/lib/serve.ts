@@ -8,7 +8,14 @@ export async function serveCommands (handle: (msg: any) => Promise<unknown>): Pr
   for await (const line of createInterface({ input: process.stdin })) {
     let reply: unknown
     try {
-      reply = await handle(JSON.parse(line))
+      const msg = JSON.parse(line)
+      // Every role answers `cpu`: CPU time (user + system, all threads) this process has used, in ms.
+      if (msg?.cmd === 'cpu') {
+        const u = process.cpuUsage()
+        reply = { cpuMs: (u.user + u.system) / 1000 }
+      } else {
+        reply = await handle(msg)
+      }
     } catch (err) {
       reply = { error: (err as Error).message }
     }
