@@ -98,7 +98,10 @@ export function parseCID (input: CIDLike | unknown): CID {
   if (cid.multihash.size !== DIGEST_LENGTH || cid.multihash.digest.length !== DIGEST_LENGTH) {
     throw new InvalidCIDError(`CID digest is ${cid.multihash.digest.length} bytes: dstore keys use 32-byte blake3 digests`)
   }
-  return cid
+  // CID.parse keeps the text it parsed as the key's base32 form, so `bAFK…` (base32 decodes
+  // either case) would print as given and differ, as a string, from the same key parsed from
+  // `bafk…`; callers use toString() as a map key. A fresh CID prints canonically.
+  return CID.decode(cid.bytes)
 }
 
 /** True when `input` is a valid dstore key. */

@@ -57,6 +57,10 @@ export function abortError (signal: AbortSignal): AbortError {
  * the source is stalled, and closing the source (its `return()`) when the consumer stops early.
  */
 export async function * iterateSource (source: ByteSource, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
+  if (source === null || typeof source !== 'object' || !(Symbol.asyncIterator in source || Symbol.iterator in source)) {
+    const what = typeof source === 'string' ? 'a string (encode it first)' : source === null ? 'null' : typeof source
+    throw new TypeError(`A put source must be a Uint8Array or an (async) iterable of Uint8Arrays, got ${what}`)
+  }
   if (source instanceof Uint8Array) {
     if (signal?.aborted === true) throw abortError(signal)
     yield source
