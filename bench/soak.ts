@@ -16,7 +16,7 @@
 import '../src/runtime-shim.js'
 import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtemp, mkdir, readFile, rm, writeFile } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { availableParallelism, loadavg, tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { createInterface } from 'node:readline'
@@ -55,6 +55,8 @@ export interface SoakSecond {
   t: number
   ops: number
   gets: number
+  /** Gets answered from the Local's cache. */
+  hits: number
   puts: number
   errors: number
   /** Bytes moved by the operations that completed in this second. */
@@ -73,6 +75,8 @@ export interface SoakResult {
   date: string
   node: string
   cores: number
+  /** Load average before and after: other work on the machine skews the figures. */
+  loadavg: { before: number[], after: number[] }
   options: Required<Omit<SoakOptions, 'log'>>
   /** Starting the Global child and connecting every Local (ms). */
   startupMs: number
@@ -190,6 +194,7 @@ export async function runSoak (options: SoakOptions = {}): Promise<SoakResult> {
   const repo = await mkdtemp(join(tmpdir(), 'dstore-soak-'))
   const locals: LocalPeer[] = []
   let global: GlobalChild | undefined
+  const loadBefore = loadavg()
   const t0 = performance.now()
   try {
     global = await startGlobal(repo)
@@ -210,7 +215,7 @@ export async function runSoak (options: SoakOptions = {}): Promise<SoakResult> {
     const errors: SoakError[] = []
     let errorCount = 0
     const timeline: SoakSecond[] = []
-    let bucket = { ops: 0, gets: 0, puts: 0, errors: 0, getBytes: 0, putBytes: 0 }
+    let bucket = { ops: 0, gets: 0, hits: 0, puts: 0, errors: 0, getBytes: 0, putBytes: 0 }
 
     const start = performance.now()
     const deadline = start + opts.seconds * 1000
@@ -232,11 +237,12 @@ export async function runSoak (options: SoakOptions = {}): Promise<SoakResult> {
         if (!sampling) break
         const mem = process.memoryUsage()
         const b = bucket
-        bucket = { ops: 0, gets: 0, puts: 0, errors: 0, getBytes: 0, putBytes: 0 }
+        bucket = { ops: 0, gets: 0, hits: 0, puts: 0, errors: 0, getBytes: 0, putBytes: 0 }
         const row: SoakSecond = {
           t,
           ops: b.ops,
           gets: b.gets,
+          hits: b.hits,
           puts: b.puts,
           errors: b.errors,
           getMiB: Math.round(b.getBytes / MiB * 10) / 10,
@@ -299,7 +305,7 @@ export async function runSoak (options: SoakOptions = {}): Promise<SoakResult> {
             counts.verified++
             getLat.push(ms)
             ;(cached ? getHitLat : getColdLat).push(ms)
-            if (cached) counts.hits++; else counts.cold++
+            if (cached) { counts.hits++; bucket.hits++ } else counts.cold++
             counts.gets++
             counts.getBytes += entry.size
             bucket.ops++
@@ -323,7 +329,7 @@ export async function runSoak (options: SoakOptions = {}): Promise<SoakResult> {
     if (bucket.ops > 0 || bucket.errors > 0) {
       const mem = process.memoryUsage()
       timeline.push({
-        t: Math.round(durationS * 100) / 100, ops: bucket.ops, gets: bucket.gets, puts: bucket.puts, errors: bucket.errors,
+        t: Math.round(durationS * 100) / 100, ops: bucket.ops, gets: bucket.gets, hits: bucket.hits, puts: bucket.puts, errors: bucket.errors,
         getMiB: Math.round(bucket.getBytes / MiB * 10) / 10, putMiB: Math.round(bucket.putBytes / MiB * 10) / 10,
         soakRssMiB: Math.round(mem.rss / MiB * 10) / 10, soakHeapMiB: Math.round(mem.heapUsed / MiB * 10) / 10,
         globalRssMiB: await procStatusMiB(global.proc.pid, 'VmRSS'),
@@ -356,7 +362,8 @@ export async function runSoak (options: SoakOptions = {}): Promise<SoakResult> {
     return {
       date: new Date().toISOString(),
       node: process.version,
-      cores: (await import('node:os')).availableParallelism(),
+      cores: availableParallelism(),
+      loadavg: { before: loadBefore.map(l => Math.round(l * 100) / 100), after: loadavg().map(l => Math.round(l * 100) / 100) },
       options: opts,
       startupMs,
       durationS: Math.round(durationS * 100) / 100,
@@ -410,7 +417,7 @@ export function formatSoak (r: SoakResult): string {
   const lat = (name: string, l: Latency): string =>
     `${name.padEnd(9)} ${String(l.count).padStart(7)} ${l.p50.toFixed(2).padStart(8)} ${l.p90.toFixed(2).padStart(8)} ${l.p99.toFixed(2).padStart(8)} ${l.max.toFixed(2).padStart(9)}`
   const lines = [
-    `dstore soak: ${r.options.locals} Locals x ${r.options.concurrency} in flight, ${Math.round(r.options.getRatio * 100)}/${Math.round((1 - r.options.getRatio) * 100)} get/put, ${r.durationS} s (node ${r.node}, ${r.cores} cores; start-up ${r.startupMs} ms)`,
+    `dstore soak: ${r.options.locals} Locals x ${r.options.concurrency} in flight, ${Math.round(r.options.getRatio * 100)}/${Math.round((1 - r.options.getRatio) * 100)} get/put, ${r.durationS} s (node ${r.node}, ${r.cores} cores, load ${r.loadavg.before[0]} -> ${r.loadavg.after[0]}; start-up ${r.startupMs} ms)`,
     `ops: ${r.ops.total} (${r.ops.perSecond}/s): ${r.ops.gets} gets (${r.ops.getsVerified} verified byte for byte; ${r.ops.getsHit} cache hits, ${r.ops.getsCold} from Global), ${r.ops.puts} puts (${r.ops.putsDeduplicated} of stored values)`,
     `bytes: got ${r.bytes.getMiB} MiB, put ${r.bytes.putMiB} MiB; ${r.values.distinct} distinct values (${r.values.sizes.min} B to ${(r.values.sizes.max / MiB).toFixed(2)} MiB, median ${r.values.sizes.median} B, ${r.values.sizes.totalMiB} MiB), Global lists ${r.values.listedByGlobal}`,
     '',
@@ -420,8 +427,8 @@ export function formatSoak (r: SoakResult): string {
     lat(' cold', r.latencyMs.getCold),
     lat('put', r.latencyMs.put),
     '',
-    '     t  ops/s   get   put  err  get MiB  put MiB  soak RSS  Global RSS (anon + file) MiB',
-    ...r.timeline.map(s => `${String(s.t).padStart(6)} ${String(s.ops).padStart(6)} ${String(s.gets).padStart(5)} ${String(s.puts).padStart(5)} ${String(s.errors).padStart(4)} ${s.getMiB.toFixed(1).padStart(8)} ${s.putMiB.toFixed(1).padStart(8)} ${s.soakRssMiB.toFixed(1).padStart(9)} ${s.globalRssMiB.toFixed(1).padStart(11)} (${s.globalAnonMiB.toFixed(1)} + ${s.globalFileMiB.toFixed(1)})`),
+    '     t  ops/s   get   hit   put  err  get MiB  put MiB  soak RSS  Global RSS (anon + file) MiB',
+    ...r.timeline.map(s => `${String(s.t).padStart(6)} ${String(s.ops).padStart(6)} ${String(s.gets).padStart(5)} ${String(s.hits).padStart(5)} ${String(s.puts).padStart(5)} ${String(s.errors).padStart(4)} ${s.getMiB.toFixed(1).padStart(8)} ${s.putMiB.toFixed(1).padStart(8)} ${s.soakRssMiB.toFixed(1).padStart(9)} ${s.globalRssMiB.toFixed(1).padStart(11)} (${s.globalAnonMiB.toFixed(1)} + ${s.globalFileMiB.toFixed(1)})`),
     '',
     `RSS: soak max ${r.rss.soakMaxMiB} MiB (end ${r.rss.soakEndMiB}); Global max sampled ${r.rss.globalMaxMiB} MiB (anonymous max ${r.rss.globalAnonMaxMiB}), peak (VmHWM) ${r.rss.globalPeakMiB} MiB, end ${r.rss.globalEndMiB} MiB`,
     `Locals: ${r.locals.hits} hits, ${r.locals.misses} misses, ${r.locals.evictions} evictions, ${r.locals.cacheMiB} MiB cached`,
