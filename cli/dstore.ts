@@ -337,9 +337,8 @@ program.command('verify')
       store = await createFsStore({ path, dropMissingFiles: opts.repair === true })
     } catch (err) {
       // A running Global holds the store's lock: verifying under it would race its puts and deletes.
-      if (err instanceof StorageError && /in use by process/.test(err.message)) {
-        throw new UsageError(`cannot verify ${path}: ${err.message.replace(/ \(remove .*\)$/, '')}; stop \`dstore global\` first`, 1)
-      }
+      const owner = err instanceof StorageError ? /in use by process (\d+)/.exec(err.message)?.[1] : undefined
+      if (owner !== undefined) throw new UsageError(`cannot verify ${path}: it is in use by process ${owner}; stop \`dstore global\` first`, 1)
       throw err
     }
     let report

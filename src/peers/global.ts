@@ -66,6 +66,8 @@ interface LocalLink { channel: RpcChannel, connection: Connection }
 
 /** Values waiting to be re-checked after aborted GETs; more are not queued. */
 const MAX_RECHECKS = 16
+/** Corrupt values remembered so each is logged once. */
+const MAX_KNOWN_BAD = 1024
 
 /** A running Global peer. Create it with {@link createGlobal}. */
 export class GlobalPeer {
@@ -75,6 +77,8 @@ export class GlobalPeer {
   /** Values to re-check after an aborted GET (see `recheck`), by hex digest. */
   private readonly rechecks = new Map<string, { digest: Uint8Array, covered: ByteRange }>()
   private rechecking: Promise<void> | undefined
+  /** Values found corrupt by a re-check (hex digests), not re-checked or logged again. */
+  private readonly knownBad = new Set<string>()
   private readonly recheckAbort = new AbortController()
 
   private constructor (
@@ -244,7 +248,7 @@ export class GlobalPeer {
   private recheck (digest: Uint8Array, covered: ByteRange): void {
     if (this.stopped) return
     const id = Buffer.from(digest).toString('hex')
-    if (this.rechecks.has(id) || this.rechecks.size >= MAX_RECHECKS) return
+    if (this.rechecks.has(id) || this.rechecks.size >= MAX_RECHECKS || this.knownBad.has(id)) return
     this.rechecks.set(id, { digest: digest.slice(), covered })
     if (this.rechecking === undefined) this.rechecking = this.drainRechecks()
   }
@@ -258,6 +262,8 @@ export class GlobalPeer {
       try {
         const problem = await this.store.checkRange(cid, job.covered, { signal: this.recheckAbort.signal })
         if (problem !== undefined) {
+          // Logged once per value (until restart), however many Locals trip over it.
+          if (this.knownBad.size < MAX_KNOWN_BAD) this.knownBad.add(key)
           this.log(`stored value ${cid.toString()} fails verification (${problem}); a Local rejected it. Run \`dstore verify --repair\` with Global stopped`)
         }
       } catch (err) {

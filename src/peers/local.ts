@@ -140,7 +140,10 @@ export class LocalPeer {
   /** Whether the channel to Global is open now. */
   get connected (): boolean { return this.ctx?.channel.open === true }
 
-  /** Resolves once connected to Global, or rejects with GlobalUnreachableError after `connectTimeout`. */
+  /**
+   * Resolves once connected to Global and the cache is reconciled with it (values Global deleted
+   * meanwhile are dropped), or rejects with GlobalUnreachableError after `connectTimeout`.
+   */
   async ready (options: AbortOptions = {}): Promise<void> {
     await this.context(options.signal)
   }
@@ -198,10 +201,18 @@ export class LocalPeer {
     let kept = headBytes
     const cacheLimit = Math.floor((this.options.cacheSize ?? DEFAULT_CACHE) / 4)
     let keeping = kept <= cacheLimit
+    let sourceError: { err: unknown } | undefined
     async function * all (): AsyncGenerator<Uint8Array> {
       for (const part of head) yield part
       for (;;) {
-        const { done, value } = await it.next()
+        let step: IteratorResult<Uint8Array>
+        try {
+          step = await it.next()
+        } catch (err) {
+          sourceError = { err }
+          throw err
+        }
+        const { done, value } = step
         if (done === true) return
         if (keeping) {
           kept += value.length
@@ -213,7 +224,16 @@ export class LocalPeer {
     // A stream cannot be replayed, so it is sent once: no retry on a broken channel.
     const ctx = await this.context(options.signal)
     const epoch = this.staleEpoch
-    const digest = await putHashed(ctx, all(), options)
+    let digest: Uint8Array
+    try {
+      digest = await putHashed(ctx, all(), options)
+    } catch (err) {
+      // The source's own errors pass unchanged; a connection failure says so (and is not retried).
+      if (sourceError?.err === err) throw err
+      if (options.signal?.aborted === true) throw aborted(err, options.signal)
+      if (this.stopped || !(await isChannelFailure(err, ctx))) throw err
+      throw connectionLost(err, 'during a streamed put (a stream cannot be replayed: put it again)')
+    }
     const cid = cidFromDigest(digest)
     // Not cached if an eviction (or a channel failure) happened meanwhile: it may have been this value's.
     if (keeping && epoch === this.staleEpoch && ctx.channel.open) this.cacheQuietly(cid, concat(keep, kept), true)
@@ -458,7 +478,7 @@ export class LocalPeer {
             closed()
           }
         })
-        this.ctx = {
+        const ctx: RequesterContext = {
           channel,
           connection,
           requestTimeout: this.options.requestTimeout,
@@ -466,7 +486,7 @@ export class LocalPeer {
         }
         this.lastError = undefined
         try {
-          await this.reconcile(this.ctx)
+          await this.reconcile(ctx)
         } catch (err) {
           // Cached values Global may have deleted would be served for as long as this channel
           // lasts: drop it, and reconcile again on the next connection (with backoff).
@@ -476,6 +496,9 @@ export class LocalPeer {
           throw err
         }
         delay = BACKOFF_MIN
+        // Calls use the channel only once the cache is reconciled: `ready()` resolving means no
+        // value Global deleted while we were away is still cached.
+        this.ctx = ctx
         for (const w of this.waiters) w()
         await whenClosed
       } catch (err) {
@@ -546,7 +569,9 @@ export class LocalPeer {
       try {
         return await fn(ctx)
       } catch (err) {
-        if (attempt > 0 || !isChannelFailure(err, ctx) || this.stopped) throw err
+        if (signal?.aborted === true) throw aborted(err, signal)
+        if (this.stopped || !(await isChannelFailure(err, ctx))) throw err
+        if (attempt > 0) throw connectionLost(err, 'and again after a retry')
       }
     }
   }
@@ -559,20 +584,45 @@ export class LocalPeer {
         yield * fn(ctx)
         return
       } catch (err) {
-        if (attempt > 0 || !canRetry() || !isChannelFailure(err, ctx) || this.stopped) throw err
+        if (signal?.aborted === true) throw aborted(err, signal)
+        if (this.stopped || !(await isChannelFailure(err, ctx))) throw err
+        // Part of the value was delivered (or the retry broke too): it cannot be resumed here.
+        // Say the connection was lost, not that the data was bad (a truncated verified stream
+        // is a VerificationError to the decoder; nothing unverified was delivered either way).
+        if (attempt > 0 || !canRetry()) throw connectionLost(err, 'during a streamed read')
       }
     }
   }
 }
 
-/** A failure of the connection itself (not an answer from Global), after which a retry may work. */
-function isChannelFailure (err: unknown, ctx: RequesterContext): boolean {
-  const broken = !ctx.channel.open || ctx.connection.status !== 'open'
-  // A verified stream cut short because the connection went down (Global stopping closes its
-  // blob streams) is a broken transfer, not bad data: nothing unverified was delivered.
-  if (err instanceof StreamVerificationError && err.reason === 'truncated') return broken
-  if (err instanceof DstoreError && !(err instanceof ClosedError)) return false
-  return broken || err instanceof ClosedError
+/**
+ * A failure of the connection itself (not an answer from Global), after which a retry may work:
+ * a ClosedError (the rpc channel or a stream closed), or an error that is not dstore's (libp2p's
+ * stream resets and EOFs: answers from Global are always typed). A verified stream cut short
+ * (truncated) or a blob stream that ended without its answer (ProtocolError) count only when
+ * the connection is down: Global stopping closes its streams, and the channel or connection
+ * may say so a moment after the stream ends, so a closing connection gets that moment.
+ */
+async function isChannelFailure (err: unknown, ctx: RequesterContext): Promise<boolean> {
+  const broken = (): boolean => !ctx.channel.open || ctx.connection.status !== 'open'
+  if ((err instanceof StreamVerificationError && err.reason === 'truncated') || err instanceof ProtocolError) {
+    for (let i = 0; i < 10 && !broken(); i++) await new Promise(resolve => setTimeout(resolve, 20))
+    return broken()
+  }
+  if (err instanceof DstoreError) return err instanceof ClosedError
+  return true
+}
+
+/** The error of a call its caller aborted: dstore's AbortError (libp2p and the platform throw their own). */
+function aborted (err: unknown, signal: AbortSignal): DstoreError {
+  return err instanceof DstoreError ? err : new AbortError(undefined, { cause: signal.reason ?? err })
+}
+
+/** The error a call gives up with when the connection to Global failed under it. */
+function connectionLost (err: unknown, when: string): DstoreError {
+  if (err instanceof GlobalUnreachableError) return err
+  const why = err instanceof Error ? `${err.name}: ${err.message}` : err instanceof Event ? `a '${err.type}' event` : String(err)
+  return new GlobalUnreachableError(`the connection to Global failed ${when} (${why})`, { cause: err })
 }
 
 /** `promise`, or an AbortError as soon as `signal` aborts (the promise itself runs on). */

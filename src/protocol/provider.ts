@@ -41,9 +41,10 @@ export interface ProviderOptions {
   /** Counts bytes served and received. */
   onBytes?: (direction: 'in' | 'out', n: number) => void
   /**
-   * Called when a blob GET ends early after some of the range was sent (the Local reset the
-   * stream: its decoder may have rejected what we sent). `covered` is a range of the value
-   * that includes every data byte sent. Global re-checks it against the store in the background.
+   * Called when the Local resets a blob GET's stream after some of the range was sent (its
+   * decoder may have rejected what we sent; a consumer that stops early also resets). `covered`
+   * is a range of the value that includes every data byte sent. Global re-checks it against
+   * the store in the background.
    */
   onGetAborted?: (digest: Uint8Array, covered: ByteRange) => void
   /**
@@ -231,6 +232,15 @@ async function serveGet (stream: Stream, msg: MessageReader, frames: FrameReader
     }
   })().catch((err: Error) => { gate.fail(err); stream.abort(err) })
   let sent = 0
+  // The Local resets the stream when its decoder rejects what we sent (or when its consumer
+  // stops early), possibly after everything was sent: have what was sent re-checked.
+  stream.addEventListener('close', (evt: Event) => {
+    const e = evt as Event & { local?: boolean, error?: Error }
+    if (e.local === false && e.error != null && sent > 0) {
+      // The encoded bytes sent (parents included) bound the data bytes sent from range.offset.
+      options.onGetAborted?.(req.digest, { offset: range.offset, length: Math.min(range.length, sent) })
+    }
+  }, { once: true })
   try {
     await writeFrame(stream, encodeBlobGetResponse(size))
     for await (const part of encodeRange(reader, outboard, range, DEFAULT_GROUP_LOG)) {
@@ -240,10 +250,6 @@ async function serveGet (stream: Stream, msg: MessageReader, frames: FrameReader
       watchdog.touch()
       options.onBytes?.('out', part.length)
     }
-  } catch (err) {
-    // The encoded bytes sent (parents included) bound the data bytes sent from range.offset.
-    if (sent > 0) options.onGetAborted?.(req.digest, { offset: range.offset, length: Math.min(range.length, sent) })
-    throw err
   } finally {
     stream.removeEventListener('close', onClose)
     gate.fail(new ClosedError('GET finished'))

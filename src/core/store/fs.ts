@@ -8,6 +8,7 @@
  *   <root>/blobs/<hh>/<hex>  values above the inline threshold, named by the hex BLAKE3 digest
  *                            (<hh>: its first byte; shard folders are made when first needed)
  *   <root>/tmp/              puts in progress; emptied at every open
+ *   <root>/quarantine/<hex>  values `verify({ repair: true })` found corrupt (never read by the store)
  *
  * A value becomes visible only through its `index` entry, which is committed (and flushed)
  * after the data file is fsynced and renamed into place (and its folder fsynced).
@@ -21,6 +22,7 @@ import type { CID } from 'multiformats/cid'
 import { cidFromDigest, parseCID, type CIDLike } from '../cid.js'
 import { ClosedError, DstoreError, NotFoundError, OutOfRangeError, StorageError, VerificationError, throwIfAborted } from '../errors.js'
 import { HashPool, type GroupHashResult } from '../blake3/worker.js'
+import { decodeRange, encodeRange, type ByteRange } from '../bao/index.js'
 import { CHUNK_LEN } from '../blake3/interface.js'
 import { DEFAULT_GROUP_LOG, HEADER_LEN, TreeHasher, encodeHeader, outboardLength } from '../tree.js'
 import type {
@@ -73,6 +75,12 @@ export interface FsStoreOptions {
    * first large put, unreferenced while idle, terminated by `close`.
    */
   hashWorkers?: number | undefined
+  /**
+   * Drop, at open, index entries whose data file is missing (so they are not listed). Default
+   * true. `dstore verify` without `--repair` opens with false, so it reports them without
+   * changing the index (`verify` then finds them as `missing`).
+   */
+  dropMissingFiles?: boolean
 }
 
 /**
@@ -89,6 +97,45 @@ export interface FsRecoveryReport {
   orphanFilesRemoved: number
   /** Index entries whose data file was missing (external damage), dropped. */
   missingFilesDropped: number
+}
+
+/** One value `verify` found bad. */
+export interface FsVerifyProblem {
+  cid: CID
+  /** Size the index records. */
+  size: number
+  /** Where the value lives. */
+  kind: 'inline' | 'file'
+  /**
+   * - `corrupt`: the bytes do not hash to the key (or have the wrong length);
+   * - `outboard`: the bytes are right but the stored outboard is not (Locals would reject it);
+   * - `missing`: the index names a data file that does not exist (dropped at open, or gone since).
+   */
+  problem: 'corrupt' | 'outboard' | 'missing'
+  /** What was found, for people. */
+  reason: string
+  /**
+   * With `repair`: the entry no longer serves bad bytes (a corrupt value is removed from the
+   * index and its bytes moved to `quarantine/`; an outboard is rebuilt from the good bytes; a
+   * missing file's entry is dropped). Entries dropped by open's recovery are always `true`.
+   */
+  repaired: boolean
+}
+
+export interface FsVerifyOptions extends AbortOptions {
+  /** Remove (quarantine) bad values and rebuild bad outboards. Default false: only report. */
+  repair?: boolean
+  /** Called for each bad value as it is found (after its repair, with `repair`). */
+  onProblem?: (problem: FsVerifyProblem) => void
+}
+
+export interface FsVerifyReport {
+  /** Values checked (index entries read during this run). */
+  checked: number
+  /** Bytes hashed. */
+  bytes: number
+  /** Everything found bad, including entries the last open dropped because their file was missing. */
+  problems: FsVerifyProblem[]
 }
 
 interface IndexRecord {
@@ -128,8 +175,10 @@ export class FsBlobStore implements VerifiableBlobStore {
   private pool: HashPool | undefined
   /** Idle staging slots kept for the next large put. */
   private readonly freeSlots: Buffer[] = []
+  /** Entries the last open dropped because their data file was missing (reported by `verify`). */
+  private readonly droppedAtOpen: FsVerifyProblem[] = []
 
-  private constructor (path: string, options: Required<Omit<FsStoreOptions, 'path'>>, env: RootDatabase, recovery: FsRecoveryReport) {
+  private constructor (path: string, options: Required<Omit<FsStoreOptions, 'path' | 'dropMissingFiles'>>, env: RootDatabase, recovery: FsRecoveryReport) {
     this.path = path
     this.hashWorkers = options.hashWorkers
     this.inlineThreshold = options.inlineThreshold
@@ -179,7 +228,7 @@ export class FsBlobStore implements VerifiableBlobStore {
         throw new StorageError(`Store format ${String(version)} is not supported (expected ${FORMAT_VERSION})`)
       }
       const store = new FsBlobStore(root, { inlineThreshold, sync, hashWorkers }, env, { tempFilesRemoved: 0, orphanFilesRemoved: 0, missingFilesDropped: 0 })
-      await store.recover()
+      await store.recover(opts.dropMissingFiles ?? true)
       return store
     } catch (err) {
       if (env !== undefined) await env.close().catch(() => {})
@@ -498,6 +547,169 @@ export class FsBlobStore implements VerifiableBlobStore {
     }
   }
 
+  /**
+   * Re-hashes every stored value against its key and its stored outboard (docs/STORAGE.md,
+   * "Verify and repair"). Each entry is checked under its key lock, so a concurrent put or
+   * delete of the same value waits; other keys are not blocked. With `repair`, a value whose
+   * bytes are wrong is removed from the index (so it is no longer listed or served; a later
+   * put of the right bytes stores it again) and its bytes are moved to `quarantine/<hex>`; a
+   * bad outboard over good bytes is rebuilt; a missing file's entry is dropped.
+   */
+  async verify (options: FsVerifyOptions = {}): Promise<FsVerifyReport> {
+    this.check(options)
+    const report: FsVerifyReport = { checked: 0, bytes: 0, problems: [] }
+    for (const p of this.droppedAtOpen) { report.problems.push(p); options.onProblem?.(p) }
+    let after: Buffer | undefined
+    for (;;) {
+      this.check(options)
+      const keys: Buffer[] = []
+      for (const { key } of this.index.getRange({ start: after, limit: LIST_BATCH + 1, snapshot: false })) {
+        if (after !== undefined && key.equals(after)) continue
+        if (keys.length === LIST_BATCH) break
+        keys.push(Buffer.from(key))
+      }
+      for (const key of keys) {
+        const problem = await this.withKeyLock(key, async () => await this.verifyKey(key, report, options))
+        if (problem !== undefined) { report.problems.push(problem); options.onProblem?.(problem) }
+      }
+      if (keys.length < LIST_BATCH) return report
+      after = keys[keys.length - 1]
+    }
+  }
+
+  /** Checks one entry (under its key lock); repairs it with `options.repair`. */
+  private async verifyKey (key: Buffer, report: FsVerifyReport, options: FsVerifyOptions): Promise<FsVerifyProblem | undefined> {
+    this.check(options)
+    const record = this.record(key)
+    if (record === undefined) return undefined // deleted meanwhile
+    report.checked++
+    const cid = cidFromDigest(new Uint8Array(key))
+    const kind = record.kind === KIND_INLINE ? 'inline' : 'file'
+    const parentsLen = outboardLength(record.size, DEFAULT_GROUP_LOG) - HEADER_LEN
+    const payload = this.payload.getBinary(key)
+    const hasher = new TreeHasher({ outboard: true })
+    let reason: string | undefined
+    let problem: FsVerifyProblem['problem'] = 'corrupt'
+    if (record.kind === KIND_INLINE) {
+      if (payload === undefined || payload.length !== parentsLen + record.size) {
+        reason = `inline entry holds ${payload?.length ?? 0} bytes, expected ${parentsLen + record.size}`
+      } else {
+        hasher.update(payload.subarray(parentsLen))
+        report.bytes += record.size
+      }
+    } else {
+      let handle: FileHandle | undefined
+      try {
+        handle = await openFile(this.filePath(key), 'r')
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw storageError('open data file', err)
+        problem = 'missing'
+        reason = 'data file missing'
+      }
+      if (handle !== undefined) {
+        try {
+          const { size } = await storage('stat data file', async () => await (handle as FileHandle).stat())
+          if (size !== record.size) {
+            reason = `data file has ${size} bytes, the index says ${record.size}`
+          } else {
+            for (let pos = 0; pos < size;) {
+              this.check(options)
+              const n = Math.min(SLOT, size - pos)
+              hasher.update(await readFully(handle, pos, n))
+              pos += n
+              report.bytes += n
+            }
+          }
+        } finally {
+          await handle.close().catch(() => {})
+        }
+      }
+    }
+    let result: ReturnType<TreeHasher['finalize']> | undefined
+    if (reason === undefined) {
+      result = hasher.finalize()
+      if (!key.equals(result.root)) {
+        reason = 'bytes do not hash to the key'
+      } else if (payload === undefined || payload.length < parentsLen ||
+        !Buffer.from((result.outboard as Uint8Array).subarray(HEADER_LEN)).equals(payload.subarray(0, parentsLen))) {
+        problem = 'outboard'
+        reason = 'stored outboard does not match the bytes (the bytes are right)'
+      }
+    }
+    if (reason === undefined) return undefined
+    const found: FsVerifyProblem = { cid, size: record.size, kind, problem, reason, repaired: false }
+    if (options.repair === true) {
+      if (problem === 'outboard' && result !== undefined) {
+        const parents = Buffer.from((result.outboard as Uint8Array).subarray(HEADER_LEN))
+        const value = record.kind === KIND_INLINE
+          ? Buffer.concat([parents, (payload as Buffer).subarray((payload as Buffer).length - record.size)])
+          : parents
+        await storage('rewrite outboard', async () => {
+          await this.env.transaction(() => { void this.payload.put(key, value) })
+          if (this.sync) await this.env.flushed
+        })
+      } else {
+        await this.quarantine(key, record, payload)
+      }
+      found.repaired = true
+    }
+    return found
+  }
+
+  /** Moves a bad value's bytes to quarantine/ and removes its index entry. Called under the key lock. */
+  private async quarantine (key: Buffer, record: IndexRecord, payload: Buffer | undefined): Promise<void> {
+    const dir = join(this.path, 'quarantine')
+    const hex = key.toString('hex')
+    await storage('create quarantine folder', async () => { await mkdir(dir, { recursive: true }) })
+    if (record.kind === KIND_FILE) {
+      await storage('move data file to quarantine', async () => {
+        try {
+          await rename(this.filePath(key), join(dir, hex))
+        } catch (err) {
+          if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err
+        }
+      })
+    } else if (payload !== undefined) {
+      await storage('write quarantined value', async () => { await writeFile(join(dir, `${hex}.inline`), payload) })
+    }
+    await storage('commit index removal', async () => {
+      await this.env.transaction(() => {
+        void this.index.remove(key)
+        void this.payload.remove(key)
+      })
+      if (this.sync) await this.env.flushed
+    })
+  }
+
+  /**
+   * Checks a byte range of a stored value against its key through the stored outboard (the
+   * same check a Local makes on a verified stream). Cost: reading and hashing the range only.
+   * Resolves with what is wrong, or undefined when the range verifies or the value is absent.
+   */
+  async checkRange (cid: CIDLike, range: ByteRange, options?: AbortOptions): Promise<string | undefined> {
+    this.check(options)
+    const parsed = parseCID(cid)
+    let outboard: Uint8Array
+    let reader: BlobReader
+    try {
+      outboard = await this.outboard(parsed, options)
+      reader = await this.open(parsed, options)
+    } catch (err) {
+      if (err instanceof NotFoundError) return undefined
+      throw err
+    }
+    try {
+      const source = encodeRange(reader, outboard, range, DEFAULT_GROUP_LOG, { signal: options?.signal })
+      for await (const _ of decodeRange(source, parsed.multihash.digest, range, DEFAULT_GROUP_LOG, { signal: options?.signal })) { /* verified */ }
+      return undefined
+    } catch (err) {
+      if (err instanceof VerificationError || err instanceof StorageError) return err.message
+      throw err
+    } finally {
+      await reader.close()
+    }
+  }
+
   /** Waits for puts and deletes in flight (puts still streaming fail with ClosedError), then closes the index. */
   async close (): Promise<void> {
     if (this.closing !== undefined) return await this.closing
@@ -514,8 +726,8 @@ export class FsBlobStore implements VerifiableBlobStore {
     return await this.closing
   }
 
-  /** Removes temp files and orphan data files; drops index entries whose file vanished. */
-  private async recover (): Promise<void> {
+  /** Removes temp files and orphan data files; drops index entries whose file vanished (with `dropMissing`). */
+  private async recover (dropMissing: boolean): Promise<void> {
     const report = this.recovery
     const tmp = join(this.path, 'tmp')
     for (const name of await storage('list temp folder', async () => await readdir(tmp))) {
@@ -539,9 +751,22 @@ export class FsBlobStore implements VerifiableBlobStore {
     }
     const missing: Buffer[] = []
     for (const { key, value } of this.index.getRange({ snapshot: false })) {
-      if (decodeRecord(value).kind === KIND_FILE && !present.has(key.toString('hex'))) missing.push(Buffer.from(key))
+      const record = decodeRecord(value)
+      if (record.kind === KIND_FILE && !present.has(key.toString('hex'))) {
+        missing.push(Buffer.from(key))
+        this.droppedAtOpen.push({
+          cid: cidFromDigest(new Uint8Array(key)),
+          size: record.size,
+          kind: 'file',
+          problem: 'missing',
+          reason: 'data file missing (its index entry was dropped when the store was opened)',
+          repaired: true
+        })
+      }
     }
-    if (missing.length > 0) {
+    if (missing.length > 0 && !dropMissing) {
+      this.droppedAtOpen.length = 0
+    } else if (missing.length > 0) {
       await storage('drop index entries without data', async () => {
         await this.env.transaction(() => {
           for (const key of missing) { void this.index.remove(key); void this.payload.remove(key) }
