@@ -395,7 +395,12 @@ describe('faults', function () {
     assert.equal(logs.filter(l => l.includes(cids.fileVal)).length, 1, `logged once for two failed reads: ${logs.join('\n')}`)
     assert.equal(logs.some(l => l.includes(cids.goodVal)), false, 'a good value read in full is not re-checked')
 
-    // 2. Verify refuses to run under a live Global (it holds the store's lock).
+    // 2. Verify refuses to run under a live Global (it holds the store's lock), and where there is no store.
+    const none = await dstore(['verify', '--repo', join(repo, 'no-such-repo')])
+    assert.equal(none.code, 1)
+    assert.match(none.stderr, ONE_LINE)
+    assert.match(none.stderr, /no store to verify/)
+    assert.equal(existsSync(join(repo, 'no-such-repo')), false, 'verify created nothing')
     const busy = await dstore(['verify', '--repo', repo])
     assert.equal(busy.code, 1, busy.stderr)
     assert.match(busy.stderr, ONE_LINE)
