@@ -11,10 +11,10 @@ import type { Stream, Connection } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
 import { cidFromDigest, parseCID, type CIDLike } from '../core/cid.js'
 import type { ByteRange } from '../core/bao/index.js'
-import { ClosedError } from '../core/errors.js'
+import { ClosedError, ProtocolError } from '../core/errors.js'
 import { createFsStore, type FsBlobStore } from '../core/store/fs.js'
 import type { AbortOptions, BlobStat, ByteSource, GetOptions, PutOptions } from '../core/store/interface.js'
-import { BLOB_PROTOCOL, EVICT_TIMEOUT_MS, KIND, MAX_BLOB_STREAMS, MAX_RPC_STREAMS, RESPONSE, RPC_PROTOCOL } from '../protocol/constants.js'
+import { BLOB_PROTOCOL, EVICT_TIMEOUT_MS, KIND, MAX_BLOB_STREAMS, MAX_CONNECTIONS_PER_PEER, MAX_RPC_STREAMS, RESPONSE, RPC_PROTOCOL } from '../protocol/constants.js'
 import { encodeEvict } from '../protocol/messages.js'
 import { createProviderHandler, handleBlobStream, type ProviderOptions } from '../protocol/provider.js'
 import { RpcChannel } from '../protocol/rpc.js'
@@ -134,8 +134,26 @@ export class GlobalPeer {
     // The peer checked is the connection's remote peer: the identity its handshake proved.
     const forPeer = (connection: Connection): ProviderOptions => {
       const peer = connection.remotePeer.toString()
-      return { ...provider, authorize: (access) => { this.access.check(peer, access) } }
+      return {
+        ...provider,
+        authorize: (access) => { this.access.check(peer, access) },
+        onProtocolError: (err) => { this.log(`protocol error from ${peer}: ${err.message}`) }
+      }
     }
+    // A peer gets at most MAX_CONNECTIONS_PER_PEER connections (a Local needs one): the newest
+    // go, so a peer cannot multiply its stream limits. Logged at most once a minute per peer.
+    const refusedAt = new Map<string, number>()
+    this.node.addEventListener('connection:open', (evt) => {
+      const connection = evt.detail
+      if (this.node.getConnections(connection.remotePeer).length <= MAX_CONNECTIONS_PER_PEER) return
+      const peer = connection.remotePeer.toString()
+      connection.abort(new ProtocolError(`more than ${MAX_CONNECTIONS_PER_PEER} connections from one peer`))
+      const now = Date.now()
+      if (now - (refusedAt.get(peer) ?? 0) < 60_000) return
+      if (refusedAt.size > 1000) refusedAt.clear()
+      refusedAt.set(peer, now)
+      this.log(`protocol error from ${peer}: more than ${MAX_CONNECTIONS_PER_PEER} connections at once; closing the extra ones`)
+    })
     await this.node.handle(RPC_PROTOCOL, (stream: Stream, connection: Connection) => {
       const link: LocalLink = {
         connection,

@@ -49,7 +49,27 @@ export const MAX_BLOB_STREAMS = 64
  * messages. It bounds what either side buffers for a transfer, whatever libp2p buffers below.
  */
 export const BLOB_WINDOW = 8 * 1024 * 1024
-/** A request gets this long to be answered (or, for a transfer, this long without any progress). */
+/**
+ * A request gets this long to be answered; a transfer, this long without progress (see
+ * {@link MIN_TRANSFER_PROGRESS}); a frame, this long to arrive once its first byte has; an
+ * answer, this long to be written while the peer does not read.
+ */
 export const REQUEST_TIMEOUT_MS = 30_000
+/**
+ * Progress of a transfer: at least this many bytes read or written within a request timeout.
+ * A peer dripping bytes more slowly (a slowloris) is cut off as if it had stopped.
+ */
+export const MIN_TRANSFER_PROGRESS = 16 * 1024
+/**
+ * Bytes an rpc stream may hold unread while Global has paused reading it (all of
+ * {@link MAX_RPC_INFLIGHT} requests in progress): yamux's largest stream window, so an honest
+ * peer never reaches it, and a peer that sends past its window is reset.
+ */
+export const MAX_PAUSED_BUFFER = 16 * 1024 * 1024 + 64 * 1024
+/**
+ * Connections one peer may have open to Global at once (a Local needs one). Further ones are
+ * closed as they open.
+ */
+export const MAX_CONNECTIONS_PER_PEER = 8
 /** How long Global waits for Locals to confirm an eviction before closing their connection. */
 export const EVICT_TIMEOUT_MS = 5_000

@@ -7,6 +7,7 @@
  * bytes the sender may have sent. The first {@link BLOB_WINDOW} bytes need no grant.
  */
 import type { Stream } from '@libp2p/interface'
+import { ProtocolError } from '../core/errors.js'
 import { BLOB_WINDOW } from './constants.js'
 import { writeFrame } from './framing.js'
 import { encodeCredit } from './messages.js'
@@ -47,8 +48,11 @@ export class CreditGate {
     if (this.waiter != null) this.fail(err)
   }
 
-  /** Waits until a piece of `n` bytes may be sent (a piece may end past the credit). */
-  async take (n: number): Promise<void> {
+  /**
+   * Waits until some of a piece of `n` bytes may be sent, and returns how many (at least 1, at
+   * most `n`): a sender never goes past its credit, so it sends the rest after the next grant.
+   */
+  async take (n: number): Promise<number> {
     while (this.sent >= this.credit) {
       if (this.failure != null) throw this.failure
       if (this.ending != null) this.fail(this.ending)
@@ -56,17 +60,56 @@ export class CreditGate {
       await new Promise<void>((resolve, reject) => { this.waiter = { resolve, reject } })
     }
     if (this.failure != null) throw this.failure
-    this.sent += n
+    const allowed = Math.min(n, this.credit - this.sent)
+    this.sent += allowed
+    return allowed
+  }
+
+  /** Sends `data` with `write`, in as many pieces as the credit requires. */
+  async send (data: Uint8Array, write: (piece: Uint8Array) => Promise<void>): Promise<void> {
+    for (let o = 0; o < data.length;) {
+      const n = await this.take(data.length - o)
+      await write(o === 0 && n === data.length ? data : data.subarray(o, o + n))
+      o += n
+    }
   }
 }
 
-/** The receiving side: grants more credit as bytes are consumed, half a window at a time. */
+/**
+ * The receiving side: grants more credit as bytes are consumed, half a window at a time, and
+ * holds the sender to it. Bytes are counted as they *arrive* (libp2p queues them before anyone
+ * reads them), so a sender that ignores its credit is cut off before it can make us buffer more
+ * than a window: the stream is reset with a `ProtocolError`, which the transfer then fails with.
+ */
 export class CreditGrantor {
   private consumed = 0
   private granted: number
+  private arrived: number
+  private readonly onMessage: (evt: Event) => void
 
-  constructor (private readonly stream: Stream, private readonly window = BLOB_WINDOW) {
+  /**
+   * @param alreadyArrived raw bytes that arrived before this grantor was made (a frame reader's
+   * buffer after the head). Register the grantor only once the stream's reader has started
+   * pulling, so that its own 'message' listener exists.
+   */
+  constructor (private readonly stream: Stream, alreadyArrived = 0, private readonly window = BLOB_WINDOW) {
     this.granted = window
+    this.arrived = alreadyArrived
+    this.onMessage = (evt: Event) => {
+      this.arrived += (evt as Event & { data: { byteLength: number } }).data.byteLength
+      if (this.arrived > this.granted) {
+        const err = new ProtocolError(`the sender sent ${this.arrived} bytes, past its credit of ${this.granted}`)
+        this.stop()
+        stream.abort(err)
+      }
+    }
+    stream.addEventListener('message', this.onMessage)
+    stream.addEventListener('close', () => { this.stop() }, { once: true })
+  }
+
+  /** Stops policing arrivals (the raw part is over). */
+  stop (): void {
+    this.stream.removeEventListener('message', this.onMessage)
   }
 
   /** Records `n` bytes consumed; sends a CREDIT message when half a window has been used. */
@@ -80,9 +123,13 @@ export class CreditGrantor {
 
   /** Wraps a source so that each piece counts as consumed once the consumer asks for the next. */
   async * counting (source: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
-    for await (const piece of source) {
-      yield piece
-      this.consume(piece.length)
+    try {
+      for await (const piece of source) {
+        yield piece
+        this.consume(piece.length)
+      }
+    } finally {
+      this.stop()
     }
   }
 }

@@ -57,20 +57,57 @@ export async function waitForDrain (stream: Stream, options: { signal?: AbortSig
   }
 }
 
+/** A frame holding `payload`: its length prefix, then the payload (not copied when large). */
+export function frame (payload: Uint8Array): Uint8Array | Uint8ArrayList {
+  if (payload.length >= 4096) return new Uint8ArrayList(framePrefix(payload.length), payload)
+  const prefix = framePrefix(payload.length)
+  const out = new Uint8Array(prefix.length + payload.length)
+  out.set(prefix)
+  out.set(payload, prefix.length)
+  return out
+}
+
 /**
  * Queues one frame on `stream`, waiting first while the stream asks writers to drain. The
  * payload is not copied (libp2p keeps a reference: don't reuse it after sending).
  */
 export async function writeFrame (stream: Stream, payload: Uint8Array, options: { signal?: AbortSignal } = {}): Promise<void> {
   await waitForDrain(stream, options)
-  if (payload.length < 4096) {
-    const prefix = framePrefix(payload.length)
-    const frame = new Uint8Array(prefix.length + payload.length)
-    frame.set(prefix)
-    frame.set(payload, prefix.length)
-    stream.send(frame)
-  } else {
-    stream.send(new Uint8ArrayList(framePrefix(payload.length), payload))
+  stream.send(frame(payload))
+}
+
+/**
+ * The data arriving on `stream`, for a reader that may `pause()` the stream. The stream's own
+ * iterator ends as soon as the remote closes its side, dropping what arrived while the stream
+ * was paused; this one ends only once that has been delivered too (after `resume()`).
+ */
+export async function * incoming (stream: Stream): AsyncGenerator<Uint8Array | Uint8ArrayList> {
+  const queue: Array<Uint8Array | Uint8ArrayList> = []
+  let ended = false
+  let failure: Error | undefined
+  let wake: (() => void) | undefined
+  const onMessage = (evt: Event): void => { queue.push((evt as Event & { data: Uint8Array | Uint8ArrayList }).data); wake?.() }
+  // 'end' comes once nothing is buffered and nothing more will arrive (unlike 'remoteCloseWrite').
+  const onEnd = (): void => { ended = true; wake?.() }
+  const onClose = (evt: Event): void => { failure = (evt as Event & { error?: Error }).error; ended = true; wake?.() }
+  stream.addEventListener('message', onMessage)
+  stream.addEventListener('end', onEnd)
+  stream.addEventListener('close', onClose)
+  try {
+    // A closed stream may still hold data, which adding the listener delivers (then 'end' comes).
+    if (stream.readableEnded || (stream.status !== 'open' && stream.readBufferLength === 0)) ended = true
+    for (;;) {
+      const next = queue.shift()
+      if (next !== undefined) { yield next; continue }
+      if (failure != null) throw failure
+      if (ended) return
+      await new Promise<void>(resolve => { wake = resolve })
+      wake = undefined
+    }
+  } finally {
+    stream.removeEventListener('message', onMessage)
+    stream.removeEventListener('end', onEnd)
+    stream.removeEventListener('close', onClose)
   }
 }
 
@@ -93,6 +130,9 @@ export class FrameReader {
   constructor (source: Source, private readonly maxFrame: number, private readonly onData?: (n: number) => void) {
     this.iterator = source[Symbol.asyncIterator]()
   }
+
+  /** Bytes read from the source and not yet returned: the start of the next frame, or raw bytes. */
+  get buffered (): number { return this.buffer.byteLength }
 
   /** Pulls one more piece from the source; false at its end. */
   private async pull (): Promise<boolean> {

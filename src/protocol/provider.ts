@@ -14,13 +14,13 @@
  */
 import type { Stream } from '@libp2p/interface'
 import { cidFromDigest } from '../core/cid.js'
-import { ClosedError, DstoreError, NotFoundError, OutOfRangeError, ProtocolError, TooLargeError } from '../core/errors.js'
+import { ClosedError, DstoreError, NotFoundError, OutOfRangeError, ProtocolError, TimeoutError, TooLargeError } from '../core/errors.js'
 import { encodeRange, encodeRangeSync, encodedRangeLength } from '../core/bao/index.js'
 import type { ByteRange } from '../core/bao/index.js'
 import { DEFAULT_GROUP_LOG } from '../core/tree.js'
 import type { VerifiableBlobStore } from '../core/store/interface.js'
 import { INLINE_MAX, KIND, MAX_BATCH, MAX_FRAME, REQUEST_TIMEOUT_MS } from './constants.js'
-import { FrameReader, writeFrame, writeRaw } from './framing.js'
+import { FrameReader, frame, writeFrame, writeRaw } from './framing.js'
 import { CreditGate, CreditGrantor } from './flow.js'
 import {
   MessageReader, U64_NONE, decodeCredit, decodeDigests, decodeGet, decodeList, decodePutHead,
@@ -52,6 +52,8 @@ export interface ProviderOptions {
    * (a PermissionDeniedError) if not. Called before anything is read from the store or the stream.
    */
   authorize?: (access: 'read' | 'write') => void
+  /** Called when a peer breaks a rule on a blob stream (malformed, too slow, past its credit), for logging. */
+  onProtocolError?: (err: Error) => void
 }
 
 async function sizeOf (store: VerifiableBlobStore, digest: Uint8Array): Promise<number | undefined> {
@@ -172,9 +174,20 @@ async function collectEncoded (store: VerifiableBlobStore, digest: Uint8Array, r
  */
 export async function handleBlobStream (stream: Stream, options: ProviderOptions): Promise<void> {
   const timeout = options.requestTimeout ?? REQUEST_TIMEOUT_MS
-  // Progress is any byte read or written: a peer that stops sending, or stops reading, times out.
-  const watchdog = new IdleWatchdog(timeout, 'blob stream', (err) => { stream.abort(err) })
-  const reader = new FrameReader(stream, MAX_FRAME, () => { watchdog.touch() })
+  let reported = false
+  const report = (err: Error): void => {
+    if (!reported && (err instanceof ProtocolError || err instanceof TimeoutError)) { reported = true; options.onProtocolError?.(err) }
+  }
+  // Progress is bytes read or written: a peer that stops (or all but stops) sending or reading times out.
+  const watchdog = new IdleWatchdog(timeout, 'blob stream', (err) => {
+    report(err)
+    // Say why when it costs no waiting (the peer may not be reading), then reset.
+    if (stream.writeStatus === 'writable' && !stream.writableNeedsDrain) {
+      try { stream.send(frame(encodeError(0, err.code, err.message))) } catch {}
+    }
+    stream.abort(err)
+  })
+  const reader = new FrameReader(stream, MAX_FRAME, (n) => { watchdog.touch(n) })
   try {
     const head = await withTimeout(reader.next(), timeout, 'blob stream head')
     if (head == null) throw new ProtocolError('blob stream closed before its head')
@@ -191,6 +204,7 @@ export async function handleBlobStream (stream: Stream, options: ProviderOptions
     await stream.close()
   } catch (err) {
     const e = err instanceof Error ? err : new Error(String(err))
+    report(e)
     if (err instanceof DstoreError && stream.writeStatus === 'writable') {
       try {
         await writeFrame(stream, encodeError(0, err.code, err.message))
@@ -244,10 +258,12 @@ async function serveGet (stream: Stream, msg: MessageReader, frames: FrameReader
   try {
     await writeFrame(stream, encodeBlobGetResponse(size))
     for await (const part of encodeRange(reader, outboard, range, DEFAULT_GROUP_LOG)) {
-      await gate.take(part.length)
-      await writeRaw(stream, part)
-      sent += part.length
-      watchdog.touch()
+      // Never past the credit: the Local resets a stream that sends more than it allowed.
+      await gate.send(part, async (piece) => {
+        await writeRaw(stream, piece)
+        sent += piece.length
+        watchdog.touch(piece.length)
+      })
       options.onBytes?.('out', part.length)
     }
   } finally {
@@ -262,8 +278,9 @@ async function receivePut (stream: Stream, msg: MessageReader, reader: FrameRead
   if (head.size != null) checkSize(options, head.size)
   const limit = options.maxBlobSize
   let received = 0
-  // Credit is granted as the store consumes, so a disk slower than the network bounds what we buffer.
-  const grantor = new CreditGrantor(stream)
+  // Credit is granted as the store consumes, so a disk slower than the network bounds what we
+  // buffer; a sender that ignores it is reset as soon as it goes past (it is reported by the caller).
+  const grantor = new CreditGrantor(stream, reader.buffered)
   async function * body (): AsyncGenerator<Uint8Array> {
     for await (const part of grantor.counting(reader.raw())) {
       received += part.length

@@ -82,13 +82,14 @@ export async function * getRange (ctx: RequesterContext, digest: Uint8Array, ran
     // Our side stays open after the head: it carries CREDIT as the decoder consumes.
     await writeFrame(call.stream, encodeGet(0, { digest, offset: range.offset, length: wireLength, inline: false }))
     const reader = new FrameReader(call.stream, MAX_FRAME, (n) => {
-      call.watchdog.touch()
+      call.watchdog.touch(n)
       ctx.onBytes?.('in', n)
     })
     const answer = await readAnswer(reader, KIND.GET, call.timeout, 'GET from Global')
     answer.u64()
     answer.end()
-    const grantor = new CreditGrantor(call.stream)
+    // Global may not send past the credit we grant: more is reset as a ProtocolError.
+    const grantor = new CreditGrantor(call.stream, reader.buffered)
     for await (const part of decodeRange(grantor.counting(reader.raw()), digest, { offset: range.offset, length: decodeLength }, DEFAULT_GROUP_LOG, { maxSize: options.maxSize, signal: options.signal })) {
       progress(part.length)
       yield part
@@ -136,7 +137,7 @@ export async function putStream (ctx: RequesterContext, source: AsyncIterable<Ui
   try {
     await writeFrame(call.stream, encodePutHead(head))
     // Global's side carries CREDIT while we send, then the answer (or an ERROR, which stops us early).
-    const reader = new FrameReader(call.stream, MAX_FRAME, () => { call.watchdog.touch() })
+    const reader = new FrameReader(call.stream, MAX_FRAME, (n) => { call.watchdog.touch(n) })
     const answer = (async () => {
       for (;;) {
         const frame = await reader.next()
@@ -152,9 +153,11 @@ export async function putStream (ctx: RequesterContext, source: AsyncIterable<Ui
     for await (const part of source) {
       options.signal?.throwIfAborted()
       if (part.length === 0) continue
-      await gate.take(part.length)
-      await writeRaw(call.stream, copy ? part.slice() : part, options)
-      call.watchdog.touch()
+      // Never past the credit (Global resets a PUT that goes past it): a piece may go in parts.
+      await gate.send(copy ? part.slice() : part, async (piece) => {
+        await writeRaw(call.stream, piece, options)
+        call.watchdog.touch(piece.length)
+      })
       sent += part.length
       ctx.onBytes?.('out', part.length)
       options.onProgress?.({ type: 'blob:put:sent', bytes: sent, total: head.size })

@@ -4,19 +4,23 @@
  * Both ends may send requests: the Local sends STAT/GET/PUT/DELETE/LIST, Global sends EVICT.
  * Each request carries an id chosen by its sender; the answer carries the same id with the
  * RESPONSE bit set on its kind (or kind ERROR). Requests are answered concurrently and out of
- * order, at most `maxInflight` at a time per channel; beyond that the reader stops reading, so
- * a flooding peer is slowed by stream backpressure instead of growing our memory.
+ * order, at most `maxInflight` at a time per channel; beyond that the reader pauses the stream,
+ * so yamux stops granting window and a flooding peer is held to one stream window (at most
+ * {@link MAX_PAUSED_BUFFER} unread bytes) instead of growing our memory.
  *
  * Failure rules (never crash, never stall other peers):
  * - a malformed body gets an ERROR answer with the request's id, and the channel goes on;
  * - an unknown request kind gets an ERROR answer;
  * - an unframeable stream (oversized frame, truncated frame, message shorter than its header)
- *   gets an ERROR with id 0 and the stream is reset.
+ *   gets an ERROR with id 0 and the stream is reset;
+ * - a frame that takes longer than the request timeout to arrive once it has begun (a slowloris),
+ *   and a peer that reads none of our answers for the request timeout while they wait to be
+ *   written, get an ERROR `ERR_TIMEOUT` (id 0) when it can be sent at once, and a reset.
  */
 import type { Stream } from '@libp2p/interface'
 import { DstoreError, ProtocolError, TimeoutError, ClosedError, AbortError, errorFromCode } from '../core/errors.js'
-import { KIND, MAX_FRAME, MAX_RPC_INFLIGHT, REQUEST_TIMEOUT_MS, RESPONSE } from './constants.js'
-import { FrameReader, writeFrame } from './framing.js'
+import { KIND, MAX_FRAME, MAX_PAUSED_BUFFER, MAX_RPC_INFLIGHT, REQUEST_TIMEOUT_MS, RESPONSE } from './constants.js'
+import { FrameReader, frame as framed, incoming, writeFrame } from './framing.js'
 import { MessageReader, decodeError, encodeError } from './messages.js'
 
 /** Answers one incoming request; throws a DstoreError to send an ERROR answer. */
@@ -25,11 +29,14 @@ export type RequestHandler = (request: MessageReader) => Promise<Uint8Array>
 export interface RpcChannelOptions {
   /** Incoming requests answered concurrently; default {@link MAX_RPC_INFLIGHT}. */
   maxInflight?: number
-  /** Default time for our requests to be answered; default {@link REQUEST_TIMEOUT_MS}. */
+  /**
+   * Default time for our requests to be answered, for a frame to arrive once begun, and for our
+   * answers to be written while the peer does not read; default {@link REQUEST_TIMEOUT_MS}.
+   */
   requestTimeout?: number
   /** Called once when the channel closes, with the reason when it failed. */
   onClose?: (err?: Error) => void
-  /** Called for each protocol violation by the remote (for logging). */
+  /** Called for each protocol violation by the remote, timeouts included (for logging). */
   onProtocolError?: (err: Error) => void
 }
 
@@ -53,12 +60,19 @@ export class RpcChannel {
   private slotFreed: (() => void) | undefined
   private closedWith: Error | undefined
   private closed = false
+  /** The remote closed its side: it can answer nothing more. */
+  private remoteEnded = false
   private readonly maxInflight: number
   private readonly requestTimeout: number
+  /** When the frame being read began to arrive (undefined between frames and while paused). */
+  private frameSince: number | undefined
+  private frameTimer: ReturnType<typeof setTimeout> | undefined
 
   constructor (readonly stream: Stream, private readonly handler: RequestHandler, private readonly options: RpcChannelOptions = {}) {
     this.maxInflight = options.maxInflight ?? MAX_RPC_INFLIGHT
     this.requestTimeout = options.requestTimeout ?? REQUEST_TIMEOUT_MS
+    // While paused, what the peer may still send within its yamux window waits in this buffer.
+    stream.maxReadBufferLength = Math.max(stream.maxReadBufferLength, MAX_PAUSED_BUFFER)
     stream.addEventListener('close', (evt) => {
       this.shutdown((evt as unknown as { error?: Error }).error ?? new ClosedError('rpc stream closed'))
     }, { once: true })
@@ -81,6 +95,7 @@ export class RpcChannel {
    */
   async request (id: number, message: Uint8Array, options: { signal?: AbortSignal, timeout?: number } = {}): Promise<MessageReader> {
     if (this.closed) throw this.closedWith ?? new ClosedError('rpc channel closed')
+    if (this.remoteEnded) throw new ClosedError('the peer closed its side of the rpc stream')
     options.signal?.throwIfAborted()
     const timeout = options.timeout ?? this.requestTimeout
     const answer = new Promise<MessageReader>((resolve, reject) => {
@@ -124,16 +139,20 @@ export class RpcChannel {
     if (this.closed) return
     this.closed = true
     this.closedWith = err
+    clearTimeout(this.frameTimer)
     for (const p of [...this.pending.values()]) p.reject(err)
     this.slotFreed?.()
     this.options.onClose?.(err)
   }
 
   private async readLoop (): Promise<void> {
-    const reader = new FrameReader(this.stream, MAX_FRAME)
+    const reader = new FrameReader(incoming(this.stream), MAX_FRAME, () => { this.frameBegun() })
     try {
       for (;;) {
         const frame = await reader.next()
+        // The clock of the next frame runs from now if part of it is already here.
+        this.frameSince = undefined
+        if (reader.buffered > 0) this.frameBegun()
         if (frame == null) break
         if (frame.length < 5) throw new ProtocolError(`message of ${frame.length} bytes is shorter than its 5-byte header`)
         const msg = new MessageReader(frame)
@@ -142,25 +161,70 @@ export class RpcChannel {
             msg.kind === KIND.ERROR ? this.remoteError(msg) : msg as any)
           continue
         }
-        while (this.inflight >= this.maxInflight && !this.closed) {
-          await new Promise<void>(resolve => { this.slotFreed = resolve })
+        if (this.inflight >= this.maxInflight && !this.closed) {
+          // Stop reading until a request completes: yamux then stops granting window.
+          this.frameSince = undefined
+          this.setPaused(true)
+          while (this.inflight >= this.maxInflight && !this.closed) {
+            await new Promise<void>(resolve => { this.slotFreed = resolve })
+          }
+          this.setPaused(false)
+          if (reader.buffered > 0) this.frameBegun()
         }
         if (this.closed) break
         this.inflight++
         void this.answer(msg)
       }
-      // The remote closed its side: finish what we are answering, then close ours.
+      // The remote closed its side: no answer to our requests can come any more; finish what we
+      // are answering, then close ours.
+      this.remoteEnded = true
+      for (const p of [...this.pending.values()]) p.reject(new ClosedError('the peer closed its side of the rpc stream'))
       await this.drainInflight()
       await this.close()
     } catch (err) {
       if (this.closed) return
       const e = err instanceof Error ? err : new Error(String(err))
-      if (err instanceof ProtocolError) {
-        this.options.onProtocolError?.(e)
-        try { await writeFrame(this.stream, encodeError(0, err.code, err.message)) } catch {}
-      }
-      this.abort(e)
+      if (err instanceof ProtocolError) this.violation(err)
+      else this.abort(e)
     }
+  }
+
+  private setPaused (paused: boolean): void {
+    try {
+      if (paused) this.stream.pause(); else this.stream.resume()
+    } catch {
+      // The stream is closing: the read loop ends on its own.
+    }
+  }
+
+  /** A piece of a frame arrived: start that frame's clock if it is not running. */
+  private frameBegun (): void {
+    this.frameSince ??= Date.now()
+    if (this.frameTimer == null && !this.closed) this.armFrameTimer(this.requestTimeout)
+  }
+
+  private armFrameTimer (delay: number): void {
+    this.frameTimer = setTimeout(() => {
+      this.frameTimer = undefined
+      if (this.frameSince === undefined || this.closed) return
+      const waited = Date.now() - this.frameSince
+      if (waited < this.requestTimeout) { this.armFrameTimer(this.requestTimeout - waited); return }
+      this.violation(new TimeoutError(`a frame took more than ${this.requestTimeout} ms to arrive`))
+    }, delay)
+    this.frameTimer.unref?.()
+  }
+
+  /**
+   * The remote broke a rule: report it, tell it why if that can be sent without waiting (it may
+   * not be reading), and reset the stream.
+   */
+  private violation (err: DstoreError): void {
+    if (this.closed) return
+    this.options.onProtocolError?.(err)
+    if (this.stream.writeStatus === 'writable' && !this.stream.writableNeedsDrain) {
+      try { this.stream.send(framed(encodeError(0, err.code, err.message))) } catch {}
+    }
+    this.abort(err)
   }
 
   private remoteError (msg: MessageReader): Error {
@@ -182,7 +246,7 @@ export class RpcChannel {
       reply = encodeError(msg.id, code, message)
     }
     try {
-      if (!this.closed) await writeFrame(this.stream, reply)
+      if (!this.closed) await this.writeAnswer(reply)
     } catch {
       // The stream failed; the close listener tears the channel down.
     } finally {
@@ -190,6 +254,18 @@ export class RpcChannel {
       const wake = this.slotFreed
       this.slotFreed = undefined
       wake?.()
+    }
+  }
+
+  /** Writes an answer; a peer that reads none of them for the request timeout is cut off. */
+  private async writeAnswer (reply: Uint8Array): Promise<void> {
+    if (!this.stream.writableNeedsDrain) { this.stream.send(framed(reply)); return }
+    const signal = AbortSignal.timeout(this.requestTimeout)
+    try {
+      await writeFrame(this.stream, reply, { signal })
+    } catch (err) {
+      if (signal.aborted) this.violation(new TimeoutError(`the peer read none of our answers for ${this.requestTimeout} ms`))
+      throw err
     }
   }
 
