@@ -85,6 +85,7 @@ export class CreditGrantor {
   private consumed = 0
   private granted: number
   private arrived: number
+  private violation: ProtocolError | undefined
   private readonly onMessage: (evt: Event) => void
 
   /**
@@ -97,14 +98,20 @@ export class CreditGrantor {
     this.arrived = alreadyArrived
     this.onMessage = (evt: Event) => {
       this.arrived += (evt as Event & { data: { byteLength: number } }).data.byteLength
-      if (this.arrived > this.granted) {
-        const err = new ProtocolError(`the sender sent ${this.arrived} bytes, past its credit of ${this.granted}`)
-        this.stop()
-        stream.abort(err)
-      }
+      this.check()
     }
     stream.addEventListener('message', this.onMessage)
     stream.addEventListener('close', () => { this.stop() }, { once: true })
+    this.check()
+  }
+
+  private check (): void {
+    if (this.arrived <= this.granted) return
+    // Checked per piece libp2p delivers: a yamux frame may carry up to a stream window.
+    const err = new ProtocolError(`the sender sent ${this.arrived} bytes, past its credit of ${this.granted}`)
+    this.violation = err
+    this.stop()
+    this.stream.abort(err)
   }
 
   /** Stops policing arrivals (the raw part is over). */
@@ -121,13 +128,18 @@ export class CreditGrantor {
     writeFrame(this.stream, encodeCredit(this.granted)).catch(() => {})
   }
 
-  /** Wraps a source so that each piece counts as consumed once the consumer asks for the next. */
+  /**
+   * Wraps a source so that each piece counts as consumed once the consumer asks for the next.
+   * After a violation it fails, even if what already arrived would complete the transfer.
+   */
   async * counting (source: AsyncIterable<Uint8Array>): AsyncGenerator<Uint8Array> {
     try {
       for await (const piece of source) {
+        if (this.violation != null) throw this.violation
         yield piece
         this.consume(piece.length)
       }
+      if (this.violation != null) throw this.violation
     } finally {
       this.stop()
     }

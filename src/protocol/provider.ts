@@ -209,6 +209,9 @@ export async function handleBlobStream (stream: Stream, options: ProviderOptions
       try {
         await writeFrame(stream, encodeError(0, err.code, err.message))
         await stream.close()
+        // Nothing more will be read: a peer still sending (the rest of a refused PUT) is reset,
+        // else what it sends would pile up unread. The ERROR went out before the reset.
+        if (stream.remoteWriteStatus !== 'closed') stream.abort(e)
         return
       } catch {}
     }

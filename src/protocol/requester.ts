@@ -134,11 +134,12 @@ export async function putStream (ctx: RequesterContext, source: AsyncIterable<Ui
   options: CallOptions = {}, copy = true): Promise<Uint8Array> {
   const call = await BlobCall.open(ctx, options.signal)
   const gate = new CreditGate()
+  let answer: Promise<MessageReader> | undefined
   try {
     await writeFrame(call.stream, encodePutHead(head))
     // Global's side carries CREDIT while we send, then the answer (or an ERROR, which stops us early).
     const reader = new FrameReader(call.stream, MAX_FRAME, (n) => { call.watchdog.touch(n) })
-    const answer = (async () => {
+    answer = (async () => {
       for (;;) {
         const frame = await reader.next()
         if (frame == null) throw new ProtocolError('PUT to Global: Global closed the blob stream without answering')
@@ -168,6 +169,12 @@ export async function putStream (ctx: RequesterContext, source: AsyncIterable<Ui
     msg.end()
     return stored.slice()
   } catch (err) {
+    // Global refuses a PUT it is still receiving with an ERROR, then resets the stream: a write
+    // can fail on the reset before the ERROR, which came first, has been read. It says why.
+    if (!(err instanceof DstoreError) && answer != null && call.stream.status === 'reset') {
+      const refusal = await answer.then(() => undefined, (e: unknown) => e)
+      if (refusal instanceof DstoreError) throw call.fail(refusal)
+    }
     throw call.fail(err)
   } finally {
     gate.fail(new ClosedError('PUT finished'))
