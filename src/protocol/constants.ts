@@ -62,8 +62,9 @@ export const REQUEST_TIMEOUT_MS = 30_000
 export const MIN_TRANSFER_PROGRESS = 16 * 1024
 /**
  * Bytes an rpc stream may hold unread while Global has paused reading it (all of
- * {@link MAX_RPC_INFLIGHT} requests in progress): yamux's largest stream window, so an honest
- * peer never reaches it, and a peer that sends past its window is reset.
+ * {@link MAX_RPC_INFLIGHT} requests in progress): yamux's largest stream window, which is all a
+ * peer can send once we stop granting window, so an honest peer never reaches it (libp2p resets
+ * a stream whose paused buffer goes past it).
  */
 export const MAX_PAUSED_BUFFER = 16 * 1024 * 1024 + 64 * 1024
 /**
