@@ -336,7 +336,7 @@ async function readAll (stream: Stream, what: string): Promise<{ head?: MessageR
 // ---- the test -----------------------------------------------------------------------------------
 
 describe('fuzzing the wire: hostile input to a live Global (child process)', function () {
-  this.timeout(120_000)
+  this.timeout(60_000)
   let dir: { path: string, cleanup: () => Promise<void> }
   let daemon: Daemon
   let writer: LocalPeer

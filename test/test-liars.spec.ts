@@ -169,7 +169,7 @@ describe('liars: hostile peers hit explicit limits, and Global keeps serving', f
   /** None of `values` is stored, and no put left a partial file behind. */
   async function nothingStored (...values: Uint8Array[]): Promise<void> {
     for (const v of values) assert.equal(await writer.has(blake3Cid(v)), false, `a ${v.length}-byte value a liar sent was stored`)
-    await waitFor(async () => (await readdir(join(dir.path, 'store', 'tmp')).catch(() => [])).length === 0, 5000, 'no partial put in tmp/')
+    await waitFor(async () => (await readdir(join(dir.path, 'store', 'tmp'))).length === 0, 5000, 'no partial put in tmp/')
   }
 
   it('refuses a frame length above MAX_FRAME on rpc and blob streams before buffering it: ERROR ERR_PROTOCOL, a reset, a log line', async function () {
@@ -186,7 +186,7 @@ describe('liars: hostile peers hit explicit limits, and Global keeps serving', f
           try { stream.send(concat(framePrefix(length), junk)) } catch {}
           await got.done
           assert.deepEqual(got.errorCode(), { id: 0, code: 'ERR_PROTOCOL' }, `${protocol}, a ${length}-byte frame`)
-          assert.equal(stream.status === 'reset' || stream.status === 'aborted' || got.error != null, true, 'the stream was reset')
+          assert.ok(stream.status === 'reset' || got.error != null, `the stream was reset (${stream.status})`)
         }
       }
     })())
@@ -242,7 +242,6 @@ describe('liars: hostile peers hit explicit limits, and Global keeps serving', f
       await got.done
       assert.equal(got.errorCode()?.code, 'ERR_VERIFICATION_FAILED')
     }
-    // Through the Local API the same lie is impossible: it hashes what it sends.
     await nothingStored(claimed, sent, big, flipped)
     await rpc.close()
     await serves()
