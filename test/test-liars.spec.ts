@@ -390,6 +390,14 @@ describe('liars: hostile peers hit explicit limits, and Global keeps serving', f
       // What it holds: the answers in progress (up to MAX_RPC_INFLIGHT × 256 KiB), a window of them
       // on their way, and garbage not yet collected: bounded, but not small.
       assert.ok(after < 400, `Global's RSS went from ${before.toFixed(0)} to ${after.toFixed(0)} MiB`)
+      // Meanwhile, with the flooding stream still held, a well-behaved Local is served.
+      const honest = await createLocal({ global: [patient.addr], connectTimeout: 5000 })
+      try {
+        const data = pseudoRandom(INLINE_MAX + 1000, 12)
+        assertBytes(await honest.get(await honest.put(data)), data, 'an honest round trip')
+        assertBytes(await honest.get(blake3Cid(value)), value, 'the flooded value, to an honest Local')
+      } finally { await honest.stop() }
+      assert.equal(stream.status, 'open', 'the flood is still held')
       stream.abort(new Error('done'))
       await node.stop()
     } finally {
