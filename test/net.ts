@@ -3,11 +3,12 @@
  * process, temp folders, and small assertions. Nothing of dstore is mocked.
  */
 import { strict as assert } from 'node:assert'
+import { readFileSync } from 'node:fs'
 import { multiaddr } from '@multiformats/multiaddr'
 import { createGlobal, createLocal, type GlobalPeer, type LocalPeer, type LocalOptions } from '../src/index.js'
 import { createNode, type DstoreNode } from '../src/peers/node.js'
 import { KIND } from '../src/protocol/constants.js'
-import type { FrameReader } from '../src/protocol/framing.js'
+import { framePrefix, type FrameReader } from '../src/protocol/framing.js'
 import { MessageReader, decodeError } from '../src/protocol/messages.js'
 import { tempDir } from './helpers.js'
 
@@ -96,3 +97,21 @@ export function errorOf (frame: Uint8Array | undefined): { id: number, code: str
   return { id: msg.id, code: decodeError(msg).code }
 }
 
+
+/** The byte arrays, one after the other. */
+export function concat (...parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0))
+  let o = 0
+  for (const p of parts) { out.set(p, o); o += p.length }
+  return out
+}
+
+/** A message as one frame: its varint length, then the message. */
+export const framed = (m: Uint8Array): Uint8Array => concat(framePrefix(m.length), m)
+
+/** Resident memory of process `pid` now, in MiB (Linux, from /proc/<pid>/status). */
+export function rssMiB (pid: number): number {
+  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
+  assert.ok(m != null, 'VmRSS in /proc/<pid>/status')
+  return Number(m[1]) / 1024
+}

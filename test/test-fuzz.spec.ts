@@ -14,7 +14,6 @@
  * At the end, every value Global holds is one somebody legitimately put, and verifies.
  */
 import { strict as assert } from 'node:assert'
-import { readFileSync } from 'node:fs'
 import fc from 'fast-check'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { Connection, Stream } from '@libp2p/interface'
@@ -29,7 +28,7 @@ import {
   encodePutHead, encodeStat, encodeStatResponse
 } from '../src/protocol/messages.js'
 import { collect, hex, pseudoRandom, tempDir } from './helpers.js'
-import { assertBytes } from './net.js'
+import { assertBytes, concat, framed, rssMiB } from './net.js'
 import { startGlobal, stopGlobal, type Daemon } from './proc.js'
 
 const MiB = 1024 * 1024
@@ -45,20 +44,6 @@ const SEED = 0x5eed_d570
 const CASE_DEADLINE_MS = 10_000
 const RSS_LIMIT_MIB = 400
 
-function rssMiB (pid: number): number {
-  const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))
-  assert.ok(m != null, 'VmRSS in /proc/<pid>/status')
-  return Number(m[1]) / 1024
-}
-
-function concat (...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0))
-  let o = 0
-  for (const p of parts) { out.set(p, o); o += p.length }
-  return out
-}
-
-const framed = (m: Uint8Array): Uint8Array => concat(framePrefix(m.length), m)
 const equal = (a: Uint8Array, b: Uint8Array): boolean => a.length === b.length && a.every((v, i) => v === b[i])
 
 /** Rejects after `ms` unless `p` settles first. */
