@@ -10,9 +10,10 @@
  */
 import { strict as assert } from 'node:assert'
 import { spawn } from 'node:child_process'
-import { chmod, chown, mkdir, readFile, readdir, symlink, writeFile } from 'node:fs/promises'
+import { statSync } from 'node:fs'
+import { chmod, chown, copyFile, mkdir, readFile, readdir, symlink, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
-import { join } from 'node:path'
+import { dirname, join, resolve as resolvePath } from 'node:path'
 import { CID } from 'multiformats/cid'
 import * as Digest from 'multiformats/hashes/digest'
 import { sha256 } from 'multiformats/hashes/sha2'
@@ -325,8 +326,12 @@ describe('bad inputs', function () {
         const repo = join(work, 'nobody-repo')
         await mkdir(repo)
         if (asRoot) await chown(repo, 65534, 65534)
+        // The unprivileged user must be able to run node: one installed in a private folder
+        // (CI's Node 24 lives in a mode-0700 temp folder) is copied next to the test files first.
+        const nodeBin = asRoot && !executableByOthers(process.execPath) ? join(work, 'node') : process.execPath
+        if (nodeBin !== process.execPath) { await copyFile(process.execPath, nodeBin); await chmod(nodeBin, 0o755) }
         const r = await new Promise<Result>((resolve, reject) => {
-          const child = spawn(process.execPath, [BIN, 'put', file], { env: cleanEnv({ ...env, DSTORE_REPO: repo }), stdio: ['ignore', 'pipe', 'pipe'], ...(asRoot ? { uid: 65534, gid: 65534 } : {}) })
+          const child = spawn(nodeBin, [BIN, 'put', file], { env: cleanEnv({ ...env, DSTORE_REPO: repo }), stdio: ['ignore', 'pipe', 'pipe'], ...(asRoot ? { uid: 65534, gid: 65534 } : {}) })
           const out: Buffer[] = []
           const err: Buffer[] = []
           child.stdout.on('data', (b: Buffer) => out.push(b))
@@ -365,3 +370,11 @@ describe('bad inputs', function () {
     })
   })
 })
+
+/** Whether a user other than the owner may run `path`: o+x on the file and on every folder above it. */
+function executableByOthers (path: string): boolean {
+  for (let p = resolvePath(path); ; p = dirname(p)) {
+    if ((statSync(p).mode & 0o001) === 0) return false
+    if (p === dirname(p)) return true
+  }
+}
