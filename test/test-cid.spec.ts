@@ -73,6 +73,19 @@ describe('cid', () => {
   describe('parseCID', () => {
     const good = cidOfBytes(new Uint8Array([1, 2, 3]))
 
+    it('prints every spelling of a key canonically, however often and in whatever order they are parsed', () => {
+      const text = good.toString()
+      const upper = 'b' + text.slice(1).toUpperCase()
+      // Each spelling twice (the second from the parse cache), in both orders.
+      for (const spelling of [text, upper, upper, text, ` ${text}\n`, ` ${text}\n`]) {
+        const cid = parseCID(spelling)
+        assert.equal(cid.toString(), text, JSON.stringify(spelling))
+        assert.ok(cid.equals(good))
+      }
+      // A bad string is refused every time (errors are never cached as keys).
+      for (let i = 0; i < 2; i++) assert.throws(() => parseCID(text.slice(0, -1)), { name: 'InvalidCIDError' })
+    })
+
     it('accepts the base32 string and the CID object', () => {
       assert.ok(parseCID(good.toString()).equals(good))
       assert.ok(parseCID(good).equals(good))

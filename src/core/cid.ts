@@ -72,20 +72,36 @@ export function digestOf (cid: CIDLike): Uint8Array {
  * multihash: CIDv0, other codecs or hashes, bad base encodings, truncated strings.
  */
 export function parseCID (input: CIDLike | unknown): CID {
-  let cid: CID
   if (typeof input === 'string') {
-    const text = input.trim()
-    if (text.length === 0) throw new InvalidCIDError('Empty CID')
-    try {
-      cid = CID.parse(text)
-    } catch (err) {
-      throw new InvalidCIDError(`${describe(text)} is not a CID: dstore keys are base32 strings like bafkr4i… (CIDv1, raw, blake3)`, { cause: err })
-    }
-  } else {
-    const asCid = CID.asCID(input)
-    if (asCid == null) throw new InvalidCIDError(`${describe(String(input))} is not a CID: dstore keys are base32 strings like bafkr4i… (CIDv1, raw, blake3)`)
-    cid = asCid
+    // Keys are immutable values: the same text always parses to the same CID.
+    const known = parsed.get(input)
+    if (known !== undefined) return known
+    const cid = checkKey(parseText(input))
+    if (parsed.size >= PARSED_MAX) parsed.delete(parsed.keys().next().value as string)
+    parsed.set(input, cid)
+    return cid
   }
+  const asCid = CID.asCID(input)
+  if (asCid == null) throw new InvalidCIDError(`${describe(String(input))} is not a CID: dstore keys are base32 strings like bafkr4i… (CIDv1, raw, blake3)`)
+  return checkKey(asCid)
+}
+
+/** Recently parsed key strings (parsing costs microseconds; a cache-hit get costs about as much in all). */
+const parsed = new Map<string, CID>()
+const PARSED_MAX = 1024
+
+function parseText (input: string): CID {
+  const text = input.trim()
+  if (text.length === 0) throw new InvalidCIDError('Empty CID')
+  try {
+    return CID.parse(text)
+  } catch (err) {
+    throw new InvalidCIDError(`${describe(text)} is not a CID: dstore keys are base32 strings like bafkr4i… (CIDv1, raw, blake3)`, { cause: err })
+  }
+}
+
+/** `cid` if it is a dstore key (printing canonically), else InvalidCIDError. */
+function checkKey (cid: CID): CID {
   if (cid.version !== 1) {
     throw new InvalidCIDError(`CIDv${cid.version} is not a dstore key: dstore keys are CIDv1 (raw, blake3)`)
   }
@@ -100,8 +116,9 @@ export function parseCID (input: CIDLike | unknown): CID {
   }
   // CID.parse keeps the text it parsed as the key's base32 form, so `bAFK…` (base32 decodes
   // either case) would print as given and differ, as a string, from the same key parsed from
-  // `bafk…`; callers use toString() as a map key. A fresh CID prints canonically.
-  return CID.decode(cid.bytes)
+  // `bafk…`; callers use toString() as a map key. Such a CID is rebuilt, to print canonically;
+  // the usual lower-case one is kept with its cached string (toString() is on every hot path).
+  return /[A-Z]/.test(cid.toString()) ? CID.decode(cid.bytes) : cid
 }
 
 /** True when `input` is a valid dstore key. */
