@@ -305,6 +305,25 @@ describe('bao', () => {
         const reusing: BlobReader = { size: data.length, read: async (o, l) => { shared.set(data.subarray(o, o + l)); return shared.subarray(0, l) }, close: async () => {} }
         const got2 = await collect(encodeRange(reusing, outboard, range, 4, { batchBytes: 256 * KiB, readAhead: false }))
         assert.equal(hex(got2), hex(got))
+        // A reader that fills the buffer it is given, as the filesystem store's does, slowly (so
+        // the read ahead is in flight while a piece is copied): two buffers, used in turn.
+        for (const readAhead of [true, false]) {
+          const given = new Set<Uint8Array>()
+          const filling: BlobReader = {
+            size: data.length,
+            read: async (o, l, into) => {
+              assert.ok(into != null && into.length >= l)
+              given.add(into)
+              await new Promise(resolve => setTimeout(resolve, 1))
+              into.set(data.subarray(o, o + l))
+              return into.subarray(0, l)
+            },
+            close: async () => {}
+          }
+          const got3 = await collect(encodeRange(filling, outboard, range, 4, { batchBytes: 256 * KiB, readAhead }))
+          assert.equal(hex(got3), hex(got), `readAhead ${String(readAhead)}`)
+          assert.equal(given.size, 2, 'two buffers, reused')
+        }
       })
 
       it('reports the size through onSize once the final group is verified', async () => {

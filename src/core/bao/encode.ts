@@ -91,6 +91,14 @@ export function encodeRangeSync (data: Uint8Array, outboard: Uint8Array, range: 
 /** Reads the selected groups' data in large sequential pieces, one piece ahead unless told not to. */
 class DataCursor {
   private piece: Uint8Array = new Uint8Array(0)
+  /**
+   * Two buffers the reader may fill, used in turn: a piece is only copied out before the next
+   * one is taken, and the read ahead goes into the other buffer.
+   */
+  private readonly buffers: Uint8Array[] = []
+  private turn = 0
+  /** Size of those buffers: a piece, or the whole selection when it is smaller. */
+  private readonly capacity: number
   private pieceStart = 0
   private next: Promise<Uint8Array> | undefined
   private nextStart: number
@@ -101,6 +109,7 @@ class DataCursor {
     this.pieceStart = start
     this.nextStart = start
     this.end = end
+    this.capacity = Math.min(pieceLen, end - start)
     if (readAhead) this.prefetch()
   }
 
@@ -108,7 +117,9 @@ class DataCursor {
     if (this.nextStart >= this.end) { this.next = undefined; return }
     const len = Math.min(this.pieceLen, this.end - this.nextStart)
     const at = this.nextStart
-    this.next = this.reader.read(at, len).then(bytes => {
+    const into = this.buffers[this.turn] ??= new Uint8Array(this.capacity)
+    this.turn ^= 1
+    this.next = this.reader.read(at, len, into).then(bytes => {
       if (bytes.length !== len) throw new StorageError(`short read: ${bytes.length} of ${len} bytes at ${at}`)
       return bytes
     })

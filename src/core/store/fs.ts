@@ -536,10 +536,10 @@ export class FsBlobStore implements VerifiableBlobStore {
     let open = true
     return {
       size,
-      read: async (offset, length) => {
+      read: async (offset, length, into) => {
         if (!open) throw new ClosedError('The reader is closed')
         checkRead(size, offset, length)
-        return await readFully(handle, offset, length)
+        return await readFully(handle, offset, length, into)
       },
       close: async () => {
         if (open) { open = false; await handle.close().catch(() => {}) }
@@ -1083,8 +1083,8 @@ function decodeRecord (value: Uint8Array): IndexRecord {
   return { kind: value[0], pinned: (value[1] & FLAG_PINNED) !== 0, size: Number(view.getBigUint64(2, true)) }
 }
 
-async function readFully (handle: FileHandle, position: number, length: number): Promise<Uint8Array> {
-  const buf = new Uint8Array(length)
+async function readFully (handle: FileHandle, position: number, length: number, into?: Uint8Array): Promise<Uint8Array> {
+  const buf = into !== undefined && into.length >= length ? into.subarray(0, length) : new Uint8Array(length)
   let off = 0
   while (off < length) {
     let bytesRead: number

@@ -111,7 +111,13 @@ export interface VerifiableBlobStore extends BlobStore {
 /** Random access to one stored value. Reads after the value is deleted still see the old bytes. */
 export interface BlobReader {
   readonly size: number
-  /** Reads `length` bytes at `offset` (must lie inside the value). May return a view into a shared buffer only if documented. */
-  read: (offset: number, length: number) => Promise<Uint8Array>
+  /**
+   * Reads `length` bytes at `offset` (must lie inside the value). May return a view into a
+   * shared buffer only if documented. With `into` (at least `length` bytes, which the caller
+   * does not touch until the read settles), a reader may read into it and return a view of it:
+   * a caller that copies each piece away can then reuse two buffers instead of allocating one
+   * per read (the encoder does, which spares the garbage collector on a busy Global).
+   */
+  read: (offset: number, length: number, into?: Uint8Array) => Promise<Uint8Array>
   close: () => Promise<void>
 }
