@@ -292,6 +292,41 @@ describe('bao', () => {
         assert.ok(r.pieces <= 7, `decoder yielded ${r.pieces} pieces`)
       })
 
+      it('decodes into a target of the value\'s size: the verified pieces tile it; a target of another size is ignored', async () => {
+        const { data, root, outboard } = value(3 * MiB + 5)
+        const whole = { offset: 0, length: Infinity }
+        const encoded = encodeRangeSync(data, outboard, whole, 4)
+        const target = new Uint8Array(data.length)
+        let at = 0
+        for await (const p of decodeRange(pieces(encoded, [70_000]), root, whole, 4, { target })) {
+          assert.equal(p.buffer, target.buffer)
+          assert.equal(p.byteOffset, at)
+          at += p.length
+        }
+        assert.equal(at, data.length)
+        assert.equal(hex(target), hex(data))
+        // A range: pieces are views of the target at their offsets in the value.
+        const range = { offset: 100_000, length: 1_000_000 }
+        const t2 = new Uint8Array(data.length)
+        const got: Uint8Array[] = []
+        for await (const p of decodeRange([encodeRangeSync(data, outboard, range, 4)], root, range, 4, { target: t2 })) {
+          assert.equal(p.buffer, t2.buffer)
+          got.push(p)
+        }
+        assert.equal(got[0].byteOffset, range.offset)
+        assert.equal(hex(await collect(got)), hex(data.subarray(range.offset, range.offset + range.length)))
+        // Wrong size: decoded as usual, into buffers of its own.
+        const wrong = new Uint8Array(data.length + 1)
+        for await (const p of decodeRange([encoded], root, whole, 4, { target: wrong })) assert.notEqual(p.buffer, wrong.buffer)
+        // A corrupt group: nothing past the last good group is yielded, as without a target.
+        const bad = encoded.slice()
+        bad[bad.length - 100] ^= 1
+        const r = await decodeAll([bad], root, whole, 4, { target: new Uint8Array(data.length) })
+        assert.ok(r.error != null)
+        assert.ok(r.bytes.length < data.length)
+        assert.equal(hex(r.bytes), hex(data.subarray(0, r.bytes.length)))
+      })
+
       it('reads the value through a BlobReader in bounded pieces', async () => {
         const { data, outboard } = value(5 * MiB + 7)
         const reads: number[] = []

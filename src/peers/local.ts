@@ -24,7 +24,7 @@ import type { AbortOptions, ProgressEvent } from '../core/store/interface.js'
 import { INLINE_MAX, KIND, RPC_PROTOCOL } from '../protocol/constants.js'
 import { MessageReader, decodeDigests, encodeOk } from '../protocol/messages.js'
 import { RpcChannel } from '../protocol/rpc.js'
-import { checkRangeArgs, deleteBlob, getRange, listBlobs, putBytes, putHashed, statMany, type RequesterContext } from '../protocol/requester.js'
+import { checkRangeArgs, deleteBlob, getRange, listBlobs, putBytes, putHashed, statMany, type GetRangeOptions, type RequesterContext } from '../protocol/requester.js'
 import { loadOrCreateIdentity } from './identity.js'
 import { createNode, type DstoreNode, type Encryption } from './node.js'
 
@@ -372,9 +372,16 @@ export class LocalPeer {
     const controller = new AbortController()
     const watch = this.watch(key)
     const entry: Inflight = { settled: false, cached: false, waiters: 0, controller, listeners: new Set(), promise: undefined as unknown as Promise<Uint8Array> }
-    const options: CallOptions = {
+    let target: Uint8Array | undefined
+    const options: GetRangeOptions = {
       signal: controller.signal,
-      onProgress: (event) => { for (const listener of entry.listeners) listener(event) }
+      onProgress: (event) => { for (const listener of entry.listeners) listener(event) },
+      // Decoded straight into the value's buffer when the announced size could be cached (a
+      // lying Global cannot make us allocate more than the cache could hold anyway).
+      target: (size) => {
+        target = size > 0 && size <= this.cache.maxBytes ? new Uint8Array(size) : undefined
+        return target
+      }
     }
     entry.promise = (async () => {
       try {
@@ -387,7 +394,8 @@ export class LocalPeer {
           watch.stale = !ctx.channel.open
           for await (const part of getRange(ctx, key.multihash.digest, { offset: 0 }, options)) { parts.push(part); n += part.length }
         })
-        const value = concat(parts, n)
+        // Verified pieces that tile the target in order are the value itself: no copy.
+        const value = target !== undefined && n === target.length && tiles(parts, target) ? target : concat(parts, n)
         // An eviction that arrived while we fetched means Global deleted it, and a channel that
         // closed meanwhile may have lost such an eviction: don't cache a possibly stale copy.
         if (!watch.stale && !controller.signal.aborted) entry.cached = this.cacheQuietly(key, value, true)
@@ -660,6 +668,16 @@ function toAsyncIterator (source: AsyncIterable<Uint8Array> | Iterable<Uint8Arra
       return r as IteratorResult<Uint8Array>
     }
   }
+}
+
+/** Whether `parts` are consecutive views of `buffer` from its first byte. */
+function tiles (parts: Uint8Array[], buffer: Uint8Array): boolean {
+  let at = buffer.byteOffset
+  for (const p of parts) {
+    if (p.buffer !== buffer.buffer || p.byteOffset !== at) return false
+    at += p.length
+  }
+  return at === buffer.byteOffset + buffer.length
 }
 
 function concat (parts: Uint8Array[], n: number): Uint8Array {

@@ -51,7 +51,17 @@ export interface RangeRequest { offset: number, length?: number }
  * Streams the verified bytes of a range of a value. Small answers come inline on the rpc
  * channel; larger ones on a blob stream of their own.
  */
-export async function * getRange (ctx: RequesterContext, digest: Uint8Array, range: RangeRequest, options: CallOptions & { maxSize?: number } = {}): AsyncGenerator<Uint8Array> {
+export interface GetRangeOptions extends CallOptions {
+  /** Refuse a value announcing more bytes than this (TooLargeError). */
+  maxSize?: number
+  /**
+   * Called with the size Global announces (a hint: the decoder checks it against the verified
+   * stream); may return a buffer of that size to decode into (see `DecodeOptions.target`).
+   */
+  target?: (announcedSize: number) => Uint8Array | undefined
+}
+
+export async function * getRange (ctx: RequesterContext, digest: Uint8Array, range: RangeRequest, options: GetRangeOptions = {}): AsyncGenerator<Uint8Array> {
   // Checked before anything is sent: a negative offset would be encoded as the u64 "none" value
   // (Global answers ERR_PROTOCOL) and a negative length as "to the end".
   checkRangeArgs(range)
@@ -67,10 +77,11 @@ export async function * getRange (ctx: RequesterContext, digest: Uint8Array, ran
     done += n
     options.onProgress?.({ type: 'blob:get:verified', bytes: done, total: range.length ?? (announced - range.offset) })
   }
+  const target = options.target?.(announced)
   if (mode === GET_INLINE) {
     const encoded = reply.rest()
     ctx.onBytes?.('in', encoded.length)
-    for await (const part of decodeRange([encoded], digest, { offset: range.offset, length: decodeLength }, DEFAULT_GROUP_LOG, { maxSize: options.maxSize })) {
+    for await (const part of decodeRange([encoded], digest, { offset: range.offset, length: decodeLength }, DEFAULT_GROUP_LOG, { maxSize: options.maxSize, target })) {
       progress(part.length)
       yield part
     }
@@ -90,7 +101,7 @@ export async function * getRange (ctx: RequesterContext, digest: Uint8Array, ran
     answer.end()
     // Global may not send past the credit we grant: more is reset as a ProtocolError.
     const grantor = new CreditGrantor(call.stream, reader.buffered)
-    for await (const part of decodeRange(grantor.counting(reader.raw()), digest, { offset: range.offset, length: decodeLength }, DEFAULT_GROUP_LOG, { maxSize: options.maxSize, signal: options.signal })) {
+    for await (const part of decodeRange(grantor.counting(reader.raw()), digest, { offset: range.offset, length: decodeLength }, DEFAULT_GROUP_LOG, { maxSize: options.maxSize, signal: options.signal, target })) {
       progress(part.length)
       yield part
     }

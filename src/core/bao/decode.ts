@@ -45,6 +45,15 @@ export interface DecodeOptions {
   /** Called once, with the value's total size, as soon as the final group has been verified. */
   onSize?: (size: number) => void
   /**
+   * A buffer of exactly the value's size to decode into. When the stream's header announces
+   * that size, group data is written straight into it at its offset in the value, and every
+   * yielded piece is a view of it, so the pieces of a whole-value decode tile it and no copy is
+   * needed to assemble the value. It then also holds bytes not verified yet (those not yielded):
+   * use only what was yielded, and nothing of it after an error. With another size in the
+   * header it is ignored.
+   */
+  target?: Uint8Array
+  /**
    * Stops decoding with `AbortError` when aborted, at once even if the source is stalled (it is
    * then asked to stop with `return()`, which is not awaited).
    */
@@ -172,6 +181,7 @@ class RangeDecoder implements DecodedRange {
       if (claimed > BigInt(maxSize)) throw new TooLargeError(`stream announces ${claimed} bytes, more than the ${maxSize} allowed`)
       const plan = planRange(Number(claimed), this.range, this.groupLog)
       const { groupLen, emitStart, emitEnd } = plan
+      const target = this.options.target?.length === plan.size ? this.options.target : undefined
 
       // --- expected CVs: a stack, top at depth - 1 ---
       const stack = new Uint8Array(MAX_STACK * OUT_LEN)
@@ -282,7 +292,8 @@ class RangeDecoder implements DecodedRange {
           yield * flush()
         }
         if (out.length - outPos < length) {
-          out = new Uint8Array(Math.min(batchGroups * groupLen, dataEnd - nextGroupStart))
+          const n = Math.min(batchGroups * groupLen, dataEnd - nextGroupStart)
+          out = target !== undefined ? target.subarray(nextGroupStart, nextGroupStart + n) : new Uint8Array(n)
           outPos = 0
           pendPos = 0
         }
