@@ -474,14 +474,16 @@ about 0.6 s per GB per copy (allocating and filling 64 MiB takes 37–45 ms the 
 when the memory is reused: page faults). So on 2 shared cores the 90% target is out of reach for
 any implementation that verifies what it receives; the question is how close to the bound it gets.
 
-Where dstore's CPU goes (profiles of the Local with \`--cpu-prof\`, TLS): TLS decryption about 27% of
-the busy time, BLAKE3 18%, garbage collection 8%, the decoder 6%, and copies 12% (a \`Local.get\`
-copies the bytes three times: into the decoder's batch buffers, into one value, and into the
-caller's copy so that the cached value cannot be changed by the caller). The Global serving the
-value costs about 4 s per GB against 1 s for the raw sender; that part is not profiled yet.
-Moving hashing to a worker thread would not help here (no core is idle); decoding straight into
-the final buffer would save one copy. \`Local.cat\` (streaming, no cache) avoids the copies and
-runs at 200–270 MB/s for 256 MiB.
+Where dstore's CPU goes (profiles with \`--cpu-prof\`, TLS). On the Local's main thread: TLS
+decryption about 27% of the busy time, BLAKE3 18%, garbage collection 8%, the decoder 6%, copies
+12%. A \`Local.get\` copies the bytes twice: into the value as they are verified (decoded straight
+into a buffer of the value's size), and into the caller's copy, so that the cached value cannot
+be changed by its caller. Much of the rest is not on the main thread at all: moving 64 MiB
+triggers 15–25 garbage collections on each side (V8 collects when external memory grows, and
+every piece that libp2p, TLS and the codec allocate counts), whose helper threads use the cores
+too. The Global's encoder now reads into two reused buffers (21–24 collections per 64 MiB served
+before, 16–18 after). Moving hashing to a worker thread would not help here: no core is idle.
+\`Local.cat\` (streaming, no cache) avoids the copies and runs at 200–270 MB/s for 256 MiB.
 
 What was fixed on the way (each measured): a Promise.race and timer per chunk for idle
 timeouts (−15–25%), a second hash of every fetched value on its way into the cache, and
