@@ -30,6 +30,12 @@ function nonNegativeInt (value: string): number {
   return n
 }
 
+function positiveInt (value: string): number {
+  const n = nonNegativeInt(value)
+  if (n < 1) throw new InvalidArgumentError('must be a whole number of 1 or more')
+  return n
+}
+
 /** Accumulates a repeatable option's values. */
 function collectList (value: string, previous: string[] | undefined): string[] {
   return [...(previous ?? []), value]
@@ -56,9 +62,18 @@ function clientOptions (cmd: Command): Command {
 async function newLocal (opts: Common, extra: { cacheSize?: number } = {}): Promise<{ local: LocalPeer, addrs: string[] }> {
   const repo = resolveRepo(opts.repo)
   const { addrs } = await resolveGlobal(opts.global, repo)
+  const create = async (withRepo: boolean): Promise<LocalPeer> =>
+    await createLocal({ global: addrs, ...(withRepo ? { repo } : {}), connectTimeout: opts.connectTimeout, ...extra })
   try {
     // The identity in <repo>/local.key: the PeerId a Global's allow-list names (`dstore id` prints it).
-    return { local: await createLocal({ global: addrs, repo, connectTimeout: opts.connectTimeout, ...extra }), addrs }
+    return { local: await create(true), addrs }
+  } catch (err) {
+    if (!(err instanceof StorageError)) throw new UsageError(`bad Global address ${addrs.join(', ')}: ${(err as Error).message}`, 2)
+  }
+  // The repository cannot hold an identity (read-only, or no home folder): a temporary one still
+  // reads, and writes to any Global without a writer list. `dstore id` reports why there is none.
+  try {
+    return { local: await create(false), addrs }
   } catch (err) {
     throw new UsageError(`bad Global address ${addrs.join(', ')}: ${(err as Error).message}`, 2)
   }
@@ -105,6 +120,7 @@ program.command('global')
   .option('--allow-writer <peerId>', `a PeerId that may put and delete (repeatable; added to <repo>/${WRITERS_FILE})`, collectList)
   .option('--allow-reader <peerId>', `a PeerId that may read (repeatable; added to <repo>/${READERS_FILE}); with none, anyone may read`, collectList)
   .option('--insecure-open-writes', 'accept writes from anyone on a non-loopback address with no writer list')
+  .addOption(new Option('--max-connections-per-peer <n>', 'connections one PeerId may have open at once (default 32; clients sharing a repository share its PeerId)').argParser(positiveInt))
   .option('--json', 'print the addresses as JSON')
   .addHelpText('after', `
 Access: with no writer list, writes are open only while every listen address is loopback; a
@@ -113,7 +129,7 @@ Global listening elsewhere without one refuses to start. The files <repo>/${WRIT
 A client's PeerId is printed by \`dstore id\`.`)
   .action(async (opts: {
     repo?: string, listen?: string[], maxBlobSize?: number, encryption?: Array<'tls' | 'noise'>, json?: boolean,
-    allowWriter?: string[], allowReader?: string[], insecureOpenWrites?: boolean
+    allowWriter?: string[], allowReader?: string[], insecureOpenWrites?: boolean, maxConnectionsPerPeer?: number
   }) => {
     const repo = resolveRepo(opts.repo)
     const base = {
@@ -123,6 +139,7 @@ A client's PeerId is printed by \`dstore id\`.`)
       allowWriters: opts.allowWriter,
       allowReaders: opts.allowReader,
       insecureOpenWrites: opts.insecureOpenWrites,
+      maxConnectionsPerPeer: opts.maxConnectionsPerPeer,
       log: (line: string) => { process.stderr.write(`dstore: ${line}\n`) }
     }
     let global: GlobalPeer

@@ -5,7 +5,7 @@
  * (a repository folder), so the PeerId checked is the one its handshake proves.
  */
 import { strict as assert } from 'node:assert'
-import { stat, writeFile } from 'node:fs/promises'
+import { rm, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import {
   createGlobal, createLocal, repoPeerId, READERS_FILE, WRITERS_FILE,
@@ -190,6 +190,59 @@ describe('access: writer and reader allow-lists', function () {
     await rejectsWith(other.get(unseen), 'PermissionDeniedError')
   })
 
+  it('a reload that would leave a non-loopback Global with no writer list is refused: the lists in force stay', async function () {
+    const repo = await c.dir('dstore-acl-public-reload-')
+    await writeFile(join(repo, WRITERS_FILE), `${writerId}\n`)
+    const g = await createGlobal({ repo, sync: false, listen: ['/ip4/0.0.0.0/tcp/0'] })
+    c.add(async () => { await g.stop() })
+    const other = await local(g, otherRepo)
+    const writer = await local(g, writerRepo)
+    // Deleting the file would mean "no list": on this address, open writes. Refused.
+    await rm(join(repo, WRITERS_FILE))
+    await assert.rejects(g.reloadAccess(), (err: Error) => {
+      assert.equal(err.name, 'ConfigError')
+      assert.match(err.message, /refusing to reload/)
+      return true
+    })
+    await rejectsWith(other.put(pseudoRandom(40, 20)), 'PermissionDeniedError')
+    await writer.put(pseudoRandom(40, 21))
+    // An empty file is the way to allow nobody.
+    await writeFile(join(repo, WRITERS_FILE), '')
+    await g.reloadAccess()
+    await rejectsWith(writer.put(pseudoRandom(40, 22)), 'PermissionDeniedError')
+  })
+
+  it('sends EVICT only to peers that may read, so a non-reader neither learns of deletes nor holds them up', async function () {
+    const readerRepo = await c.dir('dstore-acl-evict-reader-')
+    const g = await global({ allowWriters: [writerId], allowReaders: [await repoPeerId(readerRepo)] })
+    const writer = await local(g, writerRepo)
+    const reader = await local(g, readerRepo)
+    const other = await local(g, otherRepo) // connected, but may not read
+    const cid = await writer.put(pseudoRandom(300, 23))
+    assertBytes(await reader.get(cid), pseudoRandom(300, 23))
+    assert.equal(await writer.delete(cid), true)
+    assert.deepEqual({ confirmed: g.stats().evictionsConfirmed, timedOut: g.stats().evictionsTimedOut }, { confirmed: 2, timedOut: 0 })
+    assert.equal(reader.stats().cacheEntries, 0, 'the reader evicted its copy')
+    assert.ok(other.connected)
+  })
+
+  it('lets many Locals sharing one repository (one PeerId) connect at once', async function () {
+    const g = await global()
+    const cid = await g.put(pseudoRandom(100, 24))
+    const many = await Promise.all(Array.from({ length: 12 }, async () => await local(g, writerRepo)))
+    assert.equal(new Set(many.map(l => l.peerId)).size, 1)
+    for (const l of many) assert.equal(await l.has(cid), true)
+  })
+
+  it('keeps one identity when several processes create it at once, and ignores stale temp files', async function () {
+    const repo = await c.dir('dstore-acl-key-')
+    await writeFile(join(repo, `local.key.tmp-${process.pid}`), 'stale, from a crash')
+    const ids = await Promise.all(Array.from({ length: 5 }, async () => await repoPeerId(repo)))
+    assert.equal(new Set(ids).size, 1)
+    assert.equal(await repoPeerId(repo), ids[0])
+    assert.equal((await stat(join(repo, 'local.key'))).mode & 0o777, 0o600)
+  })
+
   it('a Local that may no longer read drops its cache when it reconnects instead of serving it', async function () {
     const repo = await c.dir('dstore-acl-revoke-')
     const readerRepo = await c.dir('dstore-acl-revoke-reader-')
@@ -223,6 +276,24 @@ describe('access: the CLI', function () {
     assert.equal(r.code, 1)
     assert.match(r.stderr, ONE_LINE)
     assert.match(r.stderr, /refusing to start.*--allow-writer/)
+  })
+
+  it('a repository that cannot hold an identity: reads still work with a temporary one, `dstore id` says why in one line', async function () {
+    const repo = await c.dir('dstore-acl-cli-ro-global-')
+    const work = await c.dir('dstore-acl-cli-ro-')
+    await writeFile(join(work, 'a-file'), 'not a folder')
+    const unusable = join(work, 'a-file', 'repo') // mkdir fails: its parent is a file
+    const g = await startGlobal(['--repo', repo])
+    c.add(async () => { await stopGlobal(g) })
+    const put = await dstore(['put', '--global', g.addr, '-'], { input: 'readable anyway', env: { DSTORE_REPO: repo } })
+    assert.equal(put.code, 0, put.stderr)
+    const got = await dstore(['cat', '--repo', unusable, '--global', g.addr, put.out.trim()])
+    assert.equal(got.code, 0, got.stderr)
+    assert.equal(got.out, 'readable anyway')
+    const id = await dstore(['id', '--repo', unusable])
+    assert.equal(id.code, 1)
+    assert.match(id.stderr, ONE_LINE)
+    assert.match(id.stderr, /identity key/)
   })
 
   it('`dstore id` names the client; only listed writers may put; SIGHUP re-reads the list file', async function () {

@@ -83,6 +83,9 @@ export function loopbackOnly (listen: string[]): boolean {
   })
 }
 
+/** Refusals remembered (so as to log each peer once) before the memory is cleared. */
+const MAX_LOGGED = 1000
+
 /** The allow-lists of one Global, checked on every request. */
 export class AccessControl {
   private lists: AccessLists = { writers: undefined, readers: undefined }
@@ -94,28 +97,43 @@ export class AccessControl {
   /** Loads the lists and checks the configuration is safe; throws ConfigError otherwise. */
   static async load (options: AccessOptions): Promise<AccessControl> {
     const access = new AccessControl(options)
-    await access.reload()
-    if (access.lists.writers === undefined && !loopbackOnly(options.listen) && options.insecureOpenWrites !== true) {
-      throw new ConfigError(
-        `refusing to start: Global listens on ${options.listen.join(', ')}, which is not loopback-only, and has no writer allow-list, ` +
-        `so anyone who can reach it could write and delete. Name the writers with --allow-writer PEERID (or in ${join(options.repo, WRITERS_FILE)}), ` +
-        'or pass --insecure-open-writes to accept that.')
-    }
+    access.lists = await access.read('refusing to start')
     return access
   }
 
-  /** Re-reads the list files. On error the lists in force stay as they were. */
+  /**
+   * Re-reads the list files. On error (a file that does not parse, or no writer list left on a
+   * Global that may not have open writes) the lists in force stay as they were. Reloads run one
+   * at a time, in the order asked, so the last one asked decides.
+   */
   async reload (): Promise<AccessLists> {
-    const { repo } = this.options
+    const next = this.reloading.then(async () => {
+      this.lists = await this.read('refusing to reload')
+      this.logged.clear()
+      return this.lists
+    })
+    this.reloading = next.catch(() => {})
+    return await next
+  }
+
+  private reloading: Promise<unknown> = Promise.resolve()
+
+  /** The lists the options and files say now, checked for safety. */
+  private async read (refusing: string): Promise<AccessLists> {
+    const { repo, listen } = this.options
     const [fileWriters, fileReaders] = await Promise.all([
       readListFile(join(repo, WRITERS_FILE)),
       readListFile(join(repo, READERS_FILE))
     ])
     const writers = combine(this.options.allowWriters, fileWriters, 'allow-writer')
     const readers = combine(this.options.allowReaders, fileReaders, 'allow-reader')
-    this.lists = { writers, readers }
-    this.logged.clear()
-    return this.lists
+    if (writers === undefined && !loopbackOnly(listen) && this.options.insecureOpenWrites !== true) {
+      throw new ConfigError(
+        `${refusing}: Global listens on ${listen.join(', ')}, which is not loopback-only, and has no writer allow-list, ` +
+        `so anyone who can reach it could write and delete. Name the writers with --allow-writer PEERID or in ${join(repo, WRITERS_FILE)} ` +
+        '(an empty file allows nobody), or pass --insecure-open-writes to accept that.')
+    }
+    return { writers, readers }
   }
 
   get current (): AccessLists { return this.lists }
@@ -133,6 +151,8 @@ export class AccessControl {
     if (this.allows(peer, access)) return
     const key = `${access} ${peer}`
     if (!this.logged.has(key)) {
+      // Bounded: a peer that comes back under ever new keys may be logged again, not grow this.
+      if (this.logged.size >= MAX_LOGGED) this.logged.clear()
       this.logged.add(key)
       this.options.log?.(`refused ${access} access to ${peer} (not on the ${access === 'write' ? 'writer' : 'reader'} allow-list); further refusals of this peer are not logged`)
     }

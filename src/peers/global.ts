@@ -11,7 +11,7 @@ import type { Stream, Connection } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
 import { cidFromDigest, parseCID, type CIDLike } from '../core/cid.js'
 import type { ByteRange } from '../core/bao/index.js'
-import { ClosedError, ProtocolError } from '../core/errors.js'
+import { ClosedError, ConfigError, ProtocolError } from '../core/errors.js'
 import { createFsStore, type FsBlobStore } from '../core/store/fs.js'
 import type { AbortOptions, BlobStat, ByteSource, GetOptions, PutOptions } from '../core/store/interface.js'
 import { BLOB_PROTOCOL, EVICT_TIMEOUT_MS, KIND, MAX_BLOB_STREAMS, MAX_CONNECTIONS_PER_PEER, MAX_RPC_STREAMS, RESPONSE, RPC_PROTOCOL } from '../protocol/constants.js'
@@ -47,6 +47,8 @@ export interface GlobalOptions {
   allowReaders?: string[]
   /** Accept writes from anyone on a non-loopback address without a writer list. */
   insecureOpenWrites?: boolean
+  /** Connections one PeerId may have open at once; default {@link MAX_CONNECTIONS_PER_PEER} (32). */
+  maxConnectionsPerPeer?: number
   /** Receives one line per notable event (protocol violations, evictions that timed out, the first refusal of each peer). */
   log?: (line: string) => void
 }
@@ -60,6 +62,9 @@ export interface GlobalStats {
   evictionsConfirmed: number
   /** Locals reset because they did not confirm an eviction in time. */
   evictionsTimedOut: number
+  /** Values re-checked on disk because a Local reset a GET of them, and those found corrupt. */
+  rechecks: number
+  rechecksFailed: number
 }
 
 interface LocalLink { channel: RpcChannel, connection: Connection }
@@ -72,7 +77,7 @@ const MAX_KNOWN_BAD = 1024
 /** A running Global peer. Create it with {@link createGlobal}. */
 export class GlobalPeer {
   private readonly links = new Set<LocalLink>()
-  private readonly counters = { bytesIn: 0, bytesOut: 0, evictionsConfirmed: 0, evictionsTimedOut: 0 }
+  private readonly counters = { bytesIn: 0, bytesOut: 0, evictionsConfirmed: 0, evictionsTimedOut: 0, rechecks: 0, rechecksFailed: 0 }
   private stopped = false
   /** Values to re-check after an aborted GET (see `recheck`), by hex digest. */
   private readonly rechecks = new Map<string, { digest: Uint8Array, covered: ByteRange }>()
@@ -93,6 +98,10 @@ export class GlobalPeer {
   static async create (options: GlobalOptions): Promise<GlobalPeer> {
     await mkdir(options.repo, { recursive: true })
     const listen = options.listen ?? ['/ip4/127.0.0.1/tcp/0']
+    const maxConnections = options.maxConnectionsPerPeer
+    if (maxConnections !== undefined && (!Number.isSafeInteger(maxConnections) || maxConnections < 1)) {
+      throw new ConfigError(`maxConnectionsPerPeer must be a whole number of at least 1, not ${String(maxConnections)}`)
+    }
     // Before anything is opened: an unsafe or unreadable configuration starts nothing.
     const access = await AccessControl.load({
       repo: options.repo,
@@ -140,19 +149,20 @@ export class GlobalPeer {
         onProtocolError: (err) => { this.log(`protocol error from ${peer}: ${err.message}`) }
       }
     }
-    // A peer gets at most MAX_CONNECTIONS_PER_PEER connections (a Local needs one): the newest
+    // A peer gets at most maxConnectionsPerPeer connections (a Local needs one): the newest
     // go, so a peer cannot multiply its stream limits. Logged at most once a minute per peer.
     const refusedAt = new Map<string, number>()
+    const maxConnections = this.options.maxConnectionsPerPeer ?? MAX_CONNECTIONS_PER_PEER
     this.node.addEventListener('connection:open', (evt) => {
       const connection = evt.detail
-      if (this.node.getConnections(connection.remotePeer).length <= MAX_CONNECTIONS_PER_PEER) return
+      if (this.node.getConnections(connection.remotePeer).length <= maxConnections) return
       const peer = connection.remotePeer.toString()
-      connection.abort(new ProtocolError(`more than ${MAX_CONNECTIONS_PER_PEER} connections from one peer`))
+      connection.abort(new ProtocolError(`more than ${maxConnections} connections from one peer`))
       const now = Date.now()
       if (now - (refusedAt.get(peer) ?? 0) < 60_000) return
       if (refusedAt.size > 1000) refusedAt.clear()
       refusedAt.set(peer, now)
-      this.log(`protocol error from ${peer}: more than ${MAX_CONNECTIONS_PER_PEER} connections at once; closing the extra ones`)
+      this.log(`protocol error from ${peer}: more than ${maxConnections} connections at once; closing the extra ones`)
     })
     await this.node.handle(RPC_PROTOCOL, (stream: Stream, connection: Connection) => {
       const link: LocalLink = {
@@ -229,7 +239,10 @@ export class GlobalPeer {
    */
   private async evictEverywhere (digest: Uint8Array): Promise<void> {
     const timeout = this.options.evictTimeout ?? EVICT_TIMEOUT_MS
-    await Promise.all([...this.links].map(async (link) => {
+    // Only to peers that may read: one that may not has nothing from Global to evict, and must
+    // neither learn which values are deleted nor hold up a delete by not answering.
+    const readers = [...this.links].filter(link => this.access.allows(link.connection.remotePeer.toString(), 'read'))
+    await Promise.all(readers.map(async (link) => {
       const id = link.channel.allocId()
       try {
         const reply = await link.channel.request(id, encodeEvict(id, [digest]), { timeout })
@@ -279,7 +292,9 @@ export class GlobalPeer {
       const cid = cidFromDigest(job.digest)
       try {
         const problem = await this.store.checkRange(cid, job.covered, { signal: this.recheckAbort.signal })
+        this.counters.rechecks++
         if (problem !== undefined) {
+          this.counters.rechecksFailed++
           // Logged once per value (until restart), however many Locals trip over it.
           if (this.knownBad.size < MAX_KNOWN_BAD) this.knownBad.add(key)
           this.log(`stored value ${cid.toString()} fails verification (${problem}); a Local rejected it. Run \`dstore verify --repair\` with Global stopped`)

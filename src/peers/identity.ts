@@ -6,6 +6,7 @@
  * key is an error, never silently replaced.
  */
 import { chmod, link, mkdir, open, readFile, rm } from 'node:fs/promises'
+import { randomBytes } from 'node:crypto'
 import { join } from 'node:path'
 import { generateKeyPair, privateKeyFromProtobuf, privateKeyToProtobuf } from '@libp2p/crypto/keys'
 import type { PrivateKey } from '@libp2p/interface'
@@ -28,10 +29,12 @@ export async function loadOrCreateIdentity (dir: string, name: string): Promise<
       throw new StorageError(`cannot read identity key ${path}: ${(err as Error).message}`, { cause: err })
     }
   }
-  await mkdir(dir, { recursive: true })
   const key = await generateKeyPair('Ed25519')
-  const tmp = `${path}.tmp-${process.pid}`
+  // Unique, so a stale temp file left by a crash (even of a process with the same pid) is no obstacle.
+  const tmp = `${path}.tmp-${process.pid}-${randomBytes(6).toString('hex')}`
+  let linked = false
   try {
+    await mkdir(dir, { recursive: true })
     const handle = await open(tmp, 'wx', 0o600)
     try {
       await handle.writeFile(privateKeyToProtobuf(key))
@@ -42,14 +45,19 @@ export async function loadOrCreateIdentity (dir: string, name: string): Promise<
     await chmod(tmp, 0o600)
     // link, not rename: when two processes create the key at once (two CLI commands sharing a
     // repository), the first one wins and the other uses the key that won.
-    await link(tmp, path)
+    try {
+      await link(tmp, path)
+      linked = true
+    } catch (err) {
+      // Another process created the key first: use that one.
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+    }
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'EEXIST') return await loadOrCreateIdentity(dir, name)
     throw new StorageError(`cannot write identity key ${path}: ${(err as Error).message}`, { cause: err })
   } finally {
     await rm(tmp, { force: true })
   }
-  return key
+  return linked ? key : await loadOrCreateIdentity(dir, name)
 }
 
 /**

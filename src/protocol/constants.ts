@@ -68,9 +68,10 @@ export const MIN_TRANSFER_PROGRESS = 16 * 1024
  */
 export const MAX_PAUSED_BUFFER = 16 * 1024 * 1024 + 64 * 1024
 /**
- * Connections one peer may have open to Global at once (a Local needs one). Further ones are
- * closed as they open.
+ * Default of the connections one peer may have open to Global at once (`maxConnectionsPerPeer`).
+ * A Local needs one, but every Local and CLI command on a machine that share a repository share
+ * its identity, so this allows that many at once. Further ones are closed as they open.
  */
-export const MAX_CONNECTIONS_PER_PEER = 8
+export const MAX_CONNECTIONS_PER_PEER = 32
 /** How long Global waits for Locals to confirm an eviction before closing their connection. */
 export const EVICT_TIMEOUT_MS = 5_000
