@@ -9,7 +9,7 @@ import { decodeRange } from '../core/bao/index.js'
 import { DEFAULT_GROUP_LOG, TreeHasher } from '../core/tree.js'
 import type { ProgressEvent } from '../core/store/interface.js'
 import { BLOB_PROTOCOL, INLINE_MAX, KIND, MAX_BATCH, MAX_FRAME, REQUEST_TIMEOUT_MS, RESPONSE } from './constants.js'
-import { FrameReader, writeFrame, writeRaw } from './framing.js'
+import { FrameReader, incoming, writeFrame, writeRaw } from './framing.js'
 import { CreditGate, CreditGrantor } from './flow.js'
 import {
   GET_INLINE, MessageReader, U64_NONE, decodeCredit, decodeError, decodeListResponse, decodeStatResponse,
@@ -92,7 +92,10 @@ export async function * getRange (ctx: RequesterContext, digest: Uint8Array, ran
   try {
     // Our side stays open after the head: it carries CREDIT as the decoder consumes.
     await writeFrame(call.stream, encodeGet(0, { digest, offset: range.offset, length: wireLength, inline: false }))
-    const reader = new FrameReader(call.stream, MAX_FRAME, (n) => {
+    // incoming(): a reset (ours, when Global sends past its credit) ends the read with its error
+    // however the reads and the reset interleave; the stream's own iterator could then wait
+    // until the idle watchdog fired.
+    const reader = new FrameReader(incoming(call.stream), MAX_FRAME, (n) => {
       call.watchdog.touch(n)
       ctx.onBytes?.('in', n)
     })
@@ -149,7 +152,7 @@ export async function putStream (ctx: RequesterContext, source: AsyncIterable<Ui
   try {
     await writeFrame(call.stream, encodePutHead(head))
     // Global's side carries CREDIT while we send, then the answer (or an ERROR, which stops us early).
-    const reader = new FrameReader(call.stream, MAX_FRAME, (n) => { call.watchdog.touch(n) })
+    const reader = new FrameReader(incoming(call.stream), MAX_FRAME, (n) => { call.watchdog.touch(n) })
     answer = (async () => {
       for (;;) {
         const frame = await reader.next()
