@@ -410,7 +410,7 @@ async function writeOut (source: AsyncIterable<Uint8Array>, file: string | undef
     await pipeline(Readable.from(source, { objectMode: false }), process.stdout, { signal, end: false })
     return
   }
-  await checkOutput(file)
+  // The path was checked (checkOutput) before anything was fetched.
   const dir = dirname(file)
   const tmp = join(dir, `.${basename(file)}.dstore-${process.pid}.tmp`)
   try {

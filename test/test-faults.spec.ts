@@ -392,7 +392,7 @@ describe('faults', function () {
     // Global re-checked what it sent when the Local reset the stream, and says what is wrong.
     await waitFor(() => logs.some(l => l.includes(cids.fileVal) && /fails verification/.test(l)), 10_000, 'Global to log the corrupt value')
     // Nothing left to re-check (so no later duplicate line can come), then count.
-    await waitFor(() => global.stats().rechecksFailed >= 1 && !(global as any).rechecking, 10_000, 'the re-checks to finish')
+    await waitFor(() => global.stats().rechecksFailed >= 1 && global.stats().rechecksPending === 0, 10_000, 'the re-checks to finish')
     assert.equal(logs.filter(l => l.includes(cids.fileVal)).length, 1, `logged once for two failed reads: ${logs.join('\n')}`)
     // Only the streamed value's failed reads were re-checked (the first found it bad, the second
     // was known bad): a good value read in full is not, nor is one answered inline.

@@ -302,6 +302,22 @@ describe('fs store', () => {
     })
   })
 
+  describe('list', () => {
+    it('lists in digest order, and from just after `after` when given (across batches of 256)', async () => {
+      store = await createFsStore({ path: dir.path, sync: false })
+      for (let i = 0; i < 600; i++) await store.put(pseudoRandom(20, 1000 + i))
+      const all: string[] = []
+      for await (const e of store.list()) all.push(hex(e.cid.multihash.digest))
+      assert.equal(all.length, 600)
+      assert.deepEqual(all, [...all].sort())
+      for (const at of [0, 255, 256, 599]) {
+        const rest: string[] = []
+        for await (const e of store.list({ after: Buffer.from(all[at], 'hex') })) rest.push(hex(e.cid.multihash.digest))
+        assert.deepEqual(rest, all.slice(at + 1), `after entry ${at}`)
+      }
+    })
+  })
+
   describe('delete', () => {
     it('removes the data file of a file blob', async () => {
       store = await createFsStore({ path: dir.path })

@@ -65,6 +65,8 @@ export interface GlobalStats {
   /** Values re-checked on disk because a Local reset a GET of them, and those found corrupt. */
   rechecks: number
   rechecksFailed: number
+  /** Re-checks queued or running now. */
+  rechecksPending: number
 }
 
 interface LocalLink { channel: RpcChannel, connection: Connection }
@@ -146,7 +148,7 @@ export class GlobalPeer {
       return {
         ...provider,
         authorize: (access) => { this.access.check(peer, access) },
-        onProtocolError: (err) => { this.log(`protocol error from ${peer}: ${err.message}`) }
+        onProtocolError: (err) => { this.violation(peer, err.message) }
       }
     }
     // A peer gets at most maxConnectionsPerPeer connections (a Local needs one): the newest
@@ -162,7 +164,7 @@ export class GlobalPeer {
       if (now - (refusedAt.get(peer) ?? 0) < 60_000) return
       if (refusedAt.size > 1000) refusedAt.clear()
       refusedAt.set(peer, now)
-      this.log(`protocol error from ${peer}: more than ${maxConnections} connections at once; closing the extra ones`)
+      this.violation(peer, `more than ${maxConnections} connections at once; closing the extra ones`)
     })
     await this.node.handle(RPC_PROTOCOL, (stream: Stream, connection: Connection) => {
       const link: LocalLink = {
@@ -170,7 +172,7 @@ export class GlobalPeer {
         channel: new RpcChannel(stream, createProviderHandler(forPeer(connection)), {
           requestTimeout: this.options.requestTimeout,
           onClose: () => { this.links.delete(link) },
-          onProtocolError: (err) => { this.log(`protocol error from ${connection.remotePeer.toString()}: ${err.message}`) }
+          onProtocolError: (err) => { this.violation(connection.remotePeer.toString(), err.message) }
         })
       }
       this.links.add(link)
@@ -218,7 +220,7 @@ export class GlobalPeer {
   }
 
   stats (): GlobalStats {
-    return { locals: this.links.size, ...this.counters }
+    return { locals: this.links.size, ...this.counters, rechecksPending: this.rechecks.size }
   }
 
   /** Stops serving, closes the store. Locals will try to reconnect. */
@@ -261,6 +263,11 @@ export class GlobalPeer {
     const tmp = `${this.addrFile}.tmp-${process.pid}`
     await writeFile(tmp, this.multiaddrs.join('\n') + '\n')
     await rename(tmp, this.addrFile)
+  }
+
+  /** Logs a peer's protocol violation (one format, which operators and tests grep for). */
+  private violation (peer: string, what: string): void {
+    this.log(`protocol error from ${peer}: ${what}`)
   }
 
   private log (line: string): void {

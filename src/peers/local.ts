@@ -20,6 +20,7 @@ import { hash } from '../core/blake3/index.js'
 import { StreamVerificationError } from '../core/bao/index.js'
 import { AbortError, ClosedError, DstoreError, GlobalUnreachableError, NotFoundError, PermissionDeniedError, ProtocolError, TooLargeError } from '../core/errors.js'
 import { createMemoryStore, type MemoryBlobStore } from '../core/store/memory.js'
+import { iterateSource } from '../core/store/util.js'
 import type { AbortOptions, ProgressEvent } from '../core/store/interface.js'
 import { INLINE_MAX, KIND, RPC_PROTOCOL } from '../protocol/constants.js'
 import { MessageReader, decodeDigests, encodeOk } from '../protocol/messages.js'
@@ -186,7 +187,8 @@ export class LocalPeer {
   async put (source: PutSource, options: CallOptions = {}): Promise<CID> {
     if (source instanceof Uint8Array) return await this.putBytes(source, options)
     // Read ahead up to the inline limit: a short stream is put like bytes (dedupe, one round trip).
-    const it = toAsyncIterator(source)
+    // Each chunk checked to be bytes (a string would otherwise be stored as zeros), aborts honoured.
+    const it = iterateSource(source, options.signal)
     const head: Uint8Array[] = []
     let headBytes = 0
     let ended = false
@@ -644,30 +646,6 @@ async function raceAbort<T> (promise: Promise<T>, signal?: AbortSignal): Promise
       (v) => { signal.removeEventListener('abort', onAbort); resolve(v) },
       (e) => { signal.removeEventListener('abort', onAbort); reject(e) })
   })
-}
-
-/**
- * The chunks of a put source, each checked to be bytes (as the stores check theirs): a string
- * or an array of numbers would otherwise be copied into a Uint8Array as zeros, and stored.
- * @throws {TypeError} for a source that is not bytes or an (async) iterable of them
- */
-function toAsyncIterator (source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): AsyncIterator<Uint8Array> {
-  const what = (v: unknown): string => v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v
-  const isObject = source !== null && typeof source === 'object'
-  let it: AsyncIterator<unknown> | Iterator<unknown>
-  if (isObject && Symbol.asyncIterator in source) it = (source as AsyncIterable<unknown>)[Symbol.asyncIterator]()
-  else if (isObject && Symbol.iterator in source) it = (source as Iterable<unknown>)[Symbol.iterator]()
-  else throw new TypeError(`A put source must be a Uint8Array or an (async) iterable of Uint8Arrays, got ${typeof source === 'string' ? 'a string (encode it first)' : what(source)}`)
-  return {
-    next: async () => {
-      const r = await it.next()
-      if (r.done !== true && !(r.value instanceof Uint8Array)) {
-        void Promise.resolve(it.return?.()).catch(() => {})
-        throw new TypeError(`A put source must yield Uint8Arrays, got ${what(r.value)}`)
-      }
-      return r as IteratorResult<Uint8Array>
-    }
-  }
 }
 
 /** Whether `parts` are consecutive views of `buffer` from its first byte. */

@@ -129,8 +129,9 @@ export function createProviderHandler (options: ProviderOptions): RequestHandler
         const req = decodeList(msg)
         const entries: ListEntry[] = []
         let more = false
-        // The filesystem store lists in digest order, so a page resumes after its last digest.
-        for await (const stat of store.list()) {
+        // The filesystem store lists in digest order from `after`: a page costs one page. The
+        // check below keeps the answer right for a store that ignores `after`.
+        for await (const stat of store.list({ after: req.after ?? undefined })) {
           const digest = stat.cid.multihash.digest
           if (req.after != null && compareDigest(digest, req.after) <= 0) continue
           if (entries.length >= Math.min(req.limit, MAX_BATCH)) { more = true; break }

@@ -26,7 +26,7 @@ import { decodeRange, encodeRange, type ByteRange } from '../bao/index.js'
 import { CHUNK_LEN } from '../blake3/interface.js'
 import { DEFAULT_GROUP_LOG, HEADER_LEN, TreeHasher, encodeHeader, outboardLength } from '../tree.js'
 import type {
-  AbortOptions, BlobReader, BlobStat, ByteSource, GetOptions, PutOptions, VerifiableBlobStore
+  AbortOptions, BlobReader, BlobStat, ByteSource, GetOptions, ListOptions, PutOptions, VerifiableBlobStore
 } from './interface.js'
 import { checkPutOptions, checkRead, iterateSource, resolveRange, verifyPut } from './util.js'
 
@@ -452,9 +452,9 @@ export class FsBlobStore implements VerifiableBlobStore {
     }
   }
 
-  async * list (options?: AbortOptions): AsyncGenerator<BlobStat> {
+  async * list (options?: ListOptions): AsyncGenerator<BlobStat> {
     this.check(options)
-    let after: Buffer | undefined
+    let after: Buffer | undefined = options?.after !== undefined ? Buffer.from(options.after) : undefined
     for (;;) {
       this.check(options)
       // Read a batch synchronously so no cursor stays open across the consumer's awaits.
@@ -559,26 +559,17 @@ export class FsBlobStore implements VerifiableBlobStore {
     this.check(options)
     const report: FsVerifyReport = { checked: 0, bytes: 0, problems: [] }
     for (const p of this.droppedAtOpen) { report.problems.push(p); options.onProblem?.(p) }
-    let after: Buffer | undefined
-    for (;;) {
-      this.check(options)
-      const keys: Buffer[] = []
-      for (const { key } of this.index.getRange({ start: after, limit: LIST_BATCH + 1, snapshot: false })) {
-        if (after !== undefined && key.equals(after)) continue
-        if (keys.length === LIST_BATCH) break
-        keys.push(Buffer.from(key))
-      }
-      for (const key of keys) {
-        const problem = await this.withKeyLock(key, async () => await this.verifyKey(key, report, options))
-        if (problem !== undefined) { report.problems.push(problem); options.onProblem?.(problem) }
-      }
-      if (keys.length < LIST_BATCH) return report
-      after = keys[keys.length - 1]
+    const buffer = new Uint8Array(SLOT)
+    for await (const { cid } of this.list(options)) {
+      const key = keyOf(cid)
+      const problem = await this.withKeyLock(key, async () => await this.verifyKey(key, report, buffer, options))
+      if (problem !== undefined) { report.problems.push(problem); options.onProblem?.(problem) }
     }
+    return report
   }
 
   /** Checks one entry (under its key lock); repairs it with `options.repair`. */
-  private async verifyKey (key: Buffer, report: FsVerifyReport, options: FsVerifyOptions): Promise<FsVerifyProblem | undefined> {
+  private async verifyKey (key: Buffer, report: FsVerifyReport, buffer: Uint8Array, options: FsVerifyOptions): Promise<FsVerifyProblem | undefined> {
     this.check(options)
     const record = this.record(key)
     if (record === undefined) return undefined // deleted meanwhile
@@ -615,7 +606,7 @@ export class FsBlobStore implements VerifiableBlobStore {
             for (let pos = 0; pos < size;) {
               this.check(options)
               const n = Math.min(SLOT, size - pos)
-              hasher.update(await readFully(handle, pos, n))
+              hasher.update(await readFully(handle, pos, n, buffer))
               pos += n
               report.bytes += n
             }
@@ -752,7 +743,8 @@ export class FsBlobStore implements VerifiableBlobStore {
     const missing: Buffer[] = []
     for (const { key, value } of this.index.getRange({ snapshot: false })) {
       const record = decodeRecord(value)
-      if (record.kind === KIND_FILE && !present.has(key.toString('hex'))) {
+      // Without dropMissing the entry stays, and verify reports its missing file itself.
+      if (dropMissing && record.kind === KIND_FILE && !present.has(key.toString('hex'))) {
         missing.push(Buffer.from(key))
         this.droppedAtOpen.push({
           cid: cidFromDigest(new Uint8Array(key)),
@@ -764,9 +756,7 @@ export class FsBlobStore implements VerifiableBlobStore {
         })
       }
     }
-    if (missing.length > 0 && !dropMissing) {
-      this.droppedAtOpen.length = 0
-    } else if (missing.length > 0) {
+    if (missing.length > 0) {
       await storage('drop index entries without data', async () => {
         await this.env.transaction(() => {
           for (const key of missing) { void this.index.remove(key); void this.payload.remove(key) }

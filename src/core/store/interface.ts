@@ -83,8 +83,8 @@ export interface BlobStore {
   /** Removes a value, pinned or not. Resolves true when it was present. */
   delete: (cid: CIDLike, options?: AbortOptions) => Promise<boolean>
 
-  /** Every blob in the store (order unspecified). */
-  list: (options?: AbortOptions) => AsyncIterable<BlobStat>
+  /** Every blob in the store (order unspecified, except where a store documents it: the filesystem store lists in digest order). */
+  list: (options?: ListOptions) => AsyncIterable<BlobStat>
 
   /** Releases resources. Later calls throw `ClosedError`. */
   close: () => Promise<void>
@@ -120,4 +120,13 @@ export interface BlobReader {
    */
   read: (offset: number, length: number, into?: Uint8Array) => Promise<Uint8Array>
   close: () => Promise<void>
+}
+
+export interface ListOptions extends AbortOptions {
+  /**
+   * A 32-byte digest: a store that lists in digest order (the filesystem store) starts after
+   * it, so paging costs one page, not a walk from the start. Others may ignore it; a caller
+   * that needs the guarantee filters too.
+   */
+  after?: Uint8Array
 }

@@ -23,7 +23,7 @@ import { parseCID, type CIDLike } from '../cid.js'
 import { ClosedError, NotFoundError, OutOfRangeError, TooLargeError, throwIfAborted } from '../errors.js'
 import { TreeHasher } from '../tree.js'
 import type {
-  AbortOptions, BlobReader, BlobStat, ByteSource, GetOptions, PutOptions, VerifiableBlobStore
+  AbortOptions, ListOptions, BlobReader, BlobStat, ByteSource, GetOptions, PutOptions, VerifiableBlobStore
 } from './interface.js'
 import { checkPutOptions, checkRead, iterateSource, resolveRange, verifyPut } from './util.js'
 
@@ -177,7 +177,7 @@ export class MemoryBlobStore implements VerifiableBlobStore {
     return true
   }
 
-  async * list (options?: AbortOptions): AsyncGenerator<BlobStat> {
+  async * list (options?: ListOptions): AsyncGenerator<BlobStat> {
     this.check(options)
     // Snapshot, so callers may delete while listing.
     const entries = [...this.pinned.values(), ...this.lru.values()]

@@ -58,8 +58,7 @@ export function abortError (signal: AbortSignal): AbortError {
  */
 export async function * iterateSource (source: ByteSource, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
   if (source === null || typeof source !== 'object' || !(Symbol.asyncIterator in source || Symbol.iterator in source)) {
-    const what = typeof source === 'string' ? 'a string (encode it first)' : source === null ? 'null' : typeof source
-    throw new TypeError(`A put source must be a Uint8Array or an (async) iterable of Uint8Arrays, got ${what}`)
+    throw new TypeError(`A put source must be a Uint8Array or an (async) iterable of Uint8Arrays, got ${typeof source === 'string' ? 'a string (encode it first)' : describe(source)}`)
   }
   if (source instanceof Uint8Array) {
     if (signal?.aborted === true) throw abortError(signal)
@@ -95,7 +94,11 @@ export async function * iterateSource (source: ByteSource, signal?: AbortSignal)
   }
 }
 
+function describe (v: unknown): string {
+  return v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v
+}
+
 function checkChunk (chunk: unknown): Uint8Array {
   if (chunk instanceof Uint8Array) return chunk
-  throw new TypeError(`A put source must yield Uint8Arrays, got ${typeof chunk}`)
+  throw new TypeError(`A put source must yield Uint8Arrays, got ${describe(chunk)}`)
 }
