@@ -42,6 +42,10 @@ const WHOLE_MAX = 256 * 2 ** 20
 setFlagsFromString('--expose-gc')
 const gc = runInNewContext('gc') as () => void
 
+// Every transfer passes a signal, as the CLI always does: a signal once kept every piece of a
+// transfer reachable, which a bench without one never saw.
+const { signal } = new AbortController()
+
 let global: GlobalPeer | undefined
 let local: LocalPeer | undefined
 let streamOnly = false
@@ -59,9 +63,9 @@ async function getOne (l: LocalPeer, cid: string, size: number | undefined): Pro
   const hitsBefore = l.stats().hits
   let bytes = 0
   if (!streamOnly && (size === undefined || size * 1.01 <= CACHE_SIZE)) {
-    bytes = (await l.get(cid)).length
+    bytes = (await l.get(cid, { signal })).length
   } else {
-    for await (const part of l.cat(cid)) bytes += part.length
+    for await (const part of l.cat(cid, { signal })) bytes += part.length
   }
   if (size !== undefined && bytes !== size) throw new Error(`got ${bytes} bytes of ${cid}, expected ${size}`)
   return { bytes, hit: l.stats().hits > hitsBefore }
@@ -93,7 +97,7 @@ async function handle (msg: any): Promise<unknown> {
         const g = started(global)
         const src = source(msg.size, msg.seed)
         const t0 = performance.now()
-        const cid = await g.put(src)
+        const cid = await g.put(src, { signal })
         return { cid: cid.toString(), ms: performance.now() - t0 }
       }
       case 'putMany': {
@@ -151,7 +155,7 @@ async function handle (msg: any): Promise<unknown> {
         const l = started(local)
         const src = source(msg.size, msg.seed)
         const t0 = performance.now()
-        const cid = await l.put(src)
+        const cid = await l.put(src, { signal })
         return { cid: cid.toString(), ms: performance.now() - t0 }
       }
       case 'stop': {

@@ -21,6 +21,7 @@ import { StreamVerificationError } from '../core/bao/index.js'
 import { AbortError, ClosedError, DstoreError, GlobalUnreachableError, NotFoundError, PermissionDeniedError, ProtocolError, TooLargeError } from '../core/errors.js'
 import { createMemoryStore, type MemoryBlobStore } from '../core/store/memory.js'
 import { iterateSource } from '../core/store/util.js'
+import { abortError, asAbortError, raceAbort, throwIfAborted } from '../core/abort.js'
 import type { AbortOptions, ProgressEvent } from '../core/store/interface.js'
 import { INLINE_MAX, KIND, RPC_PROTOCOL } from '../protocol/constants.js'
 import { MessageReader, decodeDigests, encodeOk } from '../protocol/messages.js'
@@ -232,7 +233,7 @@ export class LocalPeer {
     } catch (err) {
       // The source's own errors pass unchanged; a connection failure says so (and is not retried).
       if (sourceError?.err === err) throw err
-      if (options.signal?.aborted === true) throw aborted(err, options.signal)
+      if (options.signal?.aborted === true) throw asAbortError(err, options.signal)
       if (this.stopped || !(await isChannelFailure(err, ctx))) throw err
       throw connectionLost(err, 'during a streamed put (a stream cannot be replayed: put it again)')
     }
@@ -344,7 +345,7 @@ export class LocalPeer {
    * later caller's own signal.)
    */
   private async fetch (key: CID, options: CallOptions): Promise<Uint8Array> {
-    if (options.signal?.aborted === true) throw new AbortError(undefined, { cause: options.signal.reason })
+    throwIfAborted(options.signal)
     const id = key.toString()
     let entry = this.inflight.get(id)
     const joined = entry != null
@@ -555,7 +556,7 @@ export class LocalPeer {
         this.waiters.delete(done)
         resolve()
       }
-      const onAbort = (): void => { this.waiters.delete(done); clearTimeout(timer); reject(new AbortError(undefined, { cause: signal?.reason })) }
+      const onAbort = (): void => { this.waiters.delete(done); clearTimeout(timer); reject(abortError(signal)) }
       const timer = setTimeout(() => {
         this.waiters.delete(done)
         signal?.removeEventListener('abort', onAbort)
@@ -579,7 +580,7 @@ export class LocalPeer {
       try {
         return await fn(ctx)
       } catch (err) {
-        if (signal?.aborted === true) throw aborted(err, signal)
+        if (signal?.aborted === true) throw asAbortError(err, signal)
         if (this.stopped || !(await isChannelFailure(err, ctx))) throw err
         if (attempt > 0) throw connectionLost(err, 'and again after a retry')
       }
@@ -594,7 +595,7 @@ export class LocalPeer {
         yield * fn(ctx)
         return
       } catch (err) {
-        if (signal?.aborted === true) throw aborted(err, signal)
+        if (signal?.aborted === true) throw asAbortError(err, signal)
         if (this.stopped || !(await isChannelFailure(err, ctx))) throw err
         // Part of the value was delivered (or the retry broke too): it cannot be resumed here.
         // Say the connection was lost, not that the data was bad (a truncated verified stream
@@ -623,29 +624,11 @@ async function isChannelFailure (err: unknown, ctx: RequesterContext): Promise<b
   return true
 }
 
-/** The error of a call its caller aborted: dstore's AbortError (libp2p and the platform throw their own). */
-function aborted (err: unknown, signal: AbortSignal): DstoreError {
-  return err instanceof DstoreError ? err : new AbortError(undefined, { cause: signal.reason ?? err })
-}
-
 /** The error a call gives up with when the connection to Global failed under it. */
 function connectionLost (err: unknown, when: string): DstoreError {
   if (err instanceof GlobalUnreachableError) return err
   const why = err instanceof Error ? `${err.name}: ${err.message}` : err instanceof Event ? `a '${err.type}' event` : String(err)
   return new GlobalUnreachableError(`the connection to Global failed ${when} (${why})`, { cause: err })
-}
-
-/** `promise`, or an AbortError as soon as `signal` aborts (the promise itself runs on). */
-async function raceAbort<T> (promise: Promise<T>, signal?: AbortSignal): Promise<T> {
-  if (signal == null) return await promise
-  if (signal.aborted) throw new AbortError(undefined, { cause: signal.reason })
-  return await new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => { reject(new AbortError(undefined, { cause: signal.reason })) }
-    signal.addEventListener('abort', onAbort, { once: true })
-    promise.then(
-      (v) => { signal.removeEventListener('abort', onAbort); resolve(v) },
-      (e) => { signal.removeEventListener('abort', onAbort); reject(e) })
-  })
 }
 
 /** Whether `parts` are consecutive views of `buffer` from its first byte. */

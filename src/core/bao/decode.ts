@@ -14,7 +14,8 @@
  *   there (or ends the stream early, or leaves bytes over).
  */
 import { blake3, OUT_LEN } from '../blake3/index.js'
-import { AbortError, OutOfRangeError, TooLargeError, VerificationError, throwIfAborted } from '../errors.js'
+import { AbortableIterator, throwIfAborted } from '../abort.js'
+import { OutOfRangeError, TooLargeError, VerificationError } from '../errors.js'
 import { DEFAULT_GROUP_LOG, HEADER_LEN, PARENT_LEN, decodeHeader } from '../tree.js'
 import { MAX_SIZE, checkIntegerOption, planRange, streamItems, type ByteRange } from './range.js'
 
@@ -133,21 +134,9 @@ class RangeDecoder implements DecodedRange {
   private async * run (): AsyncGenerator<Uint8Array, void, undefined> {
     const { signal, onSize } = this.options
     const maxSize = Math.min(this.options.maxSize ?? MAX_SIZE, MAX_SIZE)
-    const src = this.source as any
-    const it: AsyncIterator<Uint8Array> | Iterator<Uint8Array> = typeof src[Symbol.asyncIterator] === 'function'
-      ? src[Symbol.asyncIterator]()
-      : src[Symbol.iterator]()
+    // An abort must not wait for a stalled source, and must not keep pieces reachable.
+    const it = new AbortableIterator<Uint8Array>(this.source, signal)
     let finished = false
-    // An abort must not wait for a stalled source: `pull` races the source against it.
-    let nextPending = false // a `next()` of the source has not settled
-    let onAbort: (() => void) | undefined
-    const aborted = signal == null
-      ? undefined
-      : new Promise<never>((_resolve, reject) => {
-        onAbort = () => { reject(new AbortError(undefined, { cause: signal.reason })) }
-        signal.addEventListener('abort', onAbort, { once: true })
-      })
-    aborted?.catch(() => {})
 
     // The current piece of the source and our position in it.
     let chunk: Uint8Array = EMPTY
@@ -156,10 +145,7 @@ class RangeDecoder implements DecodedRange {
     const pull = async (): Promise<boolean> => {
       while (true) {
         throwIfAborted(signal)
-        nextPending = true
-        const r = aborted === undefined ? await it.next() : await Promise.race([it.next(), aborted])
-        nextPending = false
-        throwIfAborted(signal)
+        const r = await it.next()
         if (r.done === true) { finished = true; return false }
         if (!(r.value instanceof Uint8Array)) throw new TypeError('verified stream pieces must be Uint8Arrays')
         if (r.value.length > 0) { chunk = r.value; pos = 0; return true }
@@ -324,17 +310,8 @@ class RangeDecoder implements DecodedRange {
         throw new StreamVerificationError('trailing', 'bytes follow the end of the verified stream')
       }
     } finally {
-      if (onAbort !== undefined) signal?.removeEventListener('abort', onAbort)
-      if (!finished) {
-        // Stop the source (early exit or error); ignore its own errors then. A source still
-        // stuck in `next()` (we stopped on an abort) is asked to stop but not waited for: an
-        // async generator's `return()` would wait for that `next()`.
-        if (nextPending) {
-          try { Promise.resolve(it.return?.()).catch(() => {}) } catch {}
-        } else {
-          try { await it.return?.() } catch {}
-        }
-      }
+      // Stop the source on an early exit or error (ignoring its own errors then).
+      await it.close(finished)
     }
   }
 }

@@ -4,7 +4,8 @@
  */
 import type { CID } from 'multiformats/cid'
 import { cidFromDigest, parseCID } from '../cid.js'
-import { AbortError, OutOfRangeError, VerificationError } from '../errors.js'
+import { AbortableIterator, throwIfAborted } from '../abort.js'
+import { OutOfRangeError, VerificationError } from '../errors.js'
 import type { ByteSource, GetOptions, PutOptions } from './interface.js'
 
 /** Resolves `offset`/`length` against a value of `size` bytes. @throws {OutOfRangeError} */
@@ -47,11 +48,6 @@ export function verifyPut (root: Uint8Array, size: number, expected: CID | undef
   return cid
 }
 
-/** The error to throw for an aborted signal. */
-export function abortError (signal: AbortSignal): AbortError {
-  return new AbortError(undefined, { cause: signal.reason })
-}
-
 /**
  * Iterates a put source, rejecting promptly with {@link AbortError} when `signal` fires even if
  * the source is stalled, and closing the source (its `return()`) when the consumer stops early.
@@ -61,7 +57,7 @@ export async function * iterateSource (source: ByteSource, signal?: AbortSignal)
     throw new TypeError(`A put source must be a Uint8Array or an (async) iterable of Uint8Arrays, got ${typeof source === 'string' ? 'a string (encode it first)' : describe(source)}`)
   }
   if (source instanceof Uint8Array) {
-    if (signal?.aborted === true) throw abortError(signal)
+    throwIfAborted(signal)
     yield source
     return
   }
@@ -69,28 +65,16 @@ export async function * iterateSource (source: ByteSource, signal?: AbortSignal)
     for await (const chunk of source) yield checkChunk(chunk)
     return
   }
-  const iterator: AsyncIterator<Uint8Array> | Iterator<Uint8Array> =
-    Symbol.asyncIterator in source ? source[Symbol.asyncIterator]() : source[Symbol.iterator]()
-  let onAbort: (() => void) | undefined
-  const aborted = new Promise<never>((_resolve, reject) => {
-    onAbort = () => { reject(abortError(signal)) }
-    signal.addEventListener('abort', onAbort, { once: true })
-  })
-  aborted.catch(() => {})
+  const pieces = new AbortableIterator<Uint8Array>(source, signal)
   let done = false
   try {
     for (;;) {
-      if (signal.aborted) throw abortError(signal)
-      const result = await Promise.race([iterator.next(), aborted])
+      const result = await pieces.next()
       if (result.done === true) { done = true; return }
       yield checkChunk(result.value)
     }
   } finally {
-    if (onAbort !== undefined) signal.removeEventListener('abort', onAbort)
-    if (!done && typeof iterator.return === 'function') {
-      // Do not wait on a stalled source: ask it to stop and move on.
-      Promise.resolve(iterator.return()).catch(() => {})
-    }
+    await pieces.close(done)
   }
 }
 
