@@ -74,17 +74,19 @@ export class AbortableIterator<T> {
   /** The next piece; rejects with {@link AbortError} as soon as the signal aborts. */
   async next (): Promise<IteratorResult<T>> {
     throwIfAborted(this.signal)
+    if (this.signal == null) return await this.iterator.next()
+    // `pending` follows the source's own next(), which may outlive this wait when it aborts.
     this.pending = true
+    const next = Promise.resolve(this.iterator.next())
+    next.then(() => { this.pending = false }, () => { this.pending = false })
     try {
-      if (this.signal == null) return await this.iterator.next()
       const result = await new Promise<IteratorResult<T>>((resolve, reject) => {
         this.pendingReject = reject
-        Promise.resolve(this.iterator.next()).then(resolve, reject)
+        next.then(resolve, reject)
       })
       throwIfAborted(this.signal)
       return result
     } finally {
-      this.pending = false
       this.pendingReject = undefined
     }
   }
