@@ -7,7 +7,8 @@
 import { strict as assert } from 'node:assert'
 import net from 'node:net'
 import { createGlobal, type GlobalPeer } from '../src/index.js'
-import { DEFAULT_CONNECTION_LIMITS } from '../src/peers/conn-limits.js'
+import { multiaddr } from '@multiformats/multiaddr'
+import { DEFAULT_CONNECTION_LIMITS, sourceOf } from '../src/peers/conn-limits.js'
 import { pseudoRandom } from './helpers.js'
 import { assertBytes, Cleanup, portOf, rejectsWith, waitFor } from './net.js'
 import { blake3Cid, dstore } from './proc.js'
@@ -122,6 +123,19 @@ describe('connection limits', function () {
       const repo = await c.dir('dstore-netlim-bad-')
       await rejectsWith(createGlobal({ repo, sync: false, connectionLimits: { maxPending: 0 } }), 'ConfigError')
       await rejectsWith(createGlobal({ repo, sync: false, connectionLimits: { handshakeTimeout: 1.5 } }), 'ConfigError')
+    })
+  })
+
+  describe('sourceOf', function () {
+    it('counts an IPv4 address, an IPv4-mapped IPv6 address as that IPv4, ::1, and other IPv6 addresses by /64', function () {
+      const of = (a: string): string => sourceOf({ remoteAddr: multiaddr(a) })
+      assert.equal(of('/ip4/10.1.2.3/tcp/5'), '10.1.2.3')
+      // What a dual-stack listener sees for an IPv4 client (multiaddr prints it as ::ffff:a00:1).
+      assert.equal(of('/ip6/::ffff:10.0.0.1/tcp/5'), '10.0.0.1')
+      assert.equal(of('/ip6/::1/tcp/5'), '::1')
+      assert.equal(of('/ip6/2001:db8:1:2:3:4:5:6/tcp/5'), '2001:db8:1:2::/64')
+      assert.equal(of('/ip6/2001:db8:1:2::9/tcp/5'), of('/ip6/2001:db8:1:2:ffff::1/tcp/5'))
+      assert.notEqual(of('/ip6/2001:db8:1:2::9/tcp/5'), of('/ip6/2001:db8:1:3::9/tcp/5'))
     })
   })
 })

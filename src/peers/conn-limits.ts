@@ -134,8 +134,9 @@ export class PendingConnections {
 }
 
 /**
- * The source a connection is counted under: its IPv4 address, the /64 of its IPv6 address (one
- * host usually has a whole /64), or `other` (e.g. a unix socket).
+ * The source a connection is counted under: its IPv4 address (IPv4-mapped IPv6 included), `::1`,
+ * the /64 of any other IPv6 address (one host usually has a whole /64), or `other` (e.g. a unix
+ * socket).
  */
 export function sourceOf (maConn: Pick<MultiaddrConnection, 'remoteAddr'>): string {
   for (const c of maConn.remoteAddr.getComponents()) {
@@ -146,15 +147,35 @@ export function sourceOf (maConn: Pick<MultiaddrConnection, 'remoteAddr'>): stri
 }
 
 function ipv6Source (ip: string): string {
-  const addr = ip.split('%')[0].toLowerCase()
-  const mapped = /^::ffff:(\d+\.\d+\.\d+\.\d+)$/.exec(addr)
-  if (mapped != null) return mapped[1]
-  const [head, tail] = addr.split('::')
-  const groups = (s: string | undefined): string[] => (s == null || s === '') ? [] : s.split(':')
-  const h = groups(head)
-  const t = groups(tail)
-  // A dotted IPv4 tail stands for two groups.
-  const tailGroups = t.length + (t.some(g => g.includes('.')) ? 1 : 0)
-  const all = tail === undefined ? h : [...h, ...Array<string>(Math.max(0, 8 - h.length - tailGroups)).fill('0'), ...t]
-  return all.slice(0, 4).map(g => parseInt(g, 16).toString(16)).join(':') + '::/64'
+  const groups = expandIpv6(ip.split('%')[0])
+  if (groups == null) return ip
+  // IPv4-mapped (::ffff:a.b.c.d, what a dual-stack listener sees for IPv4 clients): the IPv4 address.
+  if (groups.slice(0, 5).every(g => g === 0) && groups[5] === 0xffff) {
+    return [groups[6] >> 8, groups[6] & 0xff, groups[7] >> 8, groups[7] & 0xff].join('.')
+  }
+  if (groups.slice(0, 7).every(g => g === 0) && groups[7] === 1) return '::1'
+  return groups.slice(0, 4).map(g => g.toString(16)).join(':') + '::/64'
+}
+
+/** The eight 16-bit groups of an IPv6 address (with `::` and a dotted IPv4 tail), or undefined. */
+function expandIpv6 (ip: string): number[] | undefined {
+  const halves = ip.split('::')
+  if (halves.length > 2) return undefined
+  const parse = (part: string): number[] => {
+    const out: number[] = []
+    for (const g of part === '' ? [] : part.split(':')) {
+      if (g.includes('.')) {
+        const [a, b, c, d] = g.split('.').map(Number)
+        out.push((a << 8) | b, (c << 8) | d)
+      } else {
+        out.push(parseInt(g, 16))
+      }
+    }
+    return out
+  }
+  const head = parse(halves[0])
+  const tail = halves.length === 2 ? parse(halves[1]) : []
+  const fill = halves.length === 2 ? 8 - head.length - tail.length : 0
+  const groups = [...head, ...Array<number>(Math.max(0, fill)).fill(0), ...tail]
+  return groups.length === 8 && groups.every(g => Number.isInteger(g) && g >= 0 && g <= 0xffff) ? groups : undefined
 }
