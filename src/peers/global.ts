@@ -21,6 +21,7 @@ import { RpcChannel } from '../protocol/rpc.js'
 import { AccessControl, type AccessLists } from './access.js'
 import { loadOrCreateIdentity } from './identity.js'
 import { createNode, type DstoreNode, type Encryption } from './node.js'
+import type { ConnectionLimits } from './conn-limits.js'
 
 export interface GlobalOptions {
   /** Repository folder: identity, store and `global.addr` live here. Created if missing. */
@@ -49,6 +50,8 @@ export interface GlobalOptions {
   insecureOpenWrites?: boolean
   /** Connections one PeerId may have open at once; default {@link MAX_CONNECTIONS_PER_PEER} (32). */
   maxConnectionsPerPeer?: number
+  /** Handshake deadline and caps on connections still in their handshake; see docs/SECURITY.md. */
+  connectionLimits?: Partial<ConnectionLimits>
   /** Receives one line per notable event (protocol violations, evictions that timed out, the first refusal of each peer). */
   log?: (line: string) => void
 }
@@ -117,7 +120,7 @@ export class GlobalPeer {
     const store = await createFsStore({ path: join(options.repo, 'store'), sync: options.sync ?? true })
     let node: DstoreNode
     try {
-      node = await createNode({ privateKey, listen, encryption: options.encryption })
+      node = await createNode({ privateKey, listen, encryption: options.encryption, limits: options.connectionLimits })
     } catch (err) {
       await store.close()
       throw err

@@ -11,6 +11,7 @@ import { tls } from '@libp2p/tls'
 import { identify } from '@libp2p/identify'
 import { ping } from '@libp2p/ping'
 import type { PrivateKey } from '@libp2p/interface'
+import { connectionLimits, PendingConnections, type ConnectionLimits } from './conn-limits.js'
 
 /** Connection encryption. With both, the dialer's order wins when the listener supports both. */
 export type Encryption = 'tls' | 'noise'
@@ -23,6 +24,8 @@ export interface NodeOptions {
   listen?: string[]
   /** Encrypters in order of preference. */
   encryption?: Encryption[]
+  /** Limits on inbound connections still in their handshake; see {@link ConnectionLimits}. */
+  limits?: Partial<ConnectionLimits>
 }
 
 export type DstoreNode = Libp2p<{ identify: ReturnType<ReturnType<typeof identify>>, ping: ReturnType<ReturnType<typeof ping>> }>
@@ -35,6 +38,8 @@ export async function createNode (options: NodeOptions): Promise<DstoreNode> {
     if (e === 'noise') return noise()
     throw new TypeError(`unknown encryption ${String(e)}: use "tls" or "noise"`)
   })
+  const limits = connectionLimits(options.limits)
+  const pending = new PendingConnections(limits)
   return await createLibp2p({
     privateKey: options.privateKey,
     addresses: { listen: options.listen ?? [] },
@@ -42,11 +47,17 @@ export async function createNode (options: NodeOptions): Promise<DstoreNode> {
     connectionEncrypters: encrypters,
     streamMuxers: [yamux()],
     services: { identify: identify(), ping: ping() },
+    // Evicts the oldest handshakes when one source, or all, has too many (see conn-limits.ts).
+    connectionGater: pending.gater(),
     connectionManager: {
       // Many Locals may (re)connect at once after a Global restart; libp2p's default of 5 new
       // inbound connections per second per host would refuse them.
       inboundConnectionThreshold: 1000,
-      maxIncomingPendingConnections: 256
+      inboundUpgradeTimeout: limits.handshakeTimeout,
+      // libp2p refuses new connections (before the gater sees them) at this count; the gater
+      // keeps the count at maxPending, and the headroom covers evicted connections whose
+      // upgrade has not unwound yet.
+      maxIncomingPendingConnections: limits.maxPending * 2
     }
   }) as unknown as DstoreNode
 }
