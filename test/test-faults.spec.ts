@@ -311,8 +311,16 @@ describe('faults', function () {
     const loops = locals.map(async (_, i) => { await loop(i) })
     let y = 12345
     const rand = (): number => { y ^= y << 13; y ^= y >>> 17; y ^= y << 5; return (y >>> 0) / 2 ** 32 }
+    // Each Global lives until the Locals got real work done on it (bounded), not for a fixed
+    // time: on a loaded machine a fixed window let too few operations through to prove much.
+    const progressed = async (k: number): Promise<void> => {
+      const { putOk, getOk, deleteOk } = counts
+      const deadline = Date.now() + 10_000
+      while (Date.now() < deadline && !(counts.putOk - putOk >= 2 && counts.getOk - getOk >= 2 && (k % 4 !== 0 || counts.deleteOk - deleteOk >= 1))) await sleep(20)
+    }
     for (let k = 0; k < 20; k++) {
       await sleep(150 + rand() * 250)
+      await progressed(k)
       await global.stop()
       await sleep(rand() * 100)
       global = await createGlobal({ repo, listen })
