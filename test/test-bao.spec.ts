@@ -526,6 +526,23 @@ describe('bao', () => {
           await assert.rejects(collect(encodeRange(data, outboard, whole, 4, { batchBytes })), { name: 'OutOfRangeError' }, String(batchBytes))
         }
       })
+
+      it('accepts a batchBytes far beyond the value, allocating for the selected groups only', async () => {
+        const { data, root, outboard } = value(100_000)
+        const whole = { offset: 0, length: Infinity }
+        const encoded = encodeRangeSync(data, outboard, whole, 4)
+        for (const batchBytes of [2 ** 40, Number.MAX_SAFE_INTEGER]) {
+          const before = process.memoryUsage().arrayBuffers
+          let growth = 0
+          const parts: Uint8Array[] = []
+          for await (const p of decodeRange([encoded], root, whole, 4, { batchBytes })) {
+            growth = Math.max(growth, process.memoryUsage().arrayBuffers - before)
+            parts.push(p)
+          }
+          assert.equal(hex(await collect(parts)), hex(data), String(batchBytes))
+          assert.ok(growth < 16 * MiB, `batchBytes ${batchBytes}: arrayBuffers grew by ${(growth / MiB).toFixed(0)} MiB`)
+        }
+      })
     })
 
     describe('abort', () => {

@@ -65,7 +65,7 @@ export class GroupBatch {
    */
   constructor (private readonly plan: RangePlan, batchBytes: number, private readonly target: Uint8Array | undefined) {
     this.groupLen = plan.groupLen
-    this.capacity = Math.max(1, Math.floor(batchBytes / plan.groupLen))
+    this.capacity = Math.max(1, Math.min(Math.floor(batchBytes / plan.groupLen), plan.lastGroup - plan.firstGroup + 1))
     this.nextStart = plan.firstGroup * plan.groupLen
     this.dataEnd = Math.min(plan.size, (plan.lastGroup + 1) * plan.groupLen)
     this.expected = new Uint8Array(this.capacity * OUT_LEN)
