@@ -594,6 +594,25 @@ describe('bao', () => {
         assert.equal(hex(r.bytes), hex(data.subarray(0, r.bytes.length)))
         assert.ok(returned, 'the source was not asked to stop')
       })
+
+      it('stops at once when aborted while an async generator source is stalled (whose return() waits for its pending next())', async () => {
+        const { data, root, outboard } = value(MiB + 1)
+        const encoded = encodeRangeSync(data, outboard, { offset: 0, length: Infinity }, 4)
+        async function * stalled (): AsyncGenerator<Uint8Array> {
+          yield encoded.subarray(0, 100 * KiB)
+          await new Promise(() => {})
+        }
+        const controller = new AbortController()
+        setTimeout(() => { controller.abort() }, 50)
+        let timer: NodeJS.Timeout | undefined
+        const hung = new Promise<'hung'>(resolve => { timer = setTimeout(() => { resolve('hung') }, 2000) })
+        const r = await Promise.race([decodeAll(stalled(), root, { offset: 0, length: Infinity }, 4, { signal: controller.signal }), hung])
+        clearTimeout(timer)
+        assert.notEqual(r, 'hung', 'the decoder waited for the stalled source')
+        if (r === 'hung') return
+        assert.equal(r.error?.name, 'AbortError')
+        assert.equal(hex(r.bytes), hex(data.subarray(0, r.bytes.length)))
+      })
     })
   })
 

@@ -115,6 +115,7 @@ class RangeDecoder implements DecodedRange {
     // An abort must not wait for a stalled source, and must not keep pieces reachable.
     const it = new AbortableIterator<Uint8Array>(this.source, signal)
     let ended = false // the source ended by itself
+    let waiting = false // a next() of the source has not settled (an abort cut the wait short)
     try {
       for (;;) {
         const step = verifier.step()
@@ -122,7 +123,9 @@ class RangeDecoder implements DecodedRange {
           throwIfAborted(signal)
           yield verifier.output
         } else if (step === 'input') {
+          waiting = true
           const r = await it.next() // throws AbortError at once on an abort, even while the source stalls
+          waiting = false
           if (r.done === true) {
             ended = true
             verifier.end() // throws 'truncated' unless the stream was complete
@@ -135,8 +138,11 @@ class RangeDecoder implements DecodedRange {
         }
       }
     } finally {
-      // Stop the source on an early exit or error (ignoring its own errors then).
-      await it.close(ended)
+      // Stop the source on an early exit or error (ignoring its own errors then). A source still
+      // in a next() is asked to stop but not waited for: an async generator's return() would wait
+      // for that next(), which may never settle.
+      const closing = it.close(ended)
+      if (!(waiting && signal?.aborted === true)) await closing
     }
   }
 }
