@@ -11,7 +11,7 @@
  * `--impl` takes paths (relative to the working directory) of compiled modules that export
  * `decodeRange`, to compare decoders on the same machine: the runs are interleaved (run 1 of
  * every implementation and mode, then run 2, …) so that load from other processes spreads
- * over all of them rather than landing on one. Default: this checkout's decoder.
+ * over all of them rather than landing on one, and every other run goes in reverse order. Default: this checkout's decoder.
  */
 import { resolve } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
@@ -70,7 +70,8 @@ const modes = ['plain', 'target'] as const
 const results = new Map<string, number[]>()
 console.log(`decoding ${mib} MiB (stream ${encoded.length} bytes) in ${pieceLen}-byte pieces, ${runs} runs, node ${process.version}`)
 for (let run = 1; run <= runs; run++) {
-  for (const d of decoders) {
+  // Alternate the order too, so that neither implementation always runs first (JIT, GC, caches).
+  for (const d of run % 2 === 1 ? decoders : [...decoders].reverse()) {
     for (const mode of modes) {
       target.fill(0)
       const started = performance.now()
