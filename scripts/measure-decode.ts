@@ -6,7 +6,9 @@
  * Encodes one value of `--mib` MiB once (whole-value stream, 16 KiB groups), then times decoding
  * it from an in-memory async source in `--piece`-byte pieces, plain (the decoder's own buffers)
  * and with `target` (straight into a buffer of the value's size). Prints MB/s (10^6 bytes of
- * value per second) per run, then the median and min–max per implementation and mode.
+ * value per second) per run, then the median and min–max per implementation and mode, by wall
+ * time and by the process's CPU time (user + system: less sensitive to other processes taking
+ * the cores, though GC threads count too).
  *
  * `--impl` takes paths (relative to the working directory) of compiled modules that export
  * `decodeRange`, to compare decoders on the same machine: the runs are interleaved (run 1 of
@@ -68,25 +70,29 @@ for (const path of impls) {
 
 const modes = ['plain', 'target'] as const
 const results = new Map<string, number[]>()
+const cpuResults = new Map<string, number[]>()
 console.log(`decoding ${mib} MiB (stream ${encoded.length} bytes) in ${pieceLen}-byte pieces, ${runs} runs, node ${process.version}`)
 for (let run = 1; run <= runs; run++) {
   // Alternate the order too, so that neither implementation always runs first (JIT, GC, caches).
   for (const d of run % 2 === 1 ? decoders : [...decoders].reverse()) {
     for (const mode of modes) {
       target.fill(0)
+      const cpu0 = process.cpuUsage()
       const started = performance.now()
       let total = 0
       for await (const p of d.decodeRange(source(encoded), root, whole, 4, mode === 'target' ? { target } : {})) total += p.length
       const ms = performance.now() - started
+      const cpu = process.cpuUsage(cpu0)
+      const cpuMs = (cpu.user + cpu.system) / 1e3
       if (total !== size) throw new Error(`${d.name}: decoded ${total} of ${size} bytes`)
       if (mode === 'target' && Buffer.compare(target, data) !== 0) throw new Error(`${d.name}: target holds the wrong bytes`)
       const key = `${d.name} ${mode}`
       results.set(key, [...(results.get(key) ?? []), mbs(size, ms)])
-      console.log(`run ${run} ${key}: ${mbs(size, ms).toFixed(0)} MB/s (${ms.toFixed(0)} ms)`)
+      cpuResults.set(key, [...(cpuResults.get(key) ?? []), mbs(size, cpuMs)])
+      console.log(`run ${run} ${key}: ${mbs(size, ms).toFixed(0)} MB/s (${ms.toFixed(0)} ms wall, ${cpuMs.toFixed(0)} ms CPU)`)
     }
   }
 }
-console.log('--- median (min–max) MB/s')
-for (const [key, xs] of results) {
-  console.log(`${key}: ${median(xs).toFixed(0)} (${Math.min(...xs).toFixed(0)}–${Math.max(...xs).toFixed(0)})`)
-}
+const summary = (xs: number[]): string => `${median(xs).toFixed(0)} (${Math.min(...xs).toFixed(0)}–${Math.max(...xs).toFixed(0)})`
+console.log('--- median (min–max) MB/s, by wall time | by this process\'s CPU time')
+for (const [key, xs] of results) console.log(`${key}: ${summary(xs)} | ${summary(cpuResults.get(key) ?? [])}`)
