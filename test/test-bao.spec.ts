@@ -526,6 +526,23 @@ describe('bao', () => {
           await assert.rejects(collect(encodeRange(data, outboard, whole, 4, { batchBytes })), { name: 'OutOfRangeError' }, String(batchBytes))
         }
       })
+
+      it('accepts a batchBytes far beyond the value, allocating for the selected groups only', async () => {
+        const { data, root, outboard } = value(100_000)
+        const whole = { offset: 0, length: Infinity }
+        const encoded = encodeRangeSync(data, outboard, whole, 4)
+        for (const batchBytes of [2 ** 40, Number.MAX_SAFE_INTEGER]) {
+          const before = process.memoryUsage().arrayBuffers
+          let growth = 0
+          const parts: Uint8Array[] = []
+          for await (const p of decodeRange([encoded], root, whole, 4, { batchBytes })) {
+            growth = Math.max(growth, process.memoryUsage().arrayBuffers - before)
+            parts.push(p)
+          }
+          assert.equal(hex(await collect(parts)), hex(data), String(batchBytes))
+          assert.ok(growth < 16 * MiB, `batchBytes ${batchBytes}: arrayBuffers grew by ${(growth / MiB).toFixed(0)} MiB`)
+        }
+      })
     })
 
     describe('abort', () => {
@@ -577,6 +594,222 @@ describe('bao', () => {
         assert.equal(hex(r.bytes), hex(data.subarray(0, r.bytes.length)))
         assert.ok(returned, 'the source was not asked to stop')
       })
+
+      it('stops at once when aborted while an async generator source is stalled (whose return() waits for its pending next())', async () => {
+        const { data, root, outboard } = value(MiB + 1)
+        const encoded = encodeRangeSync(data, outboard, { offset: 0, length: Infinity }, 4)
+        async function * stalled (): AsyncGenerator<Uint8Array> {
+          yield encoded.subarray(0, 100 * KiB)
+          await new Promise(() => {})
+        }
+        const controller = new AbortController()
+        setTimeout(() => { controller.abort() }, 50)
+        let timer: NodeJS.Timeout | undefined
+        const hung = new Promise<'hung'>(resolve => { timer = setTimeout(() => { resolve('hung') }, 2000) })
+        const r = await Promise.race([decodeAll(stalled(), root, { offset: 0, length: Infinity }, 4, { signal: controller.signal }), hung])
+        clearTimeout(timer)
+        assert.notEqual(r, 'hung', 'the decoder waited for the stalled source')
+        if (r === 'hung') return
+        assert.equal(r.error?.name, 'AbortError')
+        assert.equal(hex(r.bytes), hex(data.subarray(0, r.bytes.length)))
+      })
+    })
+  })
+
+  describe('decodeRange piece boundaries and edges', () => {
+    /** Stream offsets where a node starts or ends: 0, after the header, after each parent and group. */
+    const boundaries = (size: number, range: ByteRange, groupLog: number): number[] => {
+      const out = [0, HEADER_LEN]
+      let pos = HEADER_LEN
+      for (const item of streamItems(planRange(size, range, groupLog))) {
+        pos += item.kind === 'parent' ? PARENT_LEN : item.length
+        out.push(pos)
+      }
+      return out
+    }
+    const rangesOf = (size: number, groupLen: number): ByteRange[] => [
+      { offset: 0, length: Infinity }, // whole
+      { offset: 0, length: 1 }, { offset: 0, length: 0 }, // start
+      { offset: Math.floor(size / 2), length: 10 }, { offset: groupLen - 1, length: 2 }, // middle, across a group boundary
+      { offset: Math.max(0, size - 1), length: 1 }, { offset: Math.max(0, size - 3), length: Infinity }, // end
+      { offset: size, length: 0 }, { offset: size + 5000, length: 3 } // past the end
+    ]
+    interface Case { size: number, groupLog: number, data: Uint8Array, root: Uint8Array, outboard: Uint8Array }
+    const cases: Case[] = []
+    for (const [size, groupLog] of [[0, 0], [1, 0], [1024, 0], [1025, 0], [3 * 1024 + 5, 0], [8 * 1024, 0], [16385, 4], [3 * G4 + 5, 4]]) {
+      const data = pseudoRandom(size, size + 7)
+      const { root, outboard } = makeOutboard(data, groupLog)
+      cases.push({ size, groupLog, data, root, outboard })
+    }
+
+    /** Decodes `split` and checks the bytes, the size, and (with a target) that every piece is a view of it at its offset. */
+    async function check (c: Case, range: ByteRange, split: Iterable<Uint8Array> | AsyncIterable<Uint8Array>, label: string, withTarget: boolean): Promise<void> {
+      const target = withTarget ? new Uint8Array(c.size) : undefined
+      const sizes: number[] = []
+      const parts: Uint8Array[] = []
+      const decoded = decodeRange(split, c.root, range, c.groupLog, { target, onSize: s => sizes.push(s) })
+      let at = Math.min(range.offset, c.size)
+      for await (const p of decoded) {
+        if (target !== undefined) {
+          assert.equal(p.buffer, target.buffer, `${label}: not a view of the target`)
+          assert.equal(p.byteOffset, at, `${label}: view at the wrong offset`)
+        }
+        at += p.length
+        parts.push(p)
+      }
+      assert.equal(hex(await collect(parts)), hex(expectedBytes(c.data, range)), `${label}: wrong bytes`)
+      const final = planRange(c.size, range, c.groupLog).includesFinalGroup
+      assert.equal(decoded.size, final ? c.size : undefined, `${label}: size`)
+      assert.deepEqual(sizes, final ? [c.size] : [], `${label}: onSize`)
+    }
+
+    it('decodes a stream cut into two pieces at every offset, for ranges at the start, middle and end', async () => {
+      let n = 0
+      for (const c of cases.filter(c => c.groupLog === 0)) {
+        for (const range of rangesOf(c.size, 1024)) {
+          const encoded = encodeRangeSync(c.data, c.outboard, range, c.groupLog)
+          for (let cut = 0; cut <= encoded.length; cut++) {
+            await check(c, range, [encoded.subarray(0, cut), encoded.subarray(cut)], `${c.size} bytes, range ${range.offset}+${range.length}, cut at ${cut}`, n++ % 2 === 0)
+          }
+        }
+      }
+    })
+
+    it('decodes a stream cut at every node boundary and one byte either side, with empty pieces in between', async () => {
+      for (const c of cases) {
+        for (const range of rangesOf(c.size, groupLength(c.groupLog))) {
+          const encoded = encodeRangeSync(c.data, c.outboard, range, c.groupLog)
+          const cuts = [...new Set(boundaries(c.size, range, c.groupLog).flatMap(b => [b - 1, b, b + 1]))].filter(b => b >= 0 && b <= encoded.length).sort((a, b) => a - b)
+          assert.equal(cuts[cuts.length - 1], encoded.length)
+          const label = `${c.size} bytes at groupLog ${c.groupLog}, range ${range.offset}+${range.length}`
+          // Every node boundary cut at once, an empty piece between every two pieces.
+          const split: Uint8Array[] = [new Uint8Array(0)]
+          for (let i = 0; i + 1 < cuts.length; i++) split.push(encoded.subarray(cuts[i], cuts[i + 1]), new Uint8Array(0))
+          await check(c, range, split, `${label}: all cuts`, false)
+          await check(c, range, asAsync(split), `${label}: all cuts, async, into a target`, true)
+          // Pairs of boundary cuts: three pieces, the middle one a node, part of one, or several.
+          for (let i = 0; i < cuts.length; i++) {
+            for (let j = i; j < cuts.length; j++) {
+              await check(c, range, [encoded.subarray(0, cuts[i]), encoded.subarray(cuts[i], cuts[j]), encoded.subarray(cuts[j])], `${label}: cuts ${cuts[i]}, ${cuts[j]}`, (i + j) % 2 === 0)
+            }
+          }
+        }
+      }
+    })
+
+    it('decodes a stream delivered one byte at a time, with an empty piece after each byte', async () => {
+      for (const c of cases.filter(c => c.size <= 3 * 1024 + 5)) {
+        for (const range of rangesOf(c.size, groupLength(c.groupLog))) {
+          const encoded = encodeRangeSync(c.data, c.outboard, range, c.groupLog)
+          const bytes = [...pieces(encoded, [1])]
+          const label = `${c.size} bytes at groupLog ${c.groupLog}, range ${range.offset}+${range.length}`
+          await check(c, range, asAsync(bytes), `${label}: 1-byte pieces`, true)
+          await check(c, range, bytes.flatMap(b => [b, new Uint8Array(0)]), `${label}: 1-byte and empty pieces`, false)
+        }
+      }
+    })
+
+    it('decodes the empty value for any range: nothing yielded, size 0 authenticated, into an empty target too', async () => {
+      const c = cases[0]
+      assert.equal(c.size, 0)
+      for (const groupLog of [0, 4]) {
+        const { root, outboard } = makeOutboard(c.data, groupLog)
+        const e = { ...c, groupLog, root, outboard }
+        for (const range of [...rangesOf(0, 1024), { offset: 7, length: 7 }, { offset: 2 ** 40, length: Infinity }]) {
+          const encoded = encodeRangeSync(c.data, outboard, range, groupLog)
+          assert.equal(encoded.length, HEADER_LEN, 'the empty value\'s stream is its header')
+          const label = `groupLog ${groupLog}, range ${range.offset}+${range.length}`
+          await check(e, range, [encoded], label, true)
+          await check(e, range, [new Uint8Array(0), ...pieces(encoded, [1]), new Uint8Array(0)], `${label}: 1-byte pieces`, false)
+          // The empty group is still verified: a stream for the empty value checked against another root fails.
+          const r = await decodeAll([encoded], hash(new Uint8Array(1)), range, groupLog)
+          assert.equal(r.error?.reason, 'mismatch', label)
+          assert.equal(r.size, undefined)
+        }
+      }
+    })
+
+    it('rejects a stream cut at every offset as truncated, having yielded every group completed before the cut', async () => {
+      for (const c of cases.filter(c => c.size > 0 && c.size <= 8 * 1024)) {
+        for (const range of [{ offset: 0, length: Infinity }, { offset: 1000, length: 2100 }]) {
+          const encoded = encodeRangeSync(c.data, c.outboard, range, c.groupLog)
+          const plan = planRange(c.size, range, c.groupLog)
+          // Value offset reached by the groups complete at each stream offset.
+          const reached = new Array<number>(encoded.length + 1).fill(plan.firstGroup * plan.groupLen)
+          let pos = HEADER_LEN
+          for (const item of streamItems(plan)) {
+            pos += item.kind === 'parent' ? PARENT_LEN : item.length
+            if (item.kind === 'group') for (let k = pos; k <= encoded.length; k++) reached[k] = item.start + item.length
+          }
+          for (let cut = 0; cut < encoded.length; cut++) {
+            const label = `${c.size} bytes, range ${range.offset}+${range.length}, cut at ${cut}`
+            const want = Math.max(0, Math.min(reached[cut], plan.emitEnd) - plan.emitStart)
+            for (const split of [[encoded.subarray(0, cut)], pieces(encoded.subarray(0, cut), [700])]) {
+              const r = await decodeAll(split, c.root, range, c.groupLog)
+              assert.equal(r.error?.reason, 'truncated', label)
+              assert.equal(hex(r.bytes), hex(expectedBytes(c.data, range).subarray(0, want)), `${label}: verified groups withheld or wrong`)
+            }
+          }
+        }
+      }
+    })
+
+    it('rejects a byte after the end as trailing, in its own piece or after empty pieces, having yielded the whole range', async () => {
+      const c = cases[4]
+      for (const range of rangesOf(c.size, 1024)) {
+        const encoded = encodeRangeSync(c.data, c.outboard, range, c.groupLog)
+        for (const split of [[encoded, new Uint8Array(0), new Uint8Array(0), new Uint8Array([0])], [...pieces(encoded, [1]), new Uint8Array([0])]]) {
+          const r = await decodeAll(split, c.root, range, c.groupLog)
+          assert.equal(r.error?.reason, 'trailing')
+          assert.equal(hex(r.bytes), hex(expectedBytes(c.data, range)))
+        }
+      }
+    })
+
+    it('rejects a source piece that is not a Uint8Array with TypeError, and stops the source', async () => {
+      const c = cases[4]
+      const whole = { offset: 0, length: Infinity }
+      const encoded = encodeRangeSync(c.data, c.outboard, whole, c.groupLog)
+      let stopped = false
+      async function * source (): AsyncGenerator<Uint8Array> {
+        try {
+          yield encoded.subarray(0, 2000)
+          yield 'text' as unknown as Uint8Array
+          yield encoded.subarray(2000)
+        } finally { stopped = true }
+      }
+      const r = await decodeAll(source(), c.root, whole, c.groupLog)
+      assert.equal(r.error?.name, 'TypeError')
+      assert.ok(stopped)
+      assert.equal(hex(r.bytes), hex(c.data.subarray(0, r.bytes.length)))
+    })
+
+    it('stops the source, and waits for it to stop, when the caller stops early', async () => {
+      const c = cases[5]
+      const whole = { offset: 0, length: Infinity }
+      const encoded = encodeRangeSync(c.data, c.outboard, whole, c.groupLog)
+      let stopped = false
+      async function * source (): AsyncGenerator<Uint8Array> {
+        try {
+          for (const p of pieces(encoded, [1500])) yield p
+        } finally {
+          await new Promise(resolve => setTimeout(resolve, 10))
+          stopped = true
+        }
+      }
+      for await (const p of decodeRange(source(), c.root, whole, c.groupLog)) {
+        assert.ok(p.length > 0)
+        break
+      }
+      assert.ok(stopped, 'the source had not finished stopping')
+    })
+
+    it('can be iterated only once', async () => {
+      const c = cases[2]
+      const whole = { offset: 0, length: Infinity }
+      const decoded = decodeRange([encodeRangeSync(c.data, c.outboard, whole, 0)], c.root, whole, 0)
+      assert.equal(hex(await collect(decoded)), hex(c.data))
+      assert.throws(() => decoded[Symbol.asyncIterator](), /only once/)
     })
   })
 

@@ -2,37 +2,18 @@
  * The receiving side of verified streaming: checks a stream produced by `encodeRange` against
  * the value's root hash and yields only verified bytes of the requested range.
  *
- * Verification order (see `docs/PROTOCOL.md`, "Verified streaming"):
- * - each parent node is checked as soon as its 64 bytes are in, against the CV its own parent
- *   (or the root hash, with the ROOT flag, for the top node) says it must have;
- * - each group's data is checked against the CV its parent gave, with the group's chunk counter
- *   (and the ROOT flag when the value is a single group), before any of its bytes is yielded.
- *   Whole groups that arrive together (up to `batchBytes`) are hashed in one `groupCVs` call and
- *   compared one by one;
- * - the length header is trusted only when the value's final group has been verified: a wrong
- *   length changes the shape of the tree's right edge or the final group's length, and so fails
- *   there (or ends the stream early, or leaves bytes over).
+ * What is verified when is the business of {@link StreamVerifier} (verifier.ts), a synchronous
+ * state machine (header, parent, group, flush). This module pulls the source for it, hands its
+ * verified output to the caller, and owns cancellation and the source's lifetime.
  */
-import { blake3, OUT_LEN } from '../blake3/index.js'
+import { OUT_LEN } from '../blake3/index.js'
 import { AbortableIterator, throwIfAborted } from '../abort.js'
-import { OutOfRangeError, TooLargeError, VerificationError } from '../errors.js'
-import { DEFAULT_GROUP_LOG, HEADER_LEN, PARENT_LEN, decodeHeader } from '../tree.js'
-import { MAX_SIZE, checkIntegerOption, planRange, streamItems, type ByteRange } from './range.js'
+import { OutOfRangeError } from '../errors.js'
+import { DEFAULT_GROUP_LOG } from '../tree.js'
+import { MAX_SIZE, checkIntegerOption, planRange, type ByteRange } from './range.js'
+import { StreamVerifier } from './verifier.js'
 
-/** Why a verified stream was rejected. */
-export type StreamFailure = 'mismatch' | 'truncated' | 'trailing'
-
-/**
- * A {@link VerificationError} raised by the decoder, with the reason. Its `name` and `code` are
- * those of `VerificationError`, so callers that only branch on those need not know this class.
- */
-export class StreamVerificationError extends VerificationError {
-  readonly reason: StreamFailure
-  constructor (reason: StreamFailure, message: string, options?: { cause?: unknown }) {
-    super(message, options)
-    this.reason = reason
-  }
-}
+export { StreamVerificationError, type StreamFailure } from './verifier.js'
 
 export interface DecodeOptions {
   /** Reject (with `TooLargeError`) a header announcing more than this many bytes. Default 2^53 - 1. */
@@ -72,15 +53,6 @@ export interface DecodedRange extends AsyncIterable<Uint8Array> {
 }
 
 const DEFAULT_BATCH_BYTES = 1 << 20
-const EMPTY: Uint8Array = new Uint8Array(0)
-/** CV stack: the traversal holds at most two pending children per level, 64 levels at most. */
-const MAX_STACK = 130
-
-function equalCV (a: Uint8Array, aOff: number, b: Uint8Array, bOff: number): boolean {
-  let diff = 0
-  for (let i = 0; i < OUT_LEN; i++) diff |= a[aOff + i] ^ b[bOff + i]
-  return diff === 0
-}
 
 /**
  * Verifies the stream `source` (header, then parents and groups in pre-order, as `encodeRange`
@@ -113,6 +85,7 @@ export function decodeRange (source: AsyncIterable<Uint8Array> | Iterable<Uint8A
   return new RangeDecoder(source, root.slice(), range, groupLog, options)
 }
 
+/** The async side of a decode: pulls the source into a {@link StreamVerifier}, yields its output. */
 class RangeDecoder implements DecodedRange {
   size: number | undefined
   private started = false
@@ -133,186 +106,43 @@ class RangeDecoder implements DecodedRange {
 
   private async * run (): AsyncGenerator<Uint8Array, void, undefined> {
     const { signal, onSize } = this.options
-    const maxSize = Math.min(this.options.maxSize ?? MAX_SIZE, MAX_SIZE)
+    const verifier = new StreamVerifier(this.root, this.range, this.groupLog, {
+      maxSize: Math.min(this.options.maxSize ?? MAX_SIZE, MAX_SIZE),
+      batchBytes: this.options.batchBytes ?? DEFAULT_BATCH_BYTES,
+      target: this.options.target,
+      onSize: (size) => { this.size = size; onSize?.(size) }
+    })
     // An abort must not wait for a stalled source, and must not keep pieces reachable.
     const it = new AbortableIterator<Uint8Array>(this.source, signal)
-    let finished = false
-
-    // The current piece of the source and our position in it.
-    let chunk: Uint8Array = EMPTY
-    let pos = 0
-    /** Loads the next non-empty piece; false at the end of the source. */
-    const pull = async (): Promise<boolean> => {
-      while (true) {
-        throwIfAborted(signal)
-        const r = await it.next()
-        if (r.done === true) { finished = true; return false }
-        if (!(r.value instanceof Uint8Array)) throw new TypeError('verified stream pieces must be Uint8Arrays')
-        if (r.value.length > 0) { chunk = r.value; pos = 0; return true }
-      }
-    }
-
+    let ended = false // the source ended by itself
+    let waiting = false // a next() of the source has not settled (an abort cut the wait short)
     try {
-      // --- header ---
-      const header = new Uint8Array(HEADER_LEN)
-      let got = 0
-      while (got < HEADER_LEN) {
-        if (pos === chunk.length && !(await pull())) throw new StreamVerificationError('truncated', `stream ended after ${got} of ${HEADER_LEN} header bytes`)
-        const take = Math.min(HEADER_LEN - got, chunk.length - pos)
-        header.set(chunk.subarray(pos, pos + take), got)
-        got += take
-        pos += take
-      }
-      const claimed = decodeHeader(header)
-      if (claimed > BigInt(maxSize)) throw new TooLargeError(`stream announces ${claimed} bytes, more than the ${maxSize} allowed`)
-      const plan = planRange(Number(claimed), this.range, this.groupLog)
-      const { groupLen, emitStart, emitEnd } = plan
-      const target = this.options.target?.length === plan.size ? this.options.target : undefined
-
-      // --- expected CVs: a stack, top at depth - 1 ---
-      const stack = new Uint8Array(MAX_STACK * OUT_LEN)
-      stack.set(this.root, 0)
-      let depth = 1
-      const nodeBuf = new Uint8Array(PARENT_LEN)
-      const scratch = new Uint8Array(OUT_LEN)
-
-      // --- the batch: group data collected into a fresh buffer, verified on flush ---
-      const batchGroups = Math.max(1, Math.floor((this.options.batchBytes ?? DEFAULT_BATCH_BYTES) / groupLen))
-      const dataEnd = Math.min(plan.size, (plan.lastGroup + 1) * groupLen)
-      let nextGroupStart = plan.firstGroup * groupLen // value offset of the next group to arrive
-      let out: Uint8Array = EMPTY
-      let outPos = 0 // write position in `out`
-      let pendPos = 0 // position in `out` of the first unverified group
-      let pendFirst = 0 // index of the first unverified group
-      let pendCount = 0 // unverified complete groups
-      let pendLast: { index: number, length: number, isRoot: boolean } | undefined
-      const expected = new Uint8Array(batchGroups * OUT_LEN) // their expected CVs
-      const computed = new Uint8Array(batchGroups * OUT_LEN)
-
-      const mismatch = (what: string): StreamVerificationError =>
-        new StreamVerificationError('mismatch', `${what} does not match its expected chaining value`)
-
-      const groupLog = this.groupLog
-      const setSize = (size: number): void => { this.size = size }
-
-      /**
-       * Verifies the pending groups and yields the part of them the caller asked for. On a
-       * mismatch it first yields the verified groups before the bad one (they may have arrived
-       * in the same batch), then throws: nothing from the bad group or after it is yielded.
-       */
-      const flush = function * (): Generator<Uint8Array, void, undefined> {
-        throwIfAborted(signal)
-        if (pendCount === 0 || pendLast == null) return
-        // All pending groups are consecutive and whole, except maybe the value's final one.
-        const last = pendLast
-        const lastSpecial = last.isRoot || last.length !== groupLen
-        const full = lastSpecial ? pendCount - 1 : pendCount
-        let good = pendCount // groups that verified, from the first pending one
-        if (full > 0) {
-          blake3.groupCVs(out.subarray(pendPos, pendPos + full * groupLen), pendFirst * 2 ** groupLog, groupLog, computed, 0)
-          for (let i = 0; i < full; i++) {
-            if (!equalCV(computed, i * OUT_LEN, expected, i * OUT_LEN)) { good = i; break }
-          }
-        }
-        if (good === pendCount && lastSpecial) {
-          const at = pendPos + full * groupLen
-          blake3.subtreeCV(out.subarray(at, at + last.length), last.index * 2 ** groupLog, last.isRoot, scratch, 0)
-          if (!equalCV(scratch, 0, expected, full * OUT_LEN)) good = full
-        }
-        // Hand out the requested part of the verified groups.
-        const valueStart = pendFirst * groupLen
-        const valueEnd = valueStart + (pendCount - 1) * groupLen + last.length
-        const goodEnd = good === pendCount ? valueEnd : valueStart + good * groupLen
-        const from = Math.max(valueStart, emitStart)
-        const to = Math.min(goodEnd, emitEnd)
-        const bytes = to > from ? out.subarray(pendPos + (from - valueStart), pendPos + (to - valueStart)) : undefined
-        const bad = good === pendCount ? undefined : pendFirst + good
-        if (bad === undefined && last.index === plan.groups - 1) {
-          setSize(plan.size)
-          onSize?.(plan.size)
-        }
-        pendPos += valueEnd - valueStart
-        pendFirst += pendCount
-        pendCount = 0
-        pendLast = undefined
-        if (bytes != null) yield bytes
-        if (bad !== undefined) throw mismatch(`group ${bad}`)
-      }
-
-      for (const item of streamItems(plan)) {
-        if (item.kind === 'parent') {
-          let node: Uint8Array
-          if (chunk.length - pos >= PARENT_LEN) {
-            node = chunk.subarray(pos, pos + PARENT_LEN)
-            pos += PARENT_LEN
+      for (;;) {
+        const step = verifier.step()
+        if (step === 'output') {
+          throwIfAborted(signal)
+          yield verifier.output
+        } else if (step === 'input') {
+          waiting = true
+          const r = await it.next() // throws AbortError at once on an abort, even while the source stalls
+          waiting = false
+          if (r.done === true) {
+            ended = true
+            verifier.end() // throws 'truncated' unless the stream was complete
           } else {
-            let have = 0
-            while (have < PARENT_LEN) {
-              if (pos === chunk.length) {
-                yield * flush()
-                if (!(await pull())) throw new StreamVerificationError('truncated', 'stream ended inside a parent node')
-              }
-              const take = Math.min(PARENT_LEN - have, chunk.length - pos)
-              nodeBuf.set(chunk.subarray(pos, pos + take), have)
-              have += take
-              pos += take
-            }
-            node = nodeBuf
+            if (!(r.value instanceof Uint8Array)) throw new TypeError('verified stream pieces must be Uint8Arrays')
+            verifier.feed(r.value)
           }
-          depth--
-          blake3.parentCV(node.subarray(0, OUT_LEN), node.subarray(OUT_LEN, PARENT_LEN), item.isRoot, scratch, 0)
-          if (!equalCV(scratch, 0, stack, depth * OUT_LEN)) {
-            // The groups that arrived before this node are not below it: deliver them first.
-            yield * flush()
-            throw mismatch(`parent node of groups ${item.lo}..${item.hi - 1}`)
-          }
-          if (depth + 2 > MAX_STACK) throw mismatch('tree deeper than any valid tree')
-          if (item.right) { stack.set(node.subarray(OUT_LEN, PARENT_LEN), depth * OUT_LEN); depth++ }
-          if (item.left) { stack.set(node.subarray(0, OUT_LEN), depth * OUT_LEN); depth++ }
-          continue
+        } else {
+          return
         }
-
-        // A group: its expected CV joins the batch, its data is copied into the batch buffer.
-        const length = item.length
-        if (pendCount === batchGroups || out.length - outPos < length) {
-          yield * flush()
-        }
-        if (out.length - outPos < length) {
-          const n = Math.min(batchGroups * groupLen, dataEnd - nextGroupStart)
-          out = target !== undefined ? target.subarray(nextGroupStart, nextGroupStart + n) : new Uint8Array(n)
-          outPos = 0
-          pendPos = 0
-        }
-        let have = 0
-        while (have < length) {
-          if (pos === chunk.length) {
-            yield * flush()
-            if (!(await pull())) throw new StreamVerificationError('truncated', `stream ended inside group ${item.index}`)
-          }
-          const take = Math.min(length - have, chunk.length - pos)
-          out.set(chunk.subarray(pos, pos + take), outPos)
-          outPos += take
-          have += take
-          pos += take
-        }
-        nextGroupStart += length
-        // No parent arrives inside a group, so the stack top is still this group's expected CV.
-        if (pendCount === 0) pendFirst = item.index
-        depth--
-        expected.set(stack.subarray(depth * OUT_LEN, (depth + 1) * OUT_LEN), pendCount * OUT_LEN)
-        pendCount++
-        pendLast = { index: item.index, length, isRoot: item.isRoot }
-      }
-      yield * flush()
-
-      // Nothing may follow the expected end.
-      if (pos < chunk.length || await pull()) {
-        throw new StreamVerificationError('trailing', 'bytes follow the end of the verified stream')
       }
     } finally {
-      // Stop the source on an early exit or error (ignoring its own errors then).
-      await it.close(finished)
+      // Stop the source on an early exit or error (ignoring its own errors then). A source still
+      // in a next() is asked to stop but not waited for: an async generator's return() would wait
+      // for that next(), which may never settle.
+      const closing = it.close(ended)
+      if (!(waiting && signal?.aborted === true)) await closing
     }
   }
 }
-
