@@ -104,7 +104,7 @@ export class GlobalConnection {
         delay = BACKOFF_MIN
       } catch (err) {
         this.lastError = err as Error
-        if (isUnexpectedPeer(err)) await this.refuseWrongPeer(err as Error)
+        if (isHandshakeFailure(err)) await this.checkPeer(err as Error)
       }
       this.ctx = undefined
       if (this.stoppedFlag) break
@@ -156,14 +156,18 @@ export class GlobalConnection {
   }
 
   /**
-   * The peer at Global's address is not the one its `/p2p/` id names: fail the waiting calls now
-   * (and every call until a dial reaches the right peer), naming both ids.
+   * After a failed handshake: when the peer at Global's address is not the one its `/p2p/` id
+   * names, fail the waiting calls now (and every call until a dial reaches the right peer),
+   * naming both ids. libp2p reports that as an EncryptionFailedError ("Unexpected Peer" with
+   * TLS, another message with noise), so the peer is asked who it is.
    */
-  private async refuseWrongPeer (err: Error): Promise<void> {
-    const expected = this.addrs.map(a => a.getComponents().find(c => c.code === P2P_CODE)?.value).filter(v => v != null).join(' or ')
+  private async checkPeer (err: Error): Promise<void> {
+    const expected = this.addrs.map(a => a.getComponents().find(c => c.code === P2P_CODE)?.value).filter((v): v is string => v != null)
     const actual = await this.actualPeer()
+    const wrong = actual !== undefined ? !expected.includes(actual) : /unexpected peer/i.test(err.message)
+    if (!wrong || expected.length === 0) return
     this.wrongPeer = new GlobalUnreachableError(
-      `the peer at ${this.addrList()} is ${actual ?? 'another peer'}, not ${expected !== '' ? expected : 'the one asked for'}: check the /p2p/ id of Global's address`,
+      `the peer at ${this.addrList()} is ${actual ?? 'another peer'}, not ${expected.join(' or ')}: check the /p2p/ id of Global's address`,
       { cause: err })
     for (const w of this.waiters) w()
   }
@@ -184,7 +188,10 @@ export class GlobalConnection {
   private addrList (): string { return this.addrs.map(a => a.toString()).join(', ') }
 }
 
-/** libp2p's error when the handshake proves a PeerId other than the dialled one. */
-function isUnexpectedPeer (err: unknown): boolean {
-  return err instanceof Error && (err.name === 'UnexpectedPeerError' || (err as { cause?: unknown }).cause instanceof Error && ((err as { cause: Error }).cause.name === 'UnexpectedPeerError'))
+/**
+ * A failed connection handshake: how libp2p reports a PeerId other than the dialled one
+ * (UnexpectedPeerError, which its upgrader rethrows as an EncryptionFailedError).
+ */
+function isHandshakeFailure (err: unknown): boolean {
+  return err instanceof Error && (err.name === 'UnexpectedPeerError' || err.name === 'EncryptionFailedError')
 }

@@ -133,6 +133,9 @@ export class Putter {
  * so its file is closed now. Something that is not a source is refused as a put would refuse it.
  */
 async function closeUnread (source: ByteSource): Promise<void> {
+  // An async iterator that was never started ignores return(): a Readable must be destroyed.
+  const readable = source as { destroy?: unknown, readable?: unknown }
+  if (source != null && typeof readable.destroy === 'function' && typeof readable.readable === 'boolean') { (readable.destroy as () => void).call(source); return }
   const s = source as { [Symbol.asyncIterator]?: unknown, [Symbol.iterator]?: unknown } | null
   const open = s?.[Symbol.asyncIterator] ?? s?.[Symbol.iterator]
   const iterator = typeof open === 'function' ? (open.call(s) as { return?: () => unknown }) : undefined
