@@ -9,7 +9,7 @@ import { createReadStream } from 'node:fs'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { multiaddr } from '@multiformats/multiaddr'
-import { cidOfBytes, cidOfFile, createGlobal, createLocal, repoPeerId, type GlobalPeer, type LocalPeer } from '../src/index.js'
+import { cidOfBytes, cidOfFile, createGlobal, repoPeerId, type GlobalPeer, type LocalPeer } from '../src/index.js'
 import { collect, pseudoRandom } from './helpers.js'
 import { Cleanup, MiB, assertBytes, rejectsWith } from './net.js'
 
