@@ -43,6 +43,36 @@ describe('Local', function () {
     }
   })
 
+  describe('coherence of streamed puts', function () {
+    /** A 2 MiB stream (past the inline limit) that runs `during` after its first MiB. */
+    async function * slow (data: Uint8Array, during: () => Promise<unknown>): AsyncGenerator<Uint8Array> {
+      yield data.subarray(0, MiB)
+      await during()
+      yield data.subarray(MiB)
+    }
+
+    for (const [what, named, cached] of [
+      ['does not cache a streamed put during which Global evicted any value (its key is known only at its end)', false, false],
+      ['caches a streamed put naming its CID (expected) when only another value was evicted meanwhile', true, true]
+    ] as const) {
+      it(what, async function () {
+        const global = await c.global(await c.dir('dstore-local-coh-'))
+        const l = await c.local(global)
+        const other = await c.local(global)
+        await Promise.all([l.ready(), other.ready()])
+        const unrelated = await global.put(pseudoRandom(1000, 31))
+        const data = pseudoRandom(2 * MiB, named ? 32 : 33)
+        let deleted = false
+        const cid = await l.put(slow(data, async () => { deleted = await other.delete(unrelated) }), named ? { expected: cidOfBytes(data) } : {})
+        assert.ok(deleted, 'the other value was deleted (and evicted everywhere) during the put')
+        assert.equal(await l.cache.has(cid), cached)
+        // Without an eviction meanwhile, a streamed put is cached.
+        const quiet = pseudoRandom(2 * MiB, named ? 34 : 35)
+        assert.ok(await l.cache.has(await l.put(slow(quiet, async () => {}))))
+      })
+    }
+  })
+
   describe('put with expected', function () {
     let writerRepo: string
     let readerRepo: string
