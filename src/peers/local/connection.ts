@@ -104,7 +104,10 @@ export class GlobalConnection {
         delay = BACKOFF_MIN
       } catch (err) {
         this.lastError = err as Error
+        // Only a dial that reached the wrong peer keeps calls failing at once; any other outcome
+        // (Global down, say) is waited for again.
         if (isHandshakeFailure(err)) await this.checkPeer(err as Error)
+        else this.wrongPeer = undefined
       }
       this.ctx = undefined
       if (this.stoppedFlag) break
@@ -165,7 +168,7 @@ export class GlobalConnection {
     const expected = this.addrs.map(a => a.getComponents().find(c => c.code === P2P_CODE)?.value).filter((v): v is string => v != null)
     const actual = await this.actualPeer()
     const wrong = actual !== undefined ? !expected.includes(actual) : /unexpected peer/i.test(err.message)
-    if (!wrong || expected.length === 0) return
+    if (!wrong || expected.length === 0) { this.wrongPeer = undefined; return }
     this.wrongPeer = new GlobalUnreachableError(
       `the peer at ${this.addrList()} is ${actual ?? 'another peer'}, not ${expected.join(' or ')}: check the /p2p/ id of Global's address`,
       { cause: err })
