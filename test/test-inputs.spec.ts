@@ -22,7 +22,7 @@ import { base32upper } from 'multiformats/bases/base32'
 import { base36 } from 'multiformats/bases/base36'
 import { base58btc } from 'multiformats/bases/base58'
 import { base64 } from 'multiformats/bases/base64'
-import { InvalidCIDError, cidOfBytes, createGlobal, type GlobalPeer, type LocalPeer } from '../src/index.js'
+import { InvalidCIDError, cidOfBytes, createGlobal, createLocal, type GlobalPeer, type LocalPeer } from '../src/index.js'
 import { INLINE_MAX } from '../src/protocol/constants.js'
 import { collect, pseudoRandom } from './helpers.js'
 import { Cleanup, KiB, assertBytes } from './net.js'
@@ -95,6 +95,12 @@ function isInvalidCID (err: unknown): true {
 async function drain (source: AsyncIterable<Uint8Array>): Promise<number> {
   let n = 0
   for await (const part of source) n += part.length
+  return n
+}
+
+async function drain2 (source: AsyncIterable<unknown>): Promise<number> {
+  let n = 0
+  for await (const _ of source) n++
   return n
 }
 
@@ -224,6 +230,103 @@ describe('bad inputs', function () {
         assertBytes(await collect(global.cat(cid)), data)
       })
     }
+  })
+
+  describe('API: arguments', function () {
+    const isArgumentError = (what: string) => (err: Error & { code?: string }): boolean => {
+      assert.equal(err.name, 'ArgumentError', `${what}: got ${err.name}: ${err.message}`)
+      assert.equal(err.code, 'ERR_INVALID_ARGUMENT', what)
+      return true
+    }
+
+    it('a progress callback that throws ends the call with an ArgumentError carrying its error, at once, and the Local keeps working', async function () {
+      const big = pseudoRandom(3 * INLINE_MAX, 11)
+      const cid = await global.put(big) // on Global only: the Local's get goes to Global
+      const mine = new Error('my callback broke')
+      const onProgress = (): void => { throw mine }
+      const calls: Array<[string, () => Promise<unknown>]> = [
+        ['get', async () => await local.get(cid, { onProgress })],
+        ['cat', async () => await drain(local.cat(cid, { onProgress }))],
+        ['put (streamed)', async () => await local.put((async function * () { yield pseudoRandom(2 * INLINE_MAX, 12) })(), { onProgress })],
+        ['put (bytes)', async () => await local.put(pseudoRandom(1000, 13), { onProgress })]
+      ]
+      for (const [what, call] of calls) {
+        const t0 = Date.now()
+        await assert.rejects(call(), (err: Error) => isArgumentError(what)(err) && (err.cause === mine || assert.fail(`${what}: cause`)), what)
+        assert.ok(Date.now() - t0 < 5000, `${what} failed at once, not after a retry and a timeout`)
+      }
+      assert.equal(await local.cache.has(cid), false, 'a get that failed caches nothing')
+      assertBytes(await local.get(cid), big)
+    })
+
+    it('a progress callback that throws fails only its own caller of a shared fetch', async function () {
+      const big = pseudoRandom(3 * INLINE_MAX, 14)
+      const cid = await global.put(big)
+      const bad = local.get(cid, { onProgress: () => { throw new Error('mine') } })
+      const good = local.get(cid)
+      await assert.rejects(bad, isArgumentError('the throwing caller'))
+      assertBytes(await good, big)
+    })
+
+    it('options of the wrong type (a signal that is not an AbortSignal, an onProgress that is not a function, options that are not an object) are ArgumentErrors from every call', async function () {
+      const bads: Array<[string, unknown]> = [
+        ['{ signal: "x" }', { signal: 'x' }],
+        ['{ signal: {} }', { signal: {} }],
+        ['{ onProgress: 5 }', { onProgress: 5 }],
+        ['options "x"', 'x'],
+        ['options null', null]
+      ]
+      for (const [what, options] of bads) {
+        const o = options as any
+        const calls: Array<[string, () => Promise<unknown>]> = [
+          ['get', async () => await local.get(good, o)],
+          ['cat', async () => await drain(local.cat(good, o))],
+          ['put', async () => await local.put(value, o)],
+          ['has', async () => await local.has(good, o)],
+          ['stat', async () => await local.stat(good, o)],
+          ['missing', async () => await local.missing([good], o)],
+          ['delete', async () => await local.delete(cidOfBytes(enc('never stored')), o)],
+          ['list', async () => await drain2(local.list(o))],
+          ['ready', async () => await local.ready(o)]
+        ]
+        for (const [call, fn] of calls) await assert.rejects(fn(), isArgumentError(`${call}(${what})`))
+      }
+      assert.ok(await global.has(good))
+    })
+
+    it('missing() of something that is not an array is an ArgumentError', async function () {
+      for (const bad of ['x', goodText, 42, null, { length: 1 }]) {
+        await assert.rejects(local.missing(bad as any), isArgumentError(`missing(${String(bad)})`))
+      }
+    })
+
+    it('createLocal refuses bad options with an ArgumentError before it dials: a global that is not a multiaddr, a repo that is a file, negative or non-integer timeouts and sizes', async function () {
+      const file = join(await c.dir('dstore-inputs-file-'), 'a-file')
+      await writeFile(file, 'not a folder')
+      const ok = { global: global.multiaddrs }
+      const bads: Array<[string, unknown]> = [
+        ['no options', undefined],
+        ['global: 123', { global: 123 }],
+        ['global: {}', { global: {} }],
+        ['global: []', { global: [] }],
+        ['global: "not a multiaddr"', { global: 'not a multiaddr' }],
+        ['global: [ok, 7]', { global: [global.multiaddrs[0], 7] }],
+        ['repo: a file', { ...ok, repo: file }],
+        ['repo: 5', { ...ok, repo: 5 }],
+        ['connectTimeout: -1', { ...ok, connectTimeout: -1 }],
+        ['connectTimeout: 0', { ...ok, connectTimeout: 0 }],
+        ['connectTimeout: NaN', { ...ok, connectTimeout: NaN }],
+        ['connectTimeout: "10"', { ...ok, connectTimeout: '10' }],
+        ['requestTimeout: -5', { ...ok, requestTimeout: -5 }],
+        ['cacheSize: -1', { ...ok, cacheSize: -1 }],
+        ['cacheSize: 1.5', { ...ok, cacheSize: 1.5 }],
+        ['encryption: "tls"', { ...ok, encryption: 'tls' }]
+      ]
+      for (const [what, options] of bads) {
+        await assert.rejects(async () => { const l = await createLocal(options as any); await l.stop() }, isArgumentError(what))
+      }
+      assert.equal(await readFile(file, 'utf8'), 'not a folder', 'the file is untouched')
+    })
   })
 
   describe('CLI', function () {

@@ -138,3 +138,10 @@ export function errorFromCode (code: string, message: string): DstoreError {
   const Class = BY_CODE[code]
   return Class != null ? new Class(message) : new DstoreError(message, code)
 }
+
+/** Thrown when a caller passes an argument of the wrong type or out of its allowed values (or a callback of theirs throws). */
+export class ArgumentError extends DstoreError {
+  static override readonly code = 'ERR_INVALID_ARGUMENT'
+  override name = 'ArgumentError'
+  constructor (message: string, options?: { cause?: unknown }) { super(message, ArgumentError.code, options) }
+}

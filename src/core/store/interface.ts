@@ -130,3 +130,6 @@ export interface ListOptions extends AbortOptions {
    */
   after?: Uint8Array
 }
+
+/** Options of a call that may be cancelled and may report progress (a Local's calls, a requester's). */
+export interface CallOptions extends AbortOptions, ProgressOptions {}

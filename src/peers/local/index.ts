@@ -1,0 +1,261 @@
+/**
+ * The Local peer: a bounded in-memory LRU cache in front of one Global.
+ *
+ * - get: cache, else a verified fetch from Global (single-flight: fetch.ts), cached, returned.
+ * - put: hashed here, sent to Global only when Global lacks it (put.ts), cached, and
+ *   acknowledged only once Global has verified and stored it.
+ * - delete: Global deletes and makes every connected Local evict before answering.
+ * - coherence (coherence.ts): EVICT notices, reconciliation on every reconnect, and no caching
+ *   of a value whose transfer raced with a delete of it.
+ * - connection (connection.ts): redial with backoff; calls wait up to `connectTimeout`.
+ * - retry (retry.ts): a call whose channel broke before it got an answer is retried once;
+ *   a call in flight when `stop()` runs ends with ClosedError.
+ * - options.ts: the options, and the argument checks (ArgumentError).
+ */
+import type { Multiaddr } from '@multiformats/multiaddr'
+import type { CID } from 'multiformats/cid'
+import { cidFromDigest, parseCID, type CIDLike } from '../../core/cid.js'
+import { ArgumentError, NotFoundError } from '../../core/errors.js'
+import { createMemoryStore, type MemoryBlobStore } from '../../core/store/memory.js'
+import type { AbortOptions, ByteSource } from '../../core/store/interface.js'
+import { checkRangeArgs, deleteBlob, getRange, listBlobs, statMany } from '../../protocol/requester.js'
+import { loadOrCreateIdentity } from '../identity.js'
+import { createNode, type DstoreNode } from '../node.js'
+import { Coherence } from './coherence.js'
+import { GlobalConnection } from './connection.js'
+import { SingleFlight } from './fetch.js'
+import {
+  DEFAULT_CACHE, DEFAULT_CONNECT_TIMEOUT, checkCallOptions, checkLocalOptions,
+  type CallOptions, type CatOptions, type LocalOptions, type LocalPutOptions, type LocalStats
+} from './options.js'
+import { Putter } from './put.js'
+import { callGlobal, stoppedError, withGlobal } from './retry.js'
+
+export type { CallOptions, CatOptions, LocalOptions, LocalPutOptions, LocalStats }
+
+/**
+ * Bytes accepted by {@link LocalPeer.put}: a Node `Readable` is an `AsyncIterable<Buffer>`.
+ * @deprecated the same type as the stores' {@link ByteSource}; use that.
+ */
+export type PutSource = ByteSource
+
+/** A running Local peer. Create it with {@link createLocal}. */
+export class LocalPeer {
+  readonly cache: MemoryBlobStore
+  private readonly connection: GlobalConnection
+  private readonly coherence: Coherence
+  private readonly fetcher: SingleFlight
+  private readonly putter: Putter
+  private readonly counters = { bytesIn: 0, bytesOut: 0 }
+
+  private constructor (readonly node: DstoreNode, options: LocalOptions, addrs: Multiaddr[]) {
+    const cacheSize = options.cacheSize ?? DEFAULT_CACHE
+    this.cache = createMemoryStore({ maxBytes: cacheSize })
+    this.coherence = new Coherence(this.cache)
+    this.connection = new GlobalConnection(node, addrs, {
+      connectTimeout: options.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT,
+      requestTimeout: options.requestTimeout,
+      handleRequest: this.coherence.handleRequest,
+      onOpen: this.coherence.reconcile,
+      onClose: () => { this.coherence.channelClosed() },
+      onBytes: (dir, n) => { if (dir === 'in') this.counters.bytesIn += n; else this.counters.bytesOut += n }
+    })
+    this.fetcher = new SingleFlight(this.connection, this.cache, this.coherence)
+    this.putter = new Putter(this.connection, this.coherence, cacheSize)
+  }
+
+  /** @internal use {@link createLocal}. */
+  static async create (options: LocalOptions): Promise<LocalPeer> {
+    const addrs = await checkLocalOptions(options)
+    const privateKey = options.repo != null ? await loadOrCreateIdentity(options.repo, 'local.key') : undefined
+    const node = await createNode({ privateKey, listen: [], encryption: options.encryption })
+    const peer = new LocalPeer(node, options, addrs)
+    peer.connection.start()
+    return peer
+  }
+
+  /** This peer's PeerId, as a string. */
+  get peerId (): string { return this.node.peerId.toString() }
+
+  /** Whether the channel to Global is open now. */
+  get connected (): boolean { return this.connection.connected }
+
+  /**
+   * Resolves once connected to Global and the cache is reconciled with it (values Global deleted
+   * meanwhile are dropped), or rejects with GlobalUnreachableError after `connectTimeout`.
+   */
+  async ready (options: AbortOptions = {}): Promise<void> {
+    const { signal } = checkCallOptions(options)
+    await this.guard(async () => { await this.connection.context(signal) })
+  }
+
+  /**
+   * The value of `cid`: from the cache, or fetched from Global, verified, and cached.
+   * @throws {NotFoundError} when Global does not have it.
+   */
+  async get (cid: CIDLike, options: CallOptions = {}): Promise<Uint8Array> {
+    const key = parseCID(cid)
+    const opts = checkCallOptions(options)
+    return await this.guard(async () => {
+      const cached = this.cache.getBytes(key)
+      if (cached !== undefined) return cached.slice()
+      return await this.fetcher.fetch(key, opts)
+    })
+  }
+
+  /** Streams verified bytes of a value, or of a range of it. Ranges are not cached. */
+  async * cat (cid: CIDLike, options: CatOptions = {}): AsyncGenerator<Uint8Array> {
+    const key = parseCID(cid)
+    const opts = checkCallOptions(options)
+    const offset = opts.offset ?? 0
+    checkRangeArgs({ offset, length: opts.length })
+    try {
+      const cachedSize = await this.cachedSize(key)
+      if (cachedSize !== undefined) {
+        // Same range rules as a fetch from Global (docs/PROTOCOL.md, "GET of a range"): a length
+        // past the end is clipped, not refused as the memory store's get would.
+        const length = opts.length === undefined || offset > cachedSize ? opts.length : Math.min(opts.length, cachedSize - offset)
+        yield * this.cache.get(key, { offset, length, signal: opts.signal })
+        return
+      }
+      let done = 0
+      yield * withGlobal(this.connection, { signal: opts.signal, canRetry: () => done === 0, what: 'during a streamed read' }, (ctx) => {
+        const gen = getRange(ctx, key.multihash.digest, { offset, length: opts.length }, opts)
+        return (async function * () { for await (const part of gen) { done += part.length; yield part } })()
+      })
+    } catch (err) {
+      throw this.closedIfStopped(err)
+    }
+  }
+
+  /**
+   * Stores a value on Global and returns its CID once Global has verified and stored it.
+   * Accepts bytes, any (async) iterable of bytes, or a Node Readable. With `expected` (the
+   * value's CID, e.g. from `cidOfFile`), nothing is read or sent when Global already holds it.
+   */
+  async put (source: ByteSource, options: LocalPutOptions = {}): Promise<CID> {
+    const opts = checkCallOptions(options)
+    return await this.guard(async () => await this.putter.put(source, opts))
+  }
+
+  /** True when the value is cached here or stored on Global. */
+  async has (cid: CIDLike, options: AbortOptions = {}): Promise<boolean> {
+    const key = parseCID(cid)
+    const { signal } = checkCallOptions(options)
+    return await this.guard(async () => {
+      if (await this.cache.has(key)) return true
+      const [size] = await callGlobal(this.connection, { signal }, async ctx => await statMany(ctx, [key.multihash.digest], { signal }))
+      return size !== undefined
+    })
+  }
+
+  /** Which of `cids` Global does not have (a batched STAT, like FindMissingBlobs). */
+  async missing (cids: CIDLike[], options: AbortOptions = {}): Promise<CID[]> {
+    if (!Array.isArray(cids)) throw new ArgumentError(`missing needs an array of keys, got ${typeof cids === 'string' ? 'a string' : typeof cids}`)
+    const keys = cids.map(c => parseCID(c))
+    const { signal } = checkCallOptions(options)
+    const sizes = await this.guard(async () => await callGlobal(this.connection, { signal }, async ctx => await statMany(ctx, keys.map(k => k.multihash.digest), { signal })))
+    return keys.filter((_, i) => sizes[i] === undefined)
+  }
+
+  /** Size of a value, and whether it is cached here. @throws {NotFoundError} */
+  async stat (cid: CIDLike, options: AbortOptions = {}): Promise<{ cid: CID, size: number, cached: boolean }> {
+    const key = parseCID(cid)
+    const { signal } = checkCallOptions(options)
+    return await this.guard(async () => {
+      if (await this.cache.has(key)) {
+        const { size } = await this.cache.stat(key)
+        return { cid: key, size, cached: true }
+      }
+      const [size] = await callGlobal(this.connection, { signal }, async ctx => await statMany(ctx, [key.multihash.digest], { signal }))
+      if (size === undefined) throw new NotFoundError(`${key.toString()} is not stored on Global`)
+      return { cid: key, size, cached: false }
+    })
+  }
+
+  /**
+   * Deletes a value from Global. Resolves once Global has deleted it and every connected Local
+   * (this one included) has evicted its copy. Resolves false when Global did not have it.
+   */
+  async delete (cid: CIDLike, options: AbortOptions = {}): Promise<boolean> {
+    const key = parseCID(cid)
+    const { signal } = checkCallOptions(options)
+    return await this.guard(async () => {
+      await this.coherence.invalidate(key)
+      const existed = await callGlobal(this.connection, { signal }, async ctx => await deleteBlob(ctx, key.multihash.digest, { signal }))
+      await this.coherence.invalidate(key)
+      return existed
+    })
+  }
+
+  /** Every value pinned on Global, with its size. */
+  async * list (options: AbortOptions = {}): AsyncGenerator<{ cid: CID, size: number }> {
+    const { signal } = checkCallOptions(options)
+    let listed = 0
+    try {
+      // Retried only before the first entry: a page boundary is not a point to resume from here.
+      for await (const e of withGlobal(this.connection, { signal, canRetry: () => listed === 0, what: 'during a listing' }, ctx => listBlobs(ctx, { signal }))) {
+        listed++
+        yield { cid: cidFromDigest(e.digest), size: e.size }
+      }
+    } catch (err) {
+      throw this.closedIfStopped(err)
+    }
+  }
+
+  stats (): LocalStats {
+    const c = this.cache.stats()
+    return {
+      hits: c.hits,
+      misses: c.misses,
+      evictions: c.evictions,
+      invalidations: this.coherence.invalidations,
+      bytesIn: this.counters.bytesIn,
+      bytesOut: this.counters.bytesOut,
+      cacheBytes: c.bytes,
+      cacheEntries: c.entries,
+      cacheSize: c.maxBytes,
+      connected: this.connected
+    }
+  }
+
+  /** Disconnects and releases everything. Calls in flight end with ClosedError. */
+  async stop (): Promise<void> {
+    if (this.connection.stopped) return
+    await this.connection.stop(async () => { await this.node.stop() })
+    await this.cache.close()
+  }
+
+  // ---- internals ---------------------------------------------------------------------------
+
+  /**
+   * Runs a call so that, once `stop()` has run, it ends with ClosedError whatever failed under
+   * it (the cache closing, a transfer cut short, the source of a put).
+   */
+  private async guard<T> (fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn()
+    } catch (err) {
+      throw this.closedIfStopped(err)
+    }
+  }
+
+  private closedIfStopped (err: unknown): unknown {
+    return this.connection.stopped ? stoppedError(err) : err
+  }
+
+  /** Size of the cached copy of `key`, or undefined when it is not cached. */
+  private async cachedSize (key: CID): Promise<number | undefined> {
+    try {
+      return (await this.cache.stat(key)).size
+    } catch (err) {
+      if (err instanceof NotFoundError) return undefined
+      throw err
+    }
+  }
+}
+
+/** Starts a Local peer connected (in the background) to a Global. @throws {ArgumentError} for bad options. */
+export async function createLocal (options: LocalOptions): Promise<LocalPeer> {
+  return await LocalPeer.create(options)
+}

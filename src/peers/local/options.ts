@@ -1,0 +1,146 @@
+/**
+ * What a Local is configured with and what its calls accept, and the checks that turn a wrong
+ * argument into one {@link ArgumentError} before anything is dialled, read or sent.
+ */
+import { stat } from 'node:fs/promises'
+import { multiaddr, isMultiaddr, type Multiaddr } from '@multiformats/multiaddr'
+import type { CIDLike } from '../../core/cid.js'
+import { ArgumentError } from '../../core/errors.js'
+import type { CallOptions, ProgressEvent } from '../../core/store/interface.js'
+import type { Encryption } from '../node.js'
+
+export type { CallOptions }
+
+export interface LocalOptions {
+  /** Global's multiaddr(s), each with `/p2p/<peerId>`. */
+  global: string | Multiaddr | Array<string | Multiaddr>
+  /**
+   * Cache budget in bytes.
+   * @default 268435456 (256 MiB)
+   */
+  cacheSize?: number
+  /** Folder for a persistent identity (`local.key`); without it the identity is new each start. */
+  repo?: string
+  /** Encrypters in order of preference; default TLS 1.3, then noise. */
+  encryption?: Encryption[]
+  /**
+   * How long a call waits for a connection to Global, in ms.
+   * @default 10000
+   */
+  connectTimeout?: number
+  /**
+   * How long a request or transfer may go without progress, in ms.
+   * @default 30000
+   */
+  requestTimeout?: number
+}
+
+export interface CatOptions extends CallOptions {
+  /** First byte; default 0. */
+  offset?: number
+  /** Number of bytes; default to the end. */
+  length?: number
+}
+
+export interface LocalPutOptions extends CallOptions {
+  /**
+   * The CID the value must hash to. When given, Global is asked first and, if it holds that
+   * value, nothing is read from the source or sent (a peer that may only read can then "put"
+   * a value Global has). Otherwise the value is sent, and one that hashes to anything else is
+   * refused with `VerificationError`.
+   */
+  expected?: CIDLike
+}
+
+export interface LocalStats {
+  /** Gets answered from the cache. */
+  hits: number
+  /** Gets that went to Global. */
+  misses: number
+  /** Values dropped from the cache to make room (not deletes). */
+  evictions: number
+  /** Values removed because Global deleted them (EVICT notices and reconciliation). */
+  invalidations: number
+  /** Bytes received from and sent to Global. */
+  bytesIn: number
+  bytesOut: number
+  /** Bytes and values in the cache, and its budget. */
+  cacheBytes: number
+  cacheEntries: number
+  cacheSize: number
+  /** Whether the rpc channel to Global is open now. */
+  connected: boolean
+}
+
+export const DEFAULT_CACHE = 256 * 1024 * 1024
+export const DEFAULT_CONNECT_TIMEOUT = 10_000
+
+/** The options of `createLocal`, checked; Global's addresses parsed. @throws {ArgumentError} */
+export async function checkLocalOptions (options: LocalOptions): Promise<Multiaddr[]> {
+  if (options === null || typeof options !== 'object') throw new ArgumentError('createLocal needs an options object ({ global })')
+  if (options.global == null) throw new ArgumentError('createLocal needs the multiaddr of a Global ({ global })')
+  const list = Array.isArray(options.global) ? options.global : [options.global]
+  if (list.length === 0) throw new ArgumentError('createLocal needs the multiaddr of a Global ({ global })')
+  const addrs = list.map(a => {
+    if (isMultiaddr(a)) return a
+    if (typeof a !== 'string') throw new ArgumentError(`global: expected a multiaddr string or Multiaddr, got ${describe(a)}`)
+    try {
+      return multiaddr(a)
+    } catch (err) {
+      throw new ArgumentError(`global: ${JSON.stringify(a.slice(0, 200))} is not a multiaddr (${(err as Error).message})`, { cause: err })
+    }
+  })
+  checkCount('cacheSize', options.cacheSize, 0)
+  checkCount('connectTimeout', options.connectTimeout, 1)
+  checkCount('requestTimeout', options.requestTimeout, 1)
+  if (options.repo !== undefined) {
+    if (typeof options.repo !== 'string' || options.repo === '') throw new ArgumentError(`repo: expected a folder path, got ${describe(options.repo)}`)
+    // A path that is a file would fail later, inside the identity code, as a raw EEXIST.
+    const st = await stat(options.repo).catch(() => undefined)
+    if (st !== undefined && !st.isDirectory()) throw new ArgumentError(`repo: ${options.repo} exists and is not a folder`)
+  }
+  if (options.encryption !== undefined && !Array.isArray(options.encryption)) throw new ArgumentError(`encryption: expected an array, got ${describe(options.encryption)}`)
+  return addrs
+}
+
+/**
+ * A call's options, checked: an object with an AbortSignal and a function, if any. The
+ * returned options report progress through {@link guardProgress}. @throws {ArgumentError}
+ */
+export function checkCallOptions<T extends CallOptions> (options: T | undefined): T {
+  if (options === undefined) return {} as unknown as T
+  if (options === null || typeof options !== 'object') throw new ArgumentError(`options: expected an object, got ${describe(options)}`)
+  if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) throw new ArgumentError(`signal: expected an AbortSignal, got ${describe(options.signal)}`)
+  if (options.onProgress === undefined) return options
+  if (typeof options.onProgress !== 'function') throw new ArgumentError(`onProgress: expected a function, got ${describe(options.onProgress)}`)
+  return { ...options, onProgress: guardProgress(options.onProgress) }
+}
+
+/**
+ * The caller's progress callback, with its throw turned into an {@link ArgumentError} (its
+ * cause the callback's error). A dstore error is not mistaken for a failed connection, so the
+ * call ends with it at once instead of retrying and reporting Global unreachable.
+ */
+export function guardProgress (onProgress: (event: ProgressEvent) => void): (event: ProgressEvent) => void {
+  return (event) => {
+    try {
+      onProgress(event)
+    } catch (err) {
+      throw new ArgumentError(`onProgress threw: ${err instanceof Error ? err.message : String(err)}`, { cause: err })
+    }
+  }
+}
+
+function checkCount (name: string, value: unknown, min: number): void {
+  if (value === undefined) return
+  if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < min) {
+    throw new ArgumentError(`${name}: expected an integer >= ${min}, got ${describe(value)}`)
+  }
+}
+
+function describe (value: unknown): string {
+  if (value === null) return 'null'
+  if (typeof value === 'string') return `the string ${JSON.stringify(value.slice(0, 50))}`
+  if (typeof value === 'object') return `an object (${value.constructor?.name ?? 'no prototype'})`
+  return `${typeof value} ${String(value)}`
+}

@@ -1,0 +1,147 @@
+/**
+ * A Local's puts. A value is acknowledged only once Global has verified and stored it, and is
+ * then cached (unless a delete of it may have raced with the put: see coherence.ts).
+ *
+ * Nothing is sent when Global already holds the value. Bytes in hand (and a stream that ends
+ * within the inline limit) are hashed first and Global is asked (STAT). A longer stream's key is
+ * known only once it has all been read, so it is sent — unless the caller names its key
+ * (`expected`, e.g. a file's `cidOfFile`): then Global is asked before the source is read at all.
+ * A stream is buffered for the cache only up to a quarter of the cache's budget.
+ */
+import type { CID } from 'multiformats/cid'
+import { hash } from '../../core/blake3/index.js'
+import { cidFromDigest, parseCID } from '../../core/cid.js'
+import { VerificationError } from '../../core/errors.js'
+import type { ByteSource, CallOptions } from '../../core/store/interface.js'
+import { iterateSource } from '../../core/store/util.js'
+import { INLINE_MAX } from '../../protocol/constants.js'
+import { putBytes, putHashed, statMany } from '../../protocol/requester.js'
+import { concat } from './bytes.js'
+import type { Coherence } from './coherence.js'
+import type { GlobalConnection } from './connection.js'
+import type { LocalPutOptions } from './options.js'
+import { callGlobal } from './retry.js'
+
+export class Putter {
+  constructor (private readonly conn: GlobalConnection, private readonly coherence: Coherence, private readonly cacheSize: number) {}
+
+  /** Stores `source` on Global (see the module comment) and returns its CID. */
+  async put (source: ByteSource, options: LocalPutOptions): Promise<CID> {
+    const expected = options.expected !== undefined ? parseCID(options.expected) : undefined
+    if (source instanceof Uint8Array) return await this.putValue(source, options, expected)
+    if (expected !== undefined) {
+      const size = await this.sizeOnGlobal(expected, options)
+      if (size !== undefined) {
+        await closeUnread(source)
+        options.onProgress?.({ type: 'blob:put:deduplicated', bytes: size, total: size })
+        return expected
+      }
+    }
+    // Read ahead up to the inline limit: a short stream is put like bytes (dedupe, one round trip).
+    // Each chunk checked to be bytes (a string would otherwise be stored as zeros), aborts honoured.
+    const it = iterateSource(source, options.signal)
+    const head: Uint8Array[] = []
+    let headBytes = 0
+    while (headBytes <= INLINE_MAX) {
+      const { done, value } = await it.next()
+      if (done === true) return await this.putValue(concat(head, headBytes), options, expected, expected !== undefined)
+      head.push(value.slice())
+      headBytes += value.length
+    }
+    return await this.putStreamed(head, headBytes, it, options, expected)
+  }
+
+  /** Puts a value whose bytes are all in hand: hashed here, sent only when Global lacks it. */
+  private async putValue (data: Uint8Array, options: CallOptions, expected: CID | undefined, knownMissing = false): Promise<CID> {
+    const digest = hash(data)
+    const cid = cidFromDigest(digest)
+    if (expected !== undefined && !expected.equals(cid)) throw new VerificationError(`Value hashes to ${String(cid)}, expected ${String(expected)}`)
+    const watch = this.coherence.watch(cid)
+    try {
+      await callGlobal(this.conn, { signal: options.signal }, async ctx => {
+        watch.restart(ctx)
+        const [size] = knownMissing ? [undefined] : await statMany(ctx, [digest], options)
+        if (size === undefined) await putBytes(ctx, digest, data, options)
+        else options.onProgress?.({ type: 'blob:put:deduplicated', bytes: data.length, total: data.length })
+      })
+      // Not cached when a delete of it raced with the put (or may have: the channel broke).
+      this.coherence.adoptVerified(watch, cid, data, false)
+    } finally {
+      watch.close()
+    }
+    return cid
+  }
+
+  /** Streams a value longer than the inline limit; `head` was read from `it` already. */
+  private async putStreamed (head: Uint8Array[], headBytes: number, it: AsyncGenerator<Uint8Array>, options: CallOptions, expected: CID | undefined): Promise<CID> {
+    const keep: Uint8Array[] = [...head]
+    let kept = headBytes
+    const cacheLimit = Math.floor(this.cacheSize / 4)
+    let keeping = kept <= cacheLimit
+    let sourceError: { err: unknown } | undefined
+    async function * all (): AsyncGenerator<Uint8Array> {
+      for (const part of head) yield part
+      for (;;) {
+        let step: IteratorResult<Uint8Array>
+        try {
+          step = await it.next()
+        } catch (err) {
+          sourceError = { err }
+          throw err
+        }
+        const { done, value } = step
+        if (done === true) return
+        if (keeping) {
+          kept += value.length
+          if (kept > cacheLimit) { keeping = false; keep.length = 0 } else keep.push(value.slice())
+        }
+        yield value
+      }
+    }
+    // The key is known at the end only (unless expected): any eviction meanwhile may be of it.
+    const watch = this.coherence.watch(expected)
+    try {
+      // A stream cannot be replayed, so it is sent once: no retry on a broken channel. The
+      // source's own errors pass unchanged.
+      const digest = await callGlobal(this.conn, {
+        signal: options.signal,
+        canRetry: () => false,
+        what: 'during a streamed put (a stream cannot be replayed: put it again)',
+        passes: (err) => sourceError?.err === err
+      }, async ctx => {
+        watch.restart(ctx)
+        return await putHashed(ctx, all(), { ...options, digest: expected?.multihash.digest })
+      })
+      const cid = cidFromDigest(digest)
+      if (expected !== undefined && !expected.equals(cid)) throw new VerificationError(`Value hashes to ${String(cid)}, expected ${String(expected)}`)
+      if (keeping) this.coherence.adoptVerified(watch, cid, concat(keep, kept), true)
+      return cid
+    } finally {
+      watch.close()
+    }
+  }
+
+  /** The size of `key` on Global, or undefined when Global does not hold it. */
+  private async sizeOnGlobal (key: CID, options: CallOptions): Promise<number | undefined> {
+    const [size] = await callGlobal(this.conn, { signal: options.signal }, async ctx => await statMany(ctx, [key.multihash.digest], options))
+    return size
+  }
+}
+
+/**
+ * Stops a source that will not be read (Global has its value): a Node Readable is destroyed,
+ * so its file is closed now. Something that is not a source is refused as a put would refuse it.
+ */
+async function closeUnread (source: ByteSource): Promise<void> {
+  // An async iterator that was never started ignores return(): a Readable must be destroyed.
+  const readable = source as { destroy?: unknown, readable?: unknown }
+  if (source != null && typeof readable.destroy === 'function' && typeof readable.readable === 'boolean') { (readable.destroy as () => void).call(source); return }
+  const s = source as { [Symbol.asyncIterator]?: unknown, [Symbol.iterator]?: unknown } | null
+  const open = s?.[Symbol.asyncIterator] ?? s?.[Symbol.iterator]
+  const iterator = typeof open === 'function' ? (open.call(s) as { return?: () => unknown }) : undefined
+  if (iterator === undefined) {
+    await iterateSource(source).next() // throws its TypeError
+    return
+  }
+  try { await iterator.return?.() } catch {}
+}

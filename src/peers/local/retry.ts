@@ -1,0 +1,92 @@
+/**
+ * The one retry policy of a Local's calls to Global. Every operation is idempotent (keys are
+ * content hashes), so a call whose channel broke before it got an answer is retried once on the
+ * next connection — unless it has already delivered part of a stream (or consumed a source that
+ * cannot be replayed). How a call ends:
+ *
+ * - the Local was stopped meanwhile: ClosedError, always (whatever the transfer broke with);
+ * - the caller aborted: AbortError;
+ * - Global answered (a typed error): that error;
+ * - the connection failed and a retry is not possible or failed too: GlobalUnreachableError.
+ */
+import { asAbortError } from '../../core/abort.js'
+import { StreamVerificationError } from '../../core/bao/index.js'
+import { ClosedError, DstoreError, GlobalUnreachableError, ProtocolError } from '../../core/errors.js'
+import type { RequesterContext } from '../../protocol/requester.js'
+import type { GlobalConnection } from './connection.js'
+
+export interface RetryOptions {
+  signal?: AbortSignal
+  /** Whether the call may still be retried (nothing delivered yet); default always. */
+  canRetry?: () => boolean
+  /** What the call was, for the message when it gives up ("during a streamed read"). */
+  what?: string
+  /** Errors passed on unchanged, never taken for a failed connection (a put source's own). */
+  passes?: (err: unknown) => boolean
+}
+
+/**
+ * Runs the streaming call `fn` on the channel to Global, under the retry policy above.
+ * {@link callGlobal} is the same for a call with one answer.
+ */
+export async function * withGlobal<T> (conn: GlobalConnection, options: RetryOptions, fn: (ctx: RequesterContext) => AsyncIterable<T>): AsyncGenerator<T> {
+  const { signal } = options
+  for (let attempt = 0; ; attempt++) {
+    let ctx: RequesterContext | undefined
+    try {
+      ctx = await conn.context(signal)
+      yield * fn(ctx)
+      return
+    } catch (err) {
+      if (conn.stopped) throw stoppedError(err)
+      if (ctx === undefined) throw err // no channel: context() says why
+      if (options.passes?.(err) === true) throw err
+      if (signal?.aborted === true) throw asAbortError(err, signal)
+      if (!(await isChannelFailure(err, ctx))) throw err
+      if (conn.stopped) throw stoppedError(err)
+      // Part of the value was delivered (or the retry broke too): it cannot be resumed here.
+      // Say the connection was lost, not that the data was bad (a truncated verified stream
+      // is a VerificationError to the decoder; nothing unverified was delivered either way).
+      if (attempt > 0) throw connectionLost(err, `${options.what ?? ''} and again after a retry`)
+      if (options.canRetry?.() === false) throw connectionLost(err, options.what ?? '')
+    }
+  }
+}
+
+/** {@link withGlobal} for a call with one answer. */
+export async function callGlobal<T> (conn: GlobalConnection, options: RetryOptions, fn: (ctx: RequesterContext) => Promise<T>): Promise<T> {
+  for await (const answer of withGlobal(conn, options, async function * (ctx) { yield await fn(ctx) })) return answer
+  throw new Error('unreachable: a call yields its answer')
+}
+
+/**
+ * A failure of the connection itself (not an answer from Global), after which a retry may work:
+ * a ClosedError (the rpc channel or a stream closed), or an error that is not dstore's (libp2p's
+ * stream resets and EOFs: answers from Global are always typed). A verified stream cut short
+ * (truncated) or a blob stream that ended without its answer (ProtocolError) count only when
+ * the connection is down: Global stopping closes its streams, and the channel or connection
+ * may say so a moment after the stream ends, so a closing connection gets that moment (up to
+ * 200 ms of polling: a close reason carried by the stream would make it unnecessary).
+ */
+export async function isChannelFailure (err: unknown, ctx: RequesterContext): Promise<boolean> {
+  const broken = (): boolean => !ctx.channel.open || ctx.connection.status !== 'open'
+  if ((err instanceof StreamVerificationError && err.reason === 'truncated') || err instanceof ProtocolError) {
+    for (let i = 0; i < 10 && !broken(); i++) await new Promise(resolve => setTimeout(resolve, 20))
+    return broken()
+  }
+  if (err instanceof DstoreError) return err instanceof ClosedError
+  return true
+}
+
+/** The error of a call in flight when the Local stopped: whatever the transfer broke with is only the cause. */
+export function stoppedError (err: unknown): ClosedError {
+  if (err instanceof ClosedError) return err
+  return new ClosedError('this Local was stopped during the call', { cause: err })
+}
+
+/** The error a call gives up with when the connection to Global failed under it. */
+function connectionLost (err: unknown, when: string): DstoreError {
+  if (err instanceof GlobalUnreachableError) return err
+  const why = err instanceof Error ? `${err.name}: ${err.message}` : err instanceof Event ? `a '${err.type}' event` : String(err)
+  return new GlobalUnreachableError(`the connection to Global failed${when !== '' ? ' ' + when.trim() : ''} (${why})`, { cause: err })
+}

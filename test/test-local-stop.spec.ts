@@ -1,0 +1,75 @@
+/**
+ * `LocalPeer.stop()` while transfers run: every call in flight ends with ClosedError
+ * (ERR_CLOSED) — not with what the transfer broke with underneath (a truncated verified stream,
+ * libp2p's stream errors, a blob stream without its answer). A real Global in this process,
+ * 64 MiB values, stopped at several moments of the transfers.
+ */
+import { strict as assert } from 'node:assert'
+import { randomBytes } from 'node:crypto'
+import { createLocal, type GlobalPeer, type LocalPeer, type CID } from '../src/index.js'
+import { Cleanup, MiB, chunked, waitFor } from './net.js'
+
+const SIZE = 64 * MiB
+
+async function drain (source: AsyncIterable<Uint8Array>): Promise<number> {
+  let n = 0
+  for await (const part of source) n += part.length
+  return n
+}
+
+/** How a call ended: its error's name and code, or 'resolved'. */
+async function outcome (p: Promise<unknown>): Promise<string> {
+  try {
+    await p
+    return 'resolved'
+  } catch (err) {
+    const e = err as { name?: string, code?: string, message?: string }
+    return `${String(e.name)} ${String(e.code)}: ${String(e.message)}`
+  }
+}
+
+describe('Local.stop', function () {
+  this.timeout(180_000)
+  const c = new Cleanup()
+  let global: GlobalPeer
+  let a: CID
+  let b: CID
+
+  before(async function () {
+    global = await c.global(await c.dir('dstore-stop-'))
+    a = await global.put(randomBytes(SIZE))
+    b = await global.put(randomBytes(SIZE))
+  })
+  after(async function () { await c.run() })
+
+  // 0: before the calls have a channel; then once this many MiB went each way.
+  for (const mib of [0, 0.25, 1, 4, 8, 16, 24]) {
+    it(`makes a get, a cat and a put of 64 MiB in flight end with ClosedError (stopped ${mib === 0 ? 'at once' : `after ${mib} MiB`})`, async function () {
+      const local: LocalPeer = await createLocal({ global: global.multiaddrs, connectTimeout: 10_000 })
+      let stopped = false
+      c.add(async () => { if (!stopped) await local.stop() })
+      if (mib > 0) await local.ready()
+      const calls = {
+        get: local.get(a),
+        cat: drain(local.cat(b)),
+        put: local.put(chunked(randomBytes(SIZE), MiB))
+      }
+      for (const p of Object.values(calls)) p.catch(() => {})
+      if (mib > 0) {
+        await waitFor(() => local.stats().bytesIn >= mib * MiB && local.stats().bytesOut >= mib * MiB, 60_000, `${mib} MiB each way`)
+      }
+      const st = local.stats()
+      assert.ok(st.bytesIn < 2 * SIZE && st.bytesOut < SIZE, 'the transfers are still running')
+      await local.stop()
+      stopped = true
+      for (const [name, p] of Object.entries(calls)) {
+        const how = await outcome(p)
+        assert.match(how, /^ClosedError ERR_CLOSED: /, `${name} ended with ${how}`)
+      }
+      // And every call after stop.
+      assert.match(await outcome(local.get(a)), /^ClosedError ERR_CLOSED: /)
+      assert.match(await outcome(drain(local.cat(a))), /^ClosedError ERR_CLOSED: /)
+      assert.match(await outcome(local.put(new Uint8Array(10))), /^ClosedError ERR_CLOSED: /)
+    })
+  }
+})

@@ -1,0 +1,136 @@
+/**
+ * A Local's connection and put behaviour at the API level, against real Globals on 127.0.0.1:
+ * a Global address whose `/p2p/` id names another peer fails at once, and a put that names its
+ * key (`expected`, a file's `cidOfFile`) sends nothing Global already holds — so a peer that may
+ * read but not write can put a value Global has.
+ */
+import { strict as assert } from 'node:assert'
+import { createReadStream } from 'node:fs'
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { multiaddr } from '@multiformats/multiaddr'
+import { cidOfBytes, cidOfFile, createGlobal, repoPeerId, type GlobalPeer, type LocalPeer } from '../src/index.js'
+import { collect, pseudoRandom } from './helpers.js'
+import { Cleanup, MiB, assertBytes, rejectsWith } from './net.js'
+
+describe('Local', function () {
+  this.timeout(60_000)
+  const c = new Cleanup()
+  after(async function () { await c.run() })
+
+  describe('connect', function () {
+    for (const encryption of ['tls', 'noise'] as const) {
+      it(`fails at once, naming both PeerIds, when Global's address has another peer's /p2p/ id (${encryption})`, async function () {
+        const global = await c.global(await c.dir('dstore-local-wrong-'))
+        const other = await repoPeerId(await c.dir('dstore-local-other-'))
+        const addr = multiaddr(global.multiaddrs[0]).decapsulateCode(421).encapsulate(`/p2p/${other}`)
+        const local = await c.local([addr.toString()], { connectTimeout: 15_000, encryption: [encryption] })
+        for (const [what, call] of [['ready', async () => { await local.ready() }], ['get', async () => await local.get(cidOfBytes(new Uint8Array(1)))]] as const) {
+          const t0 = Date.now()
+          await assert.rejects(call(), (err: Error & { code?: string }) => {
+            assert.equal(err.name, 'GlobalUnreachableError', `${what}: ${err.message}`)
+            assert.ok(err.message.includes(other), `${what} names the expected id: ${err.message}`)
+            assert.ok(err.message.includes(global.peerId), `${what} names the actual id: ${err.message}`)
+            return true
+          })
+          const ms = Date.now() - t0
+          assert.ok(ms < 3000, `${what} failed after ${ms} ms, not the 15 s connectTimeout`)
+        }
+        // The right id still works on the same Global.
+        const right = await c.local(global, { encryption: [encryption] })
+        await right.ready()
+      })
+    }
+  })
+
+  describe('coherence of streamed puts', function () {
+    /** A 2 MiB stream (past the inline limit) that runs `during` after its first MiB. */
+    async function * slow (data: Uint8Array, during: () => Promise<unknown>): AsyncGenerator<Uint8Array> {
+      yield data.subarray(0, MiB)
+      await during()
+      yield data.subarray(MiB)
+    }
+
+    for (const [what, named, cached] of [
+      ['does not cache a streamed put during which Global evicted any value (its key is known only at its end)', false, false],
+      ['caches a streamed put naming its CID (expected) when only another value was evicted meanwhile', true, true]
+    ] as const) {
+      it(what, async function () {
+        const global = await c.global(await c.dir('dstore-local-coh-'))
+        const l = await c.local(global)
+        const other = await c.local(global)
+        await Promise.all([l.ready(), other.ready()])
+        const unrelated = await global.put(pseudoRandom(1000, 31))
+        const data = pseudoRandom(2 * MiB, named ? 32 : 33)
+        let deleted = false
+        const cid = await l.put(slow(data, async () => { deleted = await other.delete(unrelated) }), named ? { expected: cidOfBytes(data) } : {})
+        assert.ok(deleted, 'the other value was deleted (and evicted everywhere) during the put')
+        assert.equal(await l.cache.has(cid), cached)
+        // Without an eviction meanwhile, a streamed put is cached.
+        const quiet = pseudoRandom(2 * MiB, named ? 34 : 35)
+        assert.ok(await l.cache.has(await l.put(slow(quiet, async () => {}))))
+      })
+    }
+  })
+
+  describe('put with expected', function () {
+    let writerRepo: string
+    let readerRepo: string
+    let global: GlobalPeer
+    let writer: LocalPeer
+    let reader: LocalPeer
+    let file: string
+    const data = pseudoRandom(5 * MiB, 21)
+
+    before(async function () {
+      writerRepo = await c.dir('dstore-local-writer-')
+      readerRepo = await c.dir('dstore-local-reader-')
+      const writerId = await repoPeerId(writerRepo)
+      global = await createGlobal({ repo: await c.dir('dstore-local-global-'), sync: false, allowWriters: [writerId] })
+      c.add(async () => { await global.stop() })
+      writer = await c.local(global, { repo: writerRepo })
+      reader = await c.local(global, { repo: readerRepo })
+      await Promise.all([writer.ready(), reader.ready()])
+      file = join(await c.dir('dstore-local-file-'), 'five-mib')
+      await writeFile(file, data)
+    })
+
+    it('a second put of a 5 MiB file sends no value bytes, does not read the file, and closes it', async function () {
+      const expected = await cidOfFile(file)
+      const first = await writer.put(createReadStream(file), { expected })
+      assert.ok(first.equals(expected))
+      const before = global.stats().bytesIn
+      const events: string[] = []
+      const stream = createReadStream(file)
+      const again = await writer.put(stream, { expected, onProgress: (e) => { events.push(e.type) } })
+      assert.ok(again.equals(expected))
+      assert.equal(global.stats().bytesIn - before, 0, 'no value bytes reached Global')
+      assert.equal(stream.bytesRead, 0, 'the file was not read')
+      assert.ok(stream.destroyed, 'the file stream was closed')
+      assert.deepEqual(events, ['blob:put:deduplicated'])
+    })
+
+    it("a read-only peer's put of a value Global holds succeeds (and without expected it is refused, as it must send)", async function () {
+      const expected = await cidOfFile(file)
+      await writer.put(data)
+      const cid = await reader.put(createReadStream(file), { expected })
+      assert.ok(cid.equals(expected))
+      await rejectsWith(reader.put(createReadStream(file)), 'PermissionDeniedError')
+      // Bytes in hand are hashed first, so they need no expected.
+      assert.ok((await reader.put(data)).equals(expected))
+    })
+
+    it("a read-only peer's put of a value Global lacks is still refused, and a source that is not the expected value is a VerificationError that stores nothing", async function () {
+      const fresh = pseudoRandom(2 * MiB, 22)
+      await rejectsWith(reader.put([fresh], { expected: cidOfBytes(fresh) }), 'PermissionDeniedError')
+      const other = pseudoRandom(2 * MiB, 23)
+      await rejectsWith(writer.put([other], { expected: cidOfBytes(fresh) }), 'VerificationError')
+      await rejectsWith(writer.put(other.subarray(0, 100), { expected: cidOfBytes(fresh) }), 'VerificationError')
+      assert.equal(await global.has(cidOfBytes(fresh)), false)
+      assert.equal(await global.has(cidOfBytes(other)), false)
+      // A put of the right value with expected stores it.
+      const cid = await writer.put([fresh], { expected: cidOfBytes(fresh) })
+      assertBytes(await collect(global.cat(cid)), fresh)
+    })
+  })
+})
