@@ -12,7 +12,7 @@ import type { CallOptions, ProgressEvent } from '../../core/store/interface.js'
 import type { MemoryBlobStore } from '../../core/store/memory.js'
 import { getRange, type GetRangeOptions } from '../../protocol/requester.js'
 import { concat, tiles } from './bytes.js'
-import type { Coherence } from './coherence.js'
+import type { Coherence, Watch } from './coherence.js'
 import type { GlobalConnection } from './connection.js'
 import { callGlobal } from './retry.js'
 
@@ -31,6 +31,8 @@ interface Inflight {
   waiters: number
   controller: AbortController
   listeners: Set<Listener>
+  /** Stale once Global evicted the key (or may have) during the transfer. */
+  watch: Watch
 }
 
 export class SingleFlight {
@@ -43,6 +45,9 @@ export class SingleFlight {
     throwIfAborted(options.signal)
     const id = key.toString()
     let entry = this.inflight.get(id)
+    // A transfer that raced with a delete (or a lost channel) may deliver a value Global no
+    // longer has: a get that starts now must ask afresh, not join it (read your deletes).
+    if (entry?.watch.stale === true) entry = undefined
     const joined = entry != null
     if (entry == null) entry = this.startFetch(key)
     const shared = entry
@@ -74,7 +79,7 @@ export class SingleFlight {
     const id = key.toString()
     const controller = new AbortController()
     const watch = this.coherence.watch(key)
-    const entry: Inflight = { settled: false, cached: false, waiters: 0, controller, listeners: new Set(), promise: undefined as unknown as Promise<Uint8Array> }
+    const entry: Inflight = { settled: false, cached: false, waiters: 0, controller, listeners: new Set(), watch, promise: undefined as unknown as Promise<Uint8Array> }
     let target: Uint8Array | undefined
     const options: GetRangeOptions = {
       signal: controller.signal,
