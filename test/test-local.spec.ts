@@ -11,7 +11,7 @@ import { join } from 'node:path'
 import { multiaddr } from '@multiformats/multiaddr'
 import { cidOfBytes, cidOfFile, createGlobal, repoPeerId, type GlobalPeer, type LocalPeer } from '../src/index.js'
 import { collect, pseudoRandom } from './helpers.js'
-import { Cleanup, MiB, assertBytes, rejectsWith } from './net.js'
+import { Cleanup, MiB, assertBytes, rejectsWith, waitFor } from './net.js'
 
 describe('Local', function () {
   this.timeout(60_000)
@@ -118,6 +118,19 @@ describe('Local', function () {
       await rejectsWith(reader.put(createReadStream(file)), 'PermissionDeniedError')
       // Bytes in hand are hashed first, so they need no expected.
       assert.ok((await reader.put(data)).equals(expected))
+    })
+
+    it('a streamed put Global refuses part-way closes its source (the file stream, a generator\'s finally)', async function () {
+      const stream = createReadStream(file)
+      await rejectsWith(reader.put(stream), 'PermissionDeniedError')
+      assert.ok(stream.bytesRead > 0, 'the put did start reading the file')
+      await waitFor(() => stream.destroyed, 2000, 'the file stream to be closed')
+      let closed = false
+      async function * gen (): AsyncGenerator<Uint8Array> {
+        try { for (let i = 0; i < 5; i++) yield data.subarray(i * MiB, (i + 1) * MiB) } finally { closed = true }
+      }
+      await rejectsWith(reader.put(gen()), 'PermissionDeniedError')
+      await waitFor(() => closed, 2000, "the generator's finally to run")
     })
 
     it("a read-only peer's put of a value Global lacks is still refused, and a source that is not the expected value is a VerificationError that stores nothing", async function () {

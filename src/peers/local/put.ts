@@ -80,22 +80,30 @@ export class Putter {
     let keeping = kept <= cacheLimit
     let sourceError: { err: unknown } | undefined
     async function * all (): AsyncGenerator<Uint8Array> {
-      for (const part of head) yield part
-      for (;;) {
-        let step: IteratorResult<Uint8Array>
-        try {
-          step = await it.next()
-        } catch (err) {
-          sourceError = { err }
-          throw err
+      let ended = false
+      try {
+        for (const part of head) yield part
+        for (;;) {
+          let step: IteratorResult<Uint8Array>
+          try {
+            step = await it.next()
+          } catch (err) {
+            ended = true
+            sourceError = { err }
+            throw err
+          }
+          const { done, value } = step
+          if (done === true) { ended = true; return }
+          if (keeping) {
+            kept += value.length
+            if (kept > cacheLimit) { keeping = false; keep.length = 0 } else keep.push(value.slice())
+          }
+          yield value
         }
-        const { done, value } = step
-        if (done === true) return
-        if (keeping) {
-          kept += value.length
-          if (kept > cacheLimit) { keeping = false; keep.length = 0 } else keep.push(value.slice())
-        }
-        yield value
+      } finally {
+        // Abandoned part-way (Global refused the put, the channel broke): close the source, so
+        // a file stream's descriptor is not left open. iterateSource's return() closes it.
+        if (!ended) { try { await it.return(undefined) } catch {} }
       }
     }
     // The key is known at the end only (unless expected): any eviction meanwhile may be of it.
