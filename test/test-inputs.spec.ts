@@ -320,7 +320,9 @@ describe('bad inputs', function () {
         ['requestTimeout: -5', { ...ok, requestTimeout: -5 }],
         ['cacheSize: -1', { ...ok, cacheSize: -1 }],
         ['cacheSize: 1.5', { ...ok, cacheSize: 1.5 }],
-        ['encryption: "tls"', { ...ok, encryption: 'tls' }]
+        ['encryption: "tls"', { ...ok, encryption: 'tls' }],
+        ['encryption: []', { ...ok, encryption: [] }],
+        ['encryption: ["ssl"]', { ...ok, encryption: ['ssl'] }]
       ]
       for (const [what, options] of bads) {
         await assert.rejects(async () => { const l = await createLocal(options as any); await l.stop() }, isArgumentError(what))

@@ -99,7 +99,12 @@ export async function checkLocalOptions (options: LocalOptions): Promise<Multiad
     const st = await stat(options.repo).catch(() => undefined)
     if (st !== undefined && !st.isDirectory()) throw new ArgumentError(`repo: ${options.repo} exists and is not a folder`)
   }
-  if (options.encryption !== undefined && !Array.isArray(options.encryption)) throw new ArgumentError(`encryption: expected an array, got ${describe(options.encryption)}`)
+  if (options.encryption !== undefined) {
+    const enc: unknown = options.encryption
+    if (!Array.isArray(enc) || enc.length === 0 || !enc.every(e => e === 'tls' || e === 'noise')) {
+      throw new ArgumentError(`encryption: expected a non-empty array of "tls" and "noise", got ${Array.isArray(enc) ? JSON.stringify(enc).slice(0, 100) : describe(enc)}`)
+    }
+  }
   return addrs
 }
 
