@@ -72,4 +72,25 @@ describe('Local.stop', function () {
       assert.match(await outcome(local.put(new Uint8Array(10))), /^ClosedError ERR_CLOSED: /)
     })
   }
+
+  for (const [when, head] of [['before its first piece', 0], ['after 300 KiB (a streamed put)', 300 * 1024]] as const) {
+    it(`ends a put whose source stalls ${when} with ClosedError`, async function () {
+      const local: LocalPeer = await createLocal({ global: global.multiaddrs })
+      let stopped = false
+      c.add(async () => { if (!stopped) await local.stop() })
+      await local.ready()
+      async function * stalled (): AsyncGenerator<Uint8Array> {
+        if (head > 0) yield randomBytes(head)
+        await new Promise(() => {}) // a source that never yields again (a FIFO with no writer)
+      }
+      const put = local.put(stalled())
+      put.catch(() => {})
+      if (head > 0) await waitFor(() => local.stats().bytesOut >= 256 * 1024, 10_000, 'the put to be under way')
+      else await new Promise(resolve => setTimeout(resolve, 100))
+      await local.stop()
+      stopped = true
+      const how = await Promise.race([outcome(put), new Promise<string>(resolve => setTimeout(() => { resolve('still pending 5 s after stop()') }, 5000))])
+      assert.match(how, /^ClosedError ERR_CLOSED: /)
+    })
+  }
 })

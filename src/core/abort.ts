@@ -48,6 +48,24 @@ export async function raceAbort<T> (promise: Promise<T>, signal?: AbortSignal): 
 }
 
 /**
+ * A signal that aborts (with the same reason) as soon as any of `signals` does. Call `clear()`
+ * when done with it: it detaches from each of `signals`, so a long-lived one (a peer's stop
+ * signal) does not keep every call's listener.
+ */
+export function linkSignals (...signals: Array<AbortSignal | undefined>): { signal: AbortSignal, clear: () => void } {
+  const controller = new AbortController()
+  const sources = signals.filter((s): s is AbortSignal => s != null)
+  const onAbort = (evt: Event): void => { controller.abort((evt.target as AbortSignal).reason) }
+  const clear = (): void => { for (const s of sources) s.removeEventListener('abort', onAbort) }
+  for (const s of sources) {
+    if (s.aborted) { controller.abort(s.reason); break }
+    s.addEventListener('abort', onAbort, { once: true })
+  }
+  if (controller.signal.aborted) clear()
+  return { signal: controller.signal, clear }
+}
+
+/**
  * Pulls from an (async) iterator so that an abort rejects the pending `next()` at once, even
  * when the source is stalled (a FIFO with no writer, a peer that stopped sending). One abort
  * listener serves every `next()`; each wait holds only its own promise, so nothing a piece

@@ -15,7 +15,7 @@
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { CID } from 'multiformats/cid'
 import { cidFromDigest, parseCID, type CIDLike } from '../../core/cid.js'
-import { ArgumentError, NotFoundError } from '../../core/errors.js'
+import { ArgumentError, ClosedError, NotFoundError } from '../../core/errors.js'
 import { createMemoryStore, type MemoryBlobStore } from '../../core/store/memory.js'
 import type { AbortOptions, ByteSource } from '../../core/store/interface.js'
 import { checkRangeArgs, deleteBlob, getRange, listBlobs, statMany } from '../../protocol/requester.js'
@@ -47,6 +47,8 @@ export class LocalPeer {
   private readonly fetcher: SingleFlight
   private readonly putter: Putter
   private readonly counters = { bytesIn: 0, bytesOut: 0 }
+  /** Aborted by stop(), after the connection is marked stopped (so what it ends is a ClosedError). */
+  private readonly stopping = new AbortController()
 
   private constructor (readonly node: DstoreNode, options: LocalOptions, addrs: Multiaddr[]) {
     const cacheSize = options.cacheSize ?? DEFAULT_CACHE
@@ -61,7 +63,7 @@ export class LocalPeer {
       onBytes: (dir, n) => { if (dir === 'in') this.counters.bytesIn += n; else this.counters.bytesOut += n }
     })
     this.fetcher = new SingleFlight(this.connection, this.cache, this.coherence)
-    this.putter = new Putter(this.connection, this.coherence, cacheSize)
+    this.putter = new Putter(this.connection, this.coherence, cacheSize, this.stopping.signal)
   }
 
   /** @internal use {@link createLocal}. */
@@ -222,7 +224,9 @@ export class LocalPeer {
   /** Disconnects and releases everything. Calls in flight end with ClosedError. */
   async stop (): Promise<void> {
     if (this.connection.stopped) return
-    await this.connection.stop(async () => { await this.node.stop() })
+    const stopped = this.connection.stop(async () => { await this.node.stop() }) // marks it stopped at once
+    this.stopping.abort(new ClosedError('this Local was stopped'))
+    await stopped
     await this.cache.close()
   }
 

@@ -9,6 +9,7 @@
  * A stream is buffered for the cache only up to a quarter of the cache's budget.
  */
 import type { CID } from 'multiformats/cid'
+import { linkSignals } from '../../core/abort.js'
 import { hash } from '../../core/blake3/index.js'
 import { cidFromDigest, parseCID } from '../../core/cid.js'
 import { VerificationError } from '../../core/errors.js'
@@ -23,10 +24,25 @@ import type { LocalPutOptions } from './options.js'
 import { callGlobal } from './retry.js'
 
 export class Putter {
-  constructor (private readonly conn: GlobalConnection, private readonly coherence: Coherence, private readonly cacheSize: number) {}
+  /**
+   * @param stopped aborts when the Local stops: a source that stalls (a FIFO with no writer)
+   *   must not keep a put in flight past `stop()`, which no read of the network would notice.
+   */
+  constructor (private readonly conn: GlobalConnection, private readonly coherence: Coherence, private readonly cacheSize: number,
+    private readonly stopped: AbortSignal) {}
 
   /** Stores `source` on Global (see the module comment) and returns its CID. */
   async put (source: ByteSource, options: LocalPutOptions): Promise<CID> {
+    // The source is read under the caller's signal and the Local's stop (ClosedError then, see index.ts).
+    const reading = linkSignals(options.signal, this.stopped)
+    try {
+      return await this.putSource(source, options, reading.signal)
+    } finally {
+      reading.clear()
+    }
+  }
+
+  private async putSource (source: ByteSource, options: LocalPutOptions, readSignal: AbortSignal): Promise<CID> {
     const expected = options.expected !== undefined ? parseCID(options.expected) : undefined
     if (source instanceof Uint8Array) return await this.putValue(source, options, expected)
     if (expected !== undefined) {
@@ -39,7 +55,7 @@ export class Putter {
     }
     // Read ahead up to the inline limit: a short stream is put like bytes (dedupe, one round trip).
     // Each chunk checked to be bytes (a string would otherwise be stored as zeros), aborts honoured.
-    const it = iterateSource(source, options.signal)
+    const it = iterateSource(source, readSignal)
     const head: Uint8Array[] = []
     let headBytes = 0
     while (headBytes <= INLINE_MAX) {
