@@ -11,6 +11,7 @@ import { join } from 'node:path'
 import { multiaddr } from '@multiformats/multiaddr'
 import { cidOfBytes, cidOfFile, createGlobal, repoPeerId, type GlobalPeer, type LocalPeer } from '../src/index.js'
 import { collect, pseudoRandom } from './helpers.js'
+import { freePort } from './proc.js'
 import { Cleanup, MiB, assertBytes, rejectsWith, waitFor } from './net.js'
 
 describe('Local', function () {
@@ -131,6 +132,17 @@ describe('Local', function () {
       }
       await rejectsWith(reader.put(gen()), 'PermissionDeniedError')
       await waitFor(() => closed, 2000, "the generator's finally to run")
+    })
+
+    it('a put of a file stream that fails before anything is sent (Global unreachable) closes the file, with and without expected', async function () {
+      const port = await freePort()
+      const gone = await c.local([`/ip4/127.0.0.1/tcp/${port}/p2p/${global.peerId}`], { connectTimeout: 300 })
+      const expected = await cidOfFile(file)
+      for (const [what, options] of [['with expected', { expected }], ['without', {}]] as const) {
+        const stream = createReadStream(file)
+        await rejectsWith(gone.put(stream, options), 'GlobalUnreachableError')
+        await waitFor(() => stream.destroyed, 2000, `the file stream to be closed (${what})`)
+      }
     })
 
     it("a read-only peer's put of a value Global lacks is still refused, and a source that is not the expected value is a VerificationError that stores nothing", async function () {

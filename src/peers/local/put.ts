@@ -46,7 +46,13 @@ export class Putter {
     const expected = options.expected !== undefined ? parseCID(options.expected) : undefined
     if (source instanceof Uint8Array) return await this.putValue(source, options, expected)
     if (expected !== undefined) {
-      const size = await this.sizeOnGlobal(expected, options)
+      let size: number | undefined
+      try {
+        size = await this.sizeOnGlobal(expected, options)
+      } catch (err) {
+        await closeUnread(source).catch(() => {}) // not read, and the put has failed: close the file now
+        throw err
+      }
       if (size !== undefined) {
         await closeUnread(source)
         options.onProgress?.({ type: 'blob:put:deduplicated', bytes: size, total: size })
@@ -56,15 +62,21 @@ export class Putter {
     // Read ahead up to the inline limit: a short stream is put like bytes (dedupe, one round trip).
     // Each chunk checked to be bytes (a string would otherwise be stored as zeros), aborts honoured.
     const it = iterateSource(source, readSignal)
-    const head: Uint8Array[] = []
-    let headBytes = 0
-    while (headBytes <= INLINE_MAX) {
-      const { done, value } = await it.next()
-      if (done === true) return await this.putValue(concat(head, headBytes), options, expected, expected !== undefined)
-      head.push(value.slice())
-      headBytes += value.length
+    try {
+      const head: Uint8Array[] = []
+      let headBytes = 0
+      while (headBytes <= INLINE_MAX) {
+        const { done, value } = await it.next()
+        if (done === true) return await this.putValue(concat(head, headBytes), options, expected, expected !== undefined)
+        head.push(value.slice())
+        headBytes += value.length
+      }
+      return await this.putStreamed(head, headBytes, it, options, expected)
+    } finally {
+      // A put that failed before the source was read to its end (Global unreachable, refused)
+      // closes it: a file stream would keep its descriptor. A no-op once it has ended.
+      try { await it.return(undefined) } catch {}
     }
-    return await this.putStreamed(head, headBytes, it, options, expected)
   }
 
   /** Puts a value whose bytes are all in hand: hashed here, sent only when Global lacks it. */
@@ -96,30 +108,22 @@ export class Putter {
     let keeping = kept <= cacheLimit
     let sourceError: { err: unknown } | undefined
     async function * all (): AsyncGenerator<Uint8Array> {
-      let ended = false
-      try {
-        for (const part of head) yield part
-        for (;;) {
-          let step: IteratorResult<Uint8Array>
-          try {
-            step = await it.next()
-          } catch (err) {
-            ended = true
-            sourceError = { err }
-            throw err
-          }
-          const { done, value } = step
-          if (done === true) { ended = true; return }
-          if (keeping) {
-            kept += value.length
-            if (kept > cacheLimit) { keeping = false; keep.length = 0 } else keep.push(value.slice())
-          }
-          yield value
+      for (const part of head) yield part
+      for (;;) {
+        let step: IteratorResult<Uint8Array>
+        try {
+          step = await it.next()
+        } catch (err) {
+          sourceError = { err }
+          throw err
         }
-      } finally {
-        // Abandoned part-way (Global refused the put, the channel broke): close the source, so
-        // a file stream's descriptor is not left open. iterateSource's return() closes it.
-        if (!ended) { try { await it.return(undefined) } catch {} }
+        const { done, value } = step
+        if (done === true) return
+        if (keeping) {
+          kept += value.length
+          if (kept > cacheLimit) { keeping = false; keep.length = 0 } else keep.push(value.slice())
+        }
+        yield value
       }
     }
     // The key is known at the end only (unless expected): any eviction meanwhile may be of it.
