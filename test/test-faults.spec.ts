@@ -229,6 +229,61 @@ describe('faults', function () {
     }
   })
 
+  it('a full disk under an inline put: the `dstore global` process answers StorageError, stays up and serving, and takes the put once space is freed (8 MiB tmpfs)', async function () {
+    const base = await cleanup.dir('dstore-fault-full-inline-')
+    const mnt = join(base, 'repo')
+    await mkdir(mnt)
+    try {
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=8m', 'tmpfs', mnt], { stdio: 'ignore' })
+    } catch (err) {
+      throw new Error(`this test mounts an 8 MiB tmpfs and needs root (mount failed: ${(err as Error).message})`)
+    }
+    let g: Daemon | undefined
+    const locals: LocalPeer[] = []
+    try {
+      g = await startGlobal(['--repo', mnt, '--listen', '/ip4/127.0.0.1/tcp/0'])
+      const local = await cleanup.local([g.addr], { connectTimeout: 1500, cacheSize: 1 })
+      locals.push(local)
+      const before = pseudoRandom(1000, 41)
+      const beforeCid = (await local.put(before)).toString()
+      // Fill the filesystem: the index cannot commit a page any more.
+      const filler = join(mnt, 'filler')
+      const handle = await open(filler, 'w')
+      try {
+        const block = Buffer.alloc(64 * KiB, 1)
+        for (;;) await handle.write(block)
+      } catch (err) {
+        assert.equal((err as NodeJS.ErrnoException).code, 'ENOSPC')
+      } finally {
+        await handle.close()
+      }
+      const value = pseudoRandom(60_000, 42) // below the 64 KiB inline threshold: only lmdb is written
+      for (let i = 0; i < 2; i++) {
+        const err = await errorOfPromise(local.put(value))
+        assert.equal(err.name, 'StorageError', `${err.name}: ${err.message}`)
+        assert.equal((err as DstoreError).code, 'ERR_STORAGE')
+      }
+      await new Promise(resolve => setTimeout(resolve, 200)) // an unhandled rejection would end the process by now
+      assert.equal(g.proc.exitCode, null, `Global exited: ${g.stderr()}`)
+      assert.equal(g.proc.signalCode, null)
+      assertBytes(await local.get(beforeCid), before, 'a value stored before the disk filled')
+      await rejectsWith(local.stat(blake3Cid(value)), 'NotFoundError')
+
+      await unlink(filler)
+      assert.equal((await local.put(value)).toString(), blake3Cid(value))
+      const reader = await cleanup.local([g.addr], { connectTimeout: 1500, cacheSize: 1 })
+      locals.push(reader)
+      assertBytes(await reader.get(blake3Cid(value)), value, 'the put after space was freed')
+      const stopped = await stopGlobal(g)
+      g = undefined
+      assert.equal(stopped.code, 0, stopped.stderr)
+    } finally {
+      for (const l of locals) await l.stop()
+      if (g !== undefined) await stopGlobal(g)
+      execFileSync('umount', ['-l', mnt], { stdio: 'ignore' })
+    }
+  })
+
   it('20 Global restarts while 3 Locals put, get and delete: acknowledged puts survive byte-identical, acknowledged deletes are gone everywhere', async function () {
     const repo = await cleanup.dir('dstore-fault-restarts-')
     let global = await createGlobal({ repo })
