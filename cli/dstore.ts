@@ -345,7 +345,9 @@ program.command('verify')
   .action(async (opts: { repo?: string, repair?: boolean, json?: boolean }) => {
     const repo = resolveRepo(opts.repo)
     const path = join(repo, 'store')
-    if (await stat(join(path, 'index.mdb')).catch(() => undefined) === undefined) {
+    // A store whose index was lost still has its data files (blobs/): verify reports them.
+    const exists = async (name: string): Promise<boolean> => await stat(join(path, name)).then(() => true, () => false)
+    if (!await exists('index.mdb') && !await exists('blobs')) {
       throw new UsageError(`no store to verify at ${path} (is --repo right?)`, 1)
     }
     let store: FsBlobStore

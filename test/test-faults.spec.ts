@@ -284,6 +284,59 @@ describe('faults', function () {
     }
   })
 
+  it('a lost index deletes nothing: `dstore verify` reports the unindexed files, `--repair` re-indexes them, and a Global started without an index rebuilds it and serves every file-backed value', async function () {
+    const repo = await cleanup.dir('dstore-fault-noindex-')
+    const store = join(repo, 'store')
+    const logs: string[] = []
+    const start = async (): Promise<GlobalPeer> => await createGlobal({ repo, sync: false, log: (line) => { logs.push(line) } })
+    let global = await start()
+    const files = [pseudoRandom(MiB + 7, 51), pseudoRandom(200 * KiB, 52), pseudoRandom(5 * MiB, 53)]
+    const cids = []
+    for (const v of files) cids.push((await global.put(v)).toString())
+    const inline = pseudoRandom(10 * KiB, 54)
+    await global.put(inline)
+    await global.stop()
+    const loseIndex = async (): Promise<void> => {
+      await unlink(join(store, 'index.mdb'))
+      await unlink(join(store, 'index.mdb-lock'))
+    }
+    await loseIndex()
+    // A file whose bytes are not those its name promises.
+    const named = pseudoRandom(100 * KiB, 55)
+    const liar = join(store, 'blobs', digestHex(named).slice(0, 2), digestHex(named))
+    await mkdir(join(liar, '..'), { recursive: true })
+    await writeFile(liar, pseudoRandom(100 * KiB, 56))
+
+    const v1 = await dstore(['verify', '--repo', repo])
+    assert.equal(v1.code, 1, v1.stderr)
+    assert.match(v1.stderr, ONE_LINE)
+    assert.match(v1.out, /the index is missing 3 value\(s\) that have data files \(run with --repair to rebuild the index from them\)/)
+    for (const cid of cids) assert.match(v1.out, new RegExp(`^unindexed\t${cid}\t`, 'm'))
+    assert.match(v1.out, new RegExp(`^corrupt\t${blake3Cid(named)}\t.*do not hash to its name$`, 'm'))
+    assert.equal(existsSync(liar), true, 'verify without --repair changes nothing')
+    for (const v of files) assert.equal(existsSync(join(store, 'blobs', digestHex(v).slice(0, 2), digestHex(v))), true)
+
+    const r = await dstore(['verify', '--repo', repo, '--repair'])
+    assert.equal(r.code, 1, r.stderr)
+    for (const cid of cids) assert.match(r.out, new RegExp(`^unindexed\t${cid}\t.*; re-indexed$`, 'm'))
+    assert.match(r.out, new RegExp(`^corrupt\t${blake3Cid(named)}\t.*; quarantined$`, 'm'))
+    assert.deepEqual(await readdir(join(store, 'quarantine')), [digestHex(named)])
+    const clean = await dstore(['verify', '--repo', repo])
+    assert.equal(clean.code, 0, clean.stderr)
+    assert.match(clean.out, /^checked 3 value\(s\), .*: all good\n$/)
+
+    // Lost again, and Global is simply started: it rebuilds the index itself and says so.
+    await loseIndex()
+    global = await start()
+    cleanup.add(async () => { await global.stop() })
+    assert.ok(logs.some(l => /3 data file\(s\) have no index entry \(the index was missing/.test(l)), logs.join('\n'))
+    assert.ok(logs.some(l => /re-indexed 3 value\(s\)/.test(l)), logs.join('\n'))
+    const local = await cleanup.local(global, { cacheSize: 1 })
+    assert.deepEqual((await listCids(local)).sort(), [...cids].sort())
+    for (let i = 0; i < files.length; i++) assertBytes(await local.get(cids[i]), files[i], `file value ${i} after the rebuild`)
+    await rejectsWith(local.stat(blake3Cid(inline)), 'NotFoundError') // inline values lived only in the index
+  })
+
   it('20 Global restarts while 3 Locals put, get and delete: acknowledged puts survive byte-identical, acknowledged deletes are gone everywhere', async function () {
     const repo = await cleanup.dir('dstore-fault-restarts-')
     let global = await createGlobal({ repo })

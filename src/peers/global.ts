@@ -114,7 +114,8 @@ export class GlobalPeer {
       log: options.log
     })
     const privateKey = await loadOrCreateIdentity(options.repo, 'global.key')
-    const store = await createFsStore({ path: join(options.repo, 'store'), sync: options.sync ?? true })
+    // Recovery at open (a lost index is rebuilt from the data files) says what it did in Global's log.
+    const store = await createFsStore({ path: join(options.repo, 'store'), sync: options.sync ?? true, log: options.log })
     let node: DstoreNode
     try {
       node = await createNode({ privateKey, listen, encryption: options.encryption })
