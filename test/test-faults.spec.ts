@@ -337,6 +337,26 @@ describe('faults', function () {
     await rejectsWith(local.stat(blake3Cid(inline)), 'NotFoundError') // inline values lived only in the index
   })
 
+  it('a put of the right bytes heals a stored value that a Local rejected: Global marks it suspect after its re-check, and its next put replaces the stored copy', async function () {
+    const repo = await cleanup.dir('dstore-fault-heal-')
+    const logs: string[] = []
+    const global = await createGlobal({ repo, sync: false, log: (line) => { logs.push(line) } })
+    cleanup.add(async () => { await global.stop() })
+    const value = pseudoRandom(2 * MiB + 5, 71)
+    const cid = (await global.put(value)).toString()
+    const file = join(repo, 'store', 'blobs', digestHex(value).slice(0, 2), digestHex(value))
+    const handle = await open(file, 'r+')
+    await handle.write(Buffer.from([value[600_000] ^ 0x01]), 0, 1, 600_000)
+    await handle.close()
+
+    const local = await cleanup.local(global, { cacheSize: 64 * MiB })
+    await rejectsWith(local.get(cid), 'VerificationError')
+    await waitFor(() => global.stats().rechecksFailed >= 1 && global.stats().rechecksPending === 0, 10_000, 'the re-check to find it bad')
+    assert.equal((await global.put(value)).toString(), cid)
+    const reader = await cleanup.local(global, { cacheSize: 64 * MiB })
+    assertBytes(await reader.get(cid), value, 'served after the re-put')
+  })
+
   it('20 Global restarts while 3 Locals put, get and delete: acknowledged puts survive byte-identical, acknowledged deletes are gone everywhere', async function () {
     const repo = await cleanup.dir('dstore-fault-restarts-')
     let global = await createGlobal({ repo })

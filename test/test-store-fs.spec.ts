@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert'
 import { execFileSync, spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { mkdir, readdir, symlink, unlink, writeFile } from 'node:fs/promises'
+import { mkdir, open, readdir, readFile, symlink, unlink, writeFile } from 'node:fs/promises'
 import { join, relative } from 'node:path'
 import { cidOfBytes } from '../src/core/cid.js'
 import { createFsStore, DEFAULT_INLINE_THRESHOLD, FsBlobStore } from '../src/core/store/fs.js'
@@ -331,6 +331,42 @@ describe('fs store', () => {
       peak = Math.max(peak, process.memoryUsage().rss)
       const growth = (peak - rss0) / 2 ** 20
       assert.ok(growth < 100, `RSS grew by ${growth.toFixed(1)} MiB`)
+    })
+  })
+
+  describe('put of a value already stored, whose stored copy is bad', () => {
+    it('heals an inline value at once: the stored bytes are compared with the verified incoming ones and replaced', async () => {
+      store = await createFsStore({ path: dir.path })
+      const value = pseudoRandom(40_000, 61)
+      const cid = await store.put(value)
+      await store.close()
+      store = undefined
+      const mdb = await readFile(join(dir.path, 'index.mdb'))
+      const at = mdb.indexOf(Buffer.from(value.subarray(20_000, 20_064)))
+      assert.ok(at >= 0, 'the inline value is in index.mdb')
+      mdb[at + 10] ^= 0x01
+      await writeFile(join(dir.path, 'index.mdb'), mdb)
+      store = await createFsStore({ path: dir.path })
+      assert.notDeepEqual(await collect(store.get(cid)), value, 'the stored copy is corrupt')
+      assert.equal((await store.put(value)).toString(), cid.toString())
+      assert.deepEqual(await collect(store.get(cid)), value)
+      assert.deepEqual((await store.verify()).problems, [])
+    })
+
+    it('heals a file value once it is marked suspect (a read failed verification); before that a re-put is a no-op', async () => {
+      store = await createFsStore({ path: dir.path })
+      const value = pseudoRandom(3 << 20, 62)
+      const cid = await store.put(value)
+      const handle = await open(dataPath(dir.path, value), 'r+')
+      await handle.write(Buffer.from([value[1_000_000] ^ 0x01]), 0, 1, 1_000_000)
+      await handle.close()
+      await store.put(value)
+      assert.equal((await store.verify()).problems.length, 1, 'not suspect: the re-put did not re-hash the file')
+      store.markSuspect(cid)
+      await store.put(value)
+      assert.deepEqual(await collect(store.get(cid)), value)
+      assert.deepEqual((await store.verify()).problems, [])
+      assert.deepEqual(await readdir(join(dir.path, 'tmp')), [])
     })
   })
 

@@ -305,6 +305,8 @@ export class GlobalPeer {
           this.counters.rechecksFailed++
           // Logged once per value (until restart), however many Locals trip over it.
           if (this.knownBad.size < MAX_KNOWN_BAD) this.knownBad.add(key)
+          // The next put of these bytes re-verifies the stored copy and replaces it.
+          this.store.markSuspect(cid)
           this.log(`stored value ${cid.toString()} fails verification (${problem}); a Local rejected it. Run \`dstore verify --repair\` with Global stopped`)
         }
       } catch (err) {

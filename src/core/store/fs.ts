@@ -13,9 +13,9 @@ import { mkdir, open as openFile, realpath, rename, rm, unlink, type FileHandle 
 import { dirname } from 'node:path'
 import type { CID } from 'multiformats/cid'
 import { cidFromDigest, parseCID, type CIDLike } from '../cid.js'
-import { ClosedError, NotFoundError, OutOfRangeError, StorageError, VerificationError, throwIfAborted } from '../errors.js'
+import { ClosedError, NotFoundError, OutOfRangeError, VerificationError, throwIfAborted } from '../errors.js'
 import { HashPool } from '../blake3/worker.js'
-import { decodeRange, encodeRange, type ByteRange } from '../bao/index.js'
+import type { ByteRange } from '../bao/index.js'
 import { DEFAULT_GROUP_LOG, HEADER_LEN, TreeHasher, encodeHeader, outboardLength } from '../tree.js'
 import type {
   AbortOptions, BlobReader, BlobStat, ByteSource, GetOptions, ListOptions, PutOptions, VerifiableBlobStore
@@ -27,10 +27,11 @@ import { FsLayout } from './fs/layout.js'
 import { acquireLock, releaseLock } from './fs/lock.js'
 import { FilePut, SLOT, newPutStats, type PutStats, type Staging } from './fs/put.js'
 import { KeyLocks, Shards } from './fs/locks.js'
+import { fileReader, inlineReader } from './fs/readers.js'
 import type { FsStoreOptions } from './fs/options.js'
 import { KIND_FILE, KIND_INLINE, type IndexRecord } from './fs/records.js'
 import { recover, type FsRecoveryReport } from './fs/recover.js'
-import { verifyKey, type FsVerifyOptions, type FsVerifyProblem, type FsVerifyReport } from './fs/verify.js'
+import { checkStoredRange, verifyKey, type FsVerifyOptions, type FsVerifyProblem, type FsVerifyReport } from './fs/verify.js'
 
 export type { FsRecoveryReport } from './fs/recover.js'
 export type { FsVerifyOptions, FsVerifyProblem, FsVerifyReport } from './fs/verify.js'
@@ -47,6 +48,8 @@ const FREE_SLOTS = 4
 const DEFAULT_HASH_WORKERS = Math.max(0, Math.min(4, availableParallelism() - 1))
 /** Entries `list` reads from the index per batch. */
 const LIST_BATCH = 256
+/** Suspect values remembered at most (see `markSuspect`). */
+const MAX_SUSPECTS = 4096
 
 export class FsBlobStore implements VerifiableBlobStore {
   /** The store's folder: its real path (absolute, symlinks resolved). */
@@ -66,6 +69,8 @@ export class FsBlobStore implements VerifiableBlobStore {
   private readonly keyLocks = new KeyLocks()
   /** Puts and deletes in progress, awaited by close. */
   private readonly inflight = new Set<Promise<unknown>>()
+  /** Values a read found bad (hex digests): a re-put re-verifies and heals them. */
+  private readonly suspects = new Set<string>()
   /** Shard folders under blobs/ known to exist durably. */
   private readonly shards: Shards
   private pool: HashPool | undefined
@@ -240,15 +245,17 @@ export class FsBlobStore implements VerifiableBlobStore {
   }
 
   /**
-   * Makes a verified value visible: under the key's lock, skips it if already stored, else
-   * renames the data file into place (and fsyncs its folder), then commits the index entry
-   * and the payload in one transaction and waits for the flush.
+   * Makes a verified value visible: under the key's lock, skips it if already stored (and
+   * intact, see {@link storedIsBad}), else renames the data file into place (and fsyncs its
+   * folder), then commits the index entry and the payload in one transaction and waits for
+   * the flush. A stored copy found bad is replaced by the verified incoming bytes.
    */
   private async commit (cid: CID, record: IndexRecord, payload: Buffer, tempPath?: string): Promise<void> {
     const key = Buffer.from(cid.multihash.digest)
     await this.keyLocks.run(key, async () => {
       if (this.closed) throw new ClosedError()
-      if (this.db.has(key)) {
+      const existing = this.db.record(key)
+      if (existing !== undefined && !await this.storedIsBad(key, existing, record, payload)) {
         if (tempPath !== undefined) await rm(tempPath, { force: true }).catch(() => {})
         return
       }
@@ -260,12 +267,44 @@ export class FsBlobStore implements VerifiableBlobStore {
           if (this.sync) await storage('fsync blob folder', async () => { await fsyncDir(dirname(final)) })
         }
         await this.db.put(key, record, payload)
+        // Healing a file value with an inline copy (the threshold changed): the old file goes.
+        if (existing?.kind === KIND_FILE && final === undefined) await unlink(this.layout.blob(key)).catch(() => {})
       } catch (err) {
         // Not committed, so not visible: the renamed file is unindexed (open would re-index it, as its bytes are verified).
         if (final !== undefined && !this.db.has(key)) await rm(final, { force: true }).catch(() => {})
         throw err
       }
     })
+  }
+
+  /**
+   * Whether the stored copy of a value being put again is bad, checked only when that is cheap
+   * (an inline value: its stored payload compared with the verified incoming one, which it
+   * must equal byte for byte) or when the value is suspect ({@link markSuspect}: a read of it
+   * failed verification; the file is re-hashed). Called under the key lock. Other re-puts of a
+   * stored value stay no-ops.
+   */
+  private async storedIsBad (key: Buffer, existing: IndexRecord, incoming: IndexRecord, payload: Buffer): Promise<boolean> {
+    const hex = key.toString('hex')
+    if (existing.kind === KIND_INLINE && incoming.kind === KIND_INLINE) {
+      const stored = this.db.payload(key)
+      return stored === undefined || !stored.equals(payload)
+    }
+    if (existing.kind !== KIND_INLINE && !this.suspects.has(hex)) return false
+    this.suspects.delete(hex)
+    const ctx = { layout: this.layout, db: this.db, check: (o?: AbortOptions) => { this.check(o) } }
+    const buffer = new Uint8Array(existing.kind === KIND_INLINE ? 0 : SLOT)
+    return await verifyKey(ctx, key, { checked: 0, bytes: 0, problems: [] }, buffer, {}) !== undefined
+  }
+
+  /**
+   * Marks a stored value as suspect (a read of it failed verification, e.g. Global's re-check
+   * after a Local rejected it): the next put of it re-verifies the stored copy and, if it is
+   * bad, replaces it with the put's verified bytes. Held in memory only (until close), for at
+   * most 4096 values.
+   */
+  markSuspect (cid: CIDLike): void {
+    if (this.suspects.size < MAX_SUSPECTS) this.suspects.add(keyOf(cid).toString('hex'))
   }
 
   get (cid: CIDLike, options: GetOptions = {}): AsyncIterable<Uint8Array> {
@@ -316,6 +355,7 @@ export class FsBlobStore implements VerifiableBlobStore {
       // unlink leaves an unindexed file, which the next open re-indexes (the delete was not
       // acknowledged, so it did not happen).
       await this.db.remove([key])
+      this.suspects.delete(key.toString('hex'))
       if (record.kind === KIND_FILE) await unlink(this.layout.blob(key)).catch(() => {})
       return true
     }))
@@ -381,29 +421,9 @@ export class FsBlobStore implements VerifiableBlobStore {
     if (record.kind === KIND_INLINE) {
       const value = this.db.payload(key)
       if (value === undefined) throw notFound(parsed)
-      const data = value.subarray(value.length - size)
-      return {
-        size,
-        read: async (offset, length) => {
-          checkRead(size, offset, length)
-          return new Uint8Array(data.subarray(offset, offset + length))
-        },
-        close: async () => {}
-      }
+      return inlineReader(value.subarray(value.length - size))
     }
-    const handle = await this.openData(key, parsed)
-    let open = true
-    return {
-      size,
-      read: async (offset, length, into) => {
-        if (!open) throw new ClosedError('The reader is closed')
-        checkRead(size, offset, length)
-        return await readFully(handle, offset, length, into)
-      },
-      close: async () => {
-        if (open) { open = false; await handle.close().catch(() => {}) }
-      }
-    }
+    return fileReader(await this.openData(key, parsed), size)
   }
 
   /**
@@ -436,26 +456,7 @@ export class FsBlobStore implements VerifiableBlobStore {
    */
   async checkRange (cid: CIDLike, range: ByteRange, options?: AbortOptions): Promise<string | undefined> {
     this.check(options)
-    const parsed = parseCID(cid)
-    let outboard: Uint8Array
-    let reader: BlobReader
-    try {
-      outboard = await this.outboard(parsed, options)
-      reader = await this.open(parsed, options)
-    } catch (err) {
-      if (err instanceof NotFoundError) return undefined
-      throw err
-    }
-    try {
-      const source = encodeRange(reader, outboard, range, DEFAULT_GROUP_LOG, { signal: options?.signal })
-      for await (const _ of decodeRange(source, parsed.multihash.digest, range, DEFAULT_GROUP_LOG, { signal: options?.signal })) { /* verified */ }
-      return undefined
-    } catch (err) {
-      if (err instanceof VerificationError || err instanceof StorageError) return err.message
-      throw err
-    } finally {
-      await reader.close()
-    }
+    return await checkStoredRange(this, parseCID(cid), range, options)
   }
 
   /** Waits for puts and deletes in flight (puts still streaming fail with ClosedError), then closes the index. */

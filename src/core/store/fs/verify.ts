@@ -7,7 +7,9 @@ import { mkdir, open as openFile, rename, writeFile, type FileHandle } from 'nod
 import type { CID } from 'multiformats/cid'
 import { cidFromDigest } from '../../cid.js'
 import { DEFAULT_GROUP_LOG, HEADER_LEN, TreeHasher, outboardLength } from '../../tree.js'
-import type { AbortOptions } from '../interface.js'
+import { NotFoundError, StorageError, VerificationError } from '../../errors.js'
+import { decodeRange, encodeRange, type ByteRange } from '../../bao/index.js'
+import type { AbortOptions, BlobReader, VerifiableBlobStore } from '../interface.js'
 import type { IndexDb } from './index-db.js'
 import { readFully, storage, storageError } from './io.js'
 import type { FsLayout } from './layout.js'
@@ -171,4 +173,31 @@ async function quarantine (ctx: VerifyContext, key: Buffer, record: IndexRecord,
     await storage('write quarantined value', async () => { await writeFile(ctx.layout.quarantined(hex, true), payload) })
   }
   await ctx.db.remove([key])
+}
+
+/**
+ * Checks a byte range of a stored value against its key through the stored outboard (the
+ * same check a Local makes on a verified stream). Cost: reading and hashing the range only.
+ * Resolves with what is wrong, or undefined when the range verifies or the value is absent.
+ */
+export async function checkStoredRange (store: VerifiableBlobStore, cid: CID, range: ByteRange, options?: AbortOptions): Promise<string | undefined> {
+  let outboard: Uint8Array
+  let reader: BlobReader
+  try {
+    outboard = await store.outboard(cid, options)
+    reader = await store.open(cid, options)
+  } catch (err) {
+    if (err instanceof NotFoundError) return undefined
+    throw err
+  }
+  try {
+    const source = encodeRange(reader, outboard, range, DEFAULT_GROUP_LOG, { signal: options?.signal })
+    for await (const _ of decodeRange(source, cid.multihash.digest, range, DEFAULT_GROUP_LOG, { signal: options?.signal })) { /* verified */ }
+    return undefined
+  } catch (err) {
+    if (err instanceof VerificationError || err instanceof StorageError) return err.message
+    throw err
+  } finally {
+    await reader.close()
+  }
 }
