@@ -307,6 +307,11 @@ export class FsBlobStore implements VerifiableBlobStore {
     if (this.suspects.size < MAX_SUSPECTS) this.suspects.add(keyOf(cid).toString('hex'))
   }
 
+  /** Whether a value is marked suspect and not yet re-verified by a put (so a STAT could ask for its bytes). */
+  isSuspect (cid: CIDLike): boolean {
+    return this.suspects.has(keyOf(cid).toString('hex'))
+  }
+
   get (cid: CIDLike, options: GetOptions = {}): AsyncIterable<Uint8Array> {
     return this.read(cid, options)
   }
