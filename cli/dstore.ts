@@ -340,7 +340,7 @@ clientOptions(program.command('repl'))
 program.command('verify')
   .description("check every value in a Global's store against its CID and outboard (Global must be stopped); exit status 1 if any is bad")
   .option('--repo <dir>', 'repository folder of the Global ($DSTORE_REPO, default ~/.dstore)')
-  .option('--repair', 'quarantine bad values (bytes moved to <repo>/store/quarantine/, no longer listed or served; a re-put restores them) and rebuild bad outboards')
+  .option('--repair', 'quarantine bad values (bytes moved to <repo>/store/quarantine/, no longer listed or served; a re-put restores them), rebuild bad outboards, and re-index data files the index lacks (a lost index)')
   .option('--json', 'machine-readable output (one JSON document)')
   .action(async (opts: { repo?: string, repair?: boolean, json?: boolean }) => {
     const repo = resolveRepo(opts.repo)
@@ -397,7 +397,7 @@ program.command('verify')
       process.stdout.write(`checked ${report.checked} value(s), ${formatBytes(report.bytes)}: ${bad.length === 0 ? 'all good' : `${bad.length} bad${opts.repair === true ? ', repaired' : ''}`}\n`)
     }
     if (bad.length > 0) {
-      process.stderr.write(`dstore: ${bad.length} bad value(s) in ${path}${opts.repair === true ? ' (repaired: run verify again to confirm)' : ' (run with --repair to quarantine them, or to re-index them)'}\n`)
+      process.stderr.write(`dstore: ${bad.length} bad value(s) in ${path}${opts.repair === true ? ' (repaired: run verify again to confirm)' : ' (run with --repair to quarantine bad values, rebuild bad outboards and re-index unindexed files)'}\n`)
       process.exitCode = 1
     }
   })
