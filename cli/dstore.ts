@@ -340,18 +340,21 @@ clientOptions(program.command('repl'))
 program.command('verify')
   .description("check every value in a Global's store against its CID and outboard (Global must be stopped); exit status 1 if any is bad")
   .option('--repo <dir>', 'repository folder of the Global ($DSTORE_REPO, default ~/.dstore)')
-  .option('--repair', 'quarantine bad values (bytes moved to <repo>/store/quarantine/, no longer listed or served; a re-put restores them) and rebuild bad outboards')
+  .option('--repair', 'quarantine bad values (bytes moved to <repo>/store/quarantine/, no longer listed or served; a re-put restores them), rebuild bad outboards, and re-index data files the index lacks (a lost index)')
   .option('--json', 'machine-readable output (one JSON document)')
   .action(async (opts: { repo?: string, repair?: boolean, json?: boolean }) => {
     const repo = resolveRepo(opts.repo)
     const path = join(repo, 'store')
-    if (await stat(join(path, 'index.mdb')).catch(() => undefined) === undefined) {
+    // A store whose index was lost still has its data files (blobs/): verify reports them.
+    const exists = async (name: string): Promise<boolean> => await stat(join(path, name)).then(() => true, () => false)
+    if (!await exists('index.mdb') && !await exists('blobs')) {
       throw new UsageError(`no store to verify at ${path} (is --repo right?)`, 1)
     }
     let store: FsBlobStore
     try {
-      // Without --repair, entries whose data file is missing are reported, not dropped.
-      store = await createFsStore({ path, dropMissingFiles: opts.repair === true })
+      // Without --repair, entries whose data file is missing and data files the index does not
+      // name (a lost index) are reported, not dropped or re-indexed.
+      store = await createFsStore({ path, dropMissingFiles: opts.repair === true, reindexFiles: opts.repair === true })
     } catch (err) {
       // A running Global holds the store's lock: verifying under it would race its puts and deletes.
       const owner = err instanceof StorageError ? /in use by process (\d+)/.exec(err.message)?.[1] : undefined
@@ -364,7 +367,7 @@ program.command('verify')
         repair: opts.repair === true,
         onProblem: (p) => {
           if (opts.json === true) return
-          const done = !p.repaired ? '' : p.problem === 'outboard' ? '; outboard rebuilt' : p.problem === 'missing' ? '; entry dropped' : '; quarantined'
+          const done = !p.repaired ? '' : ({ outboard: '; outboard rebuilt', missing: '; entry dropped', unindexed: '; re-indexed', corrupt: '; quarantined' })[p.problem]
           process.stdout.write(`${p.problem}\t${p.cid.toString()}\t${p.reason}${done}\n`)
         }
       })
@@ -384,13 +387,17 @@ program.command('verify')
       }) + '\n')
     } else {
       const r = store.recovery
-      if (r.tempFilesRemoved + r.orphanFilesRemoved > 0) {
-        process.stdout.write(`opening the store removed ${r.tempFilesRemoved} temp file(s) and ${r.orphanFilesRemoved} orphan data file(s)\n`)
+      if (r.tempFilesRemoved > 0) process.stdout.write(`opening the store removed ${r.tempFilesRemoved} temp file(s)\n`)
+      const unindexed = bad.filter(p => p.problem === 'unindexed').length
+      if (unindexed > 0) {
+        process.stdout.write(opts.repair === true
+          ? `the index was missing ${unindexed} value(s) that have data files: re-indexed them\n`
+          : `the index is missing ${unindexed} value(s) that have data files (run with --repair to rebuild the index from them)\n`)
       }
       process.stdout.write(`checked ${report.checked} value(s), ${formatBytes(report.bytes)}: ${bad.length === 0 ? 'all good' : `${bad.length} bad${opts.repair === true ? ', repaired' : ''}`}\n`)
     }
     if (bad.length > 0) {
-      process.stderr.write(`dstore: ${bad.length} bad value(s) in ${path}${opts.repair === true ? ' (repaired: run verify again to confirm)' : ' (run with --repair to quarantine them)'}\n`)
+      process.stderr.write(`dstore: ${bad.length} bad value(s) in ${path}${opts.repair === true ? ' (repaired: run verify again to confirm)' : ' (run with --repair to quarantine bad values, rebuild bad outboards and re-index unindexed files)'}\n`)
       process.exitCode = 1
     }
   })

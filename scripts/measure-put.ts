@@ -6,7 +6,7 @@
  *
  * Each run puts the value into a fresh store in a temp folder: "memory" passes one Uint8Array,
  * "stream" a generator of 1 MiB pieces (a reused buffer). Prints per-run MB/s (10^6 bytes/s),
- * the median and min–max, and the put's time split from the store's counters (`putStats`):
+ * the median and min–max, and the put's time split from the store's counters (`store.putStats`):
  * busy times of each stage, summed over the put; the stages overlap, so they add up to more
  * than the wall time. Then the same stages measured alone, one after the other, for reference.
  * `--workers N` sets the store's `hashWorkers` (0: hash on the main thread).
@@ -14,7 +14,7 @@
 import { mkdtemp, open, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createFsStore, putStats } from '../src/core/store/fs.js'
+import { createFsStore } from '../src/core/store/fs.js'
 import { TreeHasher } from '../src/core/tree.js'
 
 function arg (name: string): string | undefined {
@@ -66,6 +66,7 @@ for (const mode of modes) {
       const store = await createFsStore({ path: dir, hashWorkers: workers })
       // Warm up the store (workers, shard folder) with a small file value, as a running peer would be.
       await store.put(new Uint8Array(8 * MiB).fill(r + 1))
+      const putStats = store.putStats
       for (const k of Object.keys(putStats) as Array<keyof typeof putStats>) putStats[k] = 0
       const t = performance.now()
       const cid = await store.put(mode === 'memory' ? whole : pieces())

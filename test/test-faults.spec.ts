@@ -229,6 +229,134 @@ describe('faults', function () {
     }
   })
 
+  it('a full disk under an inline put: the `dstore global` process answers StorageError, stays up and serving, and takes the put once space is freed (8 MiB tmpfs)', async function () {
+    const base = await cleanup.dir('dstore-fault-full-inline-')
+    const mnt = join(base, 'repo')
+    await mkdir(mnt)
+    try {
+      execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=8m', 'tmpfs', mnt], { stdio: 'ignore' })
+    } catch (err) {
+      throw new Error(`this test mounts an 8 MiB tmpfs and needs root (mount failed: ${(err as Error).message})`)
+    }
+    let g: Daemon | undefined
+    const locals: LocalPeer[] = []
+    try {
+      g = await startGlobal(['--repo', mnt, '--listen', '/ip4/127.0.0.1/tcp/0'])
+      const local = await cleanup.local([g.addr], { connectTimeout: 1500, cacheSize: 1 })
+      locals.push(local)
+      const before = pseudoRandom(1000, 41)
+      const beforeCid = (await local.put(before)).toString()
+      // Fill the filesystem: the index cannot commit a page any more.
+      const filler = join(mnt, 'filler')
+      const handle = await open(filler, 'w')
+      try {
+        const block = Buffer.alloc(64 * KiB, 1)
+        for (;;) await handle.write(block)
+      } catch (err) {
+        assert.equal((err as NodeJS.ErrnoException).code, 'ENOSPC')
+      } finally {
+        await handle.close()
+      }
+      const value = pseudoRandom(60_000, 42) // below the 64 KiB inline threshold: only lmdb is written
+      for (let i = 0; i < 2; i++) {
+        const err = await errorOfPromise(local.put(value))
+        assert.equal(err.name, 'StorageError', `${err.name}: ${err.message}`)
+        assert.equal((err as DstoreError).code, 'ERR_STORAGE')
+      }
+      await new Promise(resolve => setTimeout(resolve, 200)) // an unhandled rejection would end the process by now
+      assert.equal(g.proc.exitCode, null, `Global exited: ${g.stderr()}`)
+      assert.equal(g.proc.signalCode, null)
+      assertBytes(await local.get(beforeCid), before, 'a value stored before the disk filled')
+      await rejectsWith(local.stat(blake3Cid(value)), 'NotFoundError')
+
+      await unlink(filler)
+      assert.equal((await local.put(value)).toString(), blake3Cid(value))
+      const reader = await cleanup.local([g.addr], { connectTimeout: 1500, cacheSize: 1 })
+      locals.push(reader)
+      assertBytes(await reader.get(blake3Cid(value)), value, 'the put after space was freed')
+      const stopped = await stopGlobal(g)
+      g = undefined
+      assert.equal(stopped.code, 0, stopped.stderr)
+    } finally {
+      for (const l of locals) await l.stop()
+      if (g !== undefined) await stopGlobal(g)
+      execFileSync('umount', ['-l', mnt], { stdio: 'ignore' })
+    }
+  })
+
+  it('a lost index deletes nothing: `dstore verify` reports the unindexed files, `--repair` re-indexes them, and a Global started without an index rebuilds it and serves every file-backed value', async function () {
+    const repo = await cleanup.dir('dstore-fault-noindex-')
+    const store = join(repo, 'store')
+    const logs: string[] = []
+    const start = async (): Promise<GlobalPeer> => await createGlobal({ repo, sync: false, log: (line) => { logs.push(line) } })
+    let global = await start()
+    const files = [pseudoRandom(MiB + 7, 51), pseudoRandom(200 * KiB, 52), pseudoRandom(5 * MiB, 53)]
+    const cids = []
+    for (const v of files) cids.push((await global.put(v)).toString())
+    const inline = pseudoRandom(10 * KiB, 54)
+    await global.put(inline)
+    await global.stop()
+    const loseIndex = async (): Promise<void> => {
+      await unlink(join(store, 'index.mdb'))
+      await unlink(join(store, 'index.mdb-lock'))
+    }
+    await loseIndex()
+    // A file whose bytes are not those its name promises.
+    const named = pseudoRandom(100 * KiB, 55)
+    const liar = join(store, 'blobs', digestHex(named).slice(0, 2), digestHex(named))
+    await mkdir(join(liar, '..'), { recursive: true })
+    await writeFile(liar, pseudoRandom(100 * KiB, 56))
+
+    const v1 = await dstore(['verify', '--repo', repo])
+    assert.equal(v1.code, 1, v1.stderr)
+    assert.match(v1.stderr, ONE_LINE)
+    assert.match(v1.out, /the index is missing 3 value\(s\) that have data files \(run with --repair to rebuild the index from them\)/)
+    for (const cid of cids) assert.match(v1.out, new RegExp(`^unindexed\t${cid}\t`, 'm'))
+    assert.match(v1.out, new RegExp(`^corrupt\t${blake3Cid(named)}\t.*do not hash to its name$`, 'm'))
+    assert.equal(existsSync(liar), true, 'verify without --repair changes nothing')
+    for (const v of files) assert.equal(existsSync(join(store, 'blobs', digestHex(v).slice(0, 2), digestHex(v))), true)
+
+    const r = await dstore(['verify', '--repo', repo, '--repair'])
+    assert.equal(r.code, 1, r.stderr)
+    for (const cid of cids) assert.match(r.out, new RegExp(`^unindexed\t${cid}\t.*; re-indexed$`, 'm'))
+    assert.match(r.out, new RegExp(`^corrupt\t${blake3Cid(named)}\t.*; quarantined$`, 'm'))
+    assert.deepEqual(await readdir(join(store, 'quarantine')), [digestHex(named)])
+    const clean = await dstore(['verify', '--repo', repo])
+    assert.equal(clean.code, 0, clean.stderr)
+    assert.match(clean.out, /^checked 3 value\(s\), .*: all good\n$/)
+
+    // Lost again, and Global is simply started: it rebuilds the index itself and says so.
+    await loseIndex()
+    global = await start()
+    cleanup.add(async () => { await global.stop() })
+    assert.ok(logs.some(l => /3 data file\(s\) have no index entry \(the index was missing/.test(l)), logs.join('\n'))
+    assert.ok(logs.some(l => /re-indexed 3 value\(s\)/.test(l)), logs.join('\n'))
+    const local = await cleanup.local(global, { cacheSize: 1 })
+    assert.deepEqual((await listCids(local)).sort(), [...cids].sort())
+    for (let i = 0; i < files.length; i++) assertBytes(await local.get(cids[i]), files[i], `file value ${i} after the rebuild`)
+    await rejectsWith(local.stat(blake3Cid(inline)), 'NotFoundError') // inline values lived only in the index
+  })
+
+  it('a put of the right bytes heals a stored value that a Local rejected: Global marks it suspect after its re-check, and its next put replaces the stored copy', async function () {
+    const repo = await cleanup.dir('dstore-fault-heal-')
+    const logs: string[] = []
+    const global = await createGlobal({ repo, sync: false, log: (line) => { logs.push(line) } })
+    cleanup.add(async () => { await global.stop() })
+    const value = pseudoRandom(2 * MiB + 5, 71)
+    const cid = (await global.put(value)).toString()
+    const file = join(repo, 'store', 'blobs', digestHex(value).slice(0, 2), digestHex(value))
+    const handle = await open(file, 'r+')
+    await handle.write(Buffer.from([value[600_000] ^ 0x01]), 0, 1, 600_000)
+    await handle.close()
+
+    const local = await cleanup.local(global, { cacheSize: 64 * MiB })
+    await rejectsWith(local.get(cid), 'VerificationError')
+    await waitFor(() => global.stats().rechecksFailed >= 1 && global.stats().rechecksPending === 0, 10_000, 'the re-check to find it bad')
+    assert.equal((await global.put(value)).toString(), cid)
+    const reader = await cleanup.local(global, { cacheSize: 64 * MiB })
+    assertBytes(await reader.get(cid), value, 'served after the re-put')
+  })
+
   it('20 Global restarts while 3 Locals put, get and delete: acknowledged puts survive byte-identical, acknowledged deletes are gone everywhere', async function () {
     const repo = await cleanup.dir('dstore-fault-restarts-')
     let global = await createGlobal({ repo })

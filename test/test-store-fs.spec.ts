@@ -1,10 +1,11 @@
 import { strict as assert } from 'node:assert'
 import { execFileSync, spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { mkdir, readdir, symlink, unlink, writeFile } from 'node:fs/promises'
+import { mkdir, open, readdir, readFile, symlink, unlink, writeFile } from 'node:fs/promises'
 import { join, relative } from 'node:path'
 import { cidOfBytes } from '../src/core/cid.js'
 import { createFsStore, DEFAULT_INLINE_THRESHOLD, FsBlobStore } from '../src/core/store/fs.js'
+import { Shards } from '../src/core/store/fs/locks.js'
 import { TreeHasher } from '../src/core/tree.js'
 import { collect, hex, pseudoRandom, tempDir } from './helpers.js'
 import { chopped, expectReject, listAll, runBlobStoreCompliance } from './store-compliance.js'
@@ -55,7 +56,7 @@ describe('fs store', () => {
         assert.deepEqual(await collect(store.get(cids[i])), values[i])
         assert.deepEqual(await store.outboard(cids[i]), new TreeHasher({ outboard: true }).update(values[i]).finalize().outboard)
       }
-      assert.deepEqual(store.recovery, { tempFilesRemoved: 0, orphanFilesRemoved: 0, missingFilesDropped: 0 })
+      assert.deepEqual(store.recovery, { tempFilesRemoved: 0, filesReindexed: 0, filesQuarantined: 0, missingFilesDropped: 0 })
     })
 
     it('refuses a second open of the same folder with StorageError while the first is open', async () => {
@@ -101,25 +102,72 @@ describe('fs store', () => {
       await store.put(pseudoRandom(10, 1))
     })
 
-    it('removes temp files and data files that have no index entry', async () => {
+    it('removes temp files, re-indexes a data file with no index entry whose bytes match its name, and leaves foreign files alone', async () => {
       store = await createFsStore({ path: dir.path })
       const kept = pseudoRandom(200_000, 1)
       await store.put(kept)
       await store.close()
       store = undefined
-      const orphan = pseudoRandom(200_000, 2) // as if the process died between rename and commit
-      await mkdir(join(dataPath(dir.path, orphan), '..'), { recursive: true })
+      const unindexed = pseudoRandom(200_000, 2) // as if the process died between rename and commit
+      await mkdir(join(dataPath(dir.path, unindexed), '..'), { recursive: true })
       await mkdir(join(dir.path, 'blobs', 'ab'), { recursive: true })
-      await writeFile(dataPath(dir.path, orphan), orphan)
+      await writeFile(dataPath(dir.path, unindexed), unindexed)
       await writeFile(join(dir.path, 'tmp', '123-1-abc.part'), pseudoRandom(1000, 3))
       await writeFile(join(dir.path, 'blobs', 'ab', 'README'), 'not ours: left alone')
       store = await createFsStore({ path: dir.path })
-      assert.deepEqual(store.recovery, { tempFilesRemoved: 1, orphanFilesRemoved: 1, missingFilesDropped: 0 })
-      assert.equal(existsSync(dataPath(dir.path, orphan)), false)
+      assert.deepEqual(store.recovery, { tempFilesRemoved: 1, filesReindexed: 1, filesQuarantined: 0, missingFilesDropped: 0 })
       assert.equal(existsSync(join(dir.path, 'blobs', 'ab', 'README')), true)
       assert.deepEqual(await readdir(join(dir.path, 'tmp')), [])
-      assert.equal(await store.has(cidOfBytes(orphan)), false)
+      assert.deepEqual(await collect(store.get(cidOfBytes(unindexed))), unindexed)
       assert.deepEqual(await collect(store.get(cidOfBytes(kept))), kept)
+      const report = await store.verify()
+      assert.deepEqual(report.problems.map(p => `${p.problem} ${String(p.repaired)}`), ['unindexed true'], 'open reported what it re-indexed')
+      assert.equal(report.checked, 2)
+    })
+
+    it('after the index is lost: keeps every file-backed value (re-hashed, listed, verified), quarantines a file whose bytes do not match its name, removes temp files, and logs it', async function () {
+      this.timeout(30_000)
+      store = await createFsStore({ path: dir.path })
+      const values = [pseudoRandom(70_000, 11), pseudoRandom(1 << 20, 12), pseudoRandom(9 << 20, 13), pseudoRandom(300_001, 14)]
+      for (const v of values) await store.put(v)
+      const inline = pseudoRandom(1000, 15)
+      await store.put(inline)
+      await store.close()
+      store = undefined
+      const liar = pseudoRandom(100_000, 16) // stored under the name of other bytes
+      const liarName = dataPath(dir.path, pseudoRandom(100_000, 17))
+      await mkdir(join(liarName, '..'), { recursive: true })
+      await writeFile(liarName, liar)
+      await unlink(join(dir.path, 'index.mdb'))
+      await unlink(join(dir.path, 'index.mdb-lock'))
+
+      // verify's view (nothing changed): each file is reported, nothing is re-indexed or moved.
+      const logs: string[] = []
+      store = await createFsStore({ path: dir.path, reindexFiles: false, dropMissingFiles: false, log: (l) => logs.push(l) })
+      const seen = await store.verify()
+      assert.equal(seen.problems.filter(p => p.problem === 'unindexed' && !p.repaired).length, values.length)
+      assert.equal(seen.problems.filter(p => p.problem === 'corrupt' && !p.repaired).length, 1)
+      assert.equal((await listAll(store)).length, 0)
+      assert.equal(existsSync(liarName), true)
+      await store.close()
+      store = undefined
+
+      assert.ok(logs.some(l => /5 data file\(s\) have no index entry \(the index was missing/.test(l)), logs.join('\n'))
+      assert.ok(logs.some(l => /4 data file\(s\) match their name and can be re-indexed, 1 do not/.test(l)), logs.join('\n'))
+      await writeFile(join(dir.path, 'tmp', '99-1-abc.part'), pseudoRandom(5000, 18))
+      logs.length = 0
+      store = await createFsStore({ path: dir.path, log: (l) => logs.push(l) })
+      assert.deepEqual(store.recovery, { tempFilesRemoved: 1, filesReindexed: values.length, filesQuarantined: 1, missingFilesDropped: 0 })
+      const listed = (await listAll(store)).map(s => s.cid.toString()).sort()
+      assert.deepEqual(listed, values.map(v => cidOfBytes(v).toString()).sort())
+      for (const v of values) assert.deepEqual(await collect(store.get(cidOfBytes(v))), v)
+      const report = await store.verify()
+      assert.equal(report.checked, values.length)
+      assert.deepEqual(report.problems.filter(p => !(p.problem === 'unindexed' || p.problem === 'corrupt') || !p.repaired), [], 'every value verifies (outboards rebuilt)')
+      assert.equal(existsSync(liarName), false)
+      assert.deepEqual(await readdir(join(dir.path, 'quarantine')), [hex(cidOfBytes(pseudoRandom(100_000, 17)).multihash.digest)])
+      await expectReject(store.stat(cidOfBytes(inline)), 'NotFoundError') // inline values lived in the index
+      assert.ok(logs.some(l => /re-indexed 4 value\(s\).*moved 1 file/.test(l)), logs.join('\n'))
     })
 
     it('drops index entries whose data file has vanished', async () => {
@@ -166,13 +214,13 @@ describe('fs store', () => {
     it('does not let a put into a new shard folder go ahead before that folder is durable', async () => {
       // Two puts landing in one new shard: the second must wait for the first's folder fsync,
       // or it could be acknowledged while the shard folder itself may still vanish on power loss.
-      store = await createFsStore({ path: dir.path, inlineThreshold: 0 })
-      const ensureShard = (store as any).ensureShard.bind(store) as (file: string) => Promise<void>
+      await mkdir(join(dir.path, 'blobs'))
+      const shards = new Shards(join(dir.path, 'blobs'), true)
       const order: string[] = []
       const shard = join(dir.path, 'blobs', 'ee')
       await Promise.all([
-        ensureShard(join(shard, 'ee'.padEnd(64, '1'))).then(() => order.push('first')),
-        ensureShard(join(shard, 'ee'.padEnd(64, '2'))).then(() => order.push('second'))
+        shards.ensure(shard).then(() => order.push('first')),
+        shards.ensure(shard).then(() => order.push('second'))
       ])
       assert.deepEqual(order, ['first', 'second'])
       assert.ok(existsSync(shard))
@@ -283,6 +331,42 @@ describe('fs store', () => {
       peak = Math.max(peak, process.memoryUsage().rss)
       const growth = (peak - rss0) / 2 ** 20
       assert.ok(growth < 100, `RSS grew by ${growth.toFixed(1)} MiB`)
+    })
+  })
+
+  describe('put of a value already stored, whose stored copy is bad', () => {
+    it('heals an inline value at once: the stored bytes are compared with the verified incoming ones and replaced', async () => {
+      store = await createFsStore({ path: dir.path })
+      const value = pseudoRandom(40_000, 61)
+      const cid = await store.put(value)
+      await store.close()
+      store = undefined
+      const mdb = await readFile(join(dir.path, 'index.mdb'))
+      const at = mdb.indexOf(Buffer.from(value.subarray(20_000, 20_064)))
+      assert.ok(at >= 0, 'the inline value is in index.mdb')
+      mdb[at + 10] ^= 0x01
+      await writeFile(join(dir.path, 'index.mdb'), mdb)
+      store = await createFsStore({ path: dir.path })
+      assert.notDeepEqual(await collect(store.get(cid)), value, 'the stored copy is corrupt')
+      assert.equal((await store.put(value)).toString(), cid.toString())
+      assert.deepEqual(await collect(store.get(cid)), value)
+      assert.deepEqual((await store.verify()).problems, [])
+    })
+
+    it('heals a file value once it is marked suspect (a read failed verification); before that a re-put is a no-op', async () => {
+      store = await createFsStore({ path: dir.path })
+      const value = pseudoRandom(3 << 20, 62)
+      const cid = await store.put(value)
+      const handle = await open(dataPath(dir.path, value), 'r+')
+      await handle.write(Buffer.from([value[1_000_000] ^ 0x01]), 0, 1, 1_000_000)
+      await handle.close()
+      await store.put(value)
+      assert.equal((await store.verify()).problems.length, 1, 'not suspect: the re-put did not re-hash the file')
+      store.markSuspect(cid)
+      await store.put(value)
+      assert.deepEqual(await collect(store.get(cid)), value)
+      assert.deepEqual((await store.verify()).problems, [])
+      assert.deepEqual(await readdir(join(dir.path, 'tmp')), [])
     })
   })
 

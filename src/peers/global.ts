@@ -117,7 +117,8 @@ export class GlobalPeer {
       log: options.log
     })
     const privateKey = await loadOrCreateIdentity(options.repo, 'global.key')
-    const store = await createFsStore({ path: join(options.repo, 'store'), sync: options.sync ?? true })
+    // Recovery at open (a lost index is rebuilt from the data files) says what it did in Global's log.
+    const store = await createFsStore({ path: join(options.repo, 'store'), sync: options.sync ?? true, log: options.log })
     let node: DstoreNode
     try {
       node = await createNode({ privateKey, listen, encryption: options.encryption, limits: options.connectionLimits })
@@ -307,6 +308,8 @@ export class GlobalPeer {
           this.counters.rechecksFailed++
           // Logged once per value (until restart), however many Locals trip over it.
           if (this.knownBad.size < MAX_KNOWN_BAD) this.knownBad.add(key)
+          // The next put of these bytes re-verifies the stored copy and replaces it.
+          this.store.markSuspect(cid)
           this.log(`stored value ${cid.toString()} fails verification (${problem}); a Local rejected it. Run \`dstore verify --repair\` with Global stopped`)
         }
       } catch (err) {
