@@ -72,13 +72,6 @@ export class ClosedError extends DstoreError {
   constructor (message = 'The store is closed', options?: { cause?: unknown }) { super(message, ClosedError.code, options) }
 }
 
-/** Throws an {@link AbortError} if `signal` has been aborted. */
-export function throwIfAborted (signal?: AbortSignal): void {
-  if (signal?.aborted === true) {
-    throw new AbortError(undefined, { cause: signal.reason })
-  }
-}
-
 /** Thrown when a remote peer breaks the wire protocol (garbage, oversized frames, wrong order). */
 export class ProtocolError extends DstoreError {
   static override readonly code = 'ERR_PROTOCOL'

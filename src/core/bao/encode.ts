@@ -2,7 +2,8 @@
  * The sending side of verified streaming: turns a value and its outboard into the verified
  * stream of a byte range (bao's slice format; the whole range gives bao's combined encoding).
  */
-import { StorageError, throwIfAborted } from '../errors.js'
+import { throwIfAborted } from '../abort.js'
+import { StorageError } from '../errors.js'
 import type { BlobReader } from '../store/interface.js'
 import { DEFAULT_GROUP_LOG, HEADER_LEN, PARENT_LEN, TreeHasher, decodeHeader, outboardLength } from '../tree.js'
 import { checkIntegerOption, encodedLength, parentOffset, planRange, streamItems, type ByteRange } from './range.js'

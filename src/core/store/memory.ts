@@ -20,7 +20,8 @@
  */
 import type { CID } from 'multiformats/cid'
 import { parseCID, type CIDLike } from '../cid.js'
-import { ClosedError, NotFoundError, OutOfRangeError, TooLargeError, throwIfAborted } from '../errors.js'
+import { throwIfAborted } from '../abort.js'
+import { ClosedError, NotFoundError, OutOfRangeError, TooLargeError } from '../errors.js'
 import { TreeHasher } from '../tree.js'
 import type {
   AbortOptions, ListOptions, BlobReader, BlobStat, ByteSource, GetOptions, PutOptions, VerifiableBlobStore

@@ -10,7 +10,8 @@
  * main thread, so values of at most one slot never use a worker.
  */
 import { open as openFile, rm, type FileHandle } from 'node:fs/promises'
-import { ClosedError, throwIfAborted } from '../../errors.js'
+import { throwIfAborted } from '../../abort.js'
+import { ClosedError } from '../../errors.js'
 import type { GroupHashResult, HashPool } from '../../blake3/worker.js'
 import { CHUNK_LEN } from '../../blake3/interface.js'
 import type { TreeHasher } from '../../tree.js'
