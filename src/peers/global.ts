@@ -14,8 +14,8 @@ import type { ByteRange } from '../core/bao/index.js'
 import { ClosedError, ConfigError, ProtocolError } from '../core/errors.js'
 import { createFsStore, type FsBlobStore } from '../core/store/fs.js'
 import type { AbortOptions, BlobStat, ByteSource, GetOptions, PutOptions } from '../core/store/interface.js'
-import { BLOB_PROTOCOL, EVICT_TIMEOUT_MS, KIND, MAX_BLOB_STREAMS, MAX_CONNECTIONS_PER_PEER, MAX_RPC_STREAMS, RESPONSE, RPC_PROTOCOL } from '../protocol/constants.js'
-import { encodeEvict } from '../protocol/messages.js'
+import { BLOB_PROTOCOL, EVICT_TIMEOUT_MS, KIND, MAX_BLOB_STREAMS, MAX_CONNECTIONS_PER_PEER, MAX_RPC_STREAMS, RPC_PROTOCOL } from '../protocol/constants.js'
+import { evictBody } from '../protocol/messages.js'
 import { createProviderHandler, handleBlobStream, type ProviderOptions } from '../protocol/provider.js'
 import { RpcChannel } from '../protocol/rpc.js'
 import { AccessControl, type AccessLists } from './access.js'
@@ -245,10 +245,8 @@ export class GlobalPeer {
     // neither learn which values are deleted nor hold up a delete by not answering.
     const readers = [...this.links].filter(link => this.access.allows(link.connection.remotePeer.toString(), 'read'))
     await Promise.all(readers.map(async (link) => {
-      const id = link.channel.allocId()
       try {
-        const reply = await link.channel.request(id, encodeEvict(id, [digest]), { timeout })
-        if (reply.kind !== (KIND.EVICT | RESPONSE)) throw new Error(`unexpected answer kind 0x${reply.kind.toString(16)}`)
+        await link.channel.request(KIND.EVICT, evictBody([digest]), { timeout })
         this.counters.evictionsConfirmed++
       } catch (err) {
         this.counters.evictionsTimedOut++

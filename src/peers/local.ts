@@ -24,7 +24,7 @@ import { iterateSource } from '../core/store/util.js'
 import { abortError, asAbortError, raceAbort, throwIfAborted } from '../core/abort.js'
 import type { AbortOptions, ProgressEvent } from '../core/store/interface.js'
 import { INLINE_MAX, KIND, RPC_PROTOCOL } from '../protocol/constants.js'
-import { MessageReader, decodeDigests, encodeOk } from '../protocol/messages.js'
+import { MessageReader, decodeEvict, encodeEvictResponse } from '../protocol/messages.js'
 import { RpcChannel } from '../protocol/rpc.js'
 import { checkRangeArgs, deleteBlob, getRange, listBlobs, putBytes, putHashed, statMany, type GetRangeOptions, type RequesterContext } from '../protocol/requester.js'
 import { loadOrCreateIdentity } from './identity.js'
@@ -467,8 +467,8 @@ export class LocalPeer {
   /** Answers Global's EVICT requests; nothing else is expected from Global. */
   private readonly handleRequest = async (msg: MessageReader): Promise<Uint8Array> => {
     if (msg.kind !== KIND.EVICT) throw new ProtocolError(`a Local does not answer requests of kind 0x${msg.kind.toString(16)}`)
-    for (const digest of decodeDigests(msg)) await this.invalidate(cidFromDigest(digest.slice()))
-    return encodeOk(KIND.EVICT, msg.id)
+    for (const digest of decodeEvict(msg)) await this.invalidate(cidFromDigest(digest))
+    return encodeEvictResponse(msg.id)
   }
 
   private async connectLoop (): Promise<void> {

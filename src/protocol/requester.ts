@@ -13,7 +13,7 @@ import { FrameReader, incoming, writeFrame, writeRaw } from './framing.js'
 import { CreditGate, CreditGrantor } from './flow.js'
 import {
   GET_INLINE, MessageReader, U64_NONE, decodeCredit, decodeError, decodeListResponse, decodeStatResponse,
-  encodeDelete, encodeGet, encodeList, encodePut, encodePutHead, encodeStat, type ListEntry
+  deleteBody, encodeGet, encodePutHead, getBody, listBody, putBody, statBody, type ListEntry
 } from './messages.js'
 import type { RpcChannel } from './rpc.js'
 import { IdleWatchdog, withTimeout } from './timeout.js'
@@ -35,9 +35,7 @@ export async function statMany (ctx: RequesterContext, digests: Uint8Array[], op
   const out: Array<number | undefined> = []
   for (let i = 0; i < digests.length; i += MAX_BATCH) {
     const batch = digests.slice(i, i + MAX_BATCH)
-    const id = ctx.channel.allocId()
-    const reply = await ctx.channel.request(id, encodeStat(id, batch), options)
-    expectKind(reply, KIND.STAT)
+    const reply = await ctx.channel.request(KIND.STAT, statBody(batch), options)
     const sizes = decodeStatResponse(reply)
     if (sizes.length !== batch.length) throw new ProtocolError(`STAT answered ${sizes.length} sizes for ${batch.length} keys`)
     out.push(...sizes)
@@ -67,9 +65,7 @@ export async function * getRange (ctx: RequesterContext, digest: Uint8Array, ran
   checkRangeArgs(range)
   const wireLength = range.length ?? U64_NONE
   const decodeLength = range.length ?? Infinity
-  const id = ctx.channel.allocId()
-  const reply = await ctx.channel.request(id, encodeGet(id, { digest, offset: range.offset, length: wireLength, inline: true }), options)
-  expectKind(reply, KIND.GET)
+  const reply = await ctx.channel.request(KIND.GET, getBody({ digest, offset: range.offset, length: wireLength, inline: true }), options)
   const mode = reply.u8()
   const announced = reply.u64()
   let done = 0
@@ -124,9 +120,8 @@ export async function * getRange (ctx: RequesterContext, digest: Uint8Array, ran
 /** Puts a value whose bytes are all in hand. Global verifies it against `digest` before answering. */
 export async function putBytes (ctx: RequesterContext, digest: Uint8Array, data: Uint8Array, options: CallOptions = {}): Promise<void> {
   if (data.length <= INLINE_MAX) {
-    const id = ctx.channel.allocId()
-    const reply = await ctx.channel.request(id, encodePut(id, digest, data), options)
-    expectKind(reply, KIND.PUT)
+    const reply = await ctx.channel.request(KIND.PUT, putBody(digest, data), options)
+    reply.end()
     ctx.onBytes?.('out', data.length)
     options.onProgress?.({ type: 'blob:put:sent', bytes: data.length, total: data.length })
     return
@@ -214,9 +209,7 @@ export async function putHashed (ctx: RequesterContext, source: AsyncIterable<Ui
 
 /** Deletes a value on Global; resolves once every connected Local has evicted it. */
 export async function deleteBlob (ctx: RequesterContext, digest: Uint8Array, options: CallOptions = {}): Promise<boolean> {
-  const id = ctx.channel.allocId()
-  const reply = await ctx.channel.request(id, encodeDelete(id, digest), options)
-  expectKind(reply, KIND.DELETE)
+  const reply = await ctx.channel.request(KIND.DELETE, deleteBody(digest), options)
   const existed = reply.u8() === 1
   reply.end()
   return existed
@@ -226,9 +219,7 @@ export async function deleteBlob (ctx: RequesterContext, digest: Uint8Array, opt
 export async function * listBlobs (ctx: RequesterContext, options: CallOptions = {}): AsyncGenerator<ListEntry> {
   let after: Uint8Array | undefined
   for (;;) {
-    const id = ctx.channel.allocId()
-    const reply = await ctx.channel.request(id, encodeList(id, { after, limit: MAX_BATCH }), options)
-    expectKind(reply, KIND.LIST)
+    const reply = await ctx.channel.request(KIND.LIST, listBody({ after, limit: MAX_BATCH }), options)
     const { entries, more } = decodeListResponse(reply)
     for (const e of entries) yield { digest: e.digest.slice(), size: e.size }
     if (!more || entries.length === 0) return
