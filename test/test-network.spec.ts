@@ -509,8 +509,9 @@ describe('network (Global and Local peers over libp2p)', function () {
       await l.ready()
       let cut = false
       const value = await l.get(cid, {
-        onProgress: () => {
-          if (cut) return
+        // Once the blob stream is under way (the start of the value comes inline with the answer).
+        onProgress: (e) => {
+          if (cut || e.bytes < 4 * MiB) return
           cut = true
           // Global drops the value without reaching this Local (as when its channel is reset
           // after an unconfirmed eviction); the blob transfer itself goes on.

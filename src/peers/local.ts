@@ -17,7 +17,6 @@ import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import type { CID } from 'multiformats/cid'
 import { cidFromDigest, parseCID, type CIDLike } from '../core/cid.js'
 import { hash } from '../core/blake3/index.js'
-import { StreamVerificationError } from '../core/bao/index.js'
 import { AbortError, ClosedError, DstoreError, GlobalUnreachableError, NotFoundError, PermissionDeniedError, ProtocolError, TooLargeError } from '../core/errors.js'
 import { createMemoryStore, type MemoryBlobStore } from '../core/store/memory.js'
 import { iterateSource } from '../core/store/util.js'
@@ -608,19 +607,14 @@ export class LocalPeer {
 
 /**
  * A failure of the connection itself (not an answer from Global), after which a retry may work:
- * a ClosedError (the rpc channel or a stream closed), or an error that is not dstore's (libp2p's
- * stream resets and EOFs: answers from Global are always typed). A verified stream cut short
- * (truncated) or a blob stream that ended without its answer (ProtocolError) count only when
- * the connection is down: Global stopping closes its streams, and the channel or connection
- * may say so a moment after the stream ends, so a closing connection gets that moment.
+ * a ClosedError (the rpc channel closed), a GlobalUnreachableError (the requester found a blob
+ * stream cut under a transfer: reset by Global or the connection, or ended early while the
+ * connection went down; it carries the close reason), or an error that is not dstore's
+ * (libp2p's stream resets and EOFs: answers from Global are always typed). A truncated stream
+ * or a missing answer on a healthy connection is Global's fault, and is not retried.
  */
-async function isChannelFailure (err: unknown, ctx: RequesterContext): Promise<boolean> {
-  const broken = (): boolean => !ctx.channel.open || ctx.connection.status !== 'open'
-  if ((err instanceof StreamVerificationError && err.reason === 'truncated') || err instanceof ProtocolError) {
-    for (let i = 0; i < 10 && !broken(); i++) await new Promise(resolve => setTimeout(resolve, 20))
-    return broken()
-  }
-  if (err instanceof DstoreError) return err instanceof ClosedError
+async function isChannelFailure (err: unknown, _ctx: RequesterContext): Promise<boolean> {
+  if (err instanceof DstoreError) return err instanceof ClosedError || err instanceof GlobalUnreachableError
   return true
 }
 

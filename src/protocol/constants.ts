@@ -4,7 +4,7 @@
  */
 
 /** Long-lived request/response stream: small requests, pipelined, and Global's eviction notices. */
-export const RPC_PROTOCOL = '/dstore/rpc/1.0.0'
+export const RPC_PROTOCOL = '/dstore/rpc/2.0.0'
 /** One stream per large transfer: a verified GET stream or a streaming PUT. */
 export const BLOB_PROTOCOL = '/dstore/blob/1.0.0'
 

@@ -315,17 +315,45 @@ export function decodeStatResponse (r: MessageReader): Array<number | undefined>
   return out
 }
 
-/** GET answered inline: the verified stream follows in the same message. */
+/** GET answered inline: the verified stream of the whole range follows in the same message. */
 export const GET_INLINE = 0
-/** GET too large to answer inline: open a blob stream. The value's size follows. */
+/**
+ * GET too large to answer inline: the size, then `covered u64` and the verified stream of the
+ * range's first `covered` bytes (a prefix ending on a chunk-group boundary, 0 when the request
+ * did not set {@link GET_FLAG_PARTIAL}); the requester gets the rest on a blob stream.
+ */
 export const GET_USE_BLOB = 1
 
 export function encodeGetInline (id: number, size: number, encoded: Uint8Array): Uint8Array {
   return new MessageWriter(KIND.GET | RESPONSE, id, 9 + encoded.length).u8(GET_INLINE).u64(size).bytes(encoded).finish()
 }
 
+/** A GET answer of mode {@link GET_USE_BLOB} with nothing inline. */
 export function encodeGetUseBlob (id: number, size: number): Uint8Array {
-  return new MessageWriter(KIND.GET | RESPONSE, id, 9).u8(GET_USE_BLOB).u64(size).finish()
+  return encodeGetPartial(id, size, 0, new Uint8Array(0))
+}
+
+/** A GET answer of mode {@link GET_USE_BLOB} with the verified stream of the first `covered` bytes of the range. */
+export function encodeGetPartial (id: number, size: number, covered: number, encoded: Uint8Array): Uint8Array {
+  return new MessageWriter(KIND.GET | RESPONSE, id, 17 + encoded.length).u8(GET_USE_BLOB).u64(size).u64(covered).bytes(encoded).finish()
+}
+
+export type GetAnswer =
+  | { mode: typeof GET_INLINE, size: number, encoded: Uint8Array }
+  | { mode: typeof GET_USE_BLOB, size: number, covered: number, encoded: Uint8Array }
+
+/** An rpc GET answer. The size is only a hint until the decoder authenticates it. */
+export function decodeGetAnswer (r: MessageReader): GetAnswer {
+  const mode = r.u8()
+  const size = r.u64()
+  if (size === U64_NONE) throw new ProtocolError('GET answer size cannot be the none value')
+  if (mode === GET_INLINE) return { mode, size, encoded: r.rest() }
+  if (mode !== GET_USE_BLOB) throw new ProtocolError(`unknown GET answer mode ${mode}`)
+  const covered = r.u64()
+  if (covered === U64_NONE) throw new ProtocolError('GET answer covered length cannot be the none value')
+  const encoded = r.rest()
+  if ((covered === 0) !== (encoded.length === 0)) throw new ProtocolError('GET answer: the inline start and its length disagree')
+  return { mode, size, covered, encoded }
 }
 
 export function encodeDeleteResponse (id: number, existed: boolean): Uint8Array {
