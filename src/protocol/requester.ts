@@ -219,7 +219,7 @@ export async function putStream (ctx: RequesterContext, source: AsyncIterable<Ui
   } catch (err) {
     // Global refuses a PUT it is still receiving with an ERROR, then resets the stream: a write
     // can fail on the reset before the ERROR, which came first, has been read. It says why.
-    if (!(err instanceof DstoreError) && answered != null && blob.stream.status === 'reset') {
+    if ((!(err instanceof DstoreError) || err instanceof ClosedError) && answered != null && blob.stream.status === 'reset') {
       const refusal = await answered.then(() => undefined, (e: unknown) => e)
       if (refusal instanceof DstoreError) { blob.fail(refusal); throw classify(refusal, blob, ctx, options.signal) }
     }
