@@ -193,7 +193,16 @@ async function checkSuccess (req: Uint8Array, answer: MessageReader): Promise<vo
       const mode = answer.u8()
       const size = answer.u64()
       if (known.get(hex(req.digest)) !== size) throw bad(`GET reported size ${size} for a value never stored with that size`)
-      if (mode === 1) { answer.end(); return }
+      if (mode === 1) {
+        // The size, then the verified start of the range (only if the request allowed it).
+        const covered = answer.u64()
+        const start = answer.rest()
+        if (covered === 0) { if (start.length !== 0) throw bad('GET answered bytes for an empty start'); return }
+        if (req.partial !== true) throw bad('GET answered the start of a range although not allowed')
+        const data = await collect(decodeRange([start], req.digest, { offset: req.offset, length: covered }))
+        assert.equal(data.length, covered, 'GET partial answer: the start length')
+        return
+      }
       if (mode !== 0 || !req.inline) throw bad('GET answered inline although not allowed')
       const encoded = answer.rest()
       const length = req.length === U64_NONE ? Infinity : req.length
@@ -238,6 +247,7 @@ function corpus (seeds: Uint8Array[], victims: Uint8Array[]): Corpus {
     encodeGet(6, { digest: d[3], offset: 0, length: U64_NONE, inline: false }),
     encodeGet(7, { digest: d[1], offset: seeds[1].length, length: 0, inline: true }),
     encodeGet(8, { digest: rnd, offset: 0, length: 1, inline: true }),
+    encodeGet(33, { digest: d[3], offset: 5, length: U64_NONE, inline: true, partial: true }),
     ...small.map((s, i) => encodePut(9 + i, blake3(s), s)),
     encodePut(20, rnd, small[1]),
     encodePut(21, blake3(pseudoRandom(300, 5)), pseudoRandom(300, 6)),
