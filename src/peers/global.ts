@@ -79,8 +79,6 @@ const MAX_KNOWN_BAD = 1024
 /** A running Global peer. Create it with {@link createGlobal}. */
 export class GlobalPeer {
   private readonly links = new Set<LocalLink>()
-  /** Blob streams open now, reset when Global stops. */
-  private readonly blobStreams = new Set<Stream>()
   private readonly counters = { bytesIn: 0, bytesOut: 0, evictionsConfirmed: 0, evictionsTimedOut: 0, rechecks: 0, rechecksFailed: 0 }
   private stopped = false
   /** Values to re-check after an aborted GET (see `recheck`), by hex digest. */
@@ -180,8 +178,6 @@ export class GlobalPeer {
       this.links.add(link)
     }, { maxInboundStreams: MAX_RPC_STREAMS, maxOutboundStreams: MAX_RPC_STREAMS })
     await this.node.handle(BLOB_PROTOCOL, (stream: Stream, connection: Connection) => {
-      this.blobStreams.add(stream)
-      stream.addEventListener('close', () => { this.blobStreams.delete(stream) }, { once: true })
       void handleBlobStream(stream, forPeer(connection))
     }, { maxInboundStreams: MAX_BLOB_STREAMS, maxOutboundStreams: MAX_BLOB_STREAMS })
     await this.writeAddrFile()
@@ -232,8 +228,9 @@ export class GlobalPeer {
     if (this.stopped) return
     this.stopped = true
     for (const link of this.links) link.channel.abort(new ClosedError('Global is stopping'))
-    // Reset, not closed: a Local then sees its transfer cut (and retries), not a short stream.
-    for (const stream of this.blobStreams) stream.abort(new ClosedError('Global is stopping'))
+    // Connections reset, not closed: a Local then sees every transfer cut (and retries it), not
+    // a stream ending early, which it would have to take for Global sending too little.
+    for (const connection of this.node.getConnections()) connection.abort(new ClosedError('Global is stopping'))
     this.recheckAbort.abort()
     await this.node.stop()
     await this.rechecking

@@ -36,6 +36,13 @@ export interface BlobStreamOptions {
   explainIdle?: boolean
 }
 
+/**
+ * A blob stream that ended before the message it should carry (a head, an answer): the peer
+ * closed its side early, or the stream was cut. Its name and code are ProtocolError's; the class
+ * lets the requester tell it from other protocol errors when the connection turns out lost.
+ */
+export class StreamEndedError extends ProtocolError {}
+
 /** How a blob stream ended, when it ended otherwise than by both sides closing. */
 export interface CloseReason {
   /** The stream was reset by us (`local`) or by the remote or the connection (`remote`). */
@@ -84,7 +91,7 @@ export class BlobStream {
    */
   async readMessage (what: string): Promise<MessageReader> {
     const next = await withTimeout(this.frames.next(), this.timeout, what)
-    if (next == null) throw new ProtocolError(`${what}: the blob stream closed without it`)
+    if (next == null) throw new StreamEndedError(`${what}: the blob stream closed without it`)
     return new MessageReader(next)
   }
 

@@ -10,7 +10,7 @@ import { StreamVerificationError, decodeRange } from '../core/bao/index.js'
 import { DEFAULT_GROUP_LOG, TreeHasher } from '../core/tree.js'
 import type { ProgressEvent } from '../core/store/interface.js'
 import { BLOB_PROTOCOL, INLINE_MAX, KIND, MAX_BATCH, RESPONSE } from './constants.js'
-import { BlobStream } from './blob-stream.js'
+import { BlobStream, StreamEndedError } from './blob-stream.js'
 import { CreditGate } from './flow.js'
 import {
   GET_INLINE, MessageReader, U64_NONE, decodeError, decodeGetAnswer, decodeListResponse, decodeStatResponse,
@@ -196,7 +196,7 @@ export async function putStream (ctx: RequesterContext, source: AsyncIterable<Ui
     await blob.send(encodePutHead(head))
     // Global's side carries CREDIT while we send, then the answer (or an ERROR, which stops us early).
     answered = blob.readCredit(gate).then((msg) => {
-      if (msg == null) throw new ProtocolError('PUT to Global: Global closed the blob stream without answering')
+      if (msg == null) throw new StreamEndedError('PUT to Global: Global closed the blob stream without answering')
       expectKind(msg, KIND.PUT)
       return msg
     })
@@ -300,7 +300,7 @@ function classify (err: unknown, blob: BlobStream, ctx: RequesterContext, signal
   const reason = blob.closeReason
   const cutShort = !(err instanceof DstoreError) || err instanceof ClosedError ||
     (err instanceof StreamVerificationError && err.reason === 'truncated') ||
-    (err instanceof ProtocolError && /closed without/.test(err.message))
+    err instanceof StreamEndedError
   if (!cutShort) return err
   // Not lost: bad data or a missing answer on a healthy connection is Global's fault; an error
   // of the caller's source passes unchanged.
