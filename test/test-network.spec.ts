@@ -584,6 +584,24 @@ describe('network (Global and Local peers over libp2p)', function () {
     }
   })
 
+  describe('a Local that finds a value corrupt (REPORT)', () => {
+    it('makes Global re-check its copy, also for a value answered inline on the rpc channel', async () => {
+      const size = 200 * KiB // answered inline: no blob stream is reset, so only the REPORT tells Global
+      const data = pseudoRandom(size, 1150)
+      const cid = await global.put(data)
+      const digest = hex(cid.multihash.digest)
+      const file = join(repo, 'store', 'blobs', digest.slice(0, 2), digest)
+      const bytes = await readFile(file)
+      bytes[150 * KiB] ^= 0x04
+      await writeFile(file, bytes)
+      const before = global.stats().rechecksFailed
+      const l = await c.local(global)
+      await rejectsWith(l.get(cid), 'VerificationError')
+      await waitFor(() => global.stats().rechecksFailed > before, 5_000, 'Global to re-check the reported value and find it corrupt')
+      await global.delete(cid)
+    })
+  })
+
   describe('malformed requests to Global', () => {
     let client: DstoreNode
 

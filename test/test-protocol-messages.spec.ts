@@ -4,7 +4,7 @@ import {
   GET_INLINE, GET_USE_BLOB, MessageReader, U64_NONE, decodeCredit, decodeDigests, decodeError, decodeEvict, decodeGet,
   decodeGetAnswer, decodeList, decodeListResponse, decodePutHead, decodeStatResponse, encodeCredit, encodeError,
   encodeEvict, encodeEvictResponse, encodeGet, encodeGetInline, encodeGetPartial, encodeGetUseBlob, encodeList,
-  encodeListResponse, encodePut, encodePutHead, encodeStat, encodeStatResponse, withHeader
+  encodeListResponse, encodePut, encodePutHead, encodeStat, encodeStatResponse, withHeader, decodeReport, reportBody
 } from '../src/protocol/messages.js'
 import { pseudoRandom } from './helpers.js'
 
@@ -68,6 +68,11 @@ describe('protocol messages', () => {
       assert.deepEqual(decodeList(read(encodeList(1, { limit: 10 }))), { after: undefined, limit: 10 })
       assert.deepEqual(decodeList(read(encodeList(1, { after: d(8), limit: 0 }))), { after: d(8), limit: 0 })
       assert.equal(decodeList(read(encodeList(1, { limit: 0xffff }))).limit, MAX_BATCH)
+    })
+
+    it('round-trips REPORT, and refuses "none" in its range', () => {
+      assert.deepEqual(decodeReport(read(withHeader(KIND.REPORT, 2, reportBody({ digest: d(12), offset: 16384, length: 1 << 20 })))), { digest: d(12), offset: 16384, length: 1 << 20 })
+      refuses(() => decodeReport(read(withHeader(KIND.REPORT, 2, reportBody({ digest: d(12), offset: U64_NONE, length: 1 })))), /none/)
     })
 
     it('round-trips CREDIT and ERROR', () => {

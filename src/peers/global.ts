@@ -140,7 +140,8 @@ export class GlobalPeer {
       maxBlobSize: this.options.maxBlobSize,
       requestTimeout: this.options.requestTimeout,
       onBytes: (dir, n) => { if (dir === 'in') this.counters.bytesIn += n; else this.counters.bytesOut += n },
-      onGetAborted: (digest, covered) => { this.recheck(digest, covered) }
+      onGetAborted: (digest, covered) => { this.recheck(digest, covered) },
+      onReport: (digest, covered) => { this.recheck(digest, covered) }
     }
     // The peer checked is the connection's remote peer: the identity its handshake proved.
     const forPeer = (connection: Connection): ProviderOptions => {
@@ -286,8 +287,11 @@ export class GlobalPeer {
    */
   private recheck (digest: Uint8Array, covered: ByteRange): void {
     if (this.stopped) return
-    const id = Buffer.from(digest).toString('hex')
-    if (this.rechecks.has(id) || this.rechecks.size >= MAX_RECHECKS || this.knownBad.has(id)) return
+    const hex = Buffer.from(digest).toString('hex')
+    // One job per value and range: a REPORT of the bad range is not lost behind the re-check of
+    // a reset GET's other range. The queue stays bounded by MAX_RECHECKS.
+    const id = `${hex}:${covered.offset}:${covered.length}`
+    if (this.rechecks.has(id) || this.rechecks.size >= MAX_RECHECKS || this.knownBad.has(hex)) return
     this.rechecks.set(id, { digest: digest.slice(), covered })
     if (this.rechecking === undefined) this.rechecking = this.drainRechecks()
   }
@@ -298,13 +302,15 @@ export class GlobalPeer {
     for (const [key, job] of this.rechecks) {
       if (this.stopped) break
       const cid = cidFromDigest(job.digest)
+      // Another range of it was found bad meanwhile: logged once is enough.
+      if (this.knownBad.has(Buffer.from(job.digest).toString('hex'))) { this.rechecks.delete(key); continue }
       try {
         const problem = await this.store.checkRange(cid, job.covered, { signal: this.recheckAbort.signal })
         this.counters.rechecks++
         if (problem !== undefined) {
           this.counters.rechecksFailed++
           // Logged once per value (until restart), however many Locals trip over it.
-          if (this.knownBad.size < MAX_KNOWN_BAD) this.knownBad.add(key)
+          if (this.knownBad.size < MAX_KNOWN_BAD) this.knownBad.add(Buffer.from(job.digest).toString('hex'))
           this.log(`stored value ${cid.toString()} fails verification (${problem}); a Local rejected it. Run \`dstore verify --repair\` with Global stopped`)
         }
       } catch (err) {

@@ -291,6 +291,23 @@ export function encodeEvictResponse (id: number): Uint8Array {
   return encodeOk(KIND.EVICT, id)
 }
 
+/** A REPORT: the range of a value (from the first byte not delivered) that failed verification. */
+export interface Report { digest: Uint8Array, offset: number, length: number }
+
+/** Body of a REPORT (Local → Global). */
+export function reportBody (report: Report): Uint8Array {
+  return new MessageWriter(null, 0, 48).digest(report.digest).u64(report.offset).u64(report.length).finish()
+}
+
+export function decodeReport (r: MessageReader): Report {
+  const digest = r.digest()
+  const offset = r.u64()
+  const length = r.u64()
+  r.end()
+  if (offset === U64_NONE || length === U64_NONE) throw new ProtocolError('REPORT offset and length cannot be the none value')
+  return { digest, offset, length }
+}
+
 // ---- Responses -----------------------------------------------------------------------------
 
 /** An empty success answer to request `kind`. */

@@ -19,11 +19,11 @@ import { encodeRange, encodeRangeSync, encodedRangeLength } from '../core/bao/in
 import type { ByteRange } from '../core/bao/index.js'
 import { DEFAULT_GROUP_LOG } from '../core/tree.js'
 import type { BlobReader, VerifiableBlobStore } from '../core/store/interface.js'
-import { INLINE_MAX, KIND, MAX_BATCH, REQUEST_TIMEOUT_MS } from './constants.js'
+import { INLINE_MAX, KIND, MAX_BATCH, MAX_REPORT_RANGE, REQUEST_TIMEOUT_MS } from './constants.js'
 import { BlobStream } from './blob-stream.js'
 import { CreditGate } from './flow.js'
 import {
-  MessageReader, U64_NONE, decodeDigests, decodeGet, decodeList, decodePutHead,
+  MessageReader, U64_NONE, decodeDigests, decodeReport, decodeGet, decodeList, decodePutHead,
   encodeBlobGetResponse, encodeDeleteResponse, encodeGetInline, encodeGetPartial, encodeGetUseBlob,
   encodeListResponse, encodeOk, encodePutResponse, encodeStatResponse, type ListEntry
 } from './messages.js'
@@ -51,6 +51,11 @@ export interface ProviderOptions {
    * (a PermissionDeniedError) if not. Called before anything is read from the store or the stream.
    */
   authorize?: (access: 'read' | 'write') => void
+  /**
+   * Called when a Local reports that a range of a value it got from us failed verification
+   * (REPORT; at most {@link MAX_REPORT_RANGE} bytes). Global re-checks it against the store.
+   */
+  onReport?: (digest: Uint8Array, covered: ByteRange) => void
   /** Called when a peer breaks a rule on a blob stream (malformed, too slow, past its credit), for logging. */
   onProtocolError?: (err: Error) => void
 }
@@ -89,6 +94,11 @@ export function createProviderHandler (options: ProviderOptions): RequestHandler
         return encodeStatResponse(msg.id, sizes)
       }
       case KIND.GET: return await answerGet(msg, options)
+      case KIND.REPORT: {
+        const report = decodeReport(msg)
+        options.onReport?.(report.digest.slice(), { offset: report.offset, length: Math.min(report.length, MAX_REPORT_RANGE) })
+        return encodeOk(KIND.REPORT, msg.id)
+      }
       case KIND.PUT: {
         const digest = msg.digest()
         const data = msg.rest()

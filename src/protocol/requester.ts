@@ -9,12 +9,12 @@ import { abortError, asAbortError, throwIfAborted } from '../core/abort.js'
 import { StreamVerificationError, decodeRange } from '../core/bao/index.js'
 import { DEFAULT_GROUP_LOG, TreeHasher } from '../core/tree.js'
 import type { ProgressEvent } from '../core/store/interface.js'
-import { BLOB_PROTOCOL, INLINE_MAX, KIND, MAX_BATCH, RESPONSE } from './constants.js'
+import { BLOB_PROTOCOL, INLINE_MAX, KIND, MAX_BATCH, MAX_REPORT_RANGE, RESPONSE } from './constants.js'
 import { BlobStream, StreamEndedError } from './blob-stream.js'
 import { CreditGate } from './flow.js'
 import {
   GET_INLINE, MessageReader, U64_NONE, decodeError, decodeGetAnswer, decodeListResponse, decodeStatResponse,
-  deleteBody, encodeGet, encodePutHead, getBody, listBody, putBody, statBody, type ListEntry
+  deleteBody, encodeGet, encodePutHead, getBody, listBody, putBody, reportBody, statBody, type ListEntry
 } from './messages.js'
 import type { RpcChannel } from './rpc.js'
 import { withTimeout } from './timeout.js'
@@ -81,37 +81,53 @@ export async function * getRange (ctx: RequesterContext, digest: Uint8Array, ran
   }
   const target = options.target?.(answer.size)
   const decodeOptions = { maxSize: options.maxSize, signal: options.signal, target }
-  if (answer.mode === GET_INLINE) {
-    ctx.onBytes?.('in', answer.encoded.length)
-    for await (const part of decodeRange([answer.encoded], digest, { offset: range.offset, length: range.length ?? Infinity }, DEFAULT_GROUP_LOG, decodeOptions)) {
-      progress(part.length)
-      yield part
-    }
-    return
-  }
-  const covered = answer.covered
-  if (range.length !== undefined && covered > range.length) throw new ProtocolError(`GET answered ${covered} bytes inline for a range of ${range.length}`)
-  // Asked at once: the blob stream's round trip runs while the start is verified and delivered.
-  const rest = { offset: range.offset + covered, length: range.length === undefined ? undefined : range.length - covered }
-  const opened = openBlobGet(ctx, digest, rest, options.signal)
-  let started = false
   try {
-    if (covered > 0) {
+    yield * deliver()
+  } catch (err) {
+    // Bad bytes from Global: tell it where, so it re-checks (and can quarantine) its copy.
+    if (err instanceof StreamVerificationError && err.reason === 'mismatch') report(ctx, digest, range.offset + done, range.length === undefined ? undefined : range.length - done)
+    throw err
+  }
+  async function * deliver (): AsyncGenerator<Uint8Array> {
+    if (answer.mode === GET_INLINE) {
       ctx.onBytes?.('in', answer.encoded.length)
-      for await (const part of decodeRange([answer.encoded], digest, { offset: range.offset, length: covered }, DEFAULT_GROUP_LOG, decodeOptions)) {
+      for await (const part of decodeRange([answer.encoded], digest, { offset: range.offset, length: range.length ?? Infinity }, DEFAULT_GROUP_LOG, decodeOptions)) {
         progress(part.length)
         yield part
       }
+      return
     }
-    started = true
-    for await (const part of readBlobGet(ctx, await opened, digest, rest, decodeOptions, options.signal)) {
-      progress(part.length)
-      yield part
+    const covered = answer.covered
+    if (range.length !== undefined && covered > range.length) throw new ProtocolError(`GET answered ${covered} bytes inline for a range of ${range.length}`)
+    // Asked at once: the blob stream's round trip runs while the start is verified and delivered.
+    const rest = { offset: range.offset + covered, length: range.length === undefined ? undefined : range.length - covered }
+    const opened = openBlobGet(ctx, digest, rest, options.signal)
+    let started = false
+    try {
+      if (covered > 0) {
+        ctx.onBytes?.('in', answer.encoded.length)
+        for await (const part of decodeRange([answer.encoded], digest, { offset: range.offset, length: covered }, DEFAULT_GROUP_LOG, decodeOptions)) {
+          progress(part.length)
+          yield part
+        }
+      }
+      started = true
+      for await (const part of readBlobGet(ctx, await opened, digest, rest, decodeOptions, options.signal)) {
+        progress(part.length)
+        yield part
+      }
+    } finally {
+      // Failed or abandoned before the rest was read: don't leave its stream open.
+      if (!started) opened.then(call => { call.blob.fail(new AbortError('transfer abandoned')); call.release() }, () => {})
     }
-  } finally {
-    // Failed or abandoned before the rest was read: don't leave its stream open.
-    if (!started) opened.then(call => { call.blob.fail(new AbortError('transfer abandoned')); call.release() }, () => {})
   }
+}
+
+/** Sends a REPORT without waiting: it helps Global, and its failure changes nothing for the caller. */
+function report (ctx: RequesterContext, digest: Uint8Array, offset: number, length: number | undefined): void {
+  if (!ctx.channel.open) return
+  const body = reportBody({ digest, offset, length: Math.min(length ?? MAX_REPORT_RANGE, MAX_REPORT_RANGE) })
+  ctx.channel.request(KIND.REPORT, body).catch(() => {})
 }
 
 /** A blob stream tied to the caller's signal. */
