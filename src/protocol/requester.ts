@@ -102,6 +102,8 @@ export async function * getRange (ctx: RequesterContext, digest: Uint8Array, ran
     // Asked at once: the blob stream's round trip runs while the start is verified and delivered.
     const rest = { offset: range.offset + covered, length: range.length === undefined ? undefined : range.length - covered }
     const opened = openBlobGet(ctx, digest, rest, options.signal)
+    // Awaited only once the start is delivered: a failure to open must not count as unhandled meanwhile.
+    opened.catch(() => {})
     let started = false
     try {
       if (covered > 0) {
