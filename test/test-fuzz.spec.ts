@@ -23,9 +23,9 @@ import { createNode, type DstoreNode } from '../src/peers/node.js'
 import { BLOB_PROTOCOL, INLINE_MAX, KIND, MAX_BATCH, MAX_FRAME, RESPONSE, RPC_PROTOCOL } from '../src/protocol/constants.js'
 import { FrameReader, framePrefix } from '../src/protocol/framing.js'
 import {
-  MessageReader, U64_NONE, decodeDigests, decodeGet, decodeList, decodeListResponse, decodePutHead, decodeStatResponse,
+  MessageReader, U64_NONE, decodeDigests, decodeGet, decodeList, decodeListResponse, decodePutHead, decodeReport, decodeStatResponse,
   encodeCredit, encodeDelete, encodeError, encodeEvict, encodeGet, encodeGetInline, encodeList, encodeOk, encodePut,
-  encodePutHead, encodeStat, encodeStatResponse
+  encodePutHead, encodeStat, encodeStatResponse, reportBody, withHeader
 } from '../src/protocol/messages.js'
 import { collect, hex, pseudoRandom, tempDir } from './helpers.js'
 import { assertBytes, concat, framed, rssMiB } from './net.js'
@@ -174,6 +174,7 @@ async function checkSuccess (req: Uint8Array, answer: MessageReader): Promise<vo
       case KIND.PUT: parsed = { digest: r.digest(), data: r.rest() }; break
       case KIND.DELETE: parsed = r.digest(); r.end(); break
       case KIND.LIST: parsed = decodeList(r); break
+      case KIND.REPORT: parsed = decodeReport(r); break
       default: throw bad(`kind 0x${r.kind.toString(16)} is not a request Global answers`)
     }
   } catch (err) {
@@ -193,7 +194,16 @@ async function checkSuccess (req: Uint8Array, answer: MessageReader): Promise<vo
       const mode = answer.u8()
       const size = answer.u64()
       if (known.get(hex(req.digest)) !== size) throw bad(`GET reported size ${size} for a value never stored with that size`)
-      if (mode === 1) { answer.end(); return }
+      if (mode === 1) {
+        // The size, then the verified start of the range (only if the request allowed it).
+        const covered = answer.u64()
+        const start = answer.rest()
+        if (covered === 0) { if (start.length !== 0) throw bad('GET answered bytes for an empty start'); return }
+        if (req.partial !== true) throw bad('GET answered the start of a range although not allowed')
+        const data = await collect(decodeRange([start], req.digest, { offset: req.offset, length: covered }))
+        assert.equal(data.length, covered, 'GET partial answer: the start length')
+        return
+      }
       if (mode !== 0 || !req.inline) throw bad('GET answered inline although not allowed')
       const encoded = answer.rest()
       const length = req.length === U64_NONE ? Infinity : req.length
@@ -204,6 +214,10 @@ async function checkSuccess (req: Uint8Array, answer: MessageReader): Promise<vo
     case KIND.PUT: {
       const { digest, data } = parsed as { digest: Uint8Array, data: Uint8Array }
       if (!equal(blake3(data), digest)) throw bad('a PUT whose bytes do not hash to its digest was acknowledged')
+      answer.end()
+      return
+    }
+    case KIND.REPORT: {
       answer.end()
       return
     }
@@ -238,6 +252,8 @@ function corpus (seeds: Uint8Array[], victims: Uint8Array[]): Corpus {
     encodeGet(6, { digest: d[3], offset: 0, length: U64_NONE, inline: false }),
     encodeGet(7, { digest: d[1], offset: seeds[1].length, length: 0, inline: true }),
     encodeGet(8, { digest: rnd, offset: 0, length: 1, inline: true }),
+    encodeGet(33, { digest: d[3], offset: 5, length: U64_NONE, inline: true, partial: true }),
+    withHeader(KIND.REPORT, 34, reportBody({ digest: d[3], offset: 0, length: 100 })),
     ...small.map((s, i) => encodePut(9 + i, blake3(s), s)),
     encodePut(20, rnd, small[1]),
     encodePut(21, blake3(pseudoRandom(300, 5)), pseudoRandom(300, 6)),

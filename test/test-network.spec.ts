@@ -509,8 +509,9 @@ describe('network (Global and Local peers over libp2p)', function () {
       await l.ready()
       let cut = false
       const value = await l.get(cid, {
-        onProgress: () => {
-          if (cut) return
+        // Once the blob stream is under way (the start of the value comes inline with the answer).
+        onProgress: (e) => {
+          if (cut || e.bytes < 4 * MiB) return
           cut = true
           // Global drops the value without reaching this Local (as when its channel is reset
           // after an unconfirmed eviction); the blob transfer itself goes on.
@@ -581,6 +582,24 @@ describe('network (Global and Local peers over libp2p)', function () {
         await global.delete(cid)
       })
     }
+  })
+
+  describe('a Local that finds a value corrupt (REPORT)', () => {
+    it('makes Global re-check its copy, also for a value answered inline on the rpc channel', async () => {
+      const size = 200 * KiB // answered inline: no blob stream is reset, so only the REPORT tells Global
+      const data = pseudoRandom(size, 1150)
+      const cid = await global.put(data)
+      const digest = hex(cid.multihash.digest)
+      const file = join(repo, 'store', 'blobs', digest.slice(0, 2), digest)
+      const bytes = await readFile(file)
+      bytes[150 * KiB] ^= 0x04
+      await writeFile(file, bytes)
+      const before = global.stats().rechecksFailed
+      const l = await c.local(global)
+      await rejectsWith(l.get(cid), 'VerificationError')
+      await waitFor(() => global.stats().rechecksFailed > before, 5_000, 'Global to re-check the reported value and find it corrupt')
+      await global.delete(cid)
+    })
   })
 
   describe('malformed requests to Global', () => {

@@ -14,8 +14,8 @@ import type { ByteRange } from '../core/bao/index.js'
 import { ClosedError, ConfigError, ProtocolError } from '../core/errors.js'
 import { createFsStore, type FsBlobStore } from '../core/store/fs.js'
 import type { AbortOptions, BlobStat, ByteSource, GetOptions, PutOptions } from '../core/store/interface.js'
-import { BLOB_PROTOCOL, EVICT_TIMEOUT_MS, KIND, MAX_BLOB_STREAMS, MAX_CONNECTIONS_PER_PEER, MAX_RPC_STREAMS, RESPONSE, RPC_PROTOCOL } from '../protocol/constants.js'
-import { encodeEvict } from '../protocol/messages.js'
+import { BLOB_PROTOCOL, EVICT_TIMEOUT_MS, KIND, MAX_BLOB_STREAMS, MAX_CONNECTIONS_PER_PEER, MAX_RPC_STREAMS, RPC_PROTOCOL } from '../protocol/constants.js'
+import { evictBody } from '../protocol/messages.js'
 import { createProviderHandler, handleBlobStream, type ProviderOptions } from '../protocol/provider.js'
 import { RpcChannel } from '../protocol/rpc.js'
 import { AccessControl, type AccessLists } from './access.js'
@@ -144,7 +144,8 @@ export class GlobalPeer {
       maxBlobSize: this.options.maxBlobSize,
       requestTimeout: this.options.requestTimeout,
       onBytes: (dir, n) => { if (dir === 'in') this.counters.bytesIn += n; else this.counters.bytesOut += n },
-      onGetAborted: (digest, covered) => { this.recheck(digest, covered) }
+      onGetAborted: (digest, covered) => { this.recheck(digest, covered) },
+      onReport: (digest, covered) => { this.recheck(digest, covered) }
     }
     // The peer checked is the connection's remote peer: the identity its handshake proved.
     const forPeer = (connection: Connection): ProviderOptions => {
@@ -232,6 +233,9 @@ export class GlobalPeer {
     if (this.stopped) return
     this.stopped = true
     for (const link of this.links) link.channel.abort(new ClosedError('Global is stopping'))
+    // Connections reset, not closed: a Local then sees every transfer cut (and retries it), not
+    // a stream ending early, which it would have to take for Global sending too little.
+    for (const connection of this.node.getConnections()) connection.abort(new ClosedError('Global is stopping'))
     this.recheckAbort.abort()
     await this.node.stop()
     await this.rechecking
@@ -249,10 +253,8 @@ export class GlobalPeer {
     // neither learn which values are deleted nor hold up a delete by not answering.
     const readers = [...this.links].filter(link => this.access.allows(link.connection.remotePeer.toString(), 'read'))
     await Promise.all(readers.map(async (link) => {
-      const id = link.channel.allocId()
       try {
-        const reply = await link.channel.request(id, encodeEvict(id, [digest]), { timeout })
-        if (reply.kind !== (KIND.EVICT | RESPONSE)) throw new Error(`unexpected answer kind 0x${reply.kind.toString(16)}`)
+        await link.channel.request(KIND.EVICT, evictBody([digest]), { timeout })
         this.counters.evictionsConfirmed++
       } catch (err) {
         this.counters.evictionsTimedOut++
@@ -289,8 +291,11 @@ export class GlobalPeer {
    */
   private recheck (digest: Uint8Array, covered: ByteRange): void {
     if (this.stopped) return
-    const id = Buffer.from(digest).toString('hex')
-    if (this.rechecks.has(id) || this.rechecks.size >= MAX_RECHECKS || this.knownBad.has(id)) return
+    const hex = Buffer.from(digest).toString('hex')
+    // One job per value and range: a REPORT of the bad range is not lost behind the re-check of
+    // a reset GET's other range. The queue stays bounded by MAX_RECHECKS.
+    const id = `${hex}:${covered.offset}:${covered.length}`
+    if (this.rechecks.has(id) || this.rechecks.size >= MAX_RECHECKS || this.knownBad.has(hex)) return
     this.rechecks.set(id, { digest: digest.slice(), covered })
     if (this.rechecking === undefined) this.rechecking = this.drainRechecks()
   }
@@ -301,13 +306,15 @@ export class GlobalPeer {
     for (const [key, job] of this.rechecks) {
       if (this.stopped) break
       const cid = cidFromDigest(job.digest)
+      // Another range of it was found bad meanwhile: logged once is enough.
+      if (this.knownBad.has(Buffer.from(job.digest).toString('hex'))) { this.rechecks.delete(key); continue }
       try {
         const problem = await this.store.checkRange(cid, job.covered, { signal: this.recheckAbort.signal })
         this.counters.rechecks++
         if (problem !== undefined) {
           this.counters.rechecksFailed++
           // Logged once per value (until restart), however many Locals trip over it.
-          if (this.knownBad.size < MAX_KNOWN_BAD) this.knownBad.add(key)
+          if (this.knownBad.size < MAX_KNOWN_BAD) this.knownBad.add(Buffer.from(job.digest).toString('hex'))
           // The next put of these bytes re-verifies the stored copy and replaces it.
           this.store.markSuspect(cid)
           this.log(`stored value ${cid.toString()} fails verification (${problem}); a Local rejected it. Run \`dstore verify --repair\` with Global stopped`)

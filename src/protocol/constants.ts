@@ -4,7 +4,7 @@
  */
 
 /** Long-lived request/response stream: small requests, pipelined, and Global's eviction notices. */
-export const RPC_PROTOCOL = '/dstore/rpc/1.0.0'
+export const RPC_PROTOCOL = '/dstore/rpc/2.0.0'
 /** One stream per large transfer: a verified GET stream or a streaming PUT. */
 export const BLOB_PROTOCOL = '/dstore/blob/1.0.0'
 
@@ -22,6 +22,8 @@ export const KIND = {
   LIST: 0x05,
   /** Global → Local: evict these CIDs. The Local answers once they are gone. */
   EVICT: 0x06,
+  /** Local → Global: this range of a value failed verification here; Global re-checks its copy. */
+  REPORT: 0x07,
   /** On a blob stream: the receiver allows the sender this many bytes in total (flow control). */
   CREDIT: 0x08,
   /** An error answer to any request. */
@@ -73,5 +75,7 @@ export const MAX_PAUSED_BUFFER = 16 * 1024 * 1024 + 64 * 1024
  * its identity, so this allows that many at once. Further ones are closed as they open.
  */
 export const MAX_CONNECTIONS_PER_PEER = 32
+/** Most bytes of a value one REPORT makes Global re-check (one decoder batch). */
+export const MAX_REPORT_RANGE = 1024 * 1024
 /** How long Global waits for Locals to confirm an eviction before closing their connection. */
 export const EVICT_TIMEOUT_MS = 5_000

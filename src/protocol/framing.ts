@@ -7,7 +7,7 @@
  */
 import { Uint8ArrayList } from 'uint8arraylist'
 import type { Stream } from '@libp2p/interface'
-import { ProtocolError } from '../core/errors.js'
+import { ClosedError, ProtocolError } from '../core/errors.js'
 
 type Source = AsyncIterable<Uint8Array | Uint8ArrayList>
 
@@ -94,6 +94,12 @@ export async function * incoming (stream: Stream): AsyncGenerator<Uint8Array | U
   stream.addEventListener('end', onEnd)
   stream.addEventListener('close', onClose)
   try {
+    // A stream reset before we listened ends with an error, not as if the remote had finished:
+    // a reader would take a transfer cut by a lost connection for a peer that sent too little.
+    if (stream.status === 'reset' || stream.status === 'aborted') {
+      failure = new ClosedError(`the stream was ${stream.status === 'reset' ? 'reset' : 'aborted'} before it was read to the end`)
+      ended = true
+    }
     // A closed stream may still hold data, which adding the listener delivers (then 'end' comes).
     if (stream.readableEnded || (stream.status !== 'open' && stream.readBufferLength === 0)) ended = true
     for (;;) {

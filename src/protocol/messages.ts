@@ -21,11 +21,11 @@ export class MessageWriter {
   private view: DataView
   pos = 0
 
-  constructor (kind: number, id: number, bodyHint = 64) {
-    this.buf = new Uint8Array(5 + bodyHint)
+  /** A message `kind | id | body`; with `kind` null, a bare body (the rpc channel adds the header). */
+  constructor (kind: number | null, id: number, bodyHint = 64) {
+    this.buf = new Uint8Array((kind === null ? 0 : 5) + bodyHint)
     this.view = new DataView(this.buf.buffer)
-    this.u8(kind)
-    this.u32(id)
+    if (kind !== null) this.u8(kind).u32(id)
   }
 
   private room (n: number): void {
@@ -121,10 +121,30 @@ export class MessageReader {
 
 // ---- Requests ------------------------------------------------------------------------------
 
-export function encodeStat (id: number, digests: Uint8Array[]): Uint8Array {
-  const w = new MessageWriter(KIND.STAT, id, 2 + digests.length * DIGEST_LEN).u16(digests.length)
+/** A message header, `kind u8 | id u32`, for a body built without one. */
+export function messageHeader (kind: number, id: number): Uint8Array {
+  return new MessageWriter(kind, id, 0).finish()
+}
+
+/** `header ‖ body` in one array (tests and raw senders; the rpc channel sends the parts as they are). */
+export function withHeader (kind: number, id: number, ...body: Uint8Array[]): Uint8Array {
+  const w = new MessageWriter(kind, id, body.reduce((n, b) => n + b.length, 0))
+  for (const b of body) w.bytes(b)
+  return w.finish()
+}
+
+function digestList (digests: Uint8Array[]): Uint8Array {
+  if (digests.length > MAX_BATCH) throw new RangeError(`${digests.length} keys exceed the batch limit of ${MAX_BATCH}`)
+  const w = new MessageWriter(null, 0, 2 + digests.length * DIGEST_LEN).u16(digests.length)
   for (const d of digests) w.digest(d)
   return w.finish()
+}
+
+/** Body of a STAT request. */
+export function statBody (digests: Uint8Array[]): Uint8Array { return digestList(digests) }
+
+export function encodeStat (id: number, digests: Uint8Array[]): Uint8Array {
+  return withHeader(KIND.STAT, id, statBody(digests))
 }
 
 export function decodeDigests (r: MessageReader): Uint8Array[] {
@@ -135,10 +155,33 @@ export function decodeDigests (r: MessageReader): Uint8Array[] {
   return out
 }
 
-export interface GetRequest { digest: Uint8Array, offset: number, length: number, inline: boolean }
+/** GET flag: the answer may carry the verified range inline (rpc channel only). */
+export const GET_FLAG_INLINE = 1
+/**
+ * GET flag: a range too large to inline may be answered with its start inline (mode
+ * {@link GET_PARTIAL}); the requester fetches the rest on a blob stream.
+ */
+export const GET_FLAG_PARTIAL = 2
+
+export interface GetRequest {
+  digest: Uint8Array
+  offset: number
+  /** Bytes, or {@link U64_NONE}: to the end. */
+  length: number
+  /** May be answered inline ({@link GET_FLAG_INLINE}). */
+  inline: boolean
+  /** May be answered with the start of the range inline ({@link GET_FLAG_PARTIAL}). */
+  partial?: boolean
+}
+
+/** Body of a GET request (on the rpc channel, or as a blob stream's head with id 0). */
+export function getBody (req: GetRequest): Uint8Array {
+  return new MessageWriter(null, 0, 49).digest(req.digest).u64(req.offset).u64(req.length)
+    .u8((req.inline ? GET_FLAG_INLINE : 0) | (req.partial === true ? GET_FLAG_PARTIAL : 0)).finish()
+}
 
 export function encodeGet (id: number, req: GetRequest): Uint8Array {
-  return new MessageWriter(KIND.GET, id, 49).digest(req.digest).u64(req.offset).u64(req.length).u8(req.inline ? 1 : 0).finish()
+  return withHeader(KIND.GET, id, getBody(req))
 }
 
 export function decodeGet (r: MessageReader): GetRequest {
@@ -148,11 +191,18 @@ export function decodeGet (r: MessageReader): GetRequest {
   const flags = r.u8()
   r.end()
   if (offset === U64_NONE) throw new ProtocolError('GET offset cannot be the none value')
-  return { digest, offset, length, inline: (flags & 1) === 1 }
+  if ((flags & ~(GET_FLAG_INLINE | GET_FLAG_PARTIAL)) !== 0) throw new ProtocolError(`GET flags 0x${flags.toString(16)} has unknown bits`)
+  return { digest, offset, length, inline: (flags & GET_FLAG_INLINE) !== 0, partial: (flags & GET_FLAG_PARTIAL) !== 0 }
+}
+
+/** Body of an inline PUT: the digest, then the value (kept as its own part: not copied). */
+export function putBody (digest: Uint8Array, data: Uint8Array): Uint8Array[] {
+  if (digest.length !== DIGEST_LEN) throw new TypeError('digest must be 32 bytes')
+  return [digest, data]
 }
 
 export function encodePut (id: number, digest: Uint8Array, data: Uint8Array): Uint8Array {
-  return new MessageWriter(KIND.PUT, id, DIGEST_LEN + data.length).digest(digest).bytes(data).finish()
+  return withHeader(KIND.PUT, id, ...putBody(digest, data))
 }
 
 /**
@@ -187,31 +237,75 @@ export function encodeBlobGetResponse (size: number): Uint8Array {
   return new MessageWriter(KIND.GET | RESPONSE, 0, 8).u64(size).finish()
 }
 
+/** Body of a DELETE request. */
+export function deleteBody (digest: Uint8Array): Uint8Array {
+  return new MessageWriter(null, 0, DIGEST_LEN).digest(digest).finish()
+}
+
 export function encodeDelete (id: number, digest: Uint8Array): Uint8Array {
-  return new MessageWriter(KIND.DELETE, id, DIGEST_LEN).digest(digest).finish()
+  return withHeader(KIND.DELETE, id, deleteBody(digest))
 }
 
 export interface ListRequest { after?: Uint8Array, limit: number }
 
-export function encodeList (id: number, req: ListRequest): Uint8Array {
-  const w = new MessageWriter(KIND.LIST, id, 35)
+/** Body of a LIST request. */
+export function listBody (req: ListRequest): Uint8Array {
+  const w = new MessageWriter(null, 0, 35)
   if (req.after != null) w.u8(1).digest(req.after); else w.u8(0)
   return w.u16(req.limit).finish()
 }
 
+export function encodeList (id: number, req: ListRequest): Uint8Array {
+  return withHeader(KIND.LIST, id, listBody(req))
+}
+
+/**
+ * A LIST request. `limit` is the most entries the requester wants in one page: a larger one
+ * is not an error, it is capped at {@link MAX_BATCH} (the answer says `more` when the rest did
+ * not fit), so a requester need not know Global's page size.
+ */
 export function decodeList (r: MessageReader): ListRequest {
   const has = r.u8()
-  const after = has === 1 ? r.digest() : undefined
   if (has > 1) throw new ProtocolError('LIST cursor flag must be 0 or 1')
+  const after = has === 1 ? r.digest() : undefined
   const limit = Math.min(r.u16(), MAX_BATCH)
   r.end()
   return { after, limit }
 }
 
+/** Body of an EVICT request (Global → Local): the Local drops these values, then answers. */
+export function evictBody (digests: Uint8Array[]): Uint8Array { return digestList(digests) }
+
 export function encodeEvict (id: number, digests: Uint8Array[]): Uint8Array {
-  const w = new MessageWriter(KIND.EVICT, id, 2 + digests.length * DIGEST_LEN).u16(digests.length)
-  for (const d of digests) w.digest(d)
-  return w.finish()
+  return withHeader(KIND.EVICT, id, evictBody(digests))
+}
+
+/** The keys of an EVICT request (copies: they outlive the frame). */
+export function decodeEvict (r: MessageReader): Uint8Array[] {
+  if (r.kind !== KIND.EVICT) throw new ProtocolError(`expected EVICT, got kind 0x${r.kind.toString(16)}`)
+  return decodeDigests(r).map(d => d.slice())
+}
+
+/** The answer to an EVICT, sent once the copies are gone. */
+export function encodeEvictResponse (id: number): Uint8Array {
+  return encodeOk(KIND.EVICT, id)
+}
+
+/** A REPORT: the range of a value (from the first byte not delivered) that failed verification. */
+export interface Report { digest: Uint8Array, offset: number, length: number }
+
+/** Body of a REPORT (Local → Global). */
+export function reportBody (report: Report): Uint8Array {
+  return new MessageWriter(null, 0, 48).digest(report.digest).u64(report.offset).u64(report.length).finish()
+}
+
+export function decodeReport (r: MessageReader): Report {
+  const digest = r.digest()
+  const offset = r.u64()
+  const length = r.u64()
+  r.end()
+  if (offset === U64_NONE || length === U64_NONE) throw new ProtocolError('REPORT offset and length cannot be the none value')
+  return { digest, offset, length }
 }
 
 // ---- Responses -----------------------------------------------------------------------------
@@ -238,17 +332,45 @@ export function decodeStatResponse (r: MessageReader): Array<number | undefined>
   return out
 }
 
-/** GET answered inline: the verified stream follows in the same message. */
+/** GET answered inline: the verified stream of the whole range follows in the same message. */
 export const GET_INLINE = 0
-/** GET too large to answer inline: open a blob stream. The value's size follows. */
+/**
+ * GET too large to answer inline: the size, then `covered u64` and the verified stream of the
+ * range's first `covered` bytes (a prefix ending on a chunk-group boundary, 0 when the request
+ * did not set {@link GET_FLAG_PARTIAL}); the requester gets the rest on a blob stream.
+ */
 export const GET_USE_BLOB = 1
 
 export function encodeGetInline (id: number, size: number, encoded: Uint8Array): Uint8Array {
   return new MessageWriter(KIND.GET | RESPONSE, id, 9 + encoded.length).u8(GET_INLINE).u64(size).bytes(encoded).finish()
 }
 
+/** A GET answer of mode {@link GET_USE_BLOB} with nothing inline. */
 export function encodeGetUseBlob (id: number, size: number): Uint8Array {
-  return new MessageWriter(KIND.GET | RESPONSE, id, 9).u8(GET_USE_BLOB).u64(size).finish()
+  return encodeGetPartial(id, size, 0, new Uint8Array(0))
+}
+
+/** A GET answer of mode {@link GET_USE_BLOB} with the verified stream of the first `covered` bytes of the range. */
+export function encodeGetPartial (id: number, size: number, covered: number, encoded: Uint8Array): Uint8Array {
+  return new MessageWriter(KIND.GET | RESPONSE, id, 17 + encoded.length).u8(GET_USE_BLOB).u64(size).u64(covered).bytes(encoded).finish()
+}
+
+export type GetAnswer =
+  | { mode: typeof GET_INLINE, size: number, encoded: Uint8Array }
+  | { mode: typeof GET_USE_BLOB, size: number, covered: number, encoded: Uint8Array }
+
+/** An rpc GET answer. The size is only a hint until the decoder authenticates it. */
+export function decodeGetAnswer (r: MessageReader): GetAnswer {
+  const mode = r.u8()
+  const size = r.u64()
+  if (size === U64_NONE) throw new ProtocolError('GET answer size cannot be the none value')
+  if (mode === GET_INLINE) return { mode, size, encoded: r.rest() }
+  if (mode !== GET_USE_BLOB) throw new ProtocolError(`unknown GET answer mode ${mode}`)
+  const covered = r.u64()
+  if (covered === U64_NONE) throw new ProtocolError('GET answer covered length cannot be the none value')
+  const encoded = r.rest()
+  if ((covered === 0) !== (encoded.length === 0)) throw new ProtocolError('GET answer: the inline start and its length disagree')
+  return { mode, size, covered, encoded }
 }
 
 export function encodeDeleteResponse (id: number, existed: boolean): Uint8Array {

@@ -14,21 +14,20 @@
  */
 import type { Stream } from '@libp2p/interface'
 import { cidFromDigest } from '../core/cid.js'
-import { ClosedError, DstoreError, NotFoundError, OutOfRangeError, ProtocolError, TimeoutError, TooLargeError } from '../core/errors.js'
+import { ClosedError, NotFoundError, OutOfRangeError, ProtocolError, TimeoutError, TooLargeError } from '../core/errors.js'
 import { encodeRange, encodeRangeSync, encodedRangeLength } from '../core/bao/index.js'
 import type { ByteRange } from '../core/bao/index.js'
 import { DEFAULT_GROUP_LOG } from '../core/tree.js'
-import type { VerifiableBlobStore } from '../core/store/interface.js'
-import { INLINE_MAX, KIND, MAX_BATCH, MAX_FRAME, REQUEST_TIMEOUT_MS } from './constants.js'
-import { FrameReader, frame, writeFrame, writeRaw } from './framing.js'
-import { CreditGate, CreditGrantor } from './flow.js'
+import type { BlobReader, VerifiableBlobStore } from '../core/store/interface.js'
+import { INLINE_MAX, KIND, MAX_BATCH, MAX_REPORT_RANGE, REQUEST_TIMEOUT_MS } from './constants.js'
+import { BlobStream } from './blob-stream.js'
+import { CreditGate } from './flow.js'
 import {
-  MessageReader, U64_NONE, decodeCredit, decodeDigests, decodeGet, decodeList, decodePutHead,
-  encodeBlobGetResponse, encodeDeleteResponse, encodeError, encodeGetInline, encodeGetUseBlob,
+  MessageReader, U64_NONE, decodeDigests, decodeReport, decodeGet, decodeList, decodePutHead,
+  encodeBlobGetResponse, encodeDeleteResponse, encodeGetInline, encodeGetPartial, encodeGetUseBlob,
   encodeListResponse, encodeOk, encodePutResponse, encodeStatResponse, type ListEntry
 } from './messages.js'
 import type { RequestHandler } from './rpc.js'
-import { IdleWatchdog, withTimeout } from './timeout.js'
 
 export interface ProviderOptions {
   store: VerifiableBlobStore
@@ -52,6 +51,11 @@ export interface ProviderOptions {
    * (a PermissionDeniedError) if not. Called before anything is read from the store or the stream.
    */
   authorize?: (access: 'read' | 'write') => void
+  /**
+   * Called when a Local reports that a range of a value it got from us failed verification
+   * (REPORT; at most {@link MAX_REPORT_RANGE} bytes). Global re-checks it against the store.
+   */
+  onReport?: (digest: Uint8Array, covered: ByteRange) => void
   /** Called when a peer breaks a rule on a blob stream (malformed, too slow, past its credit), for logging. */
   onProtocolError?: (err: Error) => void
 }
@@ -89,24 +93,11 @@ export function createProviderHandler (options: ProviderOptions): RequestHandler
         const sizes = await Promise.all(digests.map(async d => await sizeOf(store, d)))
         return encodeStatResponse(msg.id, sizes)
       }
-      case KIND.GET: {
-        const req = decodeGet(msg)
-        // Small values live in the store's index: answered synchronously, no file, no generator.
-        const small = req.inline ? store.readInline?.(cidFromDigest(req.digest)) : undefined
-        if (small !== undefined) {
-          const encoded = encodeRangeSync(small.data, small.outboard, clip(small.data.length, req.offset, req.length), DEFAULT_GROUP_LOG)
-          options.onBytes?.('out', encoded.length)
-          return encodeGetInline(msg.id, small.data.length, encoded)
-        }
-        const size = await sizeOf(store, req.digest)
-        if (size === undefined) throw new NotFoundError('not found on Global')
-        const range = clip(size, req.offset, req.length)
-        if (!req.inline || encodedRangeLength(size, range, DEFAULT_GROUP_LOG) > INLINE_MAX) {
-          return encodeGetUseBlob(msg.id, size)
-        }
-        const encoded = await collectEncoded(store, req.digest, range)
-        options.onBytes?.('out', encoded.length)
-        return encodeGetInline(msg.id, size, encoded)
+      case KIND.GET: return await answerGet(msg, options)
+      case KIND.REPORT: {
+        const report = decodeReport(msg)
+        options.onReport?.(report.digest.slice(), { offset: report.offset, length: Math.min(report.length, MAX_REPORT_RANGE) })
+        return encodeOk(KIND.REPORT, msg.id)
       }
       case KIND.PUT: {
         const digest = msg.digest()
@@ -151,22 +142,61 @@ function checkSize (options: ProviderOptions, size: number): void {
   }
 }
 
-async function collectEncoded (store: VerifiableBlobStore, digest: Uint8Array, range: ByteRange): Promise<Uint8Array> {
-  const cid = cidFromDigest(digest)
-  const outboard = await store.outboard(cid)
+/**
+ * Bytes of a range answered inline as the start of a larger one (mode partial): whole groups,
+ * so that the rest starts on a group boundary and no group is sent twice, and small enough that
+ * their verified stream (data, parents, header) stays within {@link INLINE_MAX}.
+ */
+const PARTIAL_GROUPS = Math.floor(INLINE_MAX / (1 << (DEFAULT_GROUP_LOG + 10))) - 1
+
+/**
+ * An rpc GET: the whole range inline when its verified stream fits in {@link INLINE_MAX} and the
+ * request allows it; else the size and (when the request allows it) the start of the range
+ * inline, the rest to be fetched on a blob stream. Index lookups: one for a small value held in
+ * the index (`readInline`), three for a larger one (`readInline`, `open`, `outboard`).
+ */
+async function answerGet (msg: MessageReader, options: ProviderOptions): Promise<Uint8Array> {
+  const { store } = options
+  const req = decodeGet(msg)
+  const cid = cidFromDigest(req.digest)
+  // Small values live in the store's index: answered synchronously, no file, no generator.
+  const small = req.inline ? store.readInline?.(cid) : undefined
+  if (small !== undefined) {
+    const encoded = encodeRangeSync(small.data, small.outboard, clip(small.data.length, req.offset, req.length), DEFAULT_GROUP_LOG)
+    options.onBytes?.('out', encoded.length)
+    return encodeGetInline(msg.id, small.data.length, encoded)
+  }
   const reader = await store.open(cid)
   try {
-    const parts: Uint8Array[] = []
-    let n = 0
-    for await (const part of encodeRange(reader, outboard, range, DEFAULT_GROUP_LOG)) { parts.push(part); n += part.length }
-    if (parts.length === 1) return parts[0]
-    const out = new Uint8Array(n)
-    let o = 0
-    for (const p of parts) { out.set(p, o); o += p.length }
-    return out
+    const size = reader.size
+    const range = clip(size, req.offset, req.length)
+    const fits = encodedRangeLength(size, range, DEFAULT_GROUP_LOG) <= INLINE_MAX
+    if (req.inline && fits) {
+      const encoded = await collectEncoded(reader, await store.outboard(cid), range)
+      options.onBytes?.('out', encoded.length)
+      return encodeGetInline(msg.id, size, encoded)
+    }
+    if (!req.partial || fits) return encodeGetUseBlob(msg.id, size)
+    const groupLen = 1 << (DEFAULT_GROUP_LOG + 10)
+    const end = (Math.floor(range.offset / groupLen) + PARTIAL_GROUPS) * groupLen
+    const start = { offset: range.offset, length: end - range.offset }
+    const encoded = await collectEncoded(reader, await store.outboard(cid), start)
+    options.onBytes?.('out', encoded.length)
+    return encodeGetPartial(msg.id, size, start.length, encoded)
   } finally {
     await reader.close()
   }
+}
+
+async function collectEncoded (reader: BlobReader, outboard: Uint8Array, range: ByteRange): Promise<Uint8Array> {
+  const parts: Uint8Array[] = []
+  let n = 0
+  for await (const part of encodeRange(reader, outboard, range, DEFAULT_GROUP_LOG)) { parts.push(part); n += part.length }
+  if (parts.length === 1) return parts[0]
+  const out = new Uint8Array(n)
+  let o = 0
+  for (const p of parts) { out.set(p, o); o += p.length }
+  return out
 }
 
 /**
@@ -174,119 +204,83 @@ async function collectEncoded (store: VerifiableBlobStore, digest: Uint8Array, r
  * an ERROR frame when the stream still works, and the stream is reset otherwise.
  */
 export async function handleBlobStream (stream: Stream, options: ProviderOptions): Promise<void> {
-  const timeout = options.requestTimeout ?? REQUEST_TIMEOUT_MS
   let reported = false
   const report = (err: Error): void => {
     if (!reported && (err instanceof ProtocolError || err instanceof TimeoutError)) { reported = true; options.onProtocolError?.(err) }
   }
   // Progress is bytes read or written: a peer that stops (or all but stops) sending or reading times out.
-  const watchdog = new IdleWatchdog(timeout, 'blob stream', (err) => {
-    report(err)
-    // Say why when it costs no waiting (the peer may not be reading), then reset.
-    if (stream.writeStatus === 'writable' && !stream.writableNeedsDrain) {
-      try { stream.send(frame(encodeError(0, err.code, err.message))) } catch {}
-    }
-    stream.abort(err)
-  })
-  const reader = new FrameReader(stream, MAX_FRAME, (n) => { watchdog.touch(n) })
+  const blob = new BlobStream(stream, { timeout: options.requestTimeout, what: 'blob stream', onIdle: report, explainIdle: true })
   try {
-    const head = await withTimeout(reader.next(), timeout, 'blob stream head')
-    if (head == null) throw new ProtocolError('blob stream closed before its head')
-    const msg = new MessageReader(head)
+    const msg = await blob.readMessage('blob stream head')
     if (msg.kind === KIND.GET) {
       options.authorize?.('read')
-      await serveGet(stream, msg, reader, options, watchdog)
+      await serveGet(blob, msg, options)
     } else if (msg.kind === KIND.PUT) {
       options.authorize?.('write')
-      await receivePut(stream, msg, reader, options)
+      await receivePut(blob, msg, options)
     } else {
       throw new ProtocolError(`unknown blob stream kind 0x${msg.kind.toString(16)}`)
     }
-    await stream.close()
+    await blob.close()
   } catch (err) {
-    const e = err instanceof Error ? err : new Error(String(err))
-    report(e)
-    if (err instanceof DstoreError && stream.writeStatus === 'writable') {
-      try {
-        await writeFrame(stream, encodeError(0, err.code, err.message))
-        await stream.close()
-        // Nothing more will be read: a peer still sending (the rest of a refused PUT) is reset,
-        // else what it sends would pile up unread. The ERROR went out before the reset.
-        if (stream.remoteWriteStatus !== 'closed') stream.abort(e)
-        return
-      } catch {}
-    }
-    stream.abort(e)
+    report(err instanceof Error ? err : new Error(String(err)))
+    await blob.refuse(err)
   } finally {
-    watchdog.stop()
+    blob.release()
   }
 }
 
-async function serveGet (stream: Stream, msg: MessageReader, frames: FrameReader, options: ProviderOptions, watchdog: IdleWatchdog): Promise<void> {
+async function serveGet (blob: BlobStream, msg: MessageReader, options: ProviderOptions): Promise<void> {
   const req = decodeGet(msg)
   const { store } = options
-  const size = await sizeOf(store, req.digest)
-  if (size === undefined) throw new NotFoundError('not found on Global')
-  const range = clip(size, req.offset, req.length)
   const cid = cidFromDigest(req.digest)
-  const outboard = await store.outboard(cid)
+  // The reader knows the size: no separate stat (one index lookup fewer).
   const reader = await store.open(cid)
-  // The Local grants credit as it consumes; anything but CREDIT on its side is a protocol error.
-  const gate = new CreditGate()
-  // A reset (our watchdog, the Local, the connection) must also end a wait for credit.
-  const onClose = (): void => { gate.fail(new ClosedError('blob stream closed during a GET')) }
-  stream.addEventListener('close', onClose)
-  void (async () => {
-    for (;;) {
-      const frame = await frames.next()
-      if (frame == null) {
-        // The Local closed its side: no more credit can come.
-        gate.end(new ProtocolError('the Local closed its side of a GET before granting the credit it needs'))
-        return
-      }
-      const credit = new MessageReader(frame)
-      if (credit.kind !== KIND.CREDIT) throw new ProtocolError(`expected CREDIT during a GET, got kind 0x${credit.kind.toString(16)}`)
-      gate.grant(decodeCredit(credit))
-    }
-  })().catch((err: Error) => { gate.fail(err); stream.abort(err) })
-  let sent = 0
-  // The Local resets the stream when its decoder rejects what we sent (or when its consumer
-  // stops early), possibly after everything was sent: have what was sent re-checked.
-  stream.addEventListener('close', (evt: Event) => {
-    const e = evt as Event & { local?: boolean, error?: Error }
-    if (e.local === false && e.error != null && sent > 0) {
-      // The encoded bytes sent (parents included) bound the data bytes sent from range.offset.
-      options.onGetAborted?.(req.digest, { offset: range.offset, length: Math.min(range.length, sent) })
-    }
-  }, { once: true })
   try {
-    await writeFrame(stream, encodeBlobGetResponse(size))
-    for await (const part of encodeRange(reader, outboard, range, DEFAULT_GROUP_LOG)) {
-      // Never past the credit: the Local resets a stream that sends more than it allowed.
-      await gate.send(part, async (piece) => {
-        await writeRaw(stream, piece)
-        sent += piece.length
-        watchdog.touch(piece.length)
-      })
-      options.onBytes?.('out', part.length)
+    const size = reader.size
+    const range = clip(size, req.offset, req.length)
+    const outboard = await store.outboard(cid)
+    // The Local grants credit as it consumes; anything but CREDIT on its side is a protocol error.
+    const gate = new CreditGate()
+    blob.readCredit(gate).then((other) => {
+      if (other != null) throw new ProtocolError(`expected CREDIT during a GET, got kind 0x${other.kind.toString(16)}`)
+    }).catch((err: Error) => { gate.fail(err); blob.fail(err) })
+    let sent = 0
+    // The Local resets the stream when its decoder rejects what we sent (or when its consumer
+    // stops early), possibly after everything was sent: have what was sent re-checked.
+    blob.stream.addEventListener('close', () => {
+      const reason = blob.closeReason
+      if (reason?.by === 'remote' && reason.error != null && sent > 0) {
+        // The encoded bytes sent (parents included) bound the data bytes sent from range.offset.
+        options.onGetAborted?.(req.digest, { offset: range.offset, length: Math.min(range.length, sent) })
+      }
+    }, { once: true })
+    try {
+      await blob.send(encodeBlobGetResponse(size))
+      for await (const part of encodeRange(reader, outboard, range, DEFAULT_GROUP_LOG)) {
+        // Never past the credit: the Local resets a stream that sends more than it allowed.
+        await blob.sendRaw(gate, part)
+        sent += part.length
+        options.onBytes?.('out', part.length)
+      }
+    } finally {
+      gate.fail(new ClosedError('GET finished'))
     }
   } finally {
-    stream.removeEventListener('close', onClose)
-    gate.fail(new ClosedError('GET finished'))
     await reader.close()
   }
 }
 
-async function receivePut (stream: Stream, msg: MessageReader, reader: FrameReader, options: ProviderOptions): Promise<void> {
+async function receivePut (blob: BlobStream, msg: MessageReader, options: ProviderOptions): Promise<void> {
   const head = decodePutHead(msg)
   if (head.size != null) checkSize(options, head.size)
   const limit = options.maxBlobSize
   let received = 0
   // Credit is granted as the store consumes, so a disk slower than the network bounds what we
   // buffer; a sender that ignores it is reset as soon as it goes past (it is reported by the caller).
-  const grantor = new CreditGrantor(stream, reader.buffered)
+  const raw = blob.receiveRaw()
   async function * body (): AsyncGenerator<Uint8Array> {
-    for await (const part of grantor.counting(reader.raw())) {
+    for await (const part of raw) {
       received += part.length
       if (limit != null && received > limit) throw new TooLargeError(`value exceeds this Global's limit of ${limit} bytes`)
       if (head.size != null && received > head.size) throw new ProtocolError(`PUT sent more than the ${head.size} bytes it announced`)
@@ -298,5 +292,5 @@ async function receivePut (stream: Stream, msg: MessageReader, reader: FrameRead
     expected: head.digest != null ? cidFromDigest(head.digest) : undefined,
     size: head.size
   })
-  await writeFrame(stream, encodePutResponse(cid.multihash.digest))
+  await blob.send(encodePutResponse(cid.multihash.digest))
 }

@@ -3,20 +3,21 @@
  * passed the verified-stream decoder against the digest asked for; sizes Global announces are
  * only hints until the decoder has authenticated them.
  */
-import type { Connection, Stream } from '@libp2p/interface'
-import { AbortError, ClosedError, DstoreError, OutOfRangeError, ProtocolError, VerificationError, errorFromCode } from '../core/errors.js'
-import { decodeRange } from '../core/bao/index.js'
+import type { Connection } from '@libp2p/interface'
+import { AbortError, ClosedError, DstoreError, GlobalUnreachableError, OutOfRangeError, ProtocolError, VerificationError, errorFromCode } from '../core/errors.js'
+import { abortError, asAbortError, throwIfAborted } from '../core/abort.js'
+import { StreamVerificationError, decodeRange } from '../core/bao/index.js'
 import { DEFAULT_GROUP_LOG, TreeHasher } from '../core/tree.js'
 import type { ProgressEvent } from '../core/store/interface.js'
-import { BLOB_PROTOCOL, INLINE_MAX, KIND, MAX_BATCH, MAX_FRAME, REQUEST_TIMEOUT_MS, RESPONSE } from './constants.js'
-import { FrameReader, incoming, writeFrame, writeRaw } from './framing.js'
-import { CreditGate, CreditGrantor } from './flow.js'
+import { BLOB_PROTOCOL, INLINE_MAX, KIND, MAX_BATCH, MAX_REPORT_RANGE, RESPONSE } from './constants.js'
+import { BlobStream, StreamEndedError } from './blob-stream.js'
+import { CreditGate } from './flow.js'
 import {
-  GET_INLINE, MessageReader, U64_NONE, decodeCredit, decodeError, decodeListResponse, decodeStatResponse,
-  encodeDelete, encodeGet, encodeList, encodePut, encodePutHead, encodeStat, type ListEntry
+  GET_INLINE, MessageReader, U64_NONE, decodeError, decodeGetAnswer, decodeListResponse, decodeStatResponse,
+  deleteBody, encodeGet, encodePutHead, getBody, listBody, putBody, reportBody, statBody, type ListEntry
 } from './messages.js'
 import type { RpcChannel } from './rpc.js'
-import { IdleWatchdog, withTimeout } from './timeout.js'
+import { withTimeout } from './timeout.js'
 
 export interface RequesterContext {
   channel: RpcChannel
@@ -35,9 +36,7 @@ export async function statMany (ctx: RequesterContext, digests: Uint8Array[], op
   const out: Array<number | undefined> = []
   for (let i = 0; i < digests.length; i += MAX_BATCH) {
     const batch = digests.slice(i, i + MAX_BATCH)
-    const id = ctx.channel.allocId()
-    const reply = await ctx.channel.request(id, encodeStat(id, batch), options)
-    expectKind(reply, KIND.STAT)
+    const reply = await ctx.channel.request(KIND.STAT, statBody(batch), options)
     const sizes = decodeStatResponse(reply)
     if (sizes.length !== batch.length) throw new ProtocolError(`STAT answered ${sizes.length} sizes for ${batch.length} keys`)
     out.push(...sizes)
@@ -61,62 +60,124 @@ export interface GetRangeOptions extends CallOptions {
   target?: (announcedSize: number) => Uint8Array | undefined
 }
 
+/**
+ * One round trip for any size: the rpc GET may be answered with the whole range inline (small
+ * values), or with the size and the start of the range inline (mode partial); then the rest
+ * comes on a blob stream, which is opened before the start is decoded, so its round trip
+ * overlaps the decoding and delivery of the start. A Global that answers "use a blob stream"
+ * (mode 1 with nothing inline) gets the whole range asked on one.
+ */
 export async function * getRange (ctx: RequesterContext, digest: Uint8Array, range: RangeRequest, options: GetRangeOptions = {}): AsyncGenerator<Uint8Array> {
   // Checked before anything is sent: a negative offset would be encoded as the u64 "none" value
   // (Global answers ERR_PROTOCOL) and a negative length as "to the end".
   checkRangeArgs(range)
   const wireLength = range.length ?? U64_NONE
-  const decodeLength = range.length ?? Infinity
-  const id = ctx.channel.allocId()
-  const reply = await ctx.channel.request(id, encodeGet(id, { digest, offset: range.offset, length: wireLength, inline: true }), options)
-  expectKind(reply, KIND.GET)
-  const mode = reply.u8()
-  const announced = reply.u64()
+  const reply = await ctx.channel.request(KIND.GET, getBody({ digest, offset: range.offset, length: wireLength, inline: true, partial: true }), options)
+  const answer = decodeGetAnswer(reply)
   let done = 0
   const progress = (n: number): void => {
     done += n
-    options.onProgress?.({ type: 'blob:get:verified', bytes: done, total: range.length ?? (announced - range.offset) })
+    options.onProgress?.({ type: 'blob:get:verified', bytes: done, total: range.length ?? (answer.size - range.offset) })
   }
-  const target = options.target?.(announced)
-  if (mode === GET_INLINE) {
-    const encoded = reply.rest()
-    ctx.onBytes?.('in', encoded.length)
-    for await (const part of decodeRange([encoded], digest, { offset: range.offset, length: decodeLength }, DEFAULT_GROUP_LOG, { maxSize: options.maxSize, target })) {
-      progress(part.length)
-      yield part
+  const target = options.target?.(answer.size)
+  const decodeOptions = { maxSize: options.maxSize, signal: options.signal, target }
+  try {
+    yield * deliver()
+  } catch (err) {
+    // Bad bytes from Global: tell it where, so it re-checks (and can quarantine) its copy.
+    if (err instanceof StreamVerificationError && err.reason === 'mismatch') report(ctx, digest, range.offset + done, range.length === undefined ? undefined : range.length - done)
+    throw err
+  }
+  async function * deliver (): AsyncGenerator<Uint8Array> {
+    if (answer.mode === GET_INLINE) {
+      ctx.onBytes?.('in', answer.encoded.length)
+      for await (const part of decodeRange([answer.encoded], digest, { offset: range.offset, length: range.length ?? Infinity }, DEFAULT_GROUP_LOG, decodeOptions)) {
+        progress(part.length)
+        yield part
+      }
+      return
     }
-    return
+    const covered = answer.covered
+    if (range.length !== undefined && covered > range.length) throw new ProtocolError(`GET answered ${covered} bytes inline for a range of ${range.length}`)
+    // Asked at once: the blob stream's round trip runs while the start is verified and delivered.
+    const rest = { offset: range.offset + covered, length: range.length === undefined ? undefined : range.length - covered }
+    const opened = openBlobGet(ctx, digest, rest, options.signal)
+    // Awaited only once the start is delivered: a failure to open must not count as unhandled meanwhile.
+    opened.catch(() => {})
+    let started = false
+    try {
+      if (covered > 0) {
+        ctx.onBytes?.('in', answer.encoded.length)
+        for await (const part of decodeRange([answer.encoded], digest, { offset: range.offset, length: covered }, DEFAULT_GROUP_LOG, decodeOptions)) {
+          progress(part.length)
+          yield part
+        }
+      }
+      started = true
+      for await (const part of readBlobGet(ctx, await opened, digest, rest, decodeOptions, options.signal)) {
+        progress(part.length)
+        yield part
+      }
+    } finally {
+      // Failed or abandoned before the rest was read: don't leave its stream open.
+      if (!started) opened.then(call => { call.blob.fail(new AbortError('transfer abandoned')); call.release() }, () => {})
+    }
   }
-  const call = await BlobCall.open(ctx, options.signal)
-  let finished = false
+}
+
+/** Sends a REPORT without waiting: it helps Global, and its failure changes nothing for the caller. */
+function report (ctx: RequesterContext, digest: Uint8Array, offset: number, length: number | undefined): void {
+  if (!ctx.channel.open) return
+  const body = reportBody({ digest, offset, length: Math.min(length ?? MAX_REPORT_RANGE, MAX_REPORT_RANGE) })
+  ctx.channel.request(KIND.REPORT, body).catch(() => {})
+}
+
+/** A blob stream tied to the caller's signal. */
+interface BlobCall { blob: BlobStream, release: () => void }
+/** A blob stream for a GET, its head sent and its answer being read. */
+interface BlobGet extends BlobCall { answer: Promise<MessageReader> }
+
+async function openBlobGet (ctx: RequesterContext, digest: Uint8Array, range: RangeRequest, signal?: AbortSignal): Promise<BlobGet> {
+  const call = await openBlob(ctx, signal)
   try {
     // Our side stays open after the head: it carries CREDIT as the decoder consumes.
-    await writeFrame(call.stream, encodeGet(0, { digest, offset: range.offset, length: wireLength, inline: false }))
-    // incoming(): a reset (ours, when Global sends past its credit) ends the read with its error
-    // however the reads and the reset interleave; the stream's own iterator could then wait
-    // until the idle watchdog fired.
-    const reader = new FrameReader(incoming(call.stream), MAX_FRAME, (n) => {
-      call.watchdog.touch(n)
-      ctx.onBytes?.('in', n)
-    })
-    const answer = await readAnswer(reader, KIND.GET, call.timeout, 'GET from Global')
+    await call.blob.send(encodeGet(0, { digest, offset: range.offset, length: range.length ?? U64_NONE, inline: false }))
+    // Read at once, even while the start of the value is still being delivered: what arrives
+    // meanwhile must be queued by our reader, not left in the stream's own buffer (which
+    // libp2p resets once past its limit, smaller than a credit window).
+    const answer = call.blob.readMessage('GET from Global')
+    answer.catch(() => {})
+    return { ...call, answer }
+  } catch (err) {
+    call.blob.fail(err)
+    call.release()
+    throw classify(err, call.blob, ctx, signal)
+  }
+}
+
+async function * readBlobGet (ctx: RequesterContext, call: BlobGet, digest: Uint8Array, range: RangeRequest,
+  decodeOptions: { maxSize?: number, target?: Uint8Array }, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
+  const { blob } = call
+  let finished = false
+  try {
+    const answer = await call.answer
+    expectKind(answer, KIND.GET)
     answer.u64()
     answer.end()
     // Global may not send past the credit we grant: more is reset as a ProtocolError.
-    const grantor = new CreditGrantor(call.stream, reader.buffered)
-    for await (const part of decodeRange(grantor.counting(reader.raw()), digest, { offset: range.offset, length: decodeLength }, DEFAULT_GROUP_LOG, { maxSize: options.maxSize, signal: options.signal, target })) {
-      progress(part.length)
+    for await (const part of decodeRange(blob.receiveRaw(), digest, { offset: range.offset, length: range.length ?? Infinity }, DEFAULT_GROUP_LOG, { ...decodeOptions, signal })) {
       yield part
     }
-    await call.stream.close()
+    await blob.close()
     finished = true
   } catch (err) {
     finished = true
-    throw call.fail(err)
+    blob.fail(err)
+    throw classify(err, blob, ctx, signal)
   } finally {
     // A consumer that stops early (break, return) abandons the transfer: reset the stream now,
     // rather than leave it open, with a window of data queued, until Global's watchdog fires.
-    if (!finished) call.stream.abort(new AbortError('transfer abandoned by its consumer'))
+    if (!finished) blob.fail(new AbortError('transfer abandoned by its consumer'))
     call.release()
   }
 }
@@ -124,9 +185,8 @@ export async function * getRange (ctx: RequesterContext, digest: Uint8Array, ran
 /** Puts a value whose bytes are all in hand. Global verifies it against `digest` before answering. */
 export async function putBytes (ctx: RequesterContext, digest: Uint8Array, data: Uint8Array, options: CallOptions = {}): Promise<void> {
   if (data.length <= INLINE_MAX) {
-    const id = ctx.channel.allocId()
-    const reply = await ctx.channel.request(id, encodePut(id, digest, data), options)
-    expectKind(reply, KIND.PUT)
+    const reply = await ctx.channel.request(KIND.PUT, putBody(digest, data), options)
+    reply.end()
     ctx.onBytes?.('out', data.length)
     options.onProgress?.({ type: 'blob:put:sent', bytes: data.length, total: data.length })
     return
@@ -146,50 +206,43 @@ export async function putBytes (ctx: RequesterContext, digest: Uint8Array, data:
  */
 export async function putStream (ctx: RequesterContext, source: AsyncIterable<Uint8Array>, head: { digest?: Uint8Array, size?: number },
   options: CallOptions = {}, copy = true): Promise<Uint8Array> {
-  const call = await BlobCall.open(ctx, options.signal)
+  const call = await openBlob(ctx, options.signal)
+  const { blob } = call
   const gate = new CreditGate()
-  let answer: Promise<MessageReader> | undefined
+  let answered: Promise<MessageReader> | undefined
   try {
-    await writeFrame(call.stream, encodePutHead(head))
+    await blob.send(encodePutHead(head))
     // Global's side carries CREDIT while we send, then the answer (or an ERROR, which stops us early).
-    const reader = new FrameReader(incoming(call.stream), MAX_FRAME, (n) => { call.watchdog.touch(n) })
-    answer = (async () => {
-      for (;;) {
-        const frame = await reader.next()
-        if (frame == null) throw new ProtocolError('PUT to Global: Global closed the blob stream without answering')
-        const msg = new MessageReader(frame)
-        if (msg.kind === KIND.CREDIT) { gate.grant(decodeCredit(msg)); continue }
-        expectKind(msg, KIND.PUT)
-        return msg
-      }
-    })()
-    answer.catch((err: Error) => { gate.fail(err) })
+    answered = blob.readCredit(gate).then((msg) => {
+      if (msg == null) throw new StreamEndedError('PUT to Global: Global closed the blob stream without answering')
+      expectKind(msg, KIND.PUT)
+      return msg
+    })
+    answered.catch((err: Error) => { gate.fail(err) })
     let sent = 0
     for await (const part of source) {
-      options.signal?.throwIfAborted()
+      throwIfAborted(options.signal)
       if (part.length === 0) continue
       // Never past the credit (Global resets a PUT that goes past it): a piece may go in parts.
-      await gate.send(copy ? part.slice() : part, async (piece) => {
-        await writeRaw(call.stream, piece, options)
-        call.watchdog.touch(piece.length)
-      })
+      await blob.sendRaw(gate, copy ? part.slice() : part, options)
       sent += part.length
       ctx.onBytes?.('out', part.length)
       options.onProgress?.({ type: 'blob:put:sent', bytes: sent, total: head.size })
     }
-    await call.stream.close(options)
-    const msg = await withTimeout(answer, call.timeout, 'PUT to Global')
+    await blob.close(options)
+    const msg = await withTimeout(answered, blob.timeout, 'PUT to Global')
     const stored = msg.digest()
     msg.end()
     return stored.slice()
   } catch (err) {
     // Global refuses a PUT it is still receiving with an ERROR, then resets the stream: a write
     // can fail on the reset before the ERROR, which came first, has been read. It says why.
-    if (!(err instanceof DstoreError) && answer != null && call.stream.status === 'reset') {
-      const refusal = await answer.then(() => undefined, (e: unknown) => e)
-      if (refusal instanceof DstoreError) throw call.fail(refusal)
+    if ((!(err instanceof DstoreError) || err instanceof ClosedError) && answered != null && blob.stream.status === 'reset') {
+      const refusal = await answered.then(() => undefined, (e: unknown) => e)
+      if (refusal instanceof DstoreError) { blob.fail(refusal); throw classify(refusal, blob, ctx, options.signal) }
     }
-    throw call.fail(err)
+    blob.fail(err)
+    throw classify(err, blob, ctx, options.signal)
   } finally {
     gate.fail(new ClosedError('PUT finished'))
     call.release()
@@ -214,9 +267,7 @@ export async function putHashed (ctx: RequesterContext, source: AsyncIterable<Ui
 
 /** Deletes a value on Global; resolves once every connected Local has evicted it. */
 export async function deleteBlob (ctx: RequesterContext, digest: Uint8Array, options: CallOptions = {}): Promise<boolean> {
-  const id = ctx.channel.allocId()
-  const reply = await ctx.channel.request(id, encodeDelete(id, digest), options)
-  expectKind(reply, KIND.DELETE)
+  const reply = await ctx.channel.request(KIND.DELETE, deleteBody(digest), options)
   const existed = reply.u8() === 1
   reply.end()
   return existed
@@ -226,9 +277,7 @@ export async function deleteBlob (ctx: RequesterContext, digest: Uint8Array, opt
 export async function * listBlobs (ctx: RequesterContext, options: CallOptions = {}): AsyncGenerator<ListEntry> {
   let after: Uint8Array | undefined
   for (;;) {
-    const id = ctx.channel.allocId()
-    const reply = await ctx.channel.request(id, encodeList(id, { after, limit: MAX_BATCH }), options)
-    expectKind(reply, KIND.LIST)
+    const reply = await ctx.channel.request(KIND.LIST, listBody({ after, limit: MAX_BATCH }), options)
     const { entries, more } = decodeListResponse(reply)
     for (const e of entries) yield { digest: e.digest.slice(), size: e.size }
     if (!more || entries.length === 0) return
@@ -244,44 +293,39 @@ export function checkRangeArgs (range: RangeRequest): void {
   }
 }
 
-/** A blob stream tied to the caller's signal: aborting the signal resets the stream. */
-class BlobCall {
-  /** Resets the stream when the transfer makes no progress (no byte read or written) for `timeout`. */
-  readonly watchdog: IdleWatchdog
-
-  private constructor (readonly stream: Stream, readonly timeout: number, private readonly signal: AbortSignal | undefined, private readonly onAbort: () => void) {
-    this.watchdog = new IdleWatchdog(timeout, 'transfer with Global', (err) => { stream.abort(err) })
-  }
-
-  static async open (ctx: RequesterContext, signal?: AbortSignal): Promise<BlobCall> {
-    const stream = await ctx.connection.newStream(BLOB_PROTOCOL, { signal, negotiateFully: false })
-    const onAbort = (): void => { stream.abort(new AbortError()) }
-    // An abort while the stream was being opened would otherwise go unnoticed until the decoder checks.
-    if (signal?.aborted === true) { onAbort(); throw new AbortError(undefined, { cause: signal.reason }) }
-    signal?.addEventListener('abort', onAbort, { once: true })
-    return new BlobCall(stream, ctx.requestTimeout ?? REQUEST_TIMEOUT_MS, signal, onAbort)
-  }
-
-  /** Resets the stream; returns the error to throw (an abort by the caller becomes AbortError). */
-  fail (err: unknown): unknown {
-    this.stream.abort(err instanceof Error ? err : new Error(String(err)))
-    if (this.signal?.aborted === true && !(err instanceof DstoreError)) return new AbortError(undefined, { cause: err })
-    return err
-  }
-
-  release (): void {
-    this.watchdog.stop()
-    this.signal?.removeEventListener('abort', this.onAbort)
-  }
+/** Opens a blob stream tied to the caller's signal: aborting the signal resets the stream. */
+async function openBlob (ctx: RequesterContext, signal?: AbortSignal): Promise<BlobCall> {
+  const stream = await ctx.connection.newStream(BLOB_PROTOCOL, { signal, negotiateFully: false })
+  const blob = new BlobStream(stream, { timeout: ctx.requestTimeout, what: 'transfer with Global', onRead: (n) => { ctx.onBytes?.('in', n) } })
+  const onAbort = (): void => { stream.abort(abortError(signal)) }
+  // An abort while the stream was being opened would otherwise go unnoticed until the decoder checks.
+  if (signal?.aborted === true) { onAbort(); blob.release(); throw abortError(signal) }
+  signal?.addEventListener('abort', onAbort, { once: true })
+  return { blob, release: () => { blob.release(); signal?.removeEventListener('abort', onAbort) } }
 }
 
-/** Reads the one answer frame of a blob stream, turning an ERROR answer into its typed error. */
-async function readAnswer (reader: FrameReader, kind: number, timeout: number, what: string): Promise<MessageReader> {
-  const frame = await withTimeout(reader.next(), timeout, what)
-  if (frame == null) throw new ProtocolError(`${what}: Global closed the blob stream without answering`)
-  const answer = new MessageReader(frame)
-  expectKind(answer, kind)
-  return answer
+/**
+ * The error a failed transfer ends with. A caller's abort is an AbortError. A transfer whose
+ * stream was cut under it — reset by Global or the connection, or ended early while the
+ * connection is going down — is a GlobalUnreachableError carrying the close reason (never a
+ * VerificationError: nothing unverified was delivered, and the data was not shown bad), so a
+ * caller can retry on a new connection without polling the connection's state. Anything else
+ * (Global's typed answers, bad data on a healthy stream, our own resets) is returned as is.
+ */
+function classify (err: unknown, blob: BlobStream, ctx: RequesterContext, signal?: AbortSignal): unknown {
+  if (signal?.aborted === true) return asAbortError(err, signal)
+  if (err instanceof GlobalUnreachableError) return err
+  const reason = blob.closeReason
+  const cutShort = !(err instanceof DstoreError) || err instanceof ClosedError ||
+    (err instanceof StreamVerificationError && err.reason === 'truncated') ||
+    err instanceof StreamEndedError
+  if (!cutShort) return err
+  // Not lost: bad data or a missing answer on a healthy connection is Global's fault; an error
+  // of the caller's source passes unchanged.
+  const lost = reason?.by === 'remote' || ctx.connection.status !== 'open' || !ctx.channel.open
+  if (!lost) return err
+  const why = reason?.error != null ? `${reason.error.name}: ${reason.error.message}` : err instanceof Error ? `${err.name}: ${err.message}` : String(err)
+  return new GlobalUnreachableError(`the blob stream to Global was cut off (${why})`, { cause: reason?.error ?? err })
 }
 
 function expectKind (msg: MessageReader, kind: number): void {

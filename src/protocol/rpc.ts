@@ -18,10 +18,12 @@
  *   written, get an ERROR `ERR_TIMEOUT` (id 0) when it can be sent at once, and a reset.
  */
 import type { Stream } from '@libp2p/interface'
-import { DstoreError, ProtocolError, TimeoutError, ClosedError, AbortError, errorFromCode } from '../core/errors.js'
+import { Uint8ArrayList } from 'uint8arraylist'
+import { DstoreError, ProtocolError, TimeoutError, ClosedError, errorFromCode } from '../core/errors.js'
+import { abortError, throwIfAborted } from '../core/abort.js'
 import { KIND, MAX_FRAME, MAX_PAUSED_BUFFER, MAX_RPC_INFLIGHT, REQUEST_TIMEOUT_MS, RESPONSE } from './constants.js'
-import { FrameReader, frame as framed, incoming, writeFrame } from './framing.js'
-import { MessageReader, decodeError, encodeError } from './messages.js'
+import { FrameReader, frame as framed, framePrefix, incoming, waitForDrain, writeFrame } from './framing.js'
+import { MessageReader, decodeError, encodeError, messageHeader } from './messages.js'
 
 /** Answers one incoming request; throws a DstoreError to send an ERROR answer. */
 export type RequestHandler = (request: MessageReader) => Promise<Uint8Array>
@@ -51,6 +53,20 @@ interface Pending {
 function wireError (err: unknown): { code: string, message: string } {
   if (err instanceof DstoreError) return { code: err.code, message: err.message }
   return { code: 'ERR_INTERNAL', message: 'internal error' }
+}
+
+/** One frame holding `kind | id | body`, the body's parts not copied. */
+function frameMessage (kind: number, id: number, body: Uint8Array[]): Uint8Array | Uint8ArrayList {
+  const length = 5 + body.reduce((n, b) => n + b.length, 0)
+  const prefix = framePrefix(length)
+  // A small message goes as one array (one piece for the muxer); a large body is not copied.
+  const head = new Uint8Array(prefix.length + (length < 4096 ? length : 5))
+  head.set(prefix)
+  head.set(messageHeader(kind, id), prefix.length)
+  if (length >= 4096) return new Uint8ArrayList(head, ...body)
+  let o = prefix.length + 5
+  for (const b of body) { head.set(b, o); o += b.length }
+  return head
 }
 
 export class RpcChannel {
@@ -83,30 +99,39 @@ export class RpcChannel {
   get open (): boolean { return !this.closed }
 
   /** A fresh request id (never 0, which is reserved for stream-level errors). */
-  allocId (): number {
-    const id = this.nextId
-    this.nextId = this.nextId >= 0xfffffffe ? 1 : this.nextId + 1
+  private allocId (): number {
+    let id = this.nextId
+    // After 2^32 − 2 requests ids wrap: skip one still waiting for its answer.
+    while (this.pending.has(id)) id = id >= 0xfffffffe ? 1 : id + 1
+    this.nextId = id >= 0xfffffffe ? 1 : id + 1
     return id
   }
 
   /**
-   * Sends a request built with id `id` and waits for its answer. An ERROR answer rejects with
-   * the typed error it names.
+   * Sends a request of `kind` with `body` (a body built without a header, in one or more parts,
+   * none of them copied) and waits for its answer. The channel picks the id, so a request and
+   * the answer it waits for cannot disagree. An ERROR answer rejects with the typed error it
+   * names; an answer of another kind than `kind | RESPONSE` is a `ProtocolError`.
    */
-  async request (id: number, message: Uint8Array, options: { signal?: AbortSignal, timeout?: number } = {}): Promise<MessageReader> {
+  async request (kind: number, body: Uint8Array | Uint8Array[], options: { signal?: AbortSignal, timeout?: number } = {}): Promise<MessageReader> {
     if (this.closed) throw this.closedWith ?? new ClosedError('rpc channel closed')
     if (this.remoteEnded) throw new ClosedError('the peer closed its side of the rpc stream')
-    options.signal?.throwIfAborted()
+    throwIfAborted(options.signal)
+    const id = this.allocId()
     const timeout = options.timeout ?? this.requestTimeout
     const answer = new Promise<MessageReader>((resolve, reject) => {
-      const onAbort = (): void => { settle(); reject(new AbortError(undefined, { cause: options.signal?.reason })) }
+      const onAbort = (): void => { settle(); reject(abortError(options.signal)) }
       const settle = (): void => {
         clearTimeout(entry.timer)
         options.signal?.removeEventListener('abort', onAbort)
         this.pending.delete(id)
       }
       const entry: Pending = {
-        resolve: (r) => { settle(); resolve(r) },
+        resolve: (r) => {
+          settle()
+          if (r.kind === (kind | RESPONSE)) resolve(r)
+          else reject(new ProtocolError(`expected an answer of kind 0x${(kind | RESPONSE).toString(16)}, got 0x${r.kind.toString(16)}`))
+        },
         reject: (e) => { settle(); reject(e) },
         timer: setTimeout(() => { settle(); reject(new TimeoutError(`no answer within ${timeout} ms`)) }, timeout),
         cleanup: settle
@@ -115,7 +140,8 @@ export class RpcChannel {
       this.pending.set(id, entry)
     })
     try {
-      await writeFrame(this.stream, message, options)
+      await waitForDrain(this.stream, options)
+      this.stream.send(frameMessage(kind, id, Array.isArray(body) ? body : [body]))
     } catch (err) {
       this.pending.get(id)?.reject(err instanceof Error ? err : new Error(String(err)))
     }

@@ -15,7 +15,7 @@ import { cidFromDigest } from '../../core/cid.js'
 import { PermissionDeniedError, ProtocolError, TooLargeError } from '../../core/errors.js'
 import type { MemoryBlobStore } from '../../core/store/memory.js'
 import { KIND } from '../../protocol/constants.js'
-import { MessageReader, decodeDigests, encodeOk } from '../../protocol/messages.js'
+import { MessageReader, decodeEvict, encodeEvictResponse } from '../../protocol/messages.js'
 import { statMany, type RequesterContext } from '../../protocol/requester.js'
 
 /** Open while a value for a key is fetched or put; `stale` once caching it could serve a deleted value. */
@@ -86,8 +86,8 @@ export class Coherence {
   /** Answers Global's EVICT requests; nothing else is expected from Global. */
   readonly handleRequest = async (msg: MessageReader): Promise<Uint8Array> => {
     if (msg.kind !== KIND.EVICT) throw new ProtocolError(`a Local does not answer requests of kind 0x${msg.kind.toString(16)}`)
-    for (const digest of decodeDigests(msg)) await this.invalidate(cidFromDigest(digest.slice()))
-    return encodeOk(KIND.EVICT, msg.id)
+    for (const digest of decodeEvict(msg)) await this.invalidate(cidFromDigest(digest))
+    return encodeEvictResponse(msg.id)
   }
 
   /** Drops every cached value Global no longer has (after a reconnect: deletes we missed). */

@@ -10,8 +10,7 @@
  * - the connection failed and a retry is not possible or failed too: GlobalUnreachableError.
  */
 import { asAbortError } from '../../core/abort.js'
-import { StreamVerificationError } from '../../core/bao/index.js'
-import { ClosedError, DstoreError, GlobalUnreachableError, ProtocolError } from '../../core/errors.js'
+import { ClosedError, DstoreError, GlobalUnreachableError } from '../../core/errors.js'
 import type { RequesterContext } from '../../protocol/requester.js'
 import type { GlobalConnection } from './connection.js'
 
@@ -42,7 +41,7 @@ export async function * withGlobal<T> (conn: GlobalConnection, options: RetryOpt
       if (ctx === undefined) throw err // no channel: context() says why
       if (options.passes?.(err) === true) throw err
       if (signal?.aborted === true) throw asAbortError(err, signal)
-      if (!(await isChannelFailure(err, ctx))) throw err
+      if (!isChannelFailure(err)) throw err
       if (conn.stopped) throw stoppedError(err)
       // Part of the value was delivered (or the retry broke too): it cannot be resumed here.
       // Say the connection was lost, not that the data was bad (a truncated verified stream
@@ -61,20 +60,14 @@ export async function callGlobal<T> (conn: GlobalConnection, options: RetryOptio
 
 /**
  * A failure of the connection itself (not an answer from Global), after which a retry may work:
- * a ClosedError (the rpc channel or a stream closed), or an error that is not dstore's (libp2p's
- * stream resets and EOFs: answers from Global are always typed). A verified stream cut short
- * (truncated) or a blob stream that ended without its answer (ProtocolError) count only when
- * the connection is down: Global stopping closes its streams, and the channel or connection
- * may say so a moment after the stream ends, so a closing connection gets that moment (up to
- * 200 ms of polling: a close reason carried by the stream would make it unnecessary).
+ * a ClosedError (the rpc channel closed), a GlobalUnreachableError (the requester found a blob
+ * stream cut under a transfer, reset by Global or the connection, or ended early while the
+ * connection went down; it carries the close reason), or an error that is not dstore's
+ * (libp2p's stream resets and EOFs: answers from Global are always typed). A truncated stream
+ * or a missing answer on a healthy connection is Global's fault, and is not retried.
  */
-export async function isChannelFailure (err: unknown, ctx: RequesterContext): Promise<boolean> {
-  const broken = (): boolean => !ctx.channel.open || ctx.connection.status !== 'open'
-  if ((err instanceof StreamVerificationError && err.reason === 'truncated') || err instanceof ProtocolError) {
-    for (let i = 0; i < 10 && !broken(); i++) await new Promise(resolve => setTimeout(resolve, 20))
-    return broken()
-  }
-  if (err instanceof DstoreError) return err instanceof ClosedError
+export function isChannelFailure (err: unknown): boolean {
+  if (err instanceof DstoreError) return err instanceof ClosedError || err instanceof GlobalUnreachableError
   return true
 }
 
