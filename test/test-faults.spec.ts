@@ -357,6 +357,37 @@ describe('faults', function () {
     assertBytes(await reader.get(cid), value, 'served after the re-put')
   })
 
+  it('a Local\'s put of the right bytes heals a stored value a Local rejected (file and inline): the rejection is reported, Global\'s STAT then calls it absent, and the put sends it', async function () {
+    const repo = await cleanup.dir('dstore-fault-heal-net-')
+    const global = await createGlobal({ repo, sync: false, log: () => {} })
+    cleanup.add(async () => { await global.stop() })
+    const big = pseudoRandom(2 * MiB + 5, 72)
+    const small = pseudoRandom(60_000, 73)
+    const bigCid = (await global.put(big)).toString()
+    const smallCid = (await global.put(small)).toString()
+    const file = join(repo, 'store', 'blobs', digestHex(big).slice(0, 2), digestHex(big))
+    const handle = await open(file, 'r+')
+    await handle.write(Buffer.from([big[600_000] ^ 0x01]), 0, 1, 600_000)
+    await handle.close()
+    await global.stop()
+    const mdbPath = join(repo, 'store', 'index.mdb')
+    await writeFile(mdbPath, flipByteIn(await readFile(mdbPath), Buffer.from(small.subarray(30_000, 30_064)), 10, 'the inline value'))
+    const restarted = await createGlobal({ repo, sync: false, log: () => {} })
+    cleanup.add(async () => { await restarted.stop() })
+
+    const local = await cleanup.local(restarted, { cacheSize: 64 * MiB })
+    await rejectsWith(local.get(bigCid), 'VerificationError')
+    await rejectsWith(local.get(smallCid), 'VerificationError')
+    await waitFor(() => restarted.stats().rechecksFailed >= 2 && restarted.stats().rechecksPending === 0, 10_000, 'the re-checks to find both bad')
+    const inBefore = restarted.stats().bytesIn
+    assert.equal((await local.put(big)).toString(), bigCid)
+    assert.equal((await local.put(small)).toString(), smallCid)
+    assert.ok(restarted.stats().bytesIn - inBefore >= big.length + small.length, 'the puts sent the values')
+    const reader = await cleanup.local(restarted, { cacheSize: 64 * MiB })
+    assertBytes(await reader.get(bigCid), big, 'file value served after the re-put')
+    assertBytes(await reader.get(smallCid), small, 'inline value served after the re-put')
+  })
+
   it('20 Global restarts while 3 Locals put, get and delete: acknowledged puts survive byte-identical, acknowledged deletes are gone everywhere', async function () {
     const repo = await cleanup.dir('dstore-fault-restarts-')
     let global = await createGlobal({ repo })

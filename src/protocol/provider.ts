@@ -60,9 +60,13 @@ export interface ProviderOptions {
   onProtocolError?: (err: Error) => void
 }
 
+/** The size STAT answers: none for a value the store does not hold, or holds a corrupt copy of. */
 async function sizeOf (store: VerifiableBlobStore, digest: Uint8Array): Promise<number | undefined> {
+  const cid = cidFromDigest(digest)
+  // A copy found corrupt is not a copy: a Local putting these bytes sends them, and heals it.
+  if (store.isSuspect?.(cid) === true) return undefined
   try {
-    return (await store.stat(cidFromDigest(digest))).size
+    return (await store.stat(cid)).size
   } catch (err) {
     if (err instanceof NotFoundError) return undefined
     throw err

@@ -106,6 +106,13 @@ export interface VerifiableBlobStore extends BlobStore {
    * the store cannot (or does not hold it that way). Callers fall back to `open`/`outboard`.
    */
   readInline?: (cid: CIDLike) => { data: Uint8Array, outboard: Uint8Array } | undefined
+
+  /**
+   * Optional: whether the stored copy was found corrupt (a re-check after a Local rejected it)
+   * and not yet replaced. Global's STAT answers such a value as absent, so a Local's put sends
+   * its bytes, and the store replaces the bad copy with them.
+   */
+  isSuspect?: (cid: CIDLike) => boolean
 }
 
 /** Random access to one stored value. Reads after the value is deleted still see the old bytes. */
