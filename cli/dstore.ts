@@ -14,7 +14,7 @@ import { Command, CommanderError, Option, InvalidArgumentError } from 'commander
 import { makeRepo, resolveGlobal, resolveRepo } from './config.js'
 import { openInput } from './input.js'
 import { checkListen, describeListenFailure } from './listen.js'
-import { UsageError, errorJson, formatBytes, jsonErrors, progressBar, reportError } from './output.js'
+import { UsageError, describeError, errorJson, formatBytes, jsonErrors, progressBar, reportError } from './output.js'
 import { runRepl } from './repl.js'
 import { planTarget, writeOut, type Target } from './target.js'
 import { createFsStore, StorageError, type FsBlobStore } from '../src/index.js'
@@ -239,7 +239,7 @@ for each that failed.`)
             bar.stop()
             await close()
           }
-          results.push({ input, cid: cid.toString(), size: bytes })
+          results.push({ input, cid: cid.toString(), size: size ?? bytes })
           if (opts.json !== true) process.stdout.write(cid.toString() + '\n')
         } catch (err) {
           if (signal.aborted) throw err
@@ -361,9 +361,9 @@ Every repository has its own identity: \`dstore put --repo X\` connects as X's P
   .action(async (opts: { repo?: string, globalKey?: boolean, json?: boolean }) => {
     const repo = resolveRepo(opts.repo)
     const role = opts.globalKey === true ? 'global' : 'local'
-    await makeRepo(repo)
-    const peerId = await repoPeerId(repo, role)
     const keyFile = join(repo, `${role}.key`)
+    await makeRepo(repo).catch((err: unknown) => { throw new UsageError(`cannot create identity key ${keyFile}: ${describeError(err).line}`, 1) })
+    const peerId = await repoPeerId(repo, role)
     if (opts.json === true) {
       process.stdout.write(JSON.stringify({ peerId, keyFile, repo }) + '\n')
       return
