@@ -12,7 +12,7 @@ import { createRequire } from 'node:module'
 import { basename, join } from 'node:path'
 import { Command, CommanderError, Option, InvalidArgumentError } from 'commander'
 import { makeRepo, resolveGlobal, resolveRepo } from './config.js'
-import { openInput } from './input.js'
+import { isStdin, openInput } from './input.js'
 import { checkListen, describeListenFailure } from './listen.js'
 import { UsageError, describeError, errorJson, formatBytes, jsonErrors, progressBar, reportError } from './output.js'
 import { runRepl } from './repl.js'
@@ -223,7 +223,7 @@ with { input, cid, size } for each stored input and { input, error: { name, code
 for each that failed.`)
   .action(async (inputs: string[], opts: Common) => {
     // Stdin can be read once: a second - would store the empty value under its CID.
-    if (inputs.filter(i => i === '-').length > 1) throw new UsageError('stdin (-) can be put only once per command', 2)
+    if (inputs.filter(isStdin).length > 1) throw new UsageError('stdin (-) can be put only once per command', 2)
     await withLocal(opts, async (local, signal) => {
       const results: Array<{ input: string, cid: string, size: number } | { input: string, error: ReturnType<typeof errorJson> }> = []
       let failed: unknown

@@ -13,6 +13,7 @@ import { constants, createReadStream, open as openCb, type Stats } from 'node:fs
 import { open, stat } from 'node:fs/promises'
 import { Socket } from 'node:net'
 import { isatty, ReadStream as TtyReadStream } from 'node:tty'
+import { resolve } from 'node:path'
 import { promisify } from 'node:util'
 import type { Readable } from 'node:stream'
 import { FileChangedError } from '../src/index.js'
@@ -27,9 +28,15 @@ export interface Input {
   close: () => Promise<void>
 }
 
+/** Whether `input` names this process's stdin: `-`, `/dev/stdin`, `/dev/fd/0`, `/proc/self/fd/0`. */
+export function isStdin (input: string): boolean {
+  return input === '-' || (input !== '' && /^\/(dev\/stdin|dev\/fd\/0|proc\/self\/fd\/0)$/.test(resolve(input)))
+}
+
 /** Opens `input` (a path, or `-` for stdin) for reading. */
 export async function openInput (input: string): Promise<Input> {
-  if (input === '-') return { source: process.stdin, close: async () => { process.stdin.destroy() } }
+  // Read as it is: a socket (as a parent process's pipe often is) cannot be opened by path.
+  if (isStdin(input)) return { source: process.stdin, close: async () => { process.stdin.destroy() } }
   if (input === '') throw new UsageError('cannot put "": empty file name', 1)
   const st = await stat(input)
   if (st.isDirectory()) throw new UsageError(`cannot put ${input}: it is a directory`, 1)

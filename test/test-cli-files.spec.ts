@@ -194,14 +194,23 @@ describe('dstore CLI: files, FIFOs, devices and signals', function () {
   })
 
   describe('one stop signal ends a command that waits', function () {
-    /** Starts `args`, waits `ms`, sends `sig`, and expects the exit status within 5 s. */
-    async function interrupt (args: string[], sig: NodeJS.Signals, ms = 1500, stdio: 'pipe' | 'paused' = 'pipe'): Promise<Result & { after: number }> {
+    /**
+     * Starts `args`; once `ready` holds (or, without it, 3 s later: the command is connected and
+     * waiting by then), sends `sig` and expects the exit status within 5 s.
+     */
+    async function interrupt (args: string[], sig: NodeJS.Signals, opts: { ready?: (pid: number) => Promise<boolean>, paused?: boolean } = {}): Promise<Result & { after: number }> {
       const child = spawn(process.execPath, [BIN, ...args], { env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] })
-      if (stdio === 'paused') child.stdout.pause()
+      if (opts.paused === true) child.stdout.pause()
       let stderr = ''
       child.stderr.on('data', (b: Buffer) => { stderr += b.toString('utf8') })
       const closed = new Promise<{ code: number | null, signal: NodeJS.Signals | null }>(resolve => child.on('close', (code, signal) => { resolve({ code, signal }) }))
-      await sleep(ms)
+      if (opts.ready === undefined) await sleep(3000)
+      else {
+        for (let waited = 0; !(await opts.ready(child.pid!)); waited += 20) {
+          assert.ok(waited < 15_000 && child.exitCode === null, `the command to get ready: ${stderr}`)
+          await sleep(20)
+        }
+      }
       assert.equal(child.exitCode, null, `still running before the signal: ${stderr}`)
       const t0 = Date.now()
       child.kill(sig)
@@ -214,8 +223,14 @@ describe('dstore CLI: files, FIFOs, devices and signals', function () {
     it('put of a FIFO with no writer: SIGINT exits 130, SIGTERM 143, one line each', async function () {
       const fifo = join(work.path, 'in.fifo')
       await run('mkfifo', [fifo])
+      // Ready once it has the FIFO open (without a writer, that is where it waits).
+      const hasOpen = async (pid: number): Promise<boolean> => {
+        const fds = await readdir(`/proc/${pid}/fd`).catch(() => [])
+        const links = await Promise.all(fds.map(async fd => await readlink(`/proc/${pid}/fd/${fd}`).catch(() => '')))
+        return links.includes(fifo)
+      }
       for (const [sig, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
-        const r = await interrupt(['put', fifo], sig)
+        const r = await interrupt(['put', fifo], sig, { ready: hasOpen })
         assert.equal(r.signal, null, `${sig}: ended by its own exit, not killed (${r.stderr})`)
         assert.equal(r.code, code, `${sig}: ${r.stderr}`)
         assert.match(r.stderr, ONE_LINE)
@@ -238,7 +253,7 @@ describe('dstore CLI: files, FIFOs, devices and signals', function () {
       await writeFile(join(work.path, 'big.bin'), big)
       const put = await dstore(['put', join(work.path, 'big.bin')], { env })
       assert.equal(put.code, 0, put.stderr)
-      const r = await interrupt(['cat', put.out.trim()], 'SIGTERM', 2000, 'paused')
+      const r = await interrupt(['cat', put.out.trim()], 'SIGTERM', { paused: true })
       assert.equal(r.code, 143, r.stderr)
       assert.match(r.stderr, /interrupted by SIGTERM/)
     })
@@ -325,6 +340,17 @@ describe('dstore CLI: files, FIFOs, devices and signals', function () {
       assert.match(r.stderr, /stdin \(-\) can be put only once/)
       const has = await dstore(['has', '--json', blake3Cid(new Uint8Array(0)), blake3Cid(new TextEncoder().encode('read once'))], { env })
       assert.deepEqual(JSON.parse(has.out).map((x: { present: boolean }) => x.present), [false, false])
+    })
+
+    it('/dev/stdin is stdin too: read as it is (here a socket, which cannot be opened by path), and counts as the one -', async function () {
+      const [one, two] = await Promise.all([
+        dstore(['put', '/dev/stdin'], { env, input: 'through /dev/stdin' }),
+        dstore(['put', '-', '/dev/stdin'], { env, input: 'twice' })
+      ])
+      assert.equal(one.code, 0, one.stderr)
+      assert.equal(one.out, blake3Cid(new TextEncoder().encode('through /dev/stdin')) + '\n')
+      assert.equal(two.code, 2, two.stderr)
+      assert.match(two.stderr, ONE_LINE)
     })
   })
 })
