@@ -16,6 +16,7 @@ import { isStdin, openInput } from './input.js'
 import { checkListen, describeListenFailure } from './listen.js'
 import { UsageError, describeError, errorJson, formatBytes, jsonErrors, progressBar, reportError } from './output.js'
 import { runRepl } from './repl.js'
+import { interruptedStatus, onStopSignal, reportInterrupted } from './signals.js'
 import { planTarget, writeOut, type Target } from './target.js'
 import { createFsStore, StorageError, type FsBlobStore } from '../src/index.js'
 
@@ -77,32 +78,6 @@ async function newLocal (opts: Common, extra: { cacheSize?: number } = {}): Prom
   } catch (err) {
     throw new UsageError(`bad Global address ${addrs.join(', ')}: ${(err as Error).message}`, 2)
   }
-}
-
-/** The stop signal that interrupted a client command, if one did; the exit status is 128 + its number. */
-let interrupted: 'SIGINT' | 'SIGTERM' | undefined
-const SIGNAL_EXIT = { SIGINT: 130, SIGTERM: 143 } as const
-
-/**
- * Until the returned function is called, SIGINT and SIGTERM call `abort` (the command then
- * winds down and exits 130 or 143). Should it not have ended 2 s later (something it waits on
- * ignores the abort), the process exits anyway: one signal must be enough.
- */
-function onStopSignal (abort: () => void): () => void {
-  const handler = (sig: 'SIGINT' | 'SIGTERM'): void => {
-    interrupted ??= sig
-    abort()
-    setTimeout(() => { reportInterrupted(); process.exit(SIGNAL_EXIT[sig]) }, 2000).unref()
-  }
-  process.once('SIGINT', handler)
-  process.once('SIGTERM', handler)
-  return () => { process.off('SIGINT', handler); process.off('SIGTERM', handler) }
-}
-
-function reportInterrupted (): void {
-  if (interrupted === undefined) return
-  const message = `interrupted by ${interrupted}`
-  process.stderr.write(jsonErrors.enabled ? JSON.stringify({ error: { name: 'AbortError', code: 'ERR_ABORTED', message } }) + '\n' : `dstore: ${message}\n`)
 }
 
 /** Runs `fn` with a short-lived Local connected to Global; Ctrl+C (or SIGTERM) aborts it cleanly. */
@@ -466,11 +441,12 @@ async function main (): Promise<void> {
       return
     }
     // Interrupted: the abort's own error says less than which signal it was.
-    if (interrupted === undefined) process.exitCode = reportError(err)
+    if (interruptedStatus() === undefined) process.exitCode = reportError(err)
   }
-  if (interrupted !== undefined) {
+  const status = interruptedStatus()
+  if (status !== undefined) {
     reportInterrupted()
-    process.exitCode = SIGNAL_EXIT[interrupted]
+    process.exitCode = status
   }
 }
 
@@ -480,7 +456,7 @@ async function flush (stream: NodeJS.WriteStream): Promise<void> {
   await new Promise<void>(resolve => {
     stream.write('', () => { resolve() })
     // A reader that stopped reading must not keep an interrupted command alive.
-    if (interrupted !== undefined) setTimeout(resolve, 1000).unref()
+    if (interruptedStatus() !== undefined) setTimeout(resolve, 1000).unref()
   })
 }
 
