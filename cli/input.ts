@@ -65,7 +65,7 @@ async function openFile (path: string): Promise<Input> {
   const handle = await open(path, 'r')
   let before: Stats
   try {
-    before = await handle.stat() as unknown as Stats
+    before = await handle.stat()
   } catch (err) {
     await handle.close()
     throw err
@@ -75,8 +75,9 @@ async function openFile (path: string): Promise<Input> {
   async function * read (): AsyncGenerator<Uint8Array> {
     let total = 0
     for (;;) {
-      // A fresh buffer each time: the put may keep a piece after the next read.
-      const buf = new Uint8Array(1 << 20)
+      // A fresh buffer each time (the put may keep a piece after the next read), no larger than
+      // what is left plus one byte, which tells a file that grew from one that ended.
+      const buf = new Uint8Array(Math.min(1 << 20, Math.max(0, before.size - total) + 1))
       const { bytesRead } = await handle.read(buf, 0, buf.length, null)
       if (bytesRead === 0) break
       total += bytesRead
