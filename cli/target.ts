@@ -126,7 +126,12 @@ export async function writeOut (source: AsyncIterable<Uint8Array>, target: Targe
       await pipeline(input, target.fd === 1 ? process.stdout : process.stderr, { signal, end: false })
       return
     }
-    await pipeline(input, await openThrough(target, signal), { signal })
+    try {
+      await pipeline(input, await openThrough(target, signal), { signal })
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'EPIPE') refuse(target.path, 'its reader closed it before the end')
+      throw err
+    }
     return
   }
   const file = target.path

@@ -113,6 +113,17 @@ describe('dstore CLI: files, FIFOs, devices and signals', function () {
       assert.ok((await lstat(fifo)).isFIFO(), 'still a FIFO')
     })
 
+    it('a FIFO whose reader leaves early: exit 1, one line saying so', async function () {
+      const fifo = join(work.path, 'short.fifo')
+      await run('mkfifo', [fifo])
+      const head = finished(spawn('head', ['-c', '10', fifo], { stdio: ['ignore', 'pipe', 'ignore'] }))
+      const r = await finished(getTo(fifo))
+      assert.equal((await head).stdout.length, 10)
+      assert.equal(r.code, 1, r.stderr)
+      assert.match(r.stderr, ONE_LINE)
+      assert.match(r.stderr, /reader closed it/)
+    })
+
     it('a character device (mknod c 1 3, a second /dev/null; as root): written through, the node stays', async function () {
       if (!asRoot) this.skip()
       const dev = join(work.path, 'null-dev')
