@@ -34,9 +34,14 @@ export type Target =
 
 /** Open descriptors under another name: written through whatever they are. */
 const DESCRIPTOR = /^\/(dev\/(stdout|stderr|stdin|fd\/\d+)|proc\/(self|thread-self|\d+)\/fd\/\d+)$/
-/** This process's own descriptor N: written to as it is (a socket cannot be opened by path at all). */
-const OWN_FD = /^\/(dev\/fd|proc\/(self|thread-self)\/fd)\/(\d+)$/
 const NAMED_FD: Record<string, number> = { '/dev/stdin': 0, '/dev/stdout': 1, '/dev/stderr': 2 }
+
+/** The number of this process's own descriptor that `alias` names, if it names one. */
+function ownFd (alias: string): number | undefined {
+  if (NAMED_FD[alias] !== undefined) return NAMED_FD[alias]
+  const m = new RegExp(`^/(?:dev/fd|proc/(?:self|thread-self|${process.pid})/fd)/(\\d+)$`).exec(alias)
+  return m === null ? undefined : Number(m[1])
+}
 
 function refuse (file: string, why: string): never {
   throw new UsageError(`cannot write ${file}: ${why}`, 1)
@@ -54,8 +59,9 @@ export async function planTarget (file: string): Promise<Target> {
     const abs = st !== undefined ? await descriptorAlias(file) : undefined
     if (st !== undefined && abs !== undefined) {
       if (st.isDirectory()) refuse(file, 'it is a directory')
-      const own = NAMED_FD[abs] ?? (abs.startsWith(`/proc/${process.pid}/fd/`) ? Number(abs.slice(abs.lastIndexOf('/') + 1)) : undefined) ?? OWN_FD.exec(abs)?.[3]
-      return { mode: 'through', path: file, kind: 'descriptor', ...(own !== undefined ? { fd: Number(own) } : {}) }
+      // Our own descriptor is written as it is: a socket (as a parent's pipe often is) cannot be opened by path.
+      const fd = ownFd(abs)
+      return { mode: 'through', path: file, kind: 'descriptor', ...(fd !== undefined ? { fd } : {}) }
     }
     // Dangling: the file it points to is created, atomically, where it points.
     if (st === undefined) return { mode: 'atomic', path: await checkFolder(file, await followLinks(file)) }
