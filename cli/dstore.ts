@@ -82,15 +82,17 @@ async function newLocal (opts: Common, extra: { cacheSize?: number } = {}): Prom
 
 /** Runs `fn` with a short-lived Local connected to Global; Ctrl+C (or SIGTERM) aborts it cleanly. */
 async function withLocal<T> (opts: Common, fn: (local: LocalPeer, signal: AbortSignal) => Promise<T>): Promise<T> {
-  const { local } = await newLocal(opts)
+  // Caught from the start, so a signal while the Local is being created also exits 130/143.
   const controller = new AbortController()
   const release = onStopSignal(() => { controller.abort() })
+  let local: LocalPeer | undefined
   try {
+    local = (await newLocal(opts)).local
     await local.ready({ signal: controller.signal })
     return await fn(local, controller.signal)
   } finally {
     release()
-    await local.stop()
+    await local?.stop()
   }
 }
 
@@ -354,15 +356,18 @@ clientOptions(program.command('repl'))
   .addOption(new Option('--cache-size <bytes>', 'Local cache budget').default(256 * 1024 * 1024).argParser(nonNegativeInt))
   .action(async (opts: Common & { cacheSize: number }) => {
     // Through newLocal, so a malformed --global is a usage error (exit 2) here too, not exit 1.
-    const { local, addrs } = await newLocal(opts, { cacheSize: opts.cacheSize })
     const controller = new AbortController()
     const release = onStopSignal(() => { controller.abort() })
+    let local: LocalPeer | undefined
     try {
+      const created = await newLocal(opts, { cacheSize: opts.cacheSize })
+      local = created.local
+      const addrs = created.addrs
       await local.ready({ signal: controller.signal })
       await runRepl(local, { version: VERSION, global: addrs[0] }, { json: opts.json === true, signal: controller.signal })
     } finally {
       release()
-      await local.stop()
+      await local?.stop()
     }
   })
 
