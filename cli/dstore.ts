@@ -291,10 +291,11 @@ clientOptions(program.command('has'))
   .description('whether Global has each value (exit status 1 if any is missing)')
   .argument('<cids...>', 'keys to check')
   .action(async (cids: string[], opts: Common) => {
-    for (const c of cids) parseCID(c)
+    // Printed in base32, whatever multibase they were given in.
+    const keys = cids.map(c => parseCID(c).toString())
     await withLocal(opts, async (local, signal) => {
-      const missing = new Set((await local.missing(cids, { signal })).map(c => c.toString()))
-      const rows = cids.map(c => ({ cid: c, present: !missing.has(parseCID(c).toString()) }))
+      const missing = new Set((await local.missing(keys, { signal })).map(c => c.toString()))
+      const rows = keys.map(c => ({ cid: c, present: !missing.has(c) }))
       print(opts, rows, rows.map(r => `${r.cid}\t${r.present ? 'yes' : 'no'}`).join('\n'))
       if (rows.some(r => !r.present)) process.exitCode = 1
     })
@@ -305,10 +306,10 @@ clientOptions(program.command('rm'))
   .argument('<cids...>', 'keys to delete')
   .action(async (cids: string[], opts: Common) => {
     // Every key is checked before any is deleted: a typo in the last one deletes nothing.
-    for (const c of cids) parseCID(c)
+    const keys = cids.map(c => parseCID(c).toString())
     await withLocal(opts, async (local, signal) => {
       const rows: Array<{ cid: string, removed: boolean }> = []
-      for (const cid of cids) rows.push({ cid, removed: await local.delete(cid, { signal }) })
+      for (const cid of keys) rows.push({ cid, removed: await local.delete(cid, { signal }) })
       print(opts, rows, rows.map(r => r.removed ? `removed ${r.cid}` : `not found: ${r.cid}`).join('\n'))
       if (rows.some(r => !r.removed)) process.exitCode = 1
     })

@@ -15,7 +15,7 @@
  * message } }` for anything that failed.
  */
 import { createInterface } from 'node:readline'
-import type { LocalPeer } from '../src/index.js'
+import { parseCID, type LocalPeer } from '../src/index.js'
 import { describeError, errorJson } from './output.js'
 
 const SET = new Set(['set', 'put', 'insert', 'in', 'i'])
@@ -104,18 +104,21 @@ export async function runRepl (local: LocalPeer, info: { version: string, global
         if (arg === '') { usage('GET needs a CID, e.g. `GET bafk…`'); continue }
         const hits = local.stats().hits
         try {
-          const value = await local.get(arg, { signal })
+          // Echoed in base32, whatever multibase it was typed in.
+          const key = parseCID(arg).toString()
+          const value = await local.get(key, { signal })
           const fromCache = local.stats().hits > hits
-          if (json) doc({ op: 'get', cid: arg, from: fromCache ? 'local' : 'global', size: value.length, ...asJson(value) })
-          else out(fromCache ? `local: ${arg} -> ${show(value)}` : `global: ${arg} -> ${show(value)}     (Updating Local)`)
+          if (json) doc({ op: 'get', cid: key, from: fromCache ? 'local' : 'global', size: value.length, ...asJson(value) })
+          else out(fromCache ? `local: ${key} -> ${show(value)}` : `global: ${key} -> ${show(value)}     (Updating Local)`)
         } catch (err) {
           if ((err as Error).name === 'NotFoundError') notFound()
           else fail(err)
         }
       } else if (DEL.has(word)) {
         if (arg === '') { usage('DEL needs a CID, e.g. `DEL bafk…`'); continue }
-        const existed = await local.delete(arg, { signal })
-        if (json) doc({ op: 'del', cid: arg, removed: existed })
+        const key = parseCID(arg).toString()
+        const existed = await local.delete(key, { signal })
+        if (json) doc({ op: 'del', cid: key, removed: existed })
         else if (existed) out('Global mapping removed! Every connected Local has dropped its copy.')
         else notFound()
       } else if (word === 'stats' || word === '.stats') {
