@@ -215,14 +215,19 @@ describe('dstore CLI: files, FIFOs, devices and signals', function () {
       let stderr = ''
       child.stderr.on('data', (b: Buffer) => { stderr += b.toString('utf8') })
       const closed = new Promise<{ code: number | null, signal: NodeJS.Signals | null }>(resolve => child.on('close', (code, signal) => { resolve({ code, signal }) }))
-      if (opts.ready === undefined) await sleep(3000)
-      else {
-        for (let waited = 0; !(await opts.ready(child.pid!)); waited += 20) {
-          assert.ok(waited < 15_000 && child.exitCode === null, `the command to get ready: ${stderr}`)
-          await sleep(20)
+      try {
+        if (opts.ready === undefined) await sleep(3000)
+        else {
+          for (let waited = 0; !(await opts.ready(child.pid!)); waited += 20) {
+            assert.ok(waited < 15_000 && child.exitCode === null, `the command to get ready: ${stderr}`)
+            await sleep(20)
+          }
         }
+        assert.equal(child.exitCode, null, `still running before the signal: ${stderr}`)
+      } catch (err) {
+        child.kill('SIGKILL')
+        throw err
       }
-      assert.equal(child.exitCode, null, `still running before the signal: ${stderr}`)
       const t0 = Date.now()
       child.kill(sig)
       const timer = setTimeout(() => child.kill('SIGKILL'), 5000)
