@@ -6,9 +6,9 @@
  * `dstore global`), so on one machine `dstore global` in one terminal and `dstore put` in
  * another just work.
  */
-import { readFile } from 'node:fs/promises'
+import { mkdir, readFile, stat } from 'node:fs/promises'
 import { homedir } from 'node:os'
-import { join, resolve } from 'node:path'
+import { dirname, join, resolve } from 'node:path'
 import { UsageError } from './output.js'
 
 export function resolveRepo (flag?: string): string {
@@ -31,4 +31,29 @@ export async function resolveGlobal (flag: string | undefined, repo: string): Pr
   const addrs = text.split('\n').map(l => l.trim()).filter(l => l !== '')
   if (addrs.length === 0) throw new UsageError(`${file} is empty: restart \`dstore global\` or pass --global MULTIADDR`, 1)
   return { addrs, source: file }
+}
+
+/**
+ * Creates the repository folder (and its parents) if missing. `mkdir({ recursive: true })`
+ * reports ENOENT for a folder it cannot create on a read-only file system; this creates one
+ * level at a time, so the error carries the real errno (EROFS, EACCES) and path.
+ */
+export async function makeRepo (repo: string): Promise<void> {
+  const missing: string[] = []
+  for (let dir = repo; ; dir = dirname(dir)) {
+    try {
+      await stat(dir)
+      break
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT' || dir === dirname(dir)) throw err
+      missing.unshift(dir)
+    }
+  }
+  for (const dir of missing) {
+    try {
+      await mkdir(dir)
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+    }
+  }
 }

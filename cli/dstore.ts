@@ -7,16 +7,17 @@ import {
   createGlobal, createLocal, parseCID, repoPeerId, READERS_FILE, WRITERS_FILE,
   type AccessLists, type CID, type GlobalPeer, type LocalPeer
 } from '../src/index.js'
-import { createReadStream, createWriteStream } from 'node:fs'
-import { open, rename, rm, stat } from 'node:fs/promises'
+import { stat } from 'node:fs/promises'
 import { createRequire } from 'node:module'
-import { basename, dirname, join, sep } from 'node:path'
-import { pipeline } from 'node:stream/promises'
-import { Readable } from 'node:stream'
+import { basename, join } from 'node:path'
 import { Command, CommanderError, Option, InvalidArgumentError } from 'commander'
-import { resolveGlobal, resolveRepo } from './config.js'
-import { UsageError, formatBytes, progressBar, reportError } from './output.js'
+import { makeRepo, resolveGlobal, resolveRepo } from './config.js'
+import { isStdin, openInput } from './input.js'
+import { checkListen, describeListenFailure } from './listen.js'
+import { UsageError, describeError, errorJson, formatBytes, jsonErrors, progressBar, reportError } from './output.js'
 import { runRepl } from './repl.js'
+import { interruptedStatus, onStopSignal, reportInterrupted } from './signals.js'
+import { planTarget, writeOut, type Target } from './target.js'
 import { createFsStore, StorageError, type FsBlobStore } from '../src/index.js'
 
 const VERSION: string = (createRequire(import.meta.url)('../../package.json') as { version: string }).version
@@ -79,20 +80,19 @@ async function newLocal (opts: Common, extra: { cacheSize?: number } = {}): Prom
   }
 }
 
-/** Runs `fn` with a short-lived Local connected to Global; Ctrl+C aborts it cleanly. */
+/** Runs `fn` with a short-lived Local connected to Global; Ctrl+C (or SIGTERM) aborts it cleanly. */
 async function withLocal<T> (opts: Common, fn: (local: LocalPeer, signal: AbortSignal) => Promise<T>): Promise<T> {
-  const { local } = await newLocal(opts)
+  // Caught from the start, so a signal while the Local is being created also exits 130/143.
   const controller = new AbortController()
-  const onSignal = (): void => { controller.abort() }
-  process.once('SIGINT', onSignal)
-  process.once('SIGTERM', onSignal)
+  const release = onStopSignal(() => { controller.abort() })
+  let local: LocalPeer | undefined
   try {
+    local = (await newLocal(opts)).local
     await local.ready({ signal: controller.signal })
     return await fn(local, controller.signal)
   } finally {
-    process.off('SIGINT', onSignal)
-    process.off('SIGTERM', onSignal)
-    await local.stop()
+    release()
+    await local?.stop()
   }
 }
 
@@ -108,13 +108,16 @@ program
   .exitOverride()
   .configureOutput({
     // commander's own errors become our one-line format; help and version go to stdout as usual.
-    outputError: (str, write) => { write(`dstore: ${str.replace(/^error: /, '').trim()} (see dstore --help)\n`) }
+    outputError: (str, write) => {
+      const message = `${str.replace(/^error: /, '').trim()} (see dstore --help)`
+      write(jsonErrors.enabled ? JSON.stringify({ error: { name: 'UsageError', code: 'ERR_USAGE', message } }) + '\n' : `dstore: ${message}\n`)
+    }
   })
 
 program.command('global')
   .description('run the Global daemon: pins values on disk and serves them to Locals')
   .option('--repo <dir>', 'repository folder ($DSTORE_REPO, default ~/.dstore)')
-  .option('--listen <multiaddr...>', `addresses to listen on (default ${DEFAULT_LISTEN}, or a free port if it is taken)`)
+  .addOption(new Option('--listen <multiaddr...>', `TCP addresses to listen on, /ip4|ip6/HOST/tcp/PORT (default ${DEFAULT_LISTEN}, or a free port if it is taken)`).argParser(checkListen))
   .addOption(new Option('--max-blob-size <bytes>', 'refuse values larger than this').argParser(nonNegativeInt))
   .addOption(new Option('--encryption <kinds...>', 'connection encryption, in order of preference').choices(['tls', 'noise']))
   .option('--allow-writer <peerId>', `a PeerId that may put and delete (repeatable; added to <repo>/${WRITERS_FILE})`, collectList)
@@ -144,23 +147,19 @@ A client's PeerId is printed by \`dstore id\`.`)
     }
     let global: GlobalPeer
     let note = ''
-    const addrInUse = (err: unknown): boolean => /EADDRINUSE|address already in use/i.test(String((err as Error)?.message) + String((err as any)?.cause?.message))
-    if (opts.listen != null) {
-      try {
-        global = await createGlobal({ ...base, listen: opts.listen })
-      } catch (err) {
-        // libp2p's message for this embeds the listen error's whole stack; say it in one line.
-        if (addrInUse(err)) throw new UsageError(`cannot listen on ${opts.listen.join(', ')}: address already in use (use another port, or /tcp/0 for a free one)`, 1)
-        throw err
-      }
-    } else {
-      try {
-        global = await createGlobal({ ...base, listen: [DEFAULT_LISTEN] })
-      } catch (err) {
-        if (!addrInUse(err)) throw err
-        global = await createGlobal({ ...base, listen: ['/ip4/127.0.0.1/tcp/0'] })
-        note = `port 4001 is taken, so a free port was chosen`
-      }
+    // Surfaces a real errno (EROFS, EACCES) for a repository that cannot be created.
+    await makeRepo(repo)
+    const listen = opts.listen ?? [DEFAULT_LISTEN]
+    try {
+      global = await createGlobal({ ...base, listen })
+    } catch (err) {
+      // libp2p says only that some address failed, with its own configuration advice and the
+      // listen error's stack in the text: find out which address, and why, by its errno.
+      const failure = await describeListenFailure(err, listen)
+      if (failure === undefined) throw err
+      if (opts.listen != null || failure.code !== 'EADDRINUSE') throw new UsageError(failure.line, 1)
+      global = await createGlobal({ ...base, listen: ['/ip4/127.0.0.1/tcp/0'] })
+      note = `port 4001 is taken, so a free port was chosen`
     }
     // Listen for the stop signals before announcing that we are up: a supervisor (or a test) may
     // send SIGTERM as soon as it reads the first line, and a signal with no listener yet kills the
@@ -193,24 +192,21 @@ A client's PeerId is printed by \`dstore id\`.`)
 
 clientOptions(program.command('put'))
   .description('store files (or stdin, as -) on Global; prints one CID per input')
-  .argument('[inputs...]', 'files to store, or - for stdin', ['-'])
+  .argument('[inputs...]', 'files to store (regular files, FIFOs, devices), or - for stdin (once)', ['-'])
+  .addHelpText('after', `
+A file that changes (size or modification time) while it is read is not stored: that input
+fails with FileChangedError ("changed while it was read"). With --json, stdout is one array
+with { input, cid, size } for each stored input and { input, error: { name, code, message } }
+for each that failed.`)
   .action(async (inputs: string[], opts: Common) => {
+    // Stdin can be read once: a second - would store the empty value under its CID.
+    if (inputs.filter(isStdin).length > 1) throw new UsageError('stdin (-) can be put only once per command', 2)
     await withLocal(opts, async (local, signal) => {
-      const results: Array<{ input: string, cid: string, size: number }> = []
+      const results: Array<{ input: string, cid: string, size: number } | { input: string, error: ReturnType<typeof errorJson> }> = []
       let failed: unknown
       for (const input of inputs) {
         try {
-          let size: number | undefined
-          let source: Readable
-          if (input === '-') {
-            source = process.stdin
-          } else {
-            if (input === '') throw new UsageError('cannot put "": empty file name', 1)
-            const st = await stat(input)
-            if (st.isDirectory()) throw new UsageError(`cannot put ${input}: it is a directory`, 1)
-            size = st.size
-            source = createReadStream(input, { highWaterMark: 1 << 20 })
-          }
+          const { source, size, close } = await openInput(input)
           const bar = progressBar(`put ${input === '-' ? 'stdin' : basename(input)}`, opts.progress && opts.json !== true)
           let cid: CID
           let bytes = 0
@@ -218,13 +214,14 @@ clientOptions(program.command('put'))
             cid = await local.put(source, { signal, onProgress: (e) => { bytes = e.bytes; bar.update(e.bytes, e.total ?? size) } })
           } finally {
             bar.stop()
-            source.destroy()
+            await close()
           }
           results.push({ input, cid: cid.toString(), size: size ?? bytes })
           if (opts.json !== true) process.stdout.write(cid.toString() + '\n')
         } catch (err) {
           if (signal.aborted) throw err
-          reportError(err)
+          if (opts.json === true) results.push({ input, error: errorJson(err) })
+          else reportError(err)
           failed = err
         }
       }
@@ -234,17 +231,29 @@ clientOptions(program.command('put'))
   })
 
 clientOptions(program.command('get'))
-  .description('write a value, verified, to stdout or to a file (written atomically)')
+  .description('write a value, verified, to stdout or to a file (a regular file is written atomically)')
   .argument('<cid>', 'key of the value')
-  .option('-o, --output <file>', 'write to this file instead of stdout')
+  .option('-o, --output <file>', 'write to this file instead of stdout (see below)')
+  .addHelpText('after', `
+-o FILE: a new file or an existing regular file is written atomically (into a temp file beside
+it, renamed over it once every byte is verified; on failure the old file is untouched). A
+symlink to a regular file is followed: the file it points to is replaced that way, the link
+stays. A FIFO or a character device (/dev/null, a terminal), and /dev/stdout, /dev/stderr,
+/dev/fd/N, are written through in place, never replaced or renamed over. A directory, a block
+device or a socket is refused (exit 1).
+--json: with -o, prints { cid, size, output, path, mode } on stdout (path: the file written,
+mode: atomic or through); without -o the value is stdout, so that document goes to stderr.`)
   .action(async (cid: string, opts: Common & { output?: string }) => {
     // A bad key or output path fails at once, before connecting or fetching anything.
-    parseCID(cid)
-    if (opts.output != null) await checkOutput(opts.output)
+    const key = parseCID(cid).toString()
+    const target: Target | undefined = opts.output != null ? await planTarget(opts.output) : undefined
     await withLocal(opts, async (local, signal) => {
-      const { size } = await local.stat(cid, { signal })
-      await writeOut(local.cat(cid, { signal, onProgress: progressUpdater(opts, `get ${cid.slice(0, 12)}…`, size) }), opts.output, signal)
-      if (opts.output != null && opts.json === true) print(opts, { cid, size, output: opts.output }, '')
+      const { size } = await local.stat(key, { signal })
+      await writeOut(local.cat(key, { signal, onProgress: progressUpdater(opts, `get ${key.slice(0, 12)}…`, size) }), target, signal)
+      if (opts.json !== true) return
+      const doc = JSON.stringify(target === undefined ? { cid: key, size } : { cid: key, size, output: opts.output, path: target.path, mode: target.mode }) + '\n'
+      if (target === undefined) process.stderr.write(doc)
+      else process.stdout.write(doc)
     })
   })
 
@@ -253,10 +262,17 @@ clientOptions(program.command('cat'))
   .argument('<cid>', 'key of the value')
   .addOption(new Option('--offset <n>', 'first byte').default(0).argParser(nonNegativeInt))
   .addOption(new Option('--length <n>', 'number of bytes (default: to the end)').argParser(nonNegativeInt))
+  .addHelpText('after', `
+--json: the bytes still go to stdout; { cid, offset, length } (the bytes written) goes to stderr.`)
   .action(async (cid: string, opts: Common & { offset: number, length?: number }) => {
-    parseCID(cid)
+    const key = parseCID(cid).toString()
     await withLocal(opts, async (local, signal) => {
-      await writeOut(local.cat(cid, { signal, offset: opts.offset, length: opts.length }), undefined, signal)
+      let length = 0
+      const counted = async function * (): AsyncGenerator<Uint8Array> {
+        for await (const piece of local.cat(key, { signal, offset: opts.offset, length: opts.length })) { length += piece.length; yield piece }
+      }
+      await writeOut(counted(), undefined, signal)
+      if (opts.json === true) process.stderr.write(JSON.stringify({ cid: key, offset: opts.offset, length }) + '\n')
     })
   })
 
@@ -275,10 +291,11 @@ clientOptions(program.command('has'))
   .description('whether Global has each value (exit status 1 if any is missing)')
   .argument('<cids...>', 'keys to check')
   .action(async (cids: string[], opts: Common) => {
-    for (const c of cids) parseCID(c)
+    // Printed in base32, whatever multibase they were given in.
+    const keys = cids.map(c => parseCID(c).toString())
     await withLocal(opts, async (local, signal) => {
-      const missing = new Set((await local.missing(cids, { signal })).map(c => c.toString()))
-      const rows = cids.map(c => ({ cid: c, present: !missing.has(parseCID(c).toString()) }))
+      const missing = new Set((await local.missing(keys, { signal })).map(c => c.toString()))
+      const rows = keys.map(c => ({ cid: c, present: !missing.has(c) }))
       print(opts, rows, rows.map(r => `${r.cid}\t${r.present ? 'yes' : 'no'}`).join('\n'))
       if (rows.some(r => !r.present)) process.exitCode = 1
     })
@@ -289,10 +306,10 @@ clientOptions(program.command('rm'))
   .argument('<cids...>', 'keys to delete')
   .action(async (cids: string[], opts: Common) => {
     // Every key is checked before any is deleted: a typo in the last one deletes nothing.
-    for (const c of cids) parseCID(c)
+    const keys = cids.map(c => parseCID(c).toString())
     await withLocal(opts, async (local, signal) => {
       const rows: Array<{ cid: string, removed: boolean }> = []
-      for (const cid of cids) rows.push({ cid, removed: await local.delete(cid, { signal }) })
+      for (const cid of keys) rows.push({ cid, removed: await local.delete(cid, { signal }) })
       print(opts, rows, rows.map(r => r.removed ? `removed ${r.cid}` : `not found: ${r.cid}`).join('\n'))
       if (rows.some(r => !r.removed)) process.exitCode = 1
     })
@@ -312,28 +329,46 @@ clientOptions(program.command('ls'))
   })
 
 program.command('id')
-  .description("print this client's PeerId (from <repo>/local.key, created if missing): what a Global's --allow-writer names")
+  .description("print the PeerId client commands connect as with this repository (from <repo>/local.key, created if missing): what a Global's --allow-writer names")
   .option('--repo <dir>', 'repository folder ($DSTORE_REPO, default ~/.dstore)')
   .option('--global-key', "print the Global's PeerId for this repository instead")
-  .option('--json', 'machine-readable output')
+  .option('--json', 'machine-readable output: { peerId, keyFile, repo }')
+  .addHelpText('after', `
+Every repository has its own identity: \`dstore put --repo X\` connects as X's PeerId, which
+\`dstore id --repo X\` prints. stdout holds only the PeerId; a note on stderr names the key file.`)
   .action(async (opts: { repo?: string, globalKey?: boolean, json?: boolean }) => {
     const repo = resolveRepo(opts.repo)
     const role = opts.globalKey === true ? 'global' : 'local'
+    const keyFile = join(repo, `${role}.key`)
+    await makeRepo(repo).catch((err: unknown) => { throw new UsageError(`cannot create identity key ${keyFile}: ${describeError(err).line}`, 1) })
     const peerId = await repoPeerId(repo, role)
-    process.stdout.write(opts.json === true ? JSON.stringify({ peerId, keyFile: join(repo, `${role}.key`) }) + '\n' : `${peerId}\n`)
+    if (opts.json === true) {
+      process.stdout.write(JSON.stringify({ peerId, keyFile, repo }) + '\n')
+      return
+    }
+    process.stdout.write(`${peerId}\n`)
+    process.stderr.write(role === 'local'
+      ? `dstore: the PeerId in ${keyFile}, which client commands use with this repository (--repo DIR or DSTORE_REPO picks another, with its own PeerId)\n`
+      : `dstore: the PeerId in ${keyFile}, which \`dstore global\` uses with this repository\n`)
   })
 
 clientOptions(program.command('repl'))
-  .description('interactive session on a long-lived Local: SET/PUT, GET/OUT, DEL/REM, STATS')
+  .description('interactive session on a long-lived Local: SET/PUT, GET/OUT, DEL/REM, STATS (--json: one JSON document per answer)')
   .addOption(new Option('--cache-size <bytes>', 'Local cache budget').default(256 * 1024 * 1024).argParser(nonNegativeInt))
   .action(async (opts: Common & { cacheSize: number }) => {
     // Through newLocal, so a malformed --global is a usage error (exit 2) here too, not exit 1.
-    const { local, addrs } = await newLocal(opts, { cacheSize: opts.cacheSize })
+    const controller = new AbortController()
+    const release = onStopSignal(() => { controller.abort() })
+    let local: LocalPeer | undefined
     try {
-      await local.ready()
-      await runRepl(local, { version: VERSION, global: addrs[0] })
+      const created = await newLocal(opts, { cacheSize: opts.cacheSize })
+      local = created.local
+      const addrs = created.addrs
+      await local.ready({ signal: controller.signal })
+      await runRepl(local, { version: VERSION, global: addrs[0] }, { json: opts.json === true, signal: controller.signal })
     } finally {
-      await local.stop()
+      release()
+      await local?.stop()
     }
   })
 
@@ -357,7 +392,7 @@ program.command('verify')
       store = await createFsStore({ path, dropMissingFiles: opts.repair === true, reindexFiles: opts.repair === true })
     } catch (err) {
       // A running Global holds the store's lock: verifying under it would race its puts and deletes.
-      const owner = err instanceof StorageError ? /in use by process (\d+)/.exec(err.message)?.[1] : undefined
+      const owner = err instanceof StorageError ? err.lockedBy : undefined
       if (owner !== undefined) throw new UsageError(`cannot verify ${path}: it is in use by process ${owner}; stop \`dstore global\` first`, 1)
       throw err
     }
@@ -407,49 +442,9 @@ function progressUpdater (opts: Common, label: string, total: number): (e: { byt
   return (e) => { bar.update(e.bytes, total); if (e.bytes >= total) bar.stop() }
 }
 
-/**
- * Writes verified bytes to stdout, or to `file` atomically: into a temp file beside it, renamed
- * over it only once everything arrived and verified; on any failure the temp file is removed and
- * the target is untouched.
- */
-async function writeOut (source: AsyncIterable<Uint8Array>, file: string | undefined, signal: AbortSignal): Promise<void> {
-  if (file == null) {
-    await pipeline(Readable.from(source, { objectMode: false }), process.stdout, { signal, end: false })
-    return
-  }
-  // The path was checked (checkOutput) before anything was fetched.
-  const dir = dirname(file)
-  const tmp = join(dir, `.${basename(file)}.dstore-${process.pid}.tmp`)
-  try {
-    await pipeline(Readable.from(source, { objectMode: false }), createWriteStream(tmp, { flags: 'wx' }), { signal })
-    const handle = await open(tmp, 'r')
-    try { await handle.sync() } finally { await handle.close() }
-    await rename(tmp, file)
-  } catch (err) {
-    await rm(tmp, { force: true })
-    // Name the file that was asked for, not the temp file beside it.
-    if ((err as NodeJS.ErrnoException)?.path === tmp) (err as NodeJS.ErrnoException).path = file
-    throw err
-  }
-}
-
-/** Refuses an output path that cannot name a file we write (a folder, a missing folder). */
-async function checkOutput (file: string): Promise<void> {
-  if (file === '') throw new UsageError('cannot write "": empty file name', 1)
-  if (file.endsWith('/') || file.endsWith(sep)) throw new UsageError(`cannot write ${file}: that names a folder, not a file`, 1)
-  if ((await stat(file).catch(() => undefined))?.isDirectory() === true) throw new UsageError(`cannot write ${file}: it is a directory`, 1)
-  const dir = dirname(file)
-  let st
-  try {
-    st = await stat(dir)
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new UsageError(`cannot write ${file}: folder ${dir} does not exist`, 1)
-    throw err
-  }
-  if (!st.isDirectory()) throw new UsageError(`cannot write ${file}: ${dir} is not a folder`, 1)
-}
-
 async function main (): Promise<void> {
+  const args = process.argv.slice(2)
+  jsonErrors.enabled = (args.includes('--') ? args.slice(0, args.indexOf('--')) : args).includes('--json')
   try {
     await program.parseAsync(process.argv)
   } catch (err) {
@@ -458,14 +453,24 @@ async function main (): Promise<void> {
       process.exitCode = err.exitCode === 0 ? 0 : 2
       return
     }
-    process.exitCode = reportError(err)
+    // Interrupted: the abort's own error says less than which signal it was.
+    if (interruptedStatus() === undefined) process.exitCode = reportError(err)
+  }
+  const status = interruptedStatus()
+  if (status !== undefined) {
+    reportInterrupted()
+    process.exitCode = status
   }
 }
 
 process.stdout.on('error', (err: NodeJS.ErrnoException) => { if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0) })
-/** Resolves once everything written to `stream` so far has been handed to the OS. */
+/** Resolves once everything written to `stream` so far has been handed to the OS (interrupted: or after 1 s). */
 async function flush (stream: NodeJS.WriteStream): Promise<void> {
-  await new Promise<void>(resolve => { stream.write('', () => { resolve() }) })
+  await new Promise<void>(resolve => {
+    stream.write('', () => { resolve() })
+    // A reader that stopped reading must not keep an interrupted command alive.
+    if (interruptedStatus() !== undefined) setTimeout(resolve, 1000).unref()
+  })
 }
 
 await main()

@@ -8,8 +8,19 @@ import { DstoreError } from '../src/index.js'
 
 /** A mistake in how the command was called (exit 2), or a setup problem with a hint (exit 1). */
 export class UsageError extends Error {
-  constructor (message: string, readonly exitCode = 2) { super(message) }
+  override name = 'UsageError'
+  readonly code: string
+  constructor (message: string, readonly exitCode = 2) {
+    super(message)
+    this.code = exitCode === 2 ? 'ERR_USAGE' : 'ERR_SETUP'
+  }
 }
+
+/**
+ * Whether errors are printed as JSON: set from `--json` on the command line (before any `--`),
+ * so that even an error commander finds while parsing is one JSON document.
+ */
+export const jsonErrors = { enabled: false }
 
 const HINTS: Record<string, string> = {
   ERR_GLOBAL_UNREACHABLE: 'is `dstore global` running? Pass --global MULTIADDR to use another one',
@@ -35,6 +46,8 @@ function describe (err: unknown): { line: string, exitCode: number } {
     const what: Record<string, string> = {
       ENOENT: 'no such file or directory',
       EACCES: 'permission denied',
+      EPERM: 'operation not permitted',
+      EROFS: 'read-only file system',
       EISDIR: 'is a directory',
       ENOTDIR: 'a parent is not a directory',
       ENOSPC: 'no space left on the device'
@@ -44,10 +57,25 @@ function describe (err: unknown): { line: string, exitCode: number } {
   return { line: e?.message ?? String(err), exitCode: 1 }
 }
 
-/** Prints the error line (and the stack with DEBUG set). */
+/** The JSON form of an error: `{ name, code, message }` (message: the same one line as in text). */
+export function errorJson (err: unknown): { name: string, code: string, message: string } {
+  const e = err as { name?: unknown, code?: unknown }
+  return {
+    name: typeof e?.name === 'string' ? e.name : 'Error',
+    code: typeof e?.code === 'string' ? e.code : 'ERR_UNKNOWN',
+    message: describeError(err).line
+  }
+}
+
+/**
+ * Prints the error: one `dstore: …` line on stderr, or with `--json` one JSON document
+ * `{"error":{"name","code","message"}}` on stderr (stdout stays for results); the stack too
+ * with DEBUG set.
+ */
 export function reportError (err: unknown): number {
   const { line, exitCode } = describeError(err)
-  process.stderr.write(`dstore: ${line.replace(/\s*\n\s*/g, ' ')}\n`)
+  if (jsonErrors.enabled) process.stderr.write(JSON.stringify({ error: errorJson(err) }) + '\n')
+  else process.stderr.write(`dstore: ${line.replace(/\s*\n\s*/g, ' ')}\n`)
   if (process.env.DEBUG != null && process.env.DEBUG !== '' && err instanceof Error && err.stack != null) {
     process.stderr.write(err.stack + '\n')
   }

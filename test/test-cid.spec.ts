@@ -7,6 +7,7 @@ import * as Digest from 'multiformats/hashes/digest'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { base58btc } from 'multiformats/bases/base58'
 import { base32 } from 'multiformats/bases/base32'
+import { bases } from 'multiformats/basics'
 import {
   cidOfBytes, cidOfStream, cidOfFile, parseCID, formatCID, equalsCID, compareCID, digestOf, cidFromDigest, isValidCID
 } from '../src/core/cid.js'
@@ -94,6 +95,15 @@ describe('cid', () => {
 
     it('accepts other multibase encodings of the same key', () => {
       assert.ok(parseCID(good.toString(base58btc)).equals(good))
+    })
+
+    it('accepts every multibase multiformats knows (upper-case base32 too) and prints base32', () => {
+      for (const base of Object.values(bases)) {
+        const cid = parseCID(good.toString(base))
+        assert.ok(cid.equals(good), base.name)
+        assert.equal(cid.toString(), good.toString(base32), `${base.name} prints as base32`)
+      }
+      assert.throws(() => parseCID('x' + good.toString().slice(1)), { name: 'InvalidCIDError' }, 'an unknown prefix')
     })
 
     const bad: Array<[string, () => unknown]> = [

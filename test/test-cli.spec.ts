@@ -14,6 +14,7 @@ import { promisify } from 'node:util'
 import { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { hex, pseudoRandom, tempDir } from './helpers.js'
+import { StorageError, createFsStore } from '../src/index.js'
 import { BIN, COMMANDS, ONE_LINE, VERSION, blake3Cid, cleanEnv, dstore, startGlobal, stopGlobal, type Daemon, type Result } from './proc.js'
 
 describe('dstore CLI', function () {
@@ -63,14 +64,14 @@ describe('dstore CLI', function () {
         '': COMMANDS,
         global: ['--repo', '--listen', '--max-blob-size', '--encryption', '--allow-writer', '--allow-reader', '--insecure-open-writes', '--json'],
         put: ['--repo', '--global', '--json', '--connect-timeout', '--no-progress'],
-        get: ['--global', '--json', '-o, --output'],
-        cat: ['--global', '--offset', '--length'],
+        get: ['--global', '--json', '-o, --output', 'symlink', 'FIFO', 'character device', 'written through'],
+        cat: ['--global', '--offset', '--length', '--json'],
         stat: ['--global', '--json'],
         has: ['--global', '--json'],
         rm: ['--global', '--json'],
         ls: ['--global', '--json'],
-        id: ['--repo', '--global-key', '--json'],
-        repl: ['--global', '--cache-size']
+        id: ['--repo', '--global-key', '--json', 'connects as'],
+        repl: ['--global', '--cache-size', '--json']
       }
       // Two at a time: there are two cores.
       const names = Object.keys(expected)
@@ -90,6 +91,25 @@ describe('dstore CLI', function () {
       assert.equal(r.code, 2)
       assert.match(r.stderr, ONE_LINE)
       assert.match(r.stderr, /--frobnicate/)
+    })
+
+    it('with --json, an error is one JSON document on stderr, { error: { name, code, message } }, and stdout is empty', async function () {
+      const absent = blake3Cid(new TextEncoder().encode(`never stored ${Date.now()}`))
+      // Two at a time: there are two cores.
+      const [bad, flag] = await Promise.all([dstore(['get', '--json', 'bafk-not-a-cid'], { env }), dstore(['get', '--json', '--frobnicate', bigCid], { env })])
+      const [missing, text] = await Promise.all([dstore(['stat', '--json', absent], { env }), dstore(['stat', absent], { env })])
+      for (const [r, code, name, errCode] of [[bad, 1, 'InvalidCIDError', 'ERR_INVALID_CID'], [flag, 2, 'UsageError', 'ERR_USAGE'], [missing, 1, 'NotFoundError', 'ERR_NOT_FOUND']] as const) {
+        assert.equal(r.code, code, r.stderr)
+        assert.equal(r.out, '')
+        assert.match(r.stderr, /^[^\n]+\n$/, 'one line')
+        const { error } = JSON.parse(r.stderr) as { error: { name: string, code: string, message: string } }
+        assert.equal(error.name, name)
+        assert.equal(error.code, errCode)
+        assert.ok(error.message.length > 0 && !error.message.startsWith('dstore:'), error.message)
+      }
+      assert.match(flag.stderr, /--frobnicate/)
+      assert.match(text.stderr, ONE_LINE, 'without --json: the usual line')
+      assert.equal(text.stderr, `dstore: ${(JSON.parse(missing.stderr) as { error: { message: string } }).error.message}\n`, 'the same message')
     })
 
     it('an unknown command is a usage error: exit 2, one line', async function () {
@@ -133,6 +153,21 @@ describe('dstore CLI', function () {
         { input: b, cid: cids[1], size: 15 },
         { input: a, cid: cids[0], size: 10 }
       ])
+    })
+
+    it('--json with an input that fails: one array, the failure as { input, error: { name, code, message } }, nothing on stderr', async function () {
+      const missing = join(work.path, 'no-such-file-json')
+      const a = join(work.path, 'json-ok.txt')
+      await writeFile(a, 'stored beside a failure')
+      const r = await dstore(['put', '--json', missing, a], { env })
+      assert.equal(r.code, 1)
+      assert.equal(r.stderr, '')
+      const rows = JSON.parse(r.out) as Array<Record<string, any>>
+      assert.equal(rows.length, 2)
+      assert.equal(rows[0].input, missing)
+      assert.equal(rows[0].error.code, 'ENOENT')
+      assert.ok(rows[0].error.message.includes(missing), rows[0].error.message)
+      assert.deepEqual(rows[1], { input: a, cid: blake3Cid(new TextEncoder().encode('stored beside a failure')), size: 23 })
     })
 
     it('a missing file: exit 1, one line naming it, and the other inputs are still stored', async function () {
@@ -182,6 +217,18 @@ describe('dstore CLI', function () {
       assert.deepEqual(await readdir(dir), ['copy.bin'])
     })
 
+    it('--json: with -o, { cid, size, output, path, mode } on stdout; without -o, the bytes on stdout and { cid, size } on stderr', async function () {
+      const file = join(work.path, 'json-copy.bin')
+      const [o, plain] = await Promise.all([dstore(['get', '--json', bigCid, '-o', file], { env }), dstore(['get', '--json', bigCid], { env })])
+      assert.equal(o.code, 0, o.stderr)
+      assert.equal(o.stderr, '')
+      assert.deepEqual(JSON.parse(o.out), { cid: bigCid, size: big.length, output: file, path: file, mode: 'atomic' })
+      assert.ok(Buffer.compare(await readFile(file), Buffer.from(big)) === 0)
+      assert.equal(plain.code, 0, plain.stderr)
+      assert.ok(Buffer.compare(plain.stdout, Buffer.from(big)) === 0)
+      assert.deepEqual(JSON.parse(plain.stderr), { cid: bigCid, size: big.length })
+    })
+
     it('-o into a folder that does not exist: exit 1, one line, no file left behind', async function () {
       const file = join(work.path, 'missing-dir', 'copy.bin')
       const r = await dstore(['get', bigCid, '-o', file], { env })
@@ -224,6 +271,13 @@ describe('dstore CLI', function () {
       assert.equal(r.code, 0, r.stderr)
       assert.equal(r.stderr, '')
       assert.ok(Buffer.compare(r.stdout, Buffer.from(big.subarray(offset, offset + length))) === 0, `got ${r.stdout.length} bytes`)
+    })
+
+    it('--json: the bytes on stdout, { cid, offset, length } on stderr', async function () {
+      const r = await dstore(['cat', '--json', bigCid, '--offset', '10', '--length', '1000'], { env })
+      assert.equal(r.code, 0, r.stderr)
+      assert.ok(Buffer.compare(r.stdout, Buffer.from(big.subarray(10, 1010))) === 0)
+      assert.deepEqual(JSON.parse(r.stderr), { cid: bigCid, offset: 10, length: 1000 })
     })
 
     it('an offset past the end: exit 1, one line', async function () {
@@ -415,7 +469,105 @@ describe('dstore CLI', function () {
     })
   })
 
+  describe('repl --json', function () {
+    it('answers each command with one JSON document per line, errors included', async function () {
+      const v = `repl json value ${Date.now()}`
+      const c = blake3Cid(new TextEncoder().encode(v))
+      const absent = blake3Cid(new TextEncoder().encode(`never stored ${Date.now()}`))
+      const r = await dstore(['repl', '--json'], { env, input: [`SET ${v}`, `GET ${c}`, `GET ${absent}`, 'frobnicate', `DEL ${c}`, 'STATS', '.exit'].join('\n') + '\n' })
+      assert.equal(r.code, 0, r.stderr)
+      assert.equal(r.stderr, '')
+      const docs = r.out.trim().split('\n').map(l => JSON.parse(l) as Record<string, any>)
+      assert.equal(docs.length, 7, r.out)
+      assert.equal(docs[0].version, VERSION)
+      assert.match(docs[0].peerId, /^12D3Koo/)
+      assert.deepEqual(docs[1], { op: 'set', cid: c, deduplicated: false })
+      assert.deepEqual(docs[2], { op: 'get', cid: c, from: 'local', size: v.length, text: v })
+      assert.equal(docs[3].error.name, 'NotFoundError')
+      assert.equal(docs[4].error.code, 'ERR_USAGE')
+      assert.deepEqual(docs[5], { op: 'del', cid: c, removed: true })
+      assert.equal(docs[6].op, 'stats')
+      assert.equal(typeof docs[6].hits, 'number')
+    })
+  })
+
+  describe('id', function () {
+    it('--repo X prints X\'s PeerId, the one client commands with --repo X connect as, and says which key file on stderr', async function () {
+      const x = await tempDir('dstore-cli-id-')
+      try {
+        const [id, json] = await Promise.all([dstore(['id', '--repo', x.path]), dstore(['id', '--repo', x.path, '--json'])])
+        assert.equal(id.code, 0, id.stderr)
+        assert.match(id.out, /^12D3Koo\w+\n$/, 'stdout is the PeerId alone (for $(dstore id))')
+        assert.match(id.stderr, ONE_LINE)
+        assert.ok(id.stderr.includes(join(x.path, 'local.key')), id.stderr)
+        assert.match(id.stderr, /--repo/)
+        assert.deepEqual(JSON.parse(json.out), { peerId: id.out.trim(), keyFile: join(x.path, 'local.key'), repo: x.path })
+        // The REPL's banner shows the identity a client with that repository uses.
+        const repl = await dstore(['repl', '--repo', x.path, '--global', global.addr], { input: '.exit\n' })
+        assert.equal(repl.code, 0, repl.stderr)
+        assert.ok(repl.out.includes(`(uid: ${id.out.trim()})`), repl.out)
+        const other = await dstore(['id', '--repo', repo.path])
+        assert.notEqual(other.out, id.out, 'another repository, another PeerId')
+      } finally { await x.cleanup() }
+    })
+
+    it('a read-only HOME: `dstore id` and `dstore global` say read-only file system, not ENOENT (as root: a read-only tmpfs)', async function () {
+      if (process.getuid?.() !== 0) this.skip()
+      const home = await tempDir('dstore-cli-rohome-')
+      try {
+        const mounted = await promisify(execFile)('mount', ['-t', 'tmpfs', '-o', 'ro,size=1m', 'tmpfs', home.path]).then(() => true, () => false)
+        if (!mounted) this.skip()
+        try {
+          const [id, g] = await Promise.all([dstore(['id'], { env: { HOME: home.path } }), dstore(['global', '--listen', '/ip4/127.0.0.1/tcp/0'], { env: { HOME: home.path } })])
+          for (const r of [id, g]) {
+            assert.equal(r.code, 1, r.stderr)
+            assert.match(r.stderr, ONE_LINE)
+            assert.match(r.stderr, /read-only file system/)
+            assert.ok(!/ENOENT|no such file/.test(r.stderr), r.stderr)
+          }
+        } finally {
+          await promisify(execFile)('umount', [home.path])
+        }
+      } finally { await home.cleanup() }
+    })
+  })
+
   describe('global', function () {
+    it('a malformed or non-TCP --listen is a usage error: exit 2, one line', async function () {
+      const dir = await tempDir('dstore-cli-badlisten-')
+      try {
+        const rs = await Promise.all(['not-a-multiaddr', '/ip4/127.0.0.1/udp/4001'].map(async l => await dstore(['global', '--repo', dir.path, '--listen', l])))
+        for (const r of rs) {
+          assert.equal(r.code, 2, r.stderr)
+          assert.match(r.stderr, ONE_LINE)
+          assert.match(r.stderr, /--listen/)
+        }
+        assert.match(rs[1].stderr, /TCP only/)
+      } finally { await dir.cleanup() }
+    })
+
+    it('an address no interface has (192.0.2.1): exit 1, one line saying so, none of libp2p\'s configuration advice', async function () {
+      const dir = await tempDir('dstore-cli-noaddr-')
+      try {
+        const r = await dstore(['global', '--repo', dir.path, '--listen', '/ip4/192.0.2.1/tcp/0', '--insecure-open-writes'])
+        assert.equal(r.code, 1, r.stderr)
+        assert.match(r.stderr, ONE_LINE)
+        assert.match(r.stderr, /cannot listen on \/ip4\/192\.0\.2\.1\/tcp\/0: no network interface/)
+        assert.ok(!/faultTolerance|transportManager|Error:/.test(r.stderr), r.stderr)
+      } finally { await dir.cleanup() }
+    })
+
+    it('holds its store\'s lock: opening the store fails with StorageError.lockedBy = its pid, and `dstore verify` names that pid', async function () {
+      // verify maps this error by that field, not by its message.
+      const err = await createFsStore({ path: join(repo.path, 'store') }).then(async (s) => { await s.close(); return undefined }, (e: unknown) => e)
+      assert.ok(err instanceof StorageError, String(err))
+      assert.equal(err.lockedBy, global.proc.pid)
+      const r = await dstore(['verify', '--repo', repo.path])
+      assert.equal(r.code, 1, r.stderr)
+      assert.match(r.stderr, ONE_LINE)
+      assert.ok(r.stderr.includes(`in use by process ${String(global.proc.pid)}; stop \`dstore global\` first`), r.stderr)
+    })
+
     it('stops cleanly on SIGTERM and, restarted on the same repo, still has the values', async function () {
       const stopped = await stopGlobal(global, 'SIGTERM')
       assert.equal(stopped.code, 0)

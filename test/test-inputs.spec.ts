@@ -22,6 +22,7 @@ import { base32upper } from 'multiformats/bases/base32'
 import { base36 } from 'multiformats/bases/base36'
 import { base58btc } from 'multiformats/bases/base58'
 import { base64 } from 'multiformats/bases/base64'
+import { base16 } from 'multiformats/bases/base16'
 import { InvalidCIDError, cidOfBytes, createGlobal, createLocal, type GlobalPeer, type LocalPeer } from '../src/index.js'
 import { INLINE_MAX } from '../src/protocol/constants.js'
 import { collect, pseudoRandom } from './helpers.js'
@@ -51,8 +52,6 @@ const badKeys: Array<[string, string]> = [
   ['a key with characters outside base32', goodText.slice(0, -3) + '018'],
   ['a bad multibase prefix', '!' + goodText.slice(1)],
   ['an unknown multibase prefix', 'x' + goodText.slice(1)],
-  ['base32upper (B…), which dstore does not read', good.toString(base32upper)],
-  ['base64 (m…), which dstore does not read', good.toString(base64)],
   ['a key with trailing garbage', goodText + 'xyz'],
   ['a key followed by another word', `${goodText} extra`],
   ['a key with a NUL at the end', goodText + '\0'],
@@ -63,6 +62,9 @@ const badKeys: Array<[string, string]> = [
 /** Other spellings of the same key, which are accepted (the tests say so, so it stays a decision). */
 const sameKey: Array<[string, string]> = [
   ['base58btc (z…)', good.toString(base58btc)],
+  ['base32upper (B…)', good.toString(base32upper)],
+  ['base64 (m…)', good.toString(base64)],
+  ['base16 (f…)', good.toString(base16)],
   ['base36 (k…)', good.toString(base36)],
   ['the base32 body in upper case after a lower-case b (base32 decodes either case)', 'b' + goodText.slice(1).toUpperCase()],
   ['surrounding whitespace and a trailing newline (as $(…) or a file line may leave)', `  ${goodText}\n`]
@@ -373,10 +375,11 @@ describe('bad inputs', function () {
     })
 
     it('other spellings of the key are accepted and printed in the canonical form', async function () {
-      const results = await runAll(sameKey.map(([, key]) => ['stat', '--json', key]))
+      const results = await runAll(sameKey.flatMap(([, key]) => [['stat', '--json', key], ['has', '--json', key]]))
       for (const [i, r] of results.entries()) {
-        assert.equal(r.code, 0, `${sameKey[i][0]}: ${r.stderr}`)
-        assert.deepEqual(JSON.parse(r.out), { cid: goodText, size: value.length })
+        const [what] = sameKey[Math.floor(i / 2)]
+        assert.equal(r.code, 0, `${what}: ${r.stderr}`)
+        assert.deepEqual(JSON.parse(r.out), i % 2 === 0 ? { cid: goodText, size: value.length } : [{ cid: goodText, present: true }], what)
       }
     })
 

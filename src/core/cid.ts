@@ -7,6 +7,8 @@ import { open } from 'node:fs/promises'
 import { CID } from 'multiformats/cid'
 import * as Digest from 'multiformats/hashes/digest'
 import { base32 } from 'multiformats/bases/base32'
+import { bases } from 'multiformats/basics'
+import type { MultibaseDecoder } from 'multiformats/bases/interface'
 import { hash as blake3hash } from './blake3/index.js'
 import { TreeHasher } from './tree.js'
 import { InvalidCIDError } from './errors.js'
@@ -86,6 +88,21 @@ export function parseCID (input: CIDLike | unknown): CID {
   return checkKey(asCid)
 }
 
+/**
+ * Every multibase multiformats knows (base32 upper, base64, base16, …), by prefix character.
+ * CID.parse reads only base32, base36 and base58btc without one; keys print in base32 whatever
+ * they were read as.
+ */
+const BY_PREFIX = new Map<string, MultibaseDecoder<string>>(Object.values(bases).map(b => [b.prefix, b]))
+const ANY_BASE: MultibaseDecoder<string> = {
+  decode (text) {
+    const prefix = String.fromCodePoint(text.codePointAt(0) ?? 0)
+    const base = BY_PREFIX.get(prefix)
+    if (base === undefined) throw new Error(`unknown multibase prefix ${JSON.stringify(prefix)}`)
+    return base.decode(text)
+  }
+}
+
 /** Recently parsed key strings (parsing costs microseconds; a cache-hit get costs about as much in all). */
 const parsed = new Map<string, CID>()
 const PARSED_MAX = 1024
@@ -94,7 +111,7 @@ function parseText (input: string): CID {
   const text = input.trim()
   if (text.length === 0) throw new InvalidCIDError('Empty CID')
   try {
-    return CID.parse(text)
+    return CID.parse(text, ANY_BASE)
   } catch (err) {
     throw new InvalidCIDError(`${describe(text)} is not a CID: dstore keys are base32 strings like bafkr4i… (CIDv1, raw, blake3)`, { cause: err })
   }

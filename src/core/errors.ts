@@ -62,7 +62,19 @@ export class AbortError extends DstoreError {
 export class StorageError extends DstoreError {
   static override readonly code = 'ERR_STORAGE'
   override name = 'StorageError'
-  constructor (message: string, options?: { cause?: unknown }) { super(message, StorageError.code, options) }
+  /** Set when the store is locked by another live process: that process's pid. */
+  readonly lockedBy?: number
+  constructor (message: string, options?: { cause?: unknown, lockedBy?: number }) {
+    super(message, StorageError.code, options)
+    if (options?.lockedBy !== undefined) this.lockedBy = options.lockedBy
+  }
+}
+
+/** Thrown when a file changed (size or modification time) while it was read for a put: nothing is stored. */
+export class FileChangedError extends DstoreError {
+  static override readonly code = 'ERR_FILE_CHANGED'
+  override name = 'FileChangedError'
+  constructor (message: string, options?: { cause?: unknown }) { super(message, FileChangedError.code, options) }
 }
 
 /** Thrown when a store is used after `close()`. */
@@ -120,7 +132,8 @@ const BY_CODE: Record<string, new (message: string) => DstoreError> = {
   [GlobalUnreachableError.code]: GlobalUnreachableError,
   [TimeoutError.code]: TimeoutError,
   [PermissionDeniedError.code]: PermissionDeniedError,
-  [ConfigError.code]: ConfigError
+  [ConfigError.code]: ConfigError,
+  [FileChangedError.code]: FileChangedError
 }
 
 /**

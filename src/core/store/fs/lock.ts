@@ -35,7 +35,7 @@ export async function acquireLock (root: string, lock: string): Promise<void> {
       }
       const owner = Number.parseInt(text, 10)
       if (Number.isSafeInteger(owner) && owner !== process.pid && isAlive(owner)) {
-        throw new StorageError(`Store ${root} is in use by process ${owner} (remove ${lock} if that is wrong)`)
+        throw new StorageError(`Store ${root} is in use by process ${owner} (remove ${lock} if that is wrong)`, { lockedBy: owner })
       }
       // Left by a process that is gone (or by an earlier process with our pid): take it over.
       await storage('write lock file', async () => { await writeFile(lock, String(process.pid)) })
