@@ -4,7 +4,7 @@
  * runtime shim before libp2p), so the CLI proves the API is enough.
  */
 import {
-  createGlobal, createLocal, parseCID, repoPeerId, READERS_FILE, WRITERS_FILE,
+  cidOfFile, createGlobal, createLocal, parseCID, repoPeerId, READERS_FILE, WRITERS_FILE,
   type AccessLists, type CID, type GlobalPeer, type LocalPeer
 } from '../src/index.js'
 import { stat } from 'node:fs/promises'
@@ -19,6 +19,9 @@ import { runRepl } from './repl.js'
 import { interruptedStatus, onStopSignal, reportInterrupted } from './signals.js'
 import { planTarget, writeOut, type Target } from './target.js'
 import { createFsStore, StorageError, type FsBlobStore } from '../src/index.js'
+
+/** Above this a put goes on a blob stream (the protocol's inline limit), and a file is hashed first. */
+const INLINE_PUT_MAX = 256 * 1024
 
 const VERSION: string = (createRequire(import.meta.url)('../../package.json') as { version: string }).version
 const DEFAULT_LISTEN = '/ip4/127.0.0.1/tcp/4001'
@@ -206,12 +209,15 @@ for each that failed.`)
       let failed: unknown
       for (const input of inputs) {
         try {
-          const { source, size, close } = await openInput(input)
+          const { source, size, path, close } = await openInput(input)
           const bar = progressBar(`put ${input === '-' ? 'stdin' : basename(input)}`, opts.progress && opts.json !== true)
           let cid: CID
           let bytes = 0
           try {
-            cid = await local.put(source, { signal, onProgress: (e) => { bytes = e.bytes; bar.update(e.bytes, e.total ?? size) } })
+            // A file too large to go inline is hashed first, so that Global is asked whether it
+            // has it and nothing is sent if so (a change made meanwhile fails the read below).
+            const expected = path !== undefined && size !== undefined && size > INLINE_PUT_MAX ? await cidOfFile(path) : undefined
+            cid = await local.put(source, { signal, expected, onProgress: (e) => { bytes = e.bytes; bar.update(e.bytes, e.total ?? size) } })
           } finally {
             bar.stop()
             await close()

@@ -25,6 +25,8 @@ const openFd = promisify(openCb)
 export interface Input {
   source: AsyncIterable<Uint8Array>
   size?: number
+  /** A regular file: it can be read twice (hashed first, to ask Global whether it has it). */
+  path?: string
   close: () => Promise<void>
 }
 
@@ -88,5 +90,5 @@ async function openFile (path: string): Promise<Input> {
     if (total !== before.size || after.size !== before.size) throw changed(`${before.size} bytes when opened, ${total} read, ${after.size} now`)
     if (after.mtimeMs !== before.mtimeMs) throw changed('it was written to')
   }
-  return { source: read(), size: before.size, close: async () => { await handle.close() } }
+  return { source: read(), size: before.size, path, close: async () => { await handle.close() } }
 }

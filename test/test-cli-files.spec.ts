@@ -12,6 +12,7 @@ import { lstat, open, readFile, readdir, readlink, stat, symlink, truncate, writ
 import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
+import { createGlobal } from '../src/index.js'
 import { pseudoRandom, tempDir } from './helpers.js'
 import { BIN, ONE_LINE, blake3Cid, cleanEnv, dstore, startGlobal, stopGlobal, type Daemon, type Result } from './proc.js'
 
@@ -369,6 +370,40 @@ describe('dstore CLI: files, FIFOs, devices and signals', function () {
       assert.equal(one.out, blake3Cid(new TextEncoder().encode('through /dev/stdin')) + '\n')
       assert.equal(two.code, 2, two.stderr)
       assert.match(two.stderr, ONE_LINE)
+    })
+  })
+
+  describe('put of a file Global already holds', function () {
+    it('a second put of a 5 MiB file sends no value bytes, and a peer that may only read can put it', async function () {
+      const dir = await tempDir('dstore-cli-dedupe-')
+      // Only the client's identity may write: a second client (another repository) may read.
+      const id = await dstore(['id', '--repo', join(dir.path, 'client')])
+      assert.equal(id.code, 0, id.stderr)
+      const global = await createGlobal({ repo: join(dir.path, 'global'), sync: false, allowWriters: [id.out.trim()] })
+      try {
+        const file = join(dir.path, 'five.bin')
+        const value = pseudoRandom(5 * 1024 * 1024, 91)
+        await writeFile(file, value)
+        const args = ['put', file, '--global', global.multiaddrs[0], '--repo', join(dir.path, 'client')]
+        const first = await dstore(args)
+        assert.equal(first.code, 0, first.stderr)
+        assert.equal(first.out, blake3Cid(value) + '\n')
+        const inAfterFirst = global.stats().bytesIn
+        assert.ok(inAfterFirst >= value.length, 'the first put sent the value')
+        const second = await dstore(args)
+        assert.equal(second.code, 0, second.stderr)
+        assert.equal(second.out, first.out)
+        assert.ok(global.stats().bytesIn - inAfterFirst < 64 * 1024, `the second put sent ${global.stats().bytesIn - inAfterFirst} bytes`)
+        const refused = await dstore(['put', '-', '--global', global.multiaddrs[0], '--repo', join(dir.path, 'reader')], { input: 'not stored' })
+        assert.equal(refused.code, 1, `the reader may not write a new value: ${refused.out}${refused.stderr}`)
+        assert.match(refused.stderr, /may not write/)
+        const reader = await dstore([...args.slice(0, 4), '--repo', join(dir.path, 'reader')])
+        assert.equal(reader.code, 0, reader.stderr)
+        assert.equal(reader.out, first.out)
+      } finally {
+        await global.stop()
+        await dir.cleanup()
+      }
     })
   })
 })
