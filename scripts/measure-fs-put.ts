@@ -73,14 +73,14 @@ async function measureBig (mib: number, base: string): Promise<void> {
     t = performance.now()
     const hasher = new TreeHasher()
     let n = 0
-    for await (const piece of store.get(cid)) { hasher.update(piece); n += piece.length }
+    for await (const piece of store.cat(cid)) { hasher.update(piece); n += piece.length }
     const root = hasher.finalize().root
     const getMs = performance.now() - t
     const ok = n === bytes && Buffer.from(root).equals(Buffer.from(cid.multihash.digest))
 
     t = performance.now()
     let m = 0
-    for await (const piece of store.get(cid)) m += piece.length
+    for await (const piece of store.cat(cid)) m += piece.length
     const readMs = performance.now() - t
 
     await store.close()
@@ -129,7 +129,7 @@ async function measureSmall (count: number, valueBytes: number, base: string): P
         t = performance.now()
         let bytes = 0
         for (let i = 0; i < count; i++) {
-          for await (const piece of store.get(cids[i])) bytes += piece.length
+          for await (const piece of store.cat(cids[i])) bytes += piece.length
         }
         const getMs = performance.now() - t
         await store.close()

@@ -94,7 +94,7 @@ export function runBlobStoreCompliance (name: string, factory: () => Promise<Com
           const value = pseudoRandom(size, size + 1)
           const cid = await store.put(value)
           assert.ok(cid.equals(cidOfBytes(value)))
-          assert.deepEqual(await collect(store.get(cid)), value)
+          assert.deepEqual(await collect(store.cat(cid)), value)
         })
       }
 
@@ -104,7 +104,7 @@ export function runBlobStoreCompliance (name: string, factory: () => Promise<Com
         const b = await store.put([value.slice(0, 10), value.slice(10)])
         const c = await store.put(chopped(value))
         assert.ok(a.equals(b) && a.equals(c))
-        assert.deepEqual(await collect(store.get(a)), value)
+        assert.deepEqual(await collect(store.cat(a)), value)
       })
 
       it('is a no-op returning the same CID when the value is already stored', async () => {
@@ -120,7 +120,7 @@ export function runBlobStoreCompliance (name: string, factory: () => Promise<Com
         const copy = value.slice()
         const cid = await store.put(value)
         value.fill(0)
-        assert.deepEqual(await collect(store.get(cid)), copy)
+        assert.deepEqual(await collect(store.cat(cid)), copy)
       })
 
       it('accepts a matching expected CID, as object or string', async () => {
@@ -195,13 +195,13 @@ export function runBlobStoreCompliance (name: string, factory: () => Promise<Com
         const cids = await Promise.all([store.put(value), store.put(chopped(value)), store.put(value)])
         assert.ok(cids.every(c => c.equals(cids[0])))
         assert.equal((await listAll(store)).length, 1)
-        assert.deepEqual(await collect(store.get(cids[0])), value)
+        assert.deepEqual(await collect(store.cat(cids[0])), value)
       })
 
       it('stores different values concurrently', async () => {
         const values = Array.from({ length: 20 }, (_, i) => pseudoRandom(i * 5000, 100 + i))
         const cids = await Promise.all(values.map(async v => await store.put(v)))
-        for (let i = 0; i < values.length; i++) assert.deepEqual(await collect(store.get(cids[i])), values[i])
+        for (let i = 0; i < values.length; i++) assert.deepEqual(await collect(store.cat(cids[i])), values[i])
       })
     })
 
@@ -209,9 +209,9 @@ export function runBlobStoreCompliance (name: string, factory: () => Promise<Com
       it('accepts the CID as object, base32 string or another base', async () => {
         const value = pseudoRandom(1000, 20)
         const cid = await store.put(value)
-        assert.deepEqual(await collect(store.get(cid)), value)
-        assert.deepEqual(await collect(store.get(cid.toString())), value)
-        assert.deepEqual(await collect(store.get(cid.toString(base58btc))), value)
+        assert.deepEqual(await collect(store.cat(cid)), value)
+        assert.deepEqual(await collect(store.cat(cid.toString())), value)
+        assert.deepEqual(await collect(store.cat(cid.toString(base58btc))), value)
       })
 
       for (const size of [1000, 200_000]) {
@@ -220,7 +220,7 @@ export function runBlobStoreCompliance (name: string, factory: () => Promise<Com
           const cid = await store.put(value)
           const cases: Array<[number, number | undefined]> = [[0, 1], [1, 10], [size - 1, 1], [size, 0], [0, size], [17, undefined], [size / 2, size / 4]]
           for (const [offset, length] of cases) {
-            const got = await collect(store.get(cid, { offset, length }))
+            const got = await collect(store.cat(cid, { offset, length }))
             assert.deepEqual(got, value.subarray(offset, length === undefined ? size : offset + length), `range ${offset}+${String(length)}`)
           }
         })
@@ -230,25 +230,25 @@ export function runBlobStoreCompliance (name: string, factory: () => Promise<Com
         const value = pseudoRandom(3 * 1024 * 1024 + 5, 22)
         const cid = await store.put(value)
         const pieces: Uint8Array[] = []
-        for await (const p of store.get(cid)) pieces.push(p)
+        for await (const p of store.cat(cid)) pieces.push(p)
         assert.ok(pieces.length >= 3)
         assert.ok(pieces.every(p => p.length <= 1024 * 1024))
       })
 
       it('rejects a range outside the value with OutOfRangeError', async () => {
         const cid = await store.put(pseudoRandom(100, 23))
-        await expectReject(collect(store.get(cid, { offset: 101 })), 'OutOfRangeError')
-        await expectReject(collect(store.get(cid, { offset: 50, length: 51 })), 'OutOfRangeError')
-        await expectReject(collect(store.get(cid, { offset: -1 })), 'OutOfRangeError')
-        await expectReject(collect(store.get(cid, { length: -1 })), 'OutOfRangeError')
-        await expectReject(collect(store.get(cid, { offset: 1.5 })), 'OutOfRangeError')
+        await expectReject(collect(store.cat(cid, { offset: 101 })), 'OutOfRangeError')
+        await expectReject(collect(store.cat(cid, { offset: 50, length: 51 })), 'OutOfRangeError')
+        await expectReject(collect(store.cat(cid, { offset: -1 })), 'OutOfRangeError')
+        await expectReject(collect(store.cat(cid, { length: -1 })), 'OutOfRangeError')
+        await expectReject(collect(store.cat(cid, { offset: 1.5 })), 'OutOfRangeError')
       })
 
       it('reports blob:get:read progress up to the range length', async () => {
         const value = pseudoRandom(200_000, 24)
         const cid = await store.put(value)
         const events: ProgressEvent[] = []
-        await collect(store.get(cid, { offset: 100, onProgress: e => events.push(e) }))
+        await collect(store.cat(cid, { offset: 100, onProgress: e => events.push(e) }))
         assert.ok(events.length > 0)
         assert.ok(events.every(e => e.type === 'blob:get:read'))
         assert.equal(events[events.length - 1].bytes, value.length - 100)
@@ -256,7 +256,7 @@ export function runBlobStoreCompliance (name: string, factory: () => Promise<Com
 
       it('rejects with AbortError when the signal is aborted', async () => {
         const cid = await store.put(pseudoRandom(100, 25))
-        await expectReject(collect(store.get(cid, { signal: AbortSignal.abort() })), 'AbortError')
+        await expectReject(collect(store.cat(cid, { signal: AbortSignal.abort() })), 'AbortError')
       })
     })
 
@@ -287,7 +287,7 @@ export function runBlobStoreCompliance (name: string, factory: () => Promise<Com
           assert.equal(await store.delete(cid), true)
           assert.equal(await store.delete(cid), false)
           assert.equal(await store.has(cid), false)
-          await expectReject(collect(store.get(cid)), 'NotFoundError')
+          await expectReject(collect(store.cat(cid)), 'NotFoundError')
           await expectReject(store.stat(cid), 'NotFoundError')
         }
         assert.equal((await listAll(store)).length, 0)
@@ -298,7 +298,7 @@ export function runBlobStoreCompliance (name: string, factory: () => Promise<Com
         const cid = await store.put(value)
         await store.delete(cid)
         await store.put(value)
-        assert.deepEqual(await collect(store.get(cid)), value)
+        assert.deepEqual(await collect(store.cat(cid)), value)
       })
     })
 
@@ -329,8 +329,8 @@ export function runBlobStoreCompliance (name: string, factory: () => Promise<Com
     describe('every method taking a CID', () => {
       it('rejects a missing CID with NotFoundError (stat, get, and outboard/open when verifiable)', async () => {
         await expectReject(store.stat(ABSENT), 'NotFoundError')
-        await expectReject(collect(store.get(ABSENT)), 'NotFoundError')
-        await expectReject(collect(store.get(ABSENT, { offset: 0, length: 0 })), 'NotFoundError')
+        await expectReject(collect(store.cat(ABSENT)), 'NotFoundError')
+        await expectReject(collect(store.cat(ABSENT, { offset: 0, length: 0 })), 'NotFoundError')
         assert.equal(await store.has(ABSENT), false)
         assert.equal(await store.delete(ABSENT), false)
         if (options.verifiable === true) {
@@ -344,7 +344,7 @@ export function runBlobStoreCompliance (name: string, factory: () => Promise<Com
         it(`rejects ${JSON.stringify(bad)} with InvalidCIDError`, async () => {
           await expectReject(store.has(bad), 'InvalidCIDError')
           await expectReject(store.stat(bad), 'InvalidCIDError')
-          await expectReject(collect(store.get(bad)), 'InvalidCIDError')
+          await expectReject(collect(store.cat(bad)), 'InvalidCIDError')
           await expectReject(store.delete(bad), 'InvalidCIDError')
           if (options.verifiable === true) {
             const v = store as VerifiableBlobStore
@@ -357,7 +357,7 @@ export function runBlobStoreCompliance (name: string, factory: () => Promise<Com
       it('rejects a CID object of another hash with InvalidCIDError', async () => {
         const v0 = CID.parse('QmYwAPJzv5CZsnA625s3Xf2nemtYgPpHdWEz79ojWnPbdG')
         await expectReject(store.has(v0 as any), 'InvalidCIDError')
-        await expectReject(collect(store.get(v0 as any)), 'InvalidCIDError')
+        await expectReject(collect(store.cat(v0 as any)), 'InvalidCIDError')
       })
     })
 
@@ -408,7 +408,7 @@ export function runBlobStoreCompliance (name: string, factory: () => Promise<Com
       it('lets a get that has started finish after the value is deleted', async () => {
         const value = pseudoRandom(3 * 1024 * 1024, 53)
         const cid = await store.put(value)
-        const iterator = store.get(cid)[Symbol.asyncIterator]()
+        const iterator = store.cat(cid)[Symbol.asyncIterator]()
         const first = await iterator.next()
         assert.equal(await store.delete(cid), true)
         const parts = [first.value as Uint8Array]
@@ -429,7 +429,7 @@ export function runBlobStoreCompliance (name: string, factory: () => Promise<Com
         await expectReject(store.has(cid), 'ClosedError')
         await expectReject(store.stat(cid), 'ClosedError')
         await expectReject(store.put(new Uint8Array(1)), 'ClosedError')
-        await expectReject(collect(store.get(cid)), 'ClosedError')
+        await expectReject(collect(store.cat(cid)), 'ClosedError')
         await expectReject(store.delete(cid), 'ClosedError')
         await expectReject(listAll(store), 'ClosedError')
         if (options.verifiable === true) {

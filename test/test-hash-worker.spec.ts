@@ -161,7 +161,7 @@ describe('fs store put with hash workers', () => {
           assert.equal(hex(await store.outboard(cid)), want.outboard, `${size} bytes, ${label}`)
         }
         const cid = await store.put(value)
-        const back = await collect(store.get(cid))
+        const back = await collect(store.cat(cid))
         assert.ok(Buffer.from(back).equals(value), `${size} bytes read back`)
         await store.delete(cid)
       }

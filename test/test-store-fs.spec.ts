@@ -53,7 +53,7 @@ describe('fs store', () => {
       assert.equal((await listAll(store)).length, values.length)
       for (let i = 0; i < values.length; i++) {
         assert.equal((await store.stat(cids[i])).size, values[i].length)
-        assert.deepEqual(await collect(store.get(cids[i])), values[i])
+        assert.deepEqual(await collect(store.cat(cids[i])), values[i])
         assert.deepEqual(await store.outboard(cids[i]), new TreeHasher({ outboard: true }).update(values[i]).finalize().outboard)
       }
       assert.deepEqual(store.recovery, { tempFilesRemoved: 0, filesReindexed: 0, filesQuarantined: 0, missingFilesDropped: 0 })
@@ -118,8 +118,8 @@ describe('fs store', () => {
       assert.deepEqual(store.recovery, { tempFilesRemoved: 1, filesReindexed: 1, filesQuarantined: 0, missingFilesDropped: 0 })
       assert.equal(existsSync(join(dir.path, 'blobs', 'ab', 'README')), true)
       assert.deepEqual(await readdir(join(dir.path, 'tmp')), [])
-      assert.deepEqual(await collect(store.get(cidOfBytes(unindexed))), unindexed)
-      assert.deepEqual(await collect(store.get(cidOfBytes(kept))), kept)
+      assert.deepEqual(await collect(store.cat(cidOfBytes(unindexed))), unindexed)
+      assert.deepEqual(await collect(store.cat(cidOfBytes(kept))), kept)
       const report = await store.verify()
       assert.deepEqual(report.problems.map(p => `${p.problem} ${String(p.repaired)}`), ['unindexed true'], 'open reported what it re-indexed')
       assert.equal(report.checked, 2)
@@ -160,7 +160,7 @@ describe('fs store', () => {
       assert.deepEqual(store.recovery, { tempFilesRemoved: 1, filesReindexed: values.length, filesQuarantined: 1, missingFilesDropped: 0 })
       const listed = (await listAll(store)).map(s => s.cid.toString()).sort()
       assert.deepEqual(listed, values.map(v => cidOfBytes(v).toString()).sort())
-      for (const v of values) assert.deepEqual(await collect(store.get(cidOfBytes(v))), v)
+      for (const v of values) assert.deepEqual(await collect(store.cat(cidOfBytes(v))), v)
       const report = await store.verify()
       assert.equal(report.checked, values.length)
       assert.deepEqual(report.problems.filter(p => !(p.problem === 'unindexed' || p.problem === 'corrupt') || !p.repaired), [], 'every value verifies (outboards rebuilt)')
@@ -198,15 +198,15 @@ describe('fs store', () => {
           const value = pseudoRandom(size, size)
           const cid = await store.put(chopped(value))
           assert.equal(existsSync(dataPath(dir.path, value)), delta > 0)
-          assert.deepEqual(await collect(store.get(cid)), value)
-          assert.deepEqual(await collect(store.get(cid, { offset: size - 5, length: 4 })), value.subarray(size - 5, size - 1))
+          assert.deepEqual(await collect(store.cat(cid)), value)
+          assert.deepEqual(await collect(store.cat(cid, { offset: size - 5, length: 4 })), value.subarray(size - 5, size - 1))
           assert.equal((await store.stat(cid)).size, size)
           const reader = await store.open(cid)
           assert.deepEqual(await reader.read(1, size - 2), value.subarray(1, size - 1))
           await reader.close()
           await store.close()
           store = await createFsStore({ path: dir.path, inlineThreshold: threshold })
-          assert.deepEqual(await collect(store.get(cid)), value)
+          assert.deepEqual(await collect(store.cat(cid)), value)
         })
       }
     }
@@ -284,7 +284,7 @@ describe('fs store', () => {
         assert.equal((err.cause as NodeJS.ErrnoException).code, 'ENOSPC')
         assert.deepEqual(await readdir(join(mnt, 'store', 'tmp')), [])
         const small = pseudoRandom(200_000, 1)
-        assert.deepEqual(await collect(store.get(await store.put(small))), small)
+        assert.deepEqual(await collect(store.cat(await store.put(small))), small)
         await store.close()
         store = undefined
         // A read-only filesystem: the store cannot even open.
@@ -321,7 +321,7 @@ describe('fs store', () => {
         const expected = hasher.finalize().root
         const check = new TreeHasher()
         let n = 0
-        for await (const piece of store.get(cid)) { check.update(piece); n += piece.length }
+        for await (const piece of store.cat(cid)) { check.update(piece); n += piece.length }
         assert.equal(n, pieces << 20)
         assert.deepEqual(check.finalize().root, expected)
         assert.deepEqual(cid.multihash.digest, expected)
@@ -347,9 +347,9 @@ describe('fs store', () => {
       mdb[at + 10] ^= 0x01
       await writeFile(join(dir.path, 'index.mdb'), mdb)
       store = await createFsStore({ path: dir.path })
-      assert.notDeepEqual(await collect(store.get(cid)), value, 'the stored copy is corrupt')
+      assert.notDeepEqual(await collect(store.cat(cid)), value, 'the stored copy is corrupt')
       assert.equal((await store.put(value)).toString(), cid.toString())
-      assert.deepEqual(await collect(store.get(cid)), value)
+      assert.deepEqual(await collect(store.cat(cid)), value)
       assert.deepEqual((await store.verify()).problems, [])
     })
 
@@ -364,7 +364,7 @@ describe('fs store', () => {
       assert.equal((await store.verify()).problems.length, 1, 'not suspect: the re-put did not re-hash the file')
       store.markSuspect(cid)
       await store.put(value)
-      assert.deepEqual(await collect(store.get(cid)), value)
+      assert.deepEqual(await collect(store.cat(cid)), value)
       assert.deepEqual((await store.verify()).problems, [])
       assert.deepEqual(await readdir(join(dir.path, 'tmp')), [])
     })
@@ -418,7 +418,7 @@ describe('fs store', () => {
       const cid = await store.put(value)
       await Promise.all([store.delete(cid), store.put(value), store.delete(cid), store.put(value)])
       assert.equal(await store.has(cid), true)
-      assert.deepEqual(await collect(store.get(cid)), value)
+      assert.deepEqual(await collect(store.cat(cid)), value)
       assert.equal(existsSync(dataPath(dir.path, value)), true)
     })
   })
@@ -470,7 +470,7 @@ describe('fs store', () => {
       const listed = await listAll(store)
       assert.deepEqual(listed.map(s => s.size).sort((a, b) => a - b), [100, 300000])
       for (const s of listed) assert.equal((await store.stat(s.cid)).size, s.size)
-      assert.deepEqual(await collect(store.get(cidOfBytes(pseudoRandom(300000, 2)))), pseudoRandom(300000, 2))
+      assert.deepEqual(await collect(store.cat(cidOfBytes(pseudoRandom(300000, 2)))), pseudoRandom(300000, 2))
 
       const hasher = new TreeHasher()
       for (const p of bigPieces(pieces)) hasher.update(p)

@@ -75,7 +75,7 @@ describe('memory store', () => {
       const a = await store.put(value(300, 1))
       const b = await store.put(value(300, 2))
       const c = await store.put(value(300, 3))
-      await collect(store.get(a)) // order now b, c, a
+      await collect(store.cat(a)) // order now b, c, a
       await store.put(value(300, 4)) // evicts b
       assert.equal(await store.has(a), true)
       assert.equal(await store.has(b), false)
@@ -85,9 +85,9 @@ describe('memory store', () => {
     it('counts hits and misses', async () => {
       store = createMemoryStore({ maxBytes: 1000 })
       const a = await store.put(value(10, 1))
-      await collect(store.get(a))
+      await collect(store.cat(a))
       store.getBytes(a)
-      await expectReject(collect(store.get(ABSENT)), 'NotFoundError')
+      await expectReject(collect(store.cat(ABSENT)), 'NotFoundError')
       assert.equal(store.getBytes(ABSENT), undefined)
       const s = store.stats()
       assert.equal(s.hits, 2)

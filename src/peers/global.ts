@@ -210,7 +210,7 @@ export class GlobalPeer {
   async put (source: ByteSource, options?: PutOptions): Promise<CID> { return await this.store.put(source, options) }
 
   /** Streams a value (or a range) from the store. */
-  cat (cid: CIDLike, options?: GetOptions): AsyncIterable<Uint8Array> { return this.store.get(cid, options) }
+  cat (cid: CIDLike, options?: GetOptions): AsyncIterable<Uint8Array> { return this.store.cat(cid, options) }
 
   async has (cid: CIDLike, options?: AbortOptions): Promise<boolean> { return await this.store.has(cid, options) }
   async stat (cid: CIDLike, options?: AbortOptions): Promise<BlobStat> { return await this.store.stat(cid, options) }
@@ -309,7 +309,7 @@ export class GlobalPeer {
       // Another range of it was found bad meanwhile: logged once is enough.
       if (this.knownBad.has(Buffer.from(job.digest).toString('hex'))) { this.rechecks.delete(key); continue }
       try {
-        const problem = await this.store.checkRange(cid, job.covered, { signal: this.recheckAbort.signal })
+        const problem = await this.store.verifyRange(cid, job.covered, { signal: this.recheckAbort.signal })
         this.counters.rechecks++
         if (problem !== undefined) {
           this.counters.rechecksFailed++

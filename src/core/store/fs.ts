@@ -313,7 +313,7 @@ export class FsBlobStore implements VerifiableBlobStore {
     return this.suspects.has(keyOf(cid).toString('hex'))
   }
 
-  get (cid: CIDLike, options: GetOptions = {}): AsyncIterable<Uint8Array> {
+  cat (cid: CIDLike, options: GetOptions = {}): AsyncIterable<Uint8Array> {
     return this.read(cid, options)
   }
 
@@ -460,7 +460,7 @@ export class FsBlobStore implements VerifiableBlobStore {
    * same check a Local makes on a verified stream). Cost: reading and hashing the range only.
    * Resolves with what is wrong, or undefined when the range verifies or the value is absent.
    */
-  async checkRange (cid: CIDLike, range: ByteRange, options?: AbortOptions): Promise<string | undefined> {
+  async verifyRange (cid: CIDLike, range: ByteRange, options?: AbortOptions): Promise<string | undefined> {
     this.check(options)
     return await checkStoredRange(this, parseCID(cid), range, options)
   }

@@ -74,11 +74,12 @@ export interface BlobStore {
   put: (source: ByteSource, options?: PutOptions) => Promise<CID>
 
   /**
-   * Streams a value (or a byte range of it) out, in bounded pieces the caller may keep.
-   * Lazy: `get` itself never throws; its errors (`NotFoundError` when absent,
+   * Streams a value (or a byte range of it) out, in bounded pieces the caller may keep. Named
+   * as a Local's `cat` is (a Local's `get` returns the whole value as one buffer).
+   * Lazy: `cat` itself never throws; its errors (`NotFoundError` when absent,
    * `InvalidCIDError`, `OutOfRangeError`, `AbortError`, `ClosedError`) reject the first `next()`.
    */
-  get: (cid: CIDLike, options?: GetOptions) => AsyncIterable<Uint8Array>
+  cat: (cid: CIDLike, options?: GetOptions) => AsyncIterable<Uint8Array>
 
   /** Removes a value, pinned or not. Resolves true when it was present. */
   delete: (cid: CIDLike, options?: AbortOptions) => Promise<boolean>

@@ -144,7 +144,7 @@ export class MemoryBlobStore implements VerifiableBlobStore {
     return this.insert(cid, data, result.outboard, options.pin === true).cid
   }
 
-  get (cid: CIDLike, options: GetOptions = {}): AsyncIterable<Uint8Array> {
+  cat (cid: CIDLike, options: GetOptions = {}): AsyncIterable<Uint8Array> {
     return this.read(cid, options)
   }
 

@@ -117,7 +117,7 @@ export class LocalPeer {
         // Same range rules as a fetch from Global (docs/PROTOCOL.md, "GET of a range"): a length
         // past the end is clipped, not refused as the memory store's get would.
         const length = opts.length === undefined || offset > cachedSize ? opts.length : Math.min(opts.length, cachedSize - offset)
-        yield * this.cache.get(key, { offset, length, signal: opts.signal })
+        yield * this.cache.cat(key, { offset, length, signal: opts.signal })
         return
       }
       let done = 0
