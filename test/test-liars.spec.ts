@@ -25,7 +25,7 @@ import {
 } from '../src/protocol/constants.js'
 import { FrameReader, framePrefix, incoming, writeFrame, writeRaw } from '../src/protocol/framing.js'
 import {
-  MessageReader, U64_NONE, decodeDigests, decodeError, encodeBlobGetResponse, encodeGet, encodeGetUseBlob, encodePut, encodePutHead, encodeStat,
+  MessageReader, U64_NONE, decodeDigests, decodeError, encodeBlobGetResponse, encodeGet, encodeGetPartial, encodeGetUseBlob, encodePut, encodePutHead, encodeStat,
   encodeStatResponse
 } from '../src/protocol/messages.js'
 import { RpcChannel } from '../src/protocol/rpc.js'
@@ -513,5 +513,43 @@ describe('liars: a Global that ignores the credit a Local grants', function () {
     await rejectsWith((async () => { for (;;) if ((await pieces.next()).done === true) return })(), 'ProtocolError')
     assert.ok(pushed < encoded.length, `the liar was cut after ${pushed} of ${encoded.length} bytes`)
     assert.equal(await local.cache.has(cidOfBytes(value)), false)
+  })
+
+  it('holds it to its credit from its answer on, while the Local still consumes the start answered inline', async function () {
+    const value = pseudoRandom(24 * MiB, 78)
+    const ob = outboard(value)
+    const covered = 15 * 16 * KiB
+    const start = encodeRangeSync(value, ob.outboard, { offset: 0, length: covered })
+    const rest = encodeRangeSync(value, ob.outboard, { offset: covered, length: value.length - covered })
+    const liar = await c.node(['/ip4/127.0.0.1/tcp/0'])
+    let pushed = 0
+    await liar.handle(RPC_PROTOCOL, (stream: Stream) => {
+      // eslint-disable-next-line no-new
+      new RpcChannel(stream, async (msg) => {
+        if (msg.kind === KIND.STAT) return encodeStatResponse(msg.id, decodeDigests(msg).map(() => undefined))
+        return encodeGetPartial(msg.id, value.length, covered, start)
+      })
+    })
+    await liar.handle(BLOB_PROTOCOL, (stream: Stream) => {
+      void (async () => {
+        await new FrameReader(stream, MAX_FRAME).next()
+        await writeFrame(stream, encodeBlobGetResponse(value.length))
+        // The rest of the verified stream, ignoring CREDIT.
+        for (let o = 0; o < rest.length && stream.status === 'open'; o += 256 * KiB) {
+          await writeRaw(stream, rest.subarray(o, o + 256 * KiB))
+          pushed = o + 256 * KiB
+        }
+      })().catch(() => {})
+    })
+    const local = await c.local(liar.getMultiaddrs().map(String))
+    const pieces = local.cat(cidOfBytes(value))[Symbol.asyncIterator]()
+    const first = await pieces.next()
+    assert.equal(first.done, false)
+    assertBytes(first.value, value.subarray(0, first.value.length), 'the first verified piece, from the inline start')
+    // The Local holds the first piece of the start: the liar pushes the rest meanwhile.
+    await waitFor(() => pushed > BLOB_WINDOW, 10_000, 'the liar to push past the window')
+    await new Promise(resolve => setTimeout(resolve, 500))
+    await rejectsWith((async () => { for (;;) if ((await pieces.next()).done === true) return })(), 'ProtocolError')
+    assert.ok(pushed < rest.length, `the liar was cut after ${pushed} of ${rest.length} bytes`)
   })
 })

@@ -56,6 +56,10 @@ export class BlobStream {
   readonly watchdog: IdleWatchdog
   readonly timeout: number
   private closed: CloseReason | undefined
+  /** Bytes that arrived on the stream, and bytes the frame reader has taken from `incoming()`. */
+  private arrived = 0
+  private pulled = 0
+  private grantor: CreditGrantor | undefined
 
   constructor (readonly stream: Stream, private readonly options: BlobStreamOptions = {}) {
     this.timeout = options.timeout ?? REQUEST_TIMEOUT_MS
@@ -64,7 +68,8 @@ export class BlobStream {
       if (options.explainIdle === true) this.sayWhy(err)
       stream.abort(err)
     })
-    this.frames = new FrameReader(incoming(stream), MAX_FRAME, (n) => {
+    this.frames = new FrameReader(incoming(stream, (n) => { this.arrived += n }), MAX_FRAME, (n) => {
+      this.pulled += n
       this.watchdog.touch(n)
       options.onRead?.(n)
     })
@@ -100,8 +105,19 @@ export class BlobStream {
    * them: credit is granted as they are consumed, and a sender past its credit is reset.
    */
   receiveRaw (): AsyncGenerator<Uint8Array> {
-    const grantor = new CreditGrantor(this.stream, this.frames.buffered)
-    return grantor.counting(this.frames.raw())
+    return this.policeRaw().counting(this.frames.raw())
+  }
+
+  /**
+   * Starts holding the sender to its credit now, before the raw bytes are consumed: call it as
+   * soon as the last frame before them has been read (a GET's answer, a PUT's head), so that
+   * nothing arriving meanwhile goes uncounted however long the consumer takes to start (a
+   * requester consuming a GET's inline start first). Everything after that frame counts:
+   * what the frame reader holds, and what arrived into `incoming()` but was not pulled yet.
+   */
+  policeRaw (): CreditGrantor {
+    this.grantor ??= new CreditGrantor(this.stream, this.frames.buffered + this.arrived - this.pulled)
+    return this.grantor
   }
 
   /**

@@ -145,7 +145,8 @@ async function openBlobGet (ctx: RequesterContext, digest: Uint8Array, range: Ra
     // Read at once, even while the start of the value is still being delivered: what arrives
     // meanwhile must be queued by our reader, not left in the stream's own buffer (which
     // libp2p resets once past its limit, smaller than a credit window).
-    const answer = call.blob.readMessage('GET from Global')
+    // Held to its credit from its answer on, while the caller still consumes the inline start.
+    const answer = call.blob.readMessage('GET from Global').then(msg => { call.blob.policeRaw(); return msg })
     answer.catch(() => {})
     return { ...call, answer }
   } catch (err) {
