@@ -159,7 +159,7 @@ export function decodeDigests (r: MessageReader): Uint8Array[] {
 export const GET_FLAG_INLINE = 1
 /**
  * GET flag: a range too large to inline may be answered with its start inline (mode
- * {@link GET_PARTIAL}); the requester fetches the rest on a blob stream.
+ * {@link GET_USE_BLOB} with `covered` > 0); the requester fetches the rest on a blob stream.
  */
 export const GET_FLAG_PARTIAL = 2
 

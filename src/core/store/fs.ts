@@ -1,9 +1,10 @@
 /**
  * The filesystem store: Global's canonical, crash-safe copies. docs/STORAGE.md describes the
  * layout and the crash-safety argument; the pieces live in ./fs/: the folder layout
- * (layout.ts), the LOCK file (lock.ts), the lmdb index and its record codec (index-db.ts,
- * records.ts), large puts (put.ts), verify and repair (verify.ts) and open's recovery
- * (recover.ts).
+ * (layout.ts), the LOCK file (lock.ts), per-key locks (locks.ts), options and their defaults
+ * (options.ts), the lmdb index and its record codec (index-db.ts, records.ts), file I/O and
+ * storage errors (io.ts), readers of stored values (readers.ts), large puts (put.ts), verify
+ * and repair (verify.ts) and open's recovery (recover.ts).
  *
  * A value becomes visible only through its `index` entry, which is committed (and flushed)
  * after the data file is fsynced and renamed into place (and its folder fsynced).
