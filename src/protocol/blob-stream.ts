@@ -56,6 +56,9 @@ export class BlobStream {
   readonly watchdog: IdleWatchdog
   readonly timeout: number
   private closed: CloseReason | undefined
+  /** Bytes arrived on the stream (queued by our reader, pulled or not), and pulled by the frame reader. */
+  private arrived = 0
+  private pulled = 0
 
   constructor (readonly stream: Stream, private readonly options: BlobStreamOptions = {}) {
     this.timeout = options.timeout ?? REQUEST_TIMEOUT_MS
@@ -64,7 +67,8 @@ export class BlobStream {
       if (options.explainIdle === true) this.sayWhy(err)
       stream.abort(err)
     })
-    this.frames = new FrameReader(incoming(stream), MAX_FRAME, (n) => {
+    this.frames = new FrameReader(incoming(stream, (n) => { this.arrived += n }), MAX_FRAME, (n) => {
+      this.pulled += n
       this.watchdog.touch(n)
       options.onRead?.(n)
     })
@@ -97,10 +101,13 @@ export class BlobStream {
 
   /**
    * The raw bytes after the frames read so far, counted for flow control as the consumer pulls
-   * them: credit is granted as they are consumed, and a sender past its credit is reset.
+   * them: credit is granted as they are consumed, and a sender past its credit is reset. The
+   * sender is policed from this call on (counting what arrived before it, after the frames),
+   * not from the first pull: call it as soon as the frames are read.
    */
   receiveRaw (): AsyncGenerator<Uint8Array> {
-    const grantor = new CreditGrantor(this.stream, this.frames.buffered)
+    // Raw bytes already here: those in the frame reader's buffer, and those queued unread.
+    const grantor = new CreditGrantor(this.stream, this.frames.buffered + this.arrived - this.pulled)
     return grantor.counting(this.frames.raw())
   }
 

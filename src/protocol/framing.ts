@@ -80,13 +80,20 @@ export async function writeFrame (stream: Stream, payload: Uint8Array, options: 
  * The data arriving on `stream`, for a reader that may `pause()` the stream. The stream's own
  * iterator ends as soon as the remote closes its side, dropping what arrived while the stream
  * was paused; this one ends only once that has been delivered too (after `resume()`).
+ * Everything that arrives is queued, read or not: `onArrive` counts it as it arrives, so a
+ * receiver can hold the sender to a limit before the reader catches up.
  */
-export async function * incoming (stream: Stream): AsyncGenerator<Uint8Array | Uint8ArrayList> {
+export async function * incoming (stream: Stream, onArrive?: (n: number) => void): AsyncGenerator<Uint8Array | Uint8ArrayList> {
   const queue: Array<Uint8Array | Uint8ArrayList> = []
   let ended = false
   let failure: Error | undefined
   let wake: (() => void) | undefined
-  const onMessage = (evt: Event): void => { queue.push((evt as Event & { data: Uint8Array | Uint8ArrayList }).data); wake?.() }
+  const onMessage = (evt: Event): void => {
+    const data = (evt as Event & { data: Uint8Array | Uint8ArrayList }).data
+    queue.push(data)
+    onArrive?.(data.byteLength)
+    wake?.()
+  }
   // 'end' comes once nothing is buffered and nothing more will arrive (unlike 'remoteCloseWrite').
   const onEnd = (): void => { ended = true; wake?.() }
   const onClose = (evt: Event): void => { failure = (evt as Event & { error?: Error }).error; ended = true; wake?.() }
