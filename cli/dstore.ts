@@ -248,7 +248,8 @@ stays. A FIFO or a character device (/dev/null, a terminal), and /dev/stdout, /d
 /dev/fd/N, are written through in place, never replaced or renamed over. A directory, a block
 device or a socket is refused (exit 1).
 --json: with -o, prints { cid, size, output, path, mode } on stdout (path: the file written,
-mode: atomic or through); without -o the value is stdout, so that document goes to stderr.`)
+mode: atomic or through); without -o, or with -o /dev/stdout (/dev/fd/1), the value is stdout,
+so that document goes to stderr.`)
   .action(async (cid: string, opts: Common & { output?: string }) => {
     // A bad key or output path fails at once, before connecting or fetching anything.
     const key = parseCID(cid).toString()
@@ -258,7 +259,8 @@ mode: atomic or through); without -o the value is stdout, so that document goes 
       await writeOut(local.cat(key, { signal, onProgress: progressUpdater(opts, `get ${key.slice(0, 12)}…`, size) }), target, signal)
       if (opts.json !== true) return
       const doc = JSON.stringify(target === undefined ? { cid: key, size } : { cid: key, size, output: opts.output, path: target.path, mode: target.mode }) + '\n'
-      if (target === undefined) process.stderr.write(doc)
+      // Where the value went to stdout (no -o, or -o /dev/stdout, /dev/fd/1), the document must not follow it there.
+      if (target === undefined || (target.mode === 'through' && target.fd === 1)) process.stderr.write(doc)
       else process.stdout.write(doc)
     })
   })

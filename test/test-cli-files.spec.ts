@@ -150,6 +150,19 @@ describe('dstore CLI: files, FIFOs, devices and signals', function () {
       assert.equal(await readlink(link), '/proc/self/fd/1', 'the link is untouched')
     })
 
+    it('--json with -o /dev/fd/1 (or a link to /proc/self/fd/1): stdout is the value only, the JSON document goes to stderr', async function () {
+      const link = join(work.path, 'my-stdout-json')
+      await symlink('/proc/self/fd/1', link)
+      for (const path of ['/dev/fd/1', '/dev/stdout', link]) {
+        const r = await dstore(['get', '--json', cid, '-o', path], { env })
+        assert.equal(r.code, 0, `${path}: ${r.stderr}`)
+        assert.ok(Buffer.compare(r.stdout, Buffer.from(value)) === 0, `${path}: stdout got ${r.stdout.length} bytes, not the ${value.length} of the value`)
+        const doc = JSON.parse(r.stderr) as { cid: string, mode: string }
+        assert.equal(doc.cid, cid)
+        assert.equal(doc.mode, 'through')
+      }
+    })
+
     it('/dev/stdout as root: written through, /dev/stdout stays a symlink (in a mount namespace with a /dev of its own)', async function () {
       if (!asRoot) this.skip()
       // A private /dev, so a regression replaces only that one, not the machine's.
