@@ -11,6 +11,9 @@
  *   created, replaced or renamed over (bytes already written stay if the get fails, as on stdout);
  * - anything else (a directory, a block device, a socket): refused.
  *
+ * An atomic target is looked at again just before the rename: a path that has become anything
+ * but a regular file while the value was fetched is refused then (exit 1, temp file removed).
+ *
  * Written-through FIFOs and terminals go through the event loop, not a libuv pool thread
  * (which a writer-less FIFO would block, keeping Ctrl+C from ending the process).
  */
@@ -146,6 +149,11 @@ export async function writeOut (source: AsyncIterable<Uint8Array>, target: Targe
     await pipeline(input, createWriteStream(tmp, { flags: 'wx' }), { signal })
     const handle = await open(tmp, 'r')
     try { await handle.sync() } finally { await handle.close() }
+    // The path was checked before the fetch, which may have taken minutes: rename replaces
+    // whatever is there now, so something other than a regular file that appeared meanwhile (a
+    // FIFO, a symlink, a device node) is refused, not replaced.
+    const now = await lstat(file).catch(notThere)
+    if (now !== undefined && !now.isFile()) refuse(file, 'it is no longer a regular file (it changed while the value was fetched)')
     await rename(tmp, file)
   } catch (err) {
     await rm(tmp, { force: true })

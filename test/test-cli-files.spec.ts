@@ -193,6 +193,34 @@ describe('dstore CLI: files, FIFOs, devices and signals', function () {
       assert.ok(Buffer.compare(await readFile(log), Buffer.concat([Buffer.from('earlier lines\n'), value])) === 0)
     })
 
+    it('a new path that becomes a FIFO while the value is fetched is not renamed over: exit 1, one line, still a FIFO, no temp file left', async function () {
+      const big = pseudoRandom(64 * 1024 * 1024, 77)
+      await writeFile(join(work.path, 'big-for-race.bin'), big)
+      const put = await dstore(['put', join(work.path, 'big-for-race.bin')], { env })
+      assert.equal(put.code, 0, put.stderr)
+      const out = join(work.path, 'becomes-fifo')
+      const child = spawn(process.execPath, [BIN, 'get', put.out.trim(), '-o', out], { env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] })
+      const done = finished(child, 60_000)
+      const temp = (names: string[]): boolean => names.some(n => n.startsWith('.becomes-fifo.dstore-'))
+      // Once the get writes its temp file, Global is paused (the get cannot finish meanwhile) and the path becomes a FIFO.
+      for (let waited = 0; !temp(await readdir(work.path)); waited += 5) {
+        assert.ok(waited < 30_000 && child.exitCode === null, 'the get to begin')
+        await sleep(5)
+      }
+      global.proc.kill('SIGSTOP')
+      try {
+        await run('mkfifo', [out])
+      } finally {
+        global.proc.kill('SIGCONT')
+      }
+      const r = await done
+      assert.equal(r.code, 1, r.stderr)
+      assert.match(r.stderr, ONE_LINE)
+      assert.match(r.stderr, /becomes-fifo/)
+      assert.ok((await lstat(out)).isFIFO(), 'still a FIFO')
+      assert.ok(!temp(await readdir(work.path)), 'the temp file is removed')
+    })
+
     it('a socket and a block device (mknod b; as root) are refused: exit 1, one line, left as they were', async function () {
       const sock = join(work.path, 'a.sock')
       const server = createServer()
