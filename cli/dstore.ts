@@ -4,7 +4,7 @@
  * runtime shim before libp2p), so the CLI proves the API is enough.
  */
 import {
-  cidOfFile, createGlobal, createLocal, parseCID, repoPeerId, READERS_FILE, WRITERS_FILE,
+  createGlobal, createLocal, parseCID, repoPeerId, READERS_FILE, WRITERS_FILE,
   type AccessLists, type CID, type GlobalPeer, type LocalPeer
 } from '../src/index.js'
 import { stat } from 'node:fs/promises'
@@ -209,14 +209,16 @@ for each that failed.`)
       let failed: unknown
       for (const input of inputs) {
         try {
-          const { source, size, path, close } = await openInput(input)
+          const { source, size, hash, close } = await openInput(input)
           const bar = progressBar(`put ${input === '-' ? 'stdin' : basename(input)}`, opts.progress && opts.json !== true)
           let cid: CID
           let bytes = 0
           try {
             // A file too large to go inline is hashed first, so that Global is asked whether it
-            // has it and nothing is sent if so (a change made meanwhile fails the read below).
-            const expected = path !== undefined && size !== undefined && size > INLINE_PUT_MAX ? await cidOfFile(path) : undefined
+            // has it and nothing is sent if so. A change made while it is hashed fails the hash
+            // (Global's "I have it" would end the put without reading the file again), one made
+            // later fails the read.
+            const expected = hash !== undefined && size !== undefined && size > INLINE_PUT_MAX ? await hash() : undefined
             cid = await local.put(source, { signal, expected, onProgress: (e) => { bytes = e.bytes; bar.update(e.bytes, e.total ?? size) } })
           } finally {
             bar.stop()

@@ -415,6 +415,43 @@ describe('dstore CLI: files, FIFOs, devices and signals', function () {
   })
 
   describe('put of a file Global already holds', function () {
+    it('a file rewritten while it is hashed (into contents Global holds) is not acknowledged: exit 1, FileChangedError', async function () {
+      const size = 256 * 1024 * 1024
+      const held = pseudoRandom(size, 501)
+      const heldFile = join(work.path, 'held.bin')
+      await writeFile(heldFile, held)
+      const first = await dstore(['put', heldFile], { env })
+      assert.equal(first.code, 0, first.stderr)
+      // The file starts with other contents: only its last MiB differs from the held value.
+      const file = join(work.path, 'rewritten-while-hashed.bin')
+      const original = Buffer.from(held)
+      original.fill(7, size - 1024 * 1024)
+      await writeFile(file, original)
+      const child = spawn(process.execPath, [BIN, 'put', '--json', file], { env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] })
+      const done = finished(child, 60_000)
+      // Paused once it has read a good part of the file (hashing it, before asking Global), then
+      // the file's tail is rewritten into the held value's, ahead of the reader.
+      const readSoFar = async (): Promise<number> => Number(/rchar: (\d+)/.exec(await readFile(`/proc/${child.pid ?? 0}/io`, 'utf8').catch(() => ''))?.[1] ?? 0)
+      while (await readSoFar() < 96 * 1024 * 1024) assert.ok(child.exitCode === null, 'the put to be reading')
+      child.kill('SIGSTOP')
+      try {
+        const h = await open(file, 'r+')
+        try {
+          await h.write(held, size - 1024 * 1024, 1024 * 1024, size - 1024 * 1024)
+          const st = await h.stat()
+          await h.utimes(st.atime, new Date(st.mtimeMs + 2000))
+        } finally {
+          await h.close()
+        }
+      } finally {
+        child.kill('SIGCONT')
+      }
+      const r = await done
+      assert.equal(r.code, 1, `${r.out} ${r.stderr}`)
+      const [row] = JSON.parse(r.out) as Array<{ error: { name: string } }>
+      assert.equal(row.error?.name, 'FileChangedError')
+    })
+
     it('a second put of a 5 MiB file sends no value bytes, and a peer that may only read can put it', async function () {
       const dir = await tempDir('dstore-cli-dedupe-')
       // Only the client's identity may write: a second client (another repository) may read.
