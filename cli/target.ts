@@ -5,7 +5,8 @@
  *   that is renamed over it once every byte arrived and verified (on failure the temp file is
  *   removed and the old file is untouched);
  * - a symlink to a regular file (or a dangling one): the file it points to is written
- *   atomically the same way; the link itself stays;
+ *   atomically the same way; the link itself stays (unless another user planted it in a shared
+ *   folder such as /tmp: refused, see {@link checkLinksTrusted});
  * - a FIFO or a character device (`/dev/null`, a terminal), and `/dev/stdout`, `/dev/stderr`,
  *   `/dev/fd/N`, `/proc/self/fd/N`: written through, in place, opened for writing and never
  *   created, replaced or renamed over (bytes already written stay if the get fails, as on stdout);
@@ -58,6 +59,7 @@ export async function planTarget (file: string): Promise<Target> {
   if (link === undefined) return { mode: 'atomic', path: await checkFolder(file, file) }
   let st: Stats | undefined = link
   if (link.isSymbolicLink()) {
+    await checkLinksTrusted(file)
     st = await stat(file).catch(notThere)
     const abs = st !== undefined ? await descriptorAlias(file) : undefined
     if (st !== undefined && abs !== undefined) {
@@ -94,6 +96,29 @@ async function descriptorAlias (file: string): Promise<string | undefined> {
     p = resolve(dirname(p), await readlink(p))
   }
   return undefined
+}
+
+/**
+ * Refuses a chain of symlinks from `file` with a link the kernel's `protected_symlinks` rule
+ * would not follow: one in a sticky, world-writable folder (as /tmp) owned neither by us nor by
+ * the folder's owner. We resolve links ourselves (realpath, readlink) and rename onto where
+ * they point, which the kernel's check, made only when open(2) follows a link, never sees: a
+ * link planted in /tmp would otherwise have us replace or create any file we may write.
+ */
+async function checkLinksTrusted (file: string): Promise<void> {
+  const me = process.geteuid?.()
+  if (me === undefined) return
+  let p = resolve(file)
+  for (let hops = 0; hops < 40; hops++) {
+    const st = await lstat(p).catch(() => undefined)
+    if (st?.isSymbolicLink() !== true) return
+    const dir = await stat(dirname(p))
+    const sharedTmp = (dir.mode & 0o1000) !== 0 && (dir.mode & 0o002) !== 0
+    if (sharedTmp && st.uid !== me && st.uid !== dir.uid) {
+      refuse(file, `${p} is a symlink owned by another user in the shared folder ${dirname(p)}: not followed`)
+    }
+    p = resolve(dirname(p), await readlink(p))
+  }
 }
 
 /** The path a chain of symlinks ends at (which does not exist). */
