@@ -246,7 +246,7 @@ clientOptions(program.command('get'))
 -o FILE: a new file or an existing regular file is written atomically (into a temp file beside
 it, renamed over it once every byte is verified; on failure the old file is untouched). A
 symlink to a regular file is followed: the file it points to is replaced that way, the link
-stays. A FIFO or a character device (/dev/null, a terminal), and /dev/stdout, /dev/stderr,
+stays (not one another user owns in a sticky world-writable folder such as /tmp: refused). A FIFO or a character device (/dev/null, a terminal), and /dev/stdout, /dev/stderr,
 /dev/fd/N, are written through in place, never replaced or renamed over. A directory, a block
 device or a socket is refused (exit 1).
 --json: with -o, prints { cid, size, output, path, mode } on stdout (path: the file written,
