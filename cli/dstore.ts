@@ -4,7 +4,7 @@
  * runtime shim before libp2p), so the CLI proves the API is enough.
  */
 import {
-  cidOfFile, createGlobal, createLocal, parseCID, repoPeerId, READERS_FILE, WRITERS_FILE,
+  createGlobal, createLocal, parseCID, repoPeerId, READERS_FILE, WRITERS_FILE,
   type AccessLists, type CID, type GlobalPeer, type LocalPeer
 } from '../src/index.js'
 import { stat } from 'node:fs/promises'
@@ -209,14 +209,16 @@ for each that failed.`)
       let failed: unknown
       for (const input of inputs) {
         try {
-          const { source, size, path, close } = await openInput(input)
+          const { source, size, hash, close } = await openInput(input)
           const bar = progressBar(`put ${input === '-' ? 'stdin' : basename(input)}`, opts.progress && opts.json !== true)
           let cid: CID
           let bytes = 0
           try {
             // A file too large to go inline is hashed first, so that Global is asked whether it
-            // has it and nothing is sent if so (a change made meanwhile fails the read below).
-            const expected = path !== undefined && size !== undefined && size > INLINE_PUT_MAX ? await cidOfFile(path) : undefined
+            // has it and nothing is sent if so. A change made while it is hashed fails the hash
+            // (Global's "I have it" would end the put without reading the file again), one made
+            // later fails the read.
+            const expected = hash !== undefined && size !== undefined && size > INLINE_PUT_MAX ? await hash() : undefined
             cid = await local.put(source, { signal, expected, onProgress: (e) => { bytes = e.bytes; bar.update(e.bytes, e.total ?? size) } })
           } finally {
             bar.stop()
@@ -244,11 +246,12 @@ clientOptions(program.command('get'))
 -o FILE: a new file or an existing regular file is written atomically (into a temp file beside
 it, renamed over it once every byte is verified; on failure the old file is untouched). A
 symlink to a regular file is followed: the file it points to is replaced that way, the link
-stays. A FIFO or a character device (/dev/null, a terminal), and /dev/stdout, /dev/stderr,
+stays (not one another user owns in a sticky world-writable folder such as /tmp: refused). A FIFO or a character device (/dev/null, a terminal), and /dev/stdout, /dev/stderr,
 /dev/fd/N, are written through in place, never replaced or renamed over. A directory, a block
 device or a socket is refused (exit 1).
 --json: with -o, prints { cid, size, output, path, mode } on stdout (path: the file written,
-mode: atomic or through); without -o the value is stdout, so that document goes to stderr.`)
+mode: atomic or through); without -o, or with -o /dev/stdout (/dev/fd/1), the value is stdout,
+so that document goes to stderr.`)
   .action(async (cid: string, opts: Common & { output?: string }) => {
     // A bad key or output path fails at once, before connecting or fetching anything.
     const key = parseCID(cid).toString()
@@ -258,7 +261,8 @@ mode: atomic or through); without -o the value is stdout, so that document goes 
       await writeOut(local.cat(key, { signal, onProgress: progressUpdater(opts, `get ${key.slice(0, 12)}…`, size) }), target, signal)
       if (opts.json !== true) return
       const doc = JSON.stringify(target === undefined ? { cid: key, size } : { cid: key, size, output: opts.output, path: target.path, mode: target.mode }) + '\n'
-      if (target === undefined) process.stderr.write(doc)
+      // Where the value went to stdout (no -o, or -o /dev/stdout, /dev/fd/1), the document must not follow it there.
+      if (target === undefined || (target.mode === 'through' && target.fd === 1)) process.stderr.write(doc)
       else process.stdout.write(doc)
     })
   })

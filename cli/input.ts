@@ -16,7 +16,7 @@ import { isatty, ReadStream as TtyReadStream } from 'node:tty'
 import { resolve } from 'node:path'
 import { promisify } from 'node:util'
 import type { Readable } from 'node:stream'
-import { FileChangedError } from '../src/index.js'
+import { FileChangedError, TreeHasher, cidFromDigest, type CID } from '../src/index.js'
 import { UsageError } from './output.js'
 
 const openFd = promisify(openCb)
@@ -25,8 +25,13 @@ const openFd = promisify(openCb)
 export interface Input {
   source: AsyncIterable<Uint8Array>
   size?: number
-  /** A regular file: it can be read twice (hashed first, to ask Global whether it has it). */
-  path?: string
+  /**
+   * A regular file: its key, read through the same descriptor as `source` (which it leaves
+   * where it was), so that Global can be asked whether it has it before anything is sent.
+   * Fails with {@link FileChangedError} if the file changed since it was opened: a put
+   * Global answers from this alone never reads `source`, whose end would check that.
+   */
+  hash?: () => Promise<CID>
   close: () => Promise<void>
 }
 
@@ -74,6 +79,27 @@ async function openFile (path: string): Promise<Input> {
   }
   const changed = (what: string): FileChangedError =>
     new FileChangedError(`${path} changed while it was read (${what}): nothing was stored; put it again once it is stable`)
+  /** Size and modification time as when opened, or the FileChangedError saying what moved. */
+  async function check (total: number): Promise<void> {
+    const after = await handle.stat()
+    if (total !== before.size || after.size !== before.size) throw changed(`${before.size} bytes when opened, ${total} read, ${after.size} now`)
+    if (after.mtimeMs !== before.mtimeMs) throw changed('it was written to')
+  }
+  async function hash (): Promise<CID> {
+    const hasher = new TreeHasher()
+    const buf = new Uint8Array(1 << 20)
+    let total = 0
+    for (;;) {
+      // Positional reads: `read` below starts from the beginning whatever was hashed.
+      const { bytesRead } = await handle.read(buf, 0, Math.min(buf.length, before.size - total + 1), total)
+      if (bytesRead === 0) break
+      total += bytesRead
+      if (total > before.size) throw changed(`it grew past its ${before.size} bytes`)
+      hasher.update(buf.subarray(0, bytesRead))
+    }
+    await check(total)
+    return cidFromDigest(hasher.finalize().root)
+  }
   async function * read (): AsyncGenerator<Uint8Array> {
     let total = 0
     for (;;) {
@@ -86,9 +112,7 @@ async function openFile (path: string): Promise<Input> {
       if (total > before.size) throw changed(`it grew past its ${before.size} bytes`)
       yield buf.subarray(0, bytesRead)
     }
-    const after = await handle.stat()
-    if (total !== before.size || after.size !== before.size) throw changed(`${before.size} bytes when opened, ${total} read, ${after.size} now`)
-    if (after.mtimeMs !== before.mtimeMs) throw changed('it was written to')
+    await check(total)
   }
-  return { source: read(), size: before.size, path, close: async () => { await handle.close() } }
+  return { source: read(), size: before.size, hash, close: async () => { await handle.close() } }
 }

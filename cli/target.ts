@@ -5,11 +5,15 @@
  *   that is renamed over it once every byte arrived and verified (on failure the temp file is
  *   removed and the old file is untouched);
  * - a symlink to a regular file (or a dangling one): the file it points to is written
- *   atomically the same way; the link itself stays;
+ *   atomically the same way; the link itself stays (unless another user planted it in a shared
+ *   folder such as /tmp: refused, see {@link checkLinksTrusted});
  * - a FIFO or a character device (`/dev/null`, a terminal), and `/dev/stdout`, `/dev/stderr`,
  *   `/dev/fd/N`, `/proc/self/fd/N`: written through, in place, opened for writing and never
  *   created, replaced or renamed over (bytes already written stay if the get fails, as on stdout);
  * - anything else (a directory, a block device, a socket): refused.
+ *
+ * An atomic target is looked at again just before the rename: a path that has become anything
+ * but a regular file while the value was fetched is refused then (exit 1, temp file removed).
  *
  * Written-through FIFOs and terminals go through the event loop, not a libuv pool thread
  * (which a writer-less FIFO would block, keeping Ctrl+C from ending the process).
@@ -55,6 +59,7 @@ export async function planTarget (file: string): Promise<Target> {
   if (link === undefined) return { mode: 'atomic', path: await checkFolder(file, file) }
   let st: Stats | undefined = link
   if (link.isSymbolicLink()) {
+    await checkLinksTrusted(file)
     st = await stat(file).catch(notThere)
     const abs = st !== undefined ? await descriptorAlias(file) : undefined
     if (st !== undefined && abs !== undefined) {
@@ -91,6 +96,29 @@ async function descriptorAlias (file: string): Promise<string | undefined> {
     p = resolve(dirname(p), await readlink(p))
   }
   return undefined
+}
+
+/**
+ * Refuses a chain of symlinks from `file` with a link the kernel's `protected_symlinks` rule
+ * would not follow: one in a sticky, world-writable folder (as /tmp) owned neither by us nor by
+ * the folder's owner. We resolve links ourselves (realpath, readlink) and rename onto where
+ * they point, which the kernel's check, made only when open(2) follows a link, never sees: a
+ * link planted in /tmp would otherwise have us replace or create any file we may write.
+ */
+async function checkLinksTrusted (file: string): Promise<void> {
+  const me = process.geteuid?.()
+  if (me === undefined) return
+  let p = resolve(file)
+  for (let hops = 0; hops < 40; hops++) {
+    const st = await lstat(p).catch(() => undefined)
+    if (st?.isSymbolicLink() !== true) return
+    const dir = await stat(dirname(p))
+    const sharedTmp = (dir.mode & 0o1000) !== 0 && (dir.mode & 0o002) !== 0
+    if (sharedTmp && st.uid !== me && st.uid !== dir.uid) {
+      refuse(file, `${p} is a symlink owned by another user in the shared folder ${dirname(p)}: not followed`)
+    }
+    p = resolve(dirname(p), await readlink(p))
+  }
 }
 
 /** The path a chain of symlinks ends at (which does not exist). */
@@ -146,6 +174,11 @@ export async function writeOut (source: AsyncIterable<Uint8Array>, target: Targe
     await pipeline(input, createWriteStream(tmp, { flags: 'wx' }), { signal })
     const handle = await open(tmp, 'r')
     try { await handle.sync() } finally { await handle.close() }
+    // The path was checked before the fetch, which may have taken minutes: rename replaces
+    // whatever is there now, so something other than a regular file that appeared meanwhile (a
+    // FIFO, a symlink, a device node) is refused, not replaced.
+    const now = await lstat(file).catch(notThere)
+    if (now !== undefined && !now.isFile()) refuse(file, 'it is no longer a regular file (it changed while the value was fetched)')
     await rename(tmp, file)
   } catch (err) {
     await rm(tmp, { force: true })

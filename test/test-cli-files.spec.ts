@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict'
 import { execFile, spawn, type ChildProcess } from 'node:child_process'
 import { closeSync, openSync } from 'node:fs'
-import { lstat, open, readFile, readdir, readlink, stat, symlink, truncate, writeFile } from 'node:fs/promises'
+import { chmod, lchown, lstat, mkdir, open, readFile, readdir, readlink, stat, symlink, truncate, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
@@ -99,6 +99,34 @@ describe('dstore CLI: files, FIFOs, devices and signals', function () {
       assert.ok(Buffer.compare(await readFile(join(work.path, 'dangling-target.bin')), Buffer.from(value)) === 0)
     })
 
+    it('a symlink someone else planted in a sticky world-writable folder (as /tmp) is not followed (as root): exit 1, its target untouched or not created', async function () {
+      if (!asRoot) this.skip()
+      const shared = join(work.path, 'shared-tmp')
+      await mkdir(shared)
+      await chmod(shared, 0o1777)
+      const victim = join(work.path, 'victim.txt')
+      await writeFile(victim, 'precious')
+      const planted = join(work.path, 'planted.txt')
+      for (const [name, to] of [['out', victim], ['dangling', planted]]) {
+        const link = join(shared, name)
+        await symlink(to, link)
+        // Owned by another user than us and than the folder's owner: the kernel's protected_symlinks rule.
+        await lchown(link, 65534, 65534)
+        const r = await dstore(['get', cid, '-o', link], { env })
+        assert.equal(r.code, 1, `${name}: ${r.stderr}`)
+        assert.match(r.stderr, ONE_LINE)
+        assert.ok((await lstat(link)).isSymbolicLink(), 'the link stays')
+      }
+      assert.equal(await readFile(victim, 'utf8'), 'precious')
+      await assert.rejects(lstat(planted), { code: 'ENOENT' })
+      // Our own link there is followed as before.
+      const mine = join(shared, 'mine')
+      await symlink(victim, mine)
+      const r = await dstore(['get', cid, '-o', mine], { env })
+      assert.equal(r.code, 0, r.stderr)
+      assert.ok(Buffer.compare(await readFile(victim), Buffer.from(value)) === 0)
+    })
+
     it('a FIFO: written through to a reader that comes later; it stays a FIFO', async function () {
       const fifo = join(work.path, 'out.fifo')
       await run('mkfifo', [fifo])
@@ -150,6 +178,19 @@ describe('dstore CLI: files, FIFOs, devices and signals', function () {
       assert.equal(await readlink(link), '/proc/self/fd/1', 'the link is untouched')
     })
 
+    it('--json with -o /dev/fd/1 (or a link to /proc/self/fd/1): stdout is the value only, the JSON document goes to stderr', async function () {
+      const link = join(work.path, 'my-stdout-json')
+      await symlink('/proc/self/fd/1', link)
+      for (const path of ['/dev/fd/1', '/dev/stdout', link]) {
+        const r = await dstore(['get', '--json', cid, '-o', path], { env })
+        assert.equal(r.code, 0, `${path}: ${r.stderr}`)
+        assert.ok(Buffer.compare(r.stdout, Buffer.from(value)) === 0, `${path}: stdout got ${r.stdout.length} bytes, not the ${value.length} of the value`)
+        const doc = JSON.parse(r.stderr) as { cid: string, mode: string }
+        assert.equal(doc.cid, cid)
+        assert.equal(doc.mode, 'through')
+      }
+    })
+
     it('/dev/stdout as root: written through, /dev/stdout stays a symlink (in a mount namespace with a /dev of its own)', async function () {
       if (!asRoot) this.skip()
       // A private /dev, so a regression replaces only that one, not the machine's.
@@ -178,6 +219,35 @@ describe('dstore CLI: files, FIFOs, devices and signals', function () {
       }
       assert.equal(r.code, 0, r.stderr)
       assert.ok(Buffer.compare(await readFile(log), Buffer.concat([Buffer.from('earlier lines\n'), value])) === 0)
+    })
+
+    it('a new path that becomes a FIFO while the value is fetched is not renamed over: exit 1, one line, still a FIFO, no temp file left', async function () {
+      // Not 64 MiB: the tests of files changing while put check that no value of that size is stored.
+      const big = pseudoRandom(48 * 1024 * 1024 + 13, 77)
+      await writeFile(join(work.path, 'big-for-race.bin'), big)
+      const put = await dstore(['put', join(work.path, 'big-for-race.bin')], { env })
+      assert.equal(put.code, 0, put.stderr)
+      const out = join(work.path, 'becomes-fifo')
+      const child = spawn(process.execPath, [BIN, 'get', put.out.trim(), '-o', out], { env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] })
+      const done = finished(child, 60_000)
+      const temp = (names: string[]): boolean => names.some(n => n.startsWith('.becomes-fifo.dstore-'))
+      // Once the get writes its temp file, Global is paused (the get cannot finish meanwhile) and the path becomes a FIFO.
+      for (let waited = 0; !temp(await readdir(work.path)); waited += 5) {
+        assert.ok(waited < 30_000 && child.exitCode === null, 'the get to begin')
+        await sleep(5)
+      }
+      global.proc.kill('SIGSTOP')
+      try {
+        await run('mkfifo', [out])
+      } finally {
+        global.proc.kill('SIGCONT')
+      }
+      const r = await done
+      assert.equal(r.code, 1, r.stderr)
+      assert.match(r.stderr, ONE_LINE)
+      assert.match(r.stderr, /becomes-fifo/)
+      assert.ok((await lstat(out)).isFIFO(), 'still a FIFO')
+      assert.ok(!temp(await readdir(work.path)), 'the temp file is removed')
     })
 
     it('a socket and a block device (mknod b; as root) are refused: exit 1, one line, left as they were', async function () {
@@ -374,6 +444,43 @@ describe('dstore CLI: files, FIFOs, devices and signals', function () {
   })
 
   describe('put of a file Global already holds', function () {
+    it('a file rewritten while it is hashed (into contents Global holds) is not acknowledged: exit 1, FileChangedError', async function () {
+      const size = 256 * 1024 * 1024
+      const held = pseudoRandom(size, 501)
+      const heldFile = join(work.path, 'held.bin')
+      await writeFile(heldFile, held)
+      const first = await dstore(['put', heldFile], { env })
+      assert.equal(first.code, 0, first.stderr)
+      // The file starts with other contents: only its last MiB differs from the held value.
+      const file = join(work.path, 'rewritten-while-hashed.bin')
+      const original = Buffer.from(held)
+      original.fill(7, size - 1024 * 1024)
+      await writeFile(file, original)
+      const child = spawn(process.execPath, [BIN, 'put', '--json', file], { env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] })
+      const done = finished(child, 60_000)
+      // Paused once it has read a good part of the file (hashing it, before asking Global), then
+      // the file's tail is rewritten into the held value's, ahead of the reader.
+      const readSoFar = async (): Promise<number> => Number(/rchar: (\d+)/.exec(await readFile(`/proc/${child.pid ?? 0}/io`, 'utf8').catch(() => ''))?.[1] ?? 0)
+      while (await readSoFar() < 96 * 1024 * 1024) assert.ok(child.exitCode === null, 'the put to be reading')
+      child.kill('SIGSTOP')
+      try {
+        const h = await open(file, 'r+')
+        try {
+          await h.write(held, size - 1024 * 1024, 1024 * 1024, size - 1024 * 1024)
+          const st = await h.stat()
+          await h.utimes(st.atime, new Date(st.mtimeMs + 2000))
+        } finally {
+          await h.close()
+        }
+      } finally {
+        child.kill('SIGCONT')
+      }
+      const r = await done
+      assert.equal(r.code, 1, `${r.out} ${r.stderr}`)
+      const [row] = JSON.parse(r.out) as Array<{ error: { name: string } }>
+      assert.equal(row.error?.name, 'FileChangedError')
+    })
+
     it('a second put of a 5 MiB file sends no value bytes, and a peer that may only read can put it', async function () {
       const dir = await tempDir('dstore-cli-dedupe-')
       // Only the client's identity may write: a second client (another repository) may read.

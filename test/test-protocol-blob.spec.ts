@@ -7,7 +7,11 @@ import { KIND } from '../src/protocol/constants.js'
 import { createProviderHandler, handleBlobStream, type ProviderOptions } from '../src/protocol/provider.js'
 import { getRange, type RequesterContext } from '../src/protocol/requester.js'
 import { RpcChannel } from '../src/protocol/rpc.js'
-import type { MessageReader } from '../src/protocol/messages.js'
+import { decodeGet, encodeBlobGetResponse, type MessageReader } from '../src/protocol/messages.js'
+import { BlobStream } from '../src/protocol/blob-stream.js'
+import { cidFromDigest } from '../src/core/cid.js'
+import { encodeRange } from '../src/core/bao/index.js'
+import { DEFAULT_GROUP_LOG } from '../src/core/tree.js'
 import { collect, pseudoRandom } from './helpers.js'
 
 const MiB = 1024 * 1024
@@ -87,5 +91,54 @@ describe('protocol get (requester and provider, in memory)', () => {
       return true
     })
     await h.close()
+  })
+})
+
+describe('protocol get against a Global that ignores credit (in memory)', () => {
+  it('a blob stream sent past its credit while the inline start is still being consumed is reset, not buffered', async () => {
+    const store = createMemoryStore({ maxBytes: 256 * MiB })
+    const provider: ProviderOptions = { store, onDelete: async () => {} }
+    const handler = createProviderHandler(provider)
+    const [a, b] = await streamPair()
+    const server = new RpcChannel(b, handler)
+    const channel = new RpcChannel(a, async () => { throw new Error('unexpected') })
+    let blasted!: () => void
+    const sent = new Promise<void>(resolve => { blasted = resolve })
+    // The rest of the value, genuine bytes, all sent at once: no wait for CREDIT.
+    const hostile = async (remote: Stream): Promise<void> => {
+      const blob = new BlobStream(remote)
+      const req = decodeGet(await blob.readMessage('head'))
+      const cid = cidFromDigest(req.digest)
+      const reader = await store.open(cid)
+      await blob.send(encodeBlobGetResponse(reader.size))
+      const range = { offset: req.offset, length: reader.size - req.offset }
+      for await (const part of encodeRange(reader, await store.outboard(cid), range, DEFAULT_GROUP_LOG)) remote.send(part)
+      await reader.close()
+      blasted()
+    }
+    let local: Stream | undefined
+    const connection = {
+      status: 'open',
+      newStream: async (): Promise<Stream> => {
+        const [l, remote] = await streamPair()
+        local = l
+        void hostile(remote).catch(() => { blasted() })
+        return l
+      }
+    } as unknown as Connection
+    const value = pseudoRandom(40 * MiB, 7)
+    const cid = await store.put(value)
+    const parts = getRange({ channel, connection }, cid.multihash.digest, { offset: 0 })[Symbol.asyncIterator]()
+    try {
+      // The consumer holds the first verified piece of the start and asks for nothing more.
+      assert.equal((await parts.next()).done, false)
+      await sent
+      await new Promise(resolve => setTimeout(resolve, 50))
+      assert.equal(local?.status, 'aborted', 'our end reset the stream as the sender went past its credit')
+      await assert.rejects(async () => { for (;;) if ((await parts.next()).done === true) break }, /past its credit/)
+    } finally {
+      await parts.return?.(undefined)
+      channel.abort(new Error('done')); server.abort(new Error('done')); await store.close()
+    }
   })
 })

@@ -56,10 +56,9 @@ export class BlobStream {
   readonly watchdog: IdleWatchdog
   readonly timeout: number
   private closed: CloseReason | undefined
-  /** Bytes that arrived on the stream, and bytes the frame reader has taken from `incoming()`. */
+  /** Bytes arrived on the stream (queued by our reader, pulled or not), and pulled by the frame reader. */
   private arrived = 0
   private pulled = 0
-  private grantor: CreditGrantor | undefined
 
   constructor (readonly stream: Stream, private readonly options: BlobStreamOptions = {}) {
     this.timeout = options.timeout ?? REQUEST_TIMEOUT_MS
@@ -102,22 +101,14 @@ export class BlobStream {
 
   /**
    * The raw bytes after the frames read so far, counted for flow control as the consumer pulls
-   * them: credit is granted as they are consumed, and a sender past its credit is reset.
+   * them: credit is granted as they are consumed, and a sender past its credit is reset. The
+   * sender is policed from this call on (counting what arrived before it, after the frames),
+   * not from the first pull: call it as soon as the frames are read.
    */
   receiveRaw (): AsyncGenerator<Uint8Array> {
-    return this.policeRaw().counting(this.frames.raw())
-  }
-
-  /**
-   * Starts holding the sender to its credit now, before the raw bytes are consumed: call it as
-   * soon as the last frame before them has been read (a GET's answer, a PUT's head), so that
-   * nothing arriving meanwhile goes uncounted however long the consumer takes to start (a
-   * requester consuming a GET's inline start first). Everything after that frame counts:
-   * what the frame reader holds, and what arrived into `incoming()` but was not pulled yet.
-   */
-  policeRaw (): CreditGrantor {
-    this.grantor ??= new CreditGrantor(this.stream, this.frames.buffered + this.arrived - this.pulled)
-    return this.grantor
+    // Raw bytes already here: those in the frame reader's buffer, and those queued unread.
+    const grantor = new CreditGrantor(this.stream, this.frames.buffered + this.arrived - this.pulled)
+    return grantor.counting(this.frames.raw())
   }
 
   /**

@@ -80,7 +80,8 @@ export async function writeFrame (stream: Stream, payload: Uint8Array, options: 
  * The data arriving on `stream`, for a reader that may `pause()` the stream. The stream's own
  * iterator ends as soon as the remote closes its side, dropping what arrived while the stream
  * was paused; this one ends only once that has been delivered too (after `resume()`).
- * `onArrive` is told the size of each piece as it arrives (before anyone reads it).
+ * Everything that arrives is queued, read or not: `onArrive` counts it as it arrives, so a
+ * receiver can hold the sender to a limit before the reader catches up.
  */
 export async function * incoming (stream: Stream, onArrive?: (n: number) => void): AsyncGenerator<Uint8Array | Uint8ArrayList> {
   const queue: Array<Uint8Array | Uint8ArrayList> = []

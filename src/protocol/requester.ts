@@ -134,8 +134,11 @@ function report (ctx: RequesterContext, digest: Uint8Array, offset: number, leng
 
 /** A blob stream tied to the caller's signal. */
 interface BlobCall { blob: BlobStream, release: () => void }
-/** A blob stream for a GET, its head sent and its answer being read. */
-interface BlobGet extends BlobCall { answer: Promise<MessageReader> }
+/**
+ * A blob stream for a GET, its head sent and its answer being read; `raw` is the rest of the
+ * stream, whose sender is held to its credit from the moment the answer is read.
+ */
+interface BlobGet extends BlobCall { answer: Promise<{ msg: MessageReader, raw: AsyncGenerator<Uint8Array> }> }
 
 async function openBlobGet (ctx: RequesterContext, digest: Uint8Array, range: RangeRequest, signal?: AbortSignal): Promise<BlobGet> {
   const call = await openBlob(ctx, signal)
@@ -144,9 +147,10 @@ async function openBlobGet (ctx: RequesterContext, digest: Uint8Array, range: Ra
     await call.blob.send(encodeGet(0, { digest, offset: range.offset, length: range.length ?? U64_NONE, inline: false }))
     // Read at once, even while the start of the value is still being delivered: what arrives
     // meanwhile must be queued by our reader, not left in the stream's own buffer (which
-    // libp2p resets once past its limit, smaller than a credit window).
-    // Held to its credit from its answer on, while the caller still consumes the inline start.
-    const answer = call.blob.readMessage('GET from Global').then(msg => { call.blob.policeRaw(); return msg })
+    // libp2p resets once past its limit, smaller than a credit window). The credit is policed
+    // from the answer on, not from when the start has been consumed: a Global that sends past it
+    // meanwhile is reset, instead of queuing without bound in our reader.
+    const answer = call.blob.readMessage('GET from Global').then(msg => ({ msg, raw: call.blob.receiveRaw() }))
     answer.catch(() => {})
     return { ...call, answer }
   } catch (err) {
@@ -161,12 +165,12 @@ async function * readBlobGet (ctx: RequesterContext, call: BlobGet, digest: Uint
   const { blob } = call
   let finished = false
   try {
-    const answer = await call.answer
+    const { msg: answer, raw } = await call.answer
     expectKind(answer, KIND.GET)
     answer.u64()
     answer.end()
     // Global may not send past the credit we grant: more is reset as a ProtocolError.
-    for await (const part of decodeRange(blob.receiveRaw(), digest, { offset: range.offset, length: range.length ?? Infinity }, DEFAULT_GROUP_LOG, { ...decodeOptions, signal })) {
+    for await (const part of decodeRange(raw, digest, { offset: range.offset, length: range.length ?? Infinity }, DEFAULT_GROUP_LOG, { ...decodeOptions, signal })) {
       yield part
     }
     await blob.close()
