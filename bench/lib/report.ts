@@ -16,6 +16,9 @@ export const ROOT = fileURLToPath(new URL('../../../', import.meta.url))
 export const LATEST_JSON = join(ROOT, 'bench', 'results', 'latest.json')
 export const HASH_JSON = join(ROOT, 'bench', 'results', 'hash.json')
 export const SOAK_JSON = join(ROOT, 'bench', 'results', 'soak.json')
+/** Two `--quick` runs kept side by side: before and after a change (copied there by hand). */
+export const QUICK_BEFORE_JSON = join(ROOT, 'bench', 'results', 'quick-before.json')
+export const QUICK_AFTER_JSON = join(ROOT, 'bench', 'results', 'quick-after.json')
 export const CHART_SVG = join(ROOT, 'docs', 'benchmarks-throughput.svg')
 export const BENCHMARKS_MD = join(ROOT, 'docs', 'BENCHMARKS.md')
 
@@ -522,9 +525,59 @@ export async function writeDocs (r?: CompareResult): Promise<void> {
   const result = r ?? JSON.parse(await readFile(LATEST_JSON, 'utf8')) as CompareResult
   const hash = existsSync(HASH_JSON) ? JSON.parse(await readFile(HASH_JSON, 'utf8')) : undefined
   const soak = existsSync(SOAK_JSON) ? JSON.parse(await readFile(SOAK_JSON, 'utf8')) : undefined
+  const quick = existsSync(QUICK_BEFORE_JSON) && existsSync(QUICK_AFTER_JSON)
+    ? [JSON.parse(await readFile(QUICK_BEFORE_JSON, 'utf8')), JSON.parse(await readFile(QUICK_AFTER_JSON, 'utf8'))] as [CompareResult, CompareResult]
+    : undefined
   await mkdir(join(ROOT, 'docs'), { recursive: true })
   await writeFile(CHART_SVG, throughputSvg(result))
-  await writeFile(BENCHMARKS_MD, benchmarksMarkdown(result, hash) + (soak != null ? soakSection(soak) : ''))
+  await writeFile(BENCHMARKS_MD, benchmarksMarkdown(result, hash) + (soak != null ? soakSection(soak) : '') + (quick != null ? quickSection(...quick) : ''))
+}
+
+/** Two `--quick` runs side by side (bench/results/quick-before.json and quick-after.json). */
+function quickSection (before: CompareResult, after: CompareResult): string {
+  const M = 2 ** 20
+  const pick: Array<[string, (s: any, r: CompareResult) => number | undefined, string]> = [
+    ['put 256 MiB at the API (MB/s)', s => s.put?.[256 * M]?.MBps.median, 'higher'],
+    ['Local.put 256 MiB over the network (MB/s)', s => s.localPut?.[256 * M]?.MBps.median, 'higher'],
+    ['cold get 64 MiB (MB/s)', s => s.coldGet?.[64 * M]?.MBps.median, 'higher'],
+    ['cold get 256 MiB (MB/s)', s => s.coldGet?.[256 * M]?.MBps.median, 'higher'],
+    ['cold get 256 MiB: CPU s/GB, sender', s => s.coldGet?.[256 * M]?.cpuPerGB?.sender.median, 'lower'],
+    ['cold get 256 MiB: CPU s/GB, receiver', s => s.coldGet?.[256 * M]?.cpuPerGB?.receiver.median, 'lower'],
+    ['warm get 64 MiB (MB/s)', s => s.warmGet?.[64 * M]?.MBps.median, 'higher'],
+    ['100-byte cold get, median (ms)', s => s.small?.cold.medianMs, 'lower'],
+    ['100-byte cold get, p99 (ms)', s => s.small?.cold.p99Ms, 'lower'],
+    ['1000 concurrent cold gets (ms)', s => s.concurrent?.totalMs.median, 'lower'],
+    ['streamed cold get 256 MiB: requester peak RSS (MiB)', s => s.rss?.[256 * M]?.requesterPeakMiB.median, 'lower'],
+    ['streamed cold get 256 MiB: provider peak RSS (MiB)', s => s.rss?.[256 * M]?.providerPeakMiB.median, 'lower'],
+    ['start, bundled: requester (ms)', s => s.startMsBundled?.requester?.median, 'lower']
+  ]
+  const rows: string[][] = []
+  for (const name of ['dstore-tls', 'dstore-noise']) {
+    const b = before.systems[name]
+    const a = after.systems[name]
+    if (b == null || a == null) continue
+    for (const [what, get] of pick) {
+      const x = get(b, before)
+      const y = get(a, after)
+      if (typeof x !== 'number' || typeof y !== 'number') continue
+      rows.push([name, what, num(x), num(y), (y / x).toFixed(2)])
+    }
+  }
+  const raw = (r: CompareResult): string => {
+    const tls = (r as any).raw?.tls?.[256 * M]?.MBps?.median
+    return typeof tls === 'number' ? `${num(tls)} MB/s` : 'not measured'
+  }
+  return `
+## Before and after: two \`--quick\` runs
+
+\`npm run bench -- --quick\` (one repetition of most scenarios, so single runs, noisier than the
+full tables above), on ${String(before.date).slice(0, 10)} before and ${String(after.date).slice(0, 10)} after this change, each on a
+machine with nothing else running (load average ${before.loadavg.before.map((x: number) => x.toFixed(2)).join(', ')} before; ${after.loadavg.before.map((x: number) => x.toFixed(2)).join(', ')} after).
+The raw libp2p TLS stream moved 256 MiB at ${raw(before)} in the first run and ${raw(after)} in the second.
+Kept as \`bench/results/quick-before.json\` and \`quick-after.json\`.
+
+${table(['system', 'figure', 'before', 'after', 'after / before'], rows)}
+`
 }
 
 /** The last `npm run soak` (bench/results/soak.json), summarised. */
