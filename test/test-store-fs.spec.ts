@@ -368,6 +368,26 @@ describe('fs store', () => {
       assert.deepEqual((await store.verify()).problems, [])
       assert.deepEqual(await readdir(join(dir.path, 'tmp')), [])
     })
+
+    it('clears the suspect mark once a put has stored or re-verified the value (inline, file, and a value deleted while it was being re-checked)', async () => {
+      store = await createFsStore({ path: dir.path })
+      const small = pseudoRandom(40_000, 63)
+      const big = pseudoRandom(3 << 20, 64)
+      const smallCid = await store.put(small)
+      const bigCid = await store.put(big)
+      for (const [cid, value, what] of [[smallCid, small, 'inline'], [bigCid, big, 'file']] as const) {
+        store.markSuspect(cid)
+        assert.equal(store.isSuspect(cid), true)
+        await store.put(value)
+        // A mark left behind makes Global's STAT call a good stored value absent until restart.
+        assert.equal(store.isSuspect(cid), false, `${what}: the re-put verified the stored copy`)
+      }
+      // A re-check that read the old bytes may mark the value after its delete: the next put stores it afresh.
+      await store.delete(smallCid)
+      store.markSuspect(smallCid)
+      await store.put(small)
+      assert.equal(store.isSuspect(smallCid), false, 'stored afresh after the delete')
+    })
   })
 
   describe('readInline', () => {
