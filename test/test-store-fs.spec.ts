@@ -298,6 +298,61 @@ describe('fs store', () => {
       }
     })
 
+    it('a repair whose index commit fails on a full disk leaves the index and blobs/ agreeing (tmpfs)', async function () {
+      const mnt = join(dir.path, 'small')
+      await mkdir(mnt)
+      try {
+        execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', mnt], { stdio: 'ignore' })
+      } catch (err) {
+        throw new Error(`this test mounts a 4 MiB tmpfs and needs root (mount failed: ${(err as Error).message})`)
+      }
+      let reader: ReturnType<typeof spawn> | undefined
+      try {
+        const path = join(mnt, 'store')
+        store = await createFsStore({ path })
+        const value = pseudoRandom(300_000, 65)
+        const cid = await store.put(value)
+        const handle = await open(dataPath(path, value), 'r+')
+        await handle.write(Buffer.from([value[1000] ^ 0x01]), 0, 1, 1000)
+        await handle.close()
+        await mkdir(join(path, 'quarantine'))
+        // Another process's read transaction pins the index's pages, so the repair's commit
+        // needs new pages and, once the disk is full, fails (lmdb would otherwise reuse freed ones).
+        reader = spawn(process.execPath, ['--input-type=module', '-e', `
+          import { open } from ${JSON.stringify(import.meta.resolve('lmdb'))}
+          const txn = open({ path: ${JSON.stringify(join(path, 'index.mdb'))}, readOnly: true }).useReadTransaction()
+          process.stdout.write('ready')
+          process.stdin.on('end', () => { txn.done(); process.exit(0) }).resume()
+        `], { stdio: ['pipe', 'pipe', 'inherit'] })
+        await new Promise(resolve => reader?.stdout?.once('data', resolve))
+        for (let i = 0; i < 20; i++) await store.put(pseudoRandom(1000, 700 + i)) // use up the free pages
+        const filler = await open(join(mnt, 'filler'), 'w')
+        try {
+          for (;;) await filler.write(Buffer.alloc(64 << 10, 1))
+        } catch (err) {
+          assert.equal((err as NodeJS.ErrnoException).code, 'ENOSPC')
+        } finally {
+          await filler.close()
+        }
+        const err = await expectReject(store.verify({ repair: true }), 'StorageError')
+        assert.match(err.message, /No space left/)
+        // Not repaired, but consistent: an index entry names a data file that is there.
+        assert.equal(await store.has(cid), true)
+        assert.equal(existsSync(dataPath(path, value)), true, 'the data file of an indexed value is still in blobs/')
+        reader.stdin?.end()
+        await unlink(join(mnt, 'filler'))
+        const report = await store.verify({ repair: true })
+        assert.deepEqual(report.problems.map(p => [p.problem, p.repaired]), [['corrupt', true]])
+        assert.equal(await store.has(cid), false)
+        assert.deepEqual(await readdir(join(path, 'quarantine')), [hex(cid.multihash.digest)])
+      } finally {
+        reader?.kill()
+        await store?.close()
+        store = undefined
+        execFileSync('umount', ['-l', mnt], { stdio: 'ignore' })
+      }
+    })
+
     it('streams a 192 MiB value in and out with RSS growth under 100 MiB', async function () {
       this.timeout(60_000)
       store = await createFsStore({ path: dir.path })
