@@ -298,7 +298,7 @@ describe('fs store', () => {
       }
     })
 
-    it('a repair whose index commit fails on a full disk leaves the index and blobs/ agreeing (tmpfs)', async function () {
+    it('a repair whose index commit fails on a full disk leaves the index and blobs/ agreeing, and the store still closes (tmpfs)', async function () {
       const mnt = join(dir.path, 'small')
       await mkdir(mnt)
       try {
@@ -340,7 +340,13 @@ describe('fs store', () => {
         assert.equal(await store.has(cid), true)
         assert.equal(existsSync(dataPath(path, value)), true, 'the data file of an indexed value is still in blobs/')
         reader.stdin?.end()
+        // A failed commit does not leave close waiting forever (lmdb's overlapping sync kept a flush promise that never settled).
+        const closing = store.close()
+        store = undefined
+        const closed = await Promise.race([closing.then(() => true), new Promise<false>(resolve => setTimeout(() => { resolve(false) }, 5000))])
+        assert.equal(closed, true, 'close() resolved after the failed commit')
         await unlink(join(mnt, 'filler'))
+        store = await createFsStore({ path })
         const report = await store.verify({ repair: true })
         assert.deepEqual(report.problems.map(p => [p.problem, p.repaired]), [['corrupt', true]])
         assert.equal(await store.has(cid), false)

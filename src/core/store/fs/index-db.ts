@@ -6,7 +6,9 @@
  * StorageError for that write only, and the index stays usable.
  *
  * lmdb's event-turn batching is off: with it, lmdb keeps a commit promise of its own that
- * nobody awaits, so a failed commit was an unhandled rejection that ended the process.
+ * nobody awaits, so a failed commit was an unhandled rejection that ended the process. Its
+ * overlapping sync is off too: after a failed commit its flush promise never settled, so
+ * closing the environment waited forever.
  */
 import { open as openLmdb, type Database, type RootDatabase } from 'lmdb'
 import { StorageError } from '../../errors.js'
@@ -35,6 +37,10 @@ export class IndexDb {
       maxDbs: 4,
       noSync: !sync,
       eventTurnBatching: false,
+      // With overlapping sync, a commit that fails (a full disk) leaves lmdb's flush promise
+      // pending forever, and env.close() waits for it: close() never resolved. Without it the
+      // commit includes the sync (measured: no difference for sequential or concurrent puts).
+      overlappingSync: false,
       encoding: 'binary',
       keyEncoding: 'binary'
     }))
