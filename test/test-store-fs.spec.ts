@@ -168,6 +168,9 @@ describe('fs store', () => {
       assert.deepEqual(await readdir(join(dir.path, 'quarantine')), [hex(cidOfBytes(pseudoRandom(100_000, 17)).multihash.digest)])
       await expectReject(store.stat(cidOfBytes(inline)), 'NotFoundError') // inline values lived in the index
       assert.ok(logs.some(l => /re-indexed 4 value\(s\).*moved 1 file/.test(l)), logs.join('\n'))
+      // The look before (verify without --repair) did not hide from this open that the index was lost.
+      assert.ok(logs.some(l => /the index was missing/.test(l)), logs.join('\n'))
+      assert.ok(logs.some(l => /were lost with it; put them again/.test(l)), logs.join('\n'))
     })
 
     it('drops index entries whose data file has vanished', async () => {

@@ -119,13 +119,15 @@ export class FsBlobStore implements VerifiableBlobStore {
     await acquireLock(root, layout.lock)
     let db: IndexDb | undefined
     try {
-      const opened = await IndexDb.open(layout.index, sync)
+      const reindex = opts.reindexFiles ?? true
+      // An open that only looks (verify without --repair) leaves a lost index looking lost.
+      const opened = await IndexDb.open(layout.index, sync, reindex)
       db = opened.db
       const { report, problems } = await recover({
         layout,
         db,
         dropMissing: opts.dropMissingFiles ?? true,
-        reindex: opts.reindexFiles ?? true,
+        reindex,
         indexCreated: opened.created,
         log: opts.log ?? (() => {})
       })

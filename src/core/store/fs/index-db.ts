@@ -29,9 +29,11 @@ export class IndexDb {
 
   /**
    * Opens (creating if needed) the index at `path`. `created` tells whether it held no format
-   * version yet (a new store, or one whose index was lost).
+   * version yet (a new store, or one whose index was lost). With `recordFormat` false (an open
+   * that must change nothing: `dstore verify` without `--repair`) a new index gets no format
+   * version, so the next open still sees it as new and says the index was lost.
    */
-  static async open (path: string, sync: boolean): Promise<{ db: IndexDb, created: boolean }> {
+  static async open (path: string, sync: boolean, recordFormat = true): Promise<{ db: IndexDb, created: boolean }> {
     const env = storageSync('open index', () => openLmdb({
       path,
       maxDbs: 4,
@@ -54,7 +56,7 @@ export class IndexDb {
       )
       const version = meta.get('format')
       if (version === undefined) {
-        await db.write('write format version', () => { void meta.put('format', FORMAT_VERSION) })
+        if (recordFormat) await db.write('write format version', () => { void meta.put('format', FORMAT_VERSION) })
       } else if (version !== FORMAT_VERSION) {
         throw new StorageError(`Store format ${String(version)} is not supported (expected ${FORMAT_VERSION})`)
       }
