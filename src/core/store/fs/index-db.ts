@@ -98,6 +98,16 @@ export class IndexDb {
     })
   }
 
+  /** Stores (or replaces) several entries and their payloads in one transaction, durably with `sync`. */
+  async putMany (entries: Array<{ key: Buffer, record: IndexRecord, payload: Buffer }>, what: string): Promise<void> {
+    await this.write(what, () => {
+      for (const { key, record, payload } of entries) {
+        void this.index.put(key, encodeRecord(record))
+        void this.payloads.put(key, payload)
+      }
+    })
+  }
+
   /** Replaces only the payload of an entry (a rebuilt outboard). */
   async putPayload (key: Buffer, payload: Buffer): Promise<void> {
     await this.write('rewrite outboard', () => { void this.payloads.put(key, payload) })
