@@ -386,6 +386,8 @@ describe('faults', function () {
     const reader = await cleanup.local(restarted, { cacheSize: 64 * MiB })
     assertBytes(await reader.get(bigCid), big, 'file value served after the re-put')
     assertBytes(await reader.get(smallCid), small, 'inline value served after the re-put')
+    // Healed, so no longer suspect: STAT answers it present again (has, stat, a read-only peer's put).
+    assert.deepEqual((await reader.missing([bigCid, smallCid])).map(String), [], 'Global\'s STAT after the heals')
   })
 
   it('20 Global restarts while 3 Locals put, get and delete: acknowledged puts survive byte-identical, acknowledged deletes are gone everywhere', async function () {

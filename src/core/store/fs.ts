@@ -120,13 +120,15 @@ export class FsBlobStore implements VerifiableBlobStore {
     await acquireLock(root, layout.lock)
     let db: IndexDb | undefined
     try {
-      const opened = await IndexDb.open(layout.index, sync)
+      const reindex = opts.reindexFiles ?? true
+      // An open that only looks (verify without --repair) leaves a lost index looking lost.
+      const opened = await IndexDb.open(layout.index, sync, reindex)
       db = opened.db
       const { report, problems } = await recover({
         layout,
         db,
         dropMissing: opts.dropMissingFiles ?? true,
-        reindex: opts.reindexFiles ?? true,
+        reindex,
         indexCreated: opened.created,
         log: opts.log ?? (() => {})
       })
@@ -259,6 +261,8 @@ export class FsBlobStore implements VerifiableBlobStore {
       const existing = this.db.record(key)
       if (existing !== undefined && !await this.storedIsBad(key, existing, record, payload)) {
         if (tempPath !== undefined) await rm(tempPath, { force: true }).catch(() => {})
+        // The stored copy was found good (or was not suspect): nothing is suspect any more.
+        this.suspects.delete(key.toString('hex'))
         return
       }
       const final = tempPath !== undefined ? this.layout.blob(key) : undefined
@@ -269,6 +273,8 @@ export class FsBlobStore implements VerifiableBlobStore {
           if (this.sync) await storage('fsync blob folder', async () => { await fsyncDir(dirname(final)) })
         }
         await this.db.put(key, record, payload)
+        // Verified bytes are stored now (a heal, or a put after a delete that a re-check's mark outlived).
+        this.suspects.delete(key.toString('hex'))
         // Healing a file value with an inline copy (the threshold changed): the old file goes.
         if (existing?.kind === KIND_FILE && final === undefined) await unlink(this.layout.blob(key)).catch(() => {})
       } catch (err) {
@@ -292,8 +298,8 @@ export class FsBlobStore implements VerifiableBlobStore {
       const stored = this.db.payload(key)
       return stored === undefined || !stored.equals(payload)
     }
+    // The mark is cleared by commit once this put has stored or re-verified the value.
     if (existing.kind !== KIND_INLINE && !this.suspects.has(hex)) return false
-    this.suspects.delete(hex)
     const ctx = { layout: this.layout, db: this.db, check: (o?: AbortOptions) => { this.check(o) } }
     const buffer = new Uint8Array(existing.kind === KIND_INLINE ? 0 : SLOT)
     return await verifyKey(ctx, key, { checked: 0, bytes: 0, problems: [] }, buffer, {}) !== undefined

@@ -6,7 +6,9 @@
  * StorageError for that write only, and the index stays usable.
  *
  * lmdb's event-turn batching is off: with it, lmdb keeps a commit promise of its own that
- * nobody awaits, so a failed commit was an unhandled rejection that ended the process.
+ * nobody awaits, so a failed commit was an unhandled rejection that ended the process. Its
+ * overlapping sync is off too: after a failed commit its flush promise never settled, so
+ * closing the environment waited forever.
  */
 import { open as openLmdb, type Database, type RootDatabase } from 'lmdb'
 import { StorageError } from '../../errors.js'
@@ -27,14 +29,20 @@ export class IndexDb {
 
   /**
    * Opens (creating if needed) the index at `path`. `created` tells whether it held no format
-   * version yet (a new store, or one whose index was lost).
+   * version yet (a new store, or one whose index was lost). With `recordFormat` false (an open
+   * that must change nothing: `dstore verify` without `--repair`) a new index gets no format
+   * version, so the next open still sees it as new and says the index was lost.
    */
-  static async open (path: string, sync: boolean): Promise<{ db: IndexDb, created: boolean }> {
+  static async open (path: string, sync: boolean, recordFormat = true): Promise<{ db: IndexDb, created: boolean }> {
     const env = storageSync('open index', () => openLmdb({
       path,
       maxDbs: 4,
       noSync: !sync,
       eventTurnBatching: false,
+      // With overlapping sync, a commit that fails (a full disk) leaves lmdb's flush promise
+      // pending forever, and env.close() waits for it: close() never resolved. Without it the
+      // commit includes the sync (measured: no difference for sequential or concurrent puts).
+      overlappingSync: false,
       encoding: 'binary',
       keyEncoding: 'binary'
     }))
@@ -48,7 +56,7 @@ export class IndexDb {
       )
       const version = meta.get('format')
       if (version === undefined) {
-        await db.write('write format version', () => { void meta.put('format', FORMAT_VERSION) })
+        if (recordFormat) await db.write('write format version', () => { void meta.put('format', FORMAT_VERSION) })
       } else if (version !== FORMAT_VERSION) {
         throw new StorageError(`Store format ${String(version)} is not supported (expected ${FORMAT_VERSION})`)
       }
@@ -87,6 +95,16 @@ export class IndexDb {
     await this.write(what, () => {
       void this.index.put(key, encodeRecord(record))
       void this.payloads.put(key, payload)
+    })
+  }
+
+  /** Stores (or replaces) several entries and their payloads in one transaction, durably with `sync`. */
+  async putMany (entries: Array<{ key: Buffer, record: IndexRecord, payload: Buffer }>, what: string): Promise<void> {
+    await this.write(what, () => {
+      for (const { key, record, payload } of entries) {
+        void this.index.put(key, encodeRecord(record))
+        void this.payloads.put(key, payload)
+      }
     })
   }
 

@@ -163,12 +163,20 @@ export async function verifyKey (ctx: VerifyContext, key: Buffer, report: FsVeri
   return found
 }
 
-/** Moves a bad value's bytes to quarantine/ and removes its index entry. Called under the key lock. */
+/**
+ * Removes a bad value's index entry and moves its bytes to quarantine/. Called under the key
+ * lock. The index goes first (as in delete): if the commit fails (a full disk) the entry still
+ * names its data file; if the move fails after it, the file is unindexed and the next open
+ * re-hashes it and quarantines it. Never an index entry without its file.
+ */
 async function quarantine (ctx: VerifyContext, key: Buffer, record: IndexRecord, payload: Buffer | undefined): Promise<void> {
   const hex = key.toString('hex')
   if (record.kind === KIND_FILE) {
+    await ctx.db.remove([key])
     await quarantineFile(ctx.layout, ctx.layout.blob(hex), hex)
-  } else if (payload !== undefined) {
+    return
+  }
+  if (payload !== undefined) {
     await storage('create quarantine folder', async () => { await mkdir(ctx.layout.quarantine, { recursive: true }) })
     await storage('write quarantined value', async () => { await writeFile(ctx.layout.quarantined(hex, true), payload) })
   }
