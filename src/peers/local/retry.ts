@@ -29,33 +29,47 @@ export interface RetryOptions {
  * {@link callGlobal} is the same for a call with one answer.
  */
 export async function * withGlobal<T> (conn: GlobalConnection, options: RetryOptions, fn: (ctx: RequesterContext) => AsyncIterable<T>): AsyncGenerator<T> {
-  const { signal } = options
   for (let attempt = 0; ; attempt++) {
     let ctx: RequesterContext | undefined
     try {
-      ctx = await conn.context(signal)
+      ctx = await conn.context(options.signal)
       yield * fn(ctx)
       return
     } catch (err) {
-      if (conn.stopped) throw stoppedError(err)
-      if (ctx === undefined) throw err // no channel: context() says why
-      if (options.passes?.(err) === true) throw err
-      if (signal?.aborted === true) throw asAbortError(err, signal)
-      if (!isChannelFailure(err)) throw err
-      if (conn.stopped) throw stoppedError(err)
-      // Part of the value was delivered (or the retry broke too): it cannot be resumed here.
-      // Say the connection was lost, not that the data was bad (a truncated verified stream
-      // is a VerificationError to the decoder; nothing unverified was delivered either way).
-      if (attempt > 0) throw connectionLost(err, `${options.what ?? ''} and again after a retry`)
-      if (options.canRetry?.() === false) throw connectionLost(err, options.what ?? '')
+      giveUpOrRetry(conn, options, err, ctx, attempt)
     }
   }
 }
 
-/** {@link withGlobal} for a call with one answer. */
+/**
+ * {@link withGlobal} for a call with one answer (the same policy, without a generator: most
+ * calls are small, and an async generator costs a few microtask hops per call).
+ */
 export async function callGlobal<T> (conn: GlobalConnection, options: RetryOptions, fn: (ctx: RequesterContext) => Promise<T>): Promise<T> {
-  for await (const answer of withGlobal(conn, options, async function * (ctx) { yield await fn(ctx) })) return answer
-  throw new Error('unreachable: a call yields its answer')
+  for (let attempt = 0; ; attempt++) {
+    let ctx: RequesterContext | undefined
+    try {
+      ctx = await conn.context(options.signal)
+      return await fn(ctx)
+    } catch (err) {
+      giveUpOrRetry(conn, options, err, ctx, attempt)
+    }
+  }
+}
+
+/** The retry policy: throws the error a failed attempt ends the call with, or returns to retry. */
+function giveUpOrRetry (conn: GlobalConnection, options: RetryOptions, err: unknown, ctx: RequesterContext | undefined, attempt: number): void {
+  const { signal } = options
+  if (conn.stopped) throw stoppedError(err)
+  if (ctx === undefined) throw err // no channel: context() says why
+  if (options.passes?.(err) === true) throw err
+  if (signal?.aborted === true) throw asAbortError(err, signal)
+  if (!isChannelFailure(err)) throw err
+  // Part of the value was delivered (or the retry broke too): it cannot be resumed here.
+  // Say the connection was lost, not that the data was bad (a truncated verified stream
+  // is a VerificationError to the decoder; nothing unverified was delivered either way).
+  if (attempt > 0) throw connectionLost(err, `${options.what ?? ''} and again after a retry`)
+  if (options.canRetry?.() === false) throw connectionLost(err, options.what ?? '')
 }
 
 /**
