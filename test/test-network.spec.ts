@@ -19,9 +19,10 @@ import { BLOB_PROTOCOL, BLOB_WINDOW, INLINE_MAX, KIND, MAX_BATCH, MAX_FRAME, RES
 import { FrameReader, framePrefix, writeFrame, writeRaw } from '../src/protocol/framing.js'
 import {
   MessageReader, U64_NONE, decodeDigests, decodeGet, encodeBlobGetResponse, encodeGet,
-  encodeGetInline, encodeGetUseBlob, encodeStat, encodeStatResponse
+  encodeGetInline, encodeGetUseBlob, encodeStat, encodeStatResponse, reportBody
 } from '../src/protocol/messages.js'
 import { RpcChannel } from '../src/protocol/rpc.js'
+import { RECHECKS_PER_MINUTE } from '../src/peers/recheck-budget.js'
 import { collect, hex, pseudoRandom } from './helpers.js'
 import { Cleanup, KiB, MiB, assertBytes, chunked, errorOf, nextFrame, portOf, rejectsWith, waitFor } from './net.js'
 
@@ -598,6 +599,30 @@ describe('network (Global and Local peers over libp2p)', function () {
       const l = await c.local(global)
       await rejectsWith(l.get(cid), 'VerificationError')
       await waitFor(() => global.stats().rechecksFailed > before, 5_000, 'Global to re-check the reported value and find it corrupt')
+      await global.delete(cid)
+    })
+
+    it('re-checks at most RECHECKS_PER_MINUTE reports a minute from one peer; another peer is still heard', async () => {
+      const data = pseudoRandom(2 * MiB, 1151)
+      const cid = await global.put(data)
+      const channelOf = async (): Promise<RpcChannel> => {
+        const node = await c.node()
+        const stream = await node.dialProtocol(multiaddr(global.multiaddrs[0]), RPC_PROTOCOL)
+        return new RpcChannel(stream, async () => { throw new Error('no requests expected') })
+      }
+      const report = (ch: RpcChannel, i: number): Promise<unknown> =>
+        ch.request(KIND.REPORT, reportBody({ digest: cid.multihash.digest, offset: (i % 32) * 64 * KiB, length: 64 * KiB }))
+      const hostile = await channelOf()
+      const before = global.stats().rechecks
+      // Distinct ranges, paced so the bounded queue never drops one: only the budget limits.
+      for (let i = 0; i < 3 * RECHECKS_PER_MINUTE; i++) {
+        await report(hostile, i)
+        await waitFor(() => global.stats().rechecksPending === 0, 5_000, 'the re-check queue to drain')
+      }
+      assert.equal(global.stats().rechecks - before, RECHECKS_PER_MINUTE, 'one peer causes at most its budget of re-checks')
+      const other = await channelOf()
+      await report(other, 0)
+      await waitFor(() => global.stats().rechecks - before === RECHECKS_PER_MINUTE + 1, 5_000, 'another peer\'s report to be re-checked')
       await global.delete(cid)
     })
   })

@@ -19,6 +19,7 @@ import { evictBody } from '../protocol/messages.js'
 import { createProviderHandler, handleBlobStream, type ProviderOptions } from '../protocol/provider.js'
 import { RpcChannel } from '../protocol/rpc.js'
 import { AccessControl, type AccessLists } from './access.js'
+import { RecheckBudget } from './recheck-budget.js'
 import { loadOrCreateIdentity } from './identity.js'
 import { createNode, type DstoreNode, type Encryption } from './node.js'
 import type { ConnectionLimits } from './conn-limits.js'
@@ -86,6 +87,7 @@ export class GlobalPeer {
   private stopped = false
   /** Values to re-check after an aborted GET (see `recheck`), by hex digest. */
   private readonly rechecks = new Map<string, { digest: Uint8Array, covered: ByteRange }>()
+  private readonly recheckBudget = new RecheckBudget()
   private rechecking: Promise<void> | undefined
   /** Values found corrupt by a re-check (hex digests), not re-checked or logged again. */
   private readonly knownBad = new Set<string>()
@@ -143,15 +145,16 @@ export class GlobalPeer {
       onDelete: async (digest) => { await this.evictEverywhere(digest) },
       maxBlobSize: this.options.maxBlobSize,
       requestTimeout: this.options.requestTimeout,
-      onBytes: (dir, n) => { if (dir === 'in') this.counters.bytesIn += n; else this.counters.bytesOut += n },
-      onGetAborted: (digest, covered) => { this.recheck(digest, covered) },
-      onReport: (digest, covered) => { this.recheck(digest, covered) }
+      onBytes: (dir, n) => { if (dir === 'in') this.counters.bytesIn += n; else this.counters.bytesOut += n }
     }
     // The peer checked is the connection's remote peer: the identity its handshake proved.
     const forPeer = (connection: Connection): ProviderOptions => {
       const peer = connection.remotePeer.toString()
       return {
         ...provider,
+        // A peer's reports (and the GETs it resets) are re-checked within its budget only.
+        onGetAborted: (digest, covered) => { if (this.recheckBudget.take(peer)) this.recheck(digest, covered) },
+        onReport: (digest, covered) => { if (this.recheckBudget.take(peer)) this.recheck(digest, covered) },
         authorize: (access) => { this.access.check(peer, access) },
         onProtocolError: (err) => { this.violation(peer, err.message) }
       }
