@@ -473,7 +473,15 @@ async function main (): Promise<void> {
   }
 }
 
-process.stdout.on('error', (err: NodeJS.ErrnoException) => { if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0) })
+/**
+ * The exit status when stdout's reader closed it early (`dstore get K | head -c 10`): what a
+ * shell reports for a command SIGPIPE killed (128 + 13), as for GNU cat, so `set -o pipefail`
+ * sees the output was cut short. Node ignores SIGPIPE, so it is an exit status, not the signal.
+ */
+const EXIT_EPIPE = 141
+
+// No error line, as cat prints none: the reader went away on purpose, and the status says so.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => { if (err.code === 'EPIPE') process.exit(EXIT_EPIPE) })
 /** Resolves once everything written to `stream` so far has been handed to the OS (interrupted: or after 1 s). */
 async function flush (stream: NodeJS.WriteStream): Promise<void> {
   await new Promise<void>(resolve => {

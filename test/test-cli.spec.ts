@@ -205,6 +205,25 @@ describe('dstore CLI', function () {
       assert.ok(Buffer.compare(got, Buffer.from(big)) === 0, `got ${got.length} bytes, expected ${big.length}`)
     })
 
+    it('a reader that closes stdout after the first chunk (`| head -c 10`): get and cat exit 141, as cat killed by SIGPIPE, with no stack trace', async function () {
+      // It exited 0, so `set -o pipefail` took the cut-short output for the whole value.
+      const cutShort = async (args: string[]): Promise<{ code: number | null, stderr: string, got: number }> => {
+        const child = spawn(process.execPath, [BIN, ...args], { env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] })
+        let stderr = ''
+        let got = 0
+        child.stderr.on('data', (b: Buffer) => { stderr += b.toString('utf8') })
+        child.stdout.once('data', (b: Buffer) => { got = b.length; child.stdout.destroy() })
+        const code = await new Promise<number | null>(resolve => child.on('close', resolve))
+        return { code, stderr, got }
+      }
+      const [get, cat] = await Promise.all([cutShort(['get', bigCid]), cutShort(['cat', bigCid, '--offset', '1'])])
+      for (const [name, r] of [['get', get], ['cat', cat]] as const) {
+        assert.ok(r.got > 0 && r.got < big.length, `${name}: the reader closed before the end (${r.got} bytes read)`)
+        assert.equal(r.code, 141, `${name}: ${r.stderr}`)
+        assert.ok(r.stderr === '' || ONE_LINE.test(r.stderr), `${name}: empty or one line on stderr: ${r.stderr}`)
+      }
+    })
+
     it('writes the value to a file with -o, leaving no temp file behind', async function () {
       const dir = join(work.path, 'out')
       await mkdir(dir)
