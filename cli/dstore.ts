@@ -4,7 +4,7 @@
  * runtime shim before libp2p), so the CLI proves the API is enough.
  */
 import {
-  createGlobal, createLocal, parseCID, repoPeerId, READERS_FILE, WRITERS_FILE,
+  createGlobal, createLocal, parseCID, repoPeerId, DEFAULT_CONNECTION_LIMITS, READERS_FILE, WRITERS_FILE,
   type AccessLists, type CID, type GlobalPeer, type LocalPeer
 } from '../src/index.js'
 import { stat } from 'node:fs/promises'
@@ -35,8 +35,8 @@ function nonNegativeInt (value: string): number {
 }
 
 function positiveInt (value: string): number {
-  const n = nonNegativeInt(value)
-  if (n < 1) throw new InvalidArgumentError('must be a whole number of 1 or more')
+  const n = Number(value)
+  if (!Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError('must be a whole number of 1 or more')
   return n
 }
 
@@ -127,6 +127,9 @@ program.command('global')
   .option('--allow-reader <peerId>', `a PeerId that may read (repeatable; added to <repo>/${READERS_FILE}); with none, anyone may read`, collectList)
   .option('--insecure-open-writes', 'accept writes from anyone on a non-loopback address with no writer list')
   .addOption(new Option('--max-connections-per-peer <n>', 'connections one PeerId may have open at once (default 32; clients sharing a repository share its PeerId)').argParser(positiveInt))
+  .addOption(new Option('--handshake-timeout <ms>', `time an inbound connection gets to finish its handshake (encryption, muxer) before it is closed (default ${DEFAULT_CONNECTION_LIMITS.handshakeTimeout})`).argParser(positiveInt))
+  .addOption(new Option('--max-pending-per-ip <n>', `connections still in their handshake from one IPv4 address or IPv6 /64; a new one closes that source's oldest (default ${DEFAULT_CONNECTION_LIMITS.maxPendingPerIp})`).argParser(positiveInt))
+  .addOption(new Option('--max-pending <n>', `connections still in their handshake from all sources; a new one closes the oldest (default ${DEFAULT_CONNECTION_LIMITS.maxPending})`).argParser(positiveInt))
   .option('--json', 'print the addresses as JSON')
   .addHelpText('after', `
 Access: with no writer list, writes are open only while every listen address is loopback; a
@@ -135,7 +138,8 @@ Global listening elsewhere without one refuses to start. The files <repo>/${WRIT
 A client's PeerId is printed by \`dstore id\`.`)
   .action(async (opts: {
     repo?: string, listen?: string[], maxBlobSize?: number, encryption?: Array<'tls' | 'noise'>, json?: boolean,
-    allowWriter?: string[], allowReader?: string[], insecureOpenWrites?: boolean, maxConnectionsPerPeer?: number
+    allowWriter?: string[], allowReader?: string[], insecureOpenWrites?: boolean, maxConnectionsPerPeer?: number,
+    handshakeTimeout?: number, maxPendingPerIp?: number, maxPending?: number
   }) => {
     const repo = resolveRepo(opts.repo)
     const base = {
@@ -146,6 +150,9 @@ A client's PeerId is printed by \`dstore id\`.`)
       allowReaders: opts.allowReader,
       insecureOpenWrites: opts.insecureOpenWrites,
       maxConnectionsPerPeer: opts.maxConnectionsPerPeer,
+      // Unset flags stay unset: the API's defaults apply (and a --max-pending below the per-IP
+      // default lowers that one too, as the API does).
+      connectionLimits: { handshakeTimeout: opts.handshakeTimeout, maxPendingPerIp: opts.maxPendingPerIp, maxPending: opts.maxPending },
       log: (line: string) => { process.stderr.write(`dstore: ${line}\n`) }
     }
     let global: GlobalPeer
@@ -473,7 +480,15 @@ async function main (): Promise<void> {
   }
 }
 
-process.stdout.on('error', (err: NodeJS.ErrnoException) => { if (err.code === 'EPIPE') process.exit(process.exitCode ?? 0) })
+/**
+ * The exit status when stdout's reader closed it early (`dstore get K | head -c 10`): what a
+ * shell reports for a command SIGPIPE killed (128 + 13), as for GNU cat, so `set -o pipefail`
+ * sees the output was cut short. Node ignores SIGPIPE, so it is an exit status, not the signal.
+ */
+const EXIT_EPIPE = 141
+
+// No error line, as cat prints none: the reader went away on purpose, and the status says so.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => { if (err.code === 'EPIPE') process.exit(EXIT_EPIPE) })
 /** Resolves once everything written to `stream` so far has been handed to the OS (interrupted: or after 1 s). */
 async function flush (stream: NodeJS.WriteStream): Promise<void> {
   await new Promise<void>(resolve => {

@@ -1,6 +1,7 @@
 /**
  * How the CLI reports: one readable line per error on stderr (`dstore: …`), exit status 0 on
- * success, 1 on an error, 2 on a usage error, never a stack trace unless `DEBUG` is set;
+ * success, 1 on an error, 2 on a usage error (141 when stdout's reader closed it early, see
+ * dstore.ts), never a stack trace unless `DEBUG` is set;
  * progress bars on stderr, only when stderr is a terminal.
  */
 import cliProgress from 'cli-progress'

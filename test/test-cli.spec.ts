@@ -8,13 +8,14 @@
 import assert from 'node:assert/strict'
 import { spawn, execFile } from 'node:child_process'
 import { mkdir, readFile, readdir, writeFile } from 'node:fs/promises'
-import { createServer, type Server } from 'node:net'
+import { connect, createServer, type Server, type Socket } from 'node:net'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
 import { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
 import { hex, pseudoRandom, tempDir } from './helpers.js'
-import { StorageError, createFsStore } from '../src/index.js'
+import { waitFor } from './net.js'
+import { DEFAULT_CONNECTION_LIMITS, StorageError, createFsStore } from '../src/index.js'
 import { BIN, COMMANDS, ONE_LINE, VERSION, blake3Cid, cleanEnv, dstore, startGlobal, stopGlobal, type Daemon, type Result } from './proc.js'
 
 describe('dstore CLI', function () {
@@ -62,7 +63,9 @@ describe('dstore CLI', function () {
     it('--help on the root and on every command exits 0 and lists its options', async function () {
       const expected: Record<string, string[]> = {
         '': COMMANDS,
-        global: ['--repo', '--listen', '--max-blob-size', '--encryption', '--allow-writer', '--allow-reader', '--insecure-open-writes', '--json'],
+        global: ['--repo', '--listen', '--max-blob-size', '--encryption', '--allow-writer', '--allow-reader', '--insecure-open-writes', '--json',
+          ...(['handshakeTimeout', 'maxPendingPerIp', 'maxPending'] as const).map(k => `(default ${DEFAULT_CONNECTION_LIMITS[k]})`),
+          '--handshake-timeout <ms>', '--max-pending-per-ip <n>', '--max-pending <n>'],
         put: ['--repo', '--global', '--json', '--connect-timeout', '--no-progress'],
         get: ['--global', '--json', '-o, --output', 'symlink', 'FIFO', 'character device', 'written through'],
         cat: ['--global', '--offset', '--length', '--json'],
@@ -81,7 +84,9 @@ describe('dstore CLI', function () {
           assert.equal(r.code, 0, `dstore ${name} --help`)
           assert.equal(r.stderr, '')
           assert.match(r.out, new RegExp(`^Usage: dstore${name === '' ? '' : ' ' + name}`))
-          for (const word of expected[name]) assert.ok(r.out.includes(word), `dstore ${name} --help mentions ${word}:\n${r.out}`)
+          // Help is wrapped at 80 columns, so a phrase may span two lines.
+          const text = r.out.replace(/\s+/g, ' ')
+          for (const word of expected[name]) assert.ok(text.includes(word), `dstore ${name} --help mentions ${word}:\n${r.out}`)
         }))
       }
     })
@@ -203,6 +208,25 @@ describe('dstore CLI', function () {
       assert.equal(code, 0)
       const got = Buffer.concat(out)
       assert.ok(Buffer.compare(got, Buffer.from(big)) === 0, `got ${got.length} bytes, expected ${big.length}`)
+    })
+
+    it('a reader that closes stdout after the first chunk (`| head -c 10`): get and cat exit 141, as cat killed by SIGPIPE, with no stack trace', async function () {
+      // It exited 0, so `set -o pipefail` took the cut-short output for the whole value.
+      const cutShort = async (args: string[]): Promise<{ code: number | null, stderr: string, got: number }> => {
+        const child = spawn(process.execPath, [BIN, ...args], { env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] })
+        let stderr = ''
+        let got = 0
+        child.stderr.on('data', (b: Buffer) => { stderr += b.toString('utf8') })
+        child.stdout.once('data', (b: Buffer) => { got = b.length; child.stdout.destroy() })
+        const code = await new Promise<number | null>(resolve => child.on('close', resolve))
+        return { code, stderr, got }
+      }
+      const [get, cat] = await Promise.all([cutShort(['get', bigCid]), cutShort(['cat', bigCid, '--offset', '1'])])
+      for (const [name, r] of [['get', get], ['cat', cat]] as const) {
+        assert.ok(r.got > 0 && r.got < big.length, `${name}: the reader closed before the end (${r.got} bytes read)`)
+        assert.equal(r.code, 141, `${name}: ${r.stderr}`)
+        assert.ok(r.stderr === '' || ONE_LINE.test(r.stderr), `${name}: empty or one line on stderr: ${r.stderr}`)
+      }
     })
 
     it('writes the value to a file with -o, leaving no temp file behind', async function () {
@@ -637,6 +661,61 @@ describe('dstore CLI', function () {
         server.close()
         await dir.cleanup()
       }
+    })
+
+    it('--handshake-timeout, --max-pending-per-ip, --max-pending: idle raw TCP sockets past the caps are closed, oldest first, and the rest outlive the default 3 s', async function () {
+      const dir = await tempDir('dstore-cli-connlim-')
+      const sockets: Socket[] = []
+      const closed = new Set<number>()
+      // Connected one after the other, so Global sees them in this order; each sends nothing.
+      const open = async (port: number, n: number, from: string): Promise<void> => {
+        for (let i = 0; i < n; i++) {
+          const index = sockets.length
+          const s = connect({ port, host: '127.0.0.1', localAddress: from })
+          sockets.push(s)
+          s.on('error', () => {})
+          s.on('close', () => { closed.add(index) })
+          await new Promise(resolve => { s.once('connect', resolve); s.once('close', resolve) })
+        }
+      }
+      const openIn = (from: number, to: number): number => { let n = 0; for (let i = from; i < to; i++) if (!closed.has(i)) n++; return n }
+      const g = await startGlobal(['--repo', dir.path, '--listen', '/ip4/127.0.0.1/tcp/0', '--handshake-timeout', '60000', '--max-pending-per-ip', '5', '--max-pending', '8'])
+      try {
+        const port = Number(/\/tcp\/(\d+)\//.exec(g.addr)?.[1])
+        const t0 = Date.now()
+        // 20 from 127.0.0.1 (the default cap per address is 64): its 5 newest stay.
+        await open(port, 20, '127.0.0.1')
+        await waitFor(() => openIn(0, 20) <= 5, 2000, '127.0.0.1 to keep at most 5')
+        assert.equal(openIn(15, 20), 5, "127.0.0.1's newest 5 stay, its oldest are closed")
+        // 5 more from 127.0.0.2, another source (every 127/8 address is loopback on Linux):
+        // 10 pending in all, past --max-pending 8, so the 2 oldest of all are closed.
+        await open(port, 5, '127.0.0.2')
+        await waitFor(() => openIn(0, 25) <= 8, 2000, 'at most 8 pending in all')
+        assert.equal(openIn(20, 25), 5, "127.0.0.2's 5 stay")
+        assert.equal(openIn(17, 20), 3, 'the oldest of all (127.0.0.1\'s) were closed')
+        // Past the default 3 s handshake deadline: with --handshake-timeout 60000 they are still open.
+        await new Promise(resolve => setTimeout(resolve, Math.max(0, t0 + 4500 - Date.now())))
+        assert.equal(openIn(0, 25), 8, 'still open after 4.5 s')
+      } finally {
+        for (const s of sockets) s.destroy()
+        const { code } = await stopGlobal(g)
+        await dir.cleanup()
+        assert.equal(code, 0)
+      }
+    })
+
+    it('a bad --handshake-timeout, --max-pending-per-ip or --max-pending is a usage error: exit 2, one line naming it', async function () {
+      const dir = await tempDir('dstore-cli-badlim-')
+      try {
+        const bad = [['--handshake-timeout', 'soon'], ['--max-pending-per-ip', '0'], ['--max-pending', '-1'], ['--max-pending', '2.5']]
+        const rs = await Promise.all(bad.map(async ([flag, value]) => await dstore(['global', '--repo', dir.path, '--listen', '/ip4/127.0.0.1/tcp/0', flag, value])))
+        rs.forEach((r, i) => {
+          assert.equal(r.code, 2, r.stderr)
+          assert.match(r.stderr, ONE_LINE)
+          assert.ok(r.stderr.includes(bad[i][0]) && r.stderr.includes('1 or more'), r.stderr)
+          assert.equal(r.out, '', 'it never started')
+        })
+      } finally { await dir.cleanup() }
     })
 
     it('with the default listen address and port 4001 taken, falls back to a free port and says so', async function () {

@@ -42,6 +42,7 @@ export interface ConnectionLimits {
   maxPending: number
 }
 
+/** The defaults of {@link ConnectionLimits} (`dstore global --help` prints them from here). */
 export const DEFAULT_CONNECTION_LIMITS: Readonly<ConnectionLimits> = Object.freeze({
   handshakeTimeout: 3_000,
   maxPendingPerIp: 64,
