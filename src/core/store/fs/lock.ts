@@ -113,25 +113,30 @@ async function removeStale (path: string, staleId: string, temp: string, id: str
 
 /**
  * Once the lock is ours: removes lock temp files (`LOCK.<pid>.<id>`) of dead processes, which
- * only their creator ever links, and dead break markers (through {@link removeStale}).
+ * only their creator ever links, and dead break markers (through {@link removeStale}). Best
+ * effort: a failure here leaves garbage, never fails the open that holds the lock.
  */
 async function removeLeftovers (lock: string, id: string): Promise<void> {
   const root = dirname(lock)
   const names = await readdir(root).catch(() => [] as string[])
   for (const name of names) {
     const temp = /^LOCK\.(\d+)\.([0-9a-f]+)$/.exec(name)
-    if (temp !== null && isStale({ pid: Number(temp[1]), id: temp[2] }, id)) {
-      await rm(join(root, name), { force: true }).catch(() => {})
-    } else if (name.startsWith('LOCK.break.')) {
-      const holder = await readHolder(join(root, name))
-      if (holder !== undefined && isStale(holder, id)) {
+    const path = join(root, name)
+    try {
+      if (temp !== null && isStale({ pid: Number(temp[1]), id: temp[2] }, id)) {
+        await rm(path, { force: true })
+      } else if (name.startsWith('LOCK.break.')) {
+        const holder = await readHolder(path)
+        if (holder === undefined || !isStale(holder, id)) continue
         const ours = `${lock}.${process.pid}.${randomBytes(8).toString('hex')}`
         try {
           await writeFile(ours, `${process.pid} ${id}\n`, { flag: 'wx' })
-          await removeStale(join(root, name), holder.id, ours, id)
-        } catch {} finally { await rm(ours, { force: true }).catch(() => {}) }
+          await removeStale(path, holder.id, ours, id)
+        } finally {
+          await rm(ours, { force: true })
+        }
       }
-    }
+    } catch {}
   }
 }
 
