@@ -1,8 +1,9 @@
 import { strict as assert } from 'node:assert'
 import { execFileSync, spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { mkdir, open, readdir, readFile, symlink, unlink, writeFile } from 'node:fs/promises'
-import { join, relative } from 'node:path'
+import { mkdir, open, readdir, readFile, rm, symlink, unlink, writeFile } from 'node:fs/promises'
+import { dirname, join, relative } from 'node:path'
+import { fileURLToPath } from 'node:url'
 import { cidOfBytes } from '../src/core/cid.js'
 import { createFsStore, DEFAULT_INLINE_THRESHOLD, FsBlobStore } from '../src/core/store/fs.js'
 import { Shards } from '../src/core/store/fs/locks.js'
@@ -29,6 +30,55 @@ function dataPath (root: string, value: Uint8Array): string {
 /** `count` deterministic pieces of 1 MiB: the value the crash child writes. */
 function * bigPieces (count: number): Generator<Uint8Array> {
   for (let i = 0; i < count; i++) yield pseudoRandom(1 << 20, 1000 + i)
+}
+
+/** The pid of a process that has exited. */
+async function deadPid (): Promise<number> {
+  const child = spawn(process.execPath, ['-e', ''], { stdio: 'ignore' })
+  await new Promise(resolve => child.once('exit', resolve))
+  return child.pid as number
+}
+
+/** The built fs store and runtime shim, for child processes. */
+const FS_STORE = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'core', 'store', 'fs.js')
+const SHIM = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'runtime-shim.js')
+
+/**
+ * A child process that waits until `at`, opens the store, and, when it gets it, holds it for
+ * 300 ms while counting the processes registered in `holders` (its own registration included).
+ */
+async function raceChild (path: string, holders: string, at: number): Promise<{ ok: boolean, most?: number, error?: string }> {
+  const script = `
+    import { readdirSync, unlinkSync, writeFileSync } from 'node:fs'
+    import { join } from 'node:path'
+    await import(${JSON.stringify(SHIM)})
+    const { createFsStore } = await import(${JSON.stringify(FS_STORE)})
+    const [path, holders, at] = [process.argv[1], process.argv[2], Number(process.argv[3])]
+    while (Date.now() < at) {}
+    let store
+    try {
+      store = await createFsStore({ path, sync: false })
+    } catch (err) {
+      console.log(JSON.stringify({ ok: false, error: err.name, message: err.message }))
+      process.exit(0)
+    }
+    const me = join(holders, String(process.pid))
+    writeFileSync(me, '')
+    let most = 0
+    for (const end = Date.now() + 300; Date.now() < end;) {
+      most = Math.max(most, readdirSync(holders).length)
+      await new Promise(resolve => setTimeout(resolve, 5))
+    }
+    unlinkSync(me)
+    await store.close()
+    console.log(JSON.stringify({ ok: true, most }))
+  `
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script, path, holders, String(at)], { stdio: ['ignore', 'pipe', 'inherit'] })
+  let out = ''
+  child.stdout.on('data', (d: Buffer) => { out += d.toString() })
+  const code = await new Promise(resolve => child.once('exit', resolve))
+  assert.equal(code, 0, `race child exited with ${String(code)}: ${out}`)
+  return JSON.parse(out)
 }
 
 describe('fs store', () => {
@@ -89,17 +139,60 @@ describe('fs store', () => {
       assert.equal(refused[0]?.name, 'StorageError')
     })
 
-    it('refuses a folder whose LOCK names another live process, and takes over one left by a dead process', async () => {
+    it('refuses a folder whose LOCK names another live process with StorageError whose lockedBy is that pid', async () => {
       const child = spawn(process.execPath, ['-e', 'setTimeout(() => {}, 60000)'], { stdio: 'ignore' })
       try {
-        await writeFile(join(dir.path, 'LOCK'), String(child.pid))
-        await expectReject(createFsStore({ path: dir.path }), 'StorageError')
+        await writeFile(join(dir.path, 'LOCK'), `${String(child.pid)} 0123abcd\n`)
+        const err = await expectReject(createFsStore({ path: dir.path }), 'StorageError') as Error & { lockedBy?: number }
+        assert.equal(err.lockedBy, child.pid)
+        assert.equal(await readFile(join(dir.path, 'LOCK'), 'utf8'), `${String(child.pid)} 0123abcd\n`, 'a refused open changed the LOCK')
+        await writeFile(join(dir.path, 'LOCK'), String(child.pid)) // the old format: the pid alone
+        assert.equal((await expectReject(createFsStore({ path: dir.path }), 'StorageError') as Error & { lockedBy?: number }).lockedBy, child.pid)
       } finally {
         child.kill('SIGKILL')
         await new Promise(resolve => child.once('exit', resolve))
       }
       store = await createFsStore({ path: dir.path })
       await store.put(pseudoRandom(10, 1))
+    })
+
+    it('takes over a LOCK left by a dead process or an empty LOCK (a crash of the old code), also past a crashed takeover, and removes dead processes\' lock files', async () => {
+      const dead = await deadPid()
+      for (const text of [`${dead} 0123abcd\n`, String(dead), '', 'garbage']) {
+        await writeFile(join(dir.path, 'LOCK'), text)
+        await writeFile(join(dir.path, `LOCK.${dead}.feedbeef`), `${dead} feedbeef\n`)
+        await writeFile(join(dir.path, 'LOCK.break.0123abcd'), `${dead} 77aa\n`) // a takeover that crashed
+        store = await createFsStore({ path: dir.path })
+        const [pid] = (await readFile(join(dir.path, 'LOCK'), 'utf8')).split(' ')
+        assert.equal(Number(pid), process.pid, `LOCK ${JSON.stringify(text)} was not taken over`)
+        assert.deepEqual((await readdir(dir.path)).filter(n => n.startsWith('LOCK')), ['LOCK'], 'a lock temp file was left')
+        await store.close()
+        store = undefined
+        assert.equal(existsSync(join(dir.path, 'LOCK')), false, 'close left LOCK')
+      }
+    })
+
+    it('lets exactly one of 8 processes racing for one folder hold it at a time (fresh, stale and empty LOCK)', async function () {
+      this.timeout(60_000)
+      const holders = join(dir.path, '..', `${relative(join(dir.path, '..'), dir.path)}-holders`)
+      await mkdir(holders)
+      try {
+        const dead = await deadPid()
+        // Each round starts the children together (they spin until `at`); a child that opens the
+        // store registers in `holders`, counts the holders over 300 ms, and reports the most it saw.
+        for (const start of [undefined, `${dead} 0123abcd\n`, '', undefined, String(dead), '']) {
+          if (start !== undefined) await writeFile(join(dir.path, 'LOCK'), start)
+          const at = Date.now() + 1500
+          const reports = await Promise.all(Array.from({ length: 8 }, async () => await raceChild(dir.path, holders, at)))
+          const opened = reports.filter(r => r.ok)
+          assert.equal(opened.length, 1, `round with LOCK ${JSON.stringify(start)}: ${opened.length} of 8 opened: ${JSON.stringify(reports)}`)
+          assert.equal(opened[0].most, 1, 'two processes held the store at once')
+          for (const r of reports.filter(r => !r.ok)) assert.equal(r.error, 'StorageError', JSON.stringify(r))
+          assert.equal(existsSync(join(dir.path, 'LOCK')), false, 'the holder left LOCK')
+        }
+      } finally {
+        await rm(holders, { recursive: true, force: true })
+      }
     })
 
     it('removes temp files, re-indexes a data file with no index entry whose bytes match its name, and leaves foreign files alone', async () => {
