@@ -1,6 +1,6 @@
 /**
  * A child process for test-memory: one Local transfer with an AbortSignal, as the CLI always
- * passes one, then its own peak RSS (VmHWM) as one JSON line. Run as
+ * passes one, then its peak RSS (VmHWM) before and after the transfer as one JSON line. Run as
  * `node rss-client.js MULTIADDR put SIZE` (prints the CID too) or `... cat CID`.
  */
 import '../src/runtime-shim.js'
@@ -21,12 +21,17 @@ async function * pieces (size: number): AsyncGenerator<Uint8Array> {
   }
 }
 
-function peakRssMiB (): number {
-  const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync('/proc/self/status', 'utf8'))
+/** A figure of /proc/self/status in MiB: VmHWM is the peak RSS so far, VmRSS the RSS now. */
+function statusMiB (field: 'VmHWM' | 'VmRSS'): number {
+  const m = new RegExp(`${field}:\\s+(\\d+) kB`).exec(readFileSync('/proc/self/status', 'utf8'))
   return m == null ? -1 : Number(m[1]) / 1024
 }
 
 const local = await createLocal({ global: [addr], cacheSize: 16 * MiB })
+await local.ready()
+// What the process holds before the transfer (Node, libp2p, a connection): the peak is compared
+// with it, since a Node release's own footprint differs (Node 24 starts some 40 MiB higher).
+const baselineMiB = statusMiB('VmHWM')
 const controller = new AbortController()
 const { signal } = controller
 let result: Record<string, unknown>
@@ -39,4 +44,4 @@ if (mode === 'put') {
   result = { bytes }
 }
 await local.stop()
-process.stdout.write(JSON.stringify({ ...result, peakRssMiB: peakRssMiB() }) + '\n')
+process.stdout.write(JSON.stringify({ ...result, baselineMiB, peakRssMiB: statusMiB('VmHWM') }) + '\n')

@@ -2,7 +2,7 @@
  * Memory stays bounded during long transfers when the caller passes an AbortSignal (the CLI
  * always does). A once-per-piece `Promise.race` against a long-lived abort promise kept every
  * piece reachable: a 1 GiB put peaked at 1.1 GiB RSS. Each case runs in a fresh child process
- * and asserts its peak RSS (VmHWM) for a 256 MiB transfer.
+ * and asserts its peak RSS (VmHWM) for a 256 MiB transfer (over what it held before, for the API).
  */
 import { strict as assert } from 'node:assert'
 import { spawn } from 'node:child_process'
@@ -14,8 +14,15 @@ import { tempDir } from './helpers.js'
 
 const MiB = 1024 * 1024
 const SIZE = 256 * MiB
-/** Far below what keeping the transfer would take (256 MiB plus a Node process of ~60-100 MiB). */
-const LIMIT_MIB = 200
+/**
+ * Keeping the transfer would add all of its 256 MiB. Measured without the leak: an API
+ * transfer adds 40-50 MiB on Node 20 and about 100 MiB on Node 24 (whose collector lets more
+ * garbage pile up before it runs; the same for 1 GiB, so it is bounded), over a process that
+ * holds 100-120 MiB before it starts.
+ */
+const GROWTH_LIMIT_MIB = 160
+/** For the CLI, measured from outside (no baseline): peaks of 130-190 MiB, 361 MiB with the leak. */
+const CLI_LIMIT_MIB = 240
 
 interface Run { code: number | null, stdout: string, stderr: string, peakRssMiB: number }
 
@@ -68,36 +75,36 @@ describe('memory with an AbortSignal', function () {
     await repo?.cleanup()
   })
 
-  it('an API put of 256 MiB with a signal stays under 200 MiB of RSS', async () => {
+  it('an API put of 256 MiB with a signal grows RSS by less than 160 MiB', async () => {
     const run = await runMeasured([join(HERE, 'rss-client.js'), global.addr, 'put', String(SIZE)])
     assert.equal(run.code, 0, run.stderr)
-    const out = JSON.parse(run.stdout) as { cid: string, peakRssMiB: number }
+    const out = JSON.parse(run.stdout) as { cid: string, baselineMiB: number, peakRssMiB: number }
     cid = out.cid
-    assert.ok(out.peakRssMiB < LIMIT_MIB, `peak RSS ${out.peakRssMiB.toFixed(0)} MiB`)
+    assert.ok(out.peakRssMiB - out.baselineMiB < GROWTH_LIMIT_MIB, `peak RSS ${out.peakRssMiB.toFixed(0)} MiB from ${out.baselineMiB.toFixed(0)} MiB before the put`)
   })
 
-  it('an API cat of 256 MiB with a signal stays under 200 MiB of RSS', async () => {
+  it('an API cat of 256 MiB with a signal grows RSS by less than 160 MiB', async () => {
     assert.ok(cid !== '')
     const run = await runMeasured([join(HERE, 'rss-client.js'), global.addr, 'cat', cid])
     assert.equal(run.code, 0, run.stderr)
-    const out = JSON.parse(run.stdout) as { bytes: number, peakRssMiB: number }
+    const out = JSON.parse(run.stdout) as { bytes: number, baselineMiB: number, peakRssMiB: number }
     assert.equal(out.bytes, SIZE)
-    assert.ok(out.peakRssMiB < LIMIT_MIB, `peak RSS ${out.peakRssMiB.toFixed(0)} MiB`)
+    assert.ok(out.peakRssMiB - out.baselineMiB < GROWTH_LIMIT_MIB, `peak RSS ${out.peakRssMiB.toFixed(0)} MiB from ${out.baselineMiB.toFixed(0)} MiB before the cat`)
   })
 
-  it('dstore put FILE and get -o of 256 MiB stay under 200 MiB of RSS', async () => {
+  it('dstore put FILE and get -o of 256 MiB stay under 240 MiB of RSS', async () => {
     const file = join(work.path, 'big.bin')
     await writeFile(file, SIZE)
     const put = await runMeasured([BIN, 'put', file, '--global', global.addr, '--repo', work.path, '--json'])
     assert.equal(put.code, 0, put.stderr)
     const stored = JSON.parse(put.stdout) as Array<{ cid: string }> | { cid: string }
     const fileCid = Array.isArray(stored) ? stored[0].cid : stored.cid
-    assert.ok(put.peakRssMiB < LIMIT_MIB, `put: peak RSS ${put.peakRssMiB.toFixed(0)} MiB`)
+    assert.ok(put.peakRssMiB < CLI_LIMIT_MIB, `put: peak RSS ${put.peakRssMiB.toFixed(0)} MiB`)
     await rm(file)
     const out = join(work.path, 'out.bin')
     const get = await runMeasured([BIN, 'get', fileCid, '-o', out, '--global', global.addr, '--repo', work.path])
     assert.equal(get.code, 0, get.stderr)
-    assert.ok(get.peakRssMiB < LIMIT_MIB, `get: peak RSS ${get.peakRssMiB.toFixed(0)} MiB`)
+    assert.ok(get.peakRssMiB < CLI_LIMIT_MIB, `get: peak RSS ${get.peakRssMiB.toFixed(0)} MiB`)
     await rm(out)
   })
 })
