@@ -28,6 +28,20 @@ function dataPath (root: string, value: Uint8Array): string {
 }
 
 /** `count` deterministic pieces of 1 MiB: the value the crash child writes. */
+/**
+ * Mounts a 4 MiB tmpfs at `mnt` (unmount it with `umount -l`). No skipping: a disk-full test
+ * that quietly does not run proves nothing, so without root it fails saying why (CI runs as root).
+ */
+async function smallTmpfs (mnt: string): Promise<string> {
+  await mkdir(mnt)
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', mnt], { stdio: 'ignore' })
+  } catch (err) {
+    throw new Error(`this test mounts a 4 MiB tmpfs and needs root (mount failed: ${(err as Error).message})`)
+  }
+  return mnt
+}
+
 function * bigPieces (count: number): Generator<Uint8Array> {
   for (let i = 0; i < count; i++) yield pseudoRandom(1 << 20, 1000 + i)
 }
@@ -385,14 +399,7 @@ describe('fs store', () => {
     })
 
     it('surfaces a full disk as StorageError with the ENOSPC cause, and keeps working (tmpfs)', async function () {
-      const mnt = join(dir.path, 'small')
-      await mkdir(mnt)
-      try {
-        execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', mnt], { stdio: 'ignore' })
-      } catch (err) {
-        // No skipping: a disk-full test that quietly does not run proves nothing. CI runs as root.
-        throw new Error(`this test mounts a 4 MiB tmpfs and needs root (mount failed: ${(err as Error).message})`)
-      }
+      const mnt = await smallTmpfs(join(dir.path, 'small'))
       try {
         store = await createFsStore({ path: join(mnt, 'store') })
         const err = await expectReject(store.put(bigPieces(8)), 'StorageError')
@@ -414,13 +421,7 @@ describe('fs store', () => {
     })
 
     it('a repair whose index commit fails on a full disk leaves the index and blobs/ agreeing, and the store still closes (tmpfs)', async function () {
-      const mnt = join(dir.path, 'small')
-      await mkdir(mnt)
-      try {
-        execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=4m', 'tmpfs', mnt], { stdio: 'ignore' })
-      } catch (err) {
-        throw new Error(`this test mounts a 4 MiB tmpfs and needs root (mount failed: ${(err as Error).message})`)
-      }
+      const mnt = await smallTmpfs(join(dir.path, 'small'))
       let reader: ReturnType<typeof spawn> | undefined
       try {
         const path = join(mnt, 'store')

@@ -8,7 +8,7 @@ import { AbortError, ClosedError, DstoreError, GlobalUnreachableError, OutOfRang
 import { abortError, asAbortError, throwIfAborted } from '../core/abort.js'
 import { StreamVerificationError, decodeRange } from '../core/bao/index.js'
 import { DEFAULT_GROUP_LOG, TreeHasher } from '../core/tree.js'
-import type { ProgressEvent } from '../core/store/interface.js'
+import type { CallOptions } from '../core/store/interface.js'
 import { BLOB_PROTOCOL, INLINE_MAX, KIND, MAX_BATCH, MAX_REPORT_RANGE, RESPONSE } from './constants.js'
 import { BlobStream, StreamEndedError } from './blob-stream.js'
 import { CreditGate } from './flow.js'
@@ -26,10 +26,7 @@ export interface RequesterContext {
   onBytes?: (direction: 'in' | 'out', n: number) => void
 }
 
-export interface CallOptions {
-  signal?: AbortSignal
-  onProgress?: (event: ProgressEvent) => void
-}
+export type { CallOptions }
 
 /** Sizes of `digests` on Global (undefined: absent), in batches of {@link MAX_BATCH}. */
 export async function statMany (ctx: RequesterContext, digests: Uint8Array[], options: CallOptions = {}): Promise<Array<number | undefined>> {

@@ -10,7 +10,7 @@ import { OUT_LEN } from '../blake3/index.js'
 import { AbortableIterator, throwIfAborted } from '../abort.js'
 import { OutOfRangeError } from '../errors.js'
 import { DEFAULT_GROUP_LOG } from '../tree.js'
-import { MAX_SIZE, checkIntegerOption, planRange, type ByteRange } from './range.js'
+import { DEFAULT_BATCH_BYTES, MAX_SIZE, checkIntegerOption, planRange, type ByteRange } from './range.js'
 import { StreamVerifier } from './verifier.js'
 
 export { StreamVerificationError, type StreamFailure } from './verifier.js'
@@ -51,8 +51,6 @@ export interface DecodedRange extends AsyncIterable<Uint8Array> {
    */
   readonly size: number | undefined
 }
-
-const DEFAULT_BATCH_BYTES = 1 << 20
 
 /**
  * Verifies the stream `source` (header, then parents and groups in pre-order, as `encodeRange`
@@ -115,7 +113,6 @@ class RangeDecoder implements DecodedRange {
     // An abort must not wait for a stalled source, and must not keep pieces reachable.
     const it = new AbortableIterator<Uint8Array>(this.source, signal)
     let ended = false // the source ended by itself
-    let waiting = false // a next() of the source has not settled (an abort cut the wait short)
     try {
       for (;;) {
         const step = verifier.step()
@@ -123,9 +120,7 @@ class RangeDecoder implements DecodedRange {
           throwIfAborted(signal)
           yield verifier.output
         } else if (step === 'input') {
-          waiting = true
           const r = await it.next() // throws AbortError at once on an abort, even while the source stalls
-          waiting = false
           if (r.done === true) {
             ended = true
             verifier.end() // throws 'truncated' unless the stream was complete
@@ -138,11 +133,9 @@ class RangeDecoder implements DecodedRange {
         }
       }
     } finally {
-      // Stop the source on an early exit or error (ignoring its own errors then). A source still
-      // in a next() is asked to stop but not waited for: an async generator's return() would wait
-      // for that next(), which may never settle.
-      const closing = it.close(ended)
-      if (!(waiting && signal?.aborted === true)) await closing
+      // Stop the source on an early exit or error (ignoring its own errors then); one still
+      // stuck in a next() is asked to stop but not waited for (AbortableIterator.close).
+      await it.close(ended)
     }
   }
 }

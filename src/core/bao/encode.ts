@@ -6,10 +6,8 @@ import { throwIfAborted } from '../abort.js'
 import { StorageError } from '../errors.js'
 import type { BlobReader } from '../store/interface.js'
 import { DEFAULT_GROUP_LOG, HEADER_LEN, PARENT_LEN, TreeHasher, decodeHeader, outboardLength } from '../tree.js'
-import { checkIntegerOption, encodedLength, parentOffset, planRange, streamItems, type ByteRange } from './range.js'
+import { DEFAULT_BATCH_BYTES, checkIntegerOption, encodedLength, parentOffset, planRange, streamItems, type ByteRange } from './range.js'
 
-/** Default size of the pieces read from the value and of the buffers yielded: 1 MiB. */
-export const DEFAULT_BATCH_BYTES = 1 << 20
 
 export interface EncodeOptions {
   /**

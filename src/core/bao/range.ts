@@ -20,6 +20,8 @@ export interface ByteRange {
   length: number
 }
 
+/** Bytes the encoder reads (and yields) and the decoder verifies per batch: 1 MiB. */
+export const DEFAULT_BATCH_BYTES = 1 << 20
 /** Largest value size dstore accepts in a header (JavaScript's exact integers). */
 export const MAX_SIZE = Number.MAX_SAFE_INTEGER
 
