@@ -388,6 +388,22 @@ describe('dstore CLI', function () {
       } finally { await empty.cleanup() }
     })
 
+    it('--global with another peer\'s /p2p/ id fails at once (not after --connect-timeout): exit 1, one line naming both PeerIds', async function () {
+      const empty = await tempDir('dstore-cli-empty-')
+      try {
+        // A third identity: neither Global's nor this client's own.
+        const other = (await dstore(['id', '--repo', join(empty.path, 'other')])).out.trim()
+        const wrong = global.addr.replace(/\/p2p\/[^/]+$/, `/p2p/${other}`)
+        const started = Date.now()
+        const r = await dstore(['stat', '--global', wrong, '--connect-timeout', '20000', bigCid], { env: { DSTORE_REPO: empty.path } })
+        const ms = Date.now() - started
+        assert.equal(r.code, 1, r.stderr)
+        assert.match(r.stderr, ONE_LINE)
+        assert.ok(r.stderr.includes(other) && r.stderr.includes(global.peerId), r.stderr)
+        assert.ok(ms < 15_000, `took ${ms} ms against a 20 s connect timeout`)
+      } finally { await empty.cleanup() }
+    })
+
     it('DSTORE_GLOBAL works without a global.addr', async function () {
       const empty = await tempDir('dstore-cli-empty-')
       try {

@@ -571,10 +571,12 @@ function quickSection (before: CompareResult, after: CompareResult): string {
 ## Before and after: two \`--quick\` runs
 
 \`npm run bench -- --quick\` (one repetition of most scenarios, so single runs, noisier than the
-full tables above), on ${String(before.date).slice(0, 10)} before and ${String(after.date).slice(0, 10)} after this change, each with no
-other work running on the machine (load average, decaying from earlier work, ${before.loadavg.before.map((x: number) => x.toFixed(2)).join(', ')} before; ${after.loadavg.before.map((x: number) => x.toFixed(2)).join(', ')} after).
+full tables above), on ${String(before.date).slice(0, 10)} before and ${String(after.date).slice(0, 10)} after this change. Nothing else ran during
+either run, but the after run started soon after other work (1-, 5- and 15-minute load averages at the start: ${before.loadavg.before.map((x: number) => x.toFixed(2)).join(', ')} before; ${after.loadavg.before.map((x: number) => x.toFixed(2)).join(', ')} after).
 The raw libp2p TLS stream moved 256 MiB at ${raw(before)} in the first run and ${raw(after)} in the second.
-Kept as \`bench/results/quick-before.json\` and \`quick-after.json\`.
+Kept as \`bench/results/quick-before.json\` and \`quick-after.json\`. "Put at the API" is bound by this
+VM's disk and page cache and swings more than anything else between runs (the full tables above
+discuss it); a single run of it is not evidence either way.
 
 ${table(['system', 'figure', 'before', 'after', 'after / before'], rows)}
 `
