@@ -10,11 +10,14 @@ import { existsSync, readFileSync } from 'node:fs'
 import { mkdir, readFile, writeFile } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
 import { join } from 'node:path'
+import type { HttpBenchResult } from '../http.js'
+import { httpSection } from './report-http.js'
 
 /** The repository root (this file runs from dist/bench/lib/). */
 export const ROOT = fileURLToPath(new URL('../../../', import.meta.url))
 export const LATEST_JSON = join(ROOT, 'bench', 'results', 'latest.json')
 export const HASH_JSON = join(ROOT, 'bench', 'results', 'hash.json')
+export const HTTP_JSON = join(ROOT, 'bench', 'results', 'http.json')
 export const SOAK_JSON = join(ROOT, 'bench', 'results', 'soak.json')
 /** Two `--quick` runs kept side by side: before and after a change (copied there by hand). */
 export const QUICK_BEFORE_JSON = join(ROOT, 'bench', 'results', 'quick-before.json')
@@ -90,12 +93,12 @@ export function sizeName (size: number): string {
   return size >= GiB ? `${size / GiB} GiB` : size >= MiB ? `${size / MiB} MiB` : `${size / KiB} KiB`
 }
 
-function num (x: number): string {
+export function num (x: number): string {
   const a = Math.abs(x)
   return a >= 100 ? x.toFixed(0) : a >= 10 ? x.toFixed(1) : a >= 1 ? x.toFixed(2) : a >= 0.01 ? x.toFixed(3) : x.toPrecision(2)
 }
 
-function fig (f: Figure | undefined): string {
+export function fig (f: Figure | undefined): string {
   if (f == null) return '–'
   return f.reps > 1 ? `${num(f.median)} (${num(f.min)}–${num(f.max)})` : num(f.median)
 }
@@ -115,7 +118,7 @@ function cpuPair (t: Timed | undefined): string[] {
   return [t.cpuPerGB.sender.median.toFixed(2), t.cpuPerGB.receiver.median.toFixed(2)]
 }
 
-function table (head: string[], rows: string[][]): string {
+export function table (head: string[], rows: string[][]): string {
   return [`| ${head.join(' | ')} |`, `|${head.map(() => '---').join('|')}|`, ...rows.map(r => `| ${r.join(' | ')} |`)].join('\n')
 }
 
@@ -525,12 +528,13 @@ export async function writeDocs (r?: CompareResult): Promise<void> {
   const result = r ?? JSON.parse(await readFile(LATEST_JSON, 'utf8')) as CompareResult
   const hash = existsSync(HASH_JSON) ? JSON.parse(await readFile(HASH_JSON, 'utf8')) : undefined
   const soak = existsSync(SOAK_JSON) ? JSON.parse(await readFile(SOAK_JSON, 'utf8')) : undefined
+  const http = existsSync(HTTP_JSON) ? JSON.parse(await readFile(HTTP_JSON, 'utf8')) as HttpBenchResult : undefined
   const quick = existsSync(QUICK_BEFORE_JSON) && existsSync(QUICK_AFTER_JSON)
     ? [JSON.parse(await readFile(QUICK_BEFORE_JSON, 'utf8')), JSON.parse(await readFile(QUICK_AFTER_JSON, 'utf8'))] as [CompareResult, CompareResult]
     : undefined
   await mkdir(join(ROOT, 'docs'), { recursive: true })
   await writeFile(CHART_SVG, throughputSvg(result))
-  await writeFile(BENCHMARKS_MD, benchmarksMarkdown(result, hash) + (soak != null ? soakSection(soak) : '') + (quick != null ? quickSection(...quick) : ''))
+  await writeFile(BENCHMARKS_MD, benchmarksMarkdown(result, hash) + (http != null ? httpSection(http) : '') + (soak != null ? soakSection(soak) : '') + (quick != null ? quickSection(...quick) : ''))
 }
 
 /** Two `--quick` runs side by side (bench/results/quick-before.json and quick-after.json). */
