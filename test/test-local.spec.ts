@@ -158,4 +158,57 @@ describe('Local', function () {
       assertBytes(await collect(global.cat(cid)), fresh)
     })
   })
+  describe('cat with fill (what the HTTP daemon serves a miss with)', function () {
+    it('streams a whole value before it has all arrived, caches it once complete, and the next read is a hit', async function () {
+      const global = await c.global(await c.dir('dstore-local-fill-'))
+      const value = pseudoRandom(32 * MiB, 71)
+      const cid = await global.put(value)
+      const local = await c.local(global, { cacheSize: 64 * MiB })
+      await local.ready()
+      const pieces: Buffer[] = []
+      let inAtFirst = -1
+      for await (const piece of local.cat(cid, { fill: true })) {
+        if (inAtFirst < 0) inAtFirst = local.stats().bytesIn
+        pieces.push(Buffer.from(piece))
+      }
+      assertBytes(Buffer.concat(pieces), value)
+      assert.ok(inAtFirst < value.length / 2, `the first piece came after ${inAtFirst} of ${value.length} bytes had arrived`)
+      const before = local.stats()
+      assert.equal(before.cacheEntries, 1, 'cached once complete')
+      assertBytes(await collect(local.cat(cid)), value)
+      assert.equal(local.stats().hits, before.hits + 1, 'the second read is a cache hit')
+      assert.equal(local.stats().bytesIn, before.bytesIn, 'and fetches nothing')
+    })
+
+    it('shares one transfer with a concurrent get of the same value', async function () {
+      const global = await c.global(await c.dir('dstore-local-fill-share-'))
+      const value = pseudoRandom(16 * MiB, 72)
+      const cid = await global.put(value)
+      const local = await c.local(global, { cacheSize: 64 * MiB })
+      await local.ready()
+      const out0 = global.stats().bytesOut
+      const [streamed, got] = await Promise.all([collect(local.cat(cid, { fill: true })), local.get(cid)])
+      assertBytes(streamed, value)
+      assertBytes(got, value)
+      const sent = global.stats().bytesOut - out0
+      assert.ok(sent < value.length * 1.1, `Global sent ${sent} bytes for one ${value.length}-byte value read twice at once`)
+    })
+
+    it('streams a value larger than the cache without caching it, and a reader that stops early caches nothing', async function () {
+      const global = await c.global(await c.dir('dstore-local-fill-big-'))
+      const big = pseudoRandom(8 * MiB, 73)
+      const cid = await global.put(big)
+      const local = await c.local(global, { cacheSize: 4 * MiB })
+      await local.ready()
+      assertBytes(await collect(local.cat(cid, { fill: true })), big)
+      assert.equal(local.stats().cacheEntries, 0)
+      const small = pseudoRandom(3 * MiB, 74)
+      const smallCid = await global.put(small)
+      for await (const piece of local.cat(smallCid, { fill: true })) { assert.ok(piece.length > 0); break }
+      await new Promise(resolve => setTimeout(resolve, 200)) // let the aborted transfer settle
+      assert.equal(local.stats().cacheEntries, 0, 'an abandoned transfer is not cached')
+      assertBytes(await collect(local.cat(smallCid, { fill: true })), small)
+      assert.equal(local.stats().cacheEntries, 1)
+    })
+  })
 })

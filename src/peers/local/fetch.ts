@@ -5,9 +5,15 @@
  * more. (Tying the shared transfer to the first caller's signal failed every other caller when
  * the first one aborted, and ignored a later caller's own signal.) Likewise a caller whose
  * progress callback throws fails alone.
+ *
+ * `stream` is the same transfer seen as it arrives: a reader joins (or starts) it and is handed
+ * each verified piece as soon as it is decoded, and the value is cached once complete. So a
+ * Local serving a miss (the HTTP daemon) starts sending at once instead of after the whole
+ * value, and a reader and a get of the same value still share one transfer.
  */
 import type { CID } from 'multiformats/cid'
 import { raceAbort, throwIfAborted } from '../../core/abort.js'
+import { TooLargeError } from '../../core/errors.js'
 import type { CallOptions, ProgressEvent } from '../../core/store/interface.js'
 import type { MemoryBlobStore } from '../../core/store/memory.js'
 import { getRange, type GetRangeOptions } from '../../protocol/requester.js'
@@ -33,6 +39,14 @@ interface Inflight {
   listeners: Set<Listener>
   /** Stale once Global evicted the key (or may have) during the transfer. */
   watch: Watch
+  /** The verified pieces so far, in order; emptied when a broken channel restarts the transfer. */
+  parts: Uint8Array[]
+  /** Bumped at each restart: a reader then skips the bytes it has already been given. */
+  epoch: number
+  /** Readers waiting for the next piece (or the end). */
+  wake: Set<() => void>
+  /** Set when a reader started it: larger values are refused. */
+  maxSize: number | undefined
 }
 
 export class SingleFlight {
@@ -43,14 +57,7 @@ export class SingleFlight {
   /** The verified value of `key` from Global, cached unless it may be stale. */
   async fetch (key: CID, options: CallOptions): Promise<Uint8Array> {
     throwIfAborted(options.signal)
-    const id = key.toString()
-    let entry = this.inflight.get(id)
-    // A transfer that raced with a delete (or a lost channel) may deliver a value Global no
-    // longer has: a get that starts now must ask afresh, not join it (read your deletes).
-    if (entry?.watch.stale === true) entry = undefined
-    const joined = entry != null
-    if (entry == null) entry = this.startFetch(key)
-    const shared = entry
+    const { entry: shared, joined } = this.join(key, undefined)
     shared.waiters++
     let listener: Listener | undefined
     try {
@@ -64,24 +71,91 @@ export class SingleFlight {
       // The cache may own `value`, and the first caller may modify the array it gets: everyone
       // else gets a copy.
       return joined || shared.cached ? value.slice() : value
+    } catch (err) {
+      // Joined a reader's transfer, which refuses values larger than the cache: fetch our own.
+      if (joined && shared.maxSize !== undefined && err instanceof TooLargeError) return await this.fetch(key, options)
+      throw err
     } finally {
-      shared.waiters--
       if (listener != null) shared.listeners.delete(listener)
-      if (shared.waiters === 0 && !shared.settled) {
-        shared.controller.abort()
-        // A later get must start afresh, not join an aborted transfer.
-        if (this.inflight.get(id) === shared) this.inflight.delete(id)
-      }
+      this.leave(key, shared)
     }
   }
 
-  private startFetch (key: CID): Inflight {
+  /**
+   * The verified pieces of `key`'s value as they arrive, from a transfer shared with concurrent
+   * gets and readers; the value is cached once complete. Pieces are copies: the cache keeps the
+   * buffer they are decoded into. Meant for values that fit the cache (the transfer keeps every
+   * piece until it ends): with `maxSize`, a value announced larger is refused (TooLargeError).
+   */
+  async * stream (key: CID, options: CallOptions & { maxSize?: number }): AsyncGenerator<Uint8Array> {
+    throwIfAborted(options.signal)
+    const { entry } = this.join(key, options.maxSize)
+    entry.waiters++
+    try {
+      let epoch = entry.epoch
+      let index = 0
+      let given = 0
+      let skip = 0
+      for (;;) {
+        if (entry.epoch !== epoch) { epoch = entry.epoch; index = 0; skip = given }
+        while (index < entry.parts.length) {
+          let part = entry.parts[index++]
+          if (skip > 0) {
+            const drop = Math.min(skip, part.length)
+            skip -= drop
+            part = part.subarray(drop)
+            if (part.length === 0) continue
+          }
+          given += part.length
+          yield part.slice()
+        }
+        if (entry.settled) {
+          await entry.promise // a failed transfer fails its readers
+          if (entry.epoch === epoch && index === entry.parts.length) return
+          continue
+        }
+        await raceAbort(new Promise<void>(resolve => { entry.wake.add(resolve) }), options.signal)
+      }
+    } finally {
+      this.leave(key, entry)
+    }
+  }
+
+  /** The transfer of `key` to wait on: the one in flight, unless it may be stale, or a new one. */
+  private join (key: CID, maxSize: number | undefined): { entry: Inflight, joined: boolean } {
+    const entry = this.inflight.get(key.toString())
+    // A transfer that raced with a delete (or a lost channel) may deliver a value Global no
+    // longer has: a get that starts now must ask afresh, not join it (read your deletes).
+    if (entry != null && !entry.watch.stale) return { entry, joined: true }
+    return { entry: this.startFetch(key, maxSize), joined: false }
+  }
+
+  /** One waiter less; the transfer is aborted when nobody waits for it any more. */
+  private leave (key: CID, entry: Inflight): void {
+    entry.waiters--
+    if (entry.waiters === 0 && !entry.settled) {
+      entry.controller.abort()
+      // A later get must start afresh, not join an aborted transfer.
+      if (this.inflight.get(key.toString()) === entry) this.inflight.delete(key.toString())
+    }
+  }
+
+  private startFetch (key: CID, maxSize: number | undefined): Inflight {
     const id = key.toString()
     const controller = new AbortController()
     const watch = this.coherence.watch(key)
-    const entry: Inflight = { settled: false, cached: false, waiters: 0, controller, listeners: new Set(), watch, promise: undefined as unknown as Promise<Uint8Array> }
+    const entry: Inflight = {
+      settled: false, cached: false, waiters: 0, controller, listeners: new Set(), watch, parts: [], epoch: 0, wake: new Set(), maxSize,
+      promise: undefined as unknown as Promise<Uint8Array>
+    }
+    const wakeAll = (): void => {
+      const waiting = [...entry.wake]
+      entry.wake.clear()
+      for (const resolve of waiting) resolve()
+    }
     let target: Uint8Array | undefined
     const options: GetRangeOptions = {
+      maxSize,
       signal: controller.signal,
       onProgress: (event) => {
         for (const listener of entry.listeners) {
@@ -102,14 +176,14 @@ export class SingleFlight {
     }
     entry.promise = (async () => {
       try {
-        const parts: Uint8Array[] = []
+        const parts = entry.parts
         let n = 0
         await callGlobal(this.conn, { signal: options.signal }, async ctx => {
-          parts.length = 0
+          if (parts.length > 0) { parts.length = 0; entry.epoch++ }
           n = 0
           // Nothing is asked on this channel yet: only what happens from now on makes it stale.
           watch.restart(ctx)
-          for await (const part of getRange(ctx, key.multihash.digest, { offset: 0 }, options)) { parts.push(part); n += part.length }
+          for await (const part of getRange(ctx, key.multihash.digest, { offset: 0 }, options)) { parts.push(part); n += part.length; wakeAll() }
         })
         // Verified pieces that tile the target in order are the value itself: no copy.
         const value = target !== undefined && n === target.length && tiles(parts, target) ? target : concat(parts, n)
@@ -121,6 +195,7 @@ export class SingleFlight {
         watch.close()
         entry.settled = true
         if (this.inflight.get(id) === entry) this.inflight.delete(id)
+        wakeAll()
       }
     })()
     entry.promise.catch(() => {}) // abandoned transfers reject with nobody listening

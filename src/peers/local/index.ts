@@ -15,7 +15,7 @@
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { CID } from 'multiformats/cid'
 import { cidFromDigest, parseCID, type CIDLike } from '../../core/cid.js'
-import { ArgumentError, ClosedError, NotFoundError } from '../../core/errors.js'
+import { ArgumentError, ClosedError, NotFoundError, TooLargeError } from '../../core/errors.js'
 import { createMemoryStore, type MemoryBlobStore } from '../../core/store/memory.js'
 import type { AbortOptions, ByteSource } from '../../core/store/interface.js'
 import { checkRangeArgs, deleteBlob, getRange, listBlobs, statMany } from '../../protocol/requester.js'
@@ -105,7 +105,10 @@ export class LocalPeer {
     })
   }
 
-  /** Streams verified bytes of a value, or of a range of it. Ranges are not cached. */
+  /**
+   * Streams verified bytes of a value, or of a range of it. Not cached, unless `fill` is set:
+   * then a whole value that fits the cache is streamed as it arrives and cached once complete.
+   */
   async * cat (cid: CIDLike, options: CatOptions = {}): AsyncGenerator<Uint8Array> {
     const key = parseCID(cid)
     const opts = checkCallOptions(options)
@@ -119,6 +122,13 @@ export class LocalPeer {
         const length = opts.length === undefined || offset > cachedSize ? opts.length : Math.min(opts.length, cachedSize - offset)
         yield * this.cache.cat(key, { offset, length, signal: opts.signal })
         return
+      }
+      if (opts.fill === true && offset === 0 && opts.length === undefined) {
+        // A whole value: streamed as it is verified and cached once complete, sharing one
+        // transfer with concurrent gets and readers. One larger than the cache is refused
+        // before its first byte, and streamed past the cache instead.
+        const streamed = await this.streamWhole(key, opts)
+        if (streamed !== undefined) { yield * streamed; return }
       }
       let done = 0
       yield * withGlobal(this.connection, { signal: opts.signal, canRetry: () => done === 0, what: 'during a streamed read' }, (ctx) => {
@@ -246,6 +256,34 @@ export class LocalPeer {
 
   private closedIfStopped (err: unknown): unknown {
     return this.connection.stopped ? stoppedError(err) : err
+  }
+
+  /**
+   * The whole value of `key` from a transfer that caches it, its first piece already in hand;
+   * undefined when Global announced a value larger than the cache.
+   */
+  private async streamWhole (key: CID, opts: CatOptions): Promise<AsyncIterable<Uint8Array> | undefined> {
+    const gen = this.fetcher.stream(key, { signal: opts.signal, maxSize: this.cache.maxBytes })
+    let first: IteratorResult<Uint8Array>
+    try {
+      first = await gen.next()
+    } catch (err) {
+      if (err instanceof TooLargeError) return undefined
+      throw err
+    }
+    const onProgress = opts.onProgress
+    return (async function * () {
+      let done = 0
+      try {
+        for (let next = first; next.done !== true; next = await gen.next()) {
+          done += next.value.length
+          yield next.value
+          onProgress?.({ type: 'blob:get:verified', bytes: done })
+        }
+      } finally {
+        await gen.return(undefined) // a reader that stops early leaves the shared transfer
+      }
+    })()
   }
 
   /** Size of the cached copy of `key`, or undefined when it is not cached. */

@@ -40,6 +40,15 @@ export interface CatOptions extends CallOptions {
   offset?: number
   /** Number of bytes; default to the end. */
   length?: number
+  /**
+   * For a whole value on a miss (no offset, no length): stream it as it is verified AND cache it
+   * once complete, if it fits the cache, in one transfer shared with concurrent gets and
+   * readers (what a caching server wants: the first byte goes out at once, the next request is
+   * a hit). That transfer runs at Global's pace, not the reader's (its pieces are kept for the
+   * cache), and a channel that breaks mid-way restarts it, the reader resuming where it was.
+   * A value larger than the cache streams as without `fill`. Default false.
+   */
+  fill?: boolean
 }
 
 export interface LocalPutOptions extends CallOptions {
