@@ -130,6 +130,11 @@ export async function startHttpServer (options: HttpServerOptions): Promise<Http
       options.metrics?.observeRequest(method, res.statusCode, (performance.now() - started) / 1000, label)
     })
     const write = method === 'POST' || method === 'PUT' || method === 'DELETE'
+    // Once the whole body is in, the wait is the server's (storing, fsync, a Local waiting for
+    // Global), not an idle client: the idle deadline is off until the answer is sent.
+    const socket = req.socket
+    req.once('end', () => { if (!res.writableEnded && !socket.destroyed) socket.setTimeout(0) })
+    res.once('finish', () => { if (!socket.destroyed) socket.setTimeout(idleTimeout) })
     let release: (() => void) | undefined
     try {
       // DNS rebinding: a loopback listener answers only requests addressed to a loopback name.
