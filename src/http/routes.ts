@@ -11,7 +11,7 @@ import { deleteValue, getValue, putValue, sendJson } from './gateway.js'
 
 /** What GET /metrics needs (B's `HttpMetrics`, src/http/metrics.ts, has this shape). */
 export interface HttpMetrics {
-  readonly registry: unknown
+  readonly registry: import('prom-client').Registry
   /** One finished HTTP request. route: a fixed label such as 'ipfs', 'status', 'metrics', 'page', 'other' */
   observeRequest: (method: string, status: number, seconds: number, route: string) => void
   text: () => Promise<string>
