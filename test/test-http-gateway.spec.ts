@@ -8,6 +8,7 @@ import { strict as assert } from 'node:assert'
 import { Registry } from 'prom-client'
 import { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
+import { identity } from 'multiformats/hashes/identity'
 import {
   cidOfBytes, decodeRange, startHttpServer, globalBackend, isLoopbackHost,
   type GlobalPeer, type HttpServer, type HttpServerOptions
@@ -172,6 +173,17 @@ describe('http gateway', function () {
       assert.equal((await r.arrayBuffer()).byteLength, 0)
       const h = await fetch(`${url}/ipfs/bafkqaaa`, { method: 'HEAD', headers: { Accept: 'application/vnd.ipld.raw' } })
       assert.equal(h.status, 200)
+    })
+
+    it('another raw identity CID is served from the bytes inside it, ranges too', async function () {
+      const inside = new TextEncoder().encode('inline bytes')
+      const id = CID.createV1(0x55, identity.digest(inside)).toString()
+      const r = await fetch(`${url}/ipfs/${id}?format=raw`)
+      assert.equal(r.status, 200)
+      assertBytes(new Uint8Array(await r.arrayBuffer()), inside)
+      const part = await fetch(`${url}/ipfs/${id}`, { headers: { Range: 'bytes=7-' } })
+      assert.equal(part.status, 206)
+      assert.equal(await part.text(), 'bytes')
     })
 
     it('a malformed CID, or one that is not raw BLAKE3 (sha2-256, dag-pb, CIDv0), is 400 InvalidCIDError', async function () {

@@ -83,7 +83,7 @@ export async function getValue (ctx: RequestContext, cidText: string): Promise<v
   if (identity !== undefined) {
     if (format === 'bao') throw new HttpError(400, 'ERR_UNSUPPORTED_FORMAT', 'an identity CID has no bao encoding: its bytes are the CID')
     cid = cidText
-    source = { size: identity.length, cached: true, read: (o, l) => [identity.subarray(o, o + l)] as unknown as AsyncIterable<Uint8Array> }
+    source = { size: identity.length, cached: true, read: async function * (o, l) { yield identity.subarray(o, o + l) } }
   } else {
     const key = parseKey(cidText)
     cid = key.toString()
