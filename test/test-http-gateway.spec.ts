@@ -376,6 +376,7 @@ describe('http gateway', function () {
       for (const auth of [undefined, 'Bearer wrong', 'Bearer s3cret-tokenX', 'Basic czNjcmV0LXRva2Vu', 'Bearer ', 's3cret-token']) {
         const r = await fetch(`${s.url}/ipfs`, { method: 'POST', body: bytes, headers: auth === undefined ? {} : { Authorization: auth } })
         assert.equal(r.status, 401, String(auth))
+        assert.equal(r.headers.get('www-authenticate'), 'Bearer realm="dstore"')
         assert.equal((await json(r)).error.code, 'ERR_UNAUTHORIZED')
       }
       assert.ok(!await global.has(cid))
