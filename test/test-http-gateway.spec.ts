@@ -222,6 +222,37 @@ describe('http gateway', function () {
       await r.arrayBuffer()
     })
 
+    it('Cache-Control: only-if-cached is 412 for a value the backend does not have at hand (a Local\'s miss), with X-Dstore-Cached: false on HEAD', async function () {
+      const real = globalBackend(global)
+      const s = await serve({ backend: { ...real, stat: async (key, options) => ({ ...await real.stat(key, options), cached: false }) } })
+      const r = await fetch(`${s.url}/ipfs/${smallCid}`, { headers: { 'Cache-Control': 'only-if-cached' } })
+      assert.equal(r.status, 412)
+      assert.equal((await json(r)).error.code, 'ERR_NOT_CACHED')
+      const h = await fetch(`${s.url}/ipfs/${smallCid}`, { method: 'HEAD' })
+      assert.equal(h.headers.get('x-dstore-cached'), 'false')
+    })
+
+    it('a backend failing after the first piece cuts the response (the client sees an error, never a short body taken for whole); the server serves on', async function () {
+      const real = globalBackend(global)
+      const s = await serve({
+        backend: {
+          ...real,
+          cat: (key, range, options) => (async function * () {
+            let n = 0
+            for await (const piece of real.cat(key, range, options)) {
+              if (n++ === 1) throw new Error('disk gone')
+              yield piece
+            }
+          })()
+        }
+      })
+      const r = await fetch(`${s.url}/ipfs/${bigCid}`)
+      assert.equal(r.status, 200)
+      await assert.rejects(r.arrayBuffer())
+      const ok = await fetch(`${s.url}/ipfs/${smallCid}`)
+      assertBytes(new Uint8Array(await ok.arrayBuffer()), small)
+    })
+
     it('Cache-Control: only-if-cached is served on Global (everything is at hand)', async function () {
       const r = await fetch(`${url}/ipfs/${smallCid}`, { headers: { 'Cache-Control': 'only-if-cached' } })
       assert.equal(r.status, 200)
