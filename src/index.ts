@@ -50,3 +50,5 @@ export type { HttpServer, HttpServerOptions, HttpMetrics } from './http/server.j
 export { globalBackend } from './http/backend-global.js'
 export type { GlobalBackendInfo } from './http/backend-global.js'
 export type { HttpBackend, BackendStat, EncodedRange, BackendPutOptions, Role } from './http/backend.js'
+export { connectLocal, LocalClient, DSTORE_BAO_TYPE } from './http/client.js'
+export type { ConnectLocalOptions, ClientStat } from './http/client.js'
