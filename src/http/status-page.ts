@@ -30,6 +30,9 @@ h2{font-size:13px;margin:0 0 10px;color:var(--muted);font-weight:600;text-transf
 main{padding:20px 24px;display:grid;gap:16px;grid-template-columns:repeat(auto-fit,minmax(260px,1fr));max-width:1280px;margin:0 auto}
 .card{background:var(--card);border:1px solid var(--line);border-radius:10px;padding:16px}
 .wide{grid-column:1/-1}
+@media (min-width:1100px){.half{grid-column:span 2}}
+.state{font-size:19px;font-weight:650}
+.src{white-space:pre-line;color:var(--muted);font-size:12.5px}
 .big{font-size:26px;font-weight:650;font-variant-numeric:tabular-nums}
 .dot{display:inline-block;width:10px;height:10px;border-radius:50%;margin-right:8px;background:var(--muted)}
 .dot.ok{background:var(--ok)}.dot.bad{background:var(--bad)}
@@ -44,7 +47,7 @@ dl{display:grid;grid-template-columns:auto 1fr;gap:4px 14px;margin:0}dt{color:va
 #drop{border:2px dashed var(--line);border-radius:10px;padding:22px;text-align:center;color:var(--muted);cursor:pointer;transition:border-color .2s,background .2s}
 #drop.over{border-color:var(--accent);background:var(--bar)}
 input[type=text],input[type=password]{width:100%;padding:8px 10px;border:1px solid var(--line);border-radius:8px;background:var(--bg);color:var(--fg);font-family:var(--mono);font-size:12.5px}
-button{padding:8px 14px;border:0;border-radius:8px;background:var(--accent);color:#fff;font-weight:600;cursor:pointer}
+button{white-space:nowrap;padding:8px 14px;border:0;border-radius:8px;background:var(--accent);color:#fff;font-weight:600;cursor:pointer}
 .row{display:flex;gap:8px;margin-top:8px}
 .result{margin-top:10px;min-height:20px}
 .err{color:var(--bad)}
@@ -59,11 +62,11 @@ const SCRIPT = `
 'use strict';
 var $=function(id){return document.getElementById(id)};
 var token='';
-function fmtBytes(n){if(n==null)return'\\u2013';var u=['B','KiB','MiB','GiB','TiB'];var i=0;while(n>=1024&&i<u.length-1){n/=1024;i++}return(i===0?String(n):n.toFixed(n<10?2:1))+' '+u[i]}
+function fmtBytes(n){if(n==null)return'\\u2013';var u=['B','KiB','MiB','GiB','TiB'];var i=0;while(n>=1024&&i<u.length-1){n/=1024;i++}var t=i===0?String(n):n.toFixed(n<10?2:n<100?1:0);if(t.indexOf('.')>=0)t=t.replace(/0+$/,'').replace(/[.]$/,'');return t+' '+u[i]}
 function fmtRate(n){return n==null?'\\u2013':fmtBytes(n)+'/s'}
 function fmtDur(s){s=Math.floor(s);var d=Math.floor(s/86400),h=Math.floor(s%86400/3600),m=Math.floor(s%3600/60);return(d?d+'d ':'')+(d||h?h+'h ':'')+m+'m '+(s%60)+'s'}
 function sum(o){var n=0;for(var k in o)n+=o[k];return n}
-function bySource(o){var p=[];for(var k in o)p.push(k+' '+fmtBytes(o[k]));return p.length?p.join(' \\u00b7 '):'none yet'}
+function bySource(o){var p=[];for(var k in o)p.push(k+': '+fmtBytes(o[k]));return p.length?p.join('\\n'):'none yet'}
 function text(id,v){var e=$(id);if(e)e.textContent=v}
 function cell(tr,v,cls){var td=document.createElement('td');td.textContent=v;if(cls)td.className=cls;tr.appendChild(td);return td}
 function cidLink(td,cid){td.textContent='';if(!cid)return;var a=document.createElement('a');a.href='/ipfs/'+encodeURIComponent(cid);a.textContent=cid;a.className='mono';td.appendChild(a)}
@@ -175,7 +178,7 @@ export const STATUS_PAGE_HTML = `<!doctype html>
 <main>
   <section class="card">
     <h2>Global</h2>
-    <div class="big"><span class="dot" id="global-dot"></span><span id="global-state">&hellip;</span></div>
+    <div class="state"><span class="dot" id="global-dot"></span><span id="global-state">&hellip;</span></div>
     <div class="mono muted" id="global-addr"></div>
   </section>
   <section class="card local-only">
@@ -197,19 +200,19 @@ export const STATUS_PAGE_HTML = `<!doctype html>
   <section class="card">
     <h2>Traffic</h2>
     <dl>
-      <dt>in</dt><dd><b id="bytes-in">&ndash;</b> <span class="muted" id="bytes-in-src"></span></dd>
-      <dt>out</dt><dd><b id="bytes-out">&ndash;</b> <span class="muted" id="bytes-out-src"></span></dd>
+      <dt>in</dt><dd><b id="bytes-in">&ndash;</b><div class="src" id="bytes-in-src"></div></dd>
+      <dt>out</dt><dd><b id="bytes-out">&ndash;</b><div class="src" id="bytes-out-src"></div></dd>
       <dt>failed verification</dt><dd id="verify-failures">0</dd>
     </dl>
   </section>
-  <section class="card">
+  <section class="card half">
     <h2>Put a file</h2>
     <div id="drop" tabindex="0" role="button" aria-label="Drop a file here or choose one">Drop a file here, or click to choose one</div>
     <input type="file" id="file-input" class="hidden">
     <div class="row hidden" id="token-row"><input type="password" id="token" placeholder="Bearer token (this listener needs one for writes)" autocomplete="off"></div>
     <div class="result" id="put-result"></div>
   </section>
-  <section class="card">
+  <section class="card half">
     <h2>Look up a CID</h2>
     <form id="lookup-form" class="row"><input type="text" id="cid-input" placeholder="bafk&hellip;" spellcheck="false" autocomplete="off"><button type="submit">Look up</button></form>
     <div class="result" id="lookup-result"></div>
