@@ -10,6 +10,8 @@ import { join } from 'node:path'
 import { Registry } from 'prom-client'
 import { cidOfBytes, createGlobal, createLocal, type GlobalPeer, type LocalPeer } from '../src/index.js'
 import { createMetrics, globalMetricsSource, localMetricsSource, type HttpMetrics } from '../src/http/metrics.js'
+import { globalBackend } from '../src/http/backend-global.js'
+import { startHttpServer } from '../src/http/server.js'
 import { globalStatus, localStatus } from '../src/http/status.js'
 import { pseudoRandom } from './helpers.js'
 import { Cleanup, KiB, MiB, rejectsWith } from './net.js'
@@ -153,6 +155,34 @@ describe('metrics and status', function () {
       await rejectsWith(global.put(pseudoRandom(10, 1), { expected: cidOfBytes(pseudoRandom(10, 2)) }), 'VerificationError')
       await rejectsWith(local.put(pseudoRandom(2 * MiB, 3), { expected: cidOfBytes(pseudoRandom(10, 2)) }), 'VerificationError')
       assert.equal(value(parseProm(await gm.text()), 'dstore_verification_failures_total') - g0, 1, 'the direct put; the Local refused its own mismatch before sending')
+    })
+  })
+
+  describe('GET /metrics and GET /status on the HTTP server', function () {
+    it('serves the registry as Prometheus text, counting its own requests and the GETs it answered', async function () {
+      const http = await startHttpServer({ host: '127.0.0.1', port: 0, backend: globalBackend(global, { version: '0.0.0-test' }), metrics: gm })
+      c.add(async () => { await http.close() })
+      const data = pseudoRandom(1000, 61)
+      const cid = await global.put(data)
+      const scrape = async (): Promise<Map<string, number>> => {
+        const res = await fetch(`${http.url}/metrics`)
+        assert.equal(res.status, 200)
+        assert.match(res.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/)
+        return parseProm(await res.text())
+      }
+      const before = await scrape()
+      for (let i = 0; i < 3; i++) assert.equal((await fetch(`${http.url}/ipfs/${cid.toString()}`)).status, 200)
+      assert.equal((await fetch(`${http.url}/ipfs/${cidOfBytes(pseudoRandom(5, 62)).toString()}`)).status, 404)
+      const after = await scrape()
+      const d = (name: string): number => value(after, name) - value(before, name)
+      assert.equal(d('dstore_http_requests_total{method="GET",status="200"}'), 3 + 1, 'three GETs and the first scrape')
+      assert.equal(d('dstore_http_requests_total{method="GET",status="404"}'), 1)
+      assert.equal(d('dstore_http_request_duration_seconds_count{method="GET",route="ipfs"}'), 4)
+      assert.equal(d('dstore_bytes_served_total'), 3 * data.length, 'reads over HTTP are counted as served')
+      const status = await (await fetch(`${http.url}/status`)).json() as any
+      assert.equal(status.role, 'global')
+      assert.deepEqual(status.store, global.storeUsage())
+      assert.equal(status.recentTransfers[0].source, 'api')
     })
   })
 

@@ -165,8 +165,15 @@ describe('status page', function () {
     assert.equal(await page.isVisible('#cache-fill'), false, 'no cache on Global')
     // A put through Global's page adds a value and shows in its transfers.
     const before = global.storeUsage().values
+    // This time a drop on the drop zone, as a person's drag and drop delivers it.
     const file = Buffer.from('hello from the status page test\n')
-    await page.setInputFiles('#file-input', { name: 'hello.txt', mimeType: 'text/plain', buffer: file })
+    const dropped = await page.evaluateHandle((body) => {
+      const g = globalThis as any
+      const dt = new g.DataTransfer()
+      dt.items.add(new g.File([body], 'hello.txt', { type: 'text/plain' }))
+      return dt
+    }, file.toString())
+    await page.dispatchEvent('#drop', 'drop', { dataTransfer: dropped })
     await page.waitForSelector('#put-cid', { timeout: 10_000 })
     assert.equal(await text(page, 'put-cid'), cidOfBytes(file).toString())
     await until(page, 'values', t => t === String(before + 1), 'one more value')
