@@ -101,7 +101,9 @@ export async function startHttpServer (options: HttpServerOptions): Promise<Http
   const headersTimeout = options.headersTimeout ?? 10_000
   const idleTimeout = options.idleTimeout ?? 30_000
   const limiter = new RequestLimiter(options.maxConcurrentRequests ?? 64, options.maxQueuedRequests ?? 4096)
-  const closing = new AbortController()
+  // Requests in progress, aborted together by close(). (One controller each: AbortSignal.any per
+  // request costs more than the rest of a small GET.)
+  const inFlight = new Set<AbortController>()
   const page = options.page ?? placeholderPage
 
   const checkWrite = (req: IncomingMessage) => () => {
@@ -121,12 +123,19 @@ export async function startHttpServer (options: HttpServerOptions): Promise<Http
     const method = METHODS.has(req.method ?? '') ? req.method as string : 'OTHER'
     let label = 'other'
     const abort = new AbortController()
-    const signal = AbortSignal.any([abort.signal, closing.signal])
+    const signal = abort.signal
+    inFlight.add(abort)
     res.on('close', () => {
+      inFlight.delete(abort)
       abort.abort()
       options.metrics?.observeRequest(method, res.statusCode, (performance.now() - started) / 1000, label)
     })
     const write = method === 'POST' || method === 'PUT' || method === 'DELETE'
+    // Once the whole body is in, the wait is the server's (storing, fsync, a Local waiting for
+    // Global), not an idle client: the idle deadline is off until the answer is sent.
+    const socket = req.socket
+    req.once('end', () => { if (!res.writableEnded && !socket.destroyed) socket.setTimeout(0) })
+    res.once('finish', () => { if (!socket.destroyed) socket.setTimeout(idleTimeout) })
     let release: (() => void) | undefined
     try {
       // DNS rebinding: a loopback listener answers only requests addressed to a loopback name.
@@ -191,7 +200,7 @@ export async function startHttpServer (options: HttpServerOptions): Promise<Http
     port,
     close: async () => {
       closed ??= new Promise<void>(resolve => {
-        closing.abort()
+        for (const abort of inFlight) abort.abort()
         server.close(() => { resolve() })
         server.closeAllConnections()
       })
