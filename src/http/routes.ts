@@ -12,7 +12,7 @@ import { STATUS_PAGE_CSP } from './status-page.js'
 
 /** What GET /metrics needs (B's `HttpMetrics`, src/http/metrics.ts, has this shape). */
 export interface HttpMetrics {
-  readonly registry: unknown
+  readonly registry: import('prom-client').Registry
   /** One finished HTTP request. route: a fixed label such as 'ipfs', 'status', 'metrics', 'page', 'other' */
   observeRequest: (method: string, status: number, seconds: number, route: string) => void
   text: () => Promise<string>

@@ -173,7 +173,9 @@ export async function startHttpServer (options: HttpServerOptions): Promise<Http
   server.maxConnections = options.maxConnections ?? 4096
   server.setTimeout(idleTimeout, (socket: Socket) => { socket.destroy() })
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
-    if (!socket.writable || err.code === 'ECONNRESET') { socket.destroy(); return }
+    // Mid-response (a pipelined request gone bad), raw bytes would corrupt the answer being sent.
+    const sending = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent === true
+    if (!socket.writable || sending || err.code === 'ECONNRESET') { socket.destroy(); return }
     const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400
     const text = status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request'
     socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`)
