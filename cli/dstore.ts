@@ -5,7 +5,8 @@
  */
 import {
   createGlobal, createLocal, parseCID, repoPeerId, DEFAULT_CONNECTION_LIMITS, READERS_FILE, WRITERS_FILE,
-  type AccessLists, type CID, type GlobalPeer, type LocalPeer
+  startHttpServer, globalBackend, isLoopbackHost,
+  type AccessLists, type CID, type GlobalPeer, type LocalPeer, type HttpServer
 } from '../src/index.js'
 import { stat } from 'node:fs/promises'
 import { createRequire } from 'node:module'
@@ -14,6 +15,7 @@ import { Command, CommanderError, Option, InvalidArgumentError } from 'commander
 import { makeRepo, resolveGlobal, resolveRepo } from './config.js'
 import { isStdin, openInput } from './input.js'
 import { checkListen, describeListenFailure } from './listen.js'
+import { listenWithFallback, parseHttpListen, readTokenFile, removeUrlFile, writeUrlFile, type HttpListen } from './http-listen.js'
 import { UsageError, describeError, errorJson, formatBytes, jsonErrors, progressBar, reportError } from './output.js'
 import { runRepl } from './repl.js'
 import { interruptedStatus, onStopSignal, reportInterrupted } from './signals.js'
@@ -25,6 +27,7 @@ const INLINE_PUT_MAX = 256 * 1024
 
 const VERSION: string = (createRequire(import.meta.url)('../../package.json') as { version: string }).version
 const DEFAULT_LISTEN = '/ip4/127.0.0.1/tcp/4001'
+const DEFAULT_GLOBAL_HTTP = '127.0.0.1:5080'
 
 interface Common { repo?: string, global?: string, json?: boolean, connectTimeout: number, progress: boolean }
 
@@ -130,8 +133,15 @@ program.command('global')
   .addOption(new Option('--handshake-timeout <ms>', `time an inbound connection gets to finish its handshake (encryption, muxer) before it is closed (default ${DEFAULT_CONNECTION_LIMITS.handshakeTimeout})`).argParser(positiveInt))
   .addOption(new Option('--max-pending-per-ip <n>', `connections still in their handshake from one IPv4 address or IPv6 /64; a new one closes that source's oldest (default ${DEFAULT_CONNECTION_LIMITS.maxPendingPerIp})`).argParser(positiveInt))
   .addOption(new Option('--max-pending <n>', `connections still in their handshake from all sources; a new one closes the oldest (default ${DEFAULT_CONNECTION_LIMITS.maxPending})`).argParser(positiveInt))
+  .addOption(new Option('--http <host:port|off>', `HTTP gateway address (default ${DEFAULT_GLOBAL_HTTP}, or a free port if it is taken); off for none`).argParser(parseHttpListen))
+  .option('--http-token <file>', 'a file holding the bearer token HTTP writes must carry (needed for writes on a non-loopback --http)')
   .option('--json', 'print the addresses as JSON')
   .addHelpText('after', `
+HTTP: GET/HEAD /ipfs/{cid} (an IPFS trustless gateway for raw blocks), POST /ipfs, PUT and
+DELETE /ipfs/{cid}, /status, /metrics; see docs/HTTP.md. Writes are open on a loopback
+address; elsewhere only with --http-token (else the listener is read-only). The URL is
+written to <repo>/global.http while Global runs.
+
 Access: with no writer list, writes are open only while every listen address is loopback; a
 Global listening elsewhere without one refuses to start. The files <repo>/${WRITERS_FILE} and
 <repo>/${READERS_FILE} hold one PeerId per line (# comments); send SIGHUP to re-read them.
@@ -139,9 +149,11 @@ A client's PeerId is printed by \`dstore id\`.`)
   .action(async (opts: {
     repo?: string, listen?: string[], maxBlobSize?: number, encryption?: Array<'tls' | 'noise'>, json?: boolean,
     allowWriter?: string[], allowReader?: string[], insecureOpenWrites?: boolean, maxConnectionsPerPeer?: number,
-    handshakeTimeout?: number, maxPendingPerIp?: number, maxPending?: number
+    handshakeTimeout?: number, maxPendingPerIp?: number, maxPending?: number, http?: HttpListen, httpToken?: string
   }) => {
     const repo = resolveRepo(opts.repo)
+    // Read before anything starts: a bad token file starts nothing.
+    const httpToken = opts.httpToken !== undefined ? await readTokenFile(opts.httpToken) : undefined
     const base = {
       repo,
       maxBlobSize: opts.maxBlobSize,
@@ -171,6 +183,30 @@ A client's PeerId is printed by \`dstore id\`.`)
       global = await createGlobal({ ...base, listen: ['/ip4/127.0.0.1/tcp/0'] })
       note = `port 4001 is taken, so a free port was chosen`
     }
+    const httpListen = opts.http ?? parseHttpListen(DEFAULT_GLOBAL_HTTP)
+    let http: HttpServer | undefined
+    const httpFile = join(repo, 'global.http')
+    const notes = note === '' ? [] : [note]
+    if (httpListen !== 'off') {
+      try {
+        const started = await listenWithFallback(httpListen, opts.http !== undefined, async (host, port) => await startHttpServer({
+          host,
+          port,
+          backend: globalBackend(global, { version: VERSION }),
+          token: httpToken,
+          maxBlobSize: opts.maxBlobSize,
+          log: base.log
+        }))
+        http = started.server
+        if (started.note !== undefined) notes.push(started.note)
+        await writeUrlFile(httpFile, http.url)
+      } catch (err) {
+        await http?.close()
+        await global.stop()
+        throw err
+      }
+      if (httpToken === undefined && !isLoopbackHost(httpListen.host)) notes.push(`HTTP on ${httpListen.host} is read-only: give --http-token FILE to allow writes`)
+    }
     // Listen for the stop signals before announcing that we are up: a supervisor (or a test) may
     // send SIGTERM as soon as it reads the first line, and a signal with no listener yet kills the
     // process outright instead of stopping Global cleanly.
@@ -187,15 +223,20 @@ A client's PeerId is printed by \`dstore id\`.`)
     if (opts.json === true) {
       const { writers, readers } = global.accessLists
       const access = { writers: writers === undefined ? null : [...writers], readers: readers === undefined ? null : [...readers] }
-      process.stdout.write(JSON.stringify({ peerId: global.peerId, multiaddrs: global.multiaddrs, repo, addrFile: global.addrFile, access }) + '\n')
+      process.stdout.write(JSON.stringify({ peerId: global.peerId, multiaddrs: global.multiaddrs, repo, addrFile: global.addrFile, access, http: http?.url ?? null, ...(http !== undefined ? { httpFile } : {}) }) + '\n')
     } else {
       for (const addr of global.multiaddrs) process.stdout.write(`Dstore server listening on ${addr}\n`)
       process.stdout.write(`PeerId: ${global.peerId}\nRepo: ${repo} (addresses in ${global.addrFile})\n`)
       process.stdout.write(`Access: ${describeAccess(global.accessLists)}\n`)
-      if (note !== '') process.stdout.write(`Note: ${note}\n`)
+      if (http !== undefined) process.stdout.write(`HTTP: ${http.url} (URL in ${httpFile})\n`)
+      for (const line of notes) process.stdout.write(`Note: ${line}\n`)
       process.stdout.write('Press Ctrl+C to stop.\n')
     }
     await stopped
+    if (http !== undefined) {
+      await http.close()
+      await removeUrlFile(httpFile)
+    }
     await global.stop()
     if (opts.json !== true) process.stdout.write('Global stopped.\n')
   })

@@ -159,3 +159,10 @@ export class ArgumentError extends DstoreError {
   override name = 'ArgumentError'
   constructor (message: string, options?: { cause?: unknown }) { super(message, ArgumentError.code, options) }
 }
+
+/** Thrown (as HTTP 401) when a write on a tokened HTTP listener has no bearer token, or the wrong one. */
+export class UnauthorizedError extends DstoreError {
+  static override readonly code = 'ERR_UNAUTHORIZED'
+  override name = 'UnauthorizedError'
+  constructor (message: string, options?: { cause?: unknown }) { super(message, UnauthorizedError.code, options) }
+}
