@@ -81,6 +81,14 @@ describe('dstore local (the Local daemon) and the CLI through it', function () {
     }
   })
 
+  it('--help: dstore local lists its options; every client command lists --no-daemon', async function () {
+    const local = await dstore(['local', '--help'])
+    assert.equal(local.code, 0)
+    for (const word of ['--repo', '--global', '--cache-size', '--http <host:port|off>', '--http-token', '--json', '127.0.0.1:5081', 'local.http']) assert.ok(local.out.replace(/\s+/g, ' ').includes(word), word)
+    const helps = await Promise.all(['put', 'get', 'cat', 'stat', 'has', 'rm', 'ls'].map(async c => await dstore([c, '--help'])))
+    for (const h of helps) assert.match(h.out, /--no-daemon/)
+  })
+
   it('writes its URL to <repo>/local.http, which answers GET /status as a Local', async function () {
     assert.equal((await readFile(join(repo.path, 'local.http'), 'utf8')).trim(), daemon.url)
     const doc = await (await fetch(`${daemon.url}/status`)).json() as { role: string, peerId: string }
