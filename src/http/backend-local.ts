@@ -40,7 +40,7 @@ export interface LocalBackendOptions {
    */
   outboardBytes?: number
   /**
-   * The document GET /status answers; the default is a minimal `{ role, peerId, connected }`
+   * The document GET /status answers; the default is a minimal `{ role, peerId, global: { connected }, cache: {…} }`
    * (the daemon passes status.ts's `localStatus`).
    */
   status?: () => Promise<Record<string, unknown>>
@@ -122,7 +122,14 @@ class LocalBackend implements HttpBackend {
 
   async status (): Promise<Record<string, unknown>> {
     if (this.options.status !== undefined) return await this.options.status()
-    return { role: 'local', peerId: this.local.peerId, connected: this.local.connected }
+    // The same shape as status.ts's localStatus, reduced to what a client needs to see its hits.
+    const s = this.local.stats()
+    return {
+      role: 'local',
+      peerId: this.local.peerId,
+      global: { connected: s.connected },
+      cache: { bytes: s.cacheBytes, limit: s.cacheSize, entries: s.cacheEntries, hits: s.hits, misses: s.misses, evictions: s.evictions }
+    }
   }
 
   // ---- internals ---------------------------------------------------------------------------

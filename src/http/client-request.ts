@@ -14,8 +14,14 @@ import https from 'node:https'
 import { abortError } from '../core/abort.js'
 import {
   ArgumentError, DaemonUnreachableError, DstoreError, GlobalUnreachableError, NotFoundError, OutOfRangeError,
-  PermissionDeniedError, ProtocolError, TimeoutError, TooLargeError, errorFromCode
+  PermissionDeniedError, ProtocolError, TimeoutError, TooLargeError, UnauthorizedError, errorFromCode
 } from '../core/errors.js'
+
+/** Codes errorFromCode does not know (their classes are declared after its table). */
+const LATER: Record<string, new (message: string) => DstoreError> = {
+  [ArgumentError.code]: ArgumentError,
+  [UnauthorizedError.code]: UnauthorizedError
+}
 
 /** Bytes of an error answer read, at most. */
 const MAX_ERROR_BODY = 64 * 1024
@@ -163,10 +169,11 @@ async function readError (res: IncomingMessage, status: number, ex: Exchange): P
     const code = doc.error?.code
     const message = doc.error?.message
     if (typeof code === 'string' && typeof message === 'string') {
-      return code === ArgumentError.code ? new ArgumentError(message) : errorFromCode(code, message)
+      const Local = LATER[code]
+      return Local !== undefined ? new Local(message) : errorFromCode(code, message)
     }
   } catch {}
   const what = `${ex.method} ${ex.path.split('?')[0]}`
-  const Class = ({ 400: ArgumentError, 401: PermissionDeniedError, 403: PermissionDeniedError, 404: NotFoundError, 413: TooLargeError, 416: OutOfRangeError, 503: GlobalUnreachableError } as Record<number, new (m: string) => DstoreError>)[status] ?? ProtocolError
+  const Class = ({ 400: ArgumentError, 401: UnauthorizedError, 403: PermissionDeniedError, 404: NotFoundError, 413: TooLargeError, 416: OutOfRangeError, 503: GlobalUnreachableError } as Record<number, new (m: string) => DstoreError>)[status] ?? ProtocolError
   return new Class(`the Local daemon answered ${what} with ${status} ${res.statusMessage ?? ''}`.trim())
 }

@@ -100,9 +100,16 @@ export class LocalClient {
     if (!Number.isSafeInteger(offset) || offset < 0) throw new OutOfRangeError(`invalid offset ${String(opts.offset)}`)
     if (opts.length !== undefined && (!Number.isSafeInteger(opts.length) || opts.length < 0)) throw new OutOfRangeError(`invalid length ${String(opts.length)}`)
     const query = `format=dstore-bao&offset=${offset}${opts.length !== undefined ? `&length=${opts.length}` : ''}`
-    const { body } = await this.transport.send({
-      method: 'GET', path: `/ipfs/${key.toString()}?${query}`, headers: { accept: DSTORE_BAO_TYPE }, signal: opts.signal
-    })
+    let answer
+    try {
+      answer = await this.transport.send({ method: 'GET', path: `/ipfs/${key.toString()}?${query}`, headers: { accept: DSTORE_BAO_TYPE }, signal: opts.signal })
+    } catch (err) {
+      // The daemon found it missing when it asked Global for the size; a Local's cat reports
+      // what Global's store says when asked for the bytes. Say that, so the CLI's line is the same.
+      if (err instanceof NotFoundError) throw new NotFoundError(`Not in store: ${key.toString()}`)
+      throw err
+    }
+    const body = answer.body
     const decoded = decodeRange(body, key.multihash.digest, { offset, length: opts.length ?? Infinity }, undefined, { signal: opts.signal })
     let done = 0
     let total: number | undefined
