@@ -59,6 +59,14 @@ export const DURATION_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05
 /** HTTP methods kept as label values; any other is counted as `OTHER` (bounded label sets). */
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS'])
 
+/**
+ * A new prom-client Registry for one peer: give it to the peer (`metricsRegistry`) and to
+ * {@link createMetrics}. (So a caller needs no import of prom-client.)
+ */
+export function createMetricsRegistry (): Registry {
+  return new Registry()
+}
+
 /** The metrics of one peer, in their own registry (see the module comment). */
 export function createMetrics (options: MetricsOptions): HttpMetrics {
   const registry = options.registry ?? new Registry()
