@@ -110,12 +110,14 @@ export async function runLocalDaemon (opts: LocalDaemonOptions): Promise<void> {
   const notes: string[] = []
   let http: HttpServer | undefined
   if (listen !== 'off') {
+    // Once, outside the listen attempts: a second registration of a name in one registry throws.
+    const metrics = createMetrics({ role: 'local', source: localMetricsSource(local), registry, version: opts.version, peerId: local.peerId })
     try {
       const started = await listenWithFallback(listen, opts.http !== undefined, async (host, port) => await startHttpServer({
         host,
         port,
         backend: localBackend(local, { status: async () => await localStatus(local, { version: opts.version, url: http?.url }) }),
-        metrics: createMetrics({ role: 'local', source: localMetricsSource(local), registry, version: opts.version, peerId: local.peerId }),
+        metrics,
         token,
         log
       }))

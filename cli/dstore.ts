@@ -207,12 +207,14 @@ A client's PeerId is printed by \`dstore id\`.`)
     const httpFile = join(repo, 'global.http')
     const notes = note === '' ? [] : [note]
     if (httpListen !== 'off') {
+      // Once, outside the listen attempts: a second registration of a name in one registry throws.
+      const metrics = createMetrics({ role: 'global', source: globalMetricsSource(global), registry, version: VERSION, peerId: global.peerId })
       try {
         const started = await listenWithFallback(httpListen, opts.http !== undefined, async (host, port) => await startHttpServer({
           host,
           port,
           backend: globalBackend(global, { version: VERSION }),
-          metrics: createMetrics({ role: 'global', source: globalMetricsSource(global), registry, version: VERSION, peerId: global.peerId }),
+          metrics,
           token: httpToken,
           maxBlobSize: opts.maxBlobSize,
           log: base.log
