@@ -5,7 +5,7 @@
  */
 import {
   createGlobal, createLocal, parseCID, repoPeerId, DEFAULT_CONNECTION_LIMITS, READERS_FILE, WRITERS_FILE,
-  startHttpServer, globalBackend, isLoopbackHost,
+  startHttpServer, globalBackend, isLoopbackHost, createMetrics, createMetricsRegistry, globalMetricsSource,
   type AccessLists, type CID, type GlobalPeer, type LocalPeer, type HttpServer
 } from '../src/index.js'
 import { stat } from 'node:fs/promises'
@@ -17,6 +17,7 @@ import { isStdin, openInput } from './input.js'
 import { checkListen, describeListenFailure } from './listen.js'
 import { listenWithFallback, parseHttpListen, readTokenFile, removeUrlFile, writeUrlFile, type HttpListen } from './http-listen.js'
 import { UsageError, describeError, errorJson, formatBytes, jsonErrors, progressBar, reportError } from './output.js'
+import { DEFAULT_LOCAL_HTTP, findDaemon, runLocalDaemon, type LocalApi } from './daemon.js'
 import { runRepl } from './repl.js'
 import { interruptedStatus, onStopSignal, reportInterrupted } from './signals.js'
 import { planTarget, writeOut, type Target } from './target.js'
@@ -29,7 +30,7 @@ const VERSION: string = (createRequire(import.meta.url)('../../package.json') as
 const DEFAULT_LISTEN = '/ip4/127.0.0.1/tcp/4001'
 const DEFAULT_GLOBAL_HTTP = '127.0.0.1:5080'
 
-interface Common { repo?: string, global?: string, json?: boolean, connectTimeout: number, progress: boolean }
+interface Common { repo?: string, global?: string, json?: boolean, connectTimeout: number, progress: boolean, daemon?: boolean }
 
 function nonNegativeInt (value: string): number {
   const n = Number(value)
@@ -63,6 +64,7 @@ function clientOptions (cmd: Command): Command {
     .option('--json', 'machine-readable output (one JSON document)')
     .addOption(new Option('--connect-timeout <ms>', 'how long to wait for Global').default(5000).argParser(nonNegativeInt))
     .option('--no-progress', 'no progress bar (it only shows when stderr is a terminal)')
+    .option('--no-daemon', 'do not use the Local daemon (<repo>/local.http): run a short-lived Local instead')
 }
 
 /** A Local for the Global that `opts` names (not connected yet); a malformed address is a usage error. */
@@ -86,15 +88,28 @@ async function newLocal (opts: Common, extra: { cacheSize?: number } = {}): Prom
   }
 }
 
-/** Runs `fn` with a short-lived Local connected to Global; Ctrl+C (or SIGTERM) aborts it cleanly. */
-async function withLocal<T> (opts: Common, fn: (local: LocalPeer, signal: AbortSignal) => Promise<T>): Promise<T> {
+/**
+ * Runs `fn` with the Local daemon named by `<repo>/local.http` when it answers (so reads share
+ * its cache), else with a short-lived Local connected to Global (`--no-daemon` forces that,
+ * and so does naming a Global with --global: the daemon talks to its own). The one switch
+ * point: every client command goes through here. Ctrl+C (or SIGTERM) aborts it cleanly.
+ */
+async function withLocal<T> (opts: Common, fn: (local: LocalApi, signal: AbortSignal) => Promise<T>): Promise<T> {
   // Caught from the start, so a signal while the Local is being created also exits 130/143.
   const controller = new AbortController()
   const release = onStopSignal(() => { controller.abort() })
-  let local: LocalPeer | undefined
+  let local: LocalApi | undefined
   try {
-    local = (await newLocal(opts)).local
-    await local.ready({ signal: controller.signal })
+    const daemon = opts.daemon !== false && (opts.global == null || opts.global === '')
+      ? await findDaemon(resolveRepo(opts.repo), controller.signal)
+      : undefined
+    if (daemon !== undefined) {
+      local = daemon
+    } else {
+      const peer = (await newLocal(opts)).local
+      local = peer
+      await peer.ready({ signal: controller.signal })
+    }
     return await fn(local, controller.signal)
   } finally {
     release()
@@ -154,6 +169,8 @@ A client's PeerId is printed by \`dstore id\`.`)
     const repo = resolveRepo(opts.repo)
     // Read before anything starts: a bad token file starts nothing.
     const httpToken = opts.httpToken !== undefined ? await readTokenFile(opts.httpToken) : undefined
+    // One registry for this Global: libp2p's series and dstore's (GET /metrics).
+    let registry = createMetricsRegistry()
     const base = {
       repo,
       maxBlobSize: opts.maxBlobSize,
@@ -173,14 +190,16 @@ A client's PeerId is printed by \`dstore id\`.`)
     await makeRepo(repo)
     const listen = opts.listen ?? [DEFAULT_LISTEN]
     try {
-      global = await createGlobal({ ...base, listen })
+      global = await createGlobal({ ...base, listen, metricsRegistry: registry })
     } catch (err) {
       // libp2p says only that some address failed, with its own configuration advice and the
       // listen error's stack in the text: find out which address, and why, by its errno.
       const failure = await describeListenFailure(err, listen)
       if (failure === undefined) throw err
       if (opts.listen != null || failure.code !== 'EADDRINUSE') throw new UsageError(failure.line, 1)
-      global = await createGlobal({ ...base, listen: ['/ip4/127.0.0.1/tcp/0'] })
+      // A fresh registry: the failed start may have registered libp2p's series in the first.
+      registry = createMetricsRegistry()
+      global = await createGlobal({ ...base, listen: ['/ip4/127.0.0.1/tcp/0'], metricsRegistry: registry })
       note = `port 4001 is taken, so a free port was chosen`
     }
     const httpListen = opts.http ?? parseHttpListen(DEFAULT_GLOBAL_HTTP)
@@ -188,11 +207,14 @@ A client's PeerId is printed by \`dstore id\`.`)
     const httpFile = join(repo, 'global.http')
     const notes = note === '' ? [] : [note]
     if (httpListen !== 'off') {
+      // Once, outside the listen attempts: a second registration of a name in one registry throws.
+      const metrics = createMetrics({ role: 'global', source: globalMetricsSource(global), registry, version: VERSION, peerId: global.peerId })
       try {
         const started = await listenWithFallback(httpListen, opts.http !== undefined, async (host, port) => await startHttpServer({
           host,
           port,
           backend: globalBackend(global, { version: VERSION }),
+          metrics,
           token: httpToken,
           maxBlobSize: opts.maxBlobSize,
           log: base.log
@@ -239,6 +261,25 @@ A client's PeerId is printed by \`dstore id\`.`)
     }
     await global.stop()
     if (opts.json !== true) process.stdout.write('Global stopped.\n')
+  })
+
+program.command('local')
+  .description('run the Local daemon: one long-lived Local (its cache shared by every client command on this host), served over HTTP')
+  .option('--repo <dir>', 'repository folder ($DSTORE_REPO, default ~/.dstore); its global.addr names the Global')
+  .option('--global <multiaddr>', 'Global to connect to (repeatable; $DSTORE_GLOBAL, default: <repo>/global.addr)', collectList)
+  .addOption(new Option('--cache-size <bytes>', 'cache budget').default(256 * 1024 * 1024).argParser(nonNegativeInt))
+  .addOption(new Option('--connect-timeout <ms>', 'how long a request waits for Global').default(10_000).argParser(positiveInt))
+  .addOption(new Option('--http <host:port|off>', `HTTP address (default ${DEFAULT_LOCAL_HTTP}, or a free port if it is taken); off for none`).argParser(parseHttpListen))
+  .option('--http-token <file>', 'a file holding the bearer token HTTP writes must carry (needed for writes on a non-loopback --http)')
+  .option('--json', 'print the daemon\'s details as JSON')
+  .addHelpText('after', `
+The URL is written to <repo>/local.http while the daemon runs (removed on a clean stop).
+put, get, cat, stat, has, rm and ls with the same --repo go through it when it answers, so a
+second get of a value is a cache hit; --no-daemon makes them run a Local of their own.
+HTTP: the routes of docs/HTTP.md (GET/HEAD /ipfs/{cid}, POST /ipfs, PUT/DELETE /ipfs/{cid},
+/status, /metrics, the status page at /).`)
+  .action(async (opts: { repo?: string, global?: string[], cacheSize: number, connectTimeout: number, http?: HttpListen, httpToken?: string, json?: boolean }) => {
+    await runLocalDaemon({ ...opts, version: VERSION })
   })
 
 clientOptions(program.command('put'))

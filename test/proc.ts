@@ -16,7 +16,7 @@ export const HERE = dirname(fileURLToPath(import.meta.url))
 export const ROOT = join(HERE, '..', '..')
 export const BIN = join(ROOT, (JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { bin: { dstore: string } }).bin.dstore)
 export const VERSION: string = JSON.parse(readFileSync(join(HERE, '..', '..', 'package.json'), 'utf8')).version
-export const COMMANDS = ['global', 'put', 'get', 'cat', 'stat', 'has', 'rm', 'ls', 'id', 'repl']
+export const COMMANDS = ['global', 'local', 'put', 'get', 'cat', 'stat', 'has', 'rm', 'ls', 'id', 'repl']
 /** Exactly one line on stderr, in the CLI's error format (and so no stack trace). */
 export const ONE_LINE = /^dstore: [^\n]+\n$/
 

@@ -119,6 +119,13 @@ export class ConfigError extends DstoreError {
   constructor (message: string, options?: { cause?: unknown }) { super(message, ConfigError.code, options) }
 }
 
+/** Thrown by a Local daemon's client (`connectLocal`) when the daemon does not answer, or its connection breaks. */
+export class DaemonUnreachableError extends DstoreError {
+  static override readonly code = 'ERR_DAEMON_UNREACHABLE'
+  override name = 'DaemonUnreachableError'
+  constructor (message: string, options?: { cause?: unknown }) { super(message, DaemonUnreachableError.code, options) }
+}
+
 const BY_CODE: Record<string, new (message: string) => DstoreError> = {
   [InvalidCIDError.code]: InvalidCIDError,
   [NotFoundError.code]: NotFoundError,
@@ -133,7 +140,8 @@ const BY_CODE: Record<string, new (message: string) => DstoreError> = {
   [TimeoutError.code]: TimeoutError,
   [PermissionDeniedError.code]: PermissionDeniedError,
   [ConfigError.code]: ConfigError,
-  [FileChangedError.code]: FileChangedError
+  [FileChangedError.code]: FileChangedError,
+  [DaemonUnreachableError.code]: DaemonUnreachableError
 }
 
 /**

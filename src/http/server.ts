@@ -18,6 +18,7 @@ import type { RequestContext } from './context.js'
 import { HttpError, sendError, statusOf } from './errors.js'
 import { RequestLimiter } from './limiter.js'
 import { route, type HttpMetrics } from './routes.js'
+import { STATUS_PAGE_HTML } from './status-page.js'
 import { parseTarget } from './target.js'
 
 export type { HttpMetrics } from './routes.js'
@@ -36,7 +37,7 @@ export interface HttpServerOptions {
   writable?: boolean
   /** Largest body a put may have (413 above it). @default no limit */
   maxBlobSize?: number
-  /** The HTML of GET / (the status page). @default a placeholder */
+  /** The HTML of GET /. @default the status page (status-page.ts) */
   page?: () => string
   log?: (line: string) => void
   /** Time a client gets to send the whole request head. @default 10000 */
@@ -81,9 +82,9 @@ function hostOf (header: string): string {
 
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS'])
 
-/** A placeholder GET / until the status page (status-page.ts) is wired in. */
+/** The default GET /: the status page (status-page.ts). */
 export function placeholderPage (): string {
-  return '<!doctype html><meta charset="utf-8"><title>dstore</title><p>dstore is running. See <a href="/status">/status</a>.</p>\n'
+  return STATUS_PAGE_HTML
 }
 
 /** Starts listening. @throws {ConfigError} for unsafe options; the listen error (with its errno `code`, e.g. EADDRINUSE) if the port cannot be had. */

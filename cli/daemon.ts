@@ -1,0 +1,153 @@
+/**
+ * The Local daemon (`dstore local`) and how client commands find it.
+ *
+ * The daemon keeps one Local, with its LRU cache, for as long as it runs, and serves it over
+ * HTTP (src/http/server.ts over localBackend). Its URL is in `<repo>/local.http` while it runs.
+ * A client command reads that file and asks `GET /status` (a short probe); when the daemon
+ * answers, the command goes through it (connectLocal: every byte verified against its CID),
+ * so a second `dstore get` of a value is a cache hit. When it does not (no file, a stale file
+ * left by a crash, a daemon that hangs), the command falls back to a short-lived Local.
+ */
+import { readFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import {
+  connectLocal, createLocal, localBackend, startHttpServer, isLoopbackHost,
+  createMetrics, createMetricsRegistry, localMetricsSource, localStatus,
+  type AbortOptions, type ByteSource, type CatOptions, type CID, type CIDLike, type HttpServer, type LocalClient,
+  type LocalPeer, type LocalPutOptions
+} from '../src/index.js'
+import { makeRepo, resolveGlobal, resolveRepo } from './config.js'
+import { listenWithFallback, parseHttpListen, readTokenFile, removeUrlFile, writeUrlFile, type HttpListen } from './http-listen.js'
+import { UsageError, formatBytes } from './output.js'
+
+/** The HTTP address `dstore local` listens on unless told otherwise. */
+export const DEFAULT_LOCAL_HTTP = '127.0.0.1:5081'
+/** The file naming a running daemon's URL, in the repository. */
+export const LOCAL_HTTP_FILE = 'local.http'
+/** How long a client command waits for the daemon to answer its probe before falling back. */
+const PROBE_TIMEOUT = 1000
+
+/**
+ * What client commands use of a Local: a LocalPeer in this process, or a LocalClient of the
+ * daemon. Both have these methods, with the same results and the same errors.
+ */
+export interface LocalApi {
+  stat: (cid: CIDLike, options?: AbortOptions) => Promise<{ cid: CID, size: number, cached: boolean }>
+  cat: (cid: CIDLike, options?: CatOptions) => AsyncIterable<Uint8Array>
+  put: (source: ByteSource, options?: LocalPutOptions) => Promise<CID>
+  missing: (cids: CIDLike[], options?: AbortOptions) => Promise<CID[]>
+  delete: (cid: CIDLike, options?: AbortOptions) => Promise<boolean>
+  list: (options?: AbortOptions) => AsyncIterable<{ cid: CID, size: number }>
+  stop: () => Promise<void>
+}
+
+/**
+ * A client of the daemon named by `<repo>/local.http`, if one answers now; undefined
+ * otherwise (the caller falls back to a short-lived Local).
+ */
+export async function findDaemon (repo: string, signal: AbortSignal): Promise<LocalClient | undefined> {
+  let url: string
+  try {
+    url = (await readFile(join(repo, LOCAL_HTTP_FILE), 'utf8')).trim()
+  } catch {
+    return undefined
+  }
+  if (url === '') return undefined
+  let probe: LocalClient
+  try {
+    probe = connectLocal({ url, timeout: PROBE_TIMEOUT })
+  } catch {
+    return undefined // not a URL: a damaged file
+  }
+  try {
+    const status = await probe.stats({ signal: AbortSignal.any([signal, AbortSignal.timeout(PROBE_TIMEOUT)]) })
+    if (status.role !== 'local') return undefined // something else on that port now
+  } catch {
+    if (signal.aborted) throw signal.reason
+    return undefined
+  } finally {
+    await probe.stop()
+  }
+  // The probe's short timeout is for the probe only: a cold read waits while the daemon fetches.
+  return connectLocal({ url })
+}
+
+export interface LocalDaemonOptions {
+  repo?: string
+  global?: string[]
+  cacheSize: number
+  connectTimeout: number
+  http?: HttpListen
+  httpToken?: string
+  json?: boolean
+  version: string
+}
+
+/** `dstore local`: runs until SIGINT or SIGTERM, then stops cleanly (local.http removed). */
+export async function runLocalDaemon (opts: LocalDaemonOptions): Promise<void> {
+  const repo = resolveRepo(opts.repo)
+  // Read before anything starts: a bad token file starts nothing.
+  const token = opts.httpToken !== undefined ? await readTokenFile(opts.httpToken) : undefined
+  await makeRepo(repo)
+  const addrs = opts.global !== undefined && opts.global.length > 0 ? opts.global : (await resolveGlobal(undefined, repo)).addrs
+  // Listen for the stop signals first: a supervisor (or a test) may send SIGTERM as soon as it
+  // reads the first line, and a signal with no listener kills the process without cleanup.
+  const stopped = new Promise<NodeJS.Signals>(resolve => {
+    process.once('SIGINT', resolve)
+    process.once('SIGTERM', resolve)
+  })
+  // One registry for this Local: libp2p's series and dstore's (GET /metrics).
+  const registry = createMetricsRegistry()
+  let local: LocalPeer
+  try {
+    local = await createLocal({ global: addrs, repo, cacheSize: opts.cacheSize, connectTimeout: opts.connectTimeout, metricsRegistry: registry })
+  } catch (err) {
+    throw new UsageError(`bad Global address ${addrs.join(', ')}: ${(err as Error).message}`, 2)
+  }
+  const log = (line: string): void => { process.stderr.write(`dstore: ${line}\n`) }
+  const listen = opts.http ?? parseHttpListen(DEFAULT_LOCAL_HTTP)
+  const file = join(repo, LOCAL_HTTP_FILE)
+  const notes: string[] = []
+  let http: HttpServer | undefined
+  if (listen !== 'off') {
+    // Once, outside the listen attempts: a second registration of a name in one registry throws.
+    const metrics = createMetrics({ role: 'local', source: localMetricsSource(local), registry, version: opts.version, peerId: local.peerId })
+    try {
+      const started = await listenWithFallback(listen, opts.http !== undefined, async (host, port) => await startHttpServer({
+        host,
+        port,
+        backend: localBackend(local, { status: async () => await localStatus(local, { version: opts.version, url: http?.url }) }),
+        metrics,
+        token,
+        log
+      }))
+      http = started.server
+      if (started.note !== undefined) notes.push(started.note)
+      await writeUrlFile(file, http.url)
+    } catch (err) {
+      await http?.close()
+      await local.stop()
+      throw err
+    }
+    if (token === undefined && !isLoopbackHost(listen.host)) notes.push(`HTTP on ${listen.host} is read-only: give --http-token FILE to allow writes`)
+  }
+  // Not awaited: the daemon serves at once, and its calls wait for Global as a Local's do.
+  local.ready().catch(() => { if (!local.connected) log(`Global at ${addrs.join(', ')} is not reachable yet; still trying`) })
+  const cacheSize = local.cache.maxBytes
+  if (opts.json === true) {
+    process.stdout.write(JSON.stringify({ peerId: local.peerId, global: addrs, repo, cacheSize, http: http?.url ?? null, ...(http !== undefined ? { httpFile: file } : {}) }) + '\n')
+  } else {
+    process.stdout.write(`Local daemon for Global ${addrs.join(', ')}\nPeerId: ${local.peerId}\nCache: ${formatBytes(cacheSize)}\n`)
+    if (http !== undefined) process.stdout.write(`HTTP: ${http.url} (URL in ${file})\n`)
+    for (const line of notes) process.stdout.write(`Note: ${line}\n`)
+    process.stdout.write('Press Ctrl+C to stop.\n')
+  }
+  await stopped
+  if (http !== undefined) {
+    // The file first: a command that starts now falls back instead of probing a closing server.
+    await removeUrlFile(file)
+    await http.close()
+  }
+  await local.stop()
+  if (opts.json !== true) process.stdout.write('Local stopped.\n')
+}

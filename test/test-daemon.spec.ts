@@ -1,0 +1,249 @@
+/**
+ * `dstore local`, the Local daemon, and the CLI going through it: a real `dstore global` child,
+ * a real `dstore local` child, real CLI children. Client commands find the daemon through
+ * `<repo>/local.http` (DSTORE_REPO), exactly as a user's would.
+ */
+import assert from 'node:assert/strict'
+import { spawn, type ChildProcess } from 'node:child_process'
+import { readFile, stat, writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { createLocal, type LocalPeer } from '../src/index.js'
+import { pseudoRandom, tempDir } from './helpers.js'
+import { waitFor } from './net.js'
+import { BIN, blake3Cid, cleanEnv, dstore, freePort, startGlobal, stopGlobal, type Daemon, type Result } from './proc.js'
+
+interface LocalDaemon { proc: ChildProcess, stdout: () => string, stderr: () => string, url: string }
+
+/** Starts `dstore local` and waits for its banner. */
+async function startLocal (args: string[], env: Record<string, string>): Promise<LocalDaemon> {
+  const proc = spawn(process.execPath, [BIN, 'local', ...args], { env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] })
+  let stdout = ''
+  let stderr = ''
+  proc.stdout!.on('data', (b: Buffer) => { stdout += b.toString('utf8') })
+  proc.stderr!.on('data', (b: Buffer) => { stderr += b.toString('utf8') })
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => { proc.kill('SIGKILL'); reject(new Error(`dstore local did not start: ${stdout}${stderr}`)) }, 20_000)
+    proc.stdout!.on('data', () => { if (stdout.includes('Press Ctrl+C to stop.\n')) { clearTimeout(timer); resolve() } })
+    proc.on('exit', (code) => { clearTimeout(timer); reject(new Error(`dstore local exited with ${String(code)}: ${stdout}${stderr}`)) })
+  })
+  const url = /^HTTP: (\S+) \(URL in /m.exec(stdout)?.[1]
+  assert.ok(url, stdout)
+  return { proc, stdout: () => stdout, stderr: () => stderr, url }
+}
+
+/** Sends `signal` and waits for the daemon to exit, all its output read. */
+async function stopLocal (d: LocalDaemon, signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
+  if (d.proc.exitCode !== null || d.proc.signalCode !== null) return d.proc.exitCode
+  const closed = new Promise<number | null>(resolve => d.proc.once('close', (code) => { resolve(code) }))
+  d.proc.kill(signal)
+  const timer = setTimeout(() => d.proc.kill('SIGKILL'), 15_000)
+  const code = await closed
+  clearTimeout(timer)
+  return code
+}
+
+/** The daemon's cache figures, from GET /status. */
+async function cacheOf (d: LocalDaemon): Promise<{ hits: number, misses: number, entries: number }> {
+  const doc = await (await fetch(`${d.url}/status`)).json() as { cache: { hits: number, misses: number, entries: number } }
+  return doc.cache
+}
+
+const exists = async (path: string): Promise<boolean> => await stat(path).then(() => true, () => false)
+
+/** What a user sees of a command: exit code, stdout, stderr. */
+const seen = (r: Result): { code: number | null, stdout: string, stderr: string } => ({ code: r.code, stdout: r.stdout.toString('base64'), stderr: r.stderr })
+
+describe('dstore local (the Local daemon) and the CLI through it', function () {
+  this.timeout(60_000)
+  let repo: { path: string, cleanup: () => Promise<void> }
+  let global: Daemon
+  let daemon: LocalDaemon
+  let env: Record<string, string>
+  let file: string
+  const value = pseudoRandom(300 * 1024 + 17, 31)
+  const cid = blake3Cid(value)
+
+  before(async function () {
+    repo = await tempDir('dstore-daemon-')
+    env = { DSTORE_REPO: repo.path }
+    global = await startGlobal(['--repo', repo.path, '--listen', '/ip4/127.0.0.1/tcp/0', '--http', 'off'])
+    daemon = await startLocal(['--http', '127.0.0.1:0', '--cache-size', String(64 * 1024 * 1024)], env)
+    file = join(repo.path, 'value.bin')
+    await writeFile(file, value)
+  })
+
+  after(async function () {
+    try {
+      if (daemon != null) await stopLocal(daemon)
+      if (global != null) await stopGlobal(global)
+    } finally {
+      await repo?.cleanup()
+    }
+  })
+
+  it('--help: dstore local lists its options; every client command lists --no-daemon', async function () {
+    const local = await dstore(['local', '--help'])
+    assert.equal(local.code, 0)
+    for (const word of ['--repo', '--global', '--cache-size', '--http <host:port|off>', '--http-token', '--json', '127.0.0.1:5081', 'local.http']) assert.ok(local.out.replace(/\s+/g, ' ').includes(word), word)
+    const helps = await Promise.all(['put', 'get', 'cat', 'stat', 'has', 'rm', 'ls'].map(async c => await dstore([c, '--help'])))
+    for (const h of helps) assert.match(h.out, /--no-daemon/)
+  })
+
+  it('writes its URL to <repo>/local.http, which answers GET /status as a Local', async function () {
+    assert.equal((await readFile(join(repo.path, 'local.http'), 'utf8')).trim(), daemon.url)
+    const doc = await (await fetch(`${daemon.url}/status`)).json() as { role: string, peerId: string }
+    assert.equal(doc.role, 'local')
+    assert.match(daemon.stdout(), new RegExp(`^PeerId: ${doc.peerId}$`, 'm'))
+  })
+
+  it('a second get of a value is a hit in the daemon\'s cache', async function () {
+    const put = await dstore(['put', '--no-daemon', file], { env })
+    assert.equal(put.code, 0, put.stderr)
+    assert.equal(put.out.trim(), cid)
+    const c0 = await cacheOf(daemon)
+    const first = await dstore(['get', cid], { env })
+    assert.equal(first.code, 0, first.stderr)
+    assert.ok(Buffer.from(value).equals(first.stdout))
+    const c1 = await cacheOf(daemon)
+    assert.equal(c1.misses, c0.misses + 1, 'the first get misses')
+    assert.equal(c1.entries, c0.entries + 1)
+    const second = await dstore(['get', cid], { env })
+    assert.ok(Buffer.from(value).equals(second.stdout))
+    const c2 = await cacheOf(daemon)
+    assert.equal(c2.hits, c1.hits + 1, 'the second get is a hit')
+    assert.equal(c2.misses, c1.misses)
+  })
+
+  describe('output, exit codes and --json are the same with and without the daemon', function () {
+    const absent = blake3Cid(new Uint8Array([7, 7, 7]))
+    const cases: Array<{ name: string, args: () => string[], input?: Uint8Array }> = [
+      { name: 'put FILE', args: () => ['put', file] },
+      { name: 'put --json FILE and stdin', args: () => ['put', '--json', file] },
+      { name: 'put - (stdin)', args: () => ['put', '-'], input: value },
+      { name: 'get', args: () => ['get', cid] },
+      { name: 'get --json', args: () => ['get', '--json', cid] },
+      { name: 'get of a missing value', args: () => ['get', absent] },
+      { name: 'cat --offset --length', args: () => ['cat', cid, '--offset', '1000', '--length', '70000'] },
+      { name: 'cat --json', args: () => ['cat', '--json', cid, '--offset', '5'] },
+      { name: 'cat past the end', args: () => ['cat', cid, '--offset', String(value.length + 1)] },
+      { name: 'cat of a missing value', args: () => ['cat', absent] },
+      { name: 'stat', args: () => ['stat', cid] },
+      { name: 'stat --json', args: () => ['stat', '--json', cid] },
+      { name: 'stat of a missing value', args: () => ['stat', absent] },
+      { name: 'stat --json of a missing value (the error as JSON)', args: () => ['stat', '--json', absent] },
+      { name: 'has', args: () => ['has', cid, absent] },
+      { name: 'has --json', args: () => ['has', '--json', cid, absent] },
+      { name: 'ls', args: () => ['ls'] },
+      { name: 'ls --json', args: () => ['ls', '--json'] },
+      { name: 'rm of a missing value', args: () => ['rm', absent] },
+      { name: 'rm --json of a missing value', args: () => ['rm', '--json', absent] }
+    ]
+    let start: { hits: number, misses: number }
+    before(async function () { start = await cacheOf(daemon) })
+
+    for (const t of cases) {
+      it(t.name, async function () {
+        const [through, direct] = await Promise.all([
+          dstore(t.args(), { env, input: t.input }),
+          dstore([...t.args(), '--no-daemon'], { env, input: t.input })
+        ])
+        assert.deepEqual(seen(through), seen(direct))
+      })
+    }
+
+    it('rm of a stored value (put again between)', async function () {
+      const through = await dstore(['rm', '--json', cid], { env })
+      assert.equal((await dstore(['put', file], { env })).code, 0)
+      const direct = await dstore(['rm', '--json', '--no-daemon', cid], { env })
+      assert.deepEqual(seen(through), seen(direct))
+      assert.deepEqual(JSON.parse(through.out), [{ cid, removed: true }])
+      assert.equal((await dstore(['put', file], { env })).code, 0)
+    })
+
+    it('(those commands did go through the daemon)', async function () {
+      const after = await cacheOf(daemon)
+      assert.ok(after.hits + after.misses > start.hits + start.misses + 3, JSON.stringify({ start, after }))
+    })
+  })
+
+  it('rm through the daemon evicts the value from its cache and from every other Local\'s', async function () {
+    const other: LocalPeer = await createLocal({ global: [global.addr] })
+    try {
+      await other.ready()
+      await other.get(cid)
+      assert.equal(await other.cache.has(cid), true)
+      assert.equal((await dstore(['get', cid], { env })).code, 0) // cached by the daemon
+      const before = await cacheOf(daemon)
+      const r = await dstore(['rm', cid], { env })
+      assert.equal(r.code, 0, r.stderr)
+      assert.equal(r.out, `removed ${cid}\n`)
+      assert.equal((await cacheOf(daemon)).entries, before.entries - 1, 'the daemon evicted it')
+      await waitFor(async () => !(await other.cache.has(cid)), 5000, 'the other Local evicted it')
+      assert.equal((await dstore(['has', cid], { env })).code, 1)
+    } finally {
+      await other.stop()
+    }
+    assert.equal((await dstore(['put', file], { env })).code, 0)
+  })
+
+  it('a stale local.http (nothing listening there) or one naming something else: the commands fall back to a Local of their own', async function () {
+    const stale = await tempDir('dstore-daemon-stale-')
+    try {
+      await writeFile(join(stale.path, 'global.addr'), global.addr + '\n')
+      const senv = { DSTORE_REPO: stale.path }
+      await writeFile(join(stale.path, 'local.http'), `http://127.0.0.1:${await freePort()}\n`)
+      const r = await dstore(['stat', '--json', cid], { env: senv })
+      assert.equal(r.code, 0, r.stderr)
+      assert.deepEqual(JSON.parse(r.out), { cid, size: value.length })
+      await writeFile(join(stale.path, 'local.http'), 'not a url\n')
+      assert.equal((await dstore(['get', cid], { env: senv })).code, 0)
+    } finally {
+      await stale.cleanup()
+    }
+  })
+
+  describe('stopping, crashing, restarting', function () {
+    it('SIGTERM stops it cleanly: exit 0, "Local stopped.", local.http removed; the CLI then falls back', async function () {
+      const code = await stopLocal(daemon)
+      assert.equal(code, 0, daemon.stderr())
+      assert.match(daemon.stdout(), /^Local stopped\.$/m)
+      assert.equal(daemon.stderr(), '')
+      assert.equal(await exists(join(repo.path, 'local.http')), false)
+      const r = await dstore(['get', cid], { env })
+      assert.equal(r.code, 0, r.stderr)
+      assert.ok(Buffer.from(value).equals(r.stdout))
+    })
+
+    it('killed (SIGKILL), it leaves local.http behind: the CLI falls back; a new daemon takes over the file', async function () {
+      const d = await startLocal(['--http', '127.0.0.1:0'], env)
+      const port = new URL(d.url).port
+      await stopLocal(d, 'SIGKILL')
+      assert.equal((await readFile(join(repo.path, 'local.http'), 'utf8')).trim(), d.url, 'left behind')
+      const r = await dstore(['stat', cid], { env })
+      assert.equal(r.code, 0, r.stderr)
+      daemon = await startLocal(['--http', `127.0.0.1:${port}`], env)
+      assert.equal((await readFile(join(repo.path, 'local.http'), 'utf8')).trim(), daemon.url)
+    })
+
+    it('the default port taken: a free port, and a Note line saying so', async function () {
+      // Whatever holds 5081 now (maybe nothing): the test holds it for the daemon's start.
+      const { createServer } = await import('node:net')
+      const blocker = createServer()
+      const held = await new Promise<boolean>(resolve => { blocker.once('error', () => { resolve(false) }); blocker.listen(5081, '127.0.0.1', () => { resolve(true) }) })
+      const other = await tempDir('dstore-daemon-port-')
+      try {
+        await writeFile(join(other.path, 'global.addr'), global.addr + '\n')
+        const d = await startLocal([], { DSTORE_REPO: other.path })
+        try {
+          assert.notEqual(new URL(d.url).port, '5081')
+          assert.match(d.stdout(), /^Note: HTTP port 5081 is taken, so a free port was chosen$/m)
+        } finally {
+          assert.equal(await stopLocal(d), 0)
+        }
+      } finally {
+        if (held) await new Promise(resolve => blocker.close(resolve))
+        await other.cleanup()
+      }
+    })
+  })
+})
