@@ -11,7 +11,7 @@
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import {
-  connectLocal, createLocal, localBackend, startHttpServer, isLoopbackHost,
+  connectLocal, createLocal, localBackend, minimalLocalStatus, startHttpServer, isLoopbackHost,
   type AbortOptions, type ByteSource, type CatOptions, type CID, type CIDLike, type HttpServer, type LocalClient,
   type LocalPeer, type LocalPutOptions
 } from '../src/index.js'
@@ -41,10 +41,17 @@ export interface LocalApi {
 }
 
 /**
- * A client of the daemon named by `<repo>/local.http`, if one answers now; undefined
- * otherwise (the caller falls back to a short-lived Local).
+ * Who may write through the daemon's HTTP, in its /status (`writes`): `open` (a loopback
+ * listener without a token: any local process), `token` (a bearer token is needed), or
+ * `read-only`. Client commands that write (put, rm) use the daemon only when it is `open`.
  */
-export async function findDaemon (repo: string, signal: AbortSignal): Promise<LocalClient | undefined> {
+export type DaemonWrites = 'open' | 'token' | 'read-only'
+
+/**
+ * A client of the daemon named by `<repo>/local.http`, if one answers now (and, for a command
+ * that writes, lets it write); undefined otherwise (the caller falls back to a short-lived Local).
+ */
+export async function findDaemon (repo: string, signal: AbortSignal, options: { write?: boolean } = {}): Promise<LocalClient | undefined> {
   let url: string
   try {
     url = (await readFile(join(repo, LOCAL_HTTP_FILE), 'utf8')).trim()
@@ -61,6 +68,8 @@ export async function findDaemon (repo: string, signal: AbortSignal): Promise<Lo
   try {
     const status = await probe.stats({ signal: AbortSignal.any([signal, AbortSignal.timeout(PROBE_TIMEOUT)]) })
     if (status.role !== 'local') return undefined // something else on that port now
+    // A write would be refused (401/403) after a put had begun to read its source: don't start it there.
+    if (options.write === true && status.writes !== 'open') return undefined
   } catch {
     if (signal.aborted) throw signal.reason
     return undefined
@@ -105,11 +114,12 @@ export async function runLocalDaemon (opts: LocalDaemonOptions): Promise<void> {
   const listen = opts.http ?? parseHttpListen(DEFAULT_LOCAL_HTTP)
   const file = join(repo, LOCAL_HTTP_FILE)
   const notes: string[] = []
+  const writes: DaemonWrites = token !== undefined ? 'token' : listen !== 'off' && isLoopbackHost(listen.host) ? 'open' : 'read-only'
   let http: HttpServer | undefined
   if (listen !== 'off') {
     try {
       const started = await listenWithFallback(listen, opts.http !== undefined, async (host, port) => await startHttpServer({
-        host, port, backend: localBackend(local), token, log
+        host, port, token, log, backend: localBackend(local, { status: async () => ({ ...minimalLocalStatus(local), writes }) })
       }))
       http = started.server
       if (started.note !== undefined) notes.push(started.note)

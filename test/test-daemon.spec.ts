@@ -226,6 +226,32 @@ describe('dstore local (the Local daemon) and the CLI through it', function () {
       assert.equal((await readFile(join(repo.path, 'local.http'), 'utf8')).trim(), daemon.url)
     })
 
+    it('a daemon whose writes need a token: put and rm run a Local of their own (same output), reads still go through it', async function () {
+      const other = await tempDir('dstore-daemon-token-')
+      try {
+        await writeFile(join(other.path, 'global.addr'), global.addr + '\n')
+        await writeFile(join(other.path, 'token'), 'sekret\n')
+        const oenv = { DSTORE_REPO: other.path }
+        const d = await startLocal(['--http', '127.0.0.1:0', '--http-token', join(other.path, 'token')], oenv)
+        try {
+          const v = pseudoRandom(1000, 41)
+          const put = await dstore(['put', '-'], { env: oenv, input: v })
+          assert.equal(put.code, 0, put.stderr)
+          assert.equal(put.out, blake3Cid(v) + '\n')
+          const c0 = await cacheOf(d)
+          assert.equal((await dstore(['get', blake3Cid(v)], { env: oenv })).code, 0)
+          assert.equal((await cacheOf(d)).misses, c0.misses + 1, 'the get went through the daemon')
+          const rm = await dstore(['rm', blake3Cid(v)], { env: oenv })
+          assert.equal(rm.code, 0, rm.stderr)
+          assert.equal(rm.out, `removed ${blake3Cid(v)}\n`)
+        } finally {
+          assert.equal(await stopLocal(d), 0)
+        }
+      } finally {
+        await other.cleanup()
+      }
+    })
+
     it('--json prints one document; --http off serves no HTTP and writes no local.http', async function () {
       const other = await tempDir('dstore-daemon-json-')
       try {
