@@ -11,7 +11,8 @@
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import {
-  connectLocal, createLocal, localBackend, minimalLocalStatus, startHttpServer, isLoopbackHost,
+  connectLocal, createLocal, localBackend, startHttpServer, isLoopbackHost,
+  createMetrics, createMetricsRegistry, localMetricsSource, localStatus,
   type AbortOptions, type ByteSource, type CatOptions, type CID, type CIDLike, type HttpServer, type LocalClient,
   type LocalPeer, type LocalPutOptions
 } from '../src/index.js'
@@ -104,9 +105,11 @@ export async function runLocalDaemon (opts: LocalDaemonOptions): Promise<void> {
     process.once('SIGINT', resolve)
     process.once('SIGTERM', resolve)
   })
+  // One registry for this Local: libp2p's series and dstore's (GET /metrics).
+  const registry = createMetricsRegistry()
   let local: LocalPeer
   try {
-    local = await createLocal({ global: addrs, repo, cacheSize: opts.cacheSize, connectTimeout: opts.connectTimeout })
+    local = await createLocal({ global: addrs, repo, cacheSize: opts.cacheSize, connectTimeout: opts.connectTimeout, metricsRegistry: registry })
   } catch (err) {
     throw new UsageError(`bad Global address ${addrs.join(', ')}: ${(err as Error).message}`, 2)
   }
@@ -119,7 +122,13 @@ export async function runLocalDaemon (opts: LocalDaemonOptions): Promise<void> {
   if (listen !== 'off') {
     try {
       const started = await listenWithFallback(listen, opts.http !== undefined, async (host, port) => await startHttpServer({
-        host, port, token, log, backend: localBackend(local, { status: async () => ({ ...minimalLocalStatus(local), writes }) })
+        host,
+        port,
+        // `writes` tells client commands whether put and rm may go through this daemon (findDaemon).
+        backend: localBackend(local, { status: async () => ({ ...await localStatus(local, { version: opts.version, url: http?.url }), writes }) }),
+        metrics: createMetrics({ role: 'local', source: localMetricsSource(local), registry, version: opts.version, peerId: local.peerId }),
+        token,
+        log
       }))
       http = started.server
       if (started.note !== undefined) notes.push(started.note)

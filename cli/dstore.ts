@@ -5,7 +5,7 @@
  */
 import {
   createGlobal, createLocal, parseCID, repoPeerId, DEFAULT_CONNECTION_LIMITS, READERS_FILE, WRITERS_FILE,
-  startHttpServer, globalBackend, isLoopbackHost,
+  startHttpServer, globalBackend, isLoopbackHost, createMetrics, createMetricsRegistry, globalMetricsSource,
   type AccessLists, type CID, type GlobalPeer, type LocalPeer, type HttpServer
 } from '../src/index.js'
 import { stat } from 'node:fs/promises'
@@ -169,6 +169,8 @@ A client's PeerId is printed by \`dstore id\`.`)
     const repo = resolveRepo(opts.repo)
     // Read before anything starts: a bad token file starts nothing.
     const httpToken = opts.httpToken !== undefined ? await readTokenFile(opts.httpToken) : undefined
+    // One registry for this Global: libp2p's series and dstore's (GET /metrics).
+    let registry = createMetricsRegistry()
     const base = {
       repo,
       maxBlobSize: opts.maxBlobSize,
@@ -188,14 +190,16 @@ A client's PeerId is printed by \`dstore id\`.`)
     await makeRepo(repo)
     const listen = opts.listen ?? [DEFAULT_LISTEN]
     try {
-      global = await createGlobal({ ...base, listen })
+      global = await createGlobal({ ...base, listen, metricsRegistry: registry })
     } catch (err) {
       // libp2p says only that some address failed, with its own configuration advice and the
       // listen error's stack in the text: find out which address, and why, by its errno.
       const failure = await describeListenFailure(err, listen)
       if (failure === undefined) throw err
       if (opts.listen != null || failure.code !== 'EADDRINUSE') throw new UsageError(failure.line, 1)
-      global = await createGlobal({ ...base, listen: ['/ip4/127.0.0.1/tcp/0'] })
+      // A fresh registry: the failed start may have registered libp2p's series in the first.
+      registry = createMetricsRegistry()
+      global = await createGlobal({ ...base, listen: ['/ip4/127.0.0.1/tcp/0'], metricsRegistry: registry })
       note = `port 4001 is taken, so a free port was chosen`
     }
     const httpListen = opts.http ?? parseHttpListen(DEFAULT_GLOBAL_HTTP)
@@ -208,6 +212,7 @@ A client's PeerId is printed by \`dstore id\`.`)
           host,
           port,
           backend: globalBackend(global, { version: VERSION }),
+          metrics: createMetrics({ role: 'global', source: globalMetricsSource(global), registry, version: VERSION, peerId: global.peerId }),
           token: httpToken,
           maxBlobSize: opts.maxBlobSize,
           log: base.log

@@ -140,6 +140,20 @@ describe('http abuse', function () {
       await stillServes(s)
     })
 
+    it('a write whose body has all arrived is not cut by idleTimeout while the backend is still storing it', async function () {
+      // The peer behind the server, slowed after it stored the value (as a long fsync or a Local's wait for Global is).
+      const real = globalBackend(global)
+      const s = await serve({ idleTimeout: 300, backend: { ...real, put: async (source, options) => { const key = await real.put(source, options); await new Promise(resolve => setTimeout(resolve, 900)); return key } } })
+      const body = pseudoRandom(100_000, 15)
+      const r = await fetch(`${s.url}/ipfs`, { method: 'POST', body })
+      assert.equal(r.status, 201)
+      assert.equal((await r.json() as any).cid, cidOfBytes(body).toString())
+      // And the idle deadline holds again once the answer is sent.
+      const idle = await rawSocket(s.port, '', 5000)
+      assert.ok(idle.closed && idle.elapsed < 3000, `closed after ${idle.elapsed} ms`)
+      await stillServes(s)
+    })
+
     it('an idle connection (connected, sends nothing) is closed after idleTimeout', async function () {
       const s = await serve({ idleTimeout: 300 })
       const r = await rawSocket(s.port, '', 5000)

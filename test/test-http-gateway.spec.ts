@@ -5,6 +5,7 @@
  * read-only listeners.
  */
 import { strict as assert } from 'node:assert'
+import { Registry } from 'prom-client'
 import { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
 import {
@@ -279,7 +280,7 @@ describe('http gateway', function () {
     it('with metrics: /metrics answers their text and type, every request is observed once with a fixed route label, and page() is served at /', async function () {
       const seen: Array<[string, number, string]> = []
       const metrics = {
-        registry: {},
+        registry: new Registry(),
         contentType: 'text/plain; version=0.0.4; charset=utf-8',
         observeRequest: (method: string, status: number, seconds: number, route: string) => { assert.ok(seconds >= 0); seen.push([method, status, route]) },
         text: async () => '# HELP x y\nx 1\n'

@@ -599,6 +599,42 @@ describe('fs store', () => {
     })
   })
 
+  describe('usage', () => {
+    /** What usage() must say: a scan of list(). */
+    async function scanned (s: FsBlobStore): Promise<{ values: number, bytes: number }> {
+      let values = 0
+      let bytes = 0
+      for await (const e of s.list()) { values++; bytes += e.size }
+      return { values, bytes }
+    }
+
+    it('counts values and bytes through puts (inline and file), re-puts, deletes, a reopen and a re-index of lost entries', async () => {
+      store = await createFsStore({ path: dir.path, sync: false })
+      assert.deepEqual(store.usage(), { values: 0, bytes: 0 })
+      const small = pseudoRandom(1000, 71)
+      const big = pseudoRandom(300_000, 72) // past the inline threshold: a data file
+      await store.put(small)
+      await store.put(big)
+      await store.put(small) // a re-put: no change
+      await Promise.all([store.put(pseudoRandom(10, 73)), store.put(pseudoRandom(20, 74)), store.put(pseudoRandom(10, 73))])
+      assert.deepEqual(store.usage(), { values: 4, bytes: 1000 + 300_000 + 10 + 20 })
+      assert.deepEqual(store.usage(), await scanned(store))
+      assert.equal(await store.delete(cidOfBytes(small)), true)
+      assert.equal(await store.delete(cidOfBytes(small)), false)
+      assert.deepEqual(store.usage(), { values: 3, bytes: 300_000 + 30 })
+      await store.close()
+      store = await createFsStore({ path: dir.path, sync: false })
+      assert.deepEqual(store.usage(), { values: 3, bytes: 300_000 + 30 }, 'counted again at open')
+      await store.close()
+      // The index lost: the data file is re-indexed at open, and counted.
+      await rm(join(dir.path, 'index.mdb'), { force: true })
+      await rm(join(dir.path, 'index.mdb-lock'), { force: true })
+      store = await createFsStore({ path: dir.path, sync: false })
+      assert.deepEqual(store.usage(), { values: 1, bytes: 300_000 })
+      assert.deepEqual(store.usage(), await scanned(store))
+    })
+  })
+
   describe('delete', () => {
     it('removes the data file of a file blob', async () => {
       store = await createFsStore({ path: dir.path })

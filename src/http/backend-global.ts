@@ -7,10 +7,13 @@ import { NotFoundError } from '../core/errors.js'
 import { encodeRange, encodedRangeLength } from '../core/bao/index.js'
 import type { GlobalPeer } from '../peers/global.js'
 import type { HttpBackend } from './backend.js'
+import { globalStatus } from './status.js'
 
 export interface GlobalBackendInfo {
   /** dstore's version, for /status. */
   version?: string
+  /** The server's URL, for /status. */
+  url?: string
 }
 
 /** Serves `global` over HTTP. */
@@ -23,7 +26,8 @@ export function globalBackend (global: GlobalPeer, info: GlobalBackendInfo = {})
       if (store.isSuspect(cid)) throw new NotFoundError(`${cid.toString()} is stored but failed a re-check; it is not served until replaced`)
       return { size: (await store.stat(cid, options)).size, cached: true }
     },
-    cat: (cid, range, options) => store.cat(cid, { ...range, signal: options?.signal }),
+    // Through the Global, which counts what it serves (status, metrics).
+    cat: (cid, range, options) => global.cat(cid, { ...range, signal: options?.signal }),
     encoded: async (cid, range, options) => {
       const { size } = await store.stat(cid, options)
       const length = encodedRangeLength(size, range)
@@ -49,7 +53,6 @@ export function globalBackend (global: GlobalPeer, info: GlobalBackendInfo = {})
       for (const cid of cids) if (store.isSuspect(cid) || !await store.has(cid, options)) absent.push(cid)
       return absent
     },
-    // A placeholder until status.ts (globalStatus) is wired in.
-    status: async () => ({ role: 'global', peerId: global.peerId, version: info.version })
+    status: async () => await globalStatus(global, { version: info.version ?? 'unknown', url: info.url })
   }
 }

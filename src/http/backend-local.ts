@@ -148,7 +148,7 @@ class LocalBackend implements HttpBackend {
   private async whole (cid: CID, options: AbortOptions): Promise<Uint8Array | undefined> {
     const cache = this.local.cache
     if (await cache.has(cid)) {
-      const bytes = cache.getBytes(cid) // a hit
+      const bytes = this.local.getCached(cid) // a hit (counted, and recorded as a transfer, by the Local)
       if (bytes !== undefined) return bytes
     }
     const size = await this.sizeOf(cid, options)

@@ -8,10 +8,11 @@ import { pipeBody, readSmallBody } from './body.js'
 import type { Handler, RequestContext } from './context.js'
 import { HttpError } from './errors.js'
 import { deleteValue, getValue, putValue, sendJson } from './gateway.js'
+import { STATUS_PAGE_CSP } from './status-page.js'
 
 /** What GET /metrics needs (B's `HttpMetrics`, src/http/metrics.ts, has this shape). */
 export interface HttpMetrics {
-  readonly registry: unknown
+  readonly registry: import('prom-client').Registry
   /** One finished HTTP request. route: a fixed label such as 'ipfs', 'status', 'metrics', 'page', 'other' */
   observeRequest: (method: string, status: number, seconds: number, route: string) => void
   text: () => Promise<string>
@@ -60,8 +61,8 @@ export function route (ctx: RequestContext, extras: RouteExtras): Route {
   return { label: 'other', handler: async () => { throw new HttpError(404, 'ERR_NO_ROUTE', 'no such route (see docs/HTTP.md)') } }
 }
 
-/** The page: inline script and style only, talking to this origin only. */
-const PAGE_CSP = "default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; img-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+/** The page: its own inline script and style only (by hash), talking to this origin only. */
+const PAGE_CSP = STATUS_PAGE_CSP
 
 function sendPage (ctx: RequestContext, html: string): void {
   const bytes = Buffer.from(html)

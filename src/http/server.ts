@@ -18,6 +18,7 @@ import type { RequestContext } from './context.js'
 import { HttpError, sendError, statusOf } from './errors.js'
 import { RequestLimiter } from './limiter.js'
 import { route, type HttpMetrics } from './routes.js'
+import { STATUS_PAGE_HTML } from './status-page.js'
 import { parseTarget } from './target.js'
 
 export type { HttpMetrics } from './routes.js'
@@ -36,7 +37,7 @@ export interface HttpServerOptions {
   writable?: boolean
   /** Largest body a put may have (413 above it). @default no limit */
   maxBlobSize?: number
-  /** The HTML of GET / (the status page). @default a placeholder */
+  /** The HTML of GET /. @default the status page (status-page.ts) */
   page?: () => string
   log?: (line: string) => void
   /** Time a client gets to send the whole request head. @default 10000 */
@@ -81,9 +82,9 @@ function hostOf (header: string): string {
 
 const METHODS = new Set(['GET', 'HEAD', 'POST', 'PUT', 'DELETE', 'OPTIONS'])
 
-/** A placeholder GET / until the status page (status-page.ts) is wired in. */
+/** The default GET /: the status page (status-page.ts). */
 export function placeholderPage (): string {
-  return '<!doctype html><meta charset="utf-8"><title>dstore</title><p>dstore is running. See <a href="/status">/status</a>.</p>\n'
+  return STATUS_PAGE_HTML
 }
 
 /** Starts listening. @throws {ConfigError} for unsafe options; the listen error (with its errno `code`, e.g. EADDRINUSE) if the port cannot be had. */
@@ -130,6 +131,11 @@ export async function startHttpServer (options: HttpServerOptions): Promise<Http
       options.metrics?.observeRequest(method, res.statusCode, (performance.now() - started) / 1000, label)
     })
     const write = method === 'POST' || method === 'PUT' || method === 'DELETE'
+    // Once the whole body is in, the wait is the server's (storing, fsync, a Local waiting for
+    // Global), not an idle client: the idle deadline is off until the answer is sent.
+    const socket = req.socket
+    req.once('end', () => { if (!res.writableEnded && !socket.destroyed) socket.setTimeout(0) })
+    res.once('finish', () => { if (!socket.destroyed) socket.setTimeout(idleTimeout) })
     let release: (() => void) | undefined
     try {
       // DNS rebinding: a loopback listener answers only requests addressed to a loopback name.
@@ -167,7 +173,9 @@ export async function startHttpServer (options: HttpServerOptions): Promise<Http
   server.maxConnections = options.maxConnections ?? 4096
   server.setTimeout(idleTimeout, (socket: Socket) => { socket.destroy() })
   server.on('clientError', (err: NodeJS.ErrnoException, socket: Socket) => {
-    if (!socket.writable || err.code === 'ECONNRESET') { socket.destroy(); return }
+    // Mid-response (a pipelined request gone bad), raw bytes would corrupt the answer being sent.
+    const sending = (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent === true
+    if (!socket.writable || sending || err.code === 'ECONNRESET') { socket.destroy(); return }
     const status = err.code === 'HPE_HEADER_OVERFLOW' ? 431 : err.code === 'ERR_HTTP_REQUEST_TIMEOUT' ? 408 : 400
     const text = status === 431 ? 'Request Header Fields Too Large' : status === 408 ? 'Request Timeout' : 'Bad Request'
     socket.end(`HTTP/1.1 ${status} ${text}\r\nConnection: close\r\nContent-Length: 0\r\n\r\n`)

@@ -23,6 +23,8 @@ import { RecheckBudget } from './recheck-budget.js'
 import { loadOrCreateIdentity } from './identity.js'
 import { createNode, type DstoreNode, type Encryption } from './node.js'
 import type { ConnectionLimits } from './conn-limits.js'
+import { Traffic, type TrafficSnapshot } from './traffic.js'
+import type { Registry } from 'prom-client'
 
 export interface GlobalOptions {
   /** Repository folder: identity, store and `global.addr` live here. Created if missing. */
@@ -55,6 +57,17 @@ export interface GlobalOptions {
   connectionLimits?: Partial<ConnectionLimits>
   /** Receives one line per notable event (protocol violations, evictions that timed out, the first refusal of each peer). */
   log?: (line: string) => void
+  /** A prom-client registry to collect libp2p's metrics (`libp2p_*`) into (src/http/metrics.ts). None by default. */
+  metricsRegistry?: Registry
+}
+
+/** A Local connected now (its rpc channel is open). */
+export interface ConnectedLocal {
+  peerId: string
+  /** The address it connected from. */
+  addr: string
+  /** When its channel opened, ms since the epoch. */
+  since: number
 }
 
 export interface GlobalStats {
@@ -73,7 +86,7 @@ export interface GlobalStats {
   rechecksPending: number
 }
 
-interface LocalLink { channel: RpcChannel, connection: Connection }
+interface LocalLink { channel: RpcChannel, connection: Connection, since: number }
 
 /** Values waiting to be re-checked after aborted GETs; more are not queued. */
 const MAX_RECHECKS = 16
@@ -85,6 +98,10 @@ export class GlobalPeer {
   private readonly links = new Set<LocalLink>()
   private readonly counters = { bytesIn: 0, bytesOut: 0, evictionsConfirmed: 0, evictionsTimedOut: 0, rechecks: 0, rechecksFailed: 0 }
   private stopped = false
+  /** Value bytes by source, verification failures, recent transfers (status, metrics). */
+  private readonly moved = new Traffic()
+  /** When this Global started (ms since the epoch). */
+  readonly startedAt = Date.now()
   /** Values to re-check after an aborted GET (see `recheck`), by hex digest. */
   private readonly rechecks = new Map<string, { digest: Uint8Array, covered: ByteRange }>()
   private readonly recheckBudget = new RecheckBudget()
@@ -123,7 +140,7 @@ export class GlobalPeer {
     const store = await createFsStore({ path: join(options.repo, 'store'), sync: options.sync ?? true, log: options.log })
     let node: DstoreNode
     try {
-      node = await createNode({ privateKey, listen, encryption: options.encryption, limits: options.connectionLimits })
+      node = await createNode({ privateKey, listen, encryption: options.encryption, limits: options.connectionLimits, metricsRegistry: options.metricsRegistry })
     } catch (err) {
       await store.close()
       throw err
@@ -145,7 +162,13 @@ export class GlobalPeer {
       onDelete: async (digest) => { await this.evictEverywhere(digest) },
       maxBlobSize: this.options.maxBlobSize,
       requestTimeout: this.options.requestTimeout,
-      onBytes: (dir, n) => { if (dir === 'in') this.counters.bytesIn += n; else this.counters.bytesOut += n }
+      onBytes: (dir, n) => { if (dir === 'in') this.counters.bytesIn += n; else this.counters.bytesOut += n },
+      onTransfer: (t) => {
+        if (t.error !== undefined) this.moved.failedWith(t.error)
+        // The inline start of a larger GET: its bytes count, the blob stream's GET is the transfer.
+        if (t.partial === true) { this.moved.served('local', t.bytes); return }
+        this.moved.record(t.digest.length === 0 ? '' : cidFromDigest(t.digest).toString(), t.op, 'local', t.bytes, t.started, t.error === undefined)
+      }
     }
     // The peer checked is the connection's remote peer: the identity its handshake proved.
     const forPeer = (connection: Connection): ProviderOptions => {
@@ -177,6 +200,7 @@ export class GlobalPeer {
     await this.node.handle(RPC_PROTOCOL, (stream: Stream, connection: Connection) => {
       const link: LocalLink = {
         connection,
+        since: Date.now(),
         channel: new RpcChannel(stream, createProviderHandler(forPeer(connection)), {
           requestTimeout: this.options.requestTimeout,
           onClose: () => { this.links.delete(link) },
@@ -210,10 +234,31 @@ export class GlobalPeer {
   get accessLists (): AccessLists { return this.access.current }
 
   /** Stores a value directly (verified like any put). */
-  async put (source: ByteSource, options?: PutOptions): Promise<CID> { return await this.store.put(source, options) }
+  async put (source: ByteSource, options?: PutOptions): Promise<CID> {
+    const started = Date.now()
+    let cid: CID
+    try {
+      cid = await this.store.put(source, options)
+    } catch (err) {
+      this.moved.failedWith(err)
+      throw err
+    }
+    this.moved.record(cid.toString(), 'put', 'api', (await this.store.stat(cid)).size, started)
+    return cid
+  }
 
   /** Streams a value (or a range) from the store. */
-  cat (cid: CIDLike, options?: GetOptions): AsyncIterable<Uint8Array> { return this.store.cat(cid, options) }
+  async * cat (cid: CIDLike, options?: GetOptions): AsyncGenerator<Uint8Array> {
+    const started = Date.now()
+    let done = 0
+    let ok = false
+    try {
+      for await (const part of this.store.cat(cid, options)) { done += part.length; yield part }
+      ok = true
+    } finally {
+      this.moved.record(parseCID(cid).toString(), 'get', 'api', done, started, ok)
+    }
+  }
 
   async has (cid: CIDLike, options?: AbortOptions): Promise<boolean> { return await this.store.has(cid, options) }
   async stat (cid: CIDLike, options?: AbortOptions): Promise<BlobStat> { return await this.store.stat(cid, options) }
@@ -225,6 +270,25 @@ export class GlobalPeer {
     const existed = await this.store.delete(key, options)
     await this.evictEverywhere(key.multihash.digest)
     return existed
+  }
+
+  /** Value bytes received and served by source, verification failures, and the recent transfers. */
+  traffic (): TrafficSnapshot {
+    return this.moved.snapshot()
+  }
+
+  /** The Locals connected now. */
+  connectedLocals (): ConnectedLocal[] {
+    return [...this.links].map(link => ({
+      peerId: link.connection.remotePeer.toString(),
+      addr: link.connection.remoteAddr.toString(),
+      since: link.since
+    }))
+  }
+
+  /** Values stored and the sum of their sizes (kept by the store's index; no scan). */
+  storeUsage (): { values: number, bytes: number } {
+    return this.store.usage()
   }
 
   stats (): GlobalStats {

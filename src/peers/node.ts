@@ -10,7 +10,9 @@ import { yamux } from '@chainsafe/libp2p-yamux'
 import { tls } from '@libp2p/tls'
 import { identify } from '@libp2p/identify'
 import { ping } from '@libp2p/ping'
+import { prometheusMetrics } from '@libp2p/prometheus-metrics'
 import type { PrivateKey } from '@libp2p/interface'
+import type { Registry } from 'prom-client'
 import { connectionLimits, PendingConnections, type ConnectionLimits } from './conn-limits.js'
 
 /** Connection encryption. With both, the dialer's order wins when the listener supports both. */
@@ -26,6 +28,11 @@ export interface NodeOptions {
   encryption?: Encryption[]
   /** Limits on inbound connections still in their handshake; see {@link ConnectionLimits}. */
   limits?: Partial<ConnectionLimits>
+  /**
+   * A prom-client registry for libp2p's own metrics (`libp2p_*`, plus Node's process metrics),
+   * through @libp2p/prometheus-metrics. None by default: no metrics are collected.
+   */
+  metricsRegistry?: Registry
 }
 
 export type DstoreNode = Libp2p<{ identify: ReturnType<ReturnType<typeof identify>>, ping: ReturnType<ReturnType<typeof ping>> }>
@@ -47,6 +54,11 @@ export async function createNode (options: NodeOptions): Promise<DstoreNode> {
     connectionEncrypters: encrypters,
     streamMuxers: [yamux()],
     services: { identify: identify(), ping: ping() },
+    // Into the peer's own registry. @libp2p/prometheus-metrics caches metric objects by name in
+    // one module-wide map: without clearing it (preserveExistingMetrics false, which also clears
+    // prom-client's default registry, not used by dstore) a second peer in this process would
+    // get the first one's objects, registered in the first one's registry.
+    metrics: options.metricsRegistry === undefined ? undefined : prometheusMetrics({ registry: options.metricsRegistry, preserveExistingMetrics: false }),
     // Evicts the oldest handshakes when one source, or all, has too many (see conn-limits.ts).
     connectionGater: pending.gater(),
     connectionManager: {

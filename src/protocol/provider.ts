@@ -14,6 +14,7 @@
  */
 import type { Stream } from '@libp2p/interface'
 import { cidFromDigest } from '../core/cid.js'
+import type { CID } from 'multiformats/cid'
 import { ClosedError, NotFoundError, OutOfRangeError, ProtocolError, TimeoutError, TooLargeError } from '../core/errors.js'
 import { encodeRange, encodeRangeSync, encodedRangeLength } from '../core/bao/index.js'
 import type { ByteRange } from '../core/bao/index.js'
@@ -58,6 +59,22 @@ export interface ProviderOptions {
   onReport?: (digest: Uint8Array, covered: ByteRange) => void
   /** Called when a peer breaks a rule on a blob stream (malformed, too slow, past its credit), for logging. */
   onProtocolError?: (err: Error) => void
+  /**
+   * Called when a GET or PUT of value bytes ends (status and metrics: src/peers/traffic.ts).
+   * `bytes` are value bytes (a range's length), `started` is Date.now() at its start, `error`
+   * what failed it. The start of a range answered inline ahead of a blob stream is `partial`.
+   */
+  onTransfer?: (transfer: ProviderTransfer) => void
+}
+
+/** One GET or PUT the provider served, for {@link ProviderOptions.onTransfer}. */
+export interface ProviderTransfer {
+  op: 'get' | 'put'
+  digest: Uint8Array
+  bytes: number
+  started: number
+  partial?: boolean
+  error?: unknown
 }
 
 /** The size STAT answers: none for a value the store does not hold, or holds a corrupt copy of. */
@@ -109,7 +126,14 @@ export function createProviderHandler (options: ProviderOptions): RequestHandler
         if (data.length > INLINE_MAX) throw new ProtocolError(`inline PUT of ${data.length} bytes exceeds ${INLINE_MAX}`)
         checkSize(options, data.length)
         options.onBytes?.('in', data.length)
-        await store.put(data, { expected: cidFromDigest(digest), size: data.length })
+        const started = Date.now()
+        try {
+          await store.put(data, { expected: cidFromDigest(digest), size: data.length })
+        } catch (error) {
+          options.onTransfer?.({ op: 'put', digest, bytes: data.length, started, error })
+          throw error
+        }
+        options.onTransfer?.({ op: 'put', digest, bytes: data.length, started })
         return encodeOk(KIND.PUT, msg.id)
       }
       case KIND.DELETE: {
@@ -164,10 +188,13 @@ async function answerGet (msg: MessageReader, options: ProviderOptions): Promise
   const req = decodeGet(msg)
   const cid = cidFromDigest(req.digest)
   // Small values live in the store's index: answered synchronously, no file, no generator.
+  const started = Date.now()
   const small = req.inline ? store.readInline?.(cid) : undefined
   if (small !== undefined) {
-    const encoded = encodeRangeSync(small.data, small.outboard, clip(small.data.length, req.offset, req.length), DEFAULT_GROUP_LOG)
+    const range = clip(small.data.length, req.offset, req.length)
+    const encoded = encodeRangeSync(small.data, small.outboard, range, DEFAULT_GROUP_LOG)
     options.onBytes?.('out', encoded.length)
+    options.onTransfer?.({ op: 'get', digest: req.digest, bytes: range.length, started })
     return encodeGetInline(msg.id, small.data.length, encoded)
   }
   const reader = await store.open(cid)
@@ -178,6 +205,7 @@ async function answerGet (msg: MessageReader, options: ProviderOptions): Promise
     if (req.inline && fits) {
       const encoded = await collectEncoded(reader, await store.outboard(cid), range)
       options.onBytes?.('out', encoded.length)
+      options.onTransfer?.({ op: 'get', digest: req.digest, bytes: range.length, started })
       return encodeGetInline(msg.id, size, encoded)
     }
     if (!req.partial || fits) return encodeGetUseBlob(msg.id, size)
@@ -186,6 +214,7 @@ async function answerGet (msg: MessageReader, options: ProviderOptions): Promise
     const start = { offset: range.offset, length: end - range.offset }
     const encoded = await collectEncoded(reader, await store.outboard(cid), start)
     options.onBytes?.('out', encoded.length)
+    options.onTransfer?.({ op: 'get', digest: req.digest, bytes: start.length, started, partial: true })
     return encodeGetPartial(msg.id, size, start.length, encoded)
   } finally {
     await reader.close()
@@ -259,6 +288,7 @@ async function serveGet (blob: BlobStream, msg: MessageReader, options: Provider
         options.onGetAborted?.(req.digest, { offset: range.offset, length: Math.min(range.length, sent) })
       }
     }, { once: true })
+    const started = Date.now()
     try {
       await blob.send(encodeBlobGetResponse(size))
       for await (const part of encodeRange(reader, outboard, range, DEFAULT_GROUP_LOG)) {
@@ -267,6 +297,11 @@ async function serveGet (blob: BlobStream, msg: MessageReader, options: Provider
         sent += part.length
         options.onBytes?.('out', part.length)
       }
+      options.onTransfer?.({ op: 'get', digest: req.digest, bytes: range.length, started })
+    } catch (error) {
+      // The encoded bytes sent bound the value bytes sent.
+      options.onTransfer?.({ op: 'get', digest: req.digest, bytes: Math.min(range.length, sent), started, error })
+      throw error
     } finally {
       gate.fail(new ClosedError('GET finished'))
     }
@@ -292,9 +327,17 @@ async function receivePut (blob: BlobStream, msg: MessageReader, options: Provid
       yield part
     }
   }
-  const cid = await options.store.put(body(), {
-    expected: head.digest != null ? cidFromDigest(head.digest) : undefined,
-    size: head.size
-  })
+  const started = Date.now()
+  let cid: CID
+  try {
+    cid = await options.store.put(body(), {
+      expected: head.digest != null ? cidFromDigest(head.digest) : undefined,
+      size: head.size
+    })
+  } catch (error) {
+    options.onTransfer?.({ op: 'put', digest: head.digest ?? new Uint8Array(0), bytes: received, started, error })
+    throw error
+  }
+  options.onTransfer?.({ op: 'put', digest: cid.multihash.digest, bytes: received, started })
   await blob.send(encodePutResponse(cid.multihash.digest))
 }

@@ -153,6 +153,11 @@ export class FsBlobStore implements VerifiableBlobStore {
     return { cid: parsed, size: record.size, pinned: record.pinned }
   }
 
+  /** Values stored and the sum of their sizes, without a scan (kept by the index). */
+  usage (): { values: number, bytes: number } {
+    return this.db.usage()
+  }
+
   async put (source: ByteSource, options: PutOptions = {}): Promise<CID> {
     this.check(options)
     return await this.track(this.doPut(source, options))

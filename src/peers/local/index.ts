@@ -17,10 +17,11 @@ import type { CID } from 'multiformats/cid'
 import { cidFromDigest, parseCID, type CIDLike } from '../../core/cid.js'
 import { ArgumentError, ClosedError, NotFoundError } from '../../core/errors.js'
 import { createMemoryStore, type MemoryBlobStore } from '../../core/store/memory.js'
-import type { AbortOptions, ByteSource } from '../../core/store/interface.js'
+import type { AbortOptions, ByteSource, ProgressEvent } from '../../core/store/interface.js'
 import { checkRangeArgs, deleteBlob, getRange, listBlobs, statMany } from '../../protocol/requester.js'
 import { loadOrCreateIdentity } from '../identity.js'
 import { createNode, type DstoreNode } from '../node.js'
+import { Traffic, type TrafficSnapshot, type TransferSource } from '../traffic.js'
 import { Coherence } from './coherence.js'
 import { GlobalConnection } from './connection.js'
 import { SingleFlight } from './fetch.js'
@@ -47,10 +48,14 @@ export class LocalPeer {
   private readonly fetcher: SingleFlight
   private readonly putter: Putter
   private readonly counters = { bytesIn: 0, bytesOut: 0 }
+  /** Value bytes by source, verification failures, recent transfers (status, metrics). */
+  private readonly moved = new Traffic()
+  /** When this Local started (ms since the epoch). */
+  readonly startedAt = Date.now()
   /** Aborted by stop(), after the connection is marked stopped (so what it ends is a ClosedError). */
   private readonly stopping = new AbortController()
 
-  private constructor (readonly node: DstoreNode, options: LocalOptions, addrs: Multiaddr[]) {
+  private constructor (readonly node: DstoreNode, options: LocalOptions, private readonly addrs: Multiaddr[]) {
     const cacheSize = options.cacheSize ?? DEFAULT_CACHE
     this.cache = createMemoryStore({ maxBytes: cacheSize })
     this.coherence = new Coherence(this.cache)
@@ -60,7 +65,9 @@ export class LocalPeer {
       handleRequest: this.coherence.handleRequest,
       onOpen: this.coherence.reconcile,
       onClose: () => { this.coherence.channelClosed() },
-      onBytes: (dir, n) => { if (dir === 'in') this.counters.bytesIn += n; else this.counters.bytesOut += n }
+      onBytes: (dir, n) => {
+        if (dir === 'in') { this.counters.bytesIn += n; this.moved.received('global', n) } else this.counters.bytesOut += n
+      }
     })
     this.fetcher = new SingleFlight(this.connection, this.cache, this.coherence)
     this.putter = new Putter(this.connection, this.coherence, cacheSize, this.stopping.signal)
@@ -70,7 +77,7 @@ export class LocalPeer {
   static async create (options: LocalOptions): Promise<LocalPeer> {
     const addrs = await checkLocalOptions(options)
     const privateKey = options.repo != null ? await loadOrCreateIdentity(options.repo, 'local.key') : undefined
-    const node = await createNode({ privateKey, listen: [], encryption: options.encryption })
+    const node = await createNode({ privateKey, listen: [], encryption: options.encryption, metricsRegistry: options.metricsRegistry })
     const peer = new LocalPeer(node, options, addrs)
     peer.connection.start()
     return peer
@@ -98,11 +105,35 @@ export class LocalPeer {
   async get (cid: CIDLike, options: CallOptions = {}): Promise<Uint8Array> {
     const key = parseCID(cid)
     const opts = checkCallOptions(options)
+    const started = Date.now()
     return await this.guard(async () => {
       const cached = this.cache.getBytes(key)
-      if (cached !== undefined) return cached.slice()
-      return await this.fetcher.fetch(key, opts)
+      if (cached !== undefined) {
+        this.moved.record(key.toString(), 'get', 'cache', cached.length, started)
+        return cached.slice()
+      }
+      try {
+        const value = await this.fetcher.fetch(key, opts)
+        this.moved.record(key.toString(), 'get', 'global', value.length, started)
+        return value
+      } catch (err) {
+        this.moved.failedWith(err)
+        throw err
+      }
     })
+  }
+
+  /**
+   * The cache's own copy of a value (not a copy: callers must not modify it), or undefined when
+   * it is not cached. A hit, counted and recorded as a transfer of the whole value from `cache`,
+   * as a get's would be; for a front end that serves the cached bytes itself (the HTTP daemon)
+   * without the copy `get` makes.
+   */
+  getCached (cid: CIDLike): Uint8Array | undefined {
+    const started = Date.now()
+    const value = this.cache.getBytes(cid)
+    if (value !== undefined) this.moved.record(parseCID(cid).toString(), 'get', 'cache', value.length, started)
+    return value
   }
 
   /** Streams verified bytes of a value, or of a range of it. Ranges are not cached. */
@@ -111,22 +142,32 @@ export class LocalPeer {
     const opts = checkCallOptions(options)
     const offset = opts.offset ?? 0
     checkRangeArgs({ offset, length: opts.length })
+    const started = Date.now()
+    let source: TransferSource = 'cache'
+    let done = 0
+    let ok = false
     try {
       const cachedSize = await this.cachedSize(key)
       if (cachedSize !== undefined) {
         // Same range rules as a fetch from Global (docs/PROTOCOL.md, "GET of a range"): a length
         // past the end is clipped, not refused as the memory store's get would.
         const length = opts.length === undefined || offset > cachedSize ? opts.length : Math.min(opts.length, cachedSize - offset)
-        yield * this.cache.cat(key, { offset, length, signal: opts.signal })
+        for await (const part of this.cache.cat(key, { offset, length, signal: opts.signal })) { done += part.length; yield part }
+        ok = true
         return
       }
-      let done = 0
+      source = 'global'
       yield * withGlobal(this.connection, { signal: opts.signal, canRetry: () => done === 0, what: 'during a streamed read' }, (ctx) => {
         const gen = getRange(ctx, key.multihash.digest, { offset, length: opts.length }, opts)
         return (async function * () { for await (const part of gen) { done += part.length; yield part } })()
       })
+      ok = true
     } catch (err) {
+      this.moved.failedWith(err)
       throw this.closedIfStopped(err)
+    } finally {
+      // Also when the consumer stops early (return()): what it took is what was served.
+      this.moved.record(key.toString(), 'get', source, done, started, ok)
     }
   }
 
@@ -137,7 +178,14 @@ export class LocalPeer {
    */
   async put (source: ByteSource, options: LocalPutOptions = {}): Promise<CID> {
     const opts = checkCallOptions(options)
-    return await this.guard(async () => await this.putter.put(source, opts))
+    const started = Date.now()
+    // The value's size, from the put's progress events (or the bytes given), for the transfer record.
+    let size = source instanceof Uint8Array ? source.length : 0
+    const onProgress = opts.onProgress
+    const counted = { ...opts, onProgress: (event: ProgressEvent) => { if (event.bytes > size) size = event.bytes; onProgress?.(event) } }
+    const cid = await this.guard(async () => await this.putter.put(source, counted))
+    this.moved.record(cid.toString(), 'put', 'client', size, started)
+    return cid
   }
 
   /** True when the value is cached here or stored on Global. */
@@ -204,6 +252,14 @@ export class LocalPeer {
       throw this.closedIfStopped(err)
     }
   }
+
+  /** Value bytes received and served by source, verification failures, and the recent transfers. */
+  traffic (): TrafficSnapshot {
+    return this.moved.snapshot()
+  }
+
+  /** Global's addresses as configured. */
+  get globalAddrs (): string[] { return this.addrs.map(a => a.toString()) }
 
   stats (): LocalStats {
     const c = this.cache.stats()

@@ -8,6 +8,7 @@ import type { CIDLike } from '../../core/cid.js'
 import { ArgumentError } from '../../core/errors.js'
 import type { CallOptions, ProgressEvent } from '../../core/store/interface.js'
 import type { Encryption } from '../node.js'
+import type { Registry } from 'prom-client'
 
 export type { CallOptions }
 
@@ -33,6 +34,11 @@ export interface LocalOptions {
    * @default 30000
    */
   requestTimeout?: number
+  /**
+   * A prom-client registry to collect libp2p's metrics (`libp2p_*`) into; the HTTP daemon's
+   * /metrics serves it (src/http/metrics.ts). None by default.
+   */
+  metricsRegistry?: Registry
 }
 
 export interface CatOptions extends CallOptions {

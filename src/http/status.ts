@@ -1,0 +1,111 @@
+/**
+ * The JSON document GET /status answers (docs/HTTP.md, "GET /status"), built from a peer's own
+ * counters: one shape for both roles, with `cache` and `global` on a Local and `store` and
+ * `locals` on Global. Numbers are plain JSON numbers (bytes, counts, seconds); times are ISO 8601.
+ */
+import type { GlobalPeer } from '../peers/global.js'
+import type { LocalPeer } from '../peers/local/index.js'
+import type { TrafficSnapshot, TransferRecord } from '../peers/traffic.js'
+
+/** What the daemon knows and the peer does not. */
+export interface StatusInfo {
+  /** dstore's version (package.json). */
+  version: string
+  /** The URL the HTTP server listens on, if known. */
+  url?: string
+}
+
+/** One recent transfer as /status shows it. */
+export interface StatusTransfer {
+  cid: string
+  op: 'get' | 'put'
+  source: string
+  bytes: number
+  /** Wall time in seconds. */
+  seconds: number
+  /** bytes / seconds; null when it took under 1 ms (no meaningful rate). */
+  bytesPerSecond: number | null
+  at: string
+  ok: boolean
+}
+
+/** The /status document of a Local. */
+export async function localStatus (local: LocalPeer, info: StatusInfo): Promise<Record<string, unknown>> {
+  const s = local.stats()
+  const t = local.traffic()
+  const lookups = s.hits + s.misses
+  return {
+    role: 'local',
+    peerId: local.peerId,
+    version: info.version,
+    url: info.url ?? null,
+    startedAt: new Date(local.startedAt).toISOString(),
+    uptimeSeconds: uptime(local.startedAt),
+    global: { connected: s.connected, addrs: local.globalAddrs },
+    cache: {
+      bytes: s.cacheBytes,
+      limit: s.cacheSize,
+      entries: s.cacheEntries,
+      hits: s.hits,
+      misses: s.misses,
+      hitRate: lookups === 0 ? null : s.hits / lookups,
+      evictions: s.evictions,
+      invalidations: s.invalidations
+    },
+    bytes: bytes(t),
+    // Bytes on the wire to and from Global (values, verification trees and rpc messages).
+    wire: { fromGlobal: s.bytesIn, toGlobal: s.bytesOut },
+    verificationFailures: t.verificationFailures,
+    recentTransfers: t.recent.map(transfer)
+  }
+}
+
+/** The /status document of a Global. */
+export async function globalStatus (global: GlobalPeer, info: StatusInfo): Promise<Record<string, unknown>> {
+  const s = global.stats()
+  const t = global.traffic()
+  const usage = global.storeUsage()
+  const locals = global.connectedLocals()
+  return {
+    role: 'global',
+    peerId: global.peerId,
+    version: info.version,
+    url: info.url ?? null,
+    startedAt: new Date(global.startedAt).toISOString(),
+    uptimeSeconds: uptime(global.startedAt),
+    multiaddrs: global.multiaddrs,
+    store: { values: usage.values, bytes: usage.bytes },
+    locals: {
+      count: locals.length,
+      connected: locals.map(l => ({ peerId: l.peerId, addr: l.addr, since: new Date(l.since).toISOString() }))
+    },
+    bytes: bytes(t),
+    wire: { fromLocals: s.bytesIn, toLocals: s.bytesOut },
+    verificationFailures: t.verificationFailures,
+    evictions: { confirmed: s.evictionsConfirmed, timedOut: s.evictionsTimedOut },
+    rechecks: { done: s.rechecks, failed: s.rechecksFailed, pending: s.rechecksPending },
+    recentTransfers: t.recent.map(transfer)
+  }
+}
+
+function bytes (t: TrafficSnapshot): { received: Record<string, number>, served: Record<string, number> } {
+  return { received: { ...t.received } as Record<string, number>, served: { ...t.served } as Record<string, number> }
+}
+
+function transfer (r: TransferRecord): StatusTransfer {
+  const seconds = r.ms / 1000
+  return {
+    cid: r.cid,
+    op: r.op,
+    source: r.source,
+    bytes: r.bytes,
+    seconds,
+    bytesPerSecond: r.ms < 1 ? null : Math.round(r.bytes / seconds),
+    at: new Date(r.at).toISOString(),
+    ok: r.ok
+  }
+}
+
+function uptime (startedAt: number): number {
+  return Math.round((Date.now() - startedAt) / 100) / 10
+}

@@ -1,0 +1,110 @@
+/**
+ * /metrics, /status and the status page of the real daemons: a `dstore global --http` child and
+ * a `dstore local` child (the CLI wiring of src/http/metrics.ts and status.ts). Each daemon's
+ * /metrics has dstore's series and libp2p's, and both move with a put and two GETs over HTTP.
+ */
+import assert from 'node:assert/strict'
+import { spawn, type ChildProcess } from 'node:child_process'
+import { pseudoRandom, tempDir } from './helpers.js'
+import { BIN, blake3Cid, cleanEnv, startGlobal, stopGlobal, VERSION, type Daemon } from './proc.js'
+import { parseProm } from './prom.js'
+
+interface LocalDaemon { proc: ChildProcess, url: string }
+
+async function startLocal (args: string[]): Promise<LocalDaemon> {
+  const proc = spawn(process.execPath, [BIN, 'local', ...args], { env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] })
+  let out = ''
+  proc.stdout!.on('data', (b: Buffer) => { out += b.toString('utf8') })
+  proc.stderr!.on('data', (b: Buffer) => { out += b.toString('utf8') })
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => { proc.kill('SIGKILL'); reject(new Error(`dstore local did not start: ${out}`)) }, 20_000)
+    proc.stdout!.on('data', () => { if (out.includes('Press Ctrl+C to stop.\n')) { clearTimeout(timer); resolve() } })
+    proc.on('exit', (code) => { clearTimeout(timer); reject(new Error(`dstore local exited with ${String(code)}: ${out}`)) })
+  })
+  const url = /^HTTP: (\S+) \(URL in /m.exec(out)?.[1]
+  assert.ok(url, out)
+  return { proc, url }
+}
+
+async function stop (proc: ChildProcess): Promise<void> {
+  if (proc.exitCode !== null || proc.signalCode !== null) return
+  const closed = new Promise(resolve => proc.once('close', resolve))
+  proc.kill('SIGTERM')
+  await closed
+}
+
+describe('the daemons serve /metrics, /status and the status page', function () {
+  this.timeout(60_000)
+  let dir: { path: string, cleanup: () => Promise<void> }
+  let global: Daemon
+  let globalUrl: string
+  let local: LocalDaemon
+
+  before(async function () {
+    dir = await tempDir('dstore-daemon-metrics-')
+    global = await startGlobal(['--repo', `${dir.path}/g`, '--listen', '/ip4/127.0.0.1/tcp/0', '--http', '127.0.0.1:0'])
+    globalUrl = /^HTTP: (http:\/\/\S+) \(URL in /m.exec(global.stdout())?.[1] ?? ''
+    assert.ok(globalUrl, global.stdout())
+    local = await startLocal(['--repo', `${dir.path}/l`, '--global', global.addr, '--http', '127.0.0.1:0'])
+  })
+  after(async function () {
+    if (local !== undefined) await stop(local.proc)
+    if (global !== undefined) await stopGlobal(global)
+    await dir?.cleanup()
+  })
+
+  const scrape = async (url: string): Promise<{ text: string, series: Map<string, number> }> => {
+    const res = await fetch(`${url}/metrics`)
+    assert.equal(res.status, 200)
+    const text = await res.text()
+    return { text, series: parseProm(text) }
+  }
+
+  it('counts a put and two GETs through the Local daemon, on both daemons, beside libp2p_ series', async function () {
+    const data = pseudoRandom(100_000, 81)
+    const l0 = await scrape(local.url)
+    const g0 = await scrape(globalUrl)
+    const put = await fetch(`${local.url}/ipfs`, { method: 'POST', body: data })
+    assert.equal(put.status, 201)
+    const cid = (await put.json() as { cid: string }).cid
+    assert.equal(cid, blake3Cid(data))
+    for (let i = 0; i < 2; i++) assert.deepEqual(new Uint8Array(await (await fetch(`${local.url}/ipfs/${cid}`)).arrayBuffer()), data)
+    const l1 = await scrape(local.url)
+    const g1 = await scrape(globalUrl)
+    const d = (a: Map<string, number>, b: Map<string, number>, k: string): number => (b.get(k) ?? 0) - (a.get(k) ?? 0)
+    // The put leaves the value cached: both GETs are hits.
+    assert.equal(d(l0.series, l1.series, 'dstore_cache_hits_total'), 2)
+    assert.equal(d(l0.series, l1.series, 'dstore_bytes_served_total'), 2 * data.length)
+    assert.equal(d(l0.series, l1.series, 'dstore_bytes_received_total{source="client"}'), data.length)
+    assert.equal(d(l0.series, l1.series, 'dstore_http_requests_total{method="POST",status="201"}'), 1)
+    assert.equal(d(l0.series, l1.series, 'dstore_http_requests_total{method="GET",status="200"}'), 2 + 1, 'two GETs and the first scrape')
+    assert.equal(l1.series.get('dstore_global_connected'), 1)
+    assert.equal(d(g0.series, g1.series, 'dstore_store_values'), 1)
+    assert.equal(d(g0.series, g1.series, 'dstore_store_bytes'), data.length)
+    assert.equal(g1.series.get('dstore_connected_locals'), 1)
+    for (const [what, s] of [['local', l1], ['global', g1]] as const) {
+      assert.match(s.text, /^libp2p_/m, `${what}: libp2p_ series`)
+      assert.match(s.text, new RegExp(`^dstore_build_info\\{role="${what}",version="${VERSION}",peer_id="12D3KooW`, 'm'))
+    }
+  })
+
+  it('answers /status with each role, and / with the status page under its CSP', async function () {
+    const ls = await (await fetch(`${local.url}/status`)).json() as any
+    assert.equal(ls.role, 'local')
+    assert.equal(ls.version, VERSION)
+    assert.equal(ls.url, local.url)
+    assert.equal(ls.global.connected, true)
+    const gs = await (await fetch(`${globalUrl}/status`)).json() as any
+    assert.equal(gs.role, 'global')
+    assert.equal(gs.peerId, global.peerId)
+    assert.equal(gs.locals.count, 1)
+    assert.equal(gs.locals.connected[0].peerId, ls.peerId)
+    for (const url of [local.url, globalUrl]) {
+      const page = await fetch(`${url}/`)
+      assert.equal(page.status, 200)
+      assert.match(page.headers.get('content-type') ?? '', /^text\/html/)
+      assert.match(page.headers.get('content-security-policy') ?? '', /^default-src 'none'; script-src 'sha256-/)
+      assert.match(await page.text(), /<title>dstore<\/title>/)
+    }
+  })
+})
