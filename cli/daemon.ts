@@ -121,12 +121,14 @@ export async function runLocalDaemon (opts: LocalDaemonOptions): Promise<void> {
   let http: HttpServer | undefined
   if (listen !== 'off') {
     try {
+      // Made once: the fallback calls start() again, and a registry takes each metric only once.
+      const metrics = createMetrics({ role: 'local', source: localMetricsSource(local), registry, version: opts.version, peerId: local.peerId })
       const started = await listenWithFallback(listen, opts.http !== undefined, async (host, port) => await startHttpServer({
         host,
         port,
         // `writes` tells client commands whether put and rm may go through this daemon (findDaemon).
         backend: localBackend(local, { status: async () => ({ ...await localStatus(local, { version: opts.version, url: http?.url }), writes }) }),
-        metrics: createMetrics({ role: 'local', source: localMetricsSource(local), registry, version: opts.version, peerId: local.peerId }),
+        metrics,
         token,
         log
       }))

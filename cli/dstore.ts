@@ -208,11 +208,13 @@ A client's PeerId is printed by \`dstore id\`.`)
     const notes = note === '' ? [] : [note]
     if (httpListen !== 'off') {
       try {
+        // Made once: the fallback calls start() again, and a registry takes each metric only once.
+        const metrics = createMetrics({ role: 'global', source: globalMetricsSource(global), registry, version: VERSION, peerId: global.peerId })
         const started = await listenWithFallback(httpListen, opts.http !== undefined, async (host, port) => await startHttpServer({
           host,
           port,
           backend: globalBackend(global, { version: VERSION }),
-          metrics: createMetrics({ role: 'global', source: globalMetricsSource(global), registry, version: VERSION, peerId: global.peerId }),
+          metrics,
           token: httpToken,
           maxBlobSize: opts.maxBlobSize,
           log: base.log
