@@ -26,6 +26,8 @@ export const DEFAULT_LOCAL_HTTP = '127.0.0.1:5081'
 export const LOCAL_HTTP_FILE = 'local.http'
 /** How long a client command waits for the daemon to answer its probe before falling back. */
 const PROBE_TIMEOUT = 1000
+/** How long a client command waits for the daemon without a byte (see findDaemon). */
+const READ_TIMEOUT = 5 * 60_000
 
 /**
  * What client commands use of a Local: a LocalPeer in this process, or a LocalClient of the
@@ -77,8 +79,10 @@ export async function findDaemon (repo: string, signal: AbortSignal, options: { 
   } finally {
     await probe.stop()
   }
-  // The probe's short timeout is for the probe only: a cold read waits while the daemon fetches.
-  return connectLocal({ url })
+  // The probe's short timeout is for the probe only. A read of a value larger than the daemon's
+  // cache sends nothing until the daemon has streamed the whole value once to build its
+  // outboard (about 200 MB/s here): allow for values of tens of GB. Ctrl+C still ends it.
+  return connectLocal({ url, timeout: READ_TIMEOUT })
 }
 
 export interface LocalDaemonOptions {
