@@ -205,6 +205,23 @@ describe('connectLocal', function () {
       await rejectsWith(lying.put(new Uint8Array([1, 2, 3])), 'VerificationError')
     })
 
+    it('a daemon that stalls mid-answer: TimeoutError after `timeout` ms without a byte; an abort ends a call at once', async function () {
+      const url = await liar(c, (req, res) => {
+        res.writeHead(200, { 'content-type': 'application/vnd.dstore.bao' })
+        res.write(enc.subarray(0, 20_000)) // the header and part of the first group, then nothing
+      })
+      const slow = connectLocal({ url, timeout: 300 })
+      c.add(async () => { await slow.stop() })
+      const t0 = Date.now()
+      await rejectsWith(slow.get(cid), 'TimeoutError')
+      assert.ok(Date.now() - t0 < 5000)
+      const patient = connectLocal({ url })
+      c.add(async () => { await patient.stop() })
+      const controller = new AbortController()
+      setTimeout(() => { controller.abort() }, 200)
+      await rejectsWith(patient.get(cid, { signal: controller.signal }), 'AbortError')
+    })
+
     it('an error body becomes the error class it names', async function () {
       const url = await liar(c, (req, res) => { res.writeHead(503, { 'content-type': 'application/json' }); res.end(JSON.stringify({ error: { name: 'GlobalUnreachableError', code: 'ERR_GLOBAL_UNREACHABLE', message: 'no Global' } })) })
       const lying = connectLocal({ url })
