@@ -198,6 +198,21 @@ describe('http abuse', function () {
     })
   })
 
+  describe('connections', function () {
+    it('past maxConnections a new connection is closed on arrival; once one goes, a normal GET is served', async function () {
+      const s = await serve({ maxConnections: 2 })
+      const held = [0, 1].map(() => { const sock = connect({ port: s.port, host: '127.0.0.1' }); sock.on('error', () => {}); return sock })
+      await Promise.all(held.map(async sock => await new Promise(resolve => sock.once('connect', resolve))))
+      await new Promise(resolve => setTimeout(resolve, 100))
+      const extra = await rawSocket(s.port, `GET /ipfs/${cid} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n`, 3000)
+      assert.ok(extra.closed, 'closed')
+      assert.equal(extra.text, '', 'not served')
+      held[0].destroy()
+      await waitFor(async () => { try { await stillServes(s); return true } catch { return false } }, 5000, 'served again')
+      held[1].destroy()
+    })
+  })
+
   describe('request targets and heads', function () {
     it('.., %2e%2e, %00, //, encoded slashes, backslashes and paths under a CID: 400 or 404, never another route, never a crash', async function () {
       const s = await serve()

@@ -8,6 +8,7 @@ import { strict as assert } from 'node:assert'
 import { Registry } from 'prom-client'
 import { CID } from 'multiformats/cid'
 import { sha256 } from 'multiformats/hashes/sha2'
+import { identity } from 'multiformats/hashes/identity'
 import {
   cidOfBytes, decodeRange, startHttpServer, globalBackend, isLoopbackHost,
   type GlobalPeer, type HttpServer, type HttpServerOptions
@@ -122,6 +123,11 @@ describe('http gateway', function () {
         assert.equal(r.headers.get('cache-control'), IMMUTABLE)
         assert.equal((await r.arrayBuffer()).byteLength, 0)
       }
+      // Preconditions come before Range: a malformed or unsatisfiable one does not turn a 304 into an error.
+      for (const range of ['bytes=abc', `bytes=${small.length}-`]) {
+        const r = await fetch(`${url}/ipfs/${smallCid}?format=raw`, { headers: { 'If-None-Match': `"${smallCid}.raw"`, Range: range } })
+        assert.equal(r.status, 304, range)
+      }
       const miss = await fetch(`${url}/ipfs/${smallCid}?format=raw`, { headers: { 'If-None-Match': `"${smallCid}"` } })
       assert.equal(miss.status, 200, 'the plain tag is another representation')
       assertBytes(new Uint8Array(await miss.arrayBuffer()), small)
@@ -169,6 +175,17 @@ describe('http gateway', function () {
       assert.equal(h.status, 200)
     })
 
+    it('another raw identity CID is served from the bytes inside it, ranges too', async function () {
+      const inside = new TextEncoder().encode('inline bytes')
+      const id = CID.createV1(0x55, identity.digest(inside)).toString()
+      const r = await fetch(`${url}/ipfs/${id}?format=raw`)
+      assert.equal(r.status, 200)
+      assertBytes(new Uint8Array(await r.arrayBuffer()), inside)
+      const part = await fetch(`${url}/ipfs/${id}`, { headers: { Range: 'bytes=7-' } })
+      assert.equal(part.status, 206)
+      assert.equal(await part.text(), 'bytes')
+    })
+
     it('a malformed CID, or one that is not raw BLAKE3 (sha2-256, dag-pb, CIDv0), is 400 InvalidCIDError', async function () {
       const sha = CID.createV1(0x55, await sha256.digest(small)).toString()
       const dagpb = CID.createV1(0x70, await sha256.digest(small)).toString()
@@ -203,6 +220,37 @@ describe('http gateway', function () {
       const r = await fetch(`${url}/ipfs/${smallCid}/file.txt`)
       assert.equal(r.status, 400)
       await r.arrayBuffer()
+    })
+
+    it('Cache-Control: only-if-cached is 412 for a value the backend does not have at hand (a Local\'s miss), with X-Dstore-Cached: false on HEAD', async function () {
+      const real = globalBackend(global)
+      const s = await serve({ backend: { ...real, stat: async (key, options) => ({ ...await real.stat(key, options), cached: false }) } })
+      const r = await fetch(`${s.url}/ipfs/${smallCid}`, { headers: { 'Cache-Control': 'only-if-cached' } })
+      assert.equal(r.status, 412)
+      assert.equal((await json(r)).error.code, 'ERR_NOT_CACHED')
+      const h = await fetch(`${s.url}/ipfs/${smallCid}`, { method: 'HEAD' })
+      assert.equal(h.headers.get('x-dstore-cached'), 'false')
+    })
+
+    it('a backend failing after the first piece cuts the response (the client sees an error, never a short body taken for whole); the server serves on', async function () {
+      const real = globalBackend(global)
+      const s = await serve({
+        backend: {
+          ...real,
+          cat: (key, range, options) => (async function * () {
+            let n = 0
+            for await (const piece of real.cat(key, range, options)) {
+              if (n++ === 1) throw new Error('disk gone')
+              yield piece
+            }
+          })()
+        }
+      })
+      const r = await fetch(`${s.url}/ipfs/${bigCid}`)
+      assert.equal(r.status, 200)
+      await assert.rejects(r.arrayBuffer())
+      const ok = await fetch(`${s.url}/ipfs/${smallCid}`)
+      assertBytes(new Uint8Array(await ok.arrayBuffer()), small)
     })
 
     it('Cache-Control: only-if-cached is served on Global (everything is at hand)', async function () {
@@ -359,6 +407,7 @@ describe('http gateway', function () {
       for (const auth of [undefined, 'Bearer wrong', 'Bearer s3cret-tokenX', 'Basic czNjcmV0LXRva2Vu', 'Bearer ', 's3cret-token']) {
         const r = await fetch(`${s.url}/ipfs`, { method: 'POST', body: bytes, headers: auth === undefined ? {} : { Authorization: auth } })
         assert.equal(r.status, 401, String(auth))
+        assert.equal(r.headers.get('www-authenticate'), 'Bearer realm="dstore"')
         assert.equal((await json(r)).error.code, 'ERR_UNAUTHORIZED')
       }
       assert.ok(!await global.has(cid))

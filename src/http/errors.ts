@@ -67,6 +67,8 @@ export function sendError (res: ServerResponse, err: unknown, options: { write?:
     'Cache-Control': 'no-store'
   }
   if (err instanceof HttpError) Object.assign(headers, err.headers)
+  // RFC 9110 11.6.1: a 401 names the scheme it wants.
+  if (status === 401) headers['WWW-Authenticate'] = 'Bearer realm="dstore"'
   // The request body was not read: closing is the only way not to read it.
   if (options.close === true) headers.Connection = 'close'
   res.writeHead(status, headers)

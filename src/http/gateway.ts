@@ -83,7 +83,7 @@ export async function getValue (ctx: RequestContext, cidText: string): Promise<v
   if (identity !== undefined) {
     if (format === 'bao') throw new HttpError(400, 'ERR_UNSUPPORTED_FORMAT', 'an identity CID has no bao encoding: its bytes are the CID')
     cid = cidText
-    source = { size: identity.length, cached: true, read: (o, l) => [identity.subarray(o, o + l)] as unknown as AsyncIterable<Uint8Array> }
+    source = { size: identity.length, cached: true, read: async function * (o, l) { yield identity.subarray(o, o + l) } }
   } else {
     const key = parseKey(cidText)
     cid = key.toString()
@@ -107,19 +107,20 @@ export async function getValue (ctx: RequestContext, cidText: string): Promise<v
   if (negotiated) headers['Content-Location'] = `/ipfs/${cid}?format=raw`
   const suffix = format === 'raw' ? '.raw' : ''
   const range = parseRange(req.headers.range, source.size)
-  if (range.kind === 'malformed') throw new HttpError(400, 'ERR_BAD_RANGE', `malformed Range header: ${range.reason}`)
-  if (range.kind === 'unsatisfiable') {
-    throw new HttpError(416, 'ERR_RANGE_NOT_SATISFIABLE', `the range is outside the value (${source.size} bytes)`, { 'Content-Range': `bytes */${source.size}` })
-  }
-  const start = range.kind === 'range' ? range.start : 0
-  const length = range.kind === 'range' ? range.end - range.start + 1 : source.size
   headers.ETag = range.kind === 'range' ? `"${cid}${suffix}.${range.start}-${range.end}"` : `"${cid}${suffix}"`
+  // Preconditions before Range (RFC 9110 13.2.2): a client holding the value gets 304 whatever its Range says.
   if (noneMatch(req.headers['if-none-match'], headers.ETag)) {
     delete headers['Content-Disposition']
     res.writeHead(304, headers)
     res.end()
     return
   }
+  if (range.kind === 'malformed') throw new HttpError(400, 'ERR_BAD_RANGE', `malformed Range header: ${range.reason}`)
+  if (range.kind === 'unsatisfiable') {
+    throw new HttpError(416, 'ERR_RANGE_NOT_SATISFIABLE', `the range is outside the value (${source.size} bytes)`, { 'Content-Range': `bytes */${source.size}` })
+  }
+  const start = range.kind === 'range' ? range.start : 0
+  const length = range.kind === 'range' ? range.end - range.start + 1 : source.size
   headers['Content-Type'] = format === 'raw' ? RAW_TYPE : 'application/octet-stream'
   headers['Content-Length'] = length
   let status = 200

@@ -18,6 +18,7 @@ export class RequestLimiter {
       this.active++
       return this.releaser()
     }
+    if (signal.aborted) throw new HttpError(503, 'ERR_BUSY', 'request abandoned before it started')
     if (this.waiting.length >= this.queue) {
       throw new HttpError(503, 'ERR_BUSY', `server busy: ${this.active} requests in progress and ${this.waiting.length} waiting`, { 'Retry-After': '1' })
     }
