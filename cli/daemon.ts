@@ -124,9 +124,9 @@ export async function runLocalDaemon (opts: LocalDaemonOptions): Promise<void> {
   const writes: DaemonWrites = token !== undefined ? 'token' : listen !== 'off' && isLoopbackHost(listen.host) ? 'open' : 'read-only'
   let http: HttpServer | undefined
   if (listen !== 'off') {
+    // Once, outside the listen attempts: a second registration of a name in one registry throws.
+    const metrics = createMetrics({ role: 'local', source: localMetricsSource(local), registry, version: opts.version, peerId: local.peerId })
     try {
-      // Made once: the fallback calls start() again, and a registry takes each metric only once.
-      const metrics = createMetrics({ role: 'local', source: localMetricsSource(local), registry, version: opts.version, peerId: local.peerId })
       const started = await listenWithFallback(listen, opts.http !== undefined, async (host, port) => await startHttpServer({
         host,
         port,

@@ -207,9 +207,9 @@ A client's PeerId is printed by \`dstore id\`.`)
     const httpFile = join(repo, 'global.http')
     const notes = note === '' ? [] : [note]
     if (httpListen !== 'off') {
+      // Once, outside the listen attempts: a second registration of a name in one registry throws.
+      const metrics = createMetrics({ role: 'global', source: globalMetricsSource(global), registry, version: VERSION, peerId: global.peerId })
       try {
-        // Made once: the fallback calls start() again, and a registry takes each metric only once.
-        const metrics = createMetrics({ role: 'global', source: globalMetricsSource(global), registry, version: VERSION, peerId: global.peerId })
         const started = await listenWithFallback(httpListen, opts.http !== undefined, async (host, port) => await startHttpServer({
           host,
           port,
