@@ -26,6 +26,8 @@ export const DEFAULT_LOCAL_HTTP = '127.0.0.1:5081'
 export const LOCAL_HTTP_FILE = 'local.http'
 /** How long a client command waits for the daemon to answer its probe before falling back. */
 const PROBE_TIMEOUT = 1000
+/** How long a client command waits for the daemon without a byte (see findDaemon). */
+const READ_TIMEOUT = 5 * 60_000
 
 /**
  * What client commands use of a Local: a LocalPeer in this process, or a LocalClient of the
@@ -42,10 +44,17 @@ export interface LocalApi {
 }
 
 /**
- * A client of the daemon named by `<repo>/local.http`, if one answers now; undefined
- * otherwise (the caller falls back to a short-lived Local).
+ * Who may write through the daemon's HTTP, in its /status (`writes`): `open` (a loopback
+ * listener without a token: any local process), `token` (a bearer token is needed), or
+ * `read-only`. Client commands that write (put, rm) use the daemon only when it is `open`.
  */
-export async function findDaemon (repo: string, signal: AbortSignal): Promise<LocalClient | undefined> {
+export type DaemonWrites = 'open' | 'token' | 'read-only'
+
+/**
+ * A client of the daemon named by `<repo>/local.http`, if one answers now (and, for a command
+ * that writes, lets it write); undefined otherwise (the caller falls back to a short-lived Local).
+ */
+export async function findDaemon (repo: string, signal: AbortSignal, options: { write?: boolean } = {}): Promise<LocalClient | undefined> {
   let url: string
   try {
     url = (await readFile(join(repo, LOCAL_HTTP_FILE), 'utf8')).trim()
@@ -62,14 +71,18 @@ export async function findDaemon (repo: string, signal: AbortSignal): Promise<Lo
   try {
     const status = await probe.stats({ signal: AbortSignal.any([signal, AbortSignal.timeout(PROBE_TIMEOUT)]) })
     if (status.role !== 'local') return undefined // something else on that port now
+    // A write would be refused (401/403) after a put had begun to read its source: don't start it there.
+    if (options.write === true && status.writes !== 'open') return undefined
   } catch {
     if (signal.aborted) throw signal.reason
     return undefined
   } finally {
     await probe.stop()
   }
-  // The probe's short timeout is for the probe only: a cold read waits while the daemon fetches.
-  return connectLocal({ url })
+  // The probe's short timeout is for the probe only. A read of a value larger than the daemon's
+  // cache sends nothing until the daemon has streamed the whole value once to build its
+  // outboard (about 200 MB/s here): allow for values of tens of GB. Ctrl+C still ends it.
+  return connectLocal({ url, timeout: READ_TIMEOUT })
 }
 
 export interface LocalDaemonOptions {
@@ -108,6 +121,7 @@ export async function runLocalDaemon (opts: LocalDaemonOptions): Promise<void> {
   const listen = opts.http ?? parseHttpListen(DEFAULT_LOCAL_HTTP)
   const file = join(repo, LOCAL_HTTP_FILE)
   const notes: string[] = []
+  const writes: DaemonWrites = token !== undefined ? 'token' : listen !== 'off' && isLoopbackHost(listen.host) ? 'open' : 'read-only'
   let http: HttpServer | undefined
   if (listen !== 'off') {
     // Once, outside the listen attempts: a second registration of a name in one registry throws.
@@ -116,7 +130,8 @@ export async function runLocalDaemon (opts: LocalDaemonOptions): Promise<void> {
       const started = await listenWithFallback(listen, opts.http !== undefined, async (host, port) => await startHttpServer({
         host,
         port,
-        backend: localBackend(local, { status: async () => await localStatus(local, { version: opts.version, url: http?.url }) }),
+        // `writes` tells client commands whether put and rm may go through this daemon (findDaemon).
+        backend: localBackend(local, { status: async () => ({ ...await localStatus(local, { version: opts.version, url: http?.url }), writes }) }),
         metrics,
         token,
         log

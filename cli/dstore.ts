@@ -94,14 +94,14 @@ async function newLocal (opts: Common, extra: { cacheSize?: number } = {}): Prom
  * and so does naming a Global with --global: the daemon talks to its own). The one switch
  * point: every client command goes through here. Ctrl+C (or SIGTERM) aborts it cleanly.
  */
-async function withLocal<T> (opts: Common, fn: (local: LocalApi, signal: AbortSignal) => Promise<T>): Promise<T> {
+async function withLocal<T> (opts: Common, fn: (local: LocalApi, signal: AbortSignal) => Promise<T>, use: { write?: boolean } = {}): Promise<T> {
   // Caught from the start, so a signal while the Local is being created also exits 130/143.
   const controller = new AbortController()
   const release = onStopSignal(() => { controller.abort() })
   let local: LocalApi | undefined
   try {
     const daemon = opts.daemon !== false && (opts.global == null || opts.global === '')
-      ? await findDaemon(resolveRepo(opts.repo), controller.signal)
+      ? await findDaemon(resolveRepo(opts.repo), controller.signal, use)
       : undefined
     if (daemon !== undefined) {
       local = daemon
@@ -324,7 +324,7 @@ for each that failed.`)
       }
       if (opts.json === true) process.stdout.write(JSON.stringify(results) + '\n')
       if (failed !== undefined) process.exitCode = 1
-    })
+    }, { write: true })
   })
 
 clientOptions(program.command('get'))
@@ -411,7 +411,7 @@ clientOptions(program.command('rm'))
       for (const cid of keys) rows.push({ cid, removed: await local.delete(cid, { signal }) })
       print(opts, rows, rows.map(r => r.removed ? `removed ${r.cid}` : `not found: ${r.cid}`).join('\n'))
       if (rows.some(r => !r.removed)) process.exitCode = 1
-    })
+    }, { write: true })
   })
 
 clientOptions(program.command('ls'))

@@ -97,6 +97,20 @@ describe('connectLocal', function () {
       })
     }
 
+    it('a range of a value that fits the cache but is not in it fetches the whole value once and caches it', async function () {
+      const v = pseudoRandom(2 * MiB + 5, 17)
+      const k = await client.put(v)
+      await local.cache.delete(k)
+      const before = local.stats()
+      assertBytes(await collect(client.cat(k, { offset: MiB, length: 10 })), v.subarray(MiB, MiB + 10))
+      assert.equal(await local.cache.has(k), true, 'cached whole')
+      assert.ok(local.stats().bytesIn - before.bytesIn >= v.length, 'the whole value came from Global')
+      const mid = local.stats()
+      assertBytes(await collect(client.cat(k, { offset: 7, length: 100 })), v.subarray(7, 107))
+      assert.equal(local.stats().hits, mid.hits + 1, 'another range of it is a hit')
+      assert.ok(local.stats().bytesIn - mid.bytesIn < 64 * KiB, 'and fetches nothing')
+    })
+
     it('an offset past the end: OutOfRangeError, as a Local says', async function () {
       await rejectsWith(collect(client.cat(cid, { offset: value.length + 1 })), 'OutOfRangeError')
       await rejectsWith(collect(local.cat(cid, { offset: value.length + 1 })), 'OutOfRangeError')
@@ -191,6 +205,23 @@ describe('connectLocal', function () {
       await rejectsWith(lying.put(new Uint8Array([1, 2, 3])), 'VerificationError')
     })
 
+    it('a daemon that stalls mid-answer: TimeoutError after `timeout` ms without a byte; an abort ends a call at once', async function () {
+      const url = await liar(c, (req, res) => {
+        res.writeHead(200, { 'content-type': 'application/vnd.dstore.bao' })
+        res.write(enc.subarray(0, 20_000)) // the header and part of the first group, then nothing
+      })
+      const slow = connectLocal({ url, timeout: 300 })
+      c.add(async () => { await slow.stop() })
+      const t0 = Date.now()
+      await rejectsWith(slow.get(cid), 'TimeoutError')
+      assert.ok(Date.now() - t0 < 5000)
+      const patient = connectLocal({ url })
+      c.add(async () => { await patient.stop() })
+      const controller = new AbortController()
+      setTimeout(() => { controller.abort() }, 200)
+      await rejectsWith(patient.get(cid, { signal: controller.signal }), 'AbortError')
+    })
+
     it('an error body becomes the error class it names', async function () {
       const url = await liar(c, (req, res) => { res.writeHead(503, { 'content-type': 'application/json' }); res.end(JSON.stringify({ error: { name: 'GlobalUnreachableError', code: 'ERR_GLOBAL_UNREACHABLE', message: 'no Global' } })) })
       const lying = connectLocal({ url })
@@ -233,6 +264,17 @@ describe('connectLocal', function () {
       // The whole value held anywhere (client, daemon, its Local) would be 96 MiB more; the
       // pipeline's buffers (libp2p, sockets, 1 MiB batches at each end) come and go well below half that.
       assert.ok(peak < 48 * MiB, `array buffers grew by ${(peak / MiB).toFixed(1)} MiB`)
+    })
+
+    it('its outboard is built once: a second range read streams only the groups it needs from Global', async function () {
+      const k = cidOfBytes(pseudoRandom(8 * MiB, 22))
+      assert.equal((await small.client.put(pseudoRandom(8 * MiB, 22))).toString(), k.toString())
+      const s0 = small.local.stats().bytesIn
+      await collect(small.client.cat(k, { offset: 100, length: 10 }))
+      const s1 = small.local.stats().bytesIn
+      assert.ok(s1 - s0 >= 8 * MiB, `the first read streamed the value to build its outboard (${s1 - s0} bytes)`)
+      await collect(small.client.cat(k, { offset: 5 * MiB, length: 10 }))
+      assert.ok(small.local.stats().bytesIn - s1 < 256 * KiB, `the second read fetched ${small.local.stats().bytesIn - s1} bytes`)
     })
 
     it('ranges of it, including the last byte and one across a group boundary', async function () {

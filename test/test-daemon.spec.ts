@@ -23,12 +23,13 @@ async function startLocal (args: string[], env: Record<string, string>): Promise
   proc.stderr!.on('data', (b: Buffer) => { stderr += b.toString('utf8') })
   await new Promise<void>((resolve, reject) => {
     const timer = setTimeout(() => { proc.kill('SIGKILL'); reject(new Error(`dstore local did not start: ${stdout}${stderr}`)) }, 20_000)
-    proc.stdout!.on('data', () => { if (stdout.includes('Press Ctrl+C to stop.\n')) { clearTimeout(timer); resolve() } })
+    const json = args.includes('--json')
+    proc.stdout!.on('data', () => { if (json ? stdout.includes('\n') : stdout.includes('Press Ctrl+C to stop.\n')) { clearTimeout(timer); resolve() } })
     proc.on('exit', (code) => { clearTimeout(timer); reject(new Error(`dstore local exited with ${String(code)}: ${stdout}${stderr}`)) })
   })
-  const url = /^HTTP: (\S+) \(URL in /m.exec(stdout)?.[1]
-  assert.ok(url, stdout)
-  return { proc, stdout: () => stdout, stderr: () => stderr, url }
+  const url = args.includes('--json') ? (JSON.parse(stdout) as { http: string | null }).http : /^HTTP: (\S+) \(URL in /m.exec(stdout)?.[1]
+  if (!args.includes('off')) assert.ok(url, stdout)
+  return { proc, stdout: () => stdout, stderr: () => stderr, url: url ?? '' }
 }
 
 /** Sends `signal` and waits for the daemon to exit, all its output read. */
@@ -223,6 +224,50 @@ describe('dstore local (the Local daemon) and the CLI through it', function () {
       assert.equal(r.code, 0, r.stderr)
       daemon = await startLocal(['--http', `127.0.0.1:${port}`], env)
       assert.equal((await readFile(join(repo.path, 'local.http'), 'utf8')).trim(), daemon.url)
+    })
+
+    it('a daemon whose writes need a token: put and rm run a Local of their own (same output), reads still go through it', async function () {
+      const other = await tempDir('dstore-daemon-token-')
+      try {
+        await writeFile(join(other.path, 'global.addr'), global.addr + '\n')
+        await writeFile(join(other.path, 'token'), 'sekret\n')
+        const oenv = { DSTORE_REPO: other.path }
+        const d = await startLocal(['--http', '127.0.0.1:0', '--http-token', join(other.path, 'token')], oenv)
+        try {
+          const v = pseudoRandom(1000, 41)
+          const put = await dstore(['put', '-'], { env: oenv, input: v })
+          assert.equal(put.code, 0, put.stderr)
+          assert.equal(put.out, blake3Cid(v) + '\n')
+          const c0 = await cacheOf(d)
+          assert.equal((await dstore(['get', blake3Cid(v)], { env: oenv })).code, 0)
+          assert.equal((await cacheOf(d)).misses, c0.misses + 1, 'the get went through the daemon')
+          const rm = await dstore(['rm', blake3Cid(v)], { env: oenv })
+          assert.equal(rm.code, 0, rm.stderr)
+          assert.equal(rm.out, `removed ${blake3Cid(v)}\n`)
+        } finally {
+          assert.equal(await stopLocal(d), 0)
+        }
+      } finally {
+        await other.cleanup()
+      }
+    })
+
+    it('--json prints one document; --http off serves no HTTP and writes no local.http', async function () {
+      const other = await tempDir('dstore-daemon-json-')
+      try {
+        await writeFile(join(other.path, 'global.addr'), global.addr + '\n')
+        const d = await startLocal(['--json', '--http', 'off', '--cache-size', '1000000'], { DSTORE_REPO: other.path })
+        const doc = JSON.parse(d.stdout()) as Record<string, unknown>
+        assert.deepEqual(Object.keys(doc).sort(), ['cacheSize', 'global', 'http', 'peerId', 'repo'])
+        assert.equal(doc.http, null)
+        assert.equal(doc.cacheSize, 1000000)
+        assert.deepEqual(doc.global, [global.addr])
+        assert.equal(await exists(join(other.path, 'local.http')), false)
+        assert.equal(await stopLocal(d), 0)
+        assert.equal(d.stdout().split('\n').filter(l => l !== '').length, 1, 'nothing but the document')
+      } finally {
+        await other.cleanup()
+      }
     })
 
     it('the default port taken: a free port, and a Note line saying so', async function () {

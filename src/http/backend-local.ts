@@ -46,6 +46,20 @@ export interface LocalBackendOptions {
   status?: () => Promise<Record<string, unknown>>
 }
 
+/**
+ * A minimal /status document for a Local: the shape of status.ts's `localStatus`, reduced to
+ * what a client needs (its role, PeerId, Global's connection, the cache's figures).
+ */
+export function minimalLocalStatus (local: LocalPeer): Record<string, unknown> {
+  const s = local.stats()
+  return {
+    role: 'local',
+    peerId: local.peerId,
+    global: { connected: s.connected },
+    cache: { bytes: s.cacheBytes, limit: s.cacheSize, entries: s.cacheEntries, hits: s.hits, misses: s.misses, evictions: s.evictions }
+  }
+}
+
 /** Sizes remembered, at most (a few dozen bytes each). */
 const MAX_SIZES = 4096
 
@@ -121,15 +135,7 @@ class LocalBackend implements HttpBackend {
   }
 
   async status (): Promise<Record<string, unknown>> {
-    if (this.options.status !== undefined) return await this.options.status()
-    // The same shape as status.ts's localStatus, reduced to what a client needs to see its hits.
-    const s = this.local.stats()
-    return {
-      role: 'local',
-      peerId: this.local.peerId,
-      global: { connected: s.connected },
-      cache: { bytes: s.cacheBytes, limit: s.cacheSize, entries: s.cacheEntries, hits: s.hits, misses: s.misses, evictions: s.evictions }
-    }
+    return await (this.options.status ?? (async () => minimalLocalStatus(this.local)))()
   }
 
   // ---- internals ---------------------------------------------------------------------------

@@ -30,7 +30,9 @@ export interface ConnectLocalOptions {
   token?: string
   /**
    * How long a request may go without a byte either way, in ms. A cold read waits while the
-   * daemon fetches a value that fits its cache from Global, so keep this above that.
+   * daemon fetches a value that fits its cache from Global; a read of a value larger than the
+   * daemon's cache waits while the daemon streams the whole value once to build its outboard
+   * (the CLI allows 5 minutes). Keep this above those.
    * @default 30000
    */
   timeout?: number
