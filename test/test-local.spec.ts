@@ -167,6 +167,7 @@ describe('Local', function () {
       await local.ready()
       const pieces: Buffer[] = []
       let inAtFirst = -1
+      const misses0 = local.stats().misses
       for await (const piece of local.cat(cid, { fill: true })) {
         if (inAtFirst < 0) inAtFirst = local.stats().bytesIn
         pieces.push(Buffer.from(piece))
@@ -174,6 +175,7 @@ describe('Local', function () {
       assertBytes(Buffer.concat(pieces), value)
       assert.ok(inAtFirst < value.length / 2, `the first piece came after ${inAtFirst} of ${value.length} bytes had arrived`)
       const before = local.stats()
+      assert.equal(before.misses, misses0 + 1, 'a filling read is counted as a miss, as a get is')
       assert.equal(before.cacheEntries, 1, 'cached once complete')
       assertBytes(await collect(local.cat(cid)), value)
       assert.equal(local.stats().hits, before.hits + 1, 'the second read is a cache hit')

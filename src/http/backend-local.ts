@@ -4,9 +4,11 @@
  *
  * Which path a read takes, by the value's size against the cache's budget:
  * - cached: straight from the cache (`getBytes`, which counts a hit and refreshes the entry);
- * - not cached, fits the cache: the WHOLE value is fetched once (`local.get`, single-flight:
- *   concurrent requests share one transfer) and cached, then the range asked for is served
- *   from it. A range of such a value fetches the whole value too, on purpose: the next read of
+ * - not cached, fits the cache, the whole value asked: streamed as it is verified and cached
+ *   once complete (`local.cat` with `fill`: one transfer shared with concurrent requests), so
+ *   the first byte goes out at once rather than after the whole value;
+ * - not cached, fits the cache, a range asked: the WHOLE value is fetched once (`local.get`,
+ *   single-flight) and cached, then the range is served from it, on purpose: the next read of
  *   any part of it is a hit, as a caching agent (Kraken's, dfdaemon) does;
  * - larger than the cache: streamed from Global (`local.cat`, verified piece by piece), never
  *   cached, in bounded memory.
@@ -87,6 +89,15 @@ class LocalBackend implements HttpBackend {
   }
 
   async * cat (cid: CID, range: { offset: number, length: number }, options: AbortOptions = {}): AsyncGenerator<Uint8Array> {
+    if (range.offset === 0 && !(await this.local.cache.has(cid))) {
+      const size = await this.sizeOf(cid, options)
+      if (range.length >= size && size <= this.local.cache.maxBytes) {
+        // A whole value on a miss: sent as it is verified, cached once complete (one transfer
+        // shared with concurrent requests), so the first byte goes out at once.
+        yield * this.local.cat(cid, { fill: true, signal: options.signal })
+        return
+      }
+    }
     const value = await this.whole(cid, options)
     if (value === undefined) {
       yield * this.local.cat(cid, { offset: range.offset, length: range.length, signal: options.signal })

@@ -163,7 +163,15 @@ export class LocalPeer {
       if (opts.fill === true && offset === 0 && opts.length === undefined) {
         // A whole value: streamed as it is verified and cached once complete, sharing one
         // transfer with concurrent gets and readers. One larger than the cache is refused
-        // before its first byte, and streamed past the cache instead.
+        // before its first byte, and streamed past the cache instead. Counted as a get is: the
+        // lookup below is the miss (or, should the value have arrived meanwhile, the hit).
+        const arrived = this.cache.getBytes(key)
+        if (arrived !== undefined) {
+          source = 'cache'
+          for await (const part of this.cache.cat(key, { signal: opts.signal })) { done += part.length; yield part }
+          ok = true
+          return
+        }
         const streamed = await this.streamWhole(key, opts)
         if (streamed !== undefined) {
           for await (const part of streamed) { done += part.length; yield part }
