@@ -54,7 +54,9 @@ export interface Daemon { proc: ChildProcess, stdout: () => string, stderr: () =
 
 /** Starts `dstore global` and waits for its "listening" line (and the rest of its banner). */
 export async function startGlobal (args: string[]): Promise<Daemon> {
-  const proc = spawn(process.execPath, [BIN, 'global', ...args], { env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] })
+  // Tests get no fixed ports: Global's HTTP listener (default 127.0.0.1:5080) on a free one.
+  const http = args.includes('--http') ? [] : ['--http', '127.0.0.1:0']
+  const proc = spawn(process.execPath, [BIN, 'global', ...http, ...args], { env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] })
   let stdout = ''
   let stderr = ''
   proc.stdout!.on('data', (b: Buffer) => { stdout += b.toString('utf8') })
