@@ -17,7 +17,7 @@ import {
   type LocalPeer, type LocalPutOptions
 } from '../src/index.js'
 import { makeRepo, resolveGlobal, resolveRepo } from './config.js'
-import { listenWithFallback, parseHttpListen, readTokenFile, removeUrlFile, writeUrlFile, type HttpListen } from './http-listen.js'
+import { parseHttpListen, readTokenFile, removeUrlFile, startDaemonHttp, type HttpListen } from './http-listen.js'
 import { UsageError, formatBytes } from './output.js'
 
 /** The HTTP address `dstore local` listens on unless told otherwise. */
@@ -127,7 +127,7 @@ export async function runLocalDaemon (opts: LocalDaemonOptions): Promise<void> {
     // Once, outside the listen attempts: a second registration of a name in one registry throws.
     const metrics = createMetrics({ role: 'local', source: localMetricsSource(local), registry, version: opts.version, peerId: local.peerId })
     try {
-      const started = await listenWithFallback(listen, opts.http !== undefined, async (host, port) => await startHttpServer({
+      const started = await startDaemonHttp(listen, opts.http !== undefined, file, token, async (host, port) => await startHttpServer({
         host,
         port,
         // `writes` tells client commands whether put and rm may go through this daemon (findDaemon).
@@ -137,14 +137,11 @@ export async function runLocalDaemon (opts: LocalDaemonOptions): Promise<void> {
         log
       }))
       http = started.server
-      if (started.note !== undefined) notes.push(started.note)
-      await writeUrlFile(file, http.url)
+      notes.push(...started.notes)
     } catch (err) {
-      await http?.close()
       await local.stop()
       throw err
     }
-    if (token === undefined && !isLoopbackHost(listen.host)) notes.push(`HTTP on ${listen.host} is read-only: give --http-token FILE to allow writes`)
   }
   // Not awaited: the daemon serves at once, and its calls wait for Global as a Local's do.
   local.ready().catch(() => { if (!local.connected) log(`Global at ${addrs.join(', ')} is not reachable yet; still trying`) })

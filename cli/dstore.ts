@@ -5,7 +5,7 @@
  */
 import {
   createGlobal, createLocal, parseCID, repoPeerId, DEFAULT_CONNECTION_LIMITS, READERS_FILE, WRITERS_FILE,
-  startHttpServer, globalBackend, isLoopbackHost, createMetrics, createMetricsRegistry, globalMetricsSource,
+  startHttpServer, globalBackend, createMetrics, createMetricsRegistry, globalMetricsSource,
   type AccessLists, type CID, type GlobalPeer, type LocalPeer, type HttpServer
 } from '../src/index.js'
 import { stat } from 'node:fs/promises'
@@ -15,7 +15,7 @@ import { Command, CommanderError, Option, InvalidArgumentError } from 'commander
 import { makeRepo, resolveGlobal, resolveRepo } from './config.js'
 import { isStdin, openInput } from './input.js'
 import { checkListen, describeListenFailure } from './listen.js'
-import { listenWithFallback, parseHttpListen, readTokenFile, removeUrlFile, writeUrlFile, type HttpListen } from './http-listen.js'
+import { parseHttpListen, readTokenFile, removeUrlFile, startDaemonHttp, type HttpListen } from './http-listen.js'
 import { UsageError, describeError, errorJson, formatBytes, jsonErrors, progressBar, reportError } from './output.js'
 import { DEFAULT_LOCAL_HTTP, findDaemon, runLocalDaemon, type LocalApi } from './daemon.js'
 import { runRepl } from './repl.js'
@@ -210,7 +210,7 @@ A client's PeerId is printed by \`dstore id\`.`)
       // Once, outside the listen attempts: a second registration of a name in one registry throws.
       const metrics = createMetrics({ role: 'global', source: globalMetricsSource(global), registry, version: VERSION, peerId: global.peerId })
       try {
-        const started = await listenWithFallback(httpListen, opts.http !== undefined, async (host, port) => await startHttpServer({
+        const started = await startDaemonHttp(httpListen, opts.http !== undefined, httpFile, httpToken, async (host, port) => await startHttpServer({
           host,
           port,
           backend: globalBackend(global, { version: VERSION }),
@@ -220,14 +220,11 @@ A client's PeerId is printed by \`dstore id\`.`)
           log: base.log
         }))
         http = started.server
-        if (started.note !== undefined) notes.push(started.note)
-        await writeUrlFile(httpFile, http.url)
+        notes.push(...started.notes)
       } catch (err) {
-        await http?.close()
         await global.stop()
         throw err
       }
-      if (httpToken === undefined && !isLoopbackHost(httpListen.host)) notes.push(`HTTP on ${httpListen.host} is read-only: give --http-token FILE to allow writes`)
     }
     // Listen for the stop signals before announcing that we are up: a supervisor (or a test) may
     // send SIGTERM as soon as it reads the first line, and a signal with no listener yet kills the

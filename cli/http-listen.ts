@@ -6,6 +6,7 @@
 import { readFile, rm, writeFile, rename } from 'node:fs/promises'
 import { isIP } from 'node:net'
 import { InvalidArgumentError } from 'commander'
+import { isLoopbackHost, type HttpServer } from '../src/index.js'
 import { UsageError } from './output.js'
 
 /** Where to listen, or `off`. */
@@ -47,6 +48,26 @@ export async function listenWithFallback<T> (listen: { host: string, port: numbe
     if (explicit || code !== 'EADDRINUSE') throw new UsageError(`cannot listen for HTTP on ${listen.host}:${listen.port}: ${WHY[code]}`, 1)
     return { server: await start(listen.host, 0), note: `HTTP port ${listen.port} is taken, so a free port was chosen` }
   }
+}
+
+/**
+ * A daemon's HTTP listener, as `dstore global` and `dstore local` start theirs: `start` with the
+ * free-port fallback, its URL written to `file`, and the lines the banner adds (`Note:`): the
+ * fallback, and that a non-loopback listener without a token is read-only. A failure after the
+ * listener is up closes it.
+ */
+export async function startDaemonHttp (listen: { host: string, port: number }, explicit: boolean, file: string, token: string | undefined,
+  start: (host: string, port: number) => Promise<HttpServer>): Promise<{ server: HttpServer, notes: string[] }> {
+  const { server, note } = await listenWithFallback(listen, explicit, start)
+  try {
+    await writeUrlFile(file, server.url)
+  } catch (err) {
+    await server.close()
+    throw err
+  }
+  const notes = note === undefined ? [] : [note]
+  if (token === undefined && !isLoopbackHost(listen.host)) notes.push(`HTTP on ${listen.host} is read-only: give --http-token FILE to allow writes`)
+  return { server, notes }
 }
 
 /** Writes `url` to `path` (atomically: a reader never sees half a URL). */
