@@ -12,8 +12,8 @@ import type { CID } from 'multiformats/cid'
 import { cidFromDigest, parseCID, type CIDLike } from '../core/cid.js'
 import type { ByteRange } from '../core/bao/index.js'
 import { ClosedError, ConfigError, ProtocolError } from '../core/errors.js'
-import { createFsStore, type FsBlobStore } from '../core/store/fs.js'
-import type { AbortOptions, BlobStat, ByteSource, GetOptions, PutOptions } from '../core/store/interface.js'
+import { createFsStore } from '../core/store/fs.js'
+import type { AbortOptions, BlobStat, ByteSource, GetOptions, GlobalStore, PutOptions } from '../core/store/interface.js'
 import { BLOB_PROTOCOL, EVICT_TIMEOUT_MS, KIND, MAX_BLOB_STREAMS, MAX_CONNECTIONS_PER_PEER, MAX_RPC_STREAMS, RPC_PROTOCOL } from '../protocol/constants.js'
 import { evictBody } from '../protocol/messages.js'
 import { createProviderHandler, handleBlobStream, type ProviderOptions } from '../protocol/provider.js'
@@ -39,8 +39,15 @@ export interface GlobalOptions {
   requestTimeout?: number
   /** Time Locals get to confirm an eviction before their connection is reset; default 5 s. */
   evictTimeout?: number
-  /** fsync every put (default true). Turning it off trades durability for speed. */
+  /** fsync every put (default true). Turning it off trades durability for speed. (The fs store only.) */
   sync?: boolean
+  /**
+   * Where the canonical copies live. Default: the filesystem store in `<repo>/store`. Any
+   * {@link GlobalStore}, such as an S3 store, which several Globals may share; the Global
+   * closes it when it stops. The repository still holds this Global's identity, access lists
+   * and address files.
+   */
+  store?: GlobalStore
   /**
    * PeerIds allowed to write (PUT, DELETE), added to those in `<repo>/allow-writers`. With
    * neither, writes are open only when every listen address is loopback; otherwise Global
@@ -112,7 +119,7 @@ export class GlobalPeer {
 
   private constructor (
     readonly node: DstoreNode,
-    readonly store: FsBlobStore,
+    readonly store: GlobalStore,
     readonly repo: string,
     private readonly access: AccessControl,
     private readonly options: GlobalOptions
@@ -137,7 +144,7 @@ export class GlobalPeer {
     })
     const privateKey = await loadOrCreateIdentity(options.repo, 'global.key')
     // Recovery at open (a lost index is rebuilt from the data files) says what it did in Global's log.
-    const store = await createFsStore({ path: join(options.repo, 'store'), sync: options.sync ?? true, log: options.log })
+    const store = options.store ?? await createFsStore({ path: join(options.repo, 'store'), sync: options.sync ?? true, log: options.log })
     let node: DstoreNode
     try {
       node = await createNode({ privateKey, listen, encryption: options.encryption, limits: options.connectionLimits, metricsRegistry: options.metricsRegistry })

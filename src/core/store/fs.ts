@@ -20,7 +20,7 @@ import { HashPool } from '../blake3/worker.js'
 import type { ByteRange } from '../bao/index.js'
 import { DEFAULT_GROUP_LOG, HEADER_LEN, TreeHasher, encodeHeader, outboardLength } from '../tree.js'
 import type {
-  AbortOptions, BlobReader, BlobStat, ByteSource, GetOptions, ListOptions, PutOptions, VerifiableBlobStore
+  AbortOptions, BlobReader, BlobStat, ByteSource, GetOptions, ListOptions, PutOptions, GlobalStore
 } from './interface.js'
 import { checkPutOptions, checkRead, iterateSource, resolveRange, verifyPut } from './util.js'
 import { IndexDb } from './fs/index-db.js'
@@ -53,7 +53,8 @@ const LIST_BATCH = 256
 /** Suspect values remembered at most (see `markSuspect`). */
 const MAX_SUSPECTS = 4096
 
-export class FsBlobStore implements VerifiableBlobStore {
+export class FsBlobStore implements GlobalStore {
+  readonly kind = 'fs'
   /** The store's folder: its real path (absolute, symlinks resolved). */
   readonly path: string
   readonly inlineThreshold: number

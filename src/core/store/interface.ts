@@ -8,6 +8,7 @@
  */
 import type { CID } from 'multiformats/cid'
 import type { CIDLike } from '../cid.js'
+import type { ByteRange } from '../bao/range.js'
 
 /** Cancellation, as everywhere in dstore. */
 export interface AbortOptions {
@@ -141,3 +142,26 @@ export interface ListOptions extends AbortOptions {
 
 /** Options of a call that may be cancelled and may report progress (a Local's calls, a requester's). */
 export interface CallOptions extends AbortOptions, ProgressOptions {}
+
+/**
+ * What a Global needs of the store that holds its canonical copies: the filesystem store
+ * (`createFsStore`, the default, in `<repo>/store`) or an object store (S3). Beyond a
+ * {@link VerifiableBlobStore}: re-checking a stored range after a Local rejected it, marking a
+ * copy suspect so the next put replaces it, usage figures for /status, and closing.
+ */
+export interface GlobalStore extends VerifiableBlobStore {
+  /** A short name for /status and /metrics: `fs`, `s3`. */
+  readonly kind: string
+  /**
+   * Checks a byte range of a stored value against its key through the stored outboard.
+   * Resolves with what is wrong, or undefined when the range verifies or the value is absent.
+   */
+  verifyRange: (cid: CIDLike, range: ByteRange, options?: AbortOptions) => Promise<string | undefined>
+  /** Marks the stored copy suspect: `isSuspect` answers true until a put re-verifies or replaces it. */
+  markSuspect: (cid: CIDLike) => void
+  isSuspect: (cid: CIDLike) => boolean
+  /** Values stored and the sum of their sizes, without a scan (as far as this Global knows: another Global's puts on a shared store may not be counted). */
+  usage: () => { values: number, bytes: number }
+  /** Waits for puts in flight, then releases the store. */
+  close: () => Promise<void>
+}
