@@ -11,7 +11,8 @@
  * its size (curl's size_download).
  *
  * Figures: warm 256 MiB GET throughput (cached in the daemon), cold 256 MiB GET through the
- * daemon vs `Local.cat` cold (the same Global, the same value), 100-byte GET latency p50/p99
+ * daemon vs `Local.cat` and `Local.get` cold (the same Global, the same value; `Local.get` also
+ * fills a cache, as the daemon does), 100-byte GET latency p50/p99
  * warm and cold (a keep-alive client in its own process), and warm 1 KiB GETs per second.
  * Results: `bench/results/http.json`; `docs/BENCHMARKS.md` gets them through `lib/report.ts`.
  */
@@ -40,7 +41,7 @@ export interface HttpBenchResult {
   /** MB/s (10^6 bytes per second) of a cached 256 MiB GET, by client. */
   warmBig: { curl: Figure }
   /** MB/s of a cold 256 MiB read: curl through a fresh daemon, and Local.cat in a fresh Local. */
-  coldBig: { daemonCurl: Figure, localCat: Figure, ratio: number }
+  coldBig: { daemonCurl: Figure, localCat: Figure, localGet: Figure, ratio: number }
   /** 100-byte GETs, one after another on one keep-alive connection (ms). */
   small: { n: number, cold: { p50: number, p99: number }, warm: { p50: number, p99: number } }
   /** autocannon, warm 1 KiB GETs of one cached value. */
@@ -138,19 +139,22 @@ export async function runHttpBench (opts: { quick?: boolean } = {}): Promise<Htt
     // Cold: a fresh daemon per repetition (empty cache), and a fresh Local for the reference.
     const coldCurl: number[] = []
     const coldCat: number[] = []
+    const coldGet: number[] = []
     for (let i = 0; i < reps; i++) {
       const d = await startDaemon(addrs, 512 * MiB)
       try {
         coldCurl.push(await curlMBps(`${d.url}/ipfs/${big}`, BIG))
       } finally { await d.stop() }
-      const requester = new Child('roles/dstore.js', ['requester'])
-      try {
-        await requester.call({ cmd: 'start', dir: join(dir, `req-${i}`), addrs, encryption: 'tls', stream: true })
-        const r = await requester.call<{ ms: number, bytes: number }>({ cmd: 'get', cid: big, size: BIG })
-        coldCat.push(BIG / (r.ms / 1000) / 1e6)
-        await requester.call({ cmd: 'exit' })
-      } finally { if (requester.running) await requester.kill() }
-      log(`cold 256 MiB: daemon+curl ${coldCurl[i].toFixed(0)} MB/s, Local.cat ${coldCat[i].toFixed(0)} MB/s`)
+      for (const stream of [true, false]) {
+        const requester = new Child('roles/dstore.js', ['requester'])
+        try {
+          await requester.call({ cmd: 'start', dir: join(dir, `req-${i}-${String(stream)}`), addrs, encryption: 'tls', stream })
+          const r = await requester.call<{ ms: number, bytes: number }>({ cmd: 'get', cid: big, size: BIG })
+          ;(stream ? coldCat : coldGet).push(BIG / (r.ms / 1000) / 1e6)
+          await requester.call({ cmd: 'exit' })
+        } finally { if (requester.running) await requester.kill() }
+      }
+      log(`cold 256 MiB: daemon+curl ${coldCurl[i].toFixed(0)} MB/s, Local.cat ${coldCat[i].toFixed(0)} MB/s, Local.get ${coldGet[i].toFixed(0)} MB/s`)
     }
 
     // Warm: one long-lived daemon; the first GET fills its cache.
@@ -186,7 +190,7 @@ export async function runHttpBench (opts: { quick?: boolean } = {}): Promise<Htt
       machine: { cpus: cpus().length, model: cpus()[0]?.model ?? '?', load: loadavg() },
       quick,
       warmBig: { curl: figure(warm) },
-      coldBig: { daemonCurl: figure(coldCurl), localCat: figure(coldCat), ratio: median(coldCurl) / median(coldCat) },
+      coldBig: { daemonCurl: figure(coldCurl), localCat: figure(coldCat), localGet: figure(coldGet), ratio: median(coldCurl) / median(coldCat) },
       small: {
         n: smallN,
         cold: { p50: median(cold100), p99: percentile(cold100, 99) },

@@ -8,6 +8,7 @@ export function httpSection (r: HttpBenchResult): string {
     ['warm 256 MiB GET, curl from the Local daemon (cached)', `${fig(r.warmBig.curl)} MB/s`, '≥ 1000 MB/s', ok(r.warmBig.curl.median >= 1000)],
     ['cold 256 MiB GET, curl through a fresh daemon (Local → Global over libp2p)', `${fig(r.coldBig.daemonCurl)} MB/s`, '', ''],
     ['cold 256 MiB `Local.cat` in a fresh Local (the reference)', `${fig(r.coldBig.localCat)} MB/s`, '', ''],
+    ['cold 256 MiB `Local.get` in a fresh Local (fills its cache, as the daemon does)', r.coldBig.localGet === undefined ? '–' : `${fig(r.coldBig.localGet)} MB/s`, '', ''],
     ['cold GET through the daemon / `Local.cat`', `${num(r.coldBig.ratio)}×`, '≥ 0.90×', ok(r.coldBig.ratio >= 0.9)],
     [`100-byte GET, cold (${r.small.n} values, sequential, keep-alive)`, `p50 ${num(r.small.cold.p50)} ms, p99 ${num(r.small.cold.p99)} ms`, '', ''],
     ['100-byte GET, warm', `p50 ${num(r.small.warm.p50)} ms, p99 ${num(r.small.warm.p99)} ms`, '', ''],
