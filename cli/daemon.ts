@@ -90,6 +90,8 @@ export interface LocalDaemonOptions {
   global?: string[]
   cacheSize: number
   connectTimeout: number
+  /** Largest HTTP put body (413 above it). @default none here (Global's own limit still applies) */
+  maxBlobSize?: number
   http?: HttpListen
   httpToken?: string
   json?: boolean
@@ -134,6 +136,7 @@ export async function runLocalDaemon (opts: LocalDaemonOptions): Promise<void> {
         backend: localBackend(local, { status: async () => ({ ...await localStatus(local, { version: opts.version, url: http?.url }), writes }) }),
         metrics,
         token,
+        maxBlobSize: opts.maxBlobSize,
         log
       }))
       http = started.server

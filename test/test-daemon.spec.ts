@@ -252,6 +252,30 @@ describe('dstore local (the Local daemon) and the CLI through it', function () {
       }
     })
 
+    it('--max-blob-size: a larger body is 413 on the daemon\'s HTTP (declared or chunked), nothing stored; one within it is stored', async function () {
+      const other = await tempDir('dstore-daemon-max-')
+      try {
+        await writeFile(join(other.path, 'global.addr'), global.addr + '\n')
+        const d = await startLocal(['--http', '127.0.0.1:0', '--max-blob-size', '1000'], { DSTORE_REPO: other.path })
+        try {
+          const big = pseudoRandom(2000, 43)
+          const declared = await fetch(`${d.url}/ipfs`, { method: 'POST', body: big })
+          assert.equal(declared.status, 413)
+          assert.equal(((await declared.json()) as { error: { code: string } }).error.code, 'ERR_TOO_LARGE')
+          const chunked = await fetch(`${d.url}/ipfs`, { method: 'POST', body: new Blob([big]).stream(), duplex: 'half' } as RequestInit)
+          assert.equal(chunked.status, 413)
+          const has = await dstore(['has', '--no-daemon', blake3Cid(big)], { env: { DSTORE_REPO: other.path } })
+          assert.equal(has.out, `${blake3Cid(big)}\tno\n`, 'nothing stored')
+          const ok = await fetch(`${d.url}/ipfs`, { method: 'POST', body: big.subarray(0, 1000) })
+          assert.equal(ok.status, 201)
+        } finally {
+          assert.equal(await stopLocal(d), 0)
+        }
+      } finally {
+        await other.cleanup()
+      }
+    })
+
     it('--json prints one document; --http off serves no HTTP and writes no local.http', async function () {
       const other = await tempDir('dstore-daemon-json-')
       try {
