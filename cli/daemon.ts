@@ -104,6 +104,13 @@ export async function runLocalDaemon (opts: LocalDaemonOptions): Promise<void> {
   // Read before anything starts: a bad token file starts nothing.
   const token = opts.httpToken !== undefined ? await readTokenFile(opts.httpToken) : undefined
   await makeRepo(repo)
+  // One daemon per repository: a second would take over local.http, and remove it when it
+  // stops, leaving the first running with no client able to find it.
+  const running = await findDaemon(repo, new AbortController().signal)
+  if (running !== undefined) {
+    await running.stop()
+    throw new UsageError(`a Local daemon already runs for ${repo} at ${running.url} (stop it first, or give another --repo)`, 1)
+  }
   const addrs = opts.global !== undefined && opts.global.length > 0 ? opts.global : (await resolveGlobal(undefined, repo)).addrs
   // Listen for the stop signals first: a supervisor (or a test) may send SIGTERM as soon as it
   // reads the first line, and a signal with no listener kills the process without cleanup.

@@ -203,6 +203,14 @@ describe('dstore local (the Local daemon) and the CLI through it', function () {
     }
   })
 
+  it('a second daemon for the same repository refuses to start (exit 1, one line naming the running one); the first keeps its local.http', async function () {
+    const r = await dstore(['local', '--http', '127.0.0.1:0'], { env })
+    assert.equal(r.code, 1, r.stderr)
+    assert.equal(r.stderr, `dstore: a Local daemon already runs for ${repo.path} at ${daemon.url} (stop it first, or give another --repo)\n`)
+    assert.equal((await readFile(join(repo.path, 'local.http'), 'utf8')).trim(), daemon.url)
+    assert.equal((await fetch(`${daemon.url}/status`)).status, 200)
+  })
+
   describe('stopping, crashing, restarting', function () {
     it('SIGTERM stops it cleanly: exit 0, "Local stopped.", local.http removed; the CLI then falls back', async function () {
       const code = await stopLocal(daemon)
