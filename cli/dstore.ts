@@ -213,7 +213,7 @@ A client's PeerId is printed by \`dstore id\`.`)
         const started = await listenWithFallback(httpListen, opts.http !== undefined, async (host, port) => await startHttpServer({
           host,
           port,
-          backend: globalBackend(global, { version: VERSION }),
+          backend: globalBackend(global, { version: VERSION, url: () => http?.url }),
           metrics,
           token: httpToken,
           maxBlobSize: opts.maxBlobSize,
