@@ -11,7 +11,7 @@
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import {
-  connectLocal, createLocal, localBackend, startHttpServer, isLoopbackHost,
+  connectLocal, createLocal, localBackend, startHttpServer, isLoopbackHost, StorageError,
   createMetrics, createMetricsRegistry, localMetricsSource, localStatus,
   type AbortOptions, type ByteSource, type CatOptions, type CID, type CIDLike, type HttpServer, type LocalClient,
   type LocalPeer, type LocalPutOptions
@@ -124,6 +124,8 @@ export async function runLocalDaemon (opts: LocalDaemonOptions): Promise<void> {
   try {
     local = await createLocal({ global: addrs, repo, cacheSize: opts.cacheSize, connectTimeout: opts.connectTimeout, metricsRegistry: registry })
   } catch (err) {
+    // The repository's identity (a corrupt or unreadable local.key) is not the address's fault.
+    if (err instanceof StorageError) throw err
     throw new UsageError(`bad Global address ${addrs.join(', ')}: ${(err as Error).message}`, 2)
   }
   const log = (line: string): void => { process.stderr.write(`dstore: ${line}\n`) }

@@ -211,6 +211,18 @@ describe('dstore local (the Local daemon) and the CLI through it', function () {
     assert.equal((await fetch(`${daemon.url}/status`)).status, 200)
   })
 
+  it('a corrupt <repo>/local.key: exit 1, one line about the key (not "bad Global address")', async function () {
+    const other = await tempDir('dstore-daemon-key-')
+    try {
+      await writeFile(join(other.path, 'local.key'), 'garbage\n')
+      const r = await dstore(['local', '--http', 'off', '--global', global.addr], { env: { DSTORE_REPO: other.path } })
+      assert.equal(r.code, 1, r.stderr)
+      assert.match(r.stderr, /^dstore: identity key .*local\.key is corrupt[^\n]*\n$/)
+    } finally {
+      await other.cleanup()
+    }
+  })
+
   describe('stopping, crashing, restarting', function () {
     it('SIGTERM stops it cleanly: exit 0, "Local stopped.", local.http removed; the CLI then falls back', async function () {
       const code = await stopLocal(daemon)
