@@ -53,9 +53,10 @@ export async function dstore (args: string[], opts: { env?: Record<string, strin
 export interface Daemon { proc: ChildProcess, stdout: () => string, stderr: () => string, addr: string, peerId: string }
 
 /** Starts `dstore global` and waits for its "listening" line (and the rest of its banner). */
-export async function startGlobal (args: string[]): Promise<Daemon> {
-  // Tests get no fixed ports: Global's HTTP listener (default 127.0.0.1:5080) on a free one.
-  const http = args.includes('--http') ? [] : ['--http', '127.0.0.1:0']
+export async function startGlobal (args: string[], options: { defaultHttp?: boolean } = {}): Promise<Daemon> {
+  // Tests get no fixed ports: Global's HTTP listener (default 127.0.0.1:5080) on a free one,
+  // unless the test is about that default (`defaultHttp`).
+  const http = args.includes('--http') || options.defaultHttp === true ? [] : ['--http', '127.0.0.1:0']
   const proc = spawn(process.execPath, [BIN, 'global', ...http, ...args], { env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] })
   let stdout = ''
   let stderr = ''

@@ -113,7 +113,7 @@ describe('dstore global --http', function () {
           s.listen(5080, '127.0.0.1', () => { resolve(s) })
         })
         try {
-          const g = await startGlobal(['--repo', dir.path, '--listen', '/ip4/127.0.0.1/tcp/0'])
+          const g = await startGlobal(['--repo', dir.path, '--listen', '/ip4/127.0.0.1/tcp/0'], { defaultHttp: true })
           const url = httpLine(g.stdout())
           const { code, stdout } = await stopGlobal(g)
           assert.equal(code, 0)
