@@ -11,7 +11,7 @@
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import {
-  connectLocal, createLocal, localBackend, startHttpServer, isLoopbackHost,
+  connectLocal, createLocal, localBackend, startHttpServer, isLoopbackHost, StorageError,
   createMetrics, createMetricsRegistry, localMetricsSource, localStatus,
   type AbortOptions, type ByteSource, type CatOptions, type CID, type CIDLike, type HttpServer, type LocalClient,
   type LocalPeer, type LocalPutOptions
@@ -90,6 +90,8 @@ export interface LocalDaemonOptions {
   global?: string[]
   cacheSize: number
   connectTimeout: number
+  /** Largest HTTP put body (413 above it). @default none here (Global's own limit still applies) */
+  maxBlobSize?: number
   http?: HttpListen
   httpToken?: string
   json?: boolean
@@ -102,6 +104,13 @@ export async function runLocalDaemon (opts: LocalDaemonOptions): Promise<void> {
   // Read before anything starts: a bad token file starts nothing.
   const token = opts.httpToken !== undefined ? await readTokenFile(opts.httpToken) : undefined
   await makeRepo(repo)
+  // One daemon per repository: a second would take over local.http, and remove it when it
+  // stops, leaving the first running with no client able to find it.
+  const running = await findDaemon(repo, new AbortController().signal)
+  if (running !== undefined) {
+    await running.stop()
+    throw new UsageError(`a Local daemon already runs for ${repo} at ${running.url} (stop it first, or give another --repo)`, 1)
+  }
   const addrs = opts.global !== undefined && opts.global.length > 0 ? opts.global : (await resolveGlobal(undefined, repo)).addrs
   // Listen for the stop signals first: a supervisor (or a test) may send SIGTERM as soon as it
   // reads the first line, and a signal with no listener kills the process without cleanup.
@@ -115,6 +124,8 @@ export async function runLocalDaemon (opts: LocalDaemonOptions): Promise<void> {
   try {
     local = await createLocal({ global: addrs, repo, cacheSize: opts.cacheSize, connectTimeout: opts.connectTimeout, metricsRegistry: registry })
   } catch (err) {
+    // The repository's identity (a corrupt or unreadable local.key) is not the address's fault.
+    if (err instanceof StorageError) throw err
     throw new UsageError(`bad Global address ${addrs.join(', ')}: ${(err as Error).message}`, 2)
   }
   const log = (line: string): void => { process.stderr.write(`dstore: ${line}\n`) }
@@ -134,6 +145,7 @@ export async function runLocalDaemon (opts: LocalDaemonOptions): Promise<void> {
         backend: localBackend(local, { status: async () => ({ ...await localStatus(local, { version: opts.version, url: http?.url }), writes }) }),
         metrics,
         token,
+        maxBlobSize: opts.maxBlobSize,
         log
       }))
       http = started.server

@@ -213,7 +213,7 @@ A client's PeerId is printed by \`dstore id\`.`)
         const started = await startDaemonHttp(httpListen, opts.http !== undefined, httpFile, httpToken, async (host, port) => await startHttpServer({
           host,
           port,
-          backend: globalBackend(global, { version: VERSION }),
+          backend: globalBackend(global, { version: VERSION, url: () => http?.url }),
           metrics,
           token: httpToken,
           maxBlobSize: opts.maxBlobSize,
@@ -266,6 +266,7 @@ program.command('local')
   .option('--global <multiaddr>', 'Global to connect to (repeatable; $DSTORE_GLOBAL, default: <repo>/global.addr)', collectList)
   .addOption(new Option('--cache-size <bytes>', 'cache budget').default(256 * 1024 * 1024).argParser(nonNegativeInt))
   .addOption(new Option('--connect-timeout <ms>', 'how long a request waits for Global').default(10_000).argParser(positiveInt))
+  .addOption(new Option('--max-blob-size <bytes>', 'refuse HTTP puts larger than this (413; Global may have a lower limit of its own)').argParser(nonNegativeInt))
   .addOption(new Option('--http <host:port|off>', `HTTP address (default ${DEFAULT_LOCAL_HTTP}, or a free port if it is taken); off for none`).argParser(parseHttpListen))
   .option('--http-token <file>', 'a file holding the bearer token HTTP writes must carry (needed for writes on a non-loopback --http)')
   .option('--json', 'print the daemon\'s details as JSON')
@@ -275,7 +276,7 @@ put, get, cat, stat, has, rm and ls with the same --repo go through it when it a
 second get of a value is a cache hit; --no-daemon makes them run a Local of their own.
 HTTP: the routes of docs/HTTP.md (GET/HEAD /ipfs/{cid}, POST /ipfs, PUT/DELETE /ipfs/{cid},
 /status, /metrics, the status page at /).`)
-  .action(async (opts: { repo?: string, global?: string[], cacheSize: number, connectTimeout: number, http?: HttpListen, httpToken?: string, json?: boolean }) => {
+  .action(async (opts: { repo?: string, global?: string[], cacheSize: number, connectTimeout: number, maxBlobSize?: number, http?: HttpListen, httpToken?: string, json?: boolean }) => {
     await runLocalDaemon({ ...opts, version: VERSION })
   })
 

@@ -159,6 +159,16 @@ describe('connectLocal', function () {
       assert.equal(await global.store.has(cidOfBytes(v)), false)
     })
 
+    it('PUT /ipfs/{cid} of a value Global already has: the body must still hash to {cid} (400 if not), and the answer gives its size', async function () {
+      const { server } = await daemon(c, global, 64 * MiB)
+      const bad = await fetch(`${server.url}/ipfs/${cid.toString()}`, { method: 'PUT', body: pseudoRandom(5 * KiB, 16) })
+      assert.equal(bad.status, 400)
+      assert.equal(((await bad.json()) as { error: { name: string } }).error.name, 'VerificationError')
+      const good = await fetch(`${server.url}/ipfs/${cid.toString()}`, { method: 'PUT', body: value })
+      assert.equal(good.status, 201)
+      assert.deepEqual(await good.json(), { cid: cid.toString(), size: value.length })
+    })
+
     it('a source that throws: its own error, nothing stored', async function () {
       const v = pseudoRandom(300 * KiB, 15)
       const boom = new Error('source broke')

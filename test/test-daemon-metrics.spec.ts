@@ -96,6 +96,7 @@ describe('the daemons serve /metrics, /status and the status page', function () 
     assert.equal(ls.global.connected, true)
     const gs = await (await fetch(`${globalUrl}/status`)).json() as any
     assert.equal(gs.role, 'global')
+    assert.equal(gs.url, globalUrl, "Global's /status names its own URL, as a Local's does")
     assert.equal(gs.peerId, global.peerId)
     assert.equal(gs.locals.count, 1)
     assert.equal(gs.locals.connected[0].peerId, ls.peerId)

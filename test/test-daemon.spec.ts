@@ -203,6 +203,26 @@ describe('dstore local (the Local daemon) and the CLI through it', function () {
     }
   })
 
+  it('a second daemon for the same repository refuses to start (exit 1, one line naming the running one); the first keeps its local.http', async function () {
+    const r = await dstore(['local', '--http', '127.0.0.1:0'], { env })
+    assert.equal(r.code, 1, r.stderr)
+    assert.equal(r.stderr, `dstore: a Local daemon already runs for ${repo.path} at ${daemon.url} (stop it first, or give another --repo)\n`)
+    assert.equal((await readFile(join(repo.path, 'local.http'), 'utf8')).trim(), daemon.url)
+    assert.equal((await fetch(`${daemon.url}/status`)).status, 200)
+  })
+
+  it('a corrupt <repo>/local.key: exit 1, one line about the key (not "bad Global address")', async function () {
+    const other = await tempDir('dstore-daemon-key-')
+    try {
+      await writeFile(join(other.path, 'local.key'), 'garbage\n')
+      const r = await dstore(['local', '--http', 'off', '--global', global.addr], { env: { DSTORE_REPO: other.path } })
+      assert.equal(r.code, 1, r.stderr)
+      assert.match(r.stderr, /^dstore: identity key .*local\.key is corrupt[^\n]*\n$/)
+    } finally {
+      await other.cleanup()
+    }
+  })
+
   describe('stopping, crashing, restarting', function () {
     it('SIGTERM stops it cleanly: exit 0, "Local stopped.", local.http removed; the CLI then falls back', async function () {
       const code = await stopLocal(daemon)
@@ -244,6 +264,30 @@ describe('dstore local (the Local daemon) and the CLI through it', function () {
           const rm = await dstore(['rm', blake3Cid(v)], { env: oenv })
           assert.equal(rm.code, 0, rm.stderr)
           assert.equal(rm.out, `removed ${blake3Cid(v)}\n`)
+        } finally {
+          assert.equal(await stopLocal(d), 0)
+        }
+      } finally {
+        await other.cleanup()
+      }
+    })
+
+    it('--max-blob-size: a larger body is 413 on the daemon\'s HTTP (declared or chunked), nothing stored; one within it is stored', async function () {
+      const other = await tempDir('dstore-daemon-max-')
+      try {
+        await writeFile(join(other.path, 'global.addr'), global.addr + '\n')
+        const d = await startLocal(['--http', '127.0.0.1:0', '--max-blob-size', '1000'], { DSTORE_REPO: other.path })
+        try {
+          const big = pseudoRandom(2000, 43)
+          const declared = await fetch(`${d.url}/ipfs`, { method: 'POST', body: big })
+          assert.equal(declared.status, 413)
+          assert.equal(((await declared.json()) as { error: { code: string } }).error.code, 'ERR_TOO_LARGE')
+          const chunked = await fetch(`${d.url}/ipfs`, { method: 'POST', body: new Blob([big]).stream(), duplex: 'half' } as RequestInit)
+          assert.equal(chunked.status, 413)
+          const has = await dstore(['has', '--no-daemon', blake3Cid(big)], { env: { DSTORE_REPO: other.path } })
+          assert.equal(has.out, `${blake3Cid(big)}\tno\n`, 'nothing stored')
+          const ok = await fetch(`${d.url}/ipfs`, { method: 'POST', body: big.subarray(0, 1000) })
+          assert.equal(ok.status, 201)
         } finally {
           assert.equal(await stopLocal(d), 0)
         }

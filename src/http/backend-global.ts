@@ -12,8 +12,8 @@ import { globalStatus } from './status.js'
 export interface GlobalBackendInfo {
   /** dstore's version, for /status. */
   version?: string
-  /** The server's URL, for /status. */
-  url?: string
+  /** The server's URL, for /status (a function: the URL is known only once the server listens). */
+  url?: string | (() => string | undefined)
 }
 
 /** Serves `global` over HTTP. */
@@ -53,6 +53,6 @@ export function globalBackend (global: GlobalPeer, info: GlobalBackendInfo = {})
       for (const cid of cids) if (store.isSuspect(cid) || !await store.has(cid, options)) absent.push(cid)
       return absent
     },
-    status: async () => await globalStatus(global, { version: info.version ?? 'unknown', url: info.url })
+    status: async () => await globalStatus(global, { version: info.version ?? 'unknown', url: typeof info.url === 'function' ? info.url() : info.url })
   }
 }

@@ -17,7 +17,8 @@
  */
 import { CID } from 'multiformats/cid'
 import { parseCID } from '../core/cid.js'
-import { NotFoundError, OutOfRangeError, TooLargeError } from '../core/errors.js'
+import { NotFoundError, OutOfRangeError, TooLargeError, VerificationError } from '../core/errors.js'
+import { TreeHasher } from '../core/tree.js'
 import { boundedBody, declaredLength, pipeBody } from './body.js'
 import type { RequestContext } from './context.js'
 import { HttpError } from './errors.js'
@@ -194,8 +195,22 @@ export async function putValue (ctx: RequestContext, cidText?: string): Promise<
   }
   const counter = { bytes: 0 }
   const cid = await ctx.backend.put(boundedBody(ctx.req, max, counter), { expected, signal: ctx.signal })
+  // A Local told `expected` asks Global first and, when Global has the value, reads nothing:
+  // the body must still hash to {cid}, or a PUT of any bytes would be answered 201.
+  if (expected !== undefined && counter.bytes === 0 && !ctx.req.readableEnded) await checkUnread(ctx, expected, max, counter)
   const text = cid.toString()
   sendJson(ctx, 201, { cid: text, size: counter.bytes }, { Location: `/ipfs/${text}` })
+}
+
+/** Reads the body nobody read (the value was stored already) and checks that it hashes to `expected`. @throws {VerificationError} */
+async function checkUnread (ctx: RequestContext, expected: CID, max: number | undefined, counter: { bytes: number }): Promise<void> {
+  const hasher = new TreeHasher()
+  for await (const chunk of boundedBody(ctx.req, max, counter)) hasher.update(chunk)
+  const { root } = hasher.finalize()
+  const want = expected.multihash.digest
+  if (root.length !== want.length || root.some((b, i) => b !== want[i])) {
+    throw new VerificationError(`the body does not hash to ${expected.toString()}`)
+  }
 }
 
 /** DELETE /ipfs/{cid}: evicts everywhere. */

@@ -35,7 +35,7 @@ function methods (label: string, table: Record<string, Handler>): (ctx: RequestC
     const handler = table[ctx.method] ?? (ctx.method === 'HEAD' ? table.GET : undefined)
     if (handler !== undefined) return { handler, label }
     const allow = Object.keys(table).concat('GET' in table ? ['HEAD'] : []).join(', ')
-    return { label, handler: async () => { throw new HttpError(405, 'ERR_METHOD_NOT_ALLOWED', `${ctx.method} is not allowed here (Allow: ${allow})`, { Allow: allow }) } }
+    return { label, handler: async () => { throw new HttpError(405, 'ERR_METHOD_NOT_ALLOWED', `${(ctx.req.method ?? ctx.method).slice(0, 20)} is not allowed here (Allow: ${allow})`, { Allow: allow }) } }
   }
 }
 
