@@ -17,10 +17,17 @@ export function resolveRepo (flag?: string): string {
 }
 
 /** The Global's multiaddrs, with the place they came from (for error messages). */
-export async function resolveGlobal (flag: string | undefined, repo: string): Promise<{ addrs: string[], source: string }> {
+/** The Global named by `--global`, else by `$DSTORE_GLOBAL`; undefined when neither names one. */
+export function namedGlobal (flag: string | undefined): { addrs: string[], source: string } | undefined {
   if (flag != null && flag !== '') return { addrs: [flag], source: '--global' }
   const env = process.env.DSTORE_GLOBAL
   if (env != null && env.trim() !== '') return { addrs: env.split(/[\s,]+/).filter(Boolean), source: 'DSTORE_GLOBAL' }
+  return undefined
+}
+
+export async function resolveGlobal (flag: string | undefined, repo: string): Promise<{ addrs: string[], source: string }> {
+  const named = namedGlobal(flag)
+  if (named !== undefined) return named
   const file = join(repo, 'global.addr')
   let text: string
   try {

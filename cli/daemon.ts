@@ -54,7 +54,7 @@ export type DaemonWrites = 'open' | 'token' | 'read-only'
  * A client of the daemon named by `<repo>/local.http`, if one answers now (and, for a command
  * that writes, lets it write); undefined otherwise (the caller falls back to a short-lived Local).
  */
-export async function findDaemon (repo: string, signal: AbortSignal, options: { write?: boolean } = {}): Promise<LocalClient | undefined> {
+export async function findDaemon (repo: string, signal: AbortSignal, options: { write?: boolean, global?: string[] } = {}): Promise<LocalClient | undefined> {
   let url: string
   try {
     url = (await readFile(join(repo, LOCAL_HTTP_FILE), 'utf8')).trim()
@@ -73,6 +73,8 @@ export async function findDaemon (repo: string, signal: AbortSignal, options: { 
     if (status.role !== 'local') return undefined // something else on that port now
     // A write would be refused (401/403) after a put had begun to read its source: don't start it there.
     if (options.write === true && status.writes !== 'open') return undefined
+    // A Global named by --global or DSTORE_GLOBAL: only a daemon that talks to that one will do.
+    if (options.global !== undefined && !sameGlobal(options.global, (status.global as { addrs?: unknown } | undefined)?.addrs)) return undefined
   } catch {
     if (signal.aborted) throw signal.reason
     return undefined
@@ -174,4 +176,19 @@ export async function runLocalDaemon (opts: LocalDaemonOptions): Promise<void> {
   }
   await local.stop()
   if (opts.json !== true) process.stdout.write('Local stopped.\n')
+}
+
+/**
+ * Whether addresses `named` and a daemon's Global addresses are the same Global: the same
+ * `/p2p/` PeerId when both name one, else a common address.
+ */
+export function sameGlobal (named: string[], daemon: unknown): boolean {
+  if (!Array.isArray(daemon)) return false
+  const theirs = daemon.filter((a): a is string => typeof a === 'string')
+  const idOf = (addr: string): string | undefined => /\/p2p\/([^/]+)/.exec(addr)?.[1]
+  const ids = new Set(theirs.map(idOf).filter((id): id is string => id !== undefined))
+  return named.some(a => {
+    const id = idOf(a)
+    return id !== undefined && ids.size > 0 ? ids.has(id) : theirs.includes(a)
+  })
 }

@@ -12,7 +12,7 @@ import { stat } from 'node:fs/promises'
 import { createRequire } from 'node:module'
 import { basename, join } from 'node:path'
 import { Command, CommanderError, Option, InvalidArgumentError } from 'commander'
-import { makeRepo, resolveGlobal, resolveRepo } from './config.js'
+import { makeRepo, namedGlobal, resolveGlobal, resolveRepo } from './config.js'
 import { isStdin, openInput } from './input.js'
 import { checkListen, describeListenFailure } from './listen.js'
 import { parseHttpListen, readTokenFile, removeUrlFile, startDaemonHttp, type HttpListen } from './http-listen.js'
@@ -100,8 +100,9 @@ async function withLocal<T> (opts: Common, fn: (local: LocalApi, signal: AbortSi
   const release = onStopSignal(() => { controller.abort() })
   let local: LocalApi | undefined
   try {
-    const daemon = opts.daemon !== false && (opts.global == null || opts.global === '')
-      ? await findDaemon(resolveRepo(opts.repo), controller.signal, use)
+    // A Global named by --global or DSTORE_GLOBAL is used through the daemon only if the daemon talks to it.
+    const daemon = opts.daemon !== false
+      ? await findDaemon(resolveRepo(opts.repo), controller.signal, { ...use, global: namedGlobal(opts.global)?.addrs })
       : undefined
     if (daemon !== undefined) {
       local = daemon

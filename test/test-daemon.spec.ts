@@ -115,6 +115,28 @@ describe('dstore local (the Local daemon) and the CLI through it', function () {
     assert.equal(c2.misses, c1.misses)
   })
 
+  it('a Global named by --global or DSTORE_GLOBAL: the daemon is used only when it talks to that Global', async function () {
+    const put = await dstore(['put', '--no-daemon', file], { env })
+    assert.equal(put.code, 0, put.stderr)
+    const other = await tempDir('dstore-daemon-other-')
+    const b = await startGlobal(['--repo', other.path, '--listen', '/ip4/127.0.0.1/tcp/0', '--http', 'off'])
+    try {
+      const c0 = await cacheOf(daemon)
+      const viaDaemon = await dstore(['get', cid, '--global', global.addr], { env })
+      assert.equal(viaDaemon.code, 0, viaDaemon.stderr)
+      const c1 = await cacheOf(daemon)
+      assert.ok(c1.hits + c1.misses > c0.hits + c0.misses, '--global naming the daemon\'s Global goes through the daemon')
+      // Global B does not have the value: a command for B must ask B, not the daemon (which would find it on A).
+      for (const r of [await dstore(['has', cid], { env: { ...env, DSTORE_GLOBAL: b.addr } }), await dstore(['has', cid, '--global', b.addr], { env })]) {
+        assert.equal(r.code, 1, r.stderr)
+        assert.match(r.out, /\tno$/m)
+      }
+    } finally {
+      await stopGlobal(b)
+      await other.cleanup()
+    }
+  })
+
   describe('output, exit codes and --json are the same with and without the daemon', function () {
     const absent = blake3Cid(new Uint8Array([7, 7, 7]))
     const cases: Array<{ name: string, args: () => string[], input?: Uint8Array }> = [
