@@ -254,8 +254,9 @@ A client's PeerId is printed by \`dstore id\`.`)
     }
     await stopped
     if (http !== undefined) {
-      await http.close()
+      // The file first, as dstore local does: nobody is sent to a server that is closing.
       await removeUrlFile(httpFile)
+      await http.close()
     }
     await global.stop()
     if (opts.json !== true) process.stdout.write('Global stopped.\n')

@@ -239,6 +239,17 @@ describe('connectLocal', function () {
       await assert.rejects(lying.get(cid), { name: 'GlobalUnreachableError', code: 'ERR_GLOBAL_UNREACHABLE', message: 'no Global' })
       await assert.rejects(lying.put(new Uint8Array(5)), { name: 'GlobalUnreachableError' })
     })
+
+    it('a HEAD answer (no body) still becomes the error it names, message and all, from its X-Dstore-Error headers', async function () {
+      const message = 'Global at /ip4/… is unreachable: ünïcode\r\nX-Injected: 1'
+      const url = await liar(c, (req, res) => {
+        res.writeHead(503, { 'x-dstore-error-code': 'ERR_GLOBAL_UNREACHABLE', 'x-dstore-error-message': encodeURIComponent(message) })
+        res.end()
+      })
+      const lying = connectLocal({ url })
+      c.add(async () => { await lying.stop() })
+      await assert.rejects(lying.stat(cid), { name: 'GlobalUnreachableError', code: 'ERR_GLOBAL_UNREACHABLE', message })
+    })
   })
 
   describe('a value larger than the daemon\'s cache', function () {
@@ -272,8 +283,18 @@ describe('connectLocal', function () {
       assert.equal(n, big.length)
       assert.equal(small.local.stats().cacheEntries, 0, 'not cached')
       // The whole value held anywhere (client, daemon, its Local) would be 96 MiB more; the
-      // pipeline's buffers (libp2p, sockets, 1 MiB batches at each end) come and go well below half that.
-      assert.ok(peak < 48 * MiB, `array buffers grew by ${(peak / MiB).toFixed(1)} MiB`)
+      // pipeline's buffers (libp2p, sockets, 1 MiB batches at each end) come and go below that
+      // (up to 50 MiB seen with both cores busy).
+      assert.ok(peak < 64 * MiB, `array buffers grew by ${(peak / MiB).toFixed(1)} MiB`)
+    })
+
+    it('a plain GET of it streams uncached and counts as a miss', async function () {
+      const m0 = small.local.stats().misses
+      const res = await fetch(`${small.client.url}/ipfs/${bigCid.toString()}`)
+      assert.equal(res.status, 200)
+      assertBytes(new Uint8Array(await res.arrayBuffer()), big)
+      assert.equal(small.local.stats().misses, m0 + 1)
+      assert.equal(small.local.stats().cacheEntries, 0, 'not cached')
     })
 
     it('its outboard is built once: a second range read streams only the groups it needs from Global', async function () {

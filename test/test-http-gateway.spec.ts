@@ -200,11 +200,15 @@ describe('http gateway', function () {
       }
     })
 
-    it('a value not stored is 404 NotFoundError (GET and HEAD)', async function () {
+    it('a value not stored is 404 NotFoundError (GET and HEAD); a HEAD answer names the error in X-Dstore-Error-Code/-Message', async function () {
       const r = await fetch(`${url}/ipfs/${absent}?format=raw`)
       assert.equal(r.status, 404)
-      assert.equal((await json(r)).error.name, 'NotFoundError')
-      assert.equal((await fetch(`${url}/ipfs/${absent}`, { method: 'HEAD' })).status, 404)
+      const { error } = await json(r)
+      assert.equal(error.name, 'NotFoundError')
+      const head = await fetch(`${url}/ipfs/${absent}`, { method: 'HEAD' })
+      assert.equal(head.status, 404)
+      assert.equal(head.headers.get('x-dstore-error-code'), 'ERR_NOT_FOUND')
+      assert.equal(decodeURIComponent(head.headers.get('x-dstore-error-message') ?? ''), error.message)
     })
 
     it('format=car is 400 (raw blocks only); an Accept only for CAR is 406', async function () {

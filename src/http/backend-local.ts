@@ -91,9 +91,10 @@ class LocalBackend implements HttpBackend {
   async * cat (cid: CID, range: { offset: number, length: number }, options: AbortOptions = {}): AsyncGenerator<Uint8Array> {
     if (range.offset === 0 && !(await this.local.cache.has(cid))) {
       const size = await this.sizeOf(cid, options)
-      if (range.length >= size && size <= this.local.cache.maxBytes) {
+      if (range.length >= size) {
         // A whole value on a miss: sent as it is verified, cached once complete (one transfer
-        // shared with concurrent requests), so the first byte goes out at once.
+        // shared with concurrent requests), so the first byte goes out at once. One larger than
+        // the cache streams uncached; either way the read counts as a miss.
         yield * this.local.cat(cid, { fill: true, signal: options.signal })
         return
       }

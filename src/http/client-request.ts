@@ -153,6 +153,18 @@ export class Transport {
   }
 }
 
+/** The error a HEAD answer names in its headers (it has no body), or undefined. */
+function errorOfHeaders (res: IncomingMessage): { code?: unknown, message?: unknown } | undefined {
+  const code = res.headers['x-dstore-error-code']
+  const message = res.headers['x-dstore-error-message']
+  if (typeof code !== 'string' || typeof message !== 'string') return undefined
+  try {
+    return { code, message: decodeURIComponent(message) }
+  } catch {
+    return undefined
+  }
+}
+
 /** Reads an error answer and builds the error it names; a body that is not one becomes an error by status. */
 async function readError (res: IncomingMessage, status: number, ex: Exchange): Promise<DstoreError> {
   let text = ''
@@ -165,7 +177,7 @@ async function readError (res: IncomingMessage, status: number, ex: Exchange): P
     } catch {}
   }
   try {
-    const doc = JSON.parse(text) as { error?: { code?: unknown, message?: unknown } }
+    const doc = ex.method === 'HEAD' ? { error: errorOfHeaders(res) } : JSON.parse(text) as { error?: { code?: unknown, message?: unknown } }
     const code = doc.error?.code
     const message = doc.error?.message
     if (typeof code === 'string' && typeof message === 'string') {

@@ -66,6 +66,11 @@ export function sendError (res: ServerResponse, err: unknown, options: { write?:
     'X-Content-Type-Options': 'nosniff',
     'Cache-Control': 'no-store'
   }
+  // Also in headers, for a HEAD answer (which has no body): a client then reports the same error
+  // a GET would have given it. Percent-encoded, so no byte of a message can break the header.
+  const { error } = errorBody(err)
+  headers['X-Dstore-Error-Code'] = error.code
+  headers['X-Dstore-Error-Message'] = encodeURIComponent(error.message.slice(0, 1000))
   if (err instanceof HttpError) Object.assign(headers, err.headers)
   // RFC 9110 11.6.1: a 401 names the scheme it wants.
   if (status === 401) headers['WWW-Authenticate'] = 'Bearer realm="dstore"'
