@@ -1,7 +1,7 @@
 import { strict as assert } from 'node:assert'
 import { execFileSync, spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
-import { mkdir, open, readdir, readFile, rm, symlink, unlink, writeFile } from 'node:fs/promises'
+import { mkdir, mkdtemp, open, readdir, readFile, rm, symlink, unlink, writeFile } from 'node:fs/promises'
 import { dirname, join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { cidOfBytes } from '../src/core/cid.js'
@@ -61,25 +61,28 @@ const SHIM = join(dirname(fileURLToPath(import.meta.url)), '..', 'src', 'runtime
  * A child process that waits until `at`, opens the store, and, when it gets it, holds it for
  * 300 ms while counting the processes registered in `holders` (its own registration included).
  */
-async function raceChild (path: string, holders: string, at: number): Promise<{ ok: boolean, most?: number, error?: string }> {
+async function raceChild (path: string, holders: string, at: number, tries: string, others: number): Promise<{ ok: boolean, most?: number, error?: string }> {
   const script = `
     import { readdirSync, unlinkSync, writeFileSync } from 'node:fs'
     import { join } from 'node:path'
     await import(${JSON.stringify(SHIM)})
     const { createFsStore } = await import(${JSON.stringify(FS_STORE)})
-    const [path, holders, at] = [process.argv[1], process.argv[2], Number(process.argv[3])]
+    const [path, holders, at, tries, others] = [process.argv[1], process.argv[2], Number(process.argv[3]), process.argv[4], Number(process.argv[5])]
     while (Date.now() < at) {}
     let store
     try {
       store = await createFsStore({ path, sync: false })
     } catch (err) {
+      writeFileSync(join(tries, String(process.pid)), '')
       console.log(JSON.stringify({ ok: false, error: err.name, message: err.message }))
       process.exit(0)
     }
     const me = join(holders, String(process.pid))
     writeFileSync(me, '')
     let most = 0
-    for (const end = Date.now() + 300; Date.now() < end;) {
+    // Held until every other child has tried (a loaded machine may start some late), at least
+    // 300 ms, at most 20 s: so each of them raced a held store, not one released already.
+    for (const start = Date.now(); Date.now() < start + 20000 && (Date.now() < start + 300 || readdirSync(tries).length < others);) {
       most = Math.max(most, readdirSync(holders).length)
       await new Promise(resolve => setTimeout(resolve, 5))
     }
@@ -87,7 +90,7 @@ async function raceChild (path: string, holders: string, at: number): Promise<{ 
     await store.close()
     console.log(JSON.stringify({ ok: true, most }))
   `
-  const child = spawn(process.execPath, ['--input-type=module', '-e', script, path, holders, String(at)], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const child = spawn(process.execPath, ['--input-type=module', '-e', script, path, holders, String(at), tries, String(others)], { stdio: ['ignore', 'pipe', 'inherit'] })
   let out = ''
   child.stdout.on('data', (d: Buffer) => { out += d.toString() })
   const code = await new Promise(resolve => child.once('exit', resolve))
@@ -193,11 +196,14 @@ describe('fs store', () => {
       try {
         const dead = await deadPid()
         // Each round starts the children together (they spin until `at`); a child that opens the
-        // store registers in `holders`, counts the holders over 300 ms, and reports the most it saw.
+        // store registers in `holders`, counts the holders while it holds the store (until the other
+        // seven have tried), and reports the most it saw.
         for (const start of [undefined, `${dead} 0123abcd\n`, '', undefined, String(dead), '']) {
           if (start !== undefined) await writeFile(join(dir.path, 'LOCK'), start)
           const at = Date.now() + 1500
-          const reports = await Promise.all(Array.from({ length: 8 }, async () => await raceChild(dir.path, holders, at)))
+          const tries = await mkdtemp(`${holders}-tries-`)
+          const reports = await Promise.all(Array.from({ length: 8 }, async () => await raceChild(dir.path, holders, at, tries, 7)))
+          await rm(tries, { recursive: true, force: true })
           const opened = reports.filter(r => r.ok)
           assert.equal(opened.length, 1, `round with LOCK ${JSON.stringify(start)}: ${opened.length} of 8 opened: ${JSON.stringify(reports)}`)
           assert.equal(opened[0].most, 1, 'two processes held the store at once')
