@@ -126,6 +126,22 @@ export class DaemonUnreachableError extends DstoreError {
   constructor (message: string, options?: { cause?: unknown }) { super(message, DaemonUnreachableError.code, options) }
 }
 
+/**
+ * Thrown by a delete that removed the value and made the Locals it could reach evict it, but
+ * some peer Globals (`peerGlobals`) did not confirm the eviction: their Locals may still serve
+ * the value until they reconnect to it or their next re-check (docs/SECURITY.md). `unanswered`
+ * names them (PeerIds; empty when the error came over the wire: the message names them).
+ */
+export class PartialDeleteError extends DstoreError {
+  static override readonly code = 'ERR_PARTIAL_DELETE'
+  override name = 'PartialDeleteError'
+  readonly unanswered: string[]
+  constructor (message: string, options?: { cause?: unknown, unanswered?: string[] }) {
+    super(message, PartialDeleteError.code, options)
+    this.unanswered = options?.unanswered ?? []
+  }
+}
+
 const BY_CODE: Record<string, new (message: string) => DstoreError> = {
   [InvalidCIDError.code]: InvalidCIDError,
   [NotFoundError.code]: NotFoundError,
@@ -141,7 +157,8 @@ const BY_CODE: Record<string, new (message: string) => DstoreError> = {
   [PermissionDeniedError.code]: PermissionDeniedError,
   [ConfigError.code]: ConfigError,
   [FileChangedError.code]: FileChangedError,
-  [DaemonUnreachableError.code]: DaemonUnreachableError
+  [DaemonUnreachableError.code]: DaemonUnreachableError,
+  [PartialDeleteError.code]: PartialDeleteError
 }
 
 /**

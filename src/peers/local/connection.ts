@@ -48,6 +48,9 @@ export class GlobalConnection {
   /** Whether the channel to Global is open now. */
   get connected (): boolean { return this.ctx?.channel.open === true }
 
+  /** The open channel now, if any (no waiting): what {@link GlobalSet} picks among. */
+  get current (): RequesterContext | undefined { return this.ctx?.channel.open === true ? this.ctx : undefined }
+
   /** Whether {@link stop} has run: every call from then on, and every call in flight, ends with ClosedError. */
   get stopped (): boolean { return this.stoppedFlag }
 
