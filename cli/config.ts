@@ -2,7 +2,7 @@
  * Where the CLI finds things: the repository folder and the Global to talk to.
  *
  * Repository: `--repo`, then `$DSTORE_REPO`, then `~/.dstore`.
- * Global: `--global MULTIADDR`, then `$DSTORE_GLOBAL`, then `<repo>/global.addr` (written by
+ * Global: `--global MULTIADDR` (repeatable: several Globals, grouped by `/p2p/` id), then `$DSTORE_GLOBAL`, then `<repo>/global.addr` (written by
  * `dstore global`), so on one machine `dstore global` in one terminal and `dstore put` in
  * another just work.
  */
@@ -17,8 +17,9 @@ export function resolveRepo (flag?: string): string {
 }
 
 /** The Global's multiaddrs, with the place they came from (for error messages). */
-export async function resolveGlobal (flag: string | undefined, repo: string): Promise<{ addrs: string[], source: string }> {
-  if (flag != null && flag !== '') return { addrs: [flag], source: '--global' }
+export async function resolveGlobal (flag: string | string[] | undefined, repo: string): Promise<{ addrs: string[], source: string }> {
+  const flags = (Array.isArray(flag) ? flag : flag != null ? [flag] : []).filter(f => f !== '')
+  if (flags.length > 0) return { addrs: flags, source: '--global' }
   const env = process.env.DSTORE_GLOBAL
   if (env != null && env.trim() !== '') return { addrs: env.split(/[\s,]+/).filter(Boolean), source: 'DSTORE_GLOBAL' }
   const file = join(repo, 'global.addr')

@@ -90,6 +90,8 @@ export interface LocalDaemonOptions {
   global?: string[]
   cacheSize: number
   connectTimeout: number
+  /** ms between re-checks of the cached CIDs (0: never). */
+  recheckInterval?: number
   http?: HttpListen
   httpToken?: string
   json?: boolean
@@ -113,7 +115,7 @@ export async function runLocalDaemon (opts: LocalDaemonOptions): Promise<void> {
   const registry = createMetricsRegistry()
   let local: LocalPeer
   try {
-    local = await createLocal({ global: addrs, repo, cacheSize: opts.cacheSize, connectTimeout: opts.connectTimeout, metricsRegistry: registry })
+    local = await createLocal({ global: addrs, repo, cacheSize: opts.cacheSize, connectTimeout: opts.connectTimeout, recheckInterval: opts.recheckInterval, metricsRegistry: registry })
   } catch (err) {
     throw new UsageError(`bad Global address ${addrs.join(', ')}: ${(err as Error).message}`, 2)
   }
