@@ -16,6 +16,7 @@
  */
 import { createHash } from 'node:crypto'
 import type { Multiaddr } from '@multiformats/multiaddr'
+import { raceAbort } from '../../core/abort.js'
 import { ClosedError, GlobalUnreachableError } from '../../core/errors.js'
 import type { RequesterContext } from '../../protocol/requester.js'
 import type { DstoreNode } from '../node.js'
@@ -82,6 +83,9 @@ export class GlobalSet implements GlobalRoute {
     if (this.connections.length === 1) return await this.connections[0].context(signal)
     if (this.stopped) throw new ClosedError('this Local is stopped')
     const order = this.order(key)
+    // A Global still on its first dial is not known to be down: the key's first choice is waited
+    // for (up to that dial's end), so a new Local's first calls are spread as later ones are.
+    if (avoid === undefined && order[0].current === undefined) await raceAbort(order[0].firstAttempt, signal)
     let fallback: RequesterContext | undefined
     for (const c of order) {
       const ctx = c.current
