@@ -75,6 +75,9 @@ export class PeerGlobals {
         await channel.request(KIND.EVICT, evictBody(digests), { timeout: this.timeout, signal })
       } catch (err) {
         failed.push({ id: peer.id, reason: (err as Error).message })
+        // A channel that did not answer in time may be dead without knowing it: dial afresh next time.
+        peer.channel?.abort(err instanceof Error ? err : new Error(String(err)))
+        peer.channel = undefined
       }
     }))
     return failed
