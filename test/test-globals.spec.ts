@@ -98,6 +98,21 @@ describe('several Globals on one store', function () {
     assert.equal(await onB.cache.has(cid2), false)
   })
 
+  it('after B restarts, the next delete through A reaches B\'s Locals again (the relay channel is dialled afresh)', async function () {
+    const [a, b] = await startMesh(c, store, 2)
+    const onB = await c.local([b.addr])
+    const first = await a.peer!.put(randomBytes(100))
+    await onB.get(first)
+    assert.equal(await a.peer!.delete(first), true) // opens A's relay channel to B
+    await b.stop()
+    await b.start()
+    await onB.ready()
+    const second = await a.peer!.put(randomBytes(100))
+    await onB.get(second)
+    assert.equal(await a.peer!.delete(second), true)
+    assert.equal(await onB.cache.has(second), false)
+  })
+
   it('B down during a delete through A: PartialDeleteError names B, the value is gone, and B\'s Locals drop it once B is back', async function () {
     const [a, b] = await startMesh(c, store, 2)
     const onB = await c.local([b.addr], { recheckInterval: 0 })
