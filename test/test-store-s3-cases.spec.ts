@@ -14,6 +14,8 @@ import { createS3Store, verifyS3Store, type S3BlobStore } from '../src/core/stor
 import { TreeHasher } from '../src/core/tree.js'
 import { collect, pseudoRandom } from './helpers.js'
 import { chopped, expectReject } from './store-compliance.js'
+import { createGlobal, type GlobalPeer } from '../src/index.js'
+import { Cleanup, assertBytes, rejectsWith } from './net.js'
 import { MiB, bigPieces, config, getBytes, hashOf, keys, s3, uploads, useS3Server } from './s3-store-fixture.js'
 
 describe('s3 store (Swift s3api): sizes, crash safety, corruption, verify', function () {
@@ -275,5 +277,45 @@ describe('s3 store (Swift s3api): sizes, crash safety, corruption, verify', func
       assert.ok(err !== undefined, 'open failed')
       assert.ok(typeof err.code === 'string' && err.code.startsWith('ERR_'), `typed: ${String(err.code)} ${err.name}`)
     })
+  })
+})
+
+describe('s3 store (Swift s3api) behind real Globals and Locals', function () {
+  this.timeout(60_000)
+  useS3Server()
+  const c = new Cleanup()
+  afterEach(async () => { await c.run() })
+
+  /** A Global on 127.0.0.1 serving the S3 store `cfg` (Global closes the store at stop). */
+  async function s3Global (cfg: ReturnType<typeof config>): Promise<GlobalPeer> {
+    const g = await createGlobal({ repo: await c.dir('dstore-s3-global-'), listen: ['/ip4/127.0.0.1/tcp/0'], sync: false, store: await createS3Store(cfg) })
+    c.add(async () => { await g.stop() })
+    return g
+  }
+
+  it('a value written through Global A is read through Global B on the same bucket', async () => {
+    const cfg = config()
+    const a = await s3Global(cfg)
+    const b = await s3Global(cfg)
+    const value = pseudoRandom(3 * MiB + 5, 120)
+    const cid = await (await c.local(a)).put(value)
+    assertBytes(await (await c.local(b)).get(cid), value)
+  })
+
+  it('a flipped byte in the bucket: a Local\'s get fails with VerificationError, and verify finds the object', async () => {
+    const cfg = config()
+    const g = await s3Global(cfg)
+    const value = pseudoRandom(300_000, 121)
+    const cid = await (await c.local(g)).put(value)
+    const bad = value.slice()
+    bad[200_000] ^= 0x01
+    const { client, bucket } = s3()
+    await client.send(new PutObjectCommand({ Bucket: bucket, Key: `${cfg.prefix as string}blobs/${cid.toString()}`, Body: bad }))
+    // A fresh Local (nothing cached) fetches from Global, which serves the bucket's bytes as they are.
+    await rejectsWith((await c.local(g)).get(cid), 'VerificationError')
+    const store = await createS3Store(cfg)
+    c.add(async () => { await store.close() })
+    const report = await verifyS3Store(store)
+    assert.deepEqual(report.problems.map(p => [p.problem, p.cid?.toString()]), [['corrupt', cid.toString()]])
   })
 })
