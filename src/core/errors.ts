@@ -127,6 +127,16 @@ export class DaemonUnreachableError extends DstoreError {
 }
 
 /**
+ * Thrown when the storage behind a store cannot be reached or keeps refusing for now (an S3
+ * endpoint that is down, unreachable or throttling after every retry). Trying again later may work.
+ */
+export class StoreUnavailableError extends DstoreError {
+  static override readonly code = 'ERR_STORE_UNAVAILABLE'
+  override name = 'StoreUnavailableError'
+  constructor (message: string, options?: { cause?: unknown }) { super(message, StoreUnavailableError.code, options) }
+}
+
+/**
  * Thrown by a delete that removed the value and made the Locals it could reach evict it, but
  * some peer Globals (`peerGlobals`) did not confirm the eviction: their Locals may still serve
  * the value until they reconnect to it or their next re-check (docs/SECURITY.md). `unanswered`
@@ -158,6 +168,7 @@ const BY_CODE: Record<string, new (message: string) => DstoreError> = {
   [ConfigError.code]: ConfigError,
   [FileChangedError.code]: FileChangedError,
   [DaemonUnreachableError.code]: DaemonUnreachableError,
+  [StoreUnavailableError.code]: StoreUnavailableError,
   [PartialDeleteError.code]: PartialDeleteError
 }
 
