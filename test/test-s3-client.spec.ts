@@ -214,7 +214,7 @@ describe('s3 client', function () {
 
     it('cuts a body read off by a killed server with StoreUnavailableError', async () => {
       const s3 = client()
-      const data = pseudoRandom(48 * MiB, 5)
+      const data = pseudoRandom(24 * MiB, 5)
       await new Upload({ client: s3, params: { Bucket: bucket, Key: 'rt/big', Body: data }, partSize: 8 * MiB, queueSize: 2 }).done()
       const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: 'rt/big' }))
       let read = 0
