@@ -60,8 +60,8 @@ export interface GlobalOptions {
   /**
    * The other Globals serving the same store (multiaddrs with `/p2p/` ids; list each Global in
    * every other's list). A delete through this Global is passed on to each, which makes its own
-   * Locals evict the value before answering; one that does not answer within `evictTimeout` is
-   * reported by a PartialDeleteError (the value is deleted all the same). Only these PeerIds
+   * Locals evict the value before answering; one that does not answer within twice `evictTimeout`
+   * (its own Locals get `evictTimeout`) is reported by a PartialDeleteError (the value is deleted all the same). Only these PeerIds
    * may send this Global an eviction. See docs/ARCHITECTURE.md, "Several Globals".
    */
   peerGlobals?: string[]
@@ -166,7 +166,8 @@ export class GlobalPeer {
       throw err
     }
     const peer = new GlobalPeer(node, store, options.repo, access, options)
-    peer.peerGlobals = new PeerGlobals(node, peerGlobals, options.evictTimeout ?? EVICT_TIMEOUT_MS)
+    // A peer Global gives its own Locals evictTimeout, so it gets twice that to answer (dial included).
+    peer.peerGlobals = new PeerGlobals(node, peerGlobals, 2 * (options.evictTimeout ?? EVICT_TIMEOUT_MS))
     try {
       await peer.start()
     } catch (err) {
@@ -347,9 +348,9 @@ export class GlobalPeer {
 
   /**
    * Tells every connected Local, and every peer Global, to evict `digest` and waits for each to
-   * confirm. A Local that
-   * does not confirm in time has its rpc channel reset: it will reconcile its cache with Global
-   * when it reconnects, so it can never keep serving a deleted value as if it were current.
+   * confirm. A Local that does not confirm in time has its rpc channel reset: it will reconcile
+   * its cache with Global when it reconnects, so it can never keep serving a deleted value as if
+   * it were current. A peer Global that does not confirm is reported (PartialDeleteError).
    */
   private async evictEverywhere (digest: Uint8Array): Promise<void> {
     const [, unanswered] = await Promise.all([this.evictLocals(digest), this.peerGlobals.relayEvict([digest])])

@@ -64,7 +64,7 @@ export class PeerGlobals {
 
   /**
    * Passes the eviction of `digests` to every peer Global and waits for each answer (each up
-   * to the eviction timeout, dial included). Returns the PeerIds that did not answer, with why.
+   * to the relay timeout, twice the eviction timeout, dial included). Returns the PeerIds that did not answer, with why.
    */
   async relayEvict (digests: Uint8Array[]): Promise<Array<{ id: string, reason: string }>> {
     const failed: Array<{ id: string, reason: string }> = []
