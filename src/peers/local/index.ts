@@ -105,8 +105,9 @@ export class LocalPeer {
   async recheckCache (): Promise<void> { await this.recheck.run() }
 
   /**
-   * Resolves once connected to Global and the cache is reconciled with it (values Global deleted
-   * meanwhile are dropped), or rejects with GlobalUnreachableError after `connectTimeout`.
+   * Resolves once connected to Global (with several: to one of them, the first configured if it
+   * is up) and the cache is reconciled with it (values Global deleted meanwhile are dropped), or
+   * rejects with GlobalUnreachableError after `connectTimeout`.
    */
   async ready (options: AbortOptions = {}): Promise<void> {
     const { signal } = checkCallOptions(options)
