@@ -2,7 +2,7 @@
  * Where the CLI finds things: the repository folder and the Global to talk to.
  *
  * Repository: `--repo`, then `$DSTORE_REPO`, then `~/.dstore`.
- * Global: `--global MULTIADDR`, then `$DSTORE_GLOBAL`, then `<repo>/global.addr` (written by
+ * Global: `--global MULTIADDR` (repeatable: several Globals, grouped by `/p2p/` id), then `$DSTORE_GLOBAL`, then `<repo>/global.addr` (written by
  * `dstore global`), so on one machine `dstore global` in one terminal and `dstore put` in
  * another just work.
  */
@@ -17,15 +17,16 @@ export function resolveRepo (flag?: string): string {
 }
 
 /** The Global's multiaddrs, with the place they came from (for error messages). */
-/** The Global named by `--global`, else by `$DSTORE_GLOBAL`; undefined when neither names one. */
-export function namedGlobal (flag: string | undefined): { addrs: string[], source: string } | undefined {
-  if (flag != null && flag !== '') return { addrs: [flag], source: '--global' }
+/** The Globals named by `--global` (repeatable), else by `$DSTORE_GLOBAL`; undefined when neither names one. */
+export function namedGlobal (flag: string | string[] | undefined): { addrs: string[], source: string } | undefined {
+  const flags = (Array.isArray(flag) ? flag : flag != null ? [flag] : []).filter(f => f !== '')
+  if (flags.length > 0) return { addrs: flags, source: '--global' }
   const env = process.env.DSTORE_GLOBAL
   if (env != null && env.trim() !== '') return { addrs: env.split(/[\s,]+/).filter(Boolean), source: 'DSTORE_GLOBAL' }
   return undefined
 }
 
-export async function resolveGlobal (flag: string | undefined, repo: string): Promise<{ addrs: string[], source: string }> {
+export async function resolveGlobal (flag: string | string[] | undefined, repo: string): Promise<{ addrs: string[], source: string }> {
   const named = namedGlobal(flag)
   if (named !== undefined) return named
   const file = join(repo, 'global.addr')

@@ -94,6 +94,8 @@ export interface LocalDaemonOptions {
   connectTimeout: number
   /** Largest HTTP put body (413 above it). @default none here (Global's own limit still applies) */
   maxBlobSize?: number
+  /** ms between re-checks of the cached CIDs (0: never). */
+  recheckInterval?: number
   http?: HttpListen
   httpToken?: string
   json?: boolean
@@ -124,7 +126,7 @@ export async function runLocalDaemon (opts: LocalDaemonOptions): Promise<void> {
   const registry = createMetricsRegistry()
   let local: LocalPeer
   try {
-    local = await createLocal({ global: addrs, repo, cacheSize: opts.cacheSize, connectTimeout: opts.connectTimeout, metricsRegistry: registry })
+    local = await createLocal({ global: addrs, repo, cacheSize: opts.cacheSize, connectTimeout: opts.connectTimeout, recheckInterval: opts.recheckInterval, metricsRegistry: registry })
   } catch (err) {
     // The repository's identity (a corrupt or unreadable local.key) is not the address's fault.
     if (err instanceof StorageError) throw err

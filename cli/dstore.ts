@@ -30,7 +30,7 @@ const VERSION: string = (createRequire(import.meta.url)('../../package.json') as
 const DEFAULT_LISTEN = '/ip4/127.0.0.1/tcp/4001'
 const DEFAULT_GLOBAL_HTTP = '127.0.0.1:5080'
 
-interface Common { repo?: string, global?: string, json?: boolean, connectTimeout: number, progress: boolean, daemon?: boolean }
+interface Common { repo?: string, global?: string[], json?: boolean, connectTimeout: number, progress: boolean, daemon?: boolean }
 
 function nonNegativeInt (value: string): number {
   const n = Number(value)
@@ -60,7 +60,7 @@ function describeAccess (lists: AccessLists): string {
 function clientOptions (cmd: Command): Command {
   return cmd
     .option('--repo <dir>', 'repository folder ($DSTORE_REPO, default ~/.dstore); its global.addr names the Global')
-    .option('--global <multiaddr>', 'Global to talk to ($DSTORE_GLOBAL, default: <repo>/global.addr)')
+    .option('--global <multiaddr>', 'Global to talk to (repeatable: Globals with different /p2p/ ids share the requests; $DSTORE_GLOBAL, default: <repo>/global.addr)', collectList)
     .option('--json', 'machine-readable output (one JSON document)')
     .addOption(new Option('--connect-timeout <ms>', 'how long to wait for Global').default(5000).argParser(nonNegativeInt))
     .option('--no-progress', 'no progress bar (it only shows when stderr is a terminal)')
@@ -145,6 +145,7 @@ program.command('global')
   .option('--allow-writer <peerId>', `a PeerId that may put and delete (repeatable; added to <repo>/${WRITERS_FILE})`, collectList)
   .option('--allow-reader <peerId>', `a PeerId that may read (repeatable; added to <repo>/${READERS_FILE}); with none, anyone may read`, collectList)
   .option('--insecure-open-writes', 'accept writes from anyone on a non-loopback address with no writer list')
+  .option('--peer-global <multiaddr>', 'another Global serving the same store, with its /p2p/ id (repeatable; list each Global on every other): deletes are passed on to it', collectList)
   .addOption(new Option('--max-connections-per-peer <n>', 'connections one PeerId may have open at once (default 32; clients sharing a repository share its PeerId)').argParser(positiveInt))
   .addOption(new Option('--handshake-timeout <ms>', `time an inbound connection gets to finish its handshake (encryption, muxer) before it is closed (default ${DEFAULT_CONNECTION_LIMITS.handshakeTimeout})`).argParser(positiveInt))
   .addOption(new Option('--max-pending-per-ip <n>', `connections still in their handshake from one IPv4 address or IPv6 /64; a new one closes that source's oldest (default ${DEFAULT_CONNECTION_LIMITS.maxPendingPerIp})`).argParser(positiveInt))
@@ -164,7 +165,7 @@ Global listening elsewhere without one refuses to start. The files <repo>/${WRIT
 A client's PeerId is printed by \`dstore id\`.`)
   .action(async (opts: {
     repo?: string, listen?: string[], maxBlobSize?: number, encryption?: Array<'tls' | 'noise'>, json?: boolean,
-    allowWriter?: string[], allowReader?: string[], insecureOpenWrites?: boolean, maxConnectionsPerPeer?: number,
+    allowWriter?: string[], allowReader?: string[], insecureOpenWrites?: boolean, maxConnectionsPerPeer?: number, peerGlobal?: string[],
     handshakeTimeout?: number, maxPendingPerIp?: number, maxPending?: number, http?: HttpListen, httpToken?: string
   }) => {
     const repo = resolveRepo(opts.repo)
@@ -179,6 +180,7 @@ A client's PeerId is printed by \`dstore id\`.`)
       allowWriters: opts.allowWriter,
       allowReaders: opts.allowReader,
       insecureOpenWrites: opts.insecureOpenWrites,
+      peerGlobals: opts.peerGlobal,
       maxConnectionsPerPeer: opts.maxConnectionsPerPeer,
       // Unset flags stay unset: the API's defaults apply (and a --max-pending below the per-IP
       // default lowers that one too, as the API does).
@@ -269,6 +271,7 @@ program.command('local')
   .addOption(new Option('--cache-size <bytes>', 'cache budget').default(256 * 1024 * 1024).argParser(nonNegativeInt))
   .addOption(new Option('--connect-timeout <ms>', 'how long a request waits for Global').default(10_000).argParser(positiveInt))
   .addOption(new Option('--max-blob-size <bytes>', 'refuse HTTP puts larger than this (413; Global may have a lower limit of its own)').argParser(nonNegativeInt))
+  .addOption(new Option('--recheck-interval <ms>', 're-check every cached CID with a Global this often (0: never); bounds how long a deleted value can be served').default(60_000).argParser(nonNegativeInt))
   .addOption(new Option('--http <host:port|off>', `HTTP address (default ${DEFAULT_LOCAL_HTTP}, or a free port if it is taken); off for none`).argParser(parseHttpListen))
   .option('--http-token <file>', 'a file holding the bearer token HTTP writes must carry (needed for writes on a non-loopback --http)')
   .option('--json', 'print the daemon\'s details as JSON')
@@ -278,7 +281,7 @@ put, get, cat, stat, has, rm and ls with the same --repo go through it when it a
 second get of a value is a cache hit; --no-daemon makes them run a Local of their own.
 HTTP: the routes of docs/HTTP.md (GET/HEAD /ipfs/{cid}, POST /ipfs, PUT/DELETE /ipfs/{cid},
 /status, /metrics, the status page at /).`)
-  .action(async (opts: { repo?: string, global?: string[], cacheSize: number, connectTimeout: number, maxBlobSize?: number, http?: HttpListen, httpToken?: string, json?: boolean }) => {
+  .action(async (opts: { repo?: string, global?: string[], cacheSize: number, connectTimeout: number, maxBlobSize?: number, recheckInterval: number, http?: HttpListen, httpToken?: string, json?: boolean }) => {
     await runLocalDaemon({ ...opts, version: VERSION })
   })
 

@@ -177,7 +177,7 @@ describe('metrics and status', function () {
       assert.equal(s.role, 'local')
       assert.equal(s.peerId, local.peerId)
       assert.equal(s.version, '0.0.0-test')
-      assert.deepEqual(s.global, { connected: true, addrs: global.multiaddrs })
+      assert.deepEqual(s.global, { connected: true, addrs: global.multiaddrs, count: 1, connectedCount: 1 })
       assert.equal(s.cache.limit, 8 * MiB)
       assert.equal(s.cache.entries, local.stats().cacheEntries)
       assert.ok(s.cache.hits >= 1 && s.cache.hitRate > 0 && s.cache.hitRate <= 1)

@@ -126,6 +126,32 @@ export class DaemonUnreachableError extends DstoreError {
   constructor (message: string, options?: { cause?: unknown }) { super(message, DaemonUnreachableError.code, options) }
 }
 
+/**
+ * Thrown when the storage behind a store cannot be reached or keeps refusing for now (an S3
+ * endpoint that is down, unreachable or throttling after every retry). Trying again later may work.
+ */
+export class StoreUnavailableError extends DstoreError {
+  static override readonly code = 'ERR_STORE_UNAVAILABLE'
+  override name = 'StoreUnavailableError'
+  constructor (message: string, options?: { cause?: unknown }) { super(message, StoreUnavailableError.code, options) }
+}
+
+/**
+ * Thrown by a delete that removed the value and made the Locals it could reach evict it, but
+ * some peer Globals (`peerGlobals`) did not confirm the eviction: their Locals may still serve
+ * the value until they reconnect to it or their next re-check (docs/SECURITY.md). `unanswered`
+ * names them (PeerIds; empty when the error came over the wire: the message names them).
+ */
+export class PartialDeleteError extends DstoreError {
+  static override readonly code = 'ERR_PARTIAL_DELETE'
+  override name = 'PartialDeleteError'
+  readonly unanswered: string[]
+  constructor (message: string, options?: { cause?: unknown, unanswered?: string[] }) {
+    super(message, PartialDeleteError.code, options)
+    this.unanswered = options?.unanswered ?? []
+  }
+}
+
 const BY_CODE: Record<string, new (message: string) => DstoreError> = {
   [InvalidCIDError.code]: InvalidCIDError,
   [NotFoundError.code]: NotFoundError,
@@ -141,7 +167,9 @@ const BY_CODE: Record<string, new (message: string) => DstoreError> = {
   [PermissionDeniedError.code]: PermissionDeniedError,
   [ConfigError.code]: ConfigError,
   [FileChangedError.code]: FileChangedError,
-  [DaemonUnreachableError.code]: DaemonUnreachableError
+  [DaemonUnreachableError.code]: DaemonUnreachableError,
+  [StoreUnavailableError.code]: StoreUnavailableError,
+  [PartialDeleteError.code]: PartialDeleteError
 }
 
 /**

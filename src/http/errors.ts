@@ -18,7 +18,10 @@ const STATUS: Record<string, number> = {
   // upstream's on a read (502); see statusOf.
   ERR_VERIFICATION_FAILED: 502,
   ERR_PROTOCOL: 502,
+  // The value is deleted, but a peer Global did not confirm its Locals evicted it.
+  ERR_PARTIAL_DELETE: 502,
   ERR_GLOBAL_UNREACHABLE: 503,
+  ERR_STORE_UNAVAILABLE: 503,
   ERR_CLOSED: 503,
   ERR_ABORTED: 503,
   ERR_TIMEOUT: 504,

@@ -41,7 +41,7 @@ export async function localStatus (local: LocalPeer, info: StatusInfo): Promise<
     url: info.url ?? null,
     startedAt: new Date(local.startedAt).toISOString(),
     uptimeSeconds: uptime(local.startedAt),
-    global: { connected: s.connected, addrs: local.globalAddrs },
+    global: { connected: s.connected, addrs: local.globalAddrs, count: s.globals, connectedCount: s.globalsConnected },
     cache: {
       bytes: s.cacheBytes,
       limit: s.cacheSize,

@@ -11,14 +11,15 @@ import type { Stream, Connection } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
 import { cidFromDigest, parseCID, type CIDLike } from '../core/cid.js'
 import type { ByteRange } from '../core/bao/index.js'
-import { ClosedError, ConfigError, ProtocolError } from '../core/errors.js'
+import { ClosedError, ConfigError, PartialDeleteError, ProtocolError } from '../core/errors.js'
 import { createFsStore } from '../core/store/fs.js'
 import type { AbortOptions, BlobStat, ByteSource, GetOptions, GlobalStore, PutOptions } from '../core/store/interface.js'
 import { BLOB_PROTOCOL, EVICT_TIMEOUT_MS, KIND, MAX_BLOB_STREAMS, MAX_CONNECTIONS_PER_PEER, MAX_RPC_STREAMS, RPC_PROTOCOL } from '../protocol/constants.js'
-import { evictBody } from '../protocol/messages.js'
+import { decodeEvict, encodeEvictResponse, evictBody, type MessageReader } from '../protocol/messages.js'
 import { createProviderHandler, handleBlobStream, type ProviderOptions } from '../protocol/provider.js'
 import { RpcChannel } from '../protocol/rpc.js'
 import { AccessControl, type AccessLists } from './access.js'
+import { parsePeerGlobals, PeerGlobals } from './peer-globals.js'
 import { RecheckBudget } from './recheck-budget.js'
 import { loadOrCreateIdentity } from './identity.js'
 import { createNode, type DstoreNode, type Encryption } from './node.js'
@@ -56,6 +57,14 @@ export interface GlobalOptions {
   allowWriters?: string[]
   /** PeerIds allowed to read, added to those in `<repo>/allow-readers`. With neither, anyone may read. Writers may always read. */
   allowReaders?: string[]
+  /**
+   * The other Globals serving the same store (multiaddrs with `/p2p/` ids; list each Global in
+   * every other's list). A delete through this Global is passed on to each, which makes its own
+   * Locals evict the value before answering; one that does not answer within twice `evictTimeout`
+   * (its own Locals get `evictTimeout`) is reported by a PartialDeleteError (the value is deleted all the same). Only these PeerIds
+   * may send this Global an eviction. See docs/ARCHITECTURE.md, "Several Globals".
+   */
+  peerGlobals?: string[]
   /** Accept writes from anyone on a non-loopback address without a writer list. */
   insecureOpenWrites?: boolean
   /** Connections one PeerId may have open at once; default {@link MAX_CONNECTIONS_PER_PEER} (32). */
@@ -103,6 +112,9 @@ const MAX_KNOWN_BAD = 1024
 /** A running Global peer. Create it with {@link createGlobal}. */
 export class GlobalPeer {
   private readonly links = new Set<LocalLink>()
+  /** Channels peer Globals opened to this one, to relay evictions (not Locals: never sent EVICTs). */
+  private readonly peerLinks = new Set<RpcChannel>()
+  private peerGlobals!: PeerGlobals
   private readonly counters = { bytesIn: 0, bytesOut: 0, evictionsConfirmed: 0, evictionsTimedOut: 0, rechecks: 0, rechecksFailed: 0 }
   private stopped = false
   /** Value bytes by source, verification failures, recent transfers (status, metrics). */
@@ -130,6 +142,7 @@ export class GlobalPeer {
     await mkdir(options.repo, { recursive: true })
     const listen = options.listen ?? ['/ip4/127.0.0.1/tcp/0']
     const maxConnections = options.maxConnectionsPerPeer
+    const peerGlobals = parsePeerGlobals(options.peerGlobals ?? [])
     if (maxConnections !== undefined && (!Number.isSafeInteger(maxConnections) || maxConnections < 1)) {
       throw new ConfigError(`maxConnectionsPerPeer must be a whole number of at least 1, not ${String(maxConnections)}`)
     }
@@ -153,6 +166,8 @@ export class GlobalPeer {
       throw err
     }
     const peer = new GlobalPeer(node, store, options.repo, access, options)
+    // A peer Global gives its own Locals evictTimeout, so it gets twice that to answer (dial included).
+    peer.peerGlobals = new PeerGlobals(node, peerGlobals, 2 * (options.evictTimeout ?? EVICT_TIMEOUT_MS))
     try {
       await peer.start()
     } catch (err) {
@@ -205,6 +220,15 @@ export class GlobalPeer {
       this.violation(peer, `more than ${maxConnections} connections at once; closing the extra ones`)
     })
     await this.node.handle(RPC_PROTOCOL, (stream: Stream, connection: Connection) => {
+      if (this.peerGlobals.has(connection.remotePeer.toString())) {
+        const channel: RpcChannel = new RpcChannel(stream, this.answerPeerGlobal, {
+          requestTimeout: this.options.requestTimeout,
+          onClose: () => { this.peerLinks.delete(channel) },
+          onProtocolError: (err) => { this.violation(connection.remotePeer.toString(), err.message) }
+        })
+        this.peerLinks.add(channel)
+        return
+      }
       const link: LocalLink = {
         connection,
         since: Date.now(),
@@ -271,7 +295,11 @@ export class GlobalPeer {
   async stat (cid: CIDLike, options?: AbortOptions): Promise<BlobStat> { return await this.store.stat(cid, options) }
   list (options?: AbortOptions): AsyncIterable<BlobStat> { return this.store.list(options) }
 
-  /** Deletes a value and evicts it from every connected Local before resolving. */
+  /**
+   * Deletes a value and evicts it from every connected Local (and, through each peer Global,
+   * from its Locals) before resolving.
+   * @throws {PartialDeleteError} when deleted, but a peer Global did not answer.
+   */
   async delete (cid: CIDLike, options?: AbortOptions): Promise<boolean> {
     const key = parseCID(cid)
     const existed = await this.store.delete(key, options)
@@ -307,6 +335,8 @@ export class GlobalPeer {
     if (this.stopped) return
     this.stopped = true
     for (const link of this.links) link.channel.abort(new ClosedError('Global is stopping'))
+    for (const channel of this.peerLinks) channel.abort(new ClosedError('Global is stopping'))
+    await this.peerGlobals.close()
     // Connections reset, not closed: a Local then sees every transfer cut (and retries it), not
     // a stream ending early, which it would have to take for Global sending too little.
     for (const connection of this.node.getConnections()) connection.abort(new ClosedError('Global is stopping'))
@@ -317,11 +347,33 @@ export class GlobalPeer {
   }
 
   /**
-   * Tells every connected Local to evict `digest` and waits for each to confirm. A Local that
-   * does not confirm in time has its rpc channel reset: it will reconcile its cache with Global
-   * when it reconnects, so it can never keep serving a deleted value as if it were current.
+   * Tells every connected Local, and every peer Global, to evict `digest` and waits for each to
+   * confirm. A Local that does not confirm in time has its rpc channel reset: it will reconcile
+   * its cache with Global when it reconnects, so it can never keep serving a deleted value as if
+   * it were current. A peer Global that does not confirm is reported (PartialDeleteError).
    */
   private async evictEverywhere (digest: Uint8Array): Promise<void> {
+    const [, unanswered] = await Promise.all([this.evictLocals(digest), this.peerGlobals.relayEvict([digest])])
+    if (unanswered.length === 0) return
+    const cid = cidFromDigest(digest).toString()
+    for (const u of unanswered) this.log(`peer Global ${u.id} did not confirm the eviction of ${cid} (${u.reason}); its Locals drop it when they reconnect or at their next re-check`)
+    throw new PartialDeleteError(`${cid} is deleted, but ${unanswered.length === 1 ? 'peer Global' : 'peer Globals'} ${unanswered.map(u => u.id).join(', ')} did not confirm the eviction: ` +
+      'their Locals drop it when they reconnect or at their next re-check', { unanswered: unanswered.map(u => u.id) })
+  }
+
+  /**
+   * Answers a peer Global's relayed eviction: this Global's own Locals evict the values, then
+   * it answers. Not passed on (every Global lists every other: no loops).
+   */
+  private readonly answerPeerGlobal = async (msg: MessageReader): Promise<Uint8Array> => {
+    if (msg.kind !== KIND.EVICT) throw new ProtocolError(`a peer Global may only relay evictions, not send requests of kind 0x${msg.kind.toString(16)}`)
+    const digests = decodeEvict(msg)
+    await Promise.all(digests.map(async d => { await this.evictLocals(d) }))
+    return encodeEvictResponse(msg.id)
+  }
+
+  /** {@link evictEverywhere} for this Global's own Locals. */
+  private async evictLocals (digest: Uint8Array): Promise<void> {
     const timeout = this.options.evictTimeout ?? EVICT_TIMEOUT_MS
     // Only to peers that may read: one that may not has nothing from Global to evict, and must
     // neither learn which values are deleted nor hold up a delete by not answering.

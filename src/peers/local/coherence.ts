@@ -77,6 +77,13 @@ export class Coherence {
     if (await this.cache.delete(key)) this.invalidations++
   }
 
+  /** Drops every cached value (a re-check found no Global to vouch for them: recheck.ts). */
+  async invalidateAll (): Promise<void> {
+    const keys: CID[] = []
+    for await (const stat of this.cache.list()) keys.push(stat.cid)
+    for (const key of keys) await this.invalidate(key)
+  }
+
   /** The channel closed: EVICTs may have been lost with it, so nothing in progress may be cached. */
   channelClosed (): void {
     for (const set of this.byKey.values()) for (const w of set) w.stale = true

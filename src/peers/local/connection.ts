@@ -40,6 +40,13 @@ export class GlobalConnection {
   private wrongPeer: GlobalUnreachableError | undefined
   private loop: Promise<void> | undefined
   private wake: (() => void) | undefined
+  private firstDone!: () => void
+  /**
+   * Resolves once the first dial has either opened a channel or failed: until then a Global
+   * that is not connected yet is not known to be down (globals.ts waits for it, so the first
+   * call of a new Local goes where its key belongs, not to whichever Global connected first).
+   */
+  readonly firstAttempt = new Promise<void>(resolve => { this.firstDone = resolve })
 
   constructor (private readonly node: DstoreNode, readonly addrs: Multiaddr[], private readonly options: ConnectionOptions) {}
 
@@ -47,6 +54,9 @@ export class GlobalConnection {
 
   /** Whether the channel to Global is open now. */
   get connected (): boolean { return this.ctx?.channel.open === true }
+
+  /** The open channel now, if any (no waiting): what {@link GlobalSet} picks among. */
+  get current (): RequesterContext | undefined { return this.ctx?.channel.open === true ? this.ctx : undefined }
 
   /** Whether {@link stop} has run: every call from then on, and every call in flight, ends with ClosedError. */
   get stopped (): boolean { return this.stoppedFlag }
@@ -68,6 +78,7 @@ export class GlobalConnection {
   /** Stops redialling and closes the channel; resolves once the connect loop has ended (after the node stopped). */
   async stop (stopNode: () => Promise<void>): Promise<void> {
     this.stoppedFlag = true
+    this.firstDone()
     this.wake?.()
     for (const w of this.waiters) w()
     await this.ctx?.channel.close().catch(() => {})
@@ -103,6 +114,7 @@ export class GlobalConnection {
         await this.connectOnce()
         delay = BACKOFF_MIN
       } catch (err) {
+        this.firstDone()
         this.lastError = err as Error
         // Only a dial that reached the wrong peer keeps calls failing at once; any other outcome
         // (Global down, say) is waited for again.
@@ -154,6 +166,7 @@ export class GlobalConnection {
     // Calls use the channel only once onOpen succeeded: `ready()` resolving means no value
     // Global deleted while we were away is still cached.
     this.ctx = ctx
+    this.firstDone()
     for (const w of this.waiters) w()
     await whenClosed
   }

@@ -19,7 +19,7 @@ import type { MemoryBlobStore } from '../../core/store/memory.js'
 import { getRange, type GetRangeOptions } from '../../protocol/requester.js'
 import { concat, tiles } from './bytes.js'
 import type { Coherence, Watch } from './coherence.js'
-import type { GlobalConnection } from './connection.js'
+import type { GlobalRoute } from './globals.js'
 import { callGlobal } from './retry.js'
 
 /** One caller's progress callback, and how to fail that caller alone when it throws. */
@@ -52,7 +52,7 @@ interface Inflight {
 export class SingleFlight {
   private readonly inflight = new Map<string, Inflight>()
 
-  constructor (private readonly conn: GlobalConnection, private readonly cache: MemoryBlobStore, private readonly coherence: Coherence) {}
+  constructor (private readonly conn: GlobalRoute, private readonly cache: MemoryBlobStore, private readonly coherence: Coherence) {}
 
   /** The verified value of `key` from Global, cached unless it may be stale. */
   async fetch (key: CID, options: CallOptions): Promise<Uint8Array> {
@@ -178,7 +178,7 @@ export class SingleFlight {
       try {
         const parts = entry.parts
         let n = 0
-        await callGlobal(this.conn, { signal: options.signal }, async ctx => {
+        await callGlobal(this.conn, { signal: options.signal, key: key.multihash.digest }, async ctx => {
           if (parts.length > 0) { parts.length = 0; entry.epoch++ }
           n = 0
           // Nothing is asked on this channel yet: only what happens from now on makes it stale.

@@ -1,5 +1,6 @@
 /**
- * The Local peer: a bounded in-memory LRU cache in front of one Global.
+ * The Local peer: a bounded in-memory LRU cache in front of one Global, or of several serving
+ * one store (globals.ts: rendezvous hashing on the CID, failover).
  *
  * - get: cache, else a verified fetch from Global (single-flight: fetch.ts), cached, returned.
  * - put: hashed here, sent to Global only when Global lacks it (put.ts), cached, and
@@ -10,6 +11,7 @@
  * - connection (connection.ts): redial with backoff; calls wait up to `connectTimeout`.
  * - retry (retry.ts): a call whose channel broke before it got an answer is retried once;
  *   a call in flight when `stop()` runs ends with ClosedError.
+ * - recheck (recheck.ts): every `recheckInterval` the cached CIDs are re-checked with a Global.
  * - options.ts: the options, and the argument checks (ArgumentError).
  */
 import type { Multiaddr } from '@multiformats/multiaddr'
@@ -23,7 +25,8 @@ import { loadOrCreateIdentity } from '../identity.js'
 import { createNode, type DstoreNode } from '../node.js'
 import { Traffic, type TrafficSnapshot, type TransferSource } from '../traffic.js'
 import { Coherence } from './coherence.js'
-import { GlobalConnection } from './connection.js'
+import { GlobalSet, groupGlobals } from './globals.js'
+import { CacheRecheck, DEFAULT_RECHECK_INTERVAL } from './recheck.js'
 import { SingleFlight } from './fetch.js'
 import {
   DEFAULT_CACHE, DEFAULT_CONNECT_TIMEOUT, checkCallOptions, checkLocalOptions,
@@ -43,7 +46,8 @@ export type PutSource = ByteSource
 /** A running Local peer. Create it with {@link createLocal}. */
 export class LocalPeer {
   readonly cache: MemoryBlobStore
-  private readonly connection: GlobalConnection
+  private readonly connection: GlobalSet
+  private readonly recheck: CacheRecheck
   private readonly coherence: Coherence
   private readonly fetcher: SingleFlight
   private readonly putter: Putter
@@ -59,7 +63,7 @@ export class LocalPeer {
     const cacheSize = options.cacheSize ?? DEFAULT_CACHE
     this.cache = createMemoryStore({ maxBytes: cacheSize })
     this.coherence = new Coherence(this.cache)
-    this.connection = new GlobalConnection(node, addrs, {
+    this.connection = new GlobalSet(node, groupGlobals(addrs), {
       connectTimeout: options.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT,
       requestTimeout: options.requestTimeout,
       handleRequest: this.coherence.handleRequest,
@@ -71,6 +75,7 @@ export class LocalPeer {
     })
     this.fetcher = new SingleFlight(this.connection, this.cache, this.coherence)
     this.putter = new Putter(this.connection, this.coherence, cacheSize, this.stopping.signal)
+    this.recheck = new CacheRecheck(this.connection, this.cache, this.coherence, options.recheckInterval ?? DEFAULT_RECHECK_INTERVAL, this.stopping.signal)
   }
 
   /** @internal use {@link createLocal}. */
@@ -80,18 +85,29 @@ export class LocalPeer {
     const node = await createNode({ privateKey, listen: [], encryption: options.encryption, metricsRegistry: options.metricsRegistry })
     const peer = new LocalPeer(node, options, addrs)
     peer.connection.start()
+    peer.recheck.start()
     return peer
   }
 
   /** This peer's PeerId, as a string. */
   get peerId (): string { return this.node.peerId.toString() }
 
-  /** Whether the channel to Global is open now. */
+  /** Whether the channel to Global (to at least one, with several) is open now. */
   get connected (): boolean { return this.connection.connected }
 
+  /** How many Globals this Local is configured with (addresses grouped by `/p2p/` id). */
+  get globalCount (): number { return this.connection.connections.length }
+
   /**
-   * Resolves once connected to Global and the cache is reconciled with it (values Global deleted
-   * meanwhile are dropped), or rejects with GlobalUnreachableError after `connectTimeout`.
+   * Re-checks every cached CID with a Global now, as the `recheckInterval` period does:
+   * drops what Global no longer has, or the whole cache when no Global answers.
+   */
+  async recheckCache (): Promise<void> { await this.recheck.run() }
+
+  /**
+   * Resolves once connected to Global (with several: to one of them, the first configured if it
+   * is up) and the cache is reconciled with it (values Global deleted meanwhile are dropped), or
+   * rejects with GlobalUnreachableError after `connectTimeout`.
    */
   async ready (options: AbortOptions = {}): Promise<void> {
     const { signal } = checkCallOptions(options)
@@ -179,7 +195,7 @@ export class LocalPeer {
           return
         }
       }
-      yield * withGlobal(this.connection, { signal: opts.signal, canRetry: () => done === 0, what: 'during a streamed read' }, (ctx) => {
+      yield * withGlobal(this.connection, { signal: opts.signal, key: key.multihash.digest, canRetry: () => done === 0, what: 'during a streamed read' }, (ctx) => {
         const gen = getRange(ctx, key.multihash.digest, { offset, length: opts.length }, opts)
         return (async function * () { for await (const part of gen) { done += part.length; yield part } })()
       })
@@ -216,7 +232,7 @@ export class LocalPeer {
     const { signal } = checkCallOptions(options)
     return await this.guard(async () => {
       if (await this.cache.has(key)) return true
-      const [size] = await callGlobal(this.connection, { signal }, async ctx => await statMany(ctx, [key.multihash.digest], { signal }))
+      const [size] = await callGlobal(this.connection, { signal, key: key.multihash.digest }, async ctx => await statMany(ctx, [key.multihash.digest], { signal }))
       return size !== undefined
     })
   }
@@ -239,7 +255,7 @@ export class LocalPeer {
         const { size } = await this.cache.stat(key)
         return { cid: key, size, cached: true }
       }
-      const [size] = await callGlobal(this.connection, { signal }, async ctx => await statMany(ctx, [key.multihash.digest], { signal }))
+      const [size] = await callGlobal(this.connection, { signal, key: key.multihash.digest }, async ctx => await statMany(ctx, [key.multihash.digest], { signal }))
       if (size === undefined) throw new NotFoundError(`${key.toString()} is not stored on Global`)
       return { cid: key, size, cached: false }
     })
@@ -247,16 +263,22 @@ export class LocalPeer {
 
   /**
    * Deletes a value from Global. Resolves once Global has deleted it and every connected Local
-   * (this one included) has evicted its copy. Resolves false when Global did not have it.
+   * (this one included) has evicted its copy — with several Globals, once every peer Global of
+   * that Global has made its own Locals evict it. Resolves false when Global did not have it.
+   * @throws {PartialDeleteError} when the value was deleted but a peer Global did not answer
+   *   (its Locals drop the value when it is back, or at their next re-check).
    */
   async delete (cid: CIDLike, options: AbortOptions = {}): Promise<boolean> {
     const key = parseCID(cid)
     const { signal } = checkCallOptions(options)
     return await this.guard(async () => {
       await this.coherence.invalidate(key)
-      const existed = await callGlobal(this.connection, { signal }, async ctx => await deleteBlob(ctx, key.multihash.digest, { signal }))
-      await this.coherence.invalidate(key)
-      return existed
+      try {
+        return await callGlobal(this.connection, { signal, key: key.multihash.digest }, async ctx => await deleteBlob(ctx, key.multihash.digest, { signal }))
+      } finally {
+        // Also when Global reports a partial delete (a peer Global did not answer): it is gone here.
+        await this.coherence.invalidate(key)
+      }
     })
   }
 
@@ -295,7 +317,11 @@ export class LocalPeer {
       cacheBytes: c.bytes,
       cacheEntries: c.entries,
       cacheSize: c.maxBytes,
-      connected: this.connected
+      connected: this.connected,
+      globals: this.connection.connections.length,
+      globalsConnected: this.connection.connectedCount,
+      rechecks: this.recheck.checks,
+      recheckFailures: this.recheck.failures
     }
   }
 
@@ -305,6 +331,7 @@ export class LocalPeer {
     const stopped = this.connection.stop(async () => { await this.node.stop() }) // marks it stopped at once
     this.stopping.abort(new ClosedError('this Local was stopped'))
     await stopped
+    await this.recheck.stop()
     await this.cache.close()
   }
 

@@ -13,7 +13,12 @@ import type { Registry } from 'prom-client'
 export type { CallOptions }
 
 export interface LocalOptions {
-  /** Global's multiaddr(s), each with `/p2p/<peerId>`. */
+  /**
+   * Global's multiaddr(s), each with `/p2p/<peerId>`. Addresses with different `/p2p/` ids are
+   * different Globals (which must serve one store): requests are spread across them by
+   * rendezvous hashing on the CID, and fail over when one goes away. Addresses with the same id
+   * are one Global's addresses.
+   */
   global: string | Multiaddr | Array<string | Multiaddr>
   /**
    * Cache budget in bytes.
@@ -34,6 +39,13 @@ export interface LocalOptions {
    * @default 30000
    */
   requestTimeout?: number
+  /**
+   * How often, in ms, every cached CID is re-checked with a Global (values it no longer has are
+   * dropped; the whole cache when no Global answers). Bounds how long a deleted value can be
+   * served when its EVICT was lost (docs/SECURITY.md). 0 turns it off.
+   * @default 60000
+   */
+  recheckInterval?: number
   /**
    * A prom-client registry to collect libp2p's metrics (`libp2p_*`) into; the HTTP daemon's
    * /metrics serves it (src/http/metrics.ts). None by default.
@@ -83,8 +95,14 @@ export interface LocalStats {
   cacheBytes: number
   cacheEntries: number
   cacheSize: number
-  /** Whether the rpc channel to Global is open now. */
+  /** Whether the rpc channel to Global (to at least one, with several) is open now. */
   connected: boolean
+  /** Globals configured, and those whose channel is open now. */
+  globals: number
+  globalsConnected: number
+  /** Periodic re-checks of the cache done, and those that reached no Global (the cache was dropped). */
+  rechecks: number
+  recheckFailures: number
 }
 
 export const DEFAULT_CACHE = 256 * 1024 * 1024
@@ -108,6 +126,7 @@ export async function checkLocalOptions (options: LocalOptions): Promise<Multiad
   checkCount('cacheSize', options.cacheSize, 0)
   checkCount('connectTimeout', options.connectTimeout, 1)
   checkCount('requestTimeout', options.requestTimeout, 1)
+  checkCount('recheckInterval', options.recheckInterval, 0)
   if (options.repo !== undefined) {
     if (typeof options.repo !== 'string' || options.repo === '') throw new ArgumentError(`repo: expected a folder path, got ${describe(options.repo)}`)
     // A path that is a file would fail later, inside the identity code, as a raw EEXIST.

@@ -19,7 +19,7 @@ import { INLINE_MAX } from '../../protocol/constants.js'
 import { putBytes, putHashed, statMany } from '../../protocol/requester.js'
 import { concat } from './bytes.js'
 import type { Coherence } from './coherence.js'
-import type { GlobalConnection } from './connection.js'
+import type { GlobalRoute } from './globals.js'
 import type { LocalPutOptions } from './options.js'
 import { callGlobal } from './retry.js'
 
@@ -28,7 +28,7 @@ export class Putter {
    * @param stopped aborts when the Local stops: a source that stalls (a FIFO with no writer)
    *   must not keep a put in flight past `stop()`, which no read of the network would notice.
    */
-  constructor (private readonly conn: GlobalConnection, private readonly coherence: Coherence, private readonly cacheSize: number,
+  constructor (private readonly conn: GlobalRoute, private readonly coherence: Coherence, private readonly cacheSize: number,
     private readonly stopped: AbortSignal) {}
 
   /** Stores `source` on Global (see the module comment) and returns its CID. */
@@ -86,7 +86,7 @@ export class Putter {
     if (expected !== undefined && !expected.equals(cid)) throw new VerificationError(`Value hashes to ${String(cid)}, expected ${String(expected)}`)
     const watch = this.coherence.watch(cid)
     try {
-      await callGlobal(this.conn, { signal: options.signal }, async ctx => {
+      await callGlobal(this.conn, { signal: options.signal, key: digest }, async ctx => {
         watch.restart(ctx)
         const [size] = knownMissing ? [undefined] : await statMany(ctx, [digest], options)
         if (size === undefined) await putBytes(ctx, digest, data, options)
@@ -133,6 +133,7 @@ export class Putter {
       // source's own errors pass unchanged.
       const digest = await callGlobal(this.conn, {
         signal: options.signal,
+        key: expected?.multihash.digest,
         canRetry: () => false,
         what: 'during a streamed put (a stream cannot be replayed: put it again)',
         passes: (err) => sourceError?.err === err
@@ -151,7 +152,7 @@ export class Putter {
 
   /** The size of `key` on Global, or undefined when Global does not hold it. */
   private async sizeOnGlobal (key: CID, options: CallOptions): Promise<number | undefined> {
-    const [size] = await callGlobal(this.conn, { signal: options.signal }, async ctx => await statMany(ctx, [key.multihash.digest], options))
+    const [size] = await callGlobal(this.conn, { signal: options.signal, key: key.multihash.digest }, async ctx => await statMany(ctx, [key.multihash.digest], options))
     return size
   }
 }

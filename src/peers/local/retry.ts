@@ -1,7 +1,8 @@
 /**
  * The one retry policy of a Local's calls to Global. Every operation is idempotent (keys are
- * content hashes), so a call whose channel broke before it got an answer is retried once on the
- * next connection — unless it has already delivered part of a stream (or consumed a source that
+ * content hashes), so a call whose channel broke before it got an answer is retried on the
+ * next connection (once with one Global; with several, once per Global, each retry on another
+ * Global when one is connected: globals.ts) — unless it has already delivered part of a stream (or consumed a source that
  * cannot be replayed). How a call ends:
  *
  * - the Local was stopped meanwhile: ClosedError, always (whatever the transfer broke with);
@@ -12,7 +13,7 @@
 import { asAbortError } from '../../core/abort.js'
 import { ClosedError, DstoreError, GlobalUnreachableError } from '../../core/errors.js'
 import type { RequesterContext } from '../../protocol/requester.js'
-import type { GlobalConnection } from './connection.js'
+import type { GlobalRoute } from './globals.js'
 
 export interface RetryOptions {
   signal?: AbortSignal
@@ -22,21 +23,25 @@ export interface RetryOptions {
   what?: string
   /** Errors passed on unchanged, never taken for a failed connection (a put source's own). */
   passes?: (err: unknown) => boolean
+  /** The key the call is about (its digest): which Global it goes to (rendezvous hashing). */
+  key?: Uint8Array
 }
 
 /**
  * Runs the streaming call `fn` on the channel to Global, under the retry policy above.
  * {@link callGlobal} is the same for a call with one answer.
  */
-export async function * withGlobal<T> (conn: GlobalConnection, options: RetryOptions, fn: (ctx: RequesterContext) => AsyncIterable<T>): AsyncGenerator<T> {
+export async function * withGlobal<T> (conn: GlobalRoute, options: RetryOptions, fn: (ctx: RequesterContext) => AsyncIterable<T>): AsyncGenerator<T> {
+  let failed: RequesterContext | undefined
   for (let attempt = 0; ; attempt++) {
     let ctx: RequesterContext | undefined
     try {
-      ctx = await conn.context(options.signal)
+      ctx = await conn.context(options.signal, options.key, failed)
       yield * fn(ctx)
       return
     } catch (err) {
       giveUpOrRetry(conn, options, err, ctx, attempt)
+      failed = ctx
     }
   }
 }
@@ -45,20 +50,22 @@ export async function * withGlobal<T> (conn: GlobalConnection, options: RetryOpt
  * {@link withGlobal} for a call with one answer (the same policy, without a generator: most
  * calls are small, and an async generator costs a few microtask hops per call).
  */
-export async function callGlobal<T> (conn: GlobalConnection, options: RetryOptions, fn: (ctx: RequesterContext) => Promise<T>): Promise<T> {
+export async function callGlobal<T> (conn: GlobalRoute, options: RetryOptions, fn: (ctx: RequesterContext) => Promise<T>): Promise<T> {
+  let failed: RequesterContext | undefined
   for (let attempt = 0; ; attempt++) {
     let ctx: RequesterContext | undefined
     try {
-      ctx = await conn.context(options.signal)
+      ctx = await conn.context(options.signal, options.key, failed)
       return await fn(ctx)
     } catch (err) {
       giveUpOrRetry(conn, options, err, ctx, attempt)
+      failed = ctx
     }
   }
 }
 
 /** The retry policy: throws the error a failed attempt ends the call with, or returns to retry. */
-function giveUpOrRetry (conn: GlobalConnection, options: RetryOptions, err: unknown, ctx: RequesterContext | undefined, attempt: number): void {
+function giveUpOrRetry (conn: GlobalRoute, options: RetryOptions, err: unknown, ctx: RequesterContext | undefined, attempt: number): void {
   const { signal } = options
   if (conn.stopped) throw stoppedError(err)
   if (ctx === undefined) throw err // no channel: context() says why
@@ -68,7 +75,7 @@ function giveUpOrRetry (conn: GlobalConnection, options: RetryOptions, err: unkn
   // Part of the value was delivered (or the retry broke too): it cannot be resumed here.
   // Say the connection was lost, not that the data was bad (a truncated verified stream
   // is a VerificationError to the decoder; nothing unverified was delivered either way).
-  if (attempt > 0) throw connectionLost(err, `${options.what ?? ''} and again after a retry`)
+  if (attempt >= conn.retries) throw connectionLost(err, `${options.what ?? ''} and again after a retry`)
   if (options.canRetry?.() === false) throw connectionLost(err, options.what ?? '')
 }
 
