@@ -162,6 +162,24 @@ export interface GlobalStore extends VerifiableBlobStore {
   isSuspect: (cid: CIDLike) => boolean
   /** Values stored and the sum of their sizes, without a scan (as far as this Global knows: another Global's puts on a shared store may not be counted). */
   usage: () => { values: number, bytes: number }
+  /**
+   * Requests this store has made to a remote service, by operation (`PutObject`, `GetObject`,
+   * ...), for /status and /metrics. A store with no remote service (the fs store) has none.
+   */
+  operationStats?: () => StoreOperationStats
   /** Waits for puts in flight, then releases the store. */
   close: () => Promise<void>
 }
+
+/** One operation's counts since the store was opened. */
+export interface OperationCounts {
+  /** Requests sent, retries included. */
+  requests: number
+  /** Requests that failed (each failed attempt, retried or not). */
+  errors: number
+  /** Attempts that were a retry of a failed one. */
+  retries: number
+}
+
+/** Counts by operation name (for S3: the API's names, `PutObject`, `HeadObject`, ...). */
+export type StoreOperationStats = Record<string, OperationCounts>
