@@ -1,0 +1,322 @@
+/**
+ * A real S3 server for tests and benches: OpenStack Swift (Debian's `python3-swift`) with its
+ * `s3api` and `tempauth` middleware, and Debian's `memcached` (tempauth keeps tokens there).
+ *
+ * Five foreground processes on free ports of 127.0.0.1: memcached and Swift's account,
+ * container, object and proxy servers, with 1-replica rings and every config file in one temp
+ * folder. Swift runs under `/usr/bin/python3` (the Debian interpreter that has Swift; a pyenv
+ * `python3` on PATH does not), or `DSTORE_SWIFT_PYTHON`. test/swift/run.py makes each process
+ * die with this one (PR_SET_PDEATHSIG), so a crashed test leaves nothing running.
+ *
+ * Nothing is faked: the S3 the tests see is Swift's own s3api, with its quirks (see
+ * docs/STORAGE.md, "Running against S3").
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { createWriteStream, existsSync, readFileSync } from 'node:fs'
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { createServer, connect } from 'node:net'
+import { tmpdir } from 'node:os'
+import { dirname, join } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { CreateBucketCommand, ListBucketsCommand, S3Client } from '@aws-sdk/client-s3'
+
+const HERE = dirname(fileURLToPath(import.meta.url))
+/** test/swift/run.py in the source tree (tests run from dist/test). */
+const RUN_PY = join(HERE, '..', '..', 'test', 'swift', 'run.py')
+const MEMCACHED = '/usr/bin/memcached'
+const DEVICE = 'd1'
+
+/** A running Swift + s3api server. */
+export interface S3Server {
+  /** `http://127.0.0.1:PORT`, the S3 endpoint (path-style only). */
+  readonly endpoint: string
+  /** Always `us-east-1` (s3api's default location). */
+  readonly region: string
+  /** tempauth's `account:user` form: `test:tester`. */
+  readonly accessKeyId: string
+  readonly secretAccessKey: string
+  /** The bucket created at start, when `startS3Server({ bucket })` asked for one. */
+  readonly bucket?: string
+  /** The temp folder holding config, rings, data and `*.log` of each process. */
+  readonly dir: string
+  /** An SDK client for this server (checksums only when required, as Swift needs), for test set-up and inspection. */
+  client (): S3Client
+  /** Creates a bucket (unique name when none is given) and returns its name. */
+  createBucket (name?: string): Promise<string>
+  /** SIGKILLs every process, keeping the data: the server is gone until `restart()`. */
+  kill (): Promise<void>
+  /** Brings the server back on the same ports with the same data (killing it first if it runs), and waits until it answers. */
+  restart (): Promise<void>
+  /** Stops every process and removes the temp folder. Safe to call twice. */
+  stop (): Promise<void>
+}
+
+export interface S3ServerOptions {
+  /** Create this bucket once the server is up. */
+  bucket?: string
+  /** How long to wait for the server to answer, in ms. @default 30000 */
+  startTimeout?: number
+}
+
+/** The interpreter that has Swift. */
+export function swiftPython (): string {
+  return process.env.DSTORE_SWIFT_PYTHON ?? '/usr/bin/python3'
+}
+
+/** Why the server cannot start on this machine, or undefined when it can. */
+export function s3ServerUnavailable (): string | undefined {
+  if (!existsSync(MEMCACHED)) return `${MEMCACHED} is missing (apt-get install memcached)`
+  const py = spawnSync(swiftPython(), ['-c', 'import swift.common.middleware.s3api'], { encoding: 'utf8' })
+  if (py.status !== 0) return `${swiftPython()} cannot import swift (apt-get install --no-install-recommends python3-swift): ${(py.stderr ?? py.error?.message ?? '').trim().split('\n').pop() ?? ''}`
+  return undefined
+}
+
+async function freePorts (n: number): Promise<number[]> {
+  const servers = await Promise.all(Array.from({ length: n }, async () => await new Promise<import('node:net').Server>((resolve, reject) => {
+    const s = createServer()
+    s.once('error', reject)
+    s.listen(0, '127.0.0.1', () => { resolve(s) })
+  })))
+  const ports = servers.map(s => (s.address() as import('node:net').AddressInfo).port)
+  await Promise.all(servers.map(async s => { await new Promise(resolve => s.close(resolve)) }))
+  return ports
+}
+
+async function portOpen (port: number): Promise<boolean> {
+  return await new Promise(resolve => {
+    const sock = connect(port, '127.0.0.1')
+    sock.once('connect', () => { sock.destroy(); resolve(true) })
+    sock.once('error', () => { resolve(false) })
+  })
+}
+
+const sleep = async (ms: number): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
+
+interface Ports { memcached: number, account: number, container: number, object: number, proxy: number }
+
+function backendConf (dir: string, port: number, app: 'account' | 'container' | 'object'): string {
+  return `[DEFAULT]
+bind_ip = 127.0.0.1
+bind_port = ${port}
+workers = 0
+devices = ${join(dir, 'data')}
+mount_check = false
+swift_dir = ${dir}
+log_level = WARNING
+log_name = ${app}-server
+
+[pipeline:main]
+pipeline = ${app}-server
+
+[app:${app}-server]
+use = egg:swift#${app}
+`
+}
+
+function proxyConf (dir: string, ports: Ports): string {
+  // s3api before the auth middleware; slo after s3api (multipart uploads are SLOs); copy for CopyObject.
+  return `[DEFAULT]
+bind_ip = 127.0.0.1
+bind_port = ${ports.proxy}
+workers = 0
+swift_dir = ${dir}
+log_level = WARNING
+log_name = proxy-server
+
+[pipeline:main]
+pipeline = catch_errors gatekeeper healthcheck proxy-logging cache listing_formats s3api tempauth copy slo dlo proxy-logging proxy-server
+
+[app:proxy-server]
+use = egg:swift#proxy
+account_autocreate = true
+allow_account_management = true
+
+[filter:catch_errors]
+use = egg:swift#catch_errors
+
+[filter:gatekeeper]
+use = egg:swift#gatekeeper
+
+[filter:healthcheck]
+use = egg:swift#healthcheck
+
+[filter:proxy-logging]
+use = egg:swift#proxy_logging
+
+[filter:cache]
+use = egg:swift#memcache
+memcache_servers = 127.0.0.1:${ports.memcached}
+
+[filter:listing_formats]
+use = egg:swift#listing_formats
+
+[filter:s3api]
+use = egg:swift#s3api
+location = us-east-1
+
+[filter:tempauth]
+use = egg:swift#tempauth
+user_test_tester = testing .admin
+
+[filter:copy]
+use = egg:swift#copy
+
+[filter:slo]
+use = egg:swift#slo
+
+[filter:dlo]
+use = egg:swift#dlo
+`
+}
+
+const SWIFT_CONF = `[swift-hash]
+swift_hash_path_suffix = dstore-test
+swift_hash_path_prefix = dstore-test
+
+[storage-policy:0]
+name = Policy-0
+default = yes
+`
+
+/**
+ * Starts memcached and Swift (account, container, object, proxy with s3api + tempauth) in a
+ * fresh temp folder, and resolves once an S3 ListBuckets succeeds (typically 2–6 s). Rejects,
+ * after cleaning up, when it does not within `startTimeout`.
+ */
+export async function startS3Server (options: S3ServerOptions = {}): Promise<S3Server> {
+  const why = s3ServerUnavailable()
+  if (why != null) throw new Error(`cannot start the test S3 server: ${why}`)
+  const startTimeout = options.startTimeout ?? 30_000
+  const dir = await mkdtemp(join(tmpdir(), 'dstore-s3-'))
+  const [memcached, account, container, object, proxy] = await freePorts(5)
+  const ports: Ports = { memcached, account, container, object, proxy }
+  const endpoint = `http://127.0.0.1:${ports.proxy}`
+  const credentials = { accessKeyId: 'test:tester', secretAccessKey: 'testing' }
+  const region = 'us-east-1'
+  const children = new Map<string, ChildProcess>()
+  let stopped = false
+  let clientInstance: S3Client | undefined
+
+  await mkdir(join(dir, 'data', DEVICE), { recursive: true })
+  await writeFile(join(dir, 'swift.conf'), SWIFT_CONF)
+  for (const app of ['account', 'container', 'object'] as const) {
+    await writeFile(join(dir, `${app}-server.conf`), backendConf(dir, ports[app], app))
+  }
+  await writeFile(join(dir, 'proxy-server.conf'), proxyConf(dir, ports))
+
+  const rings = spawnSync(swiftPython(), [RUN_PY, String(process.pid), 'rings', dir, String(account), String(container), String(object), DEVICE], { encoding: 'utf8' })
+  if (rings.status !== 0) {
+    await rm(dir, { recursive: true, force: true })
+    throw new Error(`cannot build the Swift rings: ${rings.stderr}`)
+  }
+
+  const newClient = (): S3Client => new S3Client({
+    endpoint,
+    region,
+    forcePathStyle: true,
+    credentials,
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+    maxAttempts: 1
+  })
+
+  function launch (name: string, args: string[]): void {
+    const log = createWriteStream(join(dir, `${name}.log`), { flags: 'a' })
+    const child = spawn(swiftPython(), [RUN_PY, String(process.pid), ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+    child.stdout?.pipe(log, { end: false })
+    child.stderr?.pipe(log, { end: false })
+    child.once('exit', () => { setTimeout(() => { log.end() }, 50) })
+    children.set(name, child)
+  }
+
+  function logTail (): string {
+    return [...children.keys()].map(name => {
+      try {
+        const text = readFileSync(join(dir, `${name}.log`), 'utf8').trim().split('\n').slice(-5).join('\n')
+        return text === '' ? '' : `--- ${name}.log\n${text}`
+      } catch { return '' }
+    }).filter(s => s !== '').join('\n')
+  }
+
+  async function killAll (): Promise<void> {
+    const exits = [...children.values()].map(async child => {
+      if (child.exitCode !== null || child.signalCode !== null) return
+      await new Promise<void>(resolve => {
+        child.once('exit', () => { resolve() })
+        child.kill('SIGKILL')
+      })
+    })
+    await Promise.all(exits)
+    children.clear()
+  }
+
+  async function waitReady (): Promise<void> {
+    const until = Date.now() + startTimeout
+    const probe = newClient()
+    try {
+      for (;;) {
+        for (const [name, child] of children) {
+          if (child.exitCode !== null || child.signalCode !== null) throw new Error(`the test S3 server's ${name} exited (${child.exitCode ?? child.signalCode})\n${logTail()}`)
+        }
+        const open = await Promise.all([ports.account, ports.container, ports.object, ports.proxy].map(portOpen))
+        if (open.every(Boolean)) {
+          try {
+            await probe.send(new ListBucketsCommand({}))
+            return
+          } catch { /* not ready yet */ }
+        }
+        if (Date.now() > until) throw new Error(`the test S3 server did not answer within ${startTimeout} ms\n${logTail()}`)
+        await sleep(50)
+      }
+    } finally { probe.destroy() }
+  }
+
+  async function start (): Promise<void> {
+    launch('memcached', ['exec', MEMCACHED, '-l', '127.0.0.1', '-p', String(ports.memcached), '-U', '0', '-m', '64', ...(process.getuid?.() === 0 ? ['-u', 'root'] : [])])
+    for (const app of ['account', 'container', 'object', 'proxy'] as const) {
+      launch(`${app}-server`, ['server', dir, join(dir, `${app}-server.conf`), `${app}-server`])
+    }
+    await waitReady()
+  }
+
+  const onExit = (): void => { for (const child of children.values()) child.kill('SIGKILL') }
+  process.once('exit', onExit)
+
+  const server: S3Server = {
+    endpoint,
+    region,
+    ...credentials,
+    dir,
+    client () {
+      clientInstance ??= newClient()
+      return clientInstance
+    },
+    async createBucket (name?: string) {
+      const bucket = name ?? `dstore-${Date.now().toString(36)}-${Math.random().toString(36).slice(2, 8)}`
+      await server.client().send(new CreateBucketCommand({ Bucket: bucket }))
+      return bucket
+    },
+    async kill () { await killAll() },
+    async restart () {
+      await killAll()
+      await start()
+    },
+    async stop () {
+      if (stopped) return
+      stopped = true
+      clientInstance?.destroy()
+      await killAll()
+      process.removeListener('exit', onExit)
+      await rm(dir, { recursive: true, force: true })
+    }
+  }
+
+  try {
+    await start()
+    if (options.bucket != null) (server as { bucket?: string }).bucket = await server.createBucket(options.bucket)
+  } catch (err) {
+    await server.stop()
+    throw err
+  }
+  return server
+}
