@@ -1,0 +1,32 @@
+/** The S3 section of docs/BENCHMARKS.md, from bench/results/s3.json (`bench/s3.ts`). */
+import type { S3BenchResult } from '../s3.js'
+import { fig, num, table } from './report.js'
+
+export function s3Section (r: S3BenchResult): string {
+  const ok = (pass: boolean): string => pass ? 'met' : '**missed**'
+  const rows: string[][] = []
+  for (const [mib, t] of Object.entries(r.throughput)) {
+    rows.push([`put ${mib} MiB: Local → Global on S3`, `${fig(t.s3.put)} MB/s`, '', ''])
+    rows.push([`put ${mib} MiB: Local → Global on fs`, `${fig(t.fs.put)} MB/s`, '', ''])
+    rows.push([`put ${mib} MiB: the SDK straight to the server (lib-storage Upload)`, `${fig(t.sdk.put)} MB/s`, '', ''])
+    rows.push([`put ${mib} MiB: Global on S3 / SDK`, `${num(t.putRatio)}×`, '≥ 0.8×', ok(t.putRatio >= 0.8)])
+    rows.push([`cold get ${mib} MiB: Global on S3 → Local`, `${fig(t.s3.get)} MB/s`, '', ''])
+    rows.push([`cold get ${mib} MiB: Global on fs → Local`, `${fig(t.fs.get)} MB/s`, '', ''])
+    rows.push([`get ${mib} MiB: the SDK straight from the server (GetObject)`, `${fig(t.sdk.get)} MB/s`, '', ''])
+    rows.push([`cold get ${mib} MiB: Global on S3 / SDK`, `${num(t.getRatio)}×`, '≥ 0.8×', ok(t.getRatio >= 0.8)])
+  }
+  const peak = Math.max(r.rss.putPeakMiB, r.rss.getPeakMiB)
+  rows.push([`peak RSS of the Global on S3, ${r.rss.sizeMiB} MiB put (idle: ${num(r.rss.baseMiB)} MiB)`, `${num(r.rss.putPeakMiB)} MiB`, '≤ 200 MiB', ok(r.rss.putPeakMiB <= 200)])
+  rows.push([`peak RSS of the Global on S3, ${r.rss.sizeMiB} MiB get`, `${num(r.rss.getPeakMiB)} MiB`, '≤ 200 MiB', ok(r.rss.getPeakMiB <= 200)])
+  rows.push(['first byte of the 256 MiB value: curl → Global on S3 (HTTP gateway)', `${fig(r.ttfb.s3Http)} ms`, '', ''])
+  rows.push(['first byte: curl → Global on fs', `${fig(r.ttfb.fsHttp)} ms`, '', ''])
+  rows.push(['first byte: the SDK, GetObject until its first body chunk', `${fig(r.ttfb.sdk)} ms`, '', ''])
+  return `\n## S3: a Global on the S3 store (\`npm run bench -- --only s3\`${r.quick ? ' --quick' : ''}, ${r.date.slice(0, 10)})\n\n` +
+    `Every process on 127.0.0.1 of one ${r.machine.cpus}-core machine (${r.machine.model}; load ${r.machine.load.map(l => l.toFixed(2)).join(' ')} at the end; ` +
+    'the machine is shared, so figures move from run to run): the S3 server is OpenStack Swift with s3api (test/s3-server.ts: four Swift processes and memcached, 1-replica rings, data under /tmp), ' +
+    'the Global is the real CLI (`dstore global --store s3://… --s3-endpoint … --s3-path-style`, or on its fs store), and the Local is a separate process with no cache (every get is cold for dstore: ' +
+    'a Global on S3 keeps no values), putting and getting over libp2p (TLS). The SDK figure is @aws-sdk/client-s3 and lib-storage in the bench process, the same bytes straight to the server. ' +
+    'A dstore put also hashes (BLAKE3 and the outboard), then copies the staging object to its final key on the server and writes the outboard; a dstore get is verified by the Local. ' +
+    `MB/s are 10^6 bytes per second; median (min–max). Peak RSS is the Global process's VmHWM, reset before each transfer.\n\n` +
+    table(['', 'measured', 'target', ''], rows) + '\n'
+}
