@@ -26,7 +26,8 @@ export const jsonErrors = { enabled: false }
 const HINTS: Record<string, string> = {
   ERR_GLOBAL_UNREACHABLE: 'is `dstore global` running? Pass --global MULTIADDR to use another one',
   ERR_VERIFICATION_FAILED: 'the data did not match its CID and was discarded; nothing unverified was written',
-  ERR_DAEMON_UNREACHABLE: 'did `dstore local` stop? --no-daemon runs a Local of its own'
+  ERR_DAEMON_UNREACHABLE: 'did `dstore local` stop? --no-daemon runs a Local of its own',
+  ERR_STORE_UNAVAILABLE: 'is the S3 endpoint up? It is --s3-endpoint or AWS_ENDPOINT_URL when not AWS'
 }
 
 /** The one-line message for an error, and the exit status it maps to. */

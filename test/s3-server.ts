@@ -20,6 +20,9 @@ import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { CreateBucketCommand, ListBucketsCommand, S3Client } from '@aws-sdk/client-s3'
 
+// The SDK warns on Node 20 that its releases after January 2027 need Node 22 (dstore pins one).
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true'
+
 const HERE = dirname(fileURLToPath(import.meta.url))
 /** test/swift/run.py in the source tree (tests run from dist/test). */
 const RUN_PY = join(HERE, '..', '..', 'test', 'swift', 'run.py')
@@ -56,6 +59,14 @@ export interface S3ServerOptions {
   bucket?: string
   /** How long to wait for the server to answer, in ms. @default 30000 */
   startTimeout?: number
+  /**
+   * Object writes (PUT, DELETE, POST, COPY) per second per bucket; beyond it Swift's ratelimit
+   * middleware refuses at once and s3api answers 503 SlowDown: real throttling, for retry tests.
+   * Swift limits only buckets that hold at least one object, by the object count in its cached
+   * bucket info: put one object, then list the bucket (which refreshes that cache).
+   * @default no limit
+   */
+  ratelimit?: number
 }
 
 /** The interpreter that has Swift. */
@@ -113,8 +124,12 @@ use = egg:swift#${app}
 `
 }
 
-function proxyConf (dir: string, ports: Ports): string {
-  // s3api before the auth middleware; slo after s3api (multipart uploads are SLOs); copy for CopyObject.
+function proxyConf (dir: string, ports: Ports, ratelimit?: number): string {
+  // s3api before the auth middleware; slo after s3api (multipart uploads are SLOs); copy for
+  // CopyObject; ratelimit after tempauth, where paths are Swift's /v1/AUTH_test/bucket/key.
+  const limit = ratelimit != null
+    ? `\n[filter:ratelimit]\nuse = egg:swift#ratelimit\ncontainer_ratelimit_0 = ${ratelimit}\n# Refuse (498, which s3api answers as 503 SlowDown) instead of sleeping.\nmax_sleep_time_seconds = 0.02\n# No burst allowance after an idle spell.\nrate_buffer_seconds = 0\n`
+    : ''
   return `[DEFAULT]
 bind_ip = 127.0.0.1
 bind_port = ${ports.proxy}
@@ -124,7 +139,7 @@ log_level = WARNING
 log_name = proxy-server
 
 [pipeline:main]
-pipeline = catch_errors gatekeeper healthcheck proxy-logging cache listing_formats s3api tempauth copy slo dlo proxy-logging proxy-server
+pipeline = catch_errors gatekeeper healthcheck proxy-logging cache listing_formats s3api tempauth ${ratelimit != null ? 'ratelimit ' : ''}copy slo dlo proxy-logging proxy-server
 
 [app:proxy-server]
 use = egg:swift#proxy
@@ -166,7 +181,7 @@ use = egg:swift#slo
 
 [filter:dlo]
 use = egg:swift#dlo
-`
+${limit}`
 }
 
 const SWIFT_CONF = `[swift-hash]
@@ -202,7 +217,7 @@ export async function startS3Server (options: S3ServerOptions = {}): Promise<S3S
   for (const app of ['account', 'container', 'object'] as const) {
     await writeFile(join(dir, `${app}-server.conf`), backendConf(dir, ports[app], app))
   }
-  await writeFile(join(dir, 'proxy-server.conf'), proxyConf(dir, ports))
+  await writeFile(join(dir, 'proxy-server.conf'), proxyConf(dir, ports, options.ratelimit))
 
   const rings = spawnSync(swiftPython(), [RUN_PY, String(process.pid), 'rings', dir, String(account), String(container), String(object), DEVICE], { encoding: 'utf8' })
   if (rings.status !== 0) {
@@ -222,7 +237,9 @@ export async function startS3Server (options: S3ServerOptions = {}): Promise<S3S
 
   function launch (name: string, args: string[]): void {
     const log = createWriteStream(join(dir, `${name}.log`), { flags: 'a' })
-    const child = spawn(swiftPython(), [RUN_PY, String(process.pid), ...args], { stdio: ['ignore', 'pipe', 'pipe'] })
+    // EVENTLET_NO_GREENDNS: every address is an IP, and eventlet's DNS module costs ~0.2 s of start-up.
+    const env = { ...process.env, EVENTLET_NO_GREENDNS: 'yes' }
+    const child = spawn(swiftPython(), [RUN_PY, String(process.pid), ...args], { stdio: ['ignore', 'pipe', 'pipe'], env })
     child.stdout?.pipe(log, { end: false })
     child.stderr?.pipe(log, { end: false })
     child.once('exit', () => { setTimeout(() => { log.end() }, 50) })

@@ -126,6 +126,16 @@ export class DaemonUnreachableError extends DstoreError {
   constructor (message: string, options?: { cause?: unknown }) { super(message, DaemonUnreachableError.code, options) }
 }
 
+/**
+ * Thrown when the storage behind a store cannot be reached or keeps refusing for now (an S3
+ * endpoint that is down, unreachable or throttling after every retry). Trying again later may work.
+ */
+export class StoreUnavailableError extends DstoreError {
+  static override readonly code = 'ERR_STORE_UNAVAILABLE'
+  override name = 'StoreUnavailableError'
+  constructor (message: string, options?: { cause?: unknown }) { super(message, StoreUnavailableError.code, options) }
+}
+
 const BY_CODE: Record<string, new (message: string) => DstoreError> = {
   [InvalidCIDError.code]: InvalidCIDError,
   [NotFoundError.code]: NotFoundError,
@@ -141,7 +151,8 @@ const BY_CODE: Record<string, new (message: string) => DstoreError> = {
   [PermissionDeniedError.code]: PermissionDeniedError,
   [ConfigError.code]: ConfigError,
   [FileChangedError.code]: FileChangedError,
-  [DaemonUnreachableError.code]: DaemonUnreachableError
+  [DaemonUnreachableError.code]: DaemonUnreachableError,
+  [StoreUnavailableError.code]: StoreUnavailableError
 }
 
 /**
