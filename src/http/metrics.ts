@@ -113,7 +113,7 @@ export function createMetrics (options: MetricsOptions): HttpMetrics {
       collect () { this.reset(); const kind = source().storeKind; if (kind !== undefined) this.set({ kind }, 1) }
     })
     // By S3 operation (PutObject, GetObject, ...): a bounded label set, the API's names.
-    const byOperation = (name: string, help: string, field: 'requests' | 'errors' | 'retries'): void => {
+    const byOperation = (name: string, help: string, field: 'requests' | 'errors' | 'retries' | 'notFound'): void => {
       new Counter({
         name,
         help,
@@ -121,13 +121,14 @@ export function createMetrics (options: MetricsOptions): HttpMetrics {
         registers: [registry],
         collect () {
           this.reset()
-          for (const [operation, counts] of Object.entries(source().storeOperations ?? {})) this.inc({ operation }, counts[field])
+          for (const [operation, counts] of Object.entries(source().storeOperations ?? {})) this.inc({ operation }, counts[field] ?? 0)
         }
       })
     }
-    byOperation('dstore_s3_requests_total', 'Requests Global sent to its S3 store, by operation (retries included).', 'requests')
-    byOperation('dstore_s3_errors_total', 'Requests to the S3 store that failed, by operation (each failed attempt).', 'errors')
-    byOperation('dstore_s3_retries_total', 'Requests to the S3 store that retried a failed one (throttling, 5xx, network), by operation.', 'retries')
+    byOperation('dstore_s3_requests_total', 'Calls Global made to its S3 store, by operation (a call may take several attempts).', 'requests')
+    byOperation('dstore_s3_errors_total', 'Calls to the S3 store that failed after their retries, by operation (404s are not errors).', 'errors')
+    byOperation('dstore_s3_retries_total', 'Attempts beyond each call\'s first (503 SlowDown, 5xx, network failures), by operation.', 'retries')
+    byOperation('dstore_s3_not_found_total', 'Calls to the S3 store answered 404 (a key that is not there), by operation.', 'notFound')
   }
   new Counter({
     name: 'dstore_bytes_received_total',

@@ -96,14 +96,15 @@ function storeStatus (global: GlobalPeer): Record<string, unknown> {
   const ops = global.store.operationStats?.()
   const out: Record<string, unknown> = { kind: global.store.kind, values: usage.values, bytes: usage.bytes }
   if (ops !== undefined) {
-    const total = { requests: 0, errors: 0, retries: 0 }
-    const operations: Record<string, { requests: number, errors: number, retries: number }> = {}
+    const total = { requests: 0, errors: 0, retries: 0, notFound: 0 }
+    const operations: Record<string, { requests: number, errors: number, retries: number, notFound: number }> = {}
     for (const name of Object.keys(ops).sort()) {
-      const { requests, errors, retries } = ops[name]
-      operations[name] = { requests, errors, retries }
+      const { requests, errors, retries, notFound = 0 } = ops[name]
+      operations[name] = { requests, errors, retries, notFound }
       total.requests += requests
       total.errors += errors
       total.retries += retries
+      total.notFound += notFound
     }
     out.requests = { ...total, operations }
   }

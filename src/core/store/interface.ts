@@ -171,14 +171,16 @@ export interface GlobalStore extends VerifiableBlobStore {
   close: () => Promise<void>
 }
 
-/** One operation's counts since the store was opened. */
+/** One operation's counts since the store's client was made. */
 export interface OperationCounts {
-  /** Requests sent, retries included. */
+  /** Calls of the operation (each may take several attempts: see `retries`). */
   requests: number
-  /** Requests that failed (each failed attempt, retried or not). */
+  /** Calls that failed after their retries (a 404, a normal answer to `has`, is not an error). */
   errors: number
-  /** Attempts that were a retry of a failed one. */
+  /** Attempts beyond each call's first (throttling, 5xx, network failures). */
   retries: number
+  /** Calls answered 404 (a key that is not there), where the store counts them. */
+  notFound?: number
 }
 
 /** Counts by operation name (for S3: the API's names, `PutObject`, `HeadObject`, ...). */

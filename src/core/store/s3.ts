@@ -19,12 +19,12 @@ import { ClosedError, NotFoundError, OutOfRangeError, StorageError, Verification
 import type { ByteRange } from '../bao/index.js'
 import { DEFAULT_GROUP_LOG, TreeHasher, decodeHeader, outboardLength } from '../tree.js'
 import type {
-  AbortOptions, BlobReader, BlobStat, ByteSource, GetOptions, GlobalStore, ListOptions, PutOptions
+  AbortOptions, BlobReader, BlobStat, ByteSource, GetOptions, GlobalStore, ListOptions, PutOptions, StoreOperationStats
 } from './interface.js'
 import { checkPutOptions, iterateSource, resolveRange, verifyPut } from './util.js'
 import { KeyLocks } from './fs/locks.js'
 import { checkStoredRange } from './fs/verify.js'
-import { createS3Client, s3Error, type S3Config } from './s3/client.js'
+import { createS3Client, s3Error, s3Stats, type S3Config } from './s3/client.js'
 import { S3Ops } from './s3/ops.js'
 import { S3Layout } from './s3/layout.js'
 import { StagingUpload, partSizeFor } from './s3/upload.js'
@@ -440,6 +440,14 @@ export class S3BlobStore implements GlobalStore {
   async verify (options: S3VerifyOptions = {}): Promise<S3VerifyReport> {
     this.check(options)
     return await verifyS3(this, options)
+  }
+
+  /**
+   * This store's S3 requests by operation, for /status and /metrics (the client layer's counters,
+   * {@link s3Stats}; with a `client` given in the options, everything that client sent).
+   */
+  operationStats (): StoreOperationStats {
+    return s3Stats(this.ops.client)
   }
 
   /** Removes staging older than `maxAge` (default: the store's `stagingMaxAge`). */
