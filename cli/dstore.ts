@@ -139,7 +139,7 @@ program
 
 const globalStore = storeOptions()
 program.command('global')
-  .description('run the Global daemon: pins values on disk and serves them to Locals')
+  .description('run the Global daemon: pins values on disk (or in an S3 bucket, --store) and serves them to Locals')
   .option('--repo <dir>', 'repository folder ($DSTORE_REPO, default ~/.dstore)')
   .addOption(new Option('--listen <multiaddr...>', `TCP addresses to listen on, /ip4|ip6/HOST/tcp/PORT (default ${DEFAULT_LISTEN}, or a free port if it is taken)`).argParser(checkListen))
   .addOption(new Option('--max-blob-size <bytes>', 'refuse values larger than this').argParser(nonNegativeInt))
