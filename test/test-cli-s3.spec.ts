@@ -100,6 +100,17 @@ describe('dstore CLI on the S3 store (a real S3 server)', function () {
     }
   })
 
+  it('takes the endpoint from AWS_ENDPOINT_URL (and the region from AWS_REGION) when no flag names it', async function () {
+    const p = prefix()
+    // Without the fallback this would go to AWS itself and fail on the test key.
+    const r = await dstore(['verify', '--store', `s3://${bucket}/${p}`, '--s3-path-style'], { env: { ...env, AWS_ENDPOINT_URL: server.endpoint } })
+    assert.equal(r.code, 0, r.stderr)
+    assert.match(r.out, /checked 0 value\(s\).*all good/)
+    // The service-specific variable wins over the general one.
+    const s = await dstore(['verify', '--store', `s3://${bucket}/${p}`, '--s3-path-style'], { env: { ...env, AWS_ENDPOINT_URL: 'http://127.0.0.1:1', AWS_ENDPOINT_URL_S3: server.endpoint } })
+    assert.equal(s.code, 0, s.stderr)
+  })
+
   describe('refuses what cannot work, in one line with a non-zero exit', function () {
     const refuses = async (args: string[], code: number, pattern: RegExp, extraEnv: Record<string, string> = env): Promise<void> => {
       const r = await dstore(['global', '--repo', join(dir.path, 'refused'), '--listen', '/ip4/127.0.0.1/tcp/0', '--http', 'off', ...args], { env: extraEnv })
