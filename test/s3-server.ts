@@ -19,6 +19,7 @@ import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { CreateBucketCommand, ListBucketsCommand, S3Client } from '@aws-sdk/client-s3'
+import type { S3Config } from '../src/core/store/s3/config.js'
 
 // The SDK warns on Node 20 that its releases after January 2027 need Node 22 (dstore pins one).
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true'
@@ -42,6 +43,10 @@ export interface S3Server {
   readonly bucket?: string
   /** The temp folder holding config, rings, data and `*.log` of each process. */
   readonly dir: string
+  /** An `S3Config` for `createS3Client` / `createS3Store` on this server (path-style, its credentials). */
+  config (bucket?: string, prefix?: string): S3Config
+  /** The AWS environment variables that point a child process (the CLI) at this server. */
+  env (): Record<string, string>
   /** An SDK client for this server (checksums only when required, as Swift needs), for test set-up and inspection. */
   client (): S3Client
   /** Creates a bucket (unique name when none is given) and returns its name. */
@@ -314,6 +319,14 @@ export async function startS3Server (options: S3ServerOptions = {}): Promise<S3S
     region,
     ...credentials,
     dir,
+    config (bucket?: string, prefix?: string) {
+      const b = bucket ?? server.bucket
+      if (b == null) throw new Error('config(): no bucket (pass one, or start the server with { bucket })')
+      return { bucket: b, ...(prefix != null ? { prefix } : {}), endpoint, region, forcePathStyle: true, credentials: { ...credentials } }
+    },
+    env () {
+      return { AWS_ENDPOINT_URL: endpoint, AWS_REGION: region, AWS_ACCESS_KEY_ID: credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey }
+    },
     client () {
       clientInstance ??= newClient()
       return clientInstance

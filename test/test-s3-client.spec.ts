@@ -67,14 +67,7 @@ describe('s3 client', function () {
     const clients: S3Client[] = []
 
     function client (extra: Partial<S3Config> = {}, on: S3Server = server): S3Client {
-      const c = createS3Client({
-        bucket,
-        endpoint: on.endpoint,
-        forcePathStyle: true,
-        credentials: { accessKeyId: on.accessKeyId, secretAccessKey: on.secretAccessKey },
-        retry: { baseDelay: 10, maxDelay: 50 },
-        ...extra
-      })
+      const c = createS3Client({ ...on.config(bucket), retry: { baseDelay: 10, maxDelay: 50 }, ...extra })
       clients.push(c)
       return c
     }
@@ -110,6 +103,22 @@ describe('s3 client', function () {
       })
       // The process-wide view includes this client's calls.
       assert.ok(s3Stats().GetObject.requests >= 2)
+    })
+
+    it('finds the endpoint, region and credentials in the standard AWS environment', async () => {
+      const saved = { ...process.env }
+      try {
+        Object.assign(process.env, server.env())
+        const s3 = createS3Client({ bucket, forcePathStyle: true })
+        clients.push(s3)
+        const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: 'rt/one' }))
+        assert.equal(head.ContentLength, 100_000)
+      } finally {
+        for (const k of Object.keys(server.env())) {
+          if (saved[k] === undefined) delete process.env[k]
+          else process.env[k] = saved[k]
+        }
+      }
     })
 
     it('counts lib-storage multipart uploads through the same client', async () => {
