@@ -76,6 +76,11 @@ export interface S3ServerOptions {
    * @default no limit
    */
   ratelimit?: number
+  /**
+   * Swift's `max_file_size`: the largest single object (PutObject, CopyObject, one part), so
+   * that the paths S3 takes above 5 GiB can be tested with small values. @default 5 GiB + 2 (Swift's)
+   */
+  maxObjectSize?: number
 }
 
 /** The interpreter that has Swift. */
@@ -193,14 +198,16 @@ use = egg:swift#dlo
 ${limit}`
 }
 
-const SWIFT_CONF = `[swift-hash]
+function swiftConf (maxObjectSize?: number): string {
+  return `[swift-hash]
 swift_hash_path_suffix = dstore-test
 swift_hash_path_prefix = dstore-test
 
 [storage-policy:0]
 name = Policy-0
 default = yes
-`
+${maxObjectSize != null ? `\n[swift-constraints]\nmax_file_size = ${maxObjectSize}\n` : ''}`
+}
 
 /**
  * Starts memcached and Swift (account, container, object, proxy with s3api + tempauth) in a
@@ -222,7 +229,7 @@ export async function startS3Server (options: S3ServerOptions = {}): Promise<S3S
   let clientInstance: S3Client | undefined
 
   await mkdir(join(dir, 'data', DEVICE), { recursive: true })
-  await writeFile(join(dir, 'swift.conf'), SWIFT_CONF)
+  await writeFile(join(dir, 'swift.conf'), swiftConf(options.maxObjectSize))
   for (const app of ['account', 'container', 'object'] as const) {
     await writeFile(join(dir, `${app}-server.conf`), backendConf(dir, ports[app], app))
   }

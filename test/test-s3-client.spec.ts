@@ -6,7 +6,8 @@
 import { strict as assert } from 'node:assert'
 import { Readable } from 'node:stream'
 import {
-  GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client
+  CompleteMultipartUploadCommand, CopyObjectCommand, CreateMultipartUploadCommand, GetObjectCommand,
+  HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, UploadPartCopyCommand, type S3Client
 } from '@aws-sdk/client-s3'
 import { Upload } from '@aws-sdk/lib-storage'
 import {
@@ -75,7 +76,8 @@ describe('s3 client', function () {
     before(async () => {
       // Both servers start at once: start-up is mostly Python importing Swift.
       [server, throttled] = await Promise.all([
-        startS3Server({ bucket: 'client-test' }),
+        // Objects over 9 MiB are refused (413), as objects over 5 GiB are by default.
+        startS3Server({ bucket: 'client-test', maxObjectSize: 9 * MiB }),
         startS3Server({ bucket: 'client-test', ratelimit: 1 })
       ])
       bucket = server.bucket!
@@ -133,6 +135,32 @@ describe('s3 client', function () {
       assert.equal(stats.CreateMultipartUpload?.requests, 1)
       assert.equal(stats.UploadPart?.requests, 3)
       assert.equal(stats.CompleteMultipartUpload?.requests, 1)
+    })
+
+    it('survives a large put the server refuses before reading its body, as TooLargeError', async () => {
+      // With Agent instances of our own, the SDK sent the body without waiting for 100 Continue,
+      // and the refused socket's EPIPE was an unhandled 'error' that killed the process.
+      const s3 = client()
+      await rejectsWith(s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'rt/too-big', Body: new Uint8Array(10 * MiB) })), 'TooLargeError')
+      await new Promise(resolve => setTimeout(resolve, 200))
+      const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: 'rt/one' }))
+      assert.equal(head.ContentLength, 100_000)
+    })
+
+    it('copies an object over the max object size with UploadPartCopy ranges, where CopyObject is TooLargeError', async () => {
+      const s3 = client()
+      const data = pseudoRandom(12 * MiB, 6)
+      await new Upload({ client: s3, params: { Bucket: bucket, Key: 'rt/large', Body: data }, partSize: 6 * MiB, queueSize: 2 }).done()
+      await rejectsWith(s3.send(new CopyObjectCommand({ Bucket: bucket, Key: 'rt/large-copy', CopySource: `${bucket}/rt/large` })), 'TooLargeError')
+      const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: 'rt/large-copy' }))
+      const parts = []
+      for (const [n, from, to] of [[1, 0, 7 * MiB - 1], [2, 7 * MiB, 12 * MiB - 1]]) {
+        const r = await s3.send(new UploadPartCopyCommand({ Bucket: bucket, Key: 'rt/large-copy', UploadId, PartNumber: n, CopySource: `${bucket}/rt/large`, CopySourceRange: `bytes=${from}-${to}` }))
+        parts.push({ PartNumber: n, ETag: r.CopyPartResult?.ETag })
+      }
+      await s3.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: 'rt/large-copy', UploadId, MultipartUpload: { Parts: parts } }))
+      const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: 'rt/large-copy' }))
+      assert.ok(Buffer.from(await got.Body!.transformToByteArray()).equals(data))
     })
 
     it('maps a missing key to NotFoundError, counted as notFound and not as an error', async () => {
