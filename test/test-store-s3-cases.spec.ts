@@ -319,3 +319,25 @@ describe('s3 store (Swift s3api) behind real Globals and Locals', function () {
     assert.deepEqual(report.problems.map(p => [p.problem, p.cid?.toString()]), [['corrupt', cid.toString()]])
   })
 })
+
+describe('s3 store (Swift s3api) when the server goes away', function () {
+  this.timeout(60_000)
+  useS3Server()
+
+  it('fails with typed errors while the server is down, and works again once it is back, without reopening', async () => {
+    const store = await createS3Store(config({ retry: { maxAttempts: 2, baseDelay: 10, maxDelay: 20 } }))
+    try {
+      const value = pseudoRandom(20_000, 130)
+      const cid = await store.put(value)
+      await s3().server.kill()
+      await expectReject(store.has(cid), 'StoreUnavailableError')
+      await expectReject(collect(store.cat(cid)), 'StoreUnavailableError')
+      await expectReject(store.put(pseudoRandom(10, 131)), 'StoreUnavailableError')
+      await s3().server.restart()
+      assert.deepEqual(await collect(store.cat(cid)), value)
+      assert.ok((await store.put(pseudoRandom(10, 131))).equals(cidOfBytes(pseudoRandom(10, 131))))
+    } finally {
+      await store.close()
+    }
+  })
+})
