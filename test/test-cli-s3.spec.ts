@@ -95,6 +95,8 @@ describe('dstore CLI on the S3 store (a real S3 server)', function () {
       const gone = await dstore(['get', '--no-daemon', '--global', g.addr, cid], { env: cenv })
       assert.equal(gone.code, 1)
       assert.match(gone.stderr, ONE_LINE)
+      // The misses (HEAD 404s) and everything else were answered, not logged as SDK dumps.
+      assert.doesNotMatch(g.stderr(), /\[object Object\]|s3: error/)
     } finally {
       await stopGlobal(g)
     }

@@ -47,7 +47,10 @@ export function createS3Client (config: S3Config): S3Client {
   const agentOptions = { keepAlive: true, maxSockets: c.maxSockets }
   // The SDK logs to the console when it has no logger (e.g. "non-retryable streaming request").
   const say = (level: string) => (...args: unknown[]): void => { c.log?.(`s3: ${level}: ${args.map(a => a instanceof Error ? a.message : String(a)).join(' ')}`) }
-  const logger = { trace: () => {}, debug: () => {}, info: () => {}, warn: say('warning'), error: say('error') }
+  // Not `error`: the SDK's logger middleware logs every failed command there, 404s of a `has`
+  // included, as an object ("[object Object]"); each failure already reaches the caller as a
+  // typed dstore error, which says more.
+  const logger = { trace: () => {}, debug: () => {}, info: () => {}, warn: say('warning'), error: () => {} }
   const client = new S3Client({
     ...(c.endpoint != null ? { endpoint: c.endpoint } : {}),
     ...(c.region != null ? { region: c.region } : {}),
