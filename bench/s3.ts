@@ -14,8 +14,9 @@
  * Figures: put and get MB/s (10^6 bytes per second) of 64 MiB and 256 MiB; every get is cold
  * for dstore (the Local has no cache and a Global on S3 keeps no values; the fs store's reads
  * come from the page cache, as a warm disk would); the S3 server's own caches are whatever
- * Swift and the kernel keep, the same for dstore and the SDK. The Global's peak RSS (VmHWM,
- * reset before each transfer through /proc/PID/clear_refs) for a 1 GiB put and get. Time to
+ * Swift and the kernel keep, the same for dstore and the SDK. The peak RSS of a freshly started
+ * Global on S3 (VmHWM, reset before each transfer through /proc/PID/clear_refs) for a 1 GiB put
+ * and get. Time to
  * the first byte of a 256 MiB value: curl's time_starttransfer on Global's HTTP gateway, and
  * the SDK's GetObject until its first body chunk.
  * Results: `bench/results/s3.json`; `docs/BENCHMARKS.md` gets them through `lib/report-s3.ts`.
@@ -53,7 +54,7 @@ export interface S3BenchResult {
   quick: boolean
   /** By size in MiB ("64", "256"): the Global on S3, on fs, and the SDK straight to the server. */
   throughput: Record<string, { s3: Throughput, fs: Throughput, sdk: Throughput, putRatio: number, getRatio: number }>
-  /** The Global's peak RSS (MiB) while a 1 GiB value is put and got, on the S3 store. */
+  /** A freshly started Global on the S3 store: its RSS once up, and its peak RSS (MiB) while a 1 GiB value is put and got. */
   rss: { sizeMiB: number, baseMiB: number, putPeakMiB: number, getPeakMiB: number }
   /** Milliseconds to the first byte of the 256 MiB value. */
   ttfb: { s3Http: Figure, fsHttp: Figure, sdk: Figure }
@@ -180,21 +181,26 @@ export async function runS3Bench (opts: { quick?: boolean } = {}): Promise<S3Ben
     const s3 = await throughGlobal(gs3, dir, reps, 6000)
     for (const [k, v] of Object.entries(s3.bySize)) log(`Global on S3 ${k} MiB: put ${median(v.put).toFixed(0)} MB/s, get ${median(v.get).toFixed(0)} MB/s`)
 
-    // Peak RSS of the Global on S3 for 1 GiB: reset before each transfer.
-    const baseMiB = (await readFile(`/proc/${gs3.pid}/status`, 'utf8')).match(/VmRSS:\s+(\d+) kB/)?.[1]
+    // Peak RSS for 1 GiB on a freshly started Global on S3 (what a Global that just started
+    // needs, not the heap the runs above left): reset before each transfer.
+    const grss = await startGlobal(join(dir, 'global-s3-rss'), s3Flags, env)
+    globals.push(grss)
+    const baseMiB = (await readFile(`/proc/${grss.pid}/status`, 'utf8')).match(/VmRSS:\s+(\d+) kB/)?.[1]
     const requester = new Child('roles/dstore.js', ['requester'])
     let putPeakMiB = NaN
     let getPeakMiB = NaN
     try {
-      await requester.call({ cmd: 'start', dir: join(dir, 'req-rss'), addrs: gs3.addrs, encryption: 'tls', stream: true })
-      await resetPeakOf(gs3.pid)
+      await requester.call({ cmd: 'start', dir: join(dir, 'req-rss'), addrs: grss.addrs, encryption: 'tls', stream: true })
+      await resetPeakOf(grss.pid)
       const p = await requester.call<{ cid: string, ms: number }>({ cmd: 'put', size: RSS_SIZE, seed: 7000 })
-      putPeakMiB = await peakOf(gs3.pid)
-      await resetPeakOf(gs3.pid)
+      putPeakMiB = await peakOf(grss.pid)
+      await resetPeakOf(grss.pid)
       await requester.call({ cmd: 'get', cid: p.cid, size: RSS_SIZE })
-      getPeakMiB = await peakOf(gs3.pid)
+      getPeakMiB = await peakOf(grss.pid)
       await requester.call({ cmd: 'exit' })
     } finally { if (requester.running) await requester.kill() }
+    await grss.stop()
+    globals.splice(globals.indexOf(grss), 1)
     log(`Global on S3, 1 GiB: peak RSS ${putPeakMiB.toFixed(0)} MiB during the put, ${getPeakMiB.toFixed(0)} MiB during the get`)
 
     const big = String(SIZES[SIZES.length - 1] / MiB)
