@@ -6,7 +6,7 @@
 import {
   createGlobal, createLocal, parseCID, repoPeerId, DEFAULT_CONNECTION_LIMITS, READERS_FILE, WRITERS_FILE,
   startHttpServer, globalBackend, createMetrics, createMetricsRegistry, globalMetricsSource,
-  type AccessLists, type CID, type GlobalPeer, type LocalPeer, type HttpServer
+  type AccessLists, type CID, type GlobalPeer, type GlobalStore, type LocalPeer, type HttpServer
 } from '../src/index.js'
 import { stat } from 'node:fs/promises'
 import { createRequire } from 'node:module'
@@ -22,6 +22,8 @@ import { runRepl } from './repl.js'
 import { interruptedStatus, onStopSignal, reportInterrupted } from './signals.js'
 import { planTarget, writeOut, type Target } from './target.js'
 import { createFsStore, StorageError, type FsBlobStore } from '../src/index.js'
+import { storeChoice, storeOptions, type StoreFlags } from './store-flags.js'
+import { openS3Store, verifyS3 } from './s3-store.js'
 
 /** Above this a put goes on a blob stream (the protocol's inline limit), and a file is hashed first. */
 const INLINE_PUT_MAX = 256 * 1024
@@ -136,8 +138,9 @@ program
     }
   })
 
+const globalStore = storeOptions()
 program.command('global')
-  .description('run the Global daemon: pins values on disk and serves them to Locals')
+  .description('run the Global daemon: pins values on disk (or in an S3 bucket, --store) and serves them to Locals')
   .option('--repo <dir>', 'repository folder ($DSTORE_REPO, default ~/.dstore)')
   .addOption(new Option('--listen <multiaddr...>', `TCP addresses to listen on, /ip4|ip6/HOST/tcp/PORT (default ${DEFAULT_LISTEN}, or a free port if it is taken)`).argParser(checkListen))
   .addOption(new Option('--max-blob-size <bytes>', 'refuse values larger than this').argParser(nonNegativeInt))
@@ -153,7 +156,13 @@ program.command('global')
   .addOption(new Option('--http <host:port|off>', `HTTP gateway address (default ${DEFAULT_GLOBAL_HTTP}, or a free port if it is taken); off for none`).argParser(parseHttpListen))
   .option('--http-token <file>', 'a file holding the bearer token HTTP writes must carry (needed for writes on a non-loopback --http)')
   .option('--json', 'print the addresses as JSON')
+  .addOption(globalStore.store).addOption(globalStore.endpoint).addOption(globalStore.region).addOption(globalStore.pathStyle)
   .addHelpText('after', `
+Store: without --store, values live in <repo>/store. With --store s3://BUCKET[/PREFIX] they live
+in the bucket (the repository keeps only the identity and access lists), and any number of
+Globals may serve one bucket. Credentials come from the AWS environment (AWS_ACCESS_KEY_ID,
+AWS_SECRET_ACCESS_KEY, AWS_PROFILE, ~/.aws); see README "Global on S3".
+
 HTTP: GET/HEAD /ipfs/{cid} (an IPFS trustless gateway for raw blocks), POST /ipfs, PUT and
 DELETE /ipfs/{cid}, /status, /metrics; see docs/HTTP.md. Writes are open on a loopback
 address; elsewhere only with --http-token (else the listener is read-only). The URL is
@@ -167,8 +176,10 @@ A client's PeerId is printed by \`dstore id\`.`)
     repo?: string, listen?: string[], maxBlobSize?: number, encryption?: Array<'tls' | 'noise'>, json?: boolean,
     allowWriter?: string[], allowReader?: string[], insecureOpenWrites?: boolean, maxConnectionsPerPeer?: number, peerGlobal?: string[],
     handshakeTimeout?: number, maxPendingPerIp?: number, maxPending?: number, http?: HttpListen, httpToken?: string
-  }) => {
+  } & StoreFlags) => {
     const repo = resolveRepo(opts.repo)
+    // Checked before anything starts: a bad --store starts nothing.
+    const choice = storeChoice(opts)
     // Read before anything starts: a bad token file starts nothing.
     const httpToken = opts.httpToken !== undefined ? await readTokenFile(opts.httpToken) : undefined
     // One registry for this Global: libp2p's series and dstore's (GET /metrics).
@@ -192,8 +203,12 @@ A client's PeerId is printed by \`dstore id\`.`)
     // Surfaces a real errno (EROFS, EACCES) for a repository that cannot be created.
     await makeRepo(repo)
     const listen = opts.listen ?? [DEFAULT_LISTEN]
+    // The S3 store, opened for each attempt (a HEAD of the bucket first, so a wrong bucket,
+    // endpoint or key fails here, in one line, before anything listens): a Global that fails to
+    // start closes the store it was given. Undefined: the fs store in <repo>/store.
+    const store = async (): Promise<{ store?: GlobalStore }> => choice.kind === 's3' ? { store: await openS3Store(choice, base.log) } : {}
     try {
-      global = await createGlobal({ ...base, listen, metricsRegistry: registry })
+      global = await createGlobal({ ...base, ...await store(), listen, metricsRegistry: registry })
     } catch (err) {
       // libp2p says only that some address failed, with its own configuration advice and the
       // listen error's stack in the text: find out which address, and why, by its errno.
@@ -202,7 +217,7 @@ A client's PeerId is printed by \`dstore id\`.`)
       if (opts.listen != null || failure.code !== 'EADDRINUSE') throw new UsageError(failure.line, 1)
       // A fresh registry: the failed start may have registered libp2p's series in the first.
       registry = createMetricsRegistry()
-      global = await createGlobal({ ...base, listen: ['/ip4/127.0.0.1/tcp/0'], metricsRegistry: registry })
+      global = await createGlobal({ ...base, ...await store(), listen: ['/ip4/127.0.0.1/tcp/0'], metricsRegistry: registry })
       note = `port 4001 is taken, so a free port was chosen`
     }
     const httpListen = opts.http ?? parseHttpListen(DEFAULT_GLOBAL_HTTP)
@@ -245,10 +260,11 @@ A client's PeerId is printed by \`dstore id\`.`)
     if (opts.json === true) {
       const { writers, readers } = global.accessLists
       const access = { writers: writers === undefined ? null : [...writers], readers: readers === undefined ? null : [...readers] }
-      process.stdout.write(JSON.stringify({ peerId: global.peerId, multiaddrs: global.multiaddrs, repo, addrFile: global.addrFile, access, http: http?.url ?? null, ...(http !== undefined ? { httpFile } : {}) }) + '\n')
+      process.stdout.write(JSON.stringify({ peerId: global.peerId, multiaddrs: global.multiaddrs, repo, addrFile: global.addrFile, store: choice.kind === 's3' ? choice.url : join(repo, 'store'), access, http: http?.url ?? null, ...(http !== undefined ? { httpFile } : {}) }) + '\n')
     } else {
       for (const addr of global.multiaddrs) process.stdout.write(`Dstore server listening on ${addr}\n`)
       process.stdout.write(`PeerId: ${global.peerId}\nRepo: ${repo} (addresses in ${global.addrFile})\n`)
+      if (choice.kind === 's3') process.stdout.write(`Store: ${choice.url}${choice.endpoint !== undefined ? ` at ${choice.endpoint}` : ''}\n`)
       process.stdout.write(`Access: ${describeAccess(global.accessLists)}\n`)
       if (http !== undefined) process.stdout.write(`HTTP: ${http.url} (URL in ${httpFile})\n`)
       for (const line of notes) process.stdout.write(`Note: ${line}\n`)
@@ -474,12 +490,20 @@ clientOptions(program.command('repl'))
     }
   })
 
+const verifyStore = storeOptions()
 program.command('verify')
-  .description("check every value in a Global's store against its CID and outboard (Global must be stopped); exit status 1 if any is bad")
+  .description("check every value in a Global's store against its CID and outboard (an fs store's Global must be stopped); exit status 1 if any is bad")
   .option('--repo <dir>', 'repository folder of the Global ($DSTORE_REPO, default ~/.dstore)')
   .option('--repair', 'quarantine bad values (bytes moved to <repo>/store/quarantine/, no longer listed or served; a re-put restores them), rebuild bad outboards, and re-index data files the index lacks (a lost index)')
   .option('--json', 'machine-readable output (one JSON document)')
-  .action(async (opts: { repo?: string, repair?: boolean, json?: boolean }) => {
+  .addOption(verifyStore.store).addOption(verifyStore.endpoint).addOption(verifyStore.region).addOption(verifyStore.pathStyle)
+  .addHelpText('after', `
+With --store s3://BUCKET[/PREFIX], the bucket is verified (Globals serving it may keep running:
+objects are only read, and with --repair a bad value is moved to PREFIX/quarantine/; staging
+objects older than an hour, left by a crashed put, are removed).`)
+  .action(async (opts: { repo?: string, repair?: boolean, json?: boolean } & StoreFlags) => {
+    const choice = storeChoice(opts)
+    if (choice.kind === 's3') { await verifyS3(choice, opts); return }
     const repo = resolveRepo(opts.repo)
     const path = join(repo, 'store')
     // A store whose index was lost still has its data files (blobs/): verify reports them.

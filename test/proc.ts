@@ -53,11 +53,11 @@ export async function dstore (args: string[], opts: { env?: Record<string, strin
 export interface Daemon { proc: ChildProcess, stdout: () => string, stderr: () => string, addr: string, peerId: string }
 
 /** Starts `dstore global` and waits for its "listening" line (and the rest of its banner). */
-export async function startGlobal (args: string[], opts: { defaultHttp?: boolean } = {}): Promise<Daemon> {
+export async function startGlobal (args: string[], opts: { defaultHttp?: boolean, env?: Record<string, string> } = {}): Promise<Daemon> {
   // Tests get no fixed ports: Global's HTTP listener (default 127.0.0.1:5080) on a free one,
   // unless the test is about that default.
   const http = args.includes('--http') || opts.defaultHttp === true ? [] : ['--http', '127.0.0.1:0']
-  const proc = spawn(process.execPath, [BIN, 'global', ...http, ...args], { env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] })
+  const proc = spawn(process.execPath, [BIN, 'global', ...http, ...args], { env: cleanEnv(opts.env), stdio: ['ignore', 'pipe', 'pipe'] })
   let stdout = ''
   let stderr = ''
   proc.stdout!.on('data', (b: Buffer) => { stdout += b.toString('utf8') })

@@ -19,6 +19,7 @@ import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { CreateBucketCommand, ListBucketsCommand, S3Client } from '@aws-sdk/client-s3'
+import type { S3Config } from '../src/core/store/s3/config.js'
 
 // The SDK warns on Node 20 that its releases after January 2027 need Node 22 (dstore pins one).
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true'
@@ -42,6 +43,10 @@ export interface S3Server {
   readonly bucket?: string
   /** The temp folder holding config, rings, data and `*.log` of each process. */
   readonly dir: string
+  /** An `S3Config` for `createS3Client` / `createS3Store` on this server (path-style, its credentials). */
+  config (bucket?: string, prefix?: string): S3Config
+  /** The AWS environment variables that point a child process (the CLI) at this server. */
+  env (): Record<string, string>
   /** An SDK client for this server (checksums only when required, as Swift needs), for test set-up and inspection. */
   client (): S3Client
   /** Creates a bucket (unique name when none is given) and returns its name. */
@@ -71,6 +76,11 @@ export interface S3ServerOptions {
    * @default no limit
    */
   ratelimit?: number
+  /**
+   * Swift's `max_file_size`: the largest single object (PutObject, CopyObject, one part), so
+   * that the paths S3 takes above 5 GiB can be tested with small values. @default 5 GiB + 2 (Swift's)
+   */
+  maxObjectSize?: number
 }
 
 /** The interpreter that has Swift. */
@@ -188,14 +198,16 @@ use = egg:swift#dlo
 ${limit}`
 }
 
-const SWIFT_CONF = `[swift-hash]
+function swiftConf (maxObjectSize?: number): string {
+  return `[swift-hash]
 swift_hash_path_suffix = dstore-test
 swift_hash_path_prefix = dstore-test
 
 [storage-policy:0]
 name = Policy-0
 default = yes
-`
+${maxObjectSize != null ? `\n[swift-constraints]\nmax_file_size = ${maxObjectSize}\n` : ''}`
+}
 
 /**
  * Starts memcached and Swift (account, container, object, proxy with s3api + tempauth) in a
@@ -217,7 +229,7 @@ export async function startS3Server (options: S3ServerOptions = {}): Promise<S3S
   let clientInstance: S3Client | undefined
 
   await mkdir(join(dir, 'data', DEVICE), { recursive: true })
-  await writeFile(join(dir, 'swift.conf'), SWIFT_CONF)
+  await writeFile(join(dir, 'swift.conf'), swiftConf(options.maxObjectSize))
   for (const app of ['account', 'container', 'object'] as const) {
     await writeFile(join(dir, `${app}-server.conf`), backendConf(dir, ports[app], app))
   }
@@ -314,6 +326,14 @@ export async function startS3Server (options: S3ServerOptions = {}): Promise<S3S
     region,
     ...credentials,
     dir,
+    config (bucket?: string, prefix?: string) {
+      const b = bucket ?? server.bucket
+      if (b == null) throw new Error('config(): no bucket (pass one, or start the server with { bucket })')
+      return { bucket: b, ...(prefix != null ? { prefix } : {}), endpoint, region, forcePathStyle: true, credentials: { ...credentials } }
+    },
+    env () {
+      return { AWS_ENDPOINT_URL: endpoint, AWS_REGION: region, AWS_ACCESS_KEY_ID: credentials.accessKeyId, AWS_SECRET_ACCESS_KEY: credentials.secretAccessKey }
+    },
     client () {
       clientInstance ??= newClient()
       return clientInstance

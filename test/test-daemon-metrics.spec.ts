@@ -99,6 +99,9 @@ describe('the daemons serve /metrics, /status and the status page', function () 
     assert.equal(gs.url, globalUrl, "Global's /status names its own URL, as a Local's does")
     assert.equal(gs.peerId, global.peerId)
     assert.equal(gs.locals.count, 1)
+    // The default store: the fs store, which counts no remote requests.
+    assert.equal(gs.store.kind, 'fs')
+    assert.equal(gs.store.requests, undefined)
     assert.equal(gs.locals.connected[0].peerId, ls.peerId)
     for (const url of [local.url, globalUrl]) {
       const page = await fetch(`${url}/`)

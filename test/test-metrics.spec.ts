@@ -71,6 +71,9 @@ describe('metrics and status', function () {
       assert.equal(value(g1, 'dstore_bytes_received_total{source="local"}') - value(g0, 'dstore_bytes_received_total{source="local"}'), data.length)
       assert.equal(value(g1, 'dstore_bytes_served_total') - value(g0, 'dstore_bytes_served_total'), data.length)
       assert.equal(value(g1, 'dstore_connected_locals'), 1)
+      // The store's kind; the fs store talks to no remote service, so no S3 request series.
+      assert.equal(value(g1, 'dstore_store_info{kind="fs"}'), 1)
+      assert.equal([...g1.keys()].some(k => k.startsWith('dstore_s3_')), false)
       // A re-put of a stored value changes neither count.
       await global.put(data)
       const g2 = parseProm(await gm.text())
@@ -163,7 +166,7 @@ describe('metrics and status', function () {
       assert.equal(d('dstore_bytes_served_total'), 3 * data.length, 'reads over HTTP are counted as served')
       const status = await (await fetch(`${http.url}/status`)).json() as any
       assert.equal(status.role, 'global')
-      assert.deepEqual(status.store, global.storeUsage())
+      assert.deepEqual(status.store, { kind: 'fs', ...global.storeUsage() })
       assert.equal(status.recentTransfers[0].source, 'api')
     })
   })
@@ -196,7 +199,7 @@ describe('metrics and status', function () {
       const s = await globalStatus(global, { version: '0.0.0-test' }) as any
       assert.equal(s.role, 'global')
       assert.equal(s.peerId, global.peerId)
-      assert.deepEqual(s.store, global.storeUsage())
+      assert.deepEqual(s.store, { kind: 'fs', ...global.storeUsage() })
       assert.ok(s.store.values >= 1)
       assert.equal(s.locals.count, 1)
       assert.equal(s.locals.connected[0].peerId, local.peerId)

@@ -6,7 +6,8 @@
 import { strict as assert } from 'node:assert'
 import { Readable } from 'node:stream'
 import {
-  GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, type S3Client
+  CompleteMultipartUploadCommand, CopyObjectCommand, CreateMultipartUploadCommand, GetObjectCommand,
+  HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, UploadPartCopyCommand, type S3Client
 } from '@aws-sdk/client-s3'
 import { Upload } from '@aws-sdk/lib-storage'
 import {
@@ -67,14 +68,7 @@ describe('s3 client', function () {
     const clients: S3Client[] = []
 
     function client (extra: Partial<S3Config> = {}, on: S3Server = server): S3Client {
-      const c = createS3Client({
-        bucket,
-        endpoint: on.endpoint,
-        forcePathStyle: true,
-        credentials: { accessKeyId: on.accessKeyId, secretAccessKey: on.secretAccessKey },
-        retry: { baseDelay: 10, maxDelay: 50 },
-        ...extra
-      })
+      const c = createS3Client({ ...on.config(bucket), retry: { baseDelay: 10, maxDelay: 50 }, ...extra })
       clients.push(c)
       return c
     }
@@ -82,7 +76,8 @@ describe('s3 client', function () {
     before(async () => {
       // Both servers start at once: start-up is mostly Python importing Swift.
       [server, throttled] = await Promise.all([
-        startS3Server({ bucket: 'client-test' }),
+        // Objects over 9 MiB are refused (413), as objects over 5 GiB are by default.
+        startS3Server({ bucket: 'client-test', maxObjectSize: 9 * MiB }),
         startS3Server({ bucket: 'client-test', ratelimit: 1 })
       ])
       bucket = server.bucket!
@@ -112,6 +107,22 @@ describe('s3 client', function () {
       assert.ok(s3Stats().GetObject.requests >= 2)
     })
 
+    it('finds the endpoint, region and credentials in the standard AWS environment', async () => {
+      const saved = { ...process.env }
+      try {
+        Object.assign(process.env, server.env())
+        const s3 = createS3Client({ bucket, forcePathStyle: true })
+        clients.push(s3)
+        const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: 'rt/one' }))
+        assert.equal(head.ContentLength, 100_000)
+      } finally {
+        for (const k of Object.keys(server.env())) {
+          if (saved[k] === undefined) delete process.env[k]
+          else process.env[k] = saved[k]
+        }
+      }
+    })
+
     it('counts lib-storage multipart uploads through the same client', async () => {
       const s3 = client()
       const part = 5 * MiB
@@ -124,6 +135,32 @@ describe('s3 client', function () {
       assert.equal(stats.CreateMultipartUpload?.requests, 1)
       assert.equal(stats.UploadPart?.requests, 3)
       assert.equal(stats.CompleteMultipartUpload?.requests, 1)
+    })
+
+    it('survives a large put the server refuses before reading its body, as TooLargeError', async () => {
+      // With Agent instances of our own, the SDK sent the body without waiting for 100 Continue,
+      // and the refused socket's EPIPE was an unhandled 'error' that killed the process.
+      const s3 = client()
+      await rejectsWith(s3.send(new PutObjectCommand({ Bucket: bucket, Key: 'rt/too-big', Body: new Uint8Array(10 * MiB) })), 'TooLargeError')
+      await new Promise(resolve => setTimeout(resolve, 200))
+      const head = await s3.send(new HeadObjectCommand({ Bucket: bucket, Key: 'rt/one' }))
+      assert.equal(head.ContentLength, 100_000)
+    })
+
+    it('copies an object over the max object size with UploadPartCopy ranges, where CopyObject is TooLargeError', async () => {
+      const s3 = client()
+      const data = pseudoRandom(12 * MiB, 6)
+      await new Upload({ client: s3, params: { Bucket: bucket, Key: 'rt/large', Body: data }, partSize: 6 * MiB, queueSize: 2 }).done()
+      await rejectsWith(s3.send(new CopyObjectCommand({ Bucket: bucket, Key: 'rt/large-copy', CopySource: `${bucket}/rt/large` })), 'TooLargeError')
+      const { UploadId } = await s3.send(new CreateMultipartUploadCommand({ Bucket: bucket, Key: 'rt/large-copy' }))
+      const parts = []
+      for (const [n, from, to] of [[1, 0, 7 * MiB - 1], [2, 7 * MiB, 12 * MiB - 1]]) {
+        const r = await s3.send(new UploadPartCopyCommand({ Bucket: bucket, Key: 'rt/large-copy', UploadId, PartNumber: n, CopySource: `${bucket}/rt/large`, CopySourceRange: `bytes=${from}-${to}` }))
+        parts.push({ PartNumber: n, ETag: r.CopyPartResult?.ETag })
+      }
+      await s3.send(new CompleteMultipartUploadCommand({ Bucket: bucket, Key: 'rt/large-copy', UploadId, MultipartUpload: { Parts: parts } }))
+      const got = await s3.send(new GetObjectCommand({ Bucket: bucket, Key: 'rt/large-copy' }))
+      assert.ok(Buffer.from(await got.Body!.transformToByteArray()).equals(data))
     })
 
     it('maps a missing key to NotFoundError, counted as notFound and not as an error', async () => {

@@ -12,12 +12,15 @@ import { fileURLToPath } from 'node:url'
 import { join } from 'node:path'
 import type { HttpBenchResult } from '../http.js'
 import { httpSection } from './report-http.js'
+import type { S3BenchResult } from '../s3.js'
+import { s3Section } from './report-s3.js'
 
 /** The repository root (this file runs from dist/bench/lib/). */
 export const ROOT = fileURLToPath(new URL('../../../', import.meta.url))
 export const LATEST_JSON = join(ROOT, 'bench', 'results', 'latest.json')
 export const HASH_JSON = join(ROOT, 'bench', 'results', 'hash.json')
 export const HTTP_JSON = join(ROOT, 'bench', 'results', 'http.json')
+export const S3_JSON = join(ROOT, 'bench', 'results', 's3.json')
 export const SOAK_JSON = join(ROOT, 'bench', 'results', 'soak.json')
 /** Two `--quick` runs kept side by side: before and after a change (copied there by hand). */
 export const QUICK_BEFORE_JSON = join(ROOT, 'bench', 'results', 'quick-before.json')
@@ -529,12 +532,13 @@ export async function writeDocs (r?: CompareResult): Promise<void> {
   const hash = existsSync(HASH_JSON) ? JSON.parse(await readFile(HASH_JSON, 'utf8')) : undefined
   const soak = existsSync(SOAK_JSON) ? JSON.parse(await readFile(SOAK_JSON, 'utf8')) : undefined
   const http = existsSync(HTTP_JSON) ? JSON.parse(await readFile(HTTP_JSON, 'utf8')) as HttpBenchResult : undefined
+  const s3 = existsSync(S3_JSON) ? JSON.parse(await readFile(S3_JSON, 'utf8')) as S3BenchResult : undefined
   const quick = existsSync(QUICK_BEFORE_JSON) && existsSync(QUICK_AFTER_JSON)
     ? [JSON.parse(await readFile(QUICK_BEFORE_JSON, 'utf8')), JSON.parse(await readFile(QUICK_AFTER_JSON, 'utf8'))] as [CompareResult, CompareResult]
     : undefined
   await mkdir(join(ROOT, 'docs'), { recursive: true })
   await writeFile(CHART_SVG, throughputSvg(result))
-  await writeFile(BENCHMARKS_MD, benchmarksMarkdown(result, hash) + (http != null ? httpSection(http) : '') + (soak != null ? soakSection(soak) : '') + (quick != null ? quickSection(...quick) : ''))
+  await writeFile(BENCHMARKS_MD, benchmarksMarkdown(result, hash) + (http != null ? httpSection(http) : '') + (s3 != null ? s3Section(s3) : '') + (soak != null ? soakSection(soak) : '') + (quick != null ? quickSection(...quick) : ''))
 }
 
 /** Two `--quick` runs side by side (bench/results/quick-before.json and quick-after.json). */

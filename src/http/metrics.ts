@@ -15,6 +15,7 @@ import { Counter, Gauge, Histogram, Registry } from 'prom-client'
 import type { GlobalPeer } from '../peers/global.js'
 import type { LocalPeer } from '../peers/local/index.js'
 import type { TrafficSnapshot } from '../peers/traffic.js'
+import type { StoreOperationStats } from '../core/store/interface.js'
 import type { Role } from './backend.js'
 
 /** What the metrics read from the peer at each scrape. */
@@ -31,6 +32,10 @@ export interface MetricsSource {
   locals?: number
   /** Global: values stored and the sum of their sizes. */
   store?: { values: number, bytes: number }
+  /** Global: the store's kind (`fs`, `s3`). */
+  storeKind?: string
+  /** Global on a remote store (S3): requests, errors and retries by operation. */
+  storeOperations?: StoreOperationStats
 }
 
 export interface HttpMetrics {
@@ -100,6 +105,30 @@ export function createMetrics (options: MetricsOptions): HttpMetrics {
     gauge('dstore_store_bytes', 'Bytes of values stored on Global.', s => s.store?.bytes)
     gauge('dstore_store_values', 'Values stored on Global.', s => s.store?.values)
     gauge('dstore_connected_locals', 'Locals connected to Global now.', s => s.locals)
+    new Gauge({
+      name: 'dstore_store_info',
+      help: "Always 1; the label names the kind of Global's store (fs, s3).",
+      labelNames: ['kind'],
+      registers: [registry],
+      collect () { this.reset(); const kind = source().storeKind; if (kind !== undefined) this.set({ kind }, 1) }
+    })
+    // By S3 operation (PutObject, GetObject, ...): a bounded label set, the API's names.
+    const byOperation = (name: string, help: string, field: 'requests' | 'errors' | 'retries' | 'notFound'): void => {
+      new Counter({
+        name,
+        help,
+        labelNames: ['operation'],
+        registers: [registry],
+        collect () {
+          this.reset()
+          for (const [operation, counts] of Object.entries(source().storeOperations ?? {})) this.inc({ operation }, counts[field] ?? 0)
+        }
+      })
+    }
+    byOperation('dstore_s3_requests_total', 'Calls Global made to its S3 store, by operation (a call may take several attempts).', 'requests')
+    byOperation('dstore_s3_errors_total', 'Calls to the S3 store that failed after their retries, by operation (404s are not errors).', 'errors')
+    byOperation('dstore_s3_retries_total', 'Attempts beyond each call\'s first (503 SlowDown, 5xx, network failures), by operation.', 'retries')
+    byOperation('dstore_s3_not_found_total', 'Calls to the S3 store answered 404 (a key that is not there), by operation.', 'notFound')
   }
   new Counter({
     name: 'dstore_bytes_received_total',
@@ -162,7 +191,9 @@ export function globalMetricsSource (global: GlobalPeer): () => MetricsSource {
     traffic: global.traffic(),
     startedAt: global.startedAt,
     locals: global.stats().locals,
-    store: global.storeUsage()
+    store: global.storeUsage(),
+    storeKind: global.store.kind,
+    storeOperations: global.store.operationStats?.()
   })
 }
 

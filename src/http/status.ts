@@ -64,7 +64,6 @@ export async function localStatus (local: LocalPeer, info: StatusInfo): Promise<
 export async function globalStatus (global: GlobalPeer, info: StatusInfo): Promise<Record<string, unknown>> {
   const s = global.stats()
   const t = global.traffic()
-  const usage = global.storeUsage()
   const locals = global.connectedLocals()
   return {
     role: 'global',
@@ -74,7 +73,7 @@ export async function globalStatus (global: GlobalPeer, info: StatusInfo): Promi
     startedAt: new Date(global.startedAt).toISOString(),
     uptimeSeconds: uptime(global.startedAt),
     multiaddrs: global.multiaddrs,
-    store: { values: usage.values, bytes: usage.bytes },
+    store: storeStatus(global),
     locals: {
       count: locals.length,
       connected: locals.map(l => ({ peerId: l.peerId, addr: l.addr, since: new Date(l.since).toISOString() }))
@@ -86,6 +85,30 @@ export async function globalStatus (global: GlobalPeer, info: StatusInfo): Promi
     rechecks: { done: s.rechecks, failed: s.rechecksFailed, pending: s.rechecksPending },
     recentTransfers: t.recent.map(transfer)
   }
+}
+
+/**
+ * The store's kind and usage; for a store behind a remote service (S3), its requests, errors and
+ * retries by operation, and their sums.
+ */
+function storeStatus (global: GlobalPeer): Record<string, unknown> {
+  const usage = global.storeUsage()
+  const ops = global.store.operationStats?.()
+  const out: Record<string, unknown> = { kind: global.store.kind, values: usage.values, bytes: usage.bytes }
+  if (ops !== undefined) {
+    const total = { requests: 0, errors: 0, retries: 0, notFound: 0 }
+    const operations: Record<string, { requests: number, errors: number, retries: number, notFound: number }> = {}
+    for (const name of Object.keys(ops).sort()) {
+      const { requests, errors, retries, notFound = 0 } = ops[name]
+      operations[name] = { requests, errors, retries, notFound }
+      total.requests += requests
+      total.errors += errors
+      total.retries += retries
+      total.notFound += notFound
+    }
+    out.requests = { ...total, operations }
+  }
+  return out
 }
 
 function bytes (t: TrafficSnapshot): { received: Record<string, number>, served: Record<string, number> } {

@@ -162,6 +162,26 @@ export interface GlobalStore extends VerifiableBlobStore {
   isSuspect: (cid: CIDLike) => boolean
   /** Values stored and the sum of their sizes, without a scan (as far as this Global knows: another Global's puts on a shared store may not be counted). */
   usage: () => { values: number, bytes: number }
+  /**
+   * Requests this store has made to a remote service, by operation (`PutObject`, `GetObject`,
+   * ...), for /status and /metrics. A store with no remote service (the fs store) has none.
+   */
+  operationStats?: () => StoreOperationStats
   /** Waits for puts in flight, then releases the store. */
   close: () => Promise<void>
 }
+
+/** One operation's counts since the store's client was made. */
+export interface OperationCounts {
+  /** Calls of the operation (each may take several attempts: see `retries`). */
+  requests: number
+  /** Calls that failed after their retries (a 404, a normal answer to `has`, is not an error). */
+  errors: number
+  /** Attempts beyond each call's first (throttling, 5xx, network failures). */
+  retries: number
+  /** Calls answered 404 (a key that is not there), where the store counts them. */
+  notFound?: number
+}
+
+/** Counts by operation name (for S3: the API's names, `PutObject`, `HeadObject`, ...). */
+export type StoreOperationStats = Record<string, OperationCounts>

@@ -17,14 +17,14 @@ import { parseCID, type CIDLike } from '../cid.js'
 import { throwIfAborted } from '../abort.js'
 import { ClosedError, NotFoundError, OutOfRangeError, StorageError, VerificationError } from '../errors.js'
 import type { ByteRange } from '../bao/index.js'
-import { DEFAULT_GROUP_LOG, TreeHasher, decodeHeader, outboardLength } from '../tree.js'
+import { TreeHasher } from '../tree.js'
 import type {
-  AbortOptions, BlobReader, BlobStat, ByteSource, GetOptions, GlobalStore, ListOptions, PutOptions
+  AbortOptions, BlobReader, BlobStat, ByteSource, GetOptions, GlobalStore, ListOptions, PutOptions, StoreOperationStats
 } from './interface.js'
 import { checkPutOptions, iterateSource, resolveRange, verifyPut } from './util.js'
 import { KeyLocks } from './fs/locks.js'
 import { checkStoredRange } from './fs/verify.js'
-import { createS3Client, s3Error, type S3Config } from './s3/client.js'
+import { createS3Client, s3Error, s3Stats, type S3Config } from './s3/client.js'
 import { S3Ops } from './s3/ops.js'
 import { S3Layout } from './s3/layout.js'
 import { StagingUpload, partSizeFor } from './s3/upload.js'
@@ -308,7 +308,6 @@ export class S3BlobStore implements GlobalStore {
     const parsed = parseCID(cid)
     const key = this.layout.blob(parsed)
     let body
-    let start = 0
     let total: number
     if ((options.offset ?? 0) === 0 && options.length === undefined) {
       // The whole value: one GET, no HEAD.
@@ -319,7 +318,6 @@ export class S3BlobStore implements GlobalStore {
       const size = await this.head(parsed, options.signal)
       if (size === undefined) throw notFound(parsed)
       const range = resolveRange(size, options)
-      start = range.start
       total = range.end - range.start
       if (total === 0) return
       body = (await this.getOrNotFound(parsed, key, range, options.signal)).body
@@ -331,7 +329,6 @@ export class S3BlobStore implements GlobalStore {
       yield piece
       options.onProgress?.({ type: 'blob:get:read', bytes: done, total })
     }
-    void start
   }
 
   private async getOrNotFound (cid: CID, key: string, range: { start: number, end: number } | undefined, signal?: AbortSignal): Promise<Awaited<ReturnType<typeof getObject>>> {
@@ -442,6 +439,14 @@ export class S3BlobStore implements GlobalStore {
     return await verifyS3(this, options)
   }
 
+  /**
+   * This store's S3 requests by operation, for /status and /metrics (the client layer's counters,
+   * {@link s3Stats}; with a `client` given in the options, everything that client sent).
+   */
+  operationStats (): StoreOperationStats {
+    return s3Stats(this.ops.client)
+  }
+
   /** Removes staging older than `maxAge` (default: the store's `stagingMaxAge`). */
   async cleanStaging (maxAge = this.stagingMaxAge, options?: AbortOptions): Promise<StagingCleanReport> {
     this.check(options)
@@ -491,11 +496,6 @@ export async function createS3Store (options: S3StoreOptions): Promise<S3BlobSto
 /** Re-hashes an S3 store's values (and, with `repair`, quarantines bad ones): `dstore verify --store s3://…`. */
 export async function verifyS3Store (store: S3BlobStore, options: S3VerifyOptions = {}): Promise<S3VerifyReport> {
   return await store.verify(options)
-}
-
-/** The outboard's declared size matches the value's, and its length is right for it. */
-export function outboardFits (outboard: Uint8Array, size: number): boolean {
-  return outboard.length === outboardLength(size, DEFAULT_GROUP_LOG) && decodeHeader(outboard) === BigInt(size)
 }
 
 function keyOf (cid: CIDLike): Buffer {

@@ -14,8 +14,6 @@
  * s3api (and other self-hosted servers) answer with 501. Integrity does not rest on S3's
  * checksums anyway: every byte dstore serves is verified against its BLAKE3 tree.
  */
-import { Agent as HttpAgent } from 'node:http'
-import { Agent as HttpsAgent } from 'node:https'
 import { S3Client } from '@aws-sdk/client-s3'
 import { resolveS3Config, type ResolvedS3Config, type S3Config } from './config.js'
 import { retryStrategy } from './retry.js'
@@ -42,7 +40,17 @@ export function createS3Client (config: S3Config): S3Client {
   // dstore pins its SDK release (later ones need Node 22); the SDK's warning about that would
   // be printed by every command on Node 20 and tells the user nothing they can act on.
   process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true'
+  // Agent *options*, not Agent instances: with its own agents the SDK waits for
+  // `100 Continue` before sending a large body; with ours it sends at once, and a server that
+  // refuses early (413, 403) makes the socket's late EPIPE an unhandled 'error' that kills the
+  // process (seen with Swift and a 9 MiB PutObject over its max_file_size).
   const agentOptions = { keepAlive: true, maxSockets: c.maxSockets }
+  // The SDK logs to the console when it has no logger (e.g. "non-retryable streaming request").
+  const say = (level: string) => (...args: unknown[]): void => { c.log?.(`s3: ${level}: ${args.map(a => a instanceof Error ? a.message : String(a)).join(' ')}`) }
+  // Not `error`: the SDK's logger middleware logs every failed command there, 404s of a `has`
+  // included, as an object ("[object Object]"); each failure already reaches the caller as a
+  // typed dstore error, which says more.
+  const logger = { trace: () => {}, debug: () => {}, info: () => {}, warn: say('warning'), error: () => {} }
   const client = new S3Client({
     ...(c.endpoint != null ? { endpoint: c.endpoint } : {}),
     ...(c.region != null ? { region: c.region } : {}),
@@ -52,10 +60,11 @@ export function createS3Client (config: S3Config): S3Client {
     responseChecksumValidation: 'WHEN_REQUIRED',
     retryStrategy: retryStrategy(c.retry),
     maxAttempts: c.retry.maxAttempts,
+    logger,
     requestHandler: {
       connectionTimeout: c.connectTimeout,
-      httpAgent: new HttpAgent(agentOptions),
-      httpsAgent: new HttpsAgent(agentOptions)
+      httpAgent: agentOptions,
+      httpsAgent: agentOptions
     }
   })
   const recorder = new S3StatsRecorder(processStats)

@@ -42,6 +42,8 @@ export interface S3Config {
   maxSockets?: number
   /** Time to open a connection, in ms. @default 5000 */
   connectTimeout?: number
+  /** Where the SDK's warnings and errors go (one line each, prefixed `s3: `). @default nowhere */
+  log?: (line: string) => void
 }
 
 /** A bucket name S3 accepts: 3–63 of a-z, 0-9, `.` and `-`, starting and ending with a letter or digit. */
@@ -83,6 +85,7 @@ export interface ResolvedS3Config {
   retry: Required<S3RetryOptions>
   maxSockets: number
   connectTimeout: number
+  log?: (line: string) => void
 }
 
 /** Applies the defaults and environment fallbacks to `config`. @throws {ConfigError} */
@@ -117,7 +120,8 @@ export function resolveS3Config (config: S3Config, env: NodeJS.ProcessEnv = proc
     credentials: c,
     retry,
     maxSockets: positiveInt(config.maxSockets, 128, 'maxSockets'),
-    connectTimeout: positiveInt(config.connectTimeout, 5000, 'connectTimeout')
+    connectTimeout: positiveInt(config.connectTimeout, 5000, 'connectTimeout'),
+    ...(typeof config.log === 'function' ? { log: config.log } : {})
   }
 }
 

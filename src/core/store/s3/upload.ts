@@ -15,6 +15,8 @@ import type { S3Ops } from './ops.js'
 export const MAX_PARTS = 10_000
 export const MIN_PART = 5 * 1024 * 1024
 export const MAX_PART = 5 * 1024 * 1024 * 1024
+/** Size of a put's first buffer, before it grows. */
+const FIRST_BUFFER = 64 * 1024
 
 /** Part size for a value of `size` bytes (when known): `base`, or larger so it fits in MAX_PARTS. */
 export function partSizeFor (base: number, size: number | undefined): number {
@@ -45,7 +47,9 @@ export class StagingUpload {
     private readonly concurrency: number,
     private readonly signal?: AbortSignal
   ) {
-    this.current = Buffer.allocUnsafeSlow(partSize)
+    // The first buffer grows as bytes come: most values are small, and concurrent small puts
+    // must not each hold a whole part.
+    this.current = Buffer.allocUnsafeSlow(Math.min(partSize, FIRST_BUFFER))
   }
 
   /** Whether the value outgrew one part (so it is in a multipart upload under `key`). */
@@ -56,7 +60,8 @@ export class StagingUpload {
     let off = 0
     while (off < chunk.length) {
       if (this.fill === this.partSize) await this.flush()
-      const n = Math.min(this.partSize - this.fill, chunk.length - off)
+      if (this.fill + chunk.length - off > this.current.length && this.current.length < this.partSize) this.grow(this.fill + chunk.length - off)
+      const n = Math.min(this.current.length - this.fill, chunk.length - off)
       this.current.set(chunk.subarray(off, off + n), this.fill)
       this.fill += n
       off += n
@@ -93,6 +98,14 @@ export class StagingUpload {
     })).catch(() => {})
   }
 
+  /** Grows the (first) buffer to hold `needed` bytes, doubling, at most a part. */
+  private grow (needed: number): void {
+    const size = Math.min(this.partSize, Math.max(needed, this.current.length * 2))
+    const next = Buffer.allocUnsafeSlow(size)
+    next.set(this.current.subarray(0, this.fill))
+    this.current = next
+  }
+
   private async flush (): Promise<void> {
     if (this.failure !== undefined) throw this.failure
     if (this.uploadId === undefined) {
@@ -108,7 +121,7 @@ export class StagingUpload {
     const buffer = this.current
     const task = this.sendPart(number, body).then(() => {
       this.sent += body.length
-      this.free.push(buffer)
+      if (buffer.length === this.partSize) this.free.push(buffer)
     }, (err: Error) => { this.failure ??= err })
     const tracked = task.finally(() => { this.inflight.delete(tracked) })
     this.inflight.add(tracked)
