@@ -25,10 +25,13 @@ process.stdout.write(`S3 server (Swift s3api) ready in ${Date.now() - started} m
 Ctrl-C stops it and removes the data.
 `)
 
+// The server's processes do not keep Node running (test/s3-server.ts unrefs them): this does.
+const keepAlive = setInterval(() => {}, 1 << 30)
 let stopping = false
 async function stop (): Promise<void> {
   if (stopping) return
   stopping = true
+  clearInterval(keepAlive)
   await server.stop()
   process.exit(0)
 }

@@ -66,7 +66,7 @@ export interface S3Server {
 export interface S3ServerOptions {
   /** Create this bucket once the server is up. */
   bucket?: string
-  /** How long to wait for the server to answer, in ms. @default 30000 */
+  /** How long to wait for the server to answer, in ms. @default 60000 */
   startTimeout?: number
   /**
    * Object writes (PUT, DELETE, POST, COPY) per second per bucket; beyond it Swift's ratelimit
@@ -82,6 +82,12 @@ export interface S3ServerOptions {
    */
   maxObjectSize?: number
 }
+
+/** The processes of every server not stopped yet, SIGKILLed if this process exits first (one listener for all). */
+const everyServer = new Set<Map<string, ChildProcess>>()
+process.on('exit', () => {
+  for (const children of everyServer) for (const child of children.values()) child.kill('SIGKILL')
+})
 
 /** The interpreter that has Swift. */
 export function swiftPython (): string {
@@ -217,7 +223,7 @@ ${maxObjectSize != null ? `\n[swift-constraints]\nmax_file_size = ${maxObjectSiz
 export async function startS3Server (options: S3ServerOptions = {}): Promise<S3Server> {
   const why = s3ServerUnavailable()
   if (why != null) throw new Error(`cannot start the test S3 server: ${why}`)
-  const startTimeout = options.startTimeout ?? 30_000
+  const startTimeout = options.startTimeout ?? 60_000
   const dir = await mkdtemp(join(tmpdir(), 'dstore-s3-'))
   const [memcached, account, container, object, proxy] = await freePorts(5)
   const ports: Ports = { memcached, account, container, object, proxy }
@@ -259,6 +265,9 @@ export async function startS3Server (options: S3ServerOptions = {}): Promise<S3S
     child.stdout?.pipe(log, { end: false })
     child.stderr?.pipe(log, { end: false })
     child.once('exit', () => { setTimeout(() => { log.end() }, 50) })
+    // A server a test forgot to stop must not keep the test process alive: its exit kills it.
+    child.unref()
+    for (const stream of [child.stdout, child.stderr]) (stream as unknown as { unref?: () => void } | null)?.unref?.()
     children.set(name, child)
   }
 
@@ -318,8 +327,7 @@ export async function startS3Server (options: S3ServerOptions = {}): Promise<S3S
     await waitReady()
   }
 
-  const onExit = (): void => { for (const child of children.values()) child.kill('SIGKILL') }
-  process.once('exit', onExit)
+  everyServer.add(children)
 
   const server: S3Server = {
     endpoint,
@@ -353,7 +361,7 @@ export async function startS3Server (options: S3ServerOptions = {}): Promise<S3S
       stopped = true
       clientInstance?.destroy()
       await killProcesses()
-      process.removeListener('exit', onExit)
+      everyServer.delete(children)
       await rm(dir, { recursive: true, force: true })
     }
   }

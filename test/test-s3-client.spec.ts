@@ -73,13 +73,18 @@ describe('s3 client', function () {
       return c
     }
 
-    before(async () => {
-      // Both servers start at once: start-up is mostly Python importing Swift.
-      [server, throttled] = await Promise.all([
+    before(async function () {
+      // Start-up is CPU-bound Python: two at once on a loaded 2-core machine can take 20 s or more.
+      this.timeout(90_000)
+      // Both servers start at once; one that started is kept (and stopped in after) even when the other fails.
+      const started = await Promise.allSettled([
         // Objects over 9 MiB are refused (413), as objects over 5 GiB are by default.
         startS3Server({ bucket: 'client-test', maxObjectSize: 9 * MiB }),
         startS3Server({ bucket: 'client-test', ratelimit: 1 })
       ])
+      if (started[0].status === 'fulfilled') server = started[0].value
+      if (started[1].status === 'fulfilled') throttled = started[1].value
+      for (const r of started) if (r.status === 'rejected') throw r.reason
       bucket = server.bucket!
     })
 
