@@ -46,17 +46,18 @@ export function storeOptions (): { store: Option, endpoint: Option, region: Opti
   }
 }
 
-// S3's rules for bucket names (3–63 characters; letters, digits, dots, hyphens; a letter or digit
-// at each end), with upper case and '_' allowed as some self-hosted servers do: the server has the
-// last word, this only catches what no server accepts (an empty name, a slash, a space).
-const BUCKET = /^[A-Za-z0-9][A-Za-z0-9._-]{1,61}[A-Za-z0-9]$/
+// S3's rules for bucket names (3–63 characters of a-z, 0-9, '.' and '-'; a letter or digit at
+// each end; no '..'): the same check as the store's own (src/core/store/s3/config.ts
+// checkBucket), which refuses anything else at open, so a name it would refuse is a usage error
+// here (exit 2), not a failure to open the store (exit 1).
+const BUCKET = /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/
 
 /** Parses `s3://BUCKET[/PREFIX]`; a usage error (exit 2) says what is wrong. */
 export function parseStoreUrl (url: string): { bucket: string, prefix: string } {
   const m = /^s3:\/\/([^/]*)(?:\/(.*))?$/.exec(url)
   if (m === null) throw new UsageError(`--store ${JSON.stringify(url)} is not s3://BUCKET[/PREFIX] (without --store, the store is <repo>/store)`)
   const [, bucket, rest = ''] = m
-  if (!BUCKET.test(bucket)) throw new UsageError(`--store ${JSON.stringify(url)}: ${JSON.stringify(bucket)} is not a bucket name (3 to 63 letters, digits, '.', '-' or '_')`)
+  if (!BUCKET.test(bucket) || bucket.includes('..')) throw new UsageError(`--store ${JSON.stringify(url)}: ${JSON.stringify(bucket)} is not a bucket name (3 to 63 lower-case letters, digits, '.' or '-')`)
   const trimmed = rest.replace(/\/+$/, '')
   if (trimmed !== '' && trimmed.split('/').some(s => s === '' || s === '.' || s === '..')) {
     throw new UsageError(`--store ${JSON.stringify(url)}: the prefix has an empty, '.' or '..' segment`)

@@ -126,6 +126,9 @@ describe('dstore CLI on the S3 store (a real S3 server)', function () {
       await refuses(['--store', 'http://example.com/bucket'], 2, /not s3:\/\/BUCKET/)
       await refuses(['--store', 's3://'], 2, /not a bucket name/)
       await refuses(['--store', 's3://a b/x'], 2, /not a bucket name/)
+      // A name the store itself refuses (upper case, '_', '..') is refused as usage too, not at open.
+      await refuses(['--store', 's3://Bad_Bucket'], 2, /not a bucket name/)
+      await refuses(['--store', 's3://a..b'], 2, /not a bucket name/)
       await refuses(['--store', `s3://${bucket}/a//b`], 2, /empty/)
     })
 

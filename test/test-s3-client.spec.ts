@@ -5,6 +5,9 @@
  */
 import { strict as assert } from 'node:assert'
 import { Readable } from 'node:stream'
+import fs from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
 import {
   CompleteMultipartUploadCommand, CopyObjectCommand, CreateMultipartUploadCommand, GetObjectCommand,
   HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, UploadPartCopyCommand, type S3Client
@@ -52,6 +55,28 @@ describe('s3 client', function () {
       assert.equal(resolveS3Config({ bucket: 'bucket', endpoint: 'http://127.0.0.1:1' }, {}).region, 'us-east-1')
       assert.equal(resolveS3Config({ bucket: 'bucket' }, {}).region, undefined)
       assert.equal(resolveS3Config({ bucket: 'bucket' }, {}).endpoint, undefined)
+    })
+
+    it('leaves the region to the profile when AWS_PROFILE is set, even with a custom endpoint (README: "else the profile\'s")', async () => {
+      assert.equal(resolveS3Config({ bucket: 'bucket', endpoint: 'http://127.0.0.1:1' }, { AWS_PROFILE: 'p1' }).region, undefined)
+      // Through the client the SDK then reads the profile's region from the shared config file.
+      const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'dstore-s3-profile-'))
+      const saved = { AWS_PROFILE: process.env.AWS_PROFILE, AWS_CONFIG_FILE: process.env.AWS_CONFIG_FILE, AWS_REGION: process.env.AWS_REGION, AWS_DEFAULT_REGION: process.env.AWS_DEFAULT_REGION }
+      try {
+        await fs.writeFile(path.join(dir, 'config'), '[profile p1]\nregion = eu-west-1\n')
+        Object.assign(process.env, { AWS_PROFILE: 'p1', AWS_CONFIG_FILE: path.join(dir, 'config') })
+        delete process.env.AWS_REGION
+        delete process.env.AWS_DEFAULT_REGION
+        const c = createS3Client({ bucket: 'bucket', endpoint: 'http://127.0.0.1:1', forcePathStyle: true })
+        try {
+          assert.equal(await c.config.region(), 'eu-west-1')
+        } finally {
+          c.destroy()
+        }
+      } finally {
+        for (const [k, v] of Object.entries(saved)) { if (v === undefined) delete process.env[k]; else process.env[k] = v }
+        await fs.rm(dir, { recursive: true, force: true })
+      }
     })
 
     it('refuses a bad endpoint or bound with ConfigError', () => {

@@ -116,6 +116,28 @@ describe('s3 store (Swift s3api)', function () {
         assert.deepEqual(await store.outboard(cid), new TreeHasher({ outboard: true }).update(value).finalize().outboard)
       })
 
+      it('a put whose multipart upload another Global\'s clean-up aborted fails with StorageError, not NotFoundError', async () => {
+        const cfg = config()
+        store = await createS3Store(cfg)
+        let release!: () => void
+        const gate = new Promise<void>(resolve => { release = resolve })
+        async function * source (): AsyncGenerator<Uint8Array> {
+          for (let i = 0; i < 2; i++) yield pseudoRandom(8 * MiB, 96 + i)
+          await gate
+          for (let i = 0; i < 2; i++) yield pseudoRandom(8 * MiB, 98 + i)
+        }
+        const put = store.put(source())
+        put.catch(() => {})
+        // Wait for the upload to exist, then let a second store (another Global) open with age 0.
+        for (let i = 0; i < 200 && (await uploads(cfg.prefix as string)).length === 0; i++) await new Promise(resolve => setTimeout(resolve, 50))
+        const other = await createS3Store({ ...cfg, stagingMaxAge: 0 })
+        assert.equal(other.recovery.uploadsAborted, 1)
+        await other.close()
+        release()
+        await assert.rejects(put, (err: Error) => err.name === 'StorageError' && /aborted/.test(err.message) && /stagingMaxAge/.test(err.message))
+        assert.deepEqual(await keys(cfg.prefix as string), [])
+      })
+
       it('rejects a large value whose hash is not the expected CID, leaving no staging and no final object', async () => {
         const cfg = config()
         store = await createS3Store(cfg)

@@ -31,7 +31,7 @@ export interface S3Config {
   prefix?: string
   /** An S3-compatible server's URL. @default AWS_ENDPOINT_URL_S3, AWS_ENDPOINT_URL, else AWS's own endpoints */
   endpoint?: string
-  /** @default AWS_REGION, AWS_DEFAULT_REGION, else `us-east-1` when an endpoint is set, else the SDK's profile lookup */
+  /** @default AWS_REGION, AWS_DEFAULT_REGION, else the SDK's profile lookup with AWS_PROFILE set, else `us-east-1` when an endpoint is set, else the SDK's profile lookup */
   region?: string
   /** Path-style URLs (`http://host/bucket/key`), which most self-hosted servers need. @default false */
   forcePathStyle?: boolean
@@ -99,8 +99,10 @@ export function resolveS3Config (config: S3Config, env: NodeJS.ProcessEnv = proc
     if (u.protocol !== 'http:' && u.protocol !== 'https:') throw new ConfigError(`bad S3 endpoint ${JSON.stringify(endpoint)}: http or https only`)
   }
   // A self-hosted endpoint rarely cares about the region, but SigV4 signs one: us-east-1 is what
-  // most of them (Swift s3api, MinIO, Ceph RGW) expect when none is configured.
-  const region = nonEmpty(config.region) ?? nonEmpty(env.AWS_REGION) ?? nonEmpty(env.AWS_DEFAULT_REGION) ?? (endpoint != null ? 'us-east-1' : undefined)
+  // most of them (Swift s3api, MinIO, Ceph RGW) expect when none is configured. With AWS_PROFILE
+  // set, the profile's region (which the SDK reads from ~/.aws/config) comes first.
+  const region = nonEmpty(config.region) ?? nonEmpty(env.AWS_REGION) ?? nonEmpty(env.AWS_DEFAULT_REGION) ??
+    (endpoint != null && nonEmpty(env.AWS_PROFILE) == null ? 'us-east-1' : undefined)
   const r = config.retry ?? {}
   const retry = {
     maxAttempts: positiveInt(r.maxAttempts, 4, 'retry.maxAttempts'),

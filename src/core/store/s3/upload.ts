@@ -8,7 +8,7 @@
 import {
   AbortMultipartUploadCommand, CompleteMultipartUploadCommand, CreateMultipartUploadCommand, UploadPartCommand
 } from '@aws-sdk/client-s3'
-import { StorageError, TooLargeError } from '../../errors.js'
+import { NotFoundError, StorageError, TooLargeError } from '../../errors.js'
 import type { S3Ops } from './ops.js'
 
 /** S3's limits: at most 10 000 parts, each at least 5 MiB but the last, at most 5 GiB. */
@@ -82,7 +82,7 @@ export class StagingUpload {
     this.parts.sort((a, b) => a.PartNumber - b.PartNumber)
     await this.ops.send('CompleteMultipartUpload', new CompleteMultipartUploadCommand({
       Bucket: this.ops.bucket, Key: this.key, UploadId: this.uploadId, MultipartUpload: { Parts: this.parts }
-    }), this.signal)
+    }), this.signal).catch(uploadGone(this.key))
     this.completed = true
   }
 
@@ -135,8 +135,22 @@ export class StagingUpload {
   private async sendPart (number: number, body: Buffer): Promise<void> {
     const out = await this.ops.send<{ ETag?: string }>('UploadPart', new UploadPartCommand({
       Bucket: this.ops.bucket, Key: this.key, UploadId: this.uploadId, PartNumber: number, Body: body, ContentLength: body.length
-    }), this.signal)
+    }), this.signal).catch(uploadGone(this.key))
     if (out.ETag === undefined) throw new StorageError(`S3 UploadPart ${number} answered without an ETag`)
     this.parts.push({ PartNumber: number, ETag: out.ETag })
+  }
+}
+
+/**
+ * A multipart upload that vanished under a put (NoSuchUpload: another Global's staging clean-up,
+ * or a lifecycle rule, aborted it as too old) fails the put with StorageError: a NotFoundError
+ * would tell the caller the value is missing, which a put never means.
+ */
+function uploadGone (key: string): (err: unknown) => never {
+  return (err: unknown) => {
+    if (err instanceof NotFoundError) {
+      throw new StorageError(`the multipart upload to ${key} was aborted under this put (a clean-up of staging older than stagingMaxAge, on this or another Global, or a lifecycle rule): raise stagingMaxAge above the longest put`, { cause: err })
+    }
+    throw err
   }
 }
