@@ -22,7 +22,7 @@ import { DEFAULT_GROUP_LOG, HEADER_LEN, TreeHasher, encodeHeader, outboardLength
 import type {
   AbortOptions, BlobReader, BlobStat, ByteSource, GetOptions, ListOptions, PutOptions, GlobalStore
 } from './interface.js'
-import { checkPutOptions, checkRead, iterateSource, resolveRange, verifyPut } from './util.js'
+import { checkPutOptions, iterateSource, resolveRange, verifyPut } from './util.js'
 import { IndexDb } from './fs/index-db.js'
 import { fsyncDir, readFully, storage, storageError } from './fs/io.js'
 import { FsLayout } from './fs/layout.js'
@@ -34,6 +34,7 @@ import type { FsStoreOptions } from './fs/options.js'
 import { KIND_FILE, KIND_INLINE, type IndexRecord } from './fs/records.js'
 import { recover, type FsRecoveryReport } from './fs/recover.js'
 import { checkStoredRange, verifyKey, type FsVerifyOptions, type FsVerifyProblem, type FsVerifyReport } from './fs/verify.js'
+import { SuspectSet } from './suspects.js'
 
 export type { FsRecoveryReport } from './fs/recover.js'
 export type { FsVerifyOptions, FsVerifyProblem, FsVerifyReport } from './fs/verify.js'
@@ -50,8 +51,6 @@ const FREE_SLOTS = 4
 const DEFAULT_HASH_WORKERS = Math.max(0, Math.min(4, availableParallelism() - 1))
 /** Entries `list` reads from the index per batch. */
 const LIST_BATCH = 256
-/** Suspect values remembered at most (see `markSuspect`). */
-const MAX_SUSPECTS = 4096
 
 export class FsBlobStore implements GlobalStore {
   readonly kind = 'fs'
@@ -73,7 +72,7 @@ export class FsBlobStore implements GlobalStore {
   /** Puts and deletes in progress, awaited by close. */
   private readonly inflight = new Set<Promise<unknown>>()
   /** Values a read found bad (hex digests): a re-put re-verifies and heals them. */
-  private readonly suspects = new Set<string>()
+  private readonly suspects = new SuspectSet()
   /** Shard folders under blobs/ known to exist durably. */
   private readonly shards: Shards
   private pool: HashPool | undefined
@@ -268,7 +267,7 @@ export class FsBlobStore implements GlobalStore {
       if (existing !== undefined && !await this.storedIsBad(key, existing, record, payload)) {
         if (tempPath !== undefined) await rm(tempPath, { force: true }).catch(() => {})
         // The stored copy was found good (or was not suspect): nothing is suspect any more.
-        this.suspects.delete(key.toString('hex'))
+        this.suspects.delete(key)
         return
       }
       const final = tempPath !== undefined ? this.layout.blob(key) : undefined
@@ -280,7 +279,7 @@ export class FsBlobStore implements GlobalStore {
         }
         await this.db.put(key, record, payload)
         // Verified bytes are stored now (a heal, or a put after a delete that a re-check's mark outlived).
-        this.suspects.delete(key.toString('hex'))
+        this.suspects.delete(key)
         // Healing a file value with an inline copy (the threshold changed): the old file goes.
         if (existing?.kind === KIND_FILE && final === undefined) await unlink(this.layout.blob(key)).catch(() => {})
       } catch (err) {
@@ -299,13 +298,12 @@ export class FsBlobStore implements GlobalStore {
    * stored value stay no-ops.
    */
   private async storedIsBad (key: Buffer, existing: IndexRecord, incoming: IndexRecord, payload: Buffer): Promise<boolean> {
-    const hex = key.toString('hex')
     if (existing.kind === KIND_INLINE && incoming.kind === KIND_INLINE) {
       const stored = this.db.payload(key)
       return stored === undefined || !stored.equals(payload)
     }
     // The mark is cleared by commit once this put has stored or re-verified the value.
-    if (existing.kind !== KIND_INLINE && !this.suspects.has(hex)) return false
+    if (existing.kind !== KIND_INLINE && !this.suspects.has(key)) return false
     const ctx = { layout: this.layout, db: this.db, check: (o?: AbortOptions) => { this.check(o) } }
     const buffer = new Uint8Array(existing.kind === KIND_INLINE ? 0 : SLOT)
     return await verifyKey(ctx, key, { checked: 0, bytes: 0, problems: [] }, buffer, {}) !== undefined
@@ -318,12 +316,12 @@ export class FsBlobStore implements GlobalStore {
    * most 4096 values.
    */
   markSuspect (cid: CIDLike): void {
-    if (this.suspects.size < MAX_SUSPECTS) this.suspects.add(keyOf(cid).toString('hex'))
+    this.suspects.add(keyOf(cid))
   }
 
   /** Whether a value is marked suspect and not yet re-verified by a put (so a STAT could ask for its bytes). */
   isSuspect (cid: CIDLike): boolean {
-    return this.suspects.has(keyOf(cid).toString('hex'))
+    return this.suspects.has(keyOf(cid))
   }
 
   cat (cid: CIDLike, options: GetOptions = {}): AsyncIterable<Uint8Array> {
@@ -374,7 +372,7 @@ export class FsBlobStore implements GlobalStore {
       // unlink leaves an unindexed file, which the next open re-indexes (the delete was not
       // acknowledged, so it did not happen).
       await this.db.remove([key])
-      this.suspects.delete(key.toString('hex'))
+      this.suspects.delete(key)
       if (record.kind === KIND_FILE) await unlink(this.layout.blob(key)).catch(() => {})
       return true
     }))

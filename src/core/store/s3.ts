@@ -32,6 +32,7 @@ import { copyObject, type CopyOptions } from './s3/copy.js'
 import { S3Reader, getObject, memoryReader, pieces, readAll } from './s3/reader.js'
 import { cleanStaging, listKeys, type StagingCleanReport } from './s3/clean.js'
 import { verifyS3, type S3VerifyOptions, type S3VerifyReport } from './s3/verify.js'
+import { SuspectSet } from './suspects.js'
 
 export type { StagingCleanReport } from './s3/clean.js'
 export type { S3VerifyOptions, S3VerifyProblem, S3VerifyReport } from './s3/verify.js'
@@ -46,8 +47,6 @@ const DEFAULT_CONCURRENCY = 4
 const COPY_SINGLE_MAX = 5 * 1024 * 1024 * 1024
 /** Values up to this size are read whole at `open` (one GET; such a reader survives a delete). */
 const SMALL_READ = 1024 * 1024
-/** Suspect values remembered at most (see `markSuspect`). */
-const MAX_SUSPECTS = 4096
 
 export interface S3StoreOptions extends S3Config {
   /** Where notes go (staging removed at open, outboards rebuilt). */
@@ -78,7 +77,7 @@ export class S3BlobStore implements GlobalStore {
   private closing: Promise<void> | undefined
   private readonly keyLocks = new KeyLocks()
   private readonly inflight = new Set<Promise<unknown>>()
-  private readonly suspects = new Set<string>()
+  private readonly suspects = new SuspectSet()
   private readonly counted = { values: 0, bytes: 0 }
   private readonly counting = new AbortController()
   private readonly concurrency: number
@@ -260,7 +259,7 @@ export class S3BlobStore implements GlobalStore {
     } else {
       await copyObject(this.ops, upload.key, this.layout.blob(cid), size, this.copyOptions(signal))
     }
-    this.suspects.delete(keyOf(cid).toString('hex'))
+    this.suspects.delete(keyOf(cid))
     if (!existed) { this.counted.values++; this.counted.bytes += size }
   }
 
@@ -292,11 +291,11 @@ export class S3BlobStore implements GlobalStore {
    * its verified bytes and replaces the bucket's objects. In memory only, at most 4096 values.
    */
   markSuspect (cid: CIDLike): void {
-    if (this.suspects.size < MAX_SUSPECTS) this.suspects.add(keyOf(cid).toString('hex'))
+    this.suspects.add(keyOf(cid))
   }
 
   isSuspect (cid: CIDLike): boolean {
-    return this.suspects.has(keyOf(cid).toString('hex'))
+    return this.suspects.has(keyOf(cid))
   }
 
   cat (cid: CIDLike, options: GetOptions = {}): AsyncIterable<Uint8Array> {
@@ -351,7 +350,7 @@ export class S3BlobStore implements GlobalStore {
       // rewrites).
       await this.ops.send('DeleteObject', new DeleteObjectCommand({ Bucket: this.bucket, Key: this.layout.blob(parsed) }), options?.signal)
       await this.ops.send('DeleteObject', new DeleteObjectCommand({ Bucket: this.bucket, Key: this.layout.outboard(parsed) }), options?.signal)
-      this.suspects.delete(keyOf(parsed).toString('hex'))
+      this.suspects.delete(keyOf(parsed))
       this.counted.values = Math.max(0, this.counted.values - 1)
       this.counted.bytes = Math.max(0, this.counted.bytes - size)
       return true
