@@ -443,7 +443,8 @@ export class GlobalPeer {
           if (this.knownBad.size < MAX_KNOWN_BAD) this.knownBad.add(Buffer.from(job.digest).toString('hex'))
           // The next put of these bytes re-verifies the stored copy and replaces it.
           this.store.markSuspect(cid)
-          this.log(`stored value ${cid.toString()} fails verification (${problem}); a Local rejected it. Run \`dstore verify --repair\` with Global stopped`)
+          const repair = this.store.kind === 'fs' ? '`dstore verify --repair` with Global stopped' : `\`dstore verify --store … --repair\` on this ${this.store.kind} store (Global may keep running)`
+          this.log(`stored value ${cid.toString()} fails verification (${problem}); a Local rejected it. Run ${repair}`)
         }
       } catch (err) {
         if (!this.stopped) this.log(`could not re-check ${cid.toString()}: ${(err as Error).message}`)
