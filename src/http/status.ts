@@ -29,18 +29,25 @@ export interface StatusTransfer {
   ok: boolean
 }
 
+/** The fields both roles' documents start with. */
+function identity (role: 'local' | 'global', peer: { peerId: string, startedAt: number }, info: StatusInfo): Record<string, unknown> {
+  return {
+    role,
+    peerId: peer.peerId,
+    version: info.version,
+    url: info.url ?? null,
+    startedAt: new Date(peer.startedAt).toISOString(),
+    uptimeSeconds: uptime(peer.startedAt)
+  }
+}
+
 /** The /status document of a Local. */
 export async function localStatus (local: LocalPeer, info: StatusInfo): Promise<Record<string, unknown>> {
   const s = local.stats()
   const t = local.traffic()
   const lookups = s.hits + s.misses
   return {
-    role: 'local',
-    peerId: local.peerId,
-    version: info.version,
-    url: info.url ?? null,
-    startedAt: new Date(local.startedAt).toISOString(),
-    uptimeSeconds: uptime(local.startedAt),
+    ...identity('local', local, info),
     global: { connected: s.connected, addrs: local.globalAddrs, count: s.globals, connectedCount: s.globalsConnected },
     cache: {
       bytes: s.cacheBytes,
@@ -66,12 +73,7 @@ export async function globalStatus (global: GlobalPeer, info: StatusInfo): Promi
   const t = global.traffic()
   const locals = global.connectedLocals()
   return {
-    role: 'global',
-    peerId: global.peerId,
-    version: info.version,
-    url: info.url ?? null,
-    startedAt: new Date(global.startedAt).toISOString(),
-    uptimeSeconds: uptime(global.startedAt),
+    ...identity('global', global, info),
     multiaddrs: global.multiaddrs,
     store: storeStatus(global),
     locals: {
