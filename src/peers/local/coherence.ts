@@ -21,7 +21,16 @@ import { statMany, type RequesterContext } from '../../protocol/requester.js'
 /** Open while a value for a key is fetched or put; `stale` once caching it could serve a deleted value. */
 export class Watch {
   stale = false
+  /**
+   * Global evicted (deleted) the key during the transfer: unlike `stale` (also set when the
+   * channel closed, so an eviction may have been lost), this says the value is gone, and a
+   * swarm download fails with NotFoundError instead of just not caching.
+   */
+  evicted = false
   constructor (readonly key: string | undefined, private readonly release: (w: Watch) => void) {}
+
+  /** Called (once per eviction) when {@link evicted} is set: a download in flight stops at once. */
+  onEvict: (() => void) | undefined
 
   /** The transfer starts (again) on `ctx`: only what happens from now on makes it stale. */
   restart (ctx: RequesterContext): void { this.stale = !ctx.channel.open }
@@ -58,11 +67,11 @@ export class Coherence {
    * buffer is copied too, so the cache never pins memory its budget does not count. Returns
    * whether the value is cached.
    */
-  adoptVerified (watch: Watch, cid: CID, value: Uint8Array, owned: boolean): boolean {
+  adoptVerified (watch: Watch, cid: CID, value: Uint8Array, owned: boolean, outboard?: Uint8Array): boolean {
     if (watch.stale) return false
     const compact = value.byteOffset === 0 && value.buffer.byteLength === value.length
     try {
-      this.cache.adoptVerified(cid, owned && compact ? value : value.slice())
+      this.cache.adoptVerified(cid, owned && compact ? value : value.slice(), { outboard })
       return true
     } catch (err) {
       if (err instanceof TooLargeError) return false
@@ -72,7 +81,7 @@ export class Coherence {
 
   /** Marks any fetch or put of `key` in progress as stale and drops the cached copy. */
   async invalidate (key: CID): Promise<void> {
-    for (const w of this.byKey.get(key.toString()) ?? []) w.stale = true
+    for (const w of this.byKey.get(key.toString()) ?? []) { w.stale = true; w.evicted = true; w.onEvict?.() }
     for (const w of this.anyKey) w.stale = true
     if (await this.cache.delete(key)) this.invalidations++
   }
