@@ -8,9 +8,10 @@ import type { CIDLike } from '../../core/cid.js'
 import { ArgumentError } from '../../core/errors.js'
 import type { CallOptions, ProgressEvent } from '../../core/store/interface.js'
 import type { Encryption } from '../node.js'
+import type { SwarmStats } from './swarm-stats.js'
 import type { Registry } from 'prom-client'
 
-export type { CallOptions }
+export type { CallOptions, SwarmStats }
 
 export interface LocalOptions {
   /**
@@ -126,6 +127,8 @@ export interface LocalStats {
   /** Periodic re-checks of the cache done, and those that reached no Global (the cache was dropped). */
   rechecks: number
   recheckFailures: number
+  /** The swarm: whether it is on, where peers dial this Local, bytes from and to peers. */
+  swarm: SwarmStats
 }
 
 export const DEFAULT_CACHE = 256 * 1024 * 1024
