@@ -16,14 +16,13 @@ import type { CID } from 'multiformats/cid'
 import type { MemoryBlobStore } from '../../core/store/memory.js'
 import { MAX_BATCH, SWARM_MIN_SIZE } from '../../protocol/constants.js'
 import type { RequesterContext } from '../../protocol/requester.js'
+import { SWARM_STATE, type AnnounceEntry } from '../../protocol/swarm-messages.js'
 import { announce } from '../../protocol/swarm-requester.js'
 
 /** How long changes are gathered before one ANNOUNCE carries them. */
 export const ANNOUNCE_DELAY_MS = 50
 
-/** ANNOUNCE entry states. */
-const DROPPED = 0
-const COMPLETE = 2
+const { DROPPED, COMPLETE } = SWARM_STATE
 
 export interface AnnouncerOptions {
   cache: MemoryBlobStore
@@ -35,7 +34,7 @@ export interface AnnouncerOptions {
 
 export class Announcer {
   /** Changes not sent yet: CID text -> (digest, state); the last change of a key wins. */
-  private readonly pending = new Map<string, { digest: Uint8Array, state: 0 | 2 }>()
+  private readonly pending = new Map<string, AnnounceEntry>()
   private timer: ReturnType<typeof setTimeout> | undefined
   private stopped = false
   /** ANNOUNCE messages sent, and those that failed. */
@@ -48,7 +47,7 @@ export class Announcer {
   opened (ctx: RequesterContext): void {
     if (this.stopped) return
     void (async () => {
-      const entries: Array<{ digest: Uint8Array, state: 0 | 2 }> = []
+      const entries: AnnounceEntry[] = []
       for await (const stat of this.options.cache.list()) {
         if (stat.size >= SWARM_MIN_SIZE) entries.push({ digest: stat.cid.multihash.digest, state: COMPLETE })
       }
@@ -73,7 +72,7 @@ export class Announcer {
     this.pending.clear()
   }
 
-  private queue (cid: CID, state: 0 | 2): void {
+  private queue (cid: CID, state: typeof DROPPED | typeof COMPLETE): void {
     if (this.stopped) return
     this.pending.set(cid.toString(), { digest: cid.multihash.digest, state })
     this.timer ??= setTimeout(() => { this.timer = undefined; this.flush() }, ANNOUNCE_DELAY_MS)
@@ -87,7 +86,7 @@ export class Announcer {
   }
 
   /** Sends `entries` (in batches) on `ctx`; the addresses with the first batch. */
-  private async send (ctx: RequesterContext, entries: Array<{ digest: Uint8Array, state: 0 | 2 }>, addrs?: Multiaddr[]): Promise<void> {
+  private async send (ctx: RequesterContext, entries: AnnounceEntry[], addrs?: Multiaddr[]): Promise<void> {
     let first = true
     for (let i = 0; i < entries.length || first; i += MAX_BATCH) {
       if (!ctx.channel.open || this.stopped) return

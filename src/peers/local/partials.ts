@@ -21,22 +21,9 @@
  */
 import type { CID } from 'multiformats/cid'
 import { NotFoundError } from '../../core/errors.js'
-import type { ByteRange } from '../../core/bao/index.js'
+import type { PartialValue } from '../../core/swarm/partial.js'
 
-/** What the serving side uses of src/core/swarm/partial.ts's PartialValue (until swarm-base is merged). */
-export interface PartialValue {
-  readonly size: number
-  readonly pieceSize: number
-  readonly pieces: number
-  readonly data: Uint8Array
-  readonly outboard: Uint8Array
-  readonly have: { toBytes: () => Uint8Array, count: () => number }
-  readonly fetching: { toBytes: () => Uint8Array }
-  readonly closed: boolean
-  holds: (range: ByteRange) => boolean
-  complete: () => boolean
-  close: (reason?: Error) => void
-}
+export type { PartialValue }
 
 export interface PartialRegistryOptions {
   /** Called after a PartialValue left the registry (removed or invalidated); the announcer says "dropped" unless it was cached. */

@@ -22,7 +22,7 @@ import { BLOB_PROTOCOL, KIND, MAX_BLOB_STREAMS, MAX_RPC_STREAMS, RPC_PROTOCOL } 
 import type { MessageReader } from '../../protocol/messages.js'
 import { createProviderHandler, handleBlobStream, type ProviderOptions } from '../../protocol/provider.js'
 import { RpcChannel, type RequestHandler } from '../../protocol/rpc.js'
-import { decodeHave, encodeHaveResponse } from '../../protocol/swarm-messages.js'
+import { decodeHaveRequest, encodeHaveResponse } from '../../protocol/swarm-messages.js'
 import type { DstoreNode } from '../node.js'
 import type { Traffic } from '../traffic.js'
 import type { PartialRegistry } from './partials.js'
@@ -140,15 +140,12 @@ export class SwarmServer {
   /** HAVE: complete (a cached value, or a finished download), partial (its bitfields), or none. */
   private async answerHave (msg: MessageReader): Promise<Uint8Array> {
     const { cache, partials } = this.options
-    const digest = decodeHave(msg)
+    const digest = decodeHaveRequest(msg)
     const cid = cidFromDigest(digest)
-    if (await cache.has(cid)) {
-      const { size } = await cache.stat(cid)
-      return encodeHaveResponse(msg.id, { state: 'complete', size })
-    }
+    // Without bitfields, or with every piece held: complete.
+    if (await cache.has(cid)) return encodeHaveResponse(msg.id, { size: (await cache.stat(cid)).size })
     const pv = partials.get(cid)
     if (pv === undefined) return encodeHaveResponse(msg.id, undefined)
-    if (pv.complete()) return encodeHaveResponse(msg.id, { state: 'complete', size: pv.size })
-    return encodeHaveResponse(msg.id, { state: 'partial', size: pv.size, pieceSize: pv.pieceSize, have: pv.have, fetching: pv.fetching })
+    return encodeHaveResponse(msg.id, { size: pv.size, have: pv.have, fetching: pv.fetching })
   }
 }
