@@ -65,6 +65,12 @@ export interface ProviderOptions {
    * what failed it. The start of a range answered inline ahead of a blob stream is `partial`.
    */
   onTransfer?: (transfer: ProviderTransfer) => void
+  /**
+   * Checks a GET's range (clipped to the value) can be served, before anything of it is sent;
+   * throws (a NotFoundError) if not. For a store that holds only parts of some values: a Local
+   * serving peers the verified pieces of a value it is still fetching (src/peers/local/serve-store.ts).
+   */
+  canServe?: (digest: Uint8Array, range: ByteRange) => Promise<void>
 }
 
 /** One GET or PUT the provider served, for {@link ProviderOptions.onTransfer}. */
@@ -201,6 +207,7 @@ async function answerGet (msg: MessageReader, options: ProviderOptions): Promise
   try {
     const size = reader.size
     const range = clip(size, req.offset, req.length)
+    await options.canServe?.(req.digest, range)
     const fits = encodedRangeLength(size, range, DEFAULT_GROUP_LOG) <= INLINE_MAX
     if (req.inline && fits) {
       const encoded = await collectEncoded(reader, await store.outboard(cid), range)
@@ -272,6 +279,8 @@ async function serveGet (blob: BlobStream, msg: MessageReader, options: Provider
   try {
     const size = reader.size
     const range = clip(size, req.offset, req.length)
+    // Before the answer's head: once it is sent, a refusal could only reset the stream.
+    await options.canServe?.(req.digest, range)
     const outboard = await store.outboard(cid)
     // The Local grants credit as it consumes; anything but CREDIT on its side is a protocol error.
     const gate = new CreditGate()
