@@ -89,7 +89,10 @@ export class LocalPeer {
         if (dir === 'in') { this.counters.bytesIn += n; this.moved.received('global', n) } else this.counters.bytesOut += n
       }
     })
-    this.fetcher = new SingleFlight(this.connection, this.cache, this.coherence)
+    this.fetcher = new SingleFlight(this.connection, this.cache, this.coherence, !this.swarmEnabled ? undefined : {
+      node, global: this.connection, counters: this.swarmCounters, partials: this.partials, requestTimeout: options.requestTimeout,
+      onPeerBytes: (n) => { this.moved.received('peer', n) }
+    })
     this.putter = new Putter(this.connection, this.coherence, cacheSize, this.stopping.signal)
     this.recheck = new CacheRecheck(this.connection, this.cache, this.coherence, options.recheckInterval ?? DEFAULT_RECHECK_INTERVAL, this.stopping.signal)
     if (this.swarmEnabled && (options.listen ?? []).length > 0) {
