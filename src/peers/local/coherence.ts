@@ -30,9 +30,6 @@ export class Watch {
   evicted = false
   constructor (readonly key: string | undefined, private readonly release: (w: Watch) => void) {}
 
-  /** Called (once per eviction) when {@link evicted} is set: a download in flight stops at once. */
-  onEvict: (() => void) | undefined
-
   /** The transfer starts (again) on `ctx`: only what happens from now on makes it stale. */
   restart (ctx: RequesterContext): void { this.stale = !ctx.channel.open }
 
@@ -91,7 +88,7 @@ export class Coherence {
    */
   async invalidate (key: CID): Promise<void> {
     this.partials?.invalidate(key)
-    for (const w of this.byKey.get(key.toString()) ?? []) { w.stale = true; w.evicted = true; w.onEvict?.() }
+    for (const w of this.byKey.get(key.toString()) ?? []) { w.stale = true; w.evicted = true }
     for (const w of this.anyKey) w.stale = true
     if (await this.cache.delete(key)) this.invalidations++
   }
