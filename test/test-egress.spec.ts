@@ -1,10 +1,21 @@
 /**
- * Global's egress token bucket (src/protocol/egress.ts) on a clock of our own, and the
- * watchdog hold that keeps a transfer waiting for it from being idle-killed.
+ * Global's egress cap: the token bucket (src/protocol/egress.ts) on a clock of our own, the
+ * watchdog hold that keeps a transfer waiting for it from being idle-killed, the provider
+ * honouring it in memory, and a capped Global serving real Locals over libp2p.
  */
+import '../src/runtime-shim.js'
 import { strict as assert } from 'node:assert'
+import { streamPair } from '@libp2p/utils'
+import type { Connection, Stream } from '@libp2p/interface'
+import { createMemoryStore } from '../src/core/store/memory.js'
 import { EgressBucket } from '../src/protocol/egress.js'
+import { createProviderHandler, handleBlobStream, type ProviderOptions } from '../src/protocol/provider.js'
+import { getRange } from '../src/protocol/requester.js'
+import { RpcChannel } from '../src/protocol/rpc.js'
 import { IdleWatchdog } from '../src/protocol/timeout.js'
+import { createGlobal, type GlobalPeer } from '../src/index.js'
+import { collect, pseudoRandom } from './helpers.js'
+import { Cleanup, KiB, MiB, assertBytes, rejectsWith } from './net.js'
 
 /** A clock that only moves when a waiter sleeps (and records the sleeps). */
 function fakeClock (): { now: () => number, sleep: (ms: number) => Promise<void>, sleeps: number[] } {
@@ -97,5 +108,101 @@ describe('egress', () => {
         dog.stop()
       }
     })
+  })
+})
+
+describe('egress cap in the provider (in memory)', () => {
+  it('a blob GET that waits for the cap longer than the request timeout is not idle-killed', async function () {
+    this.timeout(30_000)
+    const store = createMemoryStore({ maxBytes: 16 * MiB })
+    // 128 KiB/s in 64 KiB slices: each slice of the blob stream waits ~0.5 s, past the 300 ms
+    // in which the watchdog wants 16 KiB to move. The burst covers the inline start of the range.
+    const egress = new EgressBucket(128 * KiB, { burst: 256 * KiB })
+    const protocolErrors: Error[] = []
+    const provider: ProviderOptions = { store, onDelete: async () => {}, egress, requestTimeout: 300, onProtocolError: (e) => { protocolErrors.push(e) } }
+    const [a, b] = await streamPair()
+    const server = new RpcChannel(b, createProviderHandler(provider))
+    const channel = new RpcChannel(a, async () => { throw new Error('unexpected') })
+    const connection = {
+      status: 'open',
+      newStream: async (): Promise<Stream> => {
+        const [local, remote] = await streamPair()
+        void handleBlobStream(remote, provider)
+        return local
+      }
+    } as unknown as Connection
+    try {
+      const value = pseudoRandom(512 * KiB, 1301)
+      const cid = await store.put(value)
+      const started = Date.now()
+      assertBytes(await collect(getRange({ channel, connection }, cid.multihash.digest, { offset: 0 })), value)
+      assert.deepEqual(protocolErrors.map(e => e.message), [])
+      assert.ok(Date.now() - started >= 1500, `the cap held the transfer back (${Date.now() - started} ms)`)
+      assert.ok(egress.waitedMs >= 1500)
+    } finally {
+      channel.abort(new Error('done'))
+      server.abort(new Error('done'))
+      await store.close()
+    }
+  })
+})
+
+describe('Global with maxEgress (over libp2p)', function () {
+  this.timeout(60_000)
+  const c = new Cleanup()
+  const RATE = 4 * MiB
+  let global: GlobalPeer
+
+  before(async () => {
+    global = await createGlobal({ repo: await c.dir(), sync: false, maxEgress: RATE })
+    c.add(async () => { await global.stop() })
+  })
+
+  after(async () => { await c.run() })
+
+  it('takes at least about size / rate to serve 8 MiB to a Local', async () => {
+    const value = pseudoRandom(8 * MiB, 1302)
+    const cid = await global.put(value)
+    const local = await c.local(global)
+    await local.ready()
+    const waited = global.stats().swarm.egressWaitMs
+    const started = Date.now()
+    assertBytes(await local.get(cid), value)
+    const took = Date.now() - started
+    // 8 MiB at 4 MiB/s is 2 s; the burst is 0.4 MiB. A lower bound only: a busy machine is slower.
+    assert.ok(took >= 1200, `served 8 MiB in ${took} ms under a 4 MiB/s cap`)
+    const s = global.stats().swarm
+    assert.equal(s.egressLimit, RATE)
+    assert.ok(s.egressWaitMs - waited >= 1000, `waited ${s.egressWaitMs - waited} ms for the cap`)
+  })
+
+  it('keeps serving other Locals while one large transfer is capped', async () => {
+    const large = pseudoRandom(16 * MiB, 1303)
+    const small = pseudoRandom(100 * KiB, 1304)
+    const medium = pseudoRandom(MiB, 1305)
+    const [largeCid, smallCid, mediumCid] = [await global.put(large), await global.put(small), await global.put(medium)]
+    const a = await c.local(global)
+    const b = await c.local(global)
+    await Promise.all([a.ready(), b.ready()])
+    const done: string[] = []
+    const bigGet = a.get(largeCid).then((got) => { done.push('large'); return got })
+    // Let the large transfer get going (and the bucket fill up with its slices) first.
+    await new Promise(resolve => setTimeout(resolve, 300))
+    const others = (async () => {
+      assertBytes(await b.get(smallCid), small, 'small value')
+      done.push('small')
+      assertBytes(await b.get(mediumCid), medium, 'medium value')
+      done.push('medium')
+    })()
+    await others
+    assertBytes(await bigGet, large, 'large value')
+    // 16 MiB at 4 MiB/s takes ~4 s; the others take their turn 64 KiB at a time and finish first.
+    assert.deepEqual(done, ['small', 'medium', 'large'])
+  })
+
+  it('refuses a cap below 64 KiB/s, or not a number, with a ConfigError', async () => {
+    for (const maxEgress of [1000, 0, -1, Number.NaN, '5MB' as unknown as number]) {
+      await rejectsWith(createGlobal({ repo: await c.dir(), sync: false, maxEgress }), 'ConfigError')
+    }
   })
 })

@@ -18,7 +18,6 @@ import { BLOB_PROTOCOL, EVICT_TIMEOUT_MS, KIND, MAX_BLOB_STREAMS, MAX_CONNECTION
 import { decodeEvict, encodeEvictResponse, evictBody, type MessageReader } from '../protocol/messages.js'
 import { createProviderHandler, handleBlobStream, type ProviderOptions } from '../protocol/provider.js'
 import { RpcChannel } from '../protocol/rpc.js'
-import { EgressBucket, MIN_EGRESS } from '../protocol/egress.js'
 import { AccessControl, type AccessLists } from './access.js'
 import { parsePeerGlobals, PeerGlobals } from './peer-globals.js'
 import { RecheckBudget } from './recheck-budget.js'
@@ -26,7 +25,7 @@ import { loadOrCreateIdentity } from './identity.js'
 import { createNode, type DstoreNode, type Encryption } from './node.js'
 import type { ConnectionLimits } from './conn-limits.js'
 import { Traffic, type TrafficSnapshot } from './traffic.js'
-import { Tracker } from './tracker.js'
+import { checkMaxEgress, GlobalSwarm, type GlobalSwarmStats } from './global-swarm.js'
 import type { Registry } from 'prom-client'
 
 export interface GlobalOptions {
@@ -80,7 +79,7 @@ export interface GlobalOptions {
   /**
    * Caps the value bytes this Global sends to all peers together, in bytes per second (a token
    * bucket: a burst of 1/10 s, then this rate; transfers take turns 64 KiB at a time). At least
-   * {@link MIN_EGRESS} (64 KiB/s). Default: no cap.
+   * 64 KiB/s (`MIN_EGRESS`). Default: no cap.
    */
   maxEgress?: number
 }
@@ -112,19 +111,7 @@ export interface GlobalStats {
   swarm: GlobalSwarmStats
 }
 
-/** {@link GlobalStats.swarm}. */
-export interface GlobalSwarmStats {
-  /** Values the tracker knows at least one Local source of. */
-  values: number
-  /** Sources (a Local holding or fetching a value) over all values. */
-  sources: number
-  /** BADPEER reports received. */
-  badPeerReports: number
-  /** `maxEgress` in bytes per second, or null for none. */
-  egressLimit: number | null
-  /** Time transfers spent waiting for the egress cap, summed over transfers (ms). */
-  egressWaitMs: number
-}
+export type { GlobalSwarmStats }
 
 interface LocalLink { channel: RpcChannel, connection: Connection, since: number }
 
@@ -136,11 +123,8 @@ const MAX_KNOWN_BAD = 1024
 /** A running Global peer. Create it with {@link createGlobal}. */
 export class GlobalPeer {
   private readonly links = new Set<LocalLink>()
-  /** Open rpc channels per PeerId (Locals and CLI commands sharing a repository share one). */
-  private readonly channelsOf = new Map<string, number>()
-  /** Which Locals hold or fetch which large values (only peers connected now are handed out). */
-  readonly tracker: Tracker
-  private readonly egress: EgressBucket | undefined
+  /** The tracker (which Locals hold or fetch which large values) and the egress cap. */
+  readonly swarm: GlobalSwarm
   /** Channels peer Globals opened to this one, to relay evictions (not Locals: never sent EVICTs). */
   private readonly peerLinks = new Set<RpcChannel>()
   private peerGlobals!: PeerGlobals
@@ -165,10 +149,7 @@ export class GlobalPeer {
     private readonly access: AccessControl,
     private readonly options: GlobalOptions
   ) {
-    this.tracker = new Tracker({
-      eligible: (peerId) => (this.channelsOf.get(peerId) ?? 0) > 0 && this.access.allows(peerId, 'read')
-    })
-    this.egress = options.maxEgress === undefined ? undefined : new EgressBucket(options.maxEgress)
+    this.swarm = new GlobalSwarm(options.maxEgress, (peerId) => this.access.allows(peerId, 'read'))
   }
 
   /** @internal use {@link createGlobal}. */
@@ -180,10 +161,7 @@ export class GlobalPeer {
     if (maxConnections !== undefined && (!Number.isSafeInteger(maxConnections) || maxConnections < 1)) {
       throw new ConfigError(`maxConnectionsPerPeer must be a whole number of at least 1, not ${String(maxConnections)}`)
     }
-    const maxEgress = options.maxEgress
-    if (maxEgress !== undefined && (typeof maxEgress !== 'number' || !Number.isFinite(maxEgress) || maxEgress < MIN_EGRESS)) {
-      throw new ConfigError(`maxEgress must be a number of bytes per second of at least ${MIN_EGRESS}, not ${String(maxEgress)}`)
-    }
+    checkMaxEgress(options.maxEgress)
     // Before anything is opened: an unsafe or unreadable configuration starts nothing.
     const access = await AccessControl.load({
       repo: options.repo,
@@ -222,7 +200,7 @@ export class GlobalPeer {
       onDelete: async (digest) => { await this.evictEverywhere(digest) },
       maxBlobSize: this.options.maxBlobSize,
       requestTimeout: this.options.requestTimeout,
-      egress: this.egress,
+      egress: this.swarm.egress,
       onBytes: (dir, n) => { if (dir === 'in') this.counters.bytesIn += n; else this.counters.bytesOut += n },
       onTransfer: (t) => {
         if (t.error !== undefined) this.moved.failedWith(t.error)
@@ -240,7 +218,8 @@ export class GlobalPeer {
         onGetAborted: (digest, covered) => { if (this.recheckBudget.take(peer)) this.recheck(digest, covered) },
         onReport: (digest, covered) => { if (this.recheckBudget.take(peer)) this.recheck(digest, covered) },
         authorize: (access) => { this.access.check(peer, access) },
-        onProtocolError: (err) => { this.violation(peer, err.message) }
+        onProtocolError: (err) => { this.violation(peer, err.message) },
+        swarm: this.swarm.hooks(peer)
       }
     }
     // A peer gets at most maxConnectionsPerPeer connections (a Local needs one): the newest
@@ -269,20 +248,13 @@ export class GlobalPeer {
         return
       }
       const peer = connection.remotePeer.toString()
-      this.channelsOf.set(peer, (this.channelsOf.get(peer) ?? 0) + 1)
+      this.swarm.opened(peer)
       const link: LocalLink = {
         connection,
         since: Date.now(),
         channel: new RpcChannel(stream, createProviderHandler(forPeer(connection)), {
           requestTimeout: this.options.requestTimeout,
-          onClose: () => {
-            this.links.delete(link)
-            // Its last channel: it serves nobody any more (its addresses may be gone with it).
-            const left = (this.channelsOf.get(peer) ?? 1) - 1
-            if (left > 0) { this.channelsOf.set(peer, left); return }
-            this.channelsOf.delete(peer)
-            this.tracker.dropPeer(peer)
-          },
+          onClose: () => { this.links.delete(link); this.swarm.closed(peer) },
           onProtocolError: (err) => { this.violation(connection.remotePeer.toString(), err.message) }
         })
       }
@@ -379,11 +351,7 @@ export class GlobalPeer {
       locals: this.links.size,
       ...this.counters,
       rechecksPending: this.rechecks.size,
-      swarm: {
-        ...this.tracker.stats(),
-        egressLimit: this.egress?.rate ?? null,
-        egressWaitMs: Math.round(this.egress?.waitedMs ?? 0)
-      }
+      swarm: this.swarm.stats()
     }
   }
 
@@ -433,7 +401,7 @@ export class GlobalPeer {
   private async evictLocals (digest: Uint8Array): Promise<void> {
     // First, before any EVICT goes out (also for one a peer Global relays): no GET or SOURCES
     // answered from now on points anyone at a Local that is about to evict the value.
-    this.tracker.forget(digest)
+    this.swarm.tracker.forget(digest)
     const timeout = this.options.evictTimeout ?? EVICT_TIMEOUT_MS
     // Only to peers that may read: one that may not has nothing from Global to evict, and must
     // neither learn which values are deleted nor hold up a delete by not answering.

@@ -24,22 +24,14 @@
  * about another except BADPEER, which only removes.
  */
 import type { Multiaddr } from '@multiformats/multiaddr'
+import { SWARM_MAX_ADDRS, SWARM_MAX_SOURCES } from '../protocol/constants.js'
+import { SWARM_STATE, type AnnounceEntry, type SwarmSource } from '../protocol/swarm-messages.js'
 
 /** Most sources in one answer (the wire's source list holds at most this many). */
-export const MAX_SOURCES = 8
+export const MAX_SOURCES = SWARM_MAX_SOURCES
 
 /** What a peer is for a value. */
 export type SourceState = 'complete' | 'fetching'
-
-/** One source of a value, as a SOURCES or GET answer lists it. */
-export interface TrackedSource {
-  peerId: string
-  complete: boolean
-  addrs: Multiaddr[]
-}
-
-/** What an ANNOUNCE says, decoded: 0 dropped, 1 fetching, 2 complete. */
-export interface AnnounceEntry { digest: Uint8Array, state: 0 | 1 | 2 }
 
 export interface TrackerOptions {
   /** May this peer be handed out as a source now (connected, allowed to read)? */
@@ -50,7 +42,7 @@ export interface TrackerOptions {
   maxValuesPerPeer?: number
   /** Sources over all values. @default 100000 */
   maxEntries?: number
-  /** Addresses kept per peer (the first announced). @default 8 */
+  /** Addresses kept per peer (the first announced). @default SWARM_MAX_ADDRS (8) */
   maxAddrs?: number
   /** Random numbers in [0, 1) for the shuffles (tests). @default Math.random */
   random?: () => number
@@ -94,7 +86,7 @@ export class Tracker {
     this.maxSourcesPerValue = options.maxSourcesPerValue ?? 64
     this.maxValuesPerPeer = options.maxValuesPerPeer ?? 16384
     this.maxEntries = options.maxEntries ?? 100_000
-    this.maxAddrs = options.maxAddrs ?? 8
+    this.maxAddrs = options.maxAddrs ?? SWARM_MAX_ADDRS
     this.random = options.random ?? Math.random
   }
 
@@ -105,8 +97,8 @@ export class Tracker {
   announce (peerId: string, addrs: Multiaddr[] | undefined, entries: AnnounceEntry[]): void {
     if (addrs != null && addrs.length > 0) this.peer(peerId).addrs = addrs.slice(0, this.maxAddrs)
     for (const e of entries) {
-      if (e.state === 0) this.remove(hexOf(e.digest), peerId)
-      else this.set(hexOf(e.digest), peerId, e.state === 2 ? 'complete' : 'fetching')
+      if (e.state === SWARM_STATE.DROPPED) this.remove(hexOf(e.digest), peerId)
+      else this.set(hexOf(e.digest), peerId, e.state === SWARM_STATE.COMPLETE ? 'complete' : 'fetching')
     }
   }
 
@@ -130,7 +122,7 @@ export class Tracker {
    * Up to {@link MAX_SOURCES} sources of `digest` other than `exclude`: complete holders first,
    * then fetchers, each group in random order; only peers `eligible` accepts now, with addresses.
    */
-  sources (digest: Uint8Array, exclude?: string): TrackedSource[] {
+  sources (digest: Uint8Array, exclude?: string): SwarmSource[] {
     const sources = this.values.get(hexOf(digest))
     if (sources == null) return []
     const complete: string[] = []
@@ -139,7 +131,7 @@ export class Tracker {
       if (peerId === exclude || !this.hasAddrs(peerId)) continue
       ;(s.state === 'complete' ? complete : fetching).push(peerId)
     }
-    const out: TrackedSource[] = []
+    const out: SwarmSource[] = []
     for (const [group, isComplete] of [[complete, true], [fetching, false]] as const) {
       this.shuffle(group)
       for (const peerId of group) {

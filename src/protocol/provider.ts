@@ -23,6 +23,7 @@ import type { BlobReader, VerifiableBlobStore } from '../core/store/interface.js
 import { INLINE_MAX, KIND, MAX_BATCH, MAX_REPORT_RANGE, REQUEST_TIMEOUT_MS } from './constants.js'
 import { BlobStream } from './blob-stream.js'
 import { EGRESS_SLICE, type EgressBucket } from './egress.js'
+import { answerSwarmRequest, swarmGetAnswer, type SwarmHooks } from './swarm-provider.js'
 import { CreditGate } from './flow.js'
 import {
   MessageReader, U64_NONE, decodeDigests, decodeReport, decodeGet, decodeList, decodePutHead,
@@ -78,6 +79,12 @@ export interface ProviderOptions {
    * its watchdog (the wait is ours, not the peer's). Default: no cap.
    */
   egress?: EgressBucket
+  /**
+   * The swarm (issue #12; swarm-provider.ts): answers ANNOUNCE, SOURCES, VOUCH and BADPEER, and
+   * lets a whole-value GET with the SWARM flag be answered with sources. Without it those kinds
+   * are unknown requests and the flag is ignored.
+   */
+  swarm?: SwarmHooks
 }
 
 /** One GET or PUT the provider served, for {@link ProviderOptions.onTransfer}. */
@@ -128,6 +135,8 @@ export function createProviderHandler (options: ProviderOptions): RequestHandler
         return encodeStatResponse(msg.id, sizes)
       }
       case KIND.GET: return await answerGet(msg, options)
+      case KIND.ANNOUNCE: case KIND.SOURCES: case KIND.VOUCH: case KIND.BADPEER:
+        return await answerSwarmRequest(msg, options.swarm, async (d) => await sizeOf(store, d))
       case KIND.REPORT: {
         const report = decodeReport(msg)
         options.onReport?.(report.digest.slice(), { offset: report.offset, length: Math.min(report.length, MAX_REPORT_RANGE) })
@@ -216,6 +225,9 @@ async function answerGet (msg: MessageReader, options: ProviderOptions): Promise
     const size = reader.size
     const range = clip(size, req.offset, req.length)
     await options.canServe?.(req.digest, range)
+    // A large whole value asked with the SWARM flag: who else can serve it, if anyone.
+    const sources = swarmGetAnswer(msg.id, req, size, range, options.swarm)
+    if (sources !== undefined) return sources
     const fits = encodedRangeLength(size, range, DEFAULT_GROUP_LOG) <= INLINE_MAX
     if (req.inline && fits) {
       const encoded = await collectEncoded(reader, await store.outboard(cid), range)
