@@ -78,6 +78,28 @@ describe('swarm serving: a Local serves verified ranges to other Locals', functi
     assert.deepEqual(b.stats().swarm.addrs, b.swarmAddrs)
   })
 
+  it('announces to Global what it caches of 4 MiB or more, with its address, and what leaves its cache', async function () {
+    const digest = cid.multihash.digest
+    await waitFor(() => global.swarm.tracker.sources(digest).some(s => s.peerId === b.peerId), 10_000, "Global's tracker to list B")
+    const source = global.swarm.tracker.sources(digest).find(s => s.peerId === b.peerId)
+    assert.equal(source?.complete, true)
+    assert.deepEqual(source?.addrs.map(a => a.toString()), b.swarmAddrs.map(a => a.replace(`/p2p/${b.peerId}`, '')))
+    // Too small to be worth a swarm: not announced.
+    const small = await global.put(pseudoRandom(MiB, 20))
+    await b.get(small)
+    // A Local with room for one large value: caching a second evicts the first, announced dropped.
+    const tight = await c.local(global, { repo: liarRepo, listen: ['/ip4/127.0.0.1/tcp/0'], cacheSize: 10 * MiB })
+    const second = await global.put(pseudoRandom(5 * MiB, 21))
+    await tight.get(cid)
+    await waitFor(() => global.swarm.tracker.sources(digest).some(s => s.peerId === tight.peerId), 10_000, 'the tight Local to be listed')
+    await tight.get(second)
+    assert.equal(tight.stats().evictions, 1)
+    await waitFor(() => !global.swarm.tracker.sources(digest).some(s => s.peerId === tight.peerId), 10_000, 'the evicted value to be announced dropped')
+    assert.equal(global.swarm.tracker.sources(second.multihash.digest).some(s => s.peerId === tight.peerId), true)
+    assert.equal(global.swarm.tracker.sources(small.multihash.digest).some(s => s.peerId === b.peerId), false, 'a 1 MiB value is not announced')
+    await tight.stop()
+  })
+
   it('serves a vouched peer any range of a cached value, inline and on a blob stream, every byte verified against the CID', async function () {
     const ctx = await channelTo(perTest, a.node, b.swarmAddrs[0])
     const before = b.stats().swarm.bytesToPeers
