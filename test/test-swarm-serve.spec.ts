@@ -103,11 +103,13 @@ describe('swarm serving: a Local serves verified ranges to other Locals', functi
   it('serves a vouched peer any range of a cached value, inline and on a blob stream, every byte verified against the CID', async function () {
     const ctx = await channelTo(perTest, a.node, b.swarmAddrs[0])
     const before = b.stats().swarm.bytesToPeers
+    const hits = b.stats().hits
     assertBytes(await read(ctx, cid, 0), value, 'whole value')
     assertBytes(await read(ctx, cid, 1000, 5000), value.subarray(1000, 6000), 'small range (inline)')
     assertBytes(await read(ctx, cid, 3 * MiB - 7, 2 * MiB + 11), value.subarray(3 * MiB - 7, 5 * MiB + 4), 'large range (blob stream)')
     assertBytes(await read(ctx, cid, value.length - 10), value.subarray(value.length - 10), 'the tail')
     const served = value.length + 5000 + 2 * MiB + 11 + 10
+    assert.equal(b.stats().hits, hits, "serving peers is not a use of B's cache (its hits are its callers')")
     assert.equal(b.stats().swarm.bytesToPeers - before, served, 'value bytes served to peers')
     assert.ok((b.traffic().served.peer ?? 0) >= served, 'Traffic counts them as served to peer')
     assert.deepEqual(await statMany(ctx, [cid.multihash.digest]), [value.length], 'STAT: held whole')

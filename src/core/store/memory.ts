@@ -94,6 +94,20 @@ export class MemoryBlobStore implements VerifiableBlobStore {
     return entry?.data
   }
 
+  /**
+   * A held value and its outboard (built now if it was adopted without one), without counting a
+   * use or reordering: for serving it to other peers (a Local's swarm), which are not this
+   * cache's callers. Both are the store's own arrays: callers must not modify them. Undefined
+   * when absent.
+   */
+  peek (cid: CIDLike): { data: Uint8Array, outboard: Uint8Array } | undefined {
+    if (this.closed) throw new ClosedError()
+    const entry = this.find(cid)
+    if (entry === undefined) return undefined
+    entry.outboard ??= new TreeHasher({ outboard: true }).update(entry.data).finalize().outboard as Uint8Array
+    return { data: entry.data, outboard: entry.outboard }
+  }
+
   async has (cid: CIDLike, options?: AbortOptions): Promise<boolean> {
     this.check(options)
     return this.find(cid) !== undefined
