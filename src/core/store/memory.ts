@@ -9,7 +9,7 @@
  * - A value that cannot fit even after evicting every unpinned value (larger than `maxBytes`
  *   minus the pinned bytes) is refused with `TooLargeError`; nothing is stored or evicted.
  * - Least recently used goes first. A use is a `get`, `getBytes`, `open`, or a `put` of a value
- *   already held. `has`, `stat`, `outboard` and `list` do not reorder.
+ *   already held. `has`, `stat`, `outboard`, `peek` and `list` do not reorder.
  * - `hits`/`misses` count lookups by `get`, `getBytes` and `open`.
  * - Eviction calls `onEvict(cid, size)` (set at creation or assigned later). `delete` does not.
  *
