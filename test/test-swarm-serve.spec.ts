@@ -6,6 +6,7 @@
  * `getRange` (every byte checked against the CID by the decoder). Real Global, real Locals.
  */
 import { strict as assert } from 'node:assert'
+import type { Connection } from '@libp2p/interface'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { CID } from 'multiformats/cid'
 import { createGlobal, repoPeerId, type GlobalPeer, type LocalPeer } from '../src/index.js'
@@ -222,6 +223,15 @@ describe('swarm serving: a Local serves verified ranges to other Locals', functi
     }
     const ctx = await channelTo(perTest, a.node, b.swarmAddrs[0])
     assertBytes(await read(ctx, cid, 0), value, 'B still serves the whole value')
+  })
+
+  it('keeps at most 32 connections from one peer open (the newest go), as Global does', async function () {
+    const extra = await c.node()
+    const addr = multiaddr(b.swarmAddrs[0])
+    const opened: Connection[] = []
+    for (let i = 0; i < 34; i++) opened.push(await extra.dial(addr, { force: true }))
+    await waitFor(() => opened.filter(conn => conn.status === 'open').length <= 32, 10_000, 'B to close the extra connections')
+    assert.equal(opened.slice(0, 32).every(conn => conn.status === 'open'), true, 'the first 32 stay')
   })
 
   it('with flipServedByte, every range it serves fails verification at the peer (VerificationError), inline or streamed', async function () {
