@@ -100,6 +100,22 @@ export interface GlobalStats {
   rechecksFailed: number
   /** Re-checks queued or running now. */
   rechecksPending: number
+  /** The tracker and the egress cap. */
+  swarm: GlobalSwarmStats
+}
+
+/** Global's swarm counters (GlobalStats.swarm; /status `swarm`, /metrics `dstore_tracker_*`). */
+export interface GlobalSwarmStats {
+  /** Values the tracker knows sources for. */
+  values: number
+  /** Sources (a Local holding or fetching a value) it knows, over every value. */
+  sources: number
+  /** BADPEER reports received (a Local caught a peer's bytes failing verification). */
+  badPeerReports: number
+  /** The egress cap in bytes/s (GlobalOptions.maxEgress), or null for none. */
+  egressLimit: number | null
+  /** Time sends waited for the egress cap, in ms, over all of them. */
+  egressWaitMs: number
 }
 
 interface LocalLink { channel: RpcChannel, connection: Connection, since: number }
@@ -326,8 +342,13 @@ export class GlobalPeer {
     return this.store.usage()
   }
 
+  /** GlobalStats.swarm; zeros until the tracker and the egress cap count into it. */
+  private swarmStats (): GlobalSwarmStats {
+    return { values: 0, sources: 0, badPeerReports: 0, egressLimit: null, egressWaitMs: 0 }
+  }
+
   stats (): GlobalStats {
-    return { locals: this.links.size, ...this.counters, rechecksPending: this.rechecks.size }
+    return { locals: this.links.size, ...this.counters, rechecksPending: this.rechecks.size, swarm: this.swarmStats() }
   }
 
   /** Stops serving, closes the store. Locals will try to reconnect. */

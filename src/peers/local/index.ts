@@ -30,12 +30,12 @@ import { CacheRecheck, DEFAULT_RECHECK_INTERVAL } from './recheck.js'
 import { SingleFlight } from './fetch.js'
 import {
   DEFAULT_CACHE, DEFAULT_CONNECT_TIMEOUT, checkCallOptions, checkLocalOptions,
-  type CallOptions, type CatOptions, type LocalOptions, type LocalPutOptions, type LocalStats
+  type CallOptions, type CatOptions, type LocalOptions, type LocalPutOptions, type LocalStats, type LocalSwarmStats
 } from './options.js'
 import { Putter } from './put.js'
 import { callGlobal, stoppedError, withGlobal } from './retry.js'
 
-export type { CallOptions, CatOptions, LocalOptions, LocalPutOptions, LocalStats }
+export type { CallOptions, CatOptions, LocalOptions, LocalPutOptions, LocalStats, LocalSwarmStats }
 
 /**
  * Bytes accepted by {@link LocalPeer.put}: a Node `Readable` is an `AsyncIterable<Buffer>`.
@@ -58,9 +58,12 @@ export class LocalPeer {
   readonly startedAt = Date.now()
   /** Aborted by stop(), after the connection is marked stopped (so what it ends is a ClosedError). */
   private readonly stopping = new AbortController()
+  /** Whether the swarm is on (LocalOptions.swarm). */
+  readonly swarmEnabled: boolean
 
   private constructor (readonly node: DstoreNode, options: LocalOptions, private readonly addrs: Multiaddr[]) {
     const cacheSize = options.cacheSize ?? DEFAULT_CACHE
+    this.swarmEnabled = options.swarm !== false
     this.cache = createMemoryStore({ maxBytes: cacheSize })
     this.coherence = new Coherence(this.cache)
     this.connection = new GlobalSet(node, groupGlobals(addrs), {
@@ -82,7 +85,8 @@ export class LocalPeer {
   static async create (options: LocalOptions): Promise<LocalPeer> {
     const addrs = await checkLocalOptions(options)
     const privateKey = options.repo != null ? await loadOrCreateIdentity(options.repo, 'local.key') : undefined
-    const node = await createNode({ privateKey, listen: [], encryption: options.encryption, metricsRegistry: options.metricsRegistry })
+    // The swarm listener (none with the swarm off: then nobody is served).
+    const node = await createNode({ privateKey, listen: options.swarm === false ? [] : options.listen ?? [], encryption: options.encryption, metricsRegistry: options.metricsRegistry })
     const peer = new LocalPeer(node, options, addrs)
     peer.connection.start()
     peer.recheck.start()
@@ -302,6 +306,9 @@ export class LocalPeer {
     return this.moved.snapshot()
   }
 
+  /** The addresses other Locals dial to fetch from this one (each with `/p2p/`); none when it serves nobody. */
+  get swarmAddrs (): string[] { return this.node.getMultiaddrs().map(a => a.toString()) }
+
   /** Global's addresses as configured. */
   get globalAddrs (): string[] { return this.addrs.map(a => a.toString()) }
 
@@ -321,8 +328,14 @@ export class LocalPeer {
       globals: this.connection.connections.length,
       globalsConnected: this.connection.connectedCount,
       rechecks: this.recheck.checks,
-      recheckFailures: this.recheck.failures
+      recheckFailures: this.recheck.failures,
+      swarm: this.swarmStats()
     }
+  }
+
+  /** LocalStats.swarm. The counters stay 0 until the swarm's downloader and server count into them. */
+  private swarmStats (): LocalSwarmStats {
+    return { enabled: this.swarmEnabled, addrs: this.swarmAddrs, bytesFromPeers: 0, bytesFromGlobal: 0, bytesToPeers: 0, peersUsed: 0, badRanges: 0, peersDropped: 0, downloads: 0, active: 0 }
   }
 
   /** Disconnects and releases everything. Calls in flight end with ClosedError. */

@@ -51,6 +51,18 @@ export interface LocalOptions {
    * /metrics serves it (src/http/metrics.ts). None by default.
    */
   metricsRegistry?: Registry
+  /**
+   * Multiaddrs this Local listens on for other Locals of the swarm (they fetch verified ranges
+   * of what it holds; docs/PROTOCOL.md). None: it serves nobody (it may still fetch from others).
+   * @default []
+   */
+  listen?: string[]
+  /**
+   * The swarm: fetch large values from other Locals as well as from Global, and serve them
+   * verified ranges. false: neither (no listener, no announcements: a Local as before the swarm).
+   * @default true
+   */
+  swarm?: boolean
 }
 
 export interface CatOptions extends CallOptions {
@@ -103,6 +115,32 @@ export interface LocalStats {
   /** Periodic re-checks of the cache done, and those that reached no Global (the cache was dropped). */
   rechecks: number
   recheckFailures: number
+  /** The swarm's counters. */
+  swarm: LocalSwarmStats
+}
+
+/** A Local's swarm counters (LocalStats.swarm; /status `swarm`, /metrics `dstore_swarm_*`). */
+export interface LocalSwarmStats {
+  /** Whether the swarm is on (LocalOptions.swarm). */
+  enabled: boolean
+  /** The addresses other Locals can dial to fetch from this one (with `/p2p/`); none when it serves nobody. */
+  addrs: string[]
+  /** Value bytes of swarm downloads that came from other Locals, verified. */
+  bytesFromPeers: number
+  /** Value bytes of swarm downloads that came from Global. */
+  bytesFromGlobal: number
+  /** Value bytes this Local served to other Locals. */
+  bytesToPeers: number
+  /** Distinct peers that sent a verified range. */
+  peersUsed: number
+  /** Ranges from peers that failed verification (each one's peer was dropped for that value). */
+  badRanges: number
+  /** Peers dropped as a source of a value (bad bytes, stalled, gone). */
+  peersDropped: number
+  /** Swarm downloads finished. */
+  downloads: number
+  /** Swarm downloads in progress now. */
+  active: number
 }
 
 export const DEFAULT_CACHE = 256 * 1024 * 1024
@@ -139,6 +177,19 @@ export async function checkLocalOptions (options: LocalOptions): Promise<Multiad
       throw new ArgumentError(`encryption: expected a non-empty array of "tls" and "noise", got ${Array.isArray(enc) ? JSON.stringify(enc).slice(0, 100) : describe(enc)}`)
     }
   }
+  if (options.listen !== undefined) {
+    const listen: unknown = options.listen
+    if (!Array.isArray(listen)) throw new ArgumentError(`listen: expected an array of multiaddr strings, got ${describe(listen)}`)
+    for (const a of listen) {
+      if (typeof a !== 'string') throw new ArgumentError(`listen: expected multiaddr strings, got ${describe(a)}`)
+      try {
+        multiaddr(a)
+      } catch (err) {
+        throw new ArgumentError(`listen: ${JSON.stringify(a.slice(0, 200))} is not a multiaddr (${(err as Error).message})`, { cause: err })
+      }
+    }
+  }
+  if (options.swarm !== undefined && typeof options.swarm !== 'boolean') throw new ArgumentError(`swarm: expected true or false, got ${describe(options.swarm)}`)
   return addrs
 }
 
