@@ -14,10 +14,10 @@ import { basename, join } from 'node:path'
 import { Command, CommanderError, Option, InvalidArgumentError } from 'commander'
 import { makeRepo, namedGlobal, resolveGlobal, resolveRepo } from './config.js'
 import { isStdin, openInput } from './input.js'
-import { checkListen, describeListenFailure } from './listen.js'
+import { checkListen, checkLocalListen, describeListenFailure } from './listen.js'
 import { parseHttpListen, readTokenFile, removeUrlFile, startDaemonHttp, type HttpListen } from './http-listen.js'
 import { UsageError, describeError, errorJson, formatBytes, jsonErrors, progressBar, reportError } from './output.js'
-import { DEFAULT_LOCAL_HTTP, findDaemon, runLocalDaemon, type LocalApi } from './daemon.js'
+import { DEFAULT_LOCAL_HTTP, DEFAULT_LOCAL_LISTEN, findDaemon, runLocalDaemon, type LocalApi } from './daemon.js'
 import { runRepl } from './repl.js'
 import { interruptedStatus, onStopSignal, reportInterrupted } from './signals.js'
 import { planTarget, writeOut, type Target } from './target.js'
@@ -44,6 +44,14 @@ function positiveInt (value: string): number {
   const n = Number(value)
   if (!Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError('must be a whole number of 1 or more')
   return n
+}
+
+/** commander's parser for an on|off flag. */
+function onOff (value: string): boolean {
+  const v = value.trim().toLowerCase()
+  if (v === 'on') return true
+  if (v === 'off') return false
+  throw new InvalidArgumentError('give on or off')
 }
 
 /** Accumulates a repeatable option's values. */
@@ -290,14 +298,22 @@ program.command('local')
   .addOption(new Option('--recheck-interval <ms>', 're-check every cached CID with a Global this often (0: never); bounds how long a deleted value can be served').default(60_000).argParser(nonNegativeInt))
   .addOption(new Option('--http <host:port|off>', `HTTP address (default ${DEFAULT_LOCAL_HTTP}, or a free port if it is taken); off for none`).argParser(parseHttpListen))
   .option('--http-token <file>', 'a file holding the bearer token HTTP writes must carry (needed for writes on a non-loopback --http)')
+  .addOption(new Option('--listen <multiaddr...>', `TCP addresses other Locals fetch from this one on (the swarm), /ip4|ip6/HOST/tcp/PORT (default ${DEFAULT_LOCAL_LISTEN}, or a free port if it is taken); off to serve no other Local`).argParser(checkLocalListen))
+  .addOption(new Option('--swarm <on|off>', 'fetch large values from other Locals too, and serve them what this one holds (default on); off: only Global, and no listener').argParser(onOff))
   .option('--json', 'print the daemon\'s details as JSON')
   .addHelpText('after', `
+Swarm: a value of 4 MiB or more is fetched in pieces from the other Locals that Global names
+as holding it, as well as from Global; every range is verified against the CID before it is
+used or served on, and a peer whose bytes fail is dropped. Other Locals may fetch from this
+one only while it is connected to Global, and only if Global lets them read. The addresses
+they dial are in /status (swarm.addrs) and in the banner (Swarm:). See README "Swarm".
+
 The URL is written to <repo>/local.http while the daemon runs (removed on a clean stop).
 put, get, cat, stat, has, rm and ls with the same --repo go through it when it answers, so a
 second get of a value is a cache hit; --no-daemon makes them run a Local of their own.
 HTTP: the routes of docs/HTTP.md (GET/HEAD /ipfs/{cid}, POST /ipfs, PUT/DELETE /ipfs/{cid},
 /status, /metrics, the status page at /).`)
-  .action(async (opts: { repo?: string, global?: string[], cacheSize: number, connectTimeout: number, maxBlobSize?: number, recheckInterval: number, http?: HttpListen, httpToken?: string, json?: boolean }) => {
+  .action(async (opts: { repo?: string, global?: string[], cacheSize: number, connectTimeout: number, maxBlobSize?: number, recheckInterval: number, http?: HttpListen, httpToken?: string, listen?: string[], swarm?: boolean, json?: boolean }) => {
     await runLocalDaemon({ ...opts, version: VERSION })
   })
 
