@@ -13,7 +13,8 @@
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
 import type { GlobalPeer, GlobalSwarmStats } from '../peers/global.js'
-import type { LocalPeer, LocalSwarmStats } from '../peers/local/index.js'
+import type { LocalPeer } from '../peers/local/index.js'
+import type { SwarmStats as LocalSwarmStats } from '../peers/local/swarm-stats.js'
 import type { TrafficSnapshot } from '../peers/traffic.js'
 import type { StoreOperationStats } from '../core/store/interface.js'
 import type { Role } from './backend.js'

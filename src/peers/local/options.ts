@@ -8,9 +8,10 @@ import type { CIDLike } from '../../core/cid.js'
 import { ArgumentError } from '../../core/errors.js'
 import type { CallOptions, ProgressEvent } from '../../core/store/interface.js'
 import type { Encryption } from '../node.js'
+import type { SwarmStats } from './swarm-stats.js'
 import type { Registry } from 'prom-client'
 
-export type { CallOptions }
+export type { CallOptions, SwarmStats }
 
 export interface LocalOptions {
   /**
@@ -52,17 +53,28 @@ export interface LocalOptions {
    */
   metricsRegistry?: Registry
   /**
-   * Multiaddrs this Local listens on for other Locals of the swarm (they fetch verified ranges
-   * of what it holds; docs/PROTOCOL.md). None: it serves nobody (it may still fetch from others).
+   * Multiaddrs to listen on for other Locals (the swarm: this Local serves them verified ranges
+   * of what it holds, docs/PROTOCOL.md "Local-to-Local serving"). None serves nobody.
    * @default []
    */
   listen?: string[]
   /**
-   * The swarm: fetch large values from other Locals as well as from Global, and serve them
-   * verified ranges. false: neither (no listener, no announcements: a Local as before the swarm).
+   * The swarm: serve peers (with `listen`), announce holdings to Global, and fetch large values
+   * from other Locals. False is the Local without any of it.
    * @default true
    */
   swarm?: boolean
+  /**
+   * Test-only hooks that make this Local misbehave on purpose, to test its peers. Never set
+   * them outside tests (the CLI has no way to).
+   */
+  unsafeTestHooks?: UnsafeTestHooks
+}
+
+/** Test-only misbehaviour of a Local (see {@link LocalOptions.unsafeTestHooks}). */
+export interface UnsafeTestHooks {
+  /** The serving path flips one data byte of every range it serves to a peer (a lying Local). */
+  flipServedByte?: boolean
 }
 
 export interface CatOptions extends CallOptions {
@@ -115,32 +127,8 @@ export interface LocalStats {
   /** Periodic re-checks of the cache done, and those that reached no Global (the cache was dropped). */
   rechecks: number
   recheckFailures: number
-  /** The swarm's counters. */
-  swarm: LocalSwarmStats
-}
-
-/** A Local's swarm counters (LocalStats.swarm; /status `swarm`, /metrics `dstore_swarm_*`). */
-export interface LocalSwarmStats {
-  /** Whether the swarm is on (LocalOptions.swarm). */
-  enabled: boolean
-  /** The addresses other Locals can dial to fetch from this one (with `/p2p/`); none when it serves nobody. */
-  addrs: string[]
-  /** Value bytes of swarm downloads that came from other Locals, verified. */
-  bytesFromPeers: number
-  /** Value bytes of swarm downloads that came from Global. */
-  bytesFromGlobal: number
-  /** Value bytes this Local served to other Locals. */
-  bytesToPeers: number
-  /** Distinct peers that sent a verified range. */
-  peersUsed: number
-  /** Ranges from peers that failed verification (each one's peer was dropped for that value). */
-  badRanges: number
-  /** Peers dropped as a source of a value (bad bytes, stalled, gone). */
-  peersDropped: number
-  /** Swarm downloads finished. */
-  downloads: number
-  /** Swarm downloads in progress now. */
-  active: number
+  /** The swarm: whether it is on, where peers dial this Local, bytes from and to peers. */
+  swarm: SwarmStats
 }
 
 export const DEFAULT_CACHE = 256 * 1024 * 1024
@@ -171,12 +159,6 @@ export async function checkLocalOptions (options: LocalOptions): Promise<Multiad
     const st = await stat(options.repo).catch(() => undefined)
     if (st !== undefined && !st.isDirectory()) throw new ArgumentError(`repo: ${options.repo} exists and is not a folder`)
   }
-  if (options.encryption !== undefined) {
-    const enc: unknown = options.encryption
-    if (!Array.isArray(enc) || enc.length === 0 || !enc.every(e => e === 'tls' || e === 'noise')) {
-      throw new ArgumentError(`encryption: expected a non-empty array of "tls" and "noise", got ${Array.isArray(enc) ? JSON.stringify(enc).slice(0, 100) : describe(enc)}`)
-    }
-  }
   if (options.listen !== undefined) {
     const listen: unknown = options.listen
     if (!Array.isArray(listen)) throw new ArgumentError(`listen: expected an array of multiaddr strings, got ${describe(listen)}`)
@@ -189,7 +171,19 @@ export async function checkLocalOptions (options: LocalOptions): Promise<Multiad
       }
     }
   }
-  if (options.swarm !== undefined && typeof options.swarm !== 'boolean') throw new ArgumentError(`swarm: expected true or false, got ${describe(options.swarm)}`)
+  if (options.swarm !== undefined && typeof options.swarm !== 'boolean') throw new ArgumentError(`swarm: expected a boolean, got ${describe(options.swarm)}`)
+  if (options.unsafeTestHooks !== undefined) {
+    const hooks: unknown = options.unsafeTestHooks
+    if (hooks === null || typeof hooks !== 'object') throw new ArgumentError(`unsafeTestHooks: expected an object, got ${describe(hooks)}`)
+    const flip = (hooks as UnsafeTestHooks).flipServedByte
+    if (flip !== undefined && typeof flip !== 'boolean') throw new ArgumentError(`unsafeTestHooks.flipServedByte: expected a boolean, got ${describe(flip)}`)
+  }
+  if (options.encryption !== undefined) {
+    const enc: unknown = options.encryption
+    if (!Array.isArray(enc) || enc.length === 0 || !enc.every(e => e === 'tls' || e === 'noise')) {
+      throw new ArgumentError(`encryption: expected a non-empty array of "tls" and "noise", got ${Array.isArray(enc) ? JSON.stringify(enc).slice(0, 100) : describe(enc)}`)
+    }
+  }
   return addrs
 }
 
