@@ -24,6 +24,7 @@ import { planTarget, writeOut, type Target } from './target.js'
 import { createFsStore, StorageError, type FsBlobStore } from '../src/index.js'
 import { storeChoice, storeOptions, type StoreFlags } from './store-flags.js'
 import { openS3Store, verifyS3 } from './s3-store.js'
+import { parseRate } from './rate.js'
 
 /** Above this a put goes on a blob stream (the protocol's inline limit), and a file is hashed first. */
 const INLINE_PUT_MAX = 256 * 1024
@@ -152,6 +153,7 @@ program.command('global')
   .option('--repo <dir>', 'repository folder ($DSTORE_REPO, default ~/.dstore)')
   .addOption(new Option('--listen <multiaddr...>', `TCP addresses to listen on, /ip4|ip6/HOST/tcp/PORT (default ${DEFAULT_LISTEN}, or a free port if it is taken)`).argParser(checkListen))
   .addOption(new Option('--max-blob-size <bytes>', 'refuse values larger than this').argParser(nonNegativeInt))
+  .addOption(new Option('--max-egress <rate>', 'cap the value bytes Global sends, over all Locals, per second: 5000000 (bytes/s), 5MB, 5MiB, 40Mbit (default: no cap; at least 64 KiB/s)').argParser(parseRate))
   .addOption(new Option('--encryption <kinds...>', 'connection encryption, in order of preference').choices(['tls', 'noise']))
   .option('--allow-writer <peerId>', `a PeerId that may put and delete (repeatable; added to <repo>/${WRITERS_FILE})`, collectList)
   .option('--allow-reader <peerId>', `a PeerId that may read (repeatable; added to <repo>/${READERS_FILE}); with none, anyone may read`, collectList)
@@ -181,7 +183,7 @@ Global listening elsewhere without one refuses to start. The files <repo>/${WRIT
 <repo>/${READERS_FILE} hold one PeerId per line (# comments); send SIGHUP to re-read them.
 A client's PeerId is printed by \`dstore id\`.`)
   .action(async (opts: {
-    repo?: string, listen?: string[], maxBlobSize?: number, encryption?: Array<'tls' | 'noise'>, json?: boolean,
+    repo?: string, listen?: string[], maxBlobSize?: number, maxEgress?: number, encryption?: Array<'tls' | 'noise'>, json?: boolean,
     allowWriter?: string[], allowReader?: string[], insecureOpenWrites?: boolean, maxConnectionsPerPeer?: number, peerGlobal?: string[],
     handshakeTimeout?: number, maxPendingPerIp?: number, maxPending?: number, http?: HttpListen, httpToken?: string
   } & StoreFlags) => {
@@ -195,6 +197,7 @@ A client's PeerId is printed by \`dstore id\`.`)
     const base = {
       repo,
       maxBlobSize: opts.maxBlobSize,
+      maxEgress: opts.maxEgress,
       encryption: opts.encryption,
       allowWriters: opts.allowWriter,
       allowReaders: opts.allowReader,
@@ -268,12 +271,13 @@ A client's PeerId is printed by \`dstore id\`.`)
     if (opts.json === true) {
       const { writers, readers } = global.accessLists
       const access = { writers: writers === undefined ? null : [...writers], readers: readers === undefined ? null : [...readers] }
-      process.stdout.write(JSON.stringify({ peerId: global.peerId, multiaddrs: global.multiaddrs, repo, addrFile: global.addrFile, store: choice.kind === 's3' ? choice.url : join(repo, 'store'), access, http: http?.url ?? null, ...(http !== undefined ? { httpFile } : {}) }) + '\n')
+      process.stdout.write(JSON.stringify({ peerId: global.peerId, multiaddrs: global.multiaddrs, repo, addrFile: global.addrFile, store: choice.kind === 's3' ? choice.url : join(repo, 'store'), access, http: http?.url ?? null, ...(http !== undefined ? { httpFile } : {}), maxEgress: opts.maxEgress ?? null }) + '\n')
     } else {
       for (const addr of global.multiaddrs) process.stdout.write(`Dstore server listening on ${addr}\n`)
       process.stdout.write(`PeerId: ${global.peerId}\nRepo: ${repo} (addresses in ${global.addrFile})\n`)
       if (choice.kind === 's3') process.stdout.write(`Store: ${choice.url}${choice.endpoint !== undefined ? ` at ${choice.endpoint}` : ''}\n`)
       process.stdout.write(`Access: ${describeAccess(global.accessLists)}\n`)
+      if (opts.maxEgress !== undefined) process.stdout.write(`Egress: at most ${formatBytes(opts.maxEgress)}/s (${opts.maxEgress} bytes/s) to all Locals together\n`)
       if (http !== undefined) process.stdout.write(`HTTP: ${http.url} (URL in ${httpFile})\n`)
       for (const line of notes) process.stdout.write(`Note: ${line}\n`)
       process.stdout.write('Press Ctrl+C to stop.\n')

@@ -38,6 +38,7 @@ export { createS3Store, S3BlobStore, verifyS3Store, DEFAULT_STAGING_MAX_AGE } fr
 export type { S3StoreOptions, S3VerifyOptions, S3VerifyProblem, S3VerifyReport, StagingCleanReport } from './core/store/s3.js'
 export { createGlobal, GlobalPeer } from './peers/global.js'
 export type { GlobalOptions, GlobalStats, GlobalSwarmStats } from './peers/global.js'
+export { MIN_EGRESS } from './protocol/egress.js'
 export { WRITERS_FILE, READERS_FILE } from './peers/access.js'
 export { repoPeerId } from './peers/identity.js'
 export type { AccessLists, Access } from './peers/access.js'
