@@ -68,6 +68,12 @@ export interface ProviderOptions {
    */
   onTransfer?: (transfer: ProviderTransfer) => void
   /**
+   * Checks a GET's range (clipped to the value) can be served, before anything of it is sent;
+   * throws (a NotFoundError) if not. For a store that holds only parts of some values: a Local
+   * serving peers the verified pieces of a value it is still fetching (src/peers/local/serve-store.ts).
+   */
+  canServe?: (digest: Uint8Array, range: ByteRange) => Promise<void>
+  /**
    * Caps the value bytes sent (GET answers inline and on blob streams; the verified stream's
    * bytes, parents included), shared by every peer. A blob GET waiting for it is not idle for
    * its watchdog (the wait is ours, not the peer's). Default: no cap.
@@ -218,6 +224,7 @@ async function answerGet (msg: MessageReader, options: ProviderOptions): Promise
   try {
     const size = reader.size
     const range = clip(size, req.offset, req.length)
+    await options.canServe?.(req.digest, range)
     // A large whole value asked with the SWARM flag: who else can serve it, if anyone.
     const sources = swarmGetAnswer(msg.id, req, size, range, options.swarm)
     if (sources !== undefined) return sources
@@ -294,6 +301,8 @@ async function serveGet (blob: BlobStream, msg: MessageReader, options: Provider
   try {
     const size = reader.size
     const range = clip(size, req.offset, req.length)
+    // Before the answer's head: once it is sent, a refusal could only reset the stream.
+    await options.canServe?.(req.digest, range)
     const outboard = await store.outboard(cid)
     // The Local grants credit as it consumes; anything but CREDIT on its side is a protocol error.
     const gate = new CreditGate()
