@@ -6,14 +6,15 @@
  * `getRange` (every byte checked against the CID by the decoder). Real Global, real Locals.
  */
 import { strict as assert } from 'node:assert'
-import type { Connection } from '@libp2p/interface'
+import type { Connection, PeerId } from '@libp2p/interface'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { CID } from 'multiformats/cid'
 import { createGlobal, repoPeerId, type GlobalPeer, type LocalPeer } from '../src/index.js'
 import { outboard } from '../src/core/bao/index.js'
-import { ProtocolError, VerificationError } from '../src/core/errors.js'
+import { GlobalUnreachableError, ProtocolError, VerificationError } from '../src/core/errors.js'
 import { PartialValue } from '../src/core/swarm/partial.js'
 import { pieceRange } from '../src/core/swarm/pieces.js'
+import { VouchCache } from '../src/peers/local/vouch.js'
 import type { DstoreNode } from '../src/peers/node.js'
 import { BLOB_PROTOCOL, KIND, RPC_PROTOCOL } from '../src/protocol/constants.js'
 import { deleteBlob, getRange, listBlobs, putBytes, putStream, statMany, type RequesterContext } from '../src/protocol/requester.js'
@@ -276,5 +277,53 @@ describe('swarm serving: off', function () {
     for (const bad of [{ listen: '/ip4/127.0.0.1/tcp/0' }, { listen: ['not a multiaddr'] }, { swarm: 'on' }, { unsafeTestHooks: { flipServedByte: 1 } }]) {
       await rejectsWith(c.local(global, bad as any), 'ArgumentError')
     }
+  })
+})
+
+describe('VouchCache', function () {
+  const peer = (n: number): PeerId => ({ toString: () => `peer-${n}` }) as unknown as PeerId
+
+  it('asks Global once per peer within the TTL, concurrent checks sharing one question, and again after it', async function () {
+    let asked = 0
+    const cache = new VouchCache(async () => { asked++; await new Promise(resolve => setTimeout(resolve, 10)); return true }, 100)
+    await Promise.all([cache.check(peer(1)), cache.check(peer(1)), cache.check(peer(1))])
+    await cache.check(peer(1))
+    assert.equal(asked, 1)
+    await cache.check(peer(2))
+    assert.equal(asked, 2)
+    await new Promise(resolve => setTimeout(resolve, 120))
+    await cache.check(peer(1))
+    assert.equal(asked, 3, 'asked again once the answer is older than the TTL')
+  })
+
+  it('refuses with PermissionDeniedError when Global says no (remembered), or answers with an error (not remembered)', async function () {
+    let asked = 0
+    const no = new VouchCache(async () => { asked++; return false })
+    await rejectsWith(no.check(peer(1)), 'PermissionDeniedError')
+    await rejectsWith(no.check(peer(1)), 'PermissionDeniedError')
+    assert.equal(asked, 1)
+    const error = new VouchCache(async () => { asked++; throw new ProtocolError('unknown request kind 0xb') })
+    await rejectsWith(error.check(peer(1)), 'PermissionDeniedError')
+    await rejectsWith(error.check(peer(1)), 'PermissionDeniedError')
+    assert.equal(asked, 3)
+  })
+
+  it('fails with GlobalUnreachableError when Global cannot be asked, and asks again next time', async function () {
+    let up = false
+    const cache = new VouchCache(async () => { if (!up) throw new GlobalUnreachableError('no Global'); return true })
+    await rejectsWith(cache.check(peer(1)), 'GlobalUnreachableError')
+    up = true
+    await cache.check(peer(1))
+  })
+
+  it('keeps at most `max` answers, the oldest going first', async function () {
+    let asked = 0
+    const cache = new VouchCache(async () => { asked++; return true }, 60_000, 2)
+    for (const n of [1, 2, 3]) await cache.check(peer(n))
+    await cache.check(peer(3))
+    await cache.check(peer(2))
+    assert.equal(asked, 3)
+    await cache.check(peer(1))
+    assert.equal(asked, 4, 'the oldest answer was dropped')
   })
 })
