@@ -22,7 +22,7 @@ import { RpcChannel } from '../src/protocol/rpc.js'
 import { announceBody } from '../src/protocol/swarm-messages.js'
 import { askHave } from '../src/protocol/swarm-requester.js'
 import { collect, pseudoRandom } from './helpers.js'
-import { Cleanup, MiB, assertBytes, chunked, rejectsWith, waitFor } from './net.js'
+import { Cleanup, MiB, assertBytes, chunked, portOf, rejectsWith, waitFor } from './net.js'
 
 /**
  * An rpc channel from `node` to the Local at `addr` (with /p2p/): what a downloader has per
@@ -48,6 +48,8 @@ describe('swarm serving: a Local serves verified ranges to other Locals', functi
   let a: LocalPeer
   let stranger: DstoreNode
   let liarRepo: string
+  let gRepo: string
+  let allowReaders: string[]
   const value = pseudoRandom(9 * MiB + 12345, 7)
   let cid: CID
 
@@ -57,7 +59,9 @@ describe('swarm serving: a Local serves verified ranges to other Locals', functi
     liarRepo = await c.dir('dstore-serve-liar-')
     // Readers: A, B and the liar. A stranger's node is not on the list.
     const readers = await Promise.all([aRepo, bRepo, liarRepo].map(async r => await repoPeerId(r)))
-    global = await createGlobal({ repo: await c.dir('dstore-serve-g-'), sync: false, allowReaders: readers })
+    gRepo = await c.dir('dstore-serve-g-')
+    allowReaders = readers
+    global = await createGlobal({ repo: gRepo, sync: false, allowReaders, listen: ['/ip4/127.0.0.1/tcp/0'] })
     c.add(async () => { await global.stop() })
     b = await c.local(global, { repo: bRepo, listen: ['/ip4/127.0.0.1/tcp/0'] })
     a = await c.local(global, { repo: aRepo })
@@ -251,11 +255,19 @@ describe('swarm serving: a Local serves verified ranges to other Locals', functi
   it('refuses every peer while it is not connected to Global (GlobalUnreachableError), vouched or not', async function () {
     const ctx = await channelTo(perTest, a.node, b.swarmAddrs[0])
     assertBytes(await read(ctx, cid, 0, 10), value.subarray(0, 10))
+    const port = portOf(global)
     await global.stop()
     await waitFor(() => !b.connected, 10_000, 'B to see Global gone')
     await rejectsWith(read(ctx, cid, 0, 10), 'GlobalUnreachableError')
     await rejectsWith(read(ctx, cid, 0), 'GlobalUnreachableError')
     await rejectsWith(askHave(ctx, cid.multihash.digest), 'GlobalUnreachableError')
+
+    // Global back (same address, an empty tracker): B reconciles, announces what it holds, serves again.
+    const again = await createGlobal({ repo: gRepo, sync: false, allowReaders, listen: [`/ip4/127.0.0.1/tcp/${port}`] })
+    c.add(async () => { await again.stop() })
+    await b.ready()
+    await waitFor(() => again.swarm.tracker.sources(cid.multihash.digest).some(s => s.peerId === b.peerId && s.complete), 10_000, 'B to announce its cached value to the restarted Global')
+    assertBytes(await read(ctx, cid, 0, 10), value.subarray(0, 10), 'served again once reconciled')
   })
 })
 
