@@ -124,6 +124,22 @@ describe('swarm', function () {
     assert.equal(await small.cache.has(cid), false)
   })
 
+  it("a caller's abort stops a swarm download (AbortError), leaves nothing registered or cached, and a later get starts afresh", async function () {
+    const { global, data, cid } = await globalWith(9)
+    const [a, b] = await locals(global, 2)
+    assertBytes(await a.get(cid), data, 'A')
+    await sources(global, 1)
+    const controller = new AbortController()
+    const getting = b.get(cid, { signal: controller.signal })
+    await waitFor(() => b.stats().swarm.bytesFromPeers > 0, 10_000, 'B started its swarm download')
+    controller.abort()
+    await assert.rejects(getting, (err: Error) => { assert.equal(err.name, 'AbortError'); return true })
+    await waitFor(() => b.stats().swarm.active === 0, 5000, 'the download is unregistered')
+    assert.equal(await b.cache.has(cid), false)
+    assertBytes(await b.get(cid), data, 'B, again')
+    assert.equal(b.stats().swarm.downloads, 1, 'only the second download finished')
+  })
+
   it('four Locals at once all get the right bytes, and Global sends less than twice the value', async function () {
     const { global, data, cid } = await globalWith(2)
     const ls = await locals(global, 4)
