@@ -331,6 +331,9 @@ class SwarmDownload {
 
   private handleStalls (): void {
     for (const r of this.sched.stalled()) {
+      // Global is the last resort: asking it again would only start over (and a capped Global,
+      // `maxEgress`, may well pause a transfer); its own timeouts end a transfer that is dead.
+      if (r.source === GLOBAL) continue
       this.cancel(r)
       for (const other of this.sched.fail(r, 'stalled')) this.cancel(other)
       if (r.source !== GLOBAL && this.sched.isDropped(r.source)) this.dropped(r.source)
