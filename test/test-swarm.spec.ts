@@ -7,7 +7,7 @@
 import { strict as assert } from 'node:assert'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { CID } from 'multiformats/cid'
-import type { GlobalPeer, LocalPeer } from '../src/index.js'
+import { createGlobal, type GlobalPeer, type LocalPeer } from '../src/index.js'
 import { NotFoundError } from '../src/core/errors.js'
 import { RPC_PROTOCOL } from '../src/protocol/constants.js'
 import { getRange, type RequesterContext } from '../src/protocol/requester.js'
@@ -150,6 +150,23 @@ describe('swarm', function () {
     assert.ok(sent < 2 * SIZE, `Global sent ${sent} bytes (${(sent / SIZE).toFixed(2)}x the value) to four Locals`)
     const fromPeers = ls.reduce((n, l) => n + l.stats().swarm.bytesFromPeers, 0)
     assert.ok(fromPeers >= 2 * SIZE, `the Locals took ${fromPeers} bytes from each other`)
+  })
+
+  it('four Locals at once behind a Global capped at 8 MiB/s all finish, in less time than Global alone would take to send the value four times', async function () {
+    const global = await createGlobal({ repo: await c.dir('dstore-swarm-cap-'), sync: false, maxEgress: 8 * MiB })
+    c.add(async () => { await global.stop() })
+    const data = pseudoRandom(SIZE, 10)
+    const cid = await global.put(data)
+    const ls = await locals(global, 4)
+    const before = out(global)
+    const t0 = Date.now()
+    const values = await Promise.all(ls.map(async l => await l.get(cid)))
+    const ms = Date.now() - t0
+    values.forEach((v, i) => { assertBytes(v, data, `Local ${i}`) })
+    const sent = out(global) - before
+    assert.ok(sent < 2 * SIZE, `Global sent ${(sent / SIZE).toFixed(2)}x the value`)
+    // Four copies from Global alone: 16 s at the cap.
+    assert.ok(ms < (4 * SIZE / (8 * MiB)) * 1000, `all four done in ${ms} ms`)
   })
 
   it('a lying Local is caught: dropped, reported, its ranges fetched elsewhere, the caller gets the right bytes', async function () {
