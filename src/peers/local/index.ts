@@ -361,18 +361,7 @@ export class LocalPeer {
       globalsConnected: this.connection.connectedCount,
       rechecks: this.recheck.checks,
       recheckFailures: this.recheck.failures,
-      swarm: {
-        enabled: this.swarmEnabled,
-        addrs: this.swarmAddrs,
-        bytesFromPeers: this.swarmCounters.bytesFromPeers,
-        bytesFromGlobal: this.swarmCounters.bytesFromGlobal,
-        bytesToPeers: this.serving?.server.bytesToPeers ?? 0,
-        peersUsed: this.swarmCounters.peersUsed.size,
-        badRanges: this.swarmCounters.badRanges,
-        peersDropped: this.swarmCounters.peersDropped,
-        downloads: this.swarmCounters.downloads,
-        active: this.partials.size
-      }
+      swarm: this.swarmCounters.stats(this.swarmEnabled, this.swarmAddrs, this.serving?.server.bytesToPeers ?? 0, this.partials.size)
     }
   }
 

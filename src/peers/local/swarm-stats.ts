@@ -17,6 +17,22 @@ export class SwarmCounters {
   peersDropped = 0
   /** Swarm downloads finished. */
   downloads = 0
+
+  /** LocalStats.swarm: these counters, with the serving side's and the state given. */
+  stats (enabled: boolean, addrs: string[], bytesToPeers: number, active: number): SwarmStats {
+    return {
+      enabled,
+      addrs,
+      bytesFromPeers: this.bytesFromPeers,
+      bytesFromGlobal: this.bytesFromGlobal,
+      bytesToPeers,
+      peersUsed: this.peersUsed.size,
+      badRanges: this.badRanges,
+      peersDropped: this.peersDropped,
+      downloads: this.downloads,
+      active
+    }
+  }
 }
 
 /** LocalStats.swarm: the swarm's state and counters on a Local. */
