@@ -215,7 +215,7 @@ async function answerGet (msg: MessageReader, options: ProviderOptions): Promise
   if (small !== undefined) {
     const range = clip(small.data.length, req.offset, req.length)
     const encoded = encodeRangeSync(small.data, small.outboard, range, DEFAULT_GROUP_LOG)
-    await options.egress?.take(encoded.length)
+    if (options.egress !== undefined) await options.egress.take(encoded.length)
     options.onBytes?.('out', encoded.length)
     options.onTransfer?.({ op: 'get', digest: req.digest, bytes: range.length, started })
     return encodeGetInline(msg.id, small.data.length, encoded)
@@ -231,7 +231,7 @@ async function answerGet (msg: MessageReader, options: ProviderOptions): Promise
     const fits = encodedRangeLength(size, range, DEFAULT_GROUP_LOG) <= INLINE_MAX
     if (req.inline && fits) {
       const encoded = await collectEncoded(reader, await store.outboard(cid), range)
-      await options.egress?.take(encoded.length)
+      if (options.egress !== undefined) await options.egress.take(encoded.length)
       options.onBytes?.('out', encoded.length)
       options.onTransfer?.({ op: 'get', digest: req.digest, bytes: range.length, started })
       return encodeGetInline(msg.id, size, encoded)
@@ -241,7 +241,7 @@ async function answerGet (msg: MessageReader, options: ProviderOptions): Promise
     const end = (Math.floor(range.offset / groupLen) + PARTIAL_GROUPS) * groupLen
     const start = { offset: range.offset, length: end - range.offset }
     const encoded = await collectEncoded(reader, await store.outboard(cid), start)
-    await options.egress?.take(encoded.length)
+    if (options.egress !== undefined) await options.egress.take(encoded.length)
     options.onBytes?.('out', encoded.length)
     options.onTransfer?.({ op: 'get', digest: req.digest, bytes: start.length, started, partial: true })
     return encodeGetPartial(msg.id, size, start.length, encoded)
