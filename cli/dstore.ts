@@ -5,7 +5,7 @@
  */
 import {
   createGlobal, createLocal, parseCID, repoPeerId, DEFAULT_CONNECTION_LIMITS, READERS_FILE, WRITERS_FILE,
-  startHttpServer, globalBackend, createMetrics, createMetricsRegistry, globalMetricsSource, MIN_EGRESS,
+  startHttpServer, globalBackend, createMetrics, createMetricsRegistry, globalMetricsSource,
   type AccessLists, type CID, type GlobalPeer, type GlobalStore, type LocalPeer, type HttpServer
 } from '../src/index.js'
 import { stat } from 'node:fs/promises'
@@ -53,14 +53,6 @@ function onOff (value: string): boolean {
   if (v === 'on') return true
   if (v === 'off') return false
   throw new InvalidArgumentError('give on or off')
-}
-
-/** `--max-egress`: a rate (5MB, 5MiB, 40Mbit, 1G, bytes per second) of at least MIN_EGRESS. */
-function egressRate (value: string): number {
-  const rate = parseRate(value)
-  if (typeof rate === 'string') throw new InvalidArgumentError(rate)
-  if (rate < MIN_EGRESS) throw new InvalidArgumentError(`At least ${MIN_EGRESS} bytes per second (64 KiB/s) is needed: below that, Locals' transfers could time out`)
-  return rate
 }
 
 /** Accumulates a repeatable option's values. */
@@ -161,7 +153,7 @@ program.command('global')
   .option('--repo <dir>', 'repository folder ($DSTORE_REPO, default ~/.dstore)')
   .addOption(new Option('--listen <multiaddr...>', `TCP addresses to listen on, /ip4|ip6/HOST/tcp/PORT (default ${DEFAULT_LISTEN}, or a free port if it is taken)`).argParser(checkListen))
   .addOption(new Option('--max-blob-size <bytes>', 'refuse values larger than this').argParser(nonNegativeInt))
-  .addOption(new Option('--max-egress <rate>', 'cap on the value bytes sent to all peers together, per second: 5MB, 5MiB, 40Mbit, 1G or a number of bytes (default: no cap)').argParser(egressRate))
+  .addOption(new Option('--max-egress <rate>', 'cap the value bytes Global sends, over all Locals, per second: 5000000 (bytes/s), 5MB, 5MiB, 40Mbit (default: no cap; at least 64 KiB/s)').argParser(parseRate))
   .addOption(new Option('--encryption <kinds...>', 'connection encryption, in order of preference').choices(['tls', 'noise']))
   .option('--allow-writer <peerId>', `a PeerId that may put and delete (repeatable; added to <repo>/${WRITERS_FILE})`, collectList)
   .option('--allow-reader <peerId>', `a PeerId that may read (repeatable; added to <repo>/${READERS_FILE}); with none, anyone may read`, collectList)
@@ -279,13 +271,13 @@ A client's PeerId is printed by \`dstore id\`.`)
     if (opts.json === true) {
       const { writers, readers } = global.accessLists
       const access = { writers: writers === undefined ? null : [...writers], readers: readers === undefined ? null : [...readers] }
-      process.stdout.write(JSON.stringify({ peerId: global.peerId, multiaddrs: global.multiaddrs, repo, addrFile: global.addrFile, store: choice.kind === 's3' ? choice.url : join(repo, 'store'), access, maxEgress: opts.maxEgress ?? null, http: http?.url ?? null, ...(http !== undefined ? { httpFile } : {}) }) + '\n')
+      process.stdout.write(JSON.stringify({ peerId: global.peerId, multiaddrs: global.multiaddrs, repo, addrFile: global.addrFile, store: choice.kind === 's3' ? choice.url : join(repo, 'store'), access, http: http?.url ?? null, ...(http !== undefined ? { httpFile } : {}), maxEgress: opts.maxEgress ?? null }) + '\n')
     } else {
       for (const addr of global.multiaddrs) process.stdout.write(`Dstore server listening on ${addr}\n`)
       process.stdout.write(`PeerId: ${global.peerId}\nRepo: ${repo} (addresses in ${global.addrFile})\n`)
       if (choice.kind === 's3') process.stdout.write(`Store: ${choice.url}${choice.endpoint !== undefined ? ` at ${choice.endpoint}` : ''}\n`)
       process.stdout.write(`Access: ${describeAccess(global.accessLists)}\n`)
-      if (opts.maxEgress !== undefined) process.stdout.write(`Egress: at most ${formatBytes(opts.maxEgress)}/s (${opts.maxEgress} bytes/s)\n`)
+      if (opts.maxEgress !== undefined) process.stdout.write(`Egress: at most ${formatBytes(opts.maxEgress)}/s (${opts.maxEgress} bytes/s) to all Locals together\n`)
       if (http !== undefined) process.stdout.write(`HTTP: ${http.url} (URL in ${httpFile})\n`)
       for (const line of notes) process.stdout.write(`Note: ${line}\n`)
       process.stdout.write('Press Ctrl+C to stop.\n')
