@@ -81,7 +81,8 @@ describe('swarm serving: a Local serves verified ranges to other Locals', functi
 
   it('announces to Global what it caches of 4 MiB or more, with its address, and what leaves its cache', async function () {
     const digest = cid.multihash.digest
-    await waitFor(() => global.swarm.tracker.sources(digest).some(s => s.peerId === b.peerId), 10_000, "Global's tracker to list B")
+    // Listed complete (a swarm GET lists the asker as fetching first; the ANNOUNCE follows the caching).
+    await waitFor(() => global.swarm.tracker.sources(digest).some(s => s.peerId === b.peerId && s.complete), 10_000, "Global's tracker to list B as complete")
     const source = global.swarm.tracker.sources(digest).find(s => s.peerId === b.peerId)
     assert.equal(source?.complete, true)
     assert.deepEqual(source?.addrs.map(a => a.toString()), b.swarmAddrs.map(a => a.replace(`/p2p/${b.peerId}`, '')))
@@ -92,11 +93,11 @@ describe('swarm serving: a Local serves verified ranges to other Locals', functi
     const tight = await c.local(global, { repo: liarRepo, listen: ['/ip4/127.0.0.1/tcp/0'], cacheSize: 10 * MiB })
     const second = await global.put(pseudoRandom(5 * MiB, 21))
     await tight.get(cid)
-    await waitFor(() => global.swarm.tracker.sources(digest).some(s => s.peerId === tight.peerId), 10_000, 'the tight Local to be listed')
+    await waitFor(() => global.swarm.tracker.sources(digest).some(s => s.peerId === tight.peerId && s.complete), 10_000, 'the tight Local to be listed')
     await tight.get(second)
     assert.equal(tight.stats().evictions, 1)
     await waitFor(() => !global.swarm.tracker.sources(digest).some(s => s.peerId === tight.peerId), 10_000, 'the evicted value to be announced dropped')
-    assert.equal(global.swarm.tracker.sources(second.multihash.digest).some(s => s.peerId === tight.peerId), true)
+    await waitFor(() => global.swarm.tracker.sources(second.multihash.digest).some(s => s.peerId === tight.peerId && s.complete), 10_000, 'the second value to be listed')
     assert.equal(global.swarm.tracker.sources(small.multihash.digest).some(s => s.peerId === b.peerId), false, 'a 1 MiB value is not announced')
     await tight.stop()
   })
