@@ -17,11 +17,14 @@ import {
   type LocalPeer, type LocalPutOptions
 } from '../src/index.js'
 import { makeRepo, resolveGlobal, resolveRepo } from './config.js'
-import { parseHttpListen, readTokenFile, removeUrlFile, startDaemonHttp, type HttpListen } from './http-listen.js'
+import { listenOrFallBack, parseHttpListen, readTokenFile, removeUrlFile, startDaemonHttp, type HttpListen } from './http-listen.js'
+import { LISTEN_OFF, SWARM_LISTENER } from './listen.js'
 import { UsageError, formatBytes } from './output.js'
 
 /** The HTTP address `dstore local` listens on unless told otherwise. */
 export const DEFAULT_LOCAL_HTTP = '127.0.0.1:5081'
+/** Where `dstore local` listens for other Locals (the swarm) unless told otherwise. */
+export const DEFAULT_LOCAL_LISTEN = '/ip4/0.0.0.0/tcp/4002'
 /** The file naming a running daemon's URL, in the repository. */
 export const LOCAL_HTTP_FILE = 'local.http'
 /** How long a client command waits for the daemon to answer its probe before falling back. */
@@ -98,6 +101,10 @@ export interface LocalDaemonOptions {
   recheckInterval?: number
   http?: HttpListen
   httpToken?: string
+  /** The swarm's listen addresses (`--listen`), or [{@link LISTEN_OFF}]. @default [DEFAULT_LOCAL_LISTEN] */
+  listen?: string[]
+  /** `--swarm on|off`. @default true */
+  swarm?: boolean
   json?: boolean
   version: string
 }
@@ -122,20 +129,33 @@ export async function runLocalDaemon (opts: LocalDaemonOptions): Promise<void> {
     process.once('SIGINT', resolve)
     process.once('SIGTERM', resolve)
   })
-  // One registry for this Local: libp2p's series and dstore's (GET /metrics).
-  const registry = createMetricsRegistry()
+  const swarm = opts.swarm !== false
+  // With the swarm off nothing listens; `--listen off`: the swarm fetches from others, serves nobody.
+  const listenAddrs = !swarm || opts.listen?.[0] === LISTEN_OFF ? [] : opts.listen ?? [DEFAULT_LOCAL_LISTEN]
+  const notes: string[] = []
+  if (!swarm && opts.listen !== undefined && opts.listen[0] !== LISTEN_OFF) notes.push('--swarm off: the --listen addresses are not listened on')
+  // One registry for this Local: libp2p's series and dstore's (GET /metrics); a new one for each
+  // attempt, since a failed start may have registered libp2p's series in the last.
+  let registry = createMetricsRegistry()
+  const start = async (listen: string[]): Promise<LocalPeer> => {
+    registry = createMetricsRegistry()
+    return await createLocal({ global: addrs, repo, cacheSize: opts.cacheSize, connectTimeout: opts.connectTimeout, recheckInterval: opts.recheckInterval, metricsRegistry: registry, listen, swarm })
+  }
   let local: LocalPeer
   try {
-    local = await createLocal({ global: addrs, repo, cacheSize: opts.cacheSize, connectTimeout: opts.connectTimeout, recheckInterval: opts.recheckInterval, metricsRegistry: registry })
+    // The default address taken (another daemon on this host): a free port, and a Note saying so.
+    const started = await listenOrFallBack(SWARM_LISTENER, listenAddrs, opts.listen !== undefined, start)
+    local = started.server
+    if (started.note !== undefined) notes.push(started.note)
   } catch (err) {
-    // The repository's identity (a corrupt or unreadable local.key) is not the address's fault.
-    if (err instanceof StorageError) throw err
+    // The repository's identity (a corrupt or unreadable local.key) is not the address's fault;
+    // nor is a listen address that cannot be listened on (listenOrFallBack's one line).
+    if (err instanceof StorageError || err instanceof UsageError) throw err
     throw new UsageError(`bad Global address ${addrs.join(', ')}: ${(err as Error).message}`, 2)
   }
   const log = (line: string): void => { process.stderr.write(`dstore: ${line}\n`) }
   const listen = opts.http ?? parseHttpListen(DEFAULT_LOCAL_HTTP)
   const file = join(repo, LOCAL_HTTP_FILE)
-  const notes: string[] = []
   const writes: DaemonWrites = token !== undefined ? 'token' : listen !== 'off' && isLoopbackHost(listen.host) ? 'open' : 'read-only'
   let http: HttpServer | undefined
   if (listen !== 'off') {
@@ -162,11 +182,16 @@ export async function runLocalDaemon (opts: LocalDaemonOptions): Promise<void> {
   // Not awaited: the daemon serves at once, and its calls wait for Global as a Local's do.
   local.ready().catch(() => { if (!local.connected) log(`Global at ${addrs.join(', ')} is not reachable yet; still trying`) })
   const cacheSize = local.cache.maxBytes
+  // Where other Locals dial this one (also in /status `swarm.addrs`).
+  const swarmAddrs = local.swarmAddrs
   if (opts.json === true) {
-    process.stdout.write(JSON.stringify({ peerId: local.peerId, global: addrs, repo, cacheSize, http: http?.url ?? null, ...(http !== undefined ? { httpFile: file } : {}) }) + '\n')
+    process.stdout.write(JSON.stringify({ peerId: local.peerId, global: addrs, repo, cacheSize, http: http?.url ?? null, ...(http !== undefined ? { httpFile: file } : {}), swarm: { enabled: swarm, addrs: swarmAddrs } }) + '\n')
   } else {
     process.stdout.write(`Local daemon for Global ${addrs.join(', ')}\nPeerId: ${local.peerId}\nCache: ${formatBytes(cacheSize)}\n`)
     if (http !== undefined) process.stdout.write(`HTTP: ${http.url} (URL in ${file})\n`)
+    if (!swarm) process.stdout.write('Swarm: off\n')
+    else if (swarmAddrs.length === 0) process.stdout.write('Swarm: on, serving no other Local (--listen off)\n')
+    else for (const addr of swarmAddrs) process.stdout.write(`Swarm: ${addr}\n`)
     for (const line of notes) process.stdout.write(`Note: ${line}\n`)
     process.stdout.write('Press Ctrl+C to stop.\n')
   }

@@ -14,16 +14,17 @@ import { basename, join } from 'node:path'
 import { Command, CommanderError, Option, InvalidArgumentError } from 'commander'
 import { makeRepo, namedGlobal, resolveGlobal, resolveRepo } from './config.js'
 import { isStdin, openInput } from './input.js'
-import { checkListen, describeListenFailure } from './listen.js'
+import { checkListen, checkLocalListen, describeListenFailure } from './listen.js'
 import { parseHttpListen, readTokenFile, removeUrlFile, startDaemonHttp, type HttpListen } from './http-listen.js'
 import { UsageError, describeError, errorJson, formatBytes, jsonErrors, progressBar, reportError } from './output.js'
-import { DEFAULT_LOCAL_HTTP, findDaemon, runLocalDaemon, type LocalApi } from './daemon.js'
+import { DEFAULT_LOCAL_HTTP, DEFAULT_LOCAL_LISTEN, findDaemon, runLocalDaemon, type LocalApi } from './daemon.js'
 import { runRepl } from './repl.js'
 import { interruptedStatus, onStopSignal, reportInterrupted } from './signals.js'
 import { planTarget, writeOut, type Target } from './target.js'
 import { createFsStore, StorageError, type FsBlobStore } from '../src/index.js'
 import { storeChoice, storeOptions, type StoreFlags } from './store-flags.js'
 import { openS3Store, verifyS3 } from './s3-store.js'
+import { parseRate } from './rate.js'
 
 /** Above this a put goes on a blob stream (the protocol's inline limit), and a file is hashed first. */
 const INLINE_PUT_MAX = 256 * 1024
@@ -44,6 +45,14 @@ function positiveInt (value: string): number {
   const n = Number(value)
   if (!Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError('must be a whole number of 1 or more')
   return n
+}
+
+/** commander's parser for an on|off flag. */
+function onOff (value: string): boolean {
+  const v = value.trim().toLowerCase()
+  if (v === 'on') return true
+  if (v === 'off') return false
+  throw new InvalidArgumentError('give on or off')
 }
 
 /** Accumulates a repeatable option's values. */
@@ -144,6 +153,7 @@ program.command('global')
   .option('--repo <dir>', 'repository folder ($DSTORE_REPO, default ~/.dstore)')
   .addOption(new Option('--listen <multiaddr...>', `TCP addresses to listen on, /ip4|ip6/HOST/tcp/PORT (default ${DEFAULT_LISTEN}, or a free port if it is taken)`).argParser(checkListen))
   .addOption(new Option('--max-blob-size <bytes>', 'refuse values larger than this').argParser(nonNegativeInt))
+  .addOption(new Option('--max-egress <rate>', 'cap the value bytes Global sends, over all Locals, per second: 5000000 (bytes/s), 5MB, 5MiB, 40Mbit (default: no cap; at least 64 KiB/s)').argParser(parseRate))
   .addOption(new Option('--encryption <kinds...>', 'connection encryption, in order of preference').choices(['tls', 'noise']))
   .option('--allow-writer <peerId>', `a PeerId that may put and delete (repeatable; added to <repo>/${WRITERS_FILE})`, collectList)
   .option('--allow-reader <peerId>', `a PeerId that may read (repeatable; added to <repo>/${READERS_FILE}); with none, anyone may read`, collectList)
@@ -173,7 +183,7 @@ Global listening elsewhere without one refuses to start. The files <repo>/${WRIT
 <repo>/${READERS_FILE} hold one PeerId per line (# comments); send SIGHUP to re-read them.
 A client's PeerId is printed by \`dstore id\`.`)
   .action(async (opts: {
-    repo?: string, listen?: string[], maxBlobSize?: number, encryption?: Array<'tls' | 'noise'>, json?: boolean,
+    repo?: string, listen?: string[], maxBlobSize?: number, maxEgress?: number, encryption?: Array<'tls' | 'noise'>, json?: boolean,
     allowWriter?: string[], allowReader?: string[], insecureOpenWrites?: boolean, maxConnectionsPerPeer?: number, peerGlobal?: string[],
     handshakeTimeout?: number, maxPendingPerIp?: number, maxPending?: number, http?: HttpListen, httpToken?: string
   } & StoreFlags) => {
@@ -187,6 +197,7 @@ A client's PeerId is printed by \`dstore id\`.`)
     const base = {
       repo,
       maxBlobSize: opts.maxBlobSize,
+      maxEgress: opts.maxEgress,
       encryption: opts.encryption,
       allowWriters: opts.allowWriter,
       allowReaders: opts.allowReader,
@@ -260,12 +271,13 @@ A client's PeerId is printed by \`dstore id\`.`)
     if (opts.json === true) {
       const { writers, readers } = global.accessLists
       const access = { writers: writers === undefined ? null : [...writers], readers: readers === undefined ? null : [...readers] }
-      process.stdout.write(JSON.stringify({ peerId: global.peerId, multiaddrs: global.multiaddrs, repo, addrFile: global.addrFile, store: choice.kind === 's3' ? choice.url : join(repo, 'store'), access, http: http?.url ?? null, ...(http !== undefined ? { httpFile } : {}) }) + '\n')
+      process.stdout.write(JSON.stringify({ peerId: global.peerId, multiaddrs: global.multiaddrs, repo, addrFile: global.addrFile, store: choice.kind === 's3' ? choice.url : join(repo, 'store'), access, http: http?.url ?? null, ...(http !== undefined ? { httpFile } : {}), maxEgress: opts.maxEgress ?? null }) + '\n')
     } else {
       for (const addr of global.multiaddrs) process.stdout.write(`Dstore server listening on ${addr}\n`)
       process.stdout.write(`PeerId: ${global.peerId}\nRepo: ${repo} (addresses in ${global.addrFile})\n`)
       if (choice.kind === 's3') process.stdout.write(`Store: ${choice.url}${choice.endpoint !== undefined ? ` at ${choice.endpoint}` : ''}\n`)
       process.stdout.write(`Access: ${describeAccess(global.accessLists)}\n`)
+      if (opts.maxEgress !== undefined) process.stdout.write(`Egress: at most ${formatBytes(opts.maxEgress)}/s (${opts.maxEgress} bytes/s) to all Locals together\n`)
       if (http !== undefined) process.stdout.write(`HTTP: ${http.url} (URL in ${httpFile})\n`)
       for (const line of notes) process.stdout.write(`Note: ${line}\n`)
       process.stdout.write('Press Ctrl+C to stop.\n')
@@ -290,14 +302,22 @@ program.command('local')
   .addOption(new Option('--recheck-interval <ms>', 're-check every cached CID with a Global this often (0: never); bounds how long a deleted value can be served').default(60_000).argParser(nonNegativeInt))
   .addOption(new Option('--http <host:port|off>', `HTTP address (default ${DEFAULT_LOCAL_HTTP}, or a free port if it is taken); off for none`).argParser(parseHttpListen))
   .option('--http-token <file>', 'a file holding the bearer token HTTP writes must carry (needed for writes on a non-loopback --http)')
+  .addOption(new Option('--listen <multiaddr...>', `TCP addresses other Locals fetch from this one on (the swarm), /ip4|ip6/HOST/tcp/PORT (default ${DEFAULT_LOCAL_LISTEN}, or a free port if it is taken); off to serve no other Local`).argParser(checkLocalListen))
+  .addOption(new Option('--swarm <on|off>', 'fetch large values from other Locals too, and serve them what this one holds (default on); off: only Global, and no listener').argParser(onOff))
   .option('--json', 'print the daemon\'s details as JSON')
   .addHelpText('after', `
+Swarm: a value of 4 MiB or more is fetched in pieces from the other Locals that Global names
+as holding it, as well as from Global; every range is verified against the CID before it is
+used or served on, and a peer whose bytes fail is dropped. Other Locals may fetch from this
+one only while it is connected to Global, and only if Global lets them read. The addresses
+they dial are in /status (swarm.addrs) and in the banner (Swarm:). See README "Swarm".
+
 The URL is written to <repo>/local.http while the daemon runs (removed on a clean stop).
 put, get, cat, stat, has, rm and ls with the same --repo go through it when it answers, so a
 second get of a value is a cache hit; --no-daemon makes them run a Local of their own.
 HTTP: the routes of docs/HTTP.md (GET/HEAD /ipfs/{cid}, POST /ipfs, PUT/DELETE /ipfs/{cid},
 /status, /metrics, the status page at /).`)
-  .action(async (opts: { repo?: string, global?: string[], cacheSize: number, connectTimeout: number, maxBlobSize?: number, recheckInterval: number, http?: HttpListen, httpToken?: string, json?: boolean }) => {
+  .action(async (opts: { repo?: string, global?: string[], cacheSize: number, connectTimeout: number, maxBlobSize?: number, recheckInterval: number, http?: HttpListen, httpToken?: string, listen?: string[], swarm?: boolean, json?: boolean }) => {
     await runLocalDaemon({ ...opts, version: VERSION })
   })
 

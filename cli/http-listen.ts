@@ -1,6 +1,6 @@
 /**
  * `--http HOST:PORT|off` (dstore global, dstore local): parsing the value, listening with the
- * "default port taken -> a free port, and say so" fallback, the `<repo>/{global,local}.http`
+ * "default port taken -> a free port, and say so" fallback (also used by `dstore local --listen`), the `<repo>/{global,local}.http`
  * file naming the URL, and reading `--http-token FILE`.
  */
 import { readFile, rm, writeFile, rename } from 'node:fs/promises'
@@ -34,20 +34,53 @@ const WHY: Record<string, string> = {
   EACCES: 'permission denied (ports below 1024 need privileges)'
 }
 
+/** How {@link listenOrFallBack} names one kind of listener and finds out why it could not listen. */
+export interface ListenerKind<A> {
+  /** What listens, in "cannot listen for NAME on ADDRESS" (`HTTP`, `the swarm`). */
+  name: string
+  /** Its port, in "PORT N is taken" (`HTTP port`, `swarm port`). */
+  port: string
+  /** Why each errno happens, with the fix; another errno is not explained (the error is rethrown). */
+  why: Record<string, string>
+  /** The errno behind a failure to listen and the address it failed on; undefined for any other failure. */
+  failure: (err: unknown, listen: A) => Promise<{ code: string, where: string } | undefined>
+  /** The same listener on a free port, and the port it asked for. */
+  free: (listen: A) => { listen: A, port: number }
+}
+
+const HTTP_LISTENER: ListenerKind<{ host: string, port: number }> = {
+  name: 'HTTP',
+  port: 'HTTP port',
+  why: WHY,
+  failure: async (err, listen) => {
+    const code = (err as NodeJS.ErrnoException).code
+    return code === undefined ? undefined : { code, where: `${listen.host}:${listen.port}` }
+  },
+  free: (listen) => ({ listen: { host: listen.host, port: 0 }, port: listen.port })
+}
+
 /**
- * Calls `start(host, port)`; when the port was not given explicitly and is taken, tries again
- * on a free port and returns a `note` saying so. Any other listen failure is one usage line (exit 1).
+ * Calls `start(listen)`; when the address was not given explicitly and its port is taken, tries
+ * again on a free port and returns a `note` saying so. A listen failure that `kind` explains is
+ * one usage line (exit 1); any other failure is rethrown.
  */
+export async function listenOrFallBack<A, T> (kind: ListenerKind<A>, listen: A, explicit: boolean,
+  start: (listen: A) => Promise<T>): Promise<{ server: T, note?: string }> {
+  try {
+    return { server: await start(listen) }
+  } catch (err) {
+    const failure = await kind.failure(err, listen)
+    if (failure === undefined || kind.why[failure.code] === undefined) throw err
+    if (explicit || failure.code !== 'EADDRINUSE') throw new UsageError(`cannot listen for ${kind.name} on ${failure.where}: ${kind.why[failure.code]}`, 1)
+    const free = kind.free(listen)
+    return { server: await start(free.listen), note: `${kind.port} ${free.port} is taken, so a free port was chosen` }
+  }
+}
+
+/** {@link listenOrFallBack} for an HTTP listener (`--http`). */
 export async function listenWithFallback<T> (listen: { host: string, port: number }, explicit: boolean,
   start: (host: string, port: number) => Promise<T>): Promise<{ server: T, note?: string }> {
-  try {
-    return { server: await start(listen.host, listen.port) }
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code
-    if (code === undefined || WHY[code] === undefined) throw err
-    if (explicit || code !== 'EADDRINUSE') throw new UsageError(`cannot listen for HTTP on ${listen.host}:${listen.port}: ${WHY[code]}`, 1)
-    return { server: await start(listen.host, 0), note: `HTTP port ${listen.port} is taken, so a free port was chosen` }
-  }
+  return await listenOrFallBack(HTTP_LISTENER, listen, explicit, async (l) => await start(l.host, l.port))
 }
 
 /**

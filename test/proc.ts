@@ -1,6 +1,6 @@
 /**
  * Helpers for tests that run the real `dstore` binary (package.json's `bin`, the bundled CLI) in
- * child processes: one-shot commands, and a `dstore global` daemon on a temp repo.
+ * child processes: one-shot commands, a `dstore global` daemon on a temp repo, and `dstore local` daemons.
  */
 import assert from 'node:assert/strict'
 import { spawn, type ChildProcess } from 'node:child_process'
@@ -75,6 +75,45 @@ export async function startGlobal (args: string[], opts: { defaultHttp?: boolean
   const peerId = /^PeerId: (\S+)$/m.exec(stdout)?.[1]
   assert.ok(peerId, stdout)
   return { proc, stdout: () => stdout, stderr: () => stderr, addr: m[1], peerId }
+}
+
+/** A running `dstore local`: its output so far, and its HTTP URL ('' with `--http off`). */
+export interface LocalDaemon { proc: ChildProcess, stdout: () => string, stderr: () => string, url: string }
+
+/**
+ * Starts `dstore local` and waits for its banner (with `--json`, its document). Tests get no
+ * fixed ports: its swarm listener (default /ip4/0.0.0.0/tcp/4002) is on a free loopback port
+ * unless the test gives `--listen`, turns the swarm off, or asks for the default (`defaultListen`).
+ */
+export async function startLocal (args: string[], env: Record<string, string> = {}, opts: { defaultListen?: boolean } = {}): Promise<LocalDaemon> {
+  const given = (flag: string, value: string): boolean => args.some((a, i) => a === flag && args[i + 1] === value)
+  const swarmOff = given('--swarm', 'off')
+  const listen = args.includes('--listen') || swarmOff || opts.defaultListen === true ? [] : ['--listen', '/ip4/127.0.0.1/tcp/0']
+  const proc = spawn(process.execPath, [BIN, 'local', ...listen, ...args], { env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] })
+  let stdout = ''
+  let stderr = ''
+  proc.stdout!.on('data', (b: Buffer) => { stdout += b.toString('utf8') })
+  proc.stderr!.on('data', (b: Buffer) => { stderr += b.toString('utf8') })
+  const json = args.includes('--json')
+  await new Promise<void>((resolve, reject) => {
+    const timer = setTimeout(() => { proc.kill('SIGKILL'); reject(new Error(`dstore local did not start: ${stdout}${stderr}`)) }, 20_000)
+    proc.stdout!.on('data', () => { if (json ? stdout.includes('\n') : stdout.includes('Press Ctrl+C to stop.\n')) { clearTimeout(timer); resolve() } })
+    proc.on('exit', (code) => { clearTimeout(timer); reject(new Error(`dstore local exited with ${String(code)}: ${stdout}${stderr}`)) })
+  })
+  const url = json ? (JSON.parse(stdout) as { http: string | null }).http : /^HTTP: (\S+) \(URL in /m.exec(stdout)?.[1]
+  if (!given('--http', 'off')) assert.ok(url, stdout)
+  return { proc, stdout: () => stdout, stderr: () => stderr, url: url ?? '' }
+}
+
+/** Sends `signal` to a `dstore local` and waits for it to exit, all its output read. */
+export async function stopLocal (d: LocalDaemon, signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
+  if (d.proc.exitCode !== null || d.proc.signalCode !== null) return d.proc.exitCode
+  const closed = new Promise<number | null>(resolve => d.proc.once('close', (code) => { resolve(code) }))
+  d.proc.kill(signal)
+  const timer = setTimeout(() => d.proc.kill('SIGKILL'), 15_000)
+  const code = await closed
+  clearTimeout(timer)
+  return code
 }
 
 /** Sends `signal` and waits for the daemon to exit. */

@@ -63,7 +63,7 @@ describe('dstore CLI', function () {
     it('--help on the root and on every command exits 0 and lists its options', async function () {
       const expected: Record<string, string[]> = {
         '': COMMANDS,
-        global: ['--repo', '--listen', '--max-blob-size', '--encryption', '--allow-writer', '--allow-reader', '--insecure-open-writes', '--json',
+        global: ['--repo', '--listen', '--max-blob-size', '--max-egress <rate>', '40Mbit', '--encryption', '--allow-writer', '--allow-reader', '--insecure-open-writes', '--json',
           ...(['handshakeTimeout', 'maxPendingPerIp', 'maxPending'] as const).map(k => `(default ${DEFAULT_CONNECTION_LIMITS[k]})`),
           '--handshake-timeout <ms>', '--max-pending-per-ip <n>', '--max-pending <n>'],
         put: ['--repo', '--global', '--json', '--connect-timeout', '--no-progress'],

@@ -4,34 +4,9 @@
  * /metrics has dstore's series and libp2p's, and both move with a put and two GETs over HTTP.
  */
 import assert from 'node:assert/strict'
-import { spawn, type ChildProcess } from 'node:child_process'
 import { pseudoRandom, tempDir } from './helpers.js'
-import { BIN, blake3Cid, cleanEnv, startGlobal, stopGlobal, VERSION, type Daemon } from './proc.js'
+import { ONE_LINE, blake3Cid, dstore, startGlobal, startLocal, stopGlobal, stopLocal, VERSION, type Daemon, type LocalDaemon } from './proc.js'
 import { parseProm } from './prom.js'
-
-interface LocalDaemon { proc: ChildProcess, url: string }
-
-async function startLocal (args: string[]): Promise<LocalDaemon> {
-  const proc = spawn(process.execPath, [BIN, 'local', ...args], { env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] })
-  let out = ''
-  proc.stdout!.on('data', (b: Buffer) => { out += b.toString('utf8') })
-  proc.stderr!.on('data', (b: Buffer) => { out += b.toString('utf8') })
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => { proc.kill('SIGKILL'); reject(new Error(`dstore local did not start: ${out}`)) }, 20_000)
-    proc.stdout!.on('data', () => { if (out.includes('Press Ctrl+C to stop.\n')) { clearTimeout(timer); resolve() } })
-    proc.on('exit', (code) => { clearTimeout(timer); reject(new Error(`dstore local exited with ${String(code)}: ${out}`)) })
-  })
-  const url = /^HTTP: (\S+) \(URL in /m.exec(out)?.[1]
-  assert.ok(url, out)
-  return { proc, url }
-}
-
-async function stop (proc: ChildProcess): Promise<void> {
-  if (proc.exitCode !== null || proc.signalCode !== null) return
-  const closed = new Promise(resolve => proc.once('close', resolve))
-  proc.kill('SIGTERM')
-  await closed
-}
 
 describe('the daemons serve /metrics, /status and the status page', function () {
   this.timeout(60_000)
@@ -48,7 +23,7 @@ describe('the daemons serve /metrics, /status and the status page', function () 
     local = await startLocal(['--repo', `${dir.path}/l`, '--global', global.addr, '--http', '127.0.0.1:0'])
   })
   after(async function () {
-    if (local !== undefined) await stop(local.proc)
+    if (local !== undefined) await stopLocal(local)
     if (global !== undefined) await stopGlobal(global)
     await dir?.cleanup()
   })
@@ -109,6 +84,70 @@ describe('the daemons serve /metrics, /status and the status page', function () 
       assert.match(page.headers.get('content-type') ?? '', /^text\/html/)
       assert.match(page.headers.get('content-security-policy') ?? '', /^default-src 'none'; script-src 'sha256-/)
       assert.match(await page.text(), /<title>dstore<\/title>/)
+    }
+  })
+
+  it("the swarm: /status has LocalStats.swarm and GlobalStats.swarm, and /metrics the same figures", async function () {
+    const ls = await (await fetch(`${local.url}/status`)).json() as { peerId: string, swarm: Record<string, unknown> }
+    assert.deepEqual(Object.keys(ls.swarm).sort(), ['active', 'addrs', 'badRanges', 'bytesFromGlobal', 'bytesFromPeers', 'bytesToPeers', 'downloads', 'enabled', 'peersDropped', 'peersUsed'])
+    assert.equal(ls.swarm.enabled, true)
+    // The test helper's --listen /ip4/127.0.0.1/tcp/0: a real port, dialable with this PeerId.
+    const addrs = ls.swarm.addrs as string[]
+    assert.equal(addrs.length, 1, String(addrs))
+    assert.match(addrs[0], new RegExp(`^/ip4/127\\.0\\.0\\.1/tcp/[1-9]\\d*/p2p/${ls.peerId}$`))
+    const gs = await (await fetch(`${globalUrl}/status`)).json() as { swarm: Record<string, unknown> }
+    assert.deepEqual(Object.keys(gs.swarm).sort(), ['badPeerReports', 'egressLimit', 'egressWaitMs', 'sources', 'values'])
+    const l = (await scrape(local.url)).series
+    const g = (await scrape(globalUrl)).series
+    const sw = ls.swarm as Record<string, number>
+    assert.deepEqual({
+      peer: l.get('dstore_swarm_bytes_total{source="peer"}'),
+      global: l.get('dstore_swarm_bytes_total{source="global"}'),
+      served: l.get('dstore_swarm_served_bytes_total'),
+      bad: l.get('dstore_swarm_bad_ranges_total'),
+      used: l.get('dstore_swarm_peers_used'),
+      dropped: l.get('dstore_swarm_peers_dropped_total')
+    }, { peer: sw.bytesFromPeers, global: sw.bytesFromGlobal, served: sw.bytesToPeers, bad: sw.badRanges, used: sw.peersUsed, dropped: sw.peersDropped })
+    const tr = gs.swarm as Record<string, number | null>
+    assert.deepEqual({
+      values: g.get('dstore_tracker_values'),
+      sources: g.get('dstore_tracker_sources'),
+      reports: g.get('dstore_tracker_bad_peer_reports_total'),
+      limit: g.get('dstore_egress_limit_bytes_per_second')
+    }, { values: tr.values, sources: tr.sources, reports: tr.badPeerReports, limit: tr.egressLimit ?? 0 })
+    // Each role has only its own series.
+    assert.equal(g.get('dstore_swarm_served_bytes_total'), undefined)
+    assert.equal(l.get('dstore_tracker_values'), undefined)
+  })
+
+  it('dstore global --max-egress: the cap in the banner, /status swarm.egressLimit and /metrics; bad rates are one line, exit 2', async function () {
+    const g = await startGlobal(['--repo', `${dir.path}/capped`, '--listen', '/ip4/127.0.0.1/tcp/0', '--http', '127.0.0.1:0', '--max-egress', '40Mbit'])
+    try {
+      assert.match(g.stdout(), /^Egress: at most 4\.8 MiB\/s \(5000000 bytes\/s\) to all Locals together$/m)
+      const url = /^HTTP: (http:\/\/\S+) \(URL in /m.exec(g.stdout())?.[1] ?? ''
+      const gs = await (await fetch(`${url}/status`)).json() as { swarm: { egressLimit: number | null } }
+      assert.equal(gs.swarm.egressLimit, 5_000_000)
+      assert.equal((await scrape(url)).series.get('dstore_egress_limit_bytes_per_second'), 5_000_000)
+    } finally {
+      assert.equal((await stopGlobal(g)).code, 0)
+    }
+    // Without the flag: no cap, null in /status (the suite's Global), 0 in /metrics.
+    const gs = await (await fetch(`${globalUrl}/status`)).json() as { swarm: { egressLimit: number | null } }
+    assert.equal(gs.swarm.egressLimit, null)
+    assert.equal((await scrape(globalUrl)).series.get('dstore_egress_limit_bytes_per_second'), 0)
+    const cases: Array<[string, RegExp]> = [
+      ['40Mbps', /ambiguous \(bits or bytes\?\)/],
+      ['5Mb', /ambiguous/],
+      ['1kB', /the lowest cap is 65536 bytes\/s/],
+      ['12XB', /unknown unit "XB"/],
+      ['fast', /give bytes per second/]
+    ]
+    for (const [rate, why] of cases) {
+      const r = await dstore(['global', '--repo', `${dir.path}/bad`, '--listen', '/ip4/127.0.0.1/tcp/0', '--http', 'off', '--max-egress', rate])
+      assert.equal(r.code, 2, `${rate}: ${r.stderr}`)
+      assert.match(r.stderr, ONE_LINE, rate)
+      assert.match(r.stderr, why, rate)
+      assert.equal(r.out, '', rate)
     }
   })
 })

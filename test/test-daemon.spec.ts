@@ -4,44 +4,12 @@
  * `<repo>/local.http` (DSTORE_REPO), exactly as a user's would.
  */
 import assert from 'node:assert/strict'
-import { spawn, type ChildProcess } from 'node:child_process'
 import { readFile, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { createLocal, type LocalPeer } from '../src/index.js'
 import { pseudoRandom, tempDir } from './helpers.js'
 import { waitFor } from './net.js'
-import { BIN, blake3Cid, cleanEnv, dstore, freePort, startGlobal, stopGlobal, type Daemon, type Result } from './proc.js'
-
-interface LocalDaemon { proc: ChildProcess, stdout: () => string, stderr: () => string, url: string }
-
-/** Starts `dstore local` and waits for its banner. */
-async function startLocal (args: string[], env: Record<string, string>): Promise<LocalDaemon> {
-  const proc = spawn(process.execPath, [BIN, 'local', ...args], { env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] })
-  let stdout = ''
-  let stderr = ''
-  proc.stdout!.on('data', (b: Buffer) => { stdout += b.toString('utf8') })
-  proc.stderr!.on('data', (b: Buffer) => { stderr += b.toString('utf8') })
-  await new Promise<void>((resolve, reject) => {
-    const timer = setTimeout(() => { proc.kill('SIGKILL'); reject(new Error(`dstore local did not start: ${stdout}${stderr}`)) }, 20_000)
-    const json = args.includes('--json')
-    proc.stdout!.on('data', () => { if (json ? stdout.includes('\n') : stdout.includes('Press Ctrl+C to stop.\n')) { clearTimeout(timer); resolve() } })
-    proc.on('exit', (code) => { clearTimeout(timer); reject(new Error(`dstore local exited with ${String(code)}: ${stdout}${stderr}`)) })
-  })
-  const url = args.includes('--json') ? (JSON.parse(stdout) as { http: string | null }).http : /^HTTP: (\S+) \(URL in /m.exec(stdout)?.[1]
-  if (!args.includes('off')) assert.ok(url, stdout)
-  return { proc, stdout: () => stdout, stderr: () => stderr, url: url ?? '' }
-}
-
-/** Sends `signal` and waits for the daemon to exit, all its output read. */
-async function stopLocal (d: LocalDaemon, signal: NodeJS.Signals = 'SIGTERM'): Promise<number | null> {
-  if (d.proc.exitCode !== null || d.proc.signalCode !== null) return d.proc.exitCode
-  const closed = new Promise<number | null>(resolve => d.proc.once('close', (code) => { resolve(code) }))
-  d.proc.kill(signal)
-  const timer = setTimeout(() => d.proc.kill('SIGKILL'), 15_000)
-  const code = await closed
-  clearTimeout(timer)
-  return code
-}
+import { ONE_LINE, blake3Cid, dstore, freePort, startGlobal, startLocal, stopGlobal, stopLocal, type Daemon, type LocalDaemon, type Result } from './proc.js'
 
 /** The daemon's cache figures, from GET /status. */
 async function cacheOf (d: LocalDaemon): Promise<{ hits: number, misses: number, entries: number }> {
@@ -85,7 +53,7 @@ describe('dstore local (the Local daemon) and the CLI through it', function () {
   it('--help: dstore local lists its options; every client command lists --no-daemon', async function () {
     const local = await dstore(['local', '--help'])
     assert.equal(local.code, 0)
-    for (const word of ['--repo', '--global', '--cache-size', '--http <host:port|off>', '--http-token', '--json', '127.0.0.1:5081', 'local.http']) assert.ok(local.out.replace(/\s+/g, ' ').includes(word), word)
+    for (const word of ['--repo', '--global', '--cache-size', '--http <host:port|off>', '--http-token', '--json', '127.0.0.1:5081', 'local.http', '--listen <multiaddr...>', '/ip4/0.0.0.0/tcp/4002', 'off to serve no other Local', '--swarm <on|off>', 'Swarm:']) assert.ok(local.out.replace(/\s+/g, ' ').includes(word), word)
     const helps = await Promise.all(['put', 'get', 'cat', 'stat', 'has', 'rm', 'ls'].map(async c => await dstore([c, '--help'])))
     for (const h of helps) assert.match(h.out, /--no-daemon/)
   })
@@ -245,6 +213,164 @@ describe('dstore local (the Local daemon) and the CLI through it', function () {
     }
   })
 
+  describe('the swarm flags: --listen and --swarm', function () {
+    /** Runs `fn` with a fresh repository naming the test's Global. */
+    async function withRepo<T> (fn: (env: Record<string, string>, path: string) => Promise<T>): Promise<T> {
+      const other = await tempDir('dstore-daemon-swarm-')
+      try {
+        await writeFile(join(other.path, 'global.addr'), global.addr + '\n')
+        return await fn({ DSTORE_REPO: other.path }, other.path)
+      } finally {
+        await other.cleanup()
+      }
+    }
+    type SwarmStatus = { enabled: boolean, addrs: string[], bytesFromPeers: number, badRanges: number }
+    const swarmOf = async (d: LocalDaemon): Promise<SwarmStatus & { peerId: string }> => {
+      const doc = await (await fetch(`${d.url}/status`)).json() as { peerId: string, swarm: SwarmStatus }
+      return { ...doc.swarm, peerId: doc.peerId }
+    }
+    /** A TCP connection to a multiaddr's /ip4/…/tcp/… part opens (something listens there). */
+    const tcpOpens = async (addr: string): Promise<boolean> => {
+      const m = /^\/ip4\/([^/]+)\/tcp\/(\d+)\//.exec(addr)
+      assert.ok(m, addr)
+      const { connect } = await import('node:net')
+      return await new Promise(resolve => {
+        const sock = connect({ host: m[1], port: Number(m[2]) }, () => { sock.destroy(); resolve(true) })
+        sock.once('error', () => { resolve(false) })
+      })
+    }
+
+    it('bad values: one dstore: line, exit 2, nothing started', async function () {
+      await withRepo(async (env, path) => {
+        const cases: Array<[string[], RegExp]> = [
+          [['--swarm', 'maybe'], /--swarm <on\|off>.*'maybe' is invalid\. give on or off/],
+          [['--listen', '/ip4/1.2.3/tcp/4'], /--listen <multiaddr\.\.\.>.*'\/ip4\/1\.2\.3\/tcp\/4' is invalid\. not a multiaddr/],
+          [['--listen', 'garbage'], /'garbage' is invalid\. not a multiaddr/],
+          [['--listen', '/ip4/127.0.0.1/udp/4002'], /A Local listens on TCP only/],
+          [['--listen', '/ip4/127.0.0.1/tcp/70000'], /is invalid/],
+          [['--listen', 'off', '/ip4/127.0.0.1/tcp/0'], /off means no listener: give it alone/],
+          [['--listen', '/ip4/127.0.0.1/tcp/0', '--listen', 'off'], /off means no listener: give it alone/]
+        ]
+        for (const [args, why] of cases) {
+          const r = await dstore(['local', '--http', '127.0.0.1:0', ...args], { env })
+          assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`)
+          assert.match(r.stderr, ONE_LINE, args.join(' '))
+          assert.match(r.stderr, why, args.join(' '))
+          assert.equal(r.out, '', args.join(' '))
+        }
+        assert.equal(await exists(join(path, 'local.http')), false, 'no daemon started')
+      })
+    })
+
+    it('an explicit --listen address that is taken: exit 1, one line naming it (no fallback)', async function () {
+      const { createServer } = await import('node:net')
+      const blocker = createServer()
+      await new Promise<void>(resolve => blocker.listen(0, '127.0.0.1', resolve))
+      const port = (blocker.address() as { port: number }).port
+      try {
+        await withRepo(async (env, path) => {
+          const r = await dstore(['local', '--http', '127.0.0.1:0', '--listen', `/ip4/127.0.0.1/tcp/${port}`], { env })
+          assert.equal(r.code, 1, r.stderr)
+          assert.equal(r.stderr, `dstore: cannot listen for the swarm on /ip4/127.0.0.1/tcp/${port}: address already in use (use another port, or /tcp/0 for a free one)\n`)
+          assert.equal(await exists(join(path, 'local.http')), false)
+        })
+      } finally {
+        await new Promise(resolve => blocker.close(resolve))
+      }
+    })
+
+    it('the swarm on (the default): its dialable addresses, with the PeerId, in the banner and in /status', async function () {
+      await withRepo(async (env) => {
+        const d = await startLocal(['--http', '127.0.0.1:0', '--listen', '/ip4/127.0.0.1/tcp/0', '--listen', '/ip4/127.0.0.1/tcp/0'], env)
+        try {
+          const sw = await swarmOf(d)
+          assert.equal(sw.enabled, true)
+          assert.equal(sw.addrs.length, 2, String(sw.addrs))
+          for (const a of sw.addrs) {
+            assert.match(a, new RegExp(`^/ip4/127\\.0\\.0\\.1/tcp/[1-9]\\d*/p2p/${sw.peerId}$`))
+            assert.equal(await tcpOpens(a), true, `something listens on ${a}`)
+          }
+          assert.deepEqual([...d.stdout().matchAll(/^Swarm: (\S+)$/gm)].map(m => m[1]), sw.addrs)
+          assert.equal(sw.bytesFromPeers, 0)
+          assert.equal(sw.badRanges, 0)
+        } finally {
+          assert.equal(await stopLocal(d), 0)
+        }
+      })
+    })
+
+    it('--swarm off: /status says enabled false with no address, and so do the banner and --json', async function () {
+      await withRepo(async (env) => {
+        const d = await startLocal(['--http', '127.0.0.1:0', '--swarm', 'off'], env)
+        try {
+          const sw = await swarmOf(d)
+          assert.equal(sw.enabled, false)
+          assert.deepEqual(sw.addrs, [])
+          assert.match(d.stdout(), /^Swarm: off$/m)
+          assert.doesNotMatch(d.stdout(), /^Note:/m)
+        } finally {
+          assert.equal(await stopLocal(d), 0)
+        }
+        // With --listen too: not listened on, and a Note says so. --json has the same figures.
+        const j = await startLocal(['--json', '--http', '127.0.0.1:0', '--swarm', 'off', '--listen', '/ip4/127.0.0.1/tcp/0'], env)
+        try {
+          assert.deepEqual((JSON.parse(j.stdout()) as { swarm: unknown }).swarm, { enabled: false, addrs: [] })
+          assert.deepEqual(await swarmOf(j).then(s => [s.enabled, s.addrs]), [false, []])
+        } finally {
+          assert.equal(await stopLocal(j), 0)
+        }
+        const n = await startLocal(['--http', '127.0.0.1:0', '--swarm', 'off', '--listen', '/ip4/127.0.0.1/tcp/0'], env)
+        try {
+          assert.match(n.stdout(), /^Note: --swarm off: the --listen addresses are not listened on$/m)
+        } finally {
+          assert.equal(await stopLocal(n), 0)
+        }
+      })
+    })
+
+    it('--listen off: the swarm stays on but serves nobody (no address); --swarm on is the default spelled out', async function () {
+      await withRepo(async (env) => {
+        const d = await startLocal(['--http', '127.0.0.1:0', '--listen', 'off', '--swarm', 'on'], env)
+        try {
+          const sw = await swarmOf(d)
+          assert.equal(sw.enabled, true)
+          assert.deepEqual(sw.addrs, [])
+          assert.match(d.stdout(), /^Swarm: on, serving no other Local \(--listen off\)$/m)
+        } finally {
+          assert.equal(await stopLocal(d), 0)
+        }
+      })
+    })
+
+    it('the default swarm port (4002) taken: a free port, and a Note line saying so', async function () {
+      // Whatever holds 4002 now (maybe nothing): the test holds it, on every interface, for the daemon's start.
+      const { createServer } = await import('node:net')
+      const blocker = createServer()
+      const held = await new Promise<boolean>(resolve => { blocker.once('error', () => { resolve(false) }); blocker.listen(4002, '0.0.0.0', () => { resolve(true) }) })
+      try {
+        await withRepo(async (env) => {
+          const d = await startLocal(['--http', '127.0.0.1:0'], env, { defaultListen: true })
+          try {
+            assert.match(d.stdout(), /^Note: swarm port 4002 is taken, so a free port was chosen$/m)
+            const sw = await swarmOf(d)
+            assert.ok(sw.addrs.length >= 1, String(sw.addrs))
+            // 0.0.0.0: one address per interface, all on the same free port, loopback among them.
+            const ports = new Set(sw.addrs.map(a => /\/tcp\/(\d+)\//.exec(a)?.[1]))
+            assert.equal(ports.size, 1, String(sw.addrs))
+            assert.notEqual([...ports][0], '4002')
+            const loopback = sw.addrs.find(a => a.startsWith('/ip4/127.0.0.1/'))
+            assert.ok(loopback, String(sw.addrs))
+            assert.equal(await tcpOpens(loopback), true)
+          } finally {
+            assert.equal(await stopLocal(d), 0)
+          }
+        })
+      } finally {
+        if (held) await new Promise(resolve => blocker.close(resolve))
+      }
+    })
+  })
+
   describe('stopping, crashing, restarting', function () {
     it('SIGTERM stops it cleanly: exit 0, "Local stopped.", local.http removed; the CLI then falls back', async function () {
       const code = await stopLocal(daemon)
@@ -324,8 +450,13 @@ describe('dstore local (the Local daemon) and the CLI through it', function () {
         await writeFile(join(other.path, 'global.addr'), global.addr + '\n')
         const d = await startLocal(['--json', '--http', 'off', '--cache-size', '1000000'], { DSTORE_REPO: other.path })
         const doc = JSON.parse(d.stdout()) as Record<string, unknown>
-        assert.deepEqual(Object.keys(doc).sort(), ['cacheSize', 'global', 'http', 'peerId', 'repo'])
+        assert.deepEqual(Object.keys(doc).sort(), ['cacheSize', 'global', 'http', 'peerId', 'repo', 'swarm'])
         assert.equal(doc.http, null)
+        // The swarm on its (test) listener: the address other Locals dial, with this PeerId.
+        const swarm = doc.swarm as { enabled: boolean, addrs: string[] }
+        assert.equal(swarm.enabled, true)
+        assert.equal(swarm.addrs.length, 1)
+        assert.match(swarm.addrs[0], new RegExp(`^/ip4/127\\.0\\.0\\.1/tcp/[1-9]\\d*/p2p/${String(doc.peerId)}$`))
         assert.equal(doc.cacheSize, 1000000)
         assert.deepEqual(doc.global, [global.addr])
         assert.equal(await exists(join(other.path, 'local.http')), false)

@@ -45,10 +45,10 @@ describe('protocol messages', () => {
       refuses(() => decodeEvict(read(encodeStat(1, [d(4)]))), /expected EVICT/)
     })
 
-    it('round-trips GET with both flags, and "to the end" as the none value', () => {
-      for (const [inline, partial] of [[false, false], [true, false], [true, true], [false, true]]) {
-        const req = decodeGet(read(encodeGet(3, { digest: d(5), offset: 2 ** 40, length: U64_NONE, inline, partial })))
-        assert.deepEqual(req, { digest: d(5), offset: 2 ** 40, length: U64_NONE, inline, partial })
+    it('round-trips GET with its three flags, and "to the end" as the none value', () => {
+      for (const [inline, partial, swarm] of [[false, false, false], [true, false, false], [true, true, false], [false, true, false], [true, true, true], [false, false, true]]) {
+        const req = decodeGet(read(encodeGet(3, { digest: d(5), offset: 2 ** 40, length: U64_NONE, inline, partial, swarm })))
+        assert.deepEqual(req, { digest: d(5), offset: 2 ** 40, length: U64_NONE, inline, partial, swarm })
       }
     })
 
@@ -122,13 +122,13 @@ describe('protocol messages', () => {
     it('refuses a GET from offset "none", with unknown flag bits, and a LIST cursor flag above 1', () => {
       refuses(() => decodeGet(read(encodeGet(1, { digest: d(1), offset: U64_NONE, length: 5, inline: true }))), /offset/)
       const get = encodeGet(1, { digest: d(1), offset: 0, length: 5, inline: true })
-      get[get.length - 1] = 0x05
+      get[get.length - 1] = 0x09
       refuses(() => decodeGet(read(get)), /unknown bits/)
       refuses(() => decodeList(read(withHeader(KIND.LIST, 1, Uint8Array.of(2, 0, 1)))), /cursor flag/)
     })
 
     it('refuses GET answers of an unknown mode, without a size, or whose start and its length disagree', () => {
-      refuses(() => decodeGetAnswer(read(withHeader(KIND.GET | RESPONSE, 1, Uint8Array.of(2, 0, 0, 0, 0, 0, 0, 0, 1)))), /mode/)
+      refuses(() => decodeGetAnswer(read(withHeader(KIND.GET | RESPONSE, 1, Uint8Array.of(3, 0, 0, 0, 0, 0, 0, 0, 1)))), /mode/)
       refuses(() => decodeGetAnswer(read(encodeGetInline(1, U64_NONE, new Uint8Array(0)))), /size/)
       refuses(() => decodeGetAnswer(read(encodeGetPartial(1, 100, 0, Uint8Array.of(1)))), /disagree/)
       refuses(() => decodeGetAnswer(read(encodeGetPartial(1, 100, 5, new Uint8Array(0)))), /disagree/)

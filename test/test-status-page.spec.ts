@@ -50,7 +50,8 @@ describe('status page', function () {
     })
     c.add(async () => { await gHttp.close() })
     const lReg = new Registry()
-    local = await createLocal({ global: global.multiaddrs, cacheSize: 16 * MiB, metricsRegistry: lReg })
+    // Listening for other Locals, so the swarm panel has an address to show.
+    local = await createLocal({ global: global.multiaddrs, cacheSize: 16 * MiB, metricsRegistry: lReg, listen: ['/ip4/127.0.0.1/tcp/0'] })
     c.add(async () => { await local.stop() })
     await local.ready()
     let url = ''
@@ -179,6 +180,68 @@ describe('status page', function () {
     await until(page, 'values', t => t === String(before + 1), 'one more value')
     await until(page, 'transfers', t => t.includes(cidOfBytes(file).toString()), 'the put in the transfers')
     await page.close()
+  })
+
+  /** The page's byte format (fmtBytes in src/http/status-page.ts), for comparing with /status. */
+  const fmtBytes = (n: number): string => {
+    const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB']
+    let i = 0
+    while (n >= 1024 && i < units.length - 1) { n /= 1024; i++ }
+    let t = i === 0 ? String(n) : n.toFixed(n < 10 ? 2 : n < 100 ? 1 : 0)
+    if (t.includes('.')) t = t.replace(/0+$/, '').replace(/[.]$/, '')
+    return `${t} ${units[i]}`
+  }
+
+  it("a Local's swarm panel shows /status's swarm figures and addresses; Global's shows the tracker and the egress cap", async function () {
+    const page = await open(lHttp.url)
+    await until(page, 'role', t => t === 'local', 'the role')
+    const ls = await (await fetch(`${lHttp.url}/status`)).json() as { swarm: { enabled: boolean, addrs: string[], bytesFromPeers: number, bytesFromGlobal: number, bytesToPeers: number, peersUsed: number, badRanges: number, peersDropped: number, downloads: number, active: number } }
+    const sw = ls.swarm
+    assert.equal(sw.enabled, true)
+    assert.equal(sw.addrs.length, 1, String(sw.addrs))
+    await until(page, 'swarm-state', t => t === 'on, serving other Locals', 'the swarm on')
+    assert.equal(await page.isVisible('#swarm'), true)
+    assert.equal(await page.isVisible('#tracker'), false, 'no tracker on a Local')
+    assert.deepEqual({
+      fromPeers: await text(page, 'swarm-from-peers'),
+      fromGlobal: await text(page, 'swarm-from-global'),
+      toPeers: await text(page, 'swarm-to-peers'),
+      peersUsed: await text(page, 'swarm-peers-used'),
+      badRanges: await text(page, 'swarm-bad-ranges'),
+      dropped: await text(page, 'swarm-peers-dropped'),
+      downloads: await text(page, 'swarm-downloads'),
+      addrs: await text(page, 'swarm-addrs')
+    }, {
+      fromPeers: fmtBytes(sw.bytesFromPeers),
+      fromGlobal: fmtBytes(sw.bytesFromGlobal),
+      toPeers: fmtBytes(sw.bytesToPeers),
+      peersUsed: String(sw.peersUsed),
+      badRanges: String(sw.badRanges),
+      dropped: String(sw.peersDropped),
+      downloads: sw.active > 0 ? `${sw.downloads} + ${sw.active} now` : String(sw.downloads),
+      addrs: sw.addrs.join('\n')
+    })
+    assert.match(await text(page, 'swarm-addrs'), new RegExp(`^/ip4/127\\.0\\.0\\.1/tcp/\\d+/p2p/${local.peerId}$`))
+    await page.close()
+
+    const gpage = await open(gHttp.url)
+    await until(gpage, 'role', t => t === 'global', 'the role')
+    const gs = await (await fetch(`${gHttp.url}/status`)).json() as { swarm: { values: number, sources: number, badPeerReports: number, egressLimit: number | null, egressWaitMs: number } }
+    await until(gpage, 'tracker-values', t => t === String(gs.swarm.values), "the tracker's values")
+    assert.equal(await gpage.isVisible('#tracker'), true)
+    assert.equal(await gpage.isVisible('#swarm'), false, "no Local's swarm panel on Global")
+    assert.deepEqual({
+      sources: await text(gpage, 'tracker-sources'),
+      reports: await text(gpage, 'tracker-bad-reports'),
+      limit: await text(gpage, 'egress-limit'),
+      wait: await text(gpage, 'egress-wait')
+    }, {
+      sources: String(gs.swarm.sources),
+      reports: String(gs.swarm.badPeerReports),
+      limit: gs.swarm.egressLimit === null ? 'none' : `${fmtBytes(gs.swarm.egressLimit)}/s`,
+      wait: `${(gs.swarm.egressWaitMs / 1000).toFixed(1)} s`
+    })
+    await gpage.close()
   })
 
   it('made no request to any other origin, and nothing was refused or failed in the pages', async function () {

@@ -12,8 +12,9 @@
  * the duration histogram are incremented here, by the server.
  */
 import { Counter, Gauge, Histogram, Registry } from 'prom-client'
-import type { GlobalPeer } from '../peers/global.js'
+import type { GlobalPeer, GlobalSwarmStats } from '../peers/global.js'
 import type { LocalPeer } from '../peers/local/index.js'
+import type { SwarmStats as LocalSwarmStats } from '../peers/local/swarm-stats.js'
 import type { TrafficSnapshot } from '../peers/traffic.js'
 import type { StoreOperationStats } from '../core/store/interface.js'
 import type { Role } from './backend.js'
@@ -36,6 +37,10 @@ export interface MetricsSource {
   storeKind?: string
   /** Global on a remote store (S3): requests, errors and retries by operation. */
   storeOperations?: StoreOperationStats
+  /** A Local's swarm counters. */
+  swarm?: LocalSwarmStats
+  /** Global's tracker and egress cap. */
+  tracker?: GlobalSwarmStats
 }
 
 export interface HttpMetrics {
@@ -101,10 +106,31 @@ export function createMetrics (options: MetricsOptions): HttpMetrics {
     gauge('dstore_cache_limit_bytes', 'The cache budget in bytes.', s => s.cache?.limit)
     gauge('dstore_cache_entries', 'Values in the cache.', s => s.cache?.entries)
     gauge('dstore_global_connected', '1 when the channel to Global is open, else 0.', s => s.globalConnected === undefined ? undefined : (s.globalConnected ? 1 : 0))
+    new Counter({
+      name: 'dstore_swarm_bytes_total',
+      help: 'Value bytes of swarm downloads, verified, by where they came from (peer: other Locals; global).',
+      labelNames: ['source'],
+      registers: [registry],
+      collect () {
+        this.reset()
+        const sw = source().swarm
+        if (sw === undefined) return
+        this.inc({ source: 'peer' }, sw.bytesFromPeers)
+        this.inc({ source: 'global' }, sw.bytesFromGlobal)
+      }
+    })
+    counter('dstore_swarm_served_bytes_total', 'Value bytes this Local served to other Locals.', s => s.swarm?.bytesToPeers)
+    counter('dstore_swarm_bad_ranges_total', "Ranges from peers that failed verification (each one's peer dropped for that value).", s => s.swarm?.badRanges)
+    gauge('dstore_swarm_peers_used', 'Distinct peers that sent this Local a verified range.', s => s.swarm?.peersUsed)
+    counter('dstore_swarm_peers_dropped_total', 'Peers dropped as a source of a value (bad bytes, stalled, gone).', s => s.swarm?.peersDropped)
   } else {
     gauge('dstore_store_bytes', 'Bytes of values stored on Global.', s => s.store?.bytes)
     gauge('dstore_store_values', 'Values stored on Global.', s => s.store?.values)
     gauge('dstore_connected_locals', 'Locals connected to Global now.', s => s.locals)
+    gauge('dstore_tracker_values', 'Values the tracker knows Local sources for.', s => s.tracker?.values)
+    gauge('dstore_tracker_sources', 'Sources (a Local holding or fetching a value) the tracker knows, over every value.', s => s.tracker?.sources)
+    counter('dstore_tracker_bad_peer_reports_total', "Locals' reports of a peer whose bytes failed verification (BADPEER).", s => s.tracker?.badPeerReports)
+    gauge('dstore_egress_limit_bytes_per_second', "Global's egress cap (--max-egress) in bytes/s; 0 when there is none.", s => s.tracker === undefined ? undefined : s.tracker.egressLimit ?? 0)
     new Gauge({
       name: 'dstore_store_info',
       help: "Always 1; the label names the kind of Global's store (fs, s3).",
@@ -180,21 +206,26 @@ export function localMetricsSource (local: LocalPeer): () => MetricsSource {
       traffic: local.traffic(),
       startedAt: local.startedAt,
       cache: { hits: s.hits, misses: s.misses, evictions: s.evictions, bytes: s.cacheBytes, limit: s.cacheSize, entries: s.cacheEntries },
-      globalConnected: s.connected
+      globalConnected: s.connected,
+      swarm: s.swarm
     }
   }
 }
 
 /** The {@link MetricsSource} of a Global. */
 export function globalMetricsSource (global: GlobalPeer): () => MetricsSource {
-  return () => ({
-    traffic: global.traffic(),
-    startedAt: global.startedAt,
-    locals: global.stats().locals,
-    store: global.storeUsage(),
-    storeKind: global.store.kind,
-    storeOperations: global.store.operationStats?.()
-  })
+  return () => {
+    const s = global.stats()
+    return {
+      traffic: global.traffic(),
+      startedAt: global.startedAt,
+      locals: s.locals,
+      tracker: s.swarm,
+      store: global.storeUsage(),
+      storeKind: global.store.kind,
+      storeOperations: global.store.operationStats?.()
+    }
+  }
 }
 
 function sum (by: Partial<Record<string, number>>): number {

@@ -2,8 +2,9 @@
  * The status page at GET /: one self-contained HTML document (inline CSS and JS, no build step,
  * no request to any other origin: no fonts, CDNs or images by URL). It polls `/status` every
  * {@link REFRESH_MS} ms and renders the role and PeerId, whether Global is reachable, the cache
- * (a usage bar, hit rate, values), bytes in and out by source, the recent transfers, and on
- * Global the connected Locals. A person can drop a file to put it (`POST /ipfs`) and look up a
+ * (a usage bar, hit rate, values), bytes in and out by source, the swarm (on a Local: bytes from
+ * peers, from Global and served to peers, peers used, bad ranges; on Global: the tracker and the
+ * egress cap), the recent transfers, and on Global the connected Locals. A person can drop a file to put it (`POST /ipfs`) and look up a
  * CID (`HEAD /ipfs/{cid}`).
  *
  * The page is a constant, so its inline script and style are allowed by their SHA-256 hashes in
@@ -51,7 +52,9 @@ button{white-space:nowrap;padding:8px 14px;border:0;border-radius:8px;background
 .row{display:flex;gap:8px;margin-top:8px}
 .result{margin-top:10px;min-height:20px}
 .err{color:var(--bad)}
-#global-addr{white-space:pre-line;margin-top:8px}
+#global-addr,#swarm-addrs{white-space:pre-line;margin-top:8px}
+.tiles{display:grid;grid-template-columns:repeat(auto-fit,minmax(140px,1fr));gap:12px;margin-top:10px}
+.tiles .big{font-size:20px}
 #banner{display:none;padding:8px 24px;background:var(--bad);color:#fff;font-weight:600}
 #banner.show{display:block}
 .hidden{display:none}
@@ -97,6 +100,22 @@ function render(s){
     var lb=$('locals');lb.textContent='';
     s.locals.connected.forEach(function(l){var tr=document.createElement('tr');cell(tr,l.peerId,'mono');cell(tr,l.addr,'mono');cell(tr,new Date(l.since).toLocaleTimeString());lb.appendChild(tr)});
     if(!s.locals.connected.length){var tr=document.createElement('tr');var td=cell(tr,'No Local connected','muted');td.colSpan=3;lb.appendChild(tr)}
+  }
+  var w=s.swarm;
+  if(w&&isLocal){
+    text('swarm-state',!w.enabled?'off':w.addrs.length?'on, serving other Locals':'on, serving nobody (--listen off)');
+    $('swarm-dot').className='dot '+(w.enabled?'ok':'');
+    text('swarm-from-peers',fmtBytes(w.bytesFromPeers));text('swarm-from-global',fmtBytes(w.bytesFromGlobal));
+    var got=w.bytesFromPeers+w.bytesFromGlobal;text('swarm-peer-share',got>0?'('+(100*w.bytesFromPeers/got).toFixed(1)+'%)':'');
+    text('swarm-to-peers',fmtBytes(w.bytesToPeers));text('swarm-peers-used',String(w.peersUsed));
+    text('swarm-bad-ranges',String(w.badRanges));$('swarm-bad-ranges').className='big'+(w.badRanges>0?' err':'');
+    text('swarm-peers-dropped',String(w.peersDropped));text('swarm-downloads',w.active?w.downloads+' + '+w.active+' now':String(w.downloads));
+    text('swarm-addrs',w.addrs.join('\\n'));
+  }else if(w){
+    text('tracker-values',String(w.values));text('tracker-sources',String(w.sources));
+    text('tracker-bad-reports',String(w.badPeerReports));
+    text('egress-limit',w.egressLimit==null?'none':fmtRate(w.egressLimit));
+    text('egress-wait',(w.egressWaitMs/1000).toFixed(1)+' s');
   }
   text('bytes-in',fmtBytes(sum(s.bytes.received)));text('bytes-in-src',bySource(s.bytes.received));
   text('bytes-out',fmtBytes(sum(s.bytes.served)));text('bytes-out-src',bySource(s.bytes.served));
@@ -204,6 +223,30 @@ export const STATUS_PAGE_HTML = `<!doctype html>
       <dt>out</dt><dd><b id="bytes-out">&ndash;</b><div class="src" id="bytes-out-src"></div></dd>
       <dt>failed verification</dt><dd id="verify-failures">0</dd>
     </dl>
+  </section>
+  <section class="card wide local-only" id="swarm">
+    <h2>Swarm</h2>
+    <div class="state"><span class="dot" id="swarm-dot"></span><span id="swarm-state">&hellip;</span></div>
+    <div class="tiles">
+      <div><div class="big" id="swarm-from-peers">&ndash;</div><div class="muted">from peers <span id="swarm-peer-share"></span></div></div>
+      <div><div class="big" id="swarm-from-global">&ndash;</div><div class="muted">from Global</div></div>
+      <div><div class="big" id="swarm-to-peers">&ndash;</div><div class="muted">served to peers</div></div>
+      <div><div class="big" id="swarm-peers-used">0</div><div class="muted">peers used</div></div>
+      <div><div class="big" id="swarm-bad-ranges">0</div><div class="muted">bad ranges caught</div></div>
+      <div><div class="big" id="swarm-peers-dropped">0</div><div class="muted">peers dropped</div></div>
+      <div><div class="big" id="swarm-downloads">&ndash;</div><div class="muted">swarm downloads</div></div>
+    </div>
+    <div class="mono muted" id="swarm-addrs"></div>
+  </section>
+  <section class="card wide global-only hidden" id="tracker">
+    <h2>Swarm tracker</h2>
+    <div class="tiles">
+      <div><div class="big" id="tracker-values">0</div><div class="muted">values tracked</div></div>
+      <div><div class="big" id="tracker-sources">0</div><div class="muted">sources (Locals)</div></div>
+      <div><div class="big" id="tracker-bad-reports">0</div><div class="muted">bad peer reports</div></div>
+      <div><div class="big" id="egress-limit">&ndash;</div><div class="muted">egress cap</div></div>
+      <div><div class="big" id="egress-wait">&ndash;</div><div class="muted">waited for the cap</div></div>
+    </div>
   </section>
   <section class="card half">
     <h2>Put a file</h2>

@@ -1,7 +1,7 @@
 /**
  * The JSON document GET /status answers (docs/HTTP.md, "GET /status"), built from a peer's own
  * counters: one shape for both roles, with `cache` and `global` on a Local and `store` and
- * `locals` on Global. Numbers are plain JSON numbers (bytes, counts, seconds); times are ISO 8601.
+ * `locals` on Global, and `swarm` on both (LocalStats.swarm, GlobalStats.swarm). Numbers are plain JSON numbers (bytes, counts, seconds); times are ISO 8601.
  */
 import type { GlobalPeer } from '../peers/global.js'
 import type { LocalPeer } from '../peers/local/index.js'
@@ -63,6 +63,8 @@ export async function localStatus (local: LocalPeer, info: StatusInfo): Promise<
     // Bytes on the wire to and from Global (values, verification trees and rpc messages).
     wire: { fromGlobal: s.bytesIn, toGlobal: s.bytesOut },
     verificationFailures: t.verificationFailures,
+    // LocalStats.swarm as it is: bytes from peers and from Global, served to peers, bad ranges.
+    swarm: { ...s.swarm, addrs: [...s.swarm.addrs] },
     recentTransfers: t.recent.map(transfer)
   }
 }
@@ -85,6 +87,8 @@ export async function globalStatus (global: GlobalPeer, info: StatusInfo): Promi
     verificationFailures: t.verificationFailures,
     evictions: { confirmed: s.evictionsConfirmed, timedOut: s.evictionsTimedOut },
     rechecks: { done: s.rechecks, failed: s.rechecksFailed, pending: s.rechecksPending },
+    // GlobalStats.swarm: the tracker's values and sources, BADPEER reports, the egress cap.
+    swarm: { ...s.swarm },
     recentTransfers: t.recent.map(transfer)
   }
 }

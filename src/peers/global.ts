@@ -25,6 +25,7 @@ import { loadOrCreateIdentity } from './identity.js'
 import { createNode, type DstoreNode, type Encryption } from './node.js'
 import type { ConnectionLimits } from './conn-limits.js'
 import { Traffic, type TrafficSnapshot } from './traffic.js'
+import { checkMaxEgress, GlobalSwarm, type GlobalSwarmStats } from './global-swarm.js'
 import type { Registry } from 'prom-client'
 
 export interface GlobalOptions {
@@ -75,6 +76,12 @@ export interface GlobalOptions {
   log?: (line: string) => void
   /** A prom-client registry to collect libp2p's metrics (`libp2p_*`) into (src/http/metrics.ts). None by default. */
   metricsRegistry?: Registry
+  /**
+   * Caps the value bytes this Global sends to all peers together, in bytes per second (a token
+   * bucket: a burst of 1/10 s, then this rate; transfers take turns 64 KiB at a time). At least
+   * 64 KiB/s (`MIN_EGRESS`). Default: no cap.
+   */
+  maxEgress?: number
 }
 
 /** A Local connected now (its rpc channel is open). */
@@ -100,7 +107,11 @@ export interface GlobalStats {
   rechecksFailed: number
   /** Re-checks queued or running now. */
   rechecksPending: number
+  /** The swarm tracker and the egress cap (issue #12). */
+  swarm: GlobalSwarmStats
 }
+
+export type { GlobalSwarmStats }
 
 interface LocalLink { channel: RpcChannel, connection: Connection, since: number }
 
@@ -112,6 +123,8 @@ const MAX_KNOWN_BAD = 1024
 /** A running Global peer. Create it with {@link createGlobal}. */
 export class GlobalPeer {
   private readonly links = new Set<LocalLink>()
+  /** The tracker (which Locals hold or fetch which large values) and the egress cap. */
+  readonly swarm: GlobalSwarm
   /** Channels peer Globals opened to this one, to relay evictions (not Locals: never sent EVICTs). */
   private readonly peerLinks = new Set<RpcChannel>()
   private peerGlobals!: PeerGlobals
@@ -135,7 +148,9 @@ export class GlobalPeer {
     readonly repo: string,
     private readonly access: AccessControl,
     private readonly options: GlobalOptions
-  ) {}
+  ) {
+    this.swarm = new GlobalSwarm(options.maxEgress, (peerId) => this.access.allows(peerId, 'read'))
+  }
 
   /** @internal use {@link createGlobal}. */
   static async create (options: GlobalOptions): Promise<GlobalPeer> {
@@ -146,6 +161,7 @@ export class GlobalPeer {
     if (maxConnections !== undefined && (!Number.isSafeInteger(maxConnections) || maxConnections < 1)) {
       throw new ConfigError(`maxConnectionsPerPeer must be a whole number of at least 1, not ${String(maxConnections)}`)
     }
+    checkMaxEgress(options.maxEgress)
     // Before anything is opened: an unsafe or unreadable configuration starts nothing.
     const access = await AccessControl.load({
       repo: options.repo,
@@ -184,6 +200,7 @@ export class GlobalPeer {
       onDelete: async (digest) => { await this.evictEverywhere(digest) },
       maxBlobSize: this.options.maxBlobSize,
       requestTimeout: this.options.requestTimeout,
+      egress: this.swarm.egress,
       onBytes: (dir, n) => { if (dir === 'in') this.counters.bytesIn += n; else this.counters.bytesOut += n },
       onTransfer: (t) => {
         if (t.error !== undefined) this.moved.failedWith(t.error)
@@ -201,7 +218,8 @@ export class GlobalPeer {
         onGetAborted: (digest, covered) => { if (this.recheckBudget.take(peer)) this.recheck(digest, covered) },
         onReport: (digest, covered) => { if (this.recheckBudget.take(peer)) this.recheck(digest, covered) },
         authorize: (access) => { this.access.check(peer, access) },
-        onProtocolError: (err) => { this.violation(peer, err.message) }
+        onProtocolError: (err) => { this.violation(peer, err.message) },
+        swarm: this.swarm.hooks(peer)
       }
     }
     // A peer gets at most maxConnectionsPerPeer connections (a Local needs one): the newest
@@ -229,12 +247,14 @@ export class GlobalPeer {
         this.peerLinks.add(channel)
         return
       }
+      const peer = connection.remotePeer.toString()
+      this.swarm.opened(peer)
       const link: LocalLink = {
         connection,
         since: Date.now(),
         channel: new RpcChannel(stream, createProviderHandler(forPeer(connection)), {
           requestTimeout: this.options.requestTimeout,
-          onClose: () => { this.links.delete(link) },
+          onClose: () => { this.links.delete(link); this.swarm.closed(peer) },
           onProtocolError: (err) => { this.violation(connection.remotePeer.toString(), err.message) }
         })
       }
@@ -327,7 +347,12 @@ export class GlobalPeer {
   }
 
   stats (): GlobalStats {
-    return { locals: this.links.size, ...this.counters, rechecksPending: this.rechecks.size }
+    return {
+      locals: this.links.size,
+      ...this.counters,
+      rechecksPending: this.rechecks.size,
+      swarm: this.swarm.stats()
+    }
   }
 
   /** Stops serving, closes the store. Locals will try to reconnect. */
@@ -374,6 +399,9 @@ export class GlobalPeer {
 
   /** {@link evictEverywhere} for this Global's own Locals. */
   private async evictLocals (digest: Uint8Array): Promise<void> {
+    // First, before any EVICT goes out (also for one a peer Global relays): no GET or SOURCES
+    // answered from now on points anyone at a Local that is about to evict the value.
+    this.swarm.tracker.forget(digest)
     const timeout = this.options.evictTimeout ?? EVICT_TIMEOUT_MS
     // Only to peers that may read: one that may not has nothing from Global to evict, and must
     // neither learn which values are deleted nor hold up a delete by not answering.

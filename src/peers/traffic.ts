@@ -4,7 +4,8 @@
  * (Prometheus counters are read from them); the ring keeps the last {@link RECENT_TRANSFERS}.
  *
  * Sources name where the bytes came from or went to:
- * - on a Local: `cache` (served from its cache), `global` (fetched from Global), `client` (a put's bytes);
+ * - on a Local: `cache` (served from its cache), `global` (fetched from Global), `client` (a put's bytes),
+ *   `peer` (received from, or served to, another Local of the swarm);
  * - on Global: `local` (a Local over libp2p), `api` (a direct call on the peer, e.g. the HTTP backend).
  */
 import { VerificationError } from '../core/errors.js'
@@ -12,7 +13,7 @@ import { VerificationError } from '../core/errors.js'
 /** Transfers kept in the ring. */
 export const RECENT_TRANSFERS = 50
 
-export type TransferSource = 'cache' | 'global' | 'client' | 'local' | 'api'
+export type TransferSource = 'cache' | 'global' | 'client' | 'peer' | 'local' | 'api'
 
 /** One finished (or failed) get or put of a value, or of a range of it. */
 export interface TransferRecord {

@@ -26,6 +26,16 @@ export const KIND = {
   REPORT: 0x07,
   /** On a blob stream: the receiver allows the sender this many bytes in total (flow control). */
   CREDIT: 0x08,
+  /** Local → Global: the Local's swarm addresses, and values it now holds, is fetching, or dropped. */
+  ANNOUNCE: 0x09,
+  /** Local → Global: the size of a value and the Locals that can serve ranges of it. */
+  SOURCES: 0x0a,
+  /** Local → Global: may this peer read? (a Local serves peers that Global would let read). */
+  VOUCH: 0x0b,
+  /** Local → Global: this peer sent bytes of this value that failed verification. */
+  BADPEER: 0x0c,
+  /** Local → Local: which pieces of a value do you hold, and which are you fetching? */
+  HAVE: 0x0d,
   /** An error answer to any request. */
   ERROR: 0x7f
 } as const
@@ -79,3 +89,12 @@ export const MAX_CONNECTIONS_PER_PEER = 32
 export const MAX_REPORT_RANGE = 1024 * 1024
 /** How long Global waits for Locals to confirm an eviction before closing their connection. */
 export const EVICT_TIMEOUT_MS = 5_000
+
+/** Values at least this large are fetched through the swarm (smaller ones: straight from Global). */
+export const SWARM_MIN_SIZE = 4 * 1024 * 1024
+/** Most sources in one SOURCES answer (or GET answer of mode sources). */
+export const SWARM_MAX_SOURCES = 8
+/** Most addresses one Local announces, and one source entry carries. */
+export const SWARM_MAX_ADDRS = 8
+/** Longest multiaddr accepted in an ANNOUNCE or a source entry, in bytes. */
+export const SWARM_MAX_ADDR_LEN = 256

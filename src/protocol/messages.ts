@@ -162,6 +162,11 @@ export const GET_FLAG_INLINE = 1
  * {@link GET_USE_BLOB} with `covered` > 0); the requester fetches the rest on a blob stream.
  */
 export const GET_FLAG_PARTIAL = 2
+/**
+ * GET flag: a whole value of at least `SWARM_MIN_SIZE` bytes may be answered with its size and
+ * the Locals that can serve it (mode {@link GET_SOURCES}) instead of its bytes.
+ */
+export const GET_FLAG_SWARM = 4
 
 export interface GetRequest {
   digest: Uint8Array
@@ -172,12 +177,14 @@ export interface GetRequest {
   inline: boolean
   /** May be answered with the start of the range inline ({@link GET_FLAG_PARTIAL}). */
   partial?: boolean
+  /** May be answered with the value's sources ({@link GET_FLAG_SWARM}). */
+  swarm?: boolean
 }
 
 /** Body of a GET request (on the rpc channel, or as a blob stream's head with id 0). */
 export function getBody (req: GetRequest): Uint8Array {
   return new MessageWriter(null, 0, 49).digest(req.digest).u64(req.offset).u64(req.length)
-    .u8((req.inline ? GET_FLAG_INLINE : 0) | (req.partial === true ? GET_FLAG_PARTIAL : 0)).finish()
+    .u8((req.inline ? GET_FLAG_INLINE : 0) | (req.partial === true ? GET_FLAG_PARTIAL : 0) | (req.swarm === true ? GET_FLAG_SWARM : 0)).finish()
 }
 
 export function encodeGet (id: number, req: GetRequest): Uint8Array {
@@ -191,8 +198,8 @@ export function decodeGet (r: MessageReader): GetRequest {
   const flags = r.u8()
   r.end()
   if (offset === U64_NONE) throw new ProtocolError('GET offset cannot be the none value')
-  if ((flags & ~(GET_FLAG_INLINE | GET_FLAG_PARTIAL)) !== 0) throw new ProtocolError(`GET flags 0x${flags.toString(16)} has unknown bits`)
-  return { digest, offset, length, inline: (flags & GET_FLAG_INLINE) !== 0, partial: (flags & GET_FLAG_PARTIAL) !== 0 }
+  if ((flags & ~(GET_FLAG_INLINE | GET_FLAG_PARTIAL | GET_FLAG_SWARM)) !== 0) throw new ProtocolError(`GET flags 0x${flags.toString(16)} has unknown bits`)
+  return { digest, offset, length, inline: (flags & GET_FLAG_INLINE) !== 0, partial: (flags & GET_FLAG_PARTIAL) !== 0, swarm: (flags & GET_FLAG_SWARM) !== 0 }
 }
 
 /** Body of an inline PUT: the digest, then the value (kept as its own part: not copied). */
@@ -340,6 +347,11 @@ export const GET_INLINE = 0
  * did not set {@link GET_FLAG_PARTIAL}); the requester gets the rest on a blob stream.
  */
 export const GET_USE_BLOB = 1
+/**
+ * GET of a large value asked with {@link GET_FLAG_SWARM}: the size, then the source list
+ * (src/protocol/swarm-messages.ts) of Locals that hold or are fetching it. No value bytes.
+ */
+export const GET_SOURCES = 2
 
 export function encodeGetInline (id: number, size: number, encoded: Uint8Array): Uint8Array {
   return new MessageWriter(KIND.GET | RESPONSE, id, 9 + encoded.length).u8(GET_INLINE).u64(size).bytes(encoded).finish()
@@ -358,6 +370,8 @@ export function encodeGetPartial (id: number, size: number, covered: number, enc
 export type GetAnswer =
   | { mode: typeof GET_INLINE, size: number, encoded: Uint8Array }
   | { mode: typeof GET_USE_BLOB, size: number, covered: number, encoded: Uint8Array }
+  /** `sources`: the encoded source list, decoded by `decodeSourceList` (swarm-messages.ts). */
+  | { mode: typeof GET_SOURCES, size: number, sources: MessageReader }
 
 /** An rpc GET answer. The size is only a hint until the decoder authenticates it. */
 export function decodeGetAnswer (r: MessageReader): GetAnswer {
@@ -365,6 +379,7 @@ export function decodeGetAnswer (r: MessageReader): GetAnswer {
   const size = r.u64()
   if (size === U64_NONE) throw new ProtocolError('GET answer size cannot be the none value')
   if (mode === GET_INLINE) return { mode, size, encoded: r.rest() }
+  if (mode === GET_SOURCES) return { mode, size, sources: r }
   if (mode !== GET_USE_BLOB) throw new ProtocolError(`unknown GET answer mode ${mode}`)
   const covered = r.u64()
   if (covered === U64_NONE) throw new ProtocolError('GET answer covered length cannot be the none value')

@@ -22,6 +22,8 @@ import { DEFAULT_GROUP_LOG } from '../core/tree.js'
 import type { BlobReader, VerifiableBlobStore } from '../core/store/interface.js'
 import { INLINE_MAX, KIND, MAX_BATCH, MAX_REPORT_RANGE, REQUEST_TIMEOUT_MS } from './constants.js'
 import { BlobStream } from './blob-stream.js'
+import { EGRESS_SLICE, type EgressBucket } from './egress.js'
+import { answerSwarmRequest, swarmGetAnswer, type SwarmHooks } from './swarm-provider.js'
 import { CreditGate } from './flow.js'
 import {
   MessageReader, U64_NONE, decodeDigests, decodeReport, decodeGet, decodeList, decodePutHead,
@@ -65,6 +67,24 @@ export interface ProviderOptions {
    * what failed it. The start of a range answered inline ahead of a blob stream is `partial`.
    */
   onTransfer?: (transfer: ProviderTransfer) => void
+  /**
+   * Checks a GET's range (clipped to the value) can be served, before anything of it is sent;
+   * throws (a NotFoundError) if not. For a store that holds only parts of some values: a Local
+   * serving peers the verified pieces of a value it is still fetching (src/peers/local/serve-store.ts).
+   */
+  canServe?: (digest: Uint8Array, range: ByteRange) => Promise<void>
+  /**
+   * Caps the value bytes sent (GET answers inline and on blob streams; the verified stream's
+   * bytes, parents included), shared by every peer. A blob GET waiting for it is not idle for
+   * its watchdog (the wait is ours, not the peer's). Default: no cap.
+   */
+  egress?: EgressBucket
+  /**
+   * The swarm (issue #12; swarm-provider.ts): answers ANNOUNCE, SOURCES, VOUCH and BADPEER, and
+   * lets a whole-value GET with the SWARM flag be answered with sources. Without it those kinds
+   * are unknown requests and the flag is ignored.
+   */
+  swarm?: SwarmHooks
 }
 
 /** One GET or PUT the provider served, for {@link ProviderOptions.onTransfer}. */
@@ -115,6 +135,8 @@ export function createProviderHandler (options: ProviderOptions): RequestHandler
         return encodeStatResponse(msg.id, sizes)
       }
       case KIND.GET: return await answerGet(msg, options)
+      case KIND.ANNOUNCE: case KIND.SOURCES: case KIND.VOUCH: case KIND.BADPEER:
+        return await answerSwarmRequest(msg, options.swarm, async (d) => await sizeOf(store, d))
       case KIND.REPORT: {
         const report = decodeReport(msg)
         options.onReport?.(report.digest.slice(), { offset: report.offset, length: Math.min(report.length, MAX_REPORT_RANGE) })
@@ -193,6 +215,7 @@ async function answerGet (msg: MessageReader, options: ProviderOptions): Promise
   if (small !== undefined) {
     const range = clip(small.data.length, req.offset, req.length)
     const encoded = encodeRangeSync(small.data, small.outboard, range, DEFAULT_GROUP_LOG)
+    await options.egress?.take(encoded.length)
     options.onBytes?.('out', encoded.length)
     options.onTransfer?.({ op: 'get', digest: req.digest, bytes: range.length, started })
     return encodeGetInline(msg.id, small.data.length, encoded)
@@ -201,9 +224,14 @@ async function answerGet (msg: MessageReader, options: ProviderOptions): Promise
   try {
     const size = reader.size
     const range = clip(size, req.offset, req.length)
+    await options.canServe?.(req.digest, range)
+    // A large whole value asked with the SWARM flag: who else can serve it, if anyone.
+    const sources = swarmGetAnswer(msg.id, req, size, range, options.swarm)
+    if (sources !== undefined) return sources
     const fits = encodedRangeLength(size, range, DEFAULT_GROUP_LOG) <= INLINE_MAX
     if (req.inline && fits) {
       const encoded = await collectEncoded(reader, await store.outboard(cid), range)
+      await options.egress?.take(encoded.length)
       options.onBytes?.('out', encoded.length)
       options.onTransfer?.({ op: 'get', digest: req.digest, bytes: range.length, started })
       return encodeGetInline(msg.id, size, encoded)
@@ -213,6 +241,7 @@ async function answerGet (msg: MessageReader, options: ProviderOptions): Promise
     const end = (Math.floor(range.offset / groupLen) + PARTIAL_GROUPS) * groupLen
     const start = { offset: range.offset, length: end - range.offset }
     const encoded = await collectEncoded(reader, await store.outboard(cid), start)
+    await options.egress?.take(encoded.length)
     options.onBytes?.('out', encoded.length)
     options.onTransfer?.({ op: 'get', digest: req.digest, bytes: start.length, started, partial: true })
     return encodeGetPartial(msg.id, size, start.length, encoded)
@@ -272,6 +301,8 @@ async function serveGet (blob: BlobStream, msg: MessageReader, options: Provider
   try {
     const size = reader.size
     const range = clip(size, req.offset, req.length)
+    // Before the answer's head: once it is sent, a refusal could only reset the stream.
+    await options.canServe?.(req.digest, range)
     const outboard = await store.outboard(cid)
     // The Local grants credit as it consumes; anything but CREDIT on its side is a protocol error.
     const gate = new CreditGate()
@@ -291,11 +322,18 @@ async function serveGet (blob: BlobStream, msg: MessageReader, options: Provider
     const started = Date.now()
     try {
       await blob.send(encodeBlobGetResponse(size))
+      const { egress } = options
       for await (const part of encodeRange(reader, outboard, range, DEFAULT_GROUP_LOG)) {
-        // Never past the credit: the Local resets a stream that sends more than it allowed.
-        await blob.sendRaw(gate, part)
-        sent += part.length
-        options.onBytes?.('out', part.length)
+        // Capped: a slice at a time, so that other transfers' slices take turns with ours.
+        const step = egress === undefined ? part.length : EGRESS_SLICE
+        for (let o = 0; o < part.length; o += step) {
+          const slice = step >= part.length ? part : part.subarray(o, o + step)
+          if (egress !== undefined) await blob.watchdog.hold(egress.take(slice.length))
+          // Never past the credit: the Local resets a stream that sends more than it allowed.
+          await blob.sendRaw(gate, slice)
+          sent += slice.length
+          options.onBytes?.('out', slice.length)
+        }
       }
       options.onTransfer?.({ op: 'get', digest: req.digest, bytes: range.length, started })
     } catch (error) {

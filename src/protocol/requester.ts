@@ -13,7 +13,7 @@ import { BLOB_PROTOCOL, INLINE_MAX, KIND, MAX_BATCH, MAX_REPORT_RANGE, RESPONSE 
 import { BlobStream, StreamEndedError } from './blob-stream.js'
 import { CreditGate } from './flow.js'
 import {
-  GET_INLINE, MessageReader, U64_NONE, decodeError, decodeGetAnswer, decodeListResponse, decodeStatResponse,
+  GET_INLINE, GET_SOURCES, MessageReader, type GetAnswer, U64_NONE, decodeError, decodeGetAnswer, decodeListResponse, decodeStatResponse,
   deleteBody, encodeGet, encodePutHead, getBody, listBody, putBody, reportBody, statBody, type ListEntry
 } from './messages.js'
 import type { RpcChannel } from './rpc.js'
@@ -55,6 +55,8 @@ export interface GetRangeOptions extends CallOptions {
    * stream); may return a buffer of that size to decode into (see `DecodeOptions.target`).
    */
   target?: (announcedSize: number) => Uint8Array | undefined
+  /** Called with each parent node of the value's tree once verified (see `DecodeOptions.onParent`). */
+  onParent?: (index: number, node: Uint8Array) => void
 }
 
 /**
@@ -65,19 +67,37 @@ export interface GetRangeOptions extends CallOptions {
  * (mode 1 with nothing inline) gets the whole range asked on one.
  */
 export async function * getRange (ctx: RequesterContext, digest: Uint8Array, range: RangeRequest, options: GetRangeOptions = {}): AsyncGenerator<Uint8Array> {
+  const answer = await requestGet(ctx, digest, range, options, false)
+  if (answer.mode === GET_SOURCES) throw new ProtocolError('GET answered with sources, which were not asked for')
+  yield * deliverAnswer(ctx, digest, range, answer, options)
+}
+
+/** A GET answer that carries value bytes (inline, or the start inline and the rest on a blob stream). */
+export type BytesAnswer = Exclude<GetAnswer, { mode: typeof GET_SOURCES }>
+
+/**
+ * Sends the rpc GET of a range (checked first) and reads its answer. With `swarm`, a large
+ * whole value may be answered with its sources (mode {@link GET_SOURCES}) instead of its bytes.
+ */
+export async function requestGet (ctx: RequesterContext, digest: Uint8Array, range: RangeRequest, options: CallOptions, swarm: boolean): Promise<GetAnswer> {
   // Checked before anything is sent: a negative offset would be encoded as the u64 "none" value
   // (Global answers ERR_PROTOCOL) and a negative length as "to the end".
   checkRangeArgs(range)
   const wireLength = range.length ?? U64_NONE
-  const reply = await ctx.channel.request(KIND.GET, getBody({ digest, offset: range.offset, length: wireLength, inline: true, partial: true }), options)
-  const answer = decodeGetAnswer(reply)
+  const reply = await ctx.channel.request(KIND.GET, getBody({ digest, offset: range.offset, length: wireLength, inline: true, partial: true, swarm }), options)
+  return decodeGetAnswer(reply)
+}
+
+/** The verified bytes of a range whose GET was answered with bytes ({@link requestGet}). */
+export async function * deliverAnswer (ctx: RequesterContext, digest: Uint8Array, range: RangeRequest, answer: BytesAnswer,
+  options: GetRangeOptions = {}): AsyncGenerator<Uint8Array> {
   let done = 0
   const progress = (n: number): void => {
     done += n
     options.onProgress?.({ type: 'blob:get:verified', bytes: done, total: range.length ?? (answer.size - range.offset) })
   }
   const target = options.target?.(answer.size)
-  const decodeOptions = { maxSize: options.maxSize, signal: options.signal, target }
+  const decodeOptions = { maxSize: options.maxSize, signal: options.signal, target, onParent: options.onParent }
   try {
     yield * deliver()
   } catch (err) {
@@ -158,7 +178,7 @@ async function openBlobGet (ctx: RequesterContext, digest: Uint8Array, range: Ra
 }
 
 async function * readBlobGet (ctx: RequesterContext, call: BlobGet, digest: Uint8Array, range: RangeRequest,
-  decodeOptions: { maxSize?: number, target?: Uint8Array }, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
+  decodeOptions: { maxSize?: number, target?: Uint8Array, onParent?: (index: number, node: Uint8Array) => void }, signal?: AbortSignal): AsyncGenerator<Uint8Array> {
   const { blob } = call
   let finished = false
   try {

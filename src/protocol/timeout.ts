@@ -17,6 +17,9 @@ export class IdleWatchdog {
   private last = Date.now()
   private pending = 0
   private timer: ReturnType<typeof setTimeout> | undefined
+  /** Holds in progress ({@link hold}), and when the outermost began. */
+  private held = 0
+  private heldSince = 0
 
   constructor (private readonly ms: number, private readonly what: string, private readonly onIdle: (err: TimeoutError) => void,
     private readonly minBytes = MIN_TRANSFER_PROGRESS) {
@@ -31,6 +34,19 @@ export class IdleWatchdog {
     this.last = Date.now()
   }
 
+  /**
+   * Waits for `promise` with the clock stopped: time spent in it is not idleness. For waits of
+   * our own making (Global's egress cap), which must not count against the peer.
+   */
+  async hold<T> (promise: Promise<T>): Promise<T> {
+    if (this.held++ === 0) this.heldSince = Date.now()
+    try {
+      return await promise
+    } finally {
+      if (--this.held === 0) this.last += Date.now() - this.heldSince
+    }
+  }
+
   stop (): void {
     clearTimeout(this.timer)
     this.timer = undefined
@@ -38,6 +54,8 @@ export class IdleWatchdog {
 
   private arm (delay: number): void {
     this.timer = setTimeout(() => {
+      // While held, the clock is stopped: look again a full period later.
+      if (this.held > 0) { this.arm(this.ms); return }
       const idle = Date.now() - this.last
       if (idle >= this.ms) {
         this.timer = undefined

@@ -27,6 +27,14 @@ export interface DecodeOptions {
   /** Called once, with the value's total size, as soon as the final group has been verified. */
   onSize?: (size: number) => void
   /**
+   * Called with each parent node of the stream once it has been verified: its pre-order index
+   * among the value's parents (its place in the outboard: `parentOffset(index)`) and a 64-byte
+   * view valid only during the call. A Local collects them to serve ranges of what it fetched.
+   * The indices follow the tree shape of the size the header announces, which only the final
+   * group authenticates (a wrong size fails there).
+   */
+  onParent?: (index: number, node: Uint8Array) => void
+  /**
    * A buffer of exactly the value's size to decode into. When the stream's header announces
    * that size, group data is written straight into it at its offset in the value, and every
    * yielded piece is a view of it, so the pieces of a whole-value decode tile it and no copy is
@@ -108,6 +116,7 @@ class RangeDecoder implements DecodedRange {
       maxSize: Math.min(this.options.maxSize ?? MAX_SIZE, MAX_SIZE),
       batchBytes: this.options.batchBytes ?? DEFAULT_BATCH_BYTES,
       target: this.options.target,
+      onParent: this.options.onParent,
       onSize: (size) => { this.size = size; onSize?.(size) }
     })
     // An abort must not wait for a stalled source, and must not keep pieces reachable.

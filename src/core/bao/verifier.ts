@@ -65,6 +65,8 @@ export interface VerifierOptions {
   target?: Uint8Array
   /** Called once the final group is verified, with the value's (now authenticated) size. */
   onSize: (size: number) => void
+  /** Called with each parent node once verified: its pre-order index, and a 64-byte view valid during the call. */
+  onParent?: (index: number, node: Uint8Array) => void
 }
 
 const EMPTY: Uint8Array = new Uint8Array(0)
@@ -253,6 +255,7 @@ export class StreamVerifier {
       return this.fail(mismatch(`parent node of groups ${item.lo}..${item.hi - 1}`))
     }
     // Verified: its children's CVs are now trusted expectations (left on top: it comes first).
+    this.options.onParent?.(item.index, node)
     if (this.depth + 2 > MAX_STACK) return this.fail(mismatch('tree deeper than any valid tree'))
     if (item.right) { this.stack.set(right, this.depth * OUT_LEN); this.depth++ }
     if (item.left) { this.stack.set(left, this.depth * OUT_LEN); this.depth++ }

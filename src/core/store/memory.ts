@@ -199,13 +199,15 @@ export class MemoryBlobStore implements VerifiableBlobStore {
    * Takes a value that has already been verified against `cid` (for example, bytes that came
    * out of the verified-stream decoder), without hashing or copying it again: the store takes
    * ownership of `data`, and the caller must not modify it afterwards. The outboard is built only
-   * if it is ever asked for. Putting a value already held just marks it as used.
+   * if it is ever asked for, unless `outboard` hands over one already verified with the value
+   * (the parents a verified download captured: the store owns it too). Putting a value already
+   * held just marks it as used.
    *
    * @throws {TooLargeError} when the value cannot fit the budget (nothing is stored or evicted).
    */
-  adoptVerified (cid: CID, data: Uint8Array, options: { pin?: boolean } = {}): void {
+  adoptVerified (cid: CID, data: Uint8Array, options: { pin?: boolean, outboard?: Uint8Array } = {}): void {
     this.check()
-    this.insert(cid, data, undefined, options.pin === true)
+    this.insert(cid, data, options.outboard, options.pin === true)
   }
 
   /** Stores a verified value, or marks the held copy as used (and pinned if asked). */

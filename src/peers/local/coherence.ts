@@ -17,10 +17,17 @@ import type { MemoryBlobStore } from '../../core/store/memory.js'
 import { KIND } from '../../protocol/constants.js'
 import { MessageReader, decodeEvict, encodeEvictResponse } from '../../protocol/messages.js'
 import { statMany, type RequesterContext } from '../../protocol/requester.js'
+import type { PartialRegistry } from './partials.js'
 
 /** Open while a value for a key is fetched or put; `stale` once caching it could serve a deleted value. */
 export class Watch {
   stale = false
+  /**
+   * Global evicted (deleted) the key during the transfer: unlike `stale` (also set when the
+   * channel closed, so an eviction may have been lost), this says the value is gone, and a
+   * swarm download fails with NotFoundError instead of just not caching.
+   */
+  evicted = false
   constructor (readonly key: string | undefined, private readonly release: (w: Watch) => void) {}
 
   /** The transfer starts (again) on `ctx`: only what happens from now on makes it stale. */
@@ -35,7 +42,11 @@ export class Coherence {
   /** Values removed because Global deleted them (EVICT notices and reconciliation). */
   invalidations = 0
 
-  constructor (private readonly cache: MemoryBlobStore) {}
+  /** Called when a value was cached (the swarm's announcer). */
+  onCached: ((cid: CID, size: number) => void) | undefined
+
+  /** `partials`: downloads in flight, closed with the cached copy on every invalidation. */
+  constructor (private readonly cache: MemoryBlobStore, private readonly partials?: PartialRegistry) {}
 
   /** Watches `key` (every key when undefined) until the watch is closed. */
   watch (key?: CID): Watch {
@@ -58,11 +69,12 @@ export class Coherence {
    * buffer is copied too, so the cache never pins memory its budget does not count. Returns
    * whether the value is cached.
    */
-  adoptVerified (watch: Watch, cid: CID, value: Uint8Array, owned: boolean): boolean {
+  adoptVerified (watch: Watch, cid: CID, value: Uint8Array, owned: boolean, outboard?: Uint8Array): boolean {
     if (watch.stale) return false
     const compact = value.byteOffset === 0 && value.buffer.byteLength === value.length
     try {
-      this.cache.adoptVerified(cid, owned && compact ? value : value.slice())
+      this.cache.adoptVerified(cid, owned && compact ? value : value.slice(), { outboard })
+      this.onCached?.(cid, value.length)
       return true
     } catch (err) {
       if (err instanceof TooLargeError) return false
@@ -70,18 +82,20 @@ export class Coherence {
     }
   }
 
-  /** Marks any fetch or put of `key` in progress as stale and drops the cached copy. */
+  /**
+   * Marks any fetch or put of `key` in progress as stale, closes its download in flight (no
+   * piece of it is served to peers from now on), and drops the cached copy.
+   */
   async invalidate (key: CID): Promise<void> {
-    for (const w of this.byKey.get(key.toString()) ?? []) w.stale = true
+    this.partials?.invalidate(key)
+    for (const w of this.byKey.get(key.toString()) ?? []) { w.stale = true; w.evicted = true }
     for (const w of this.anyKey) w.stale = true
     if (await this.cache.delete(key)) this.invalidations++
   }
 
   /** Drops every cached value (a re-check found no Global to vouch for them: recheck.ts). */
   async invalidateAll (): Promise<void> {
-    const keys: CID[] = []
-    for await (const stat of this.cache.list()) keys.push(stat.cid)
-    for (const key of keys) await this.invalidate(key)
+    for (const key of await this.heldKeys()) await this.invalidate(key)
   }
 
   /** The channel closed: EVICTs may have been lost with it, so nothing in progress may be cached. */
@@ -99,8 +113,7 @@ export class Coherence {
 
   /** Drops every cached value Global no longer has (after a reconnect: deletes we missed). */
   readonly reconcile = async (ctx: RequesterContext): Promise<void> => {
-    const keys: CID[] = []
-    for await (const stat of this.cache.list()) keys.push(stat.cid)
+    const keys = await this.heldKeys()
     if (keys.length === 0) return
     let sizes: Array<number | undefined>
     try {
@@ -113,6 +126,14 @@ export class Coherence {
       return
     }
     for (let i = 0; i < keys.length; i++) if (sizes[i] === undefined) await this.invalidate(keys[i])
+  }
+
+  /** The keys of every cached value and every download in flight (served to peers: checked as the cache is). */
+  private async heldKeys (): Promise<CID[]> {
+    const keys = new Map<string, CID>()
+    for await (const stat of this.cache.list()) keys.set(stat.cid.toString(), stat.cid)
+    for (const cid of this.partials?.keys() ?? []) keys.set(cid.toString(), cid)
+    return [...keys.values()]
   }
 
   private unwatch (w: Watch): void {

@@ -14,13 +14,17 @@
 import type { CID } from 'multiformats/cid'
 import { raceAbort, throwIfAborted } from '../../core/abort.js'
 import { TooLargeError } from '../../core/errors.js'
+import { PartialValue } from '../../core/swarm/partial.js'
 import type { CallOptions, ProgressEvent } from '../../core/store/interface.js'
 import type { MemoryBlobStore } from '../../core/store/memory.js'
 import { getRange, type GetRangeOptions } from '../../protocol/requester.js'
+import { getWhole, swarmWorthy, type SwarmSource } from '../../protocol/swarm-requester.js'
 import { concat, tiles } from './bytes.js'
 import type { Coherence, Watch } from './coherence.js'
 import type { GlobalRoute } from './globals.js'
+import type { PartialRegistry } from './partials.js'
 import { callGlobal } from './retry.js'
+import { swarmDownload, type SwarmFetchContext } from './swarm-fetch.js'
 
 /** One caller's progress callback, and how to fail that caller alone when it throws. */
 interface Listener {
@@ -52,7 +56,25 @@ interface Inflight {
 export class SingleFlight {
   private readonly inflight = new Map<string, Inflight>()
 
-  constructor (private readonly conn: GlobalRoute, private readonly cache: MemoryBlobStore, private readonly coherence: Coherence) {}
+  /**
+   * `swarm` (the swarm on): whole values are asked with the SWARM flag, so Global may answer a
+   * large one with its sources (swarm-fetch.ts downloads it from them), and every large download
+   * is registered in `swarm.partials` so this Local serves its verified pieces meanwhile.
+   */
+  constructor (private readonly conn: GlobalRoute, private readonly cache: MemoryBlobStore, private readonly coherence: Coherence,
+    private readonly swarm?: SwarmFetchContext & { partials: PartialRegistry }) {}
+
+  /** Registers a download in flight for serving (swarm on). */
+  private register (key: CID, pv: PartialValue): PartialValue {
+    this.swarm?.partials.add(key, pv)
+    return pv
+  }
+
+  /** Unregisters a download; `close`: also closes it (nothing of it is served any more). */
+  private unregister (key: CID, pv: PartialValue, close: boolean): void {
+    if (close) pv.close()
+    this.swarm?.partials.remove(key, pv)
+  }
 
   /** The verified value of `key` from Global, cached unless it may be stale. */
   async fetch (key: CID, options: CallOptions): Promise<Uint8Array> {
@@ -154,44 +176,103 @@ export class SingleFlight {
       for (const resolve of waiting) resolve()
     }
     let target: Uint8Array | undefined
+    /** The download registered for serving to peers (swarm on, a value of at least SWARM_MIN_SIZE). */
+    let partial: PartialValue | undefined
+    const swarm = this.swarm
+    const progress = (event: ProgressEvent): void => {
+      for (const listener of entry.listeners) {
+        try {
+          listener.onProgress(event)
+        } catch (err) {
+          entry.listeners.delete(listener)
+          listener.fail(err)
+        }
+      }
+    }
     const options: GetRangeOptions = {
       maxSize,
       signal: controller.signal,
-      onProgress: (event) => {
-        for (const listener of entry.listeners) {
-          try {
-            listener.onProgress(event)
-          } catch (err) {
-            entry.listeners.delete(listener)
-            listener.fail(err)
-          }
-        }
-      },
+      onProgress: progress,
       // Decoded straight into the value's buffer when the announced size could be cached (a
-      // lying Global cannot make us allocate more than the cache could hold anyway).
+      // lying Global cannot make us allocate more than the cache could hold anyway). With the
+      // swarm on, a large value's buffer is a registered PartialValue: its verified prefix is
+      // served to other Locals while it streams in.
       target: (size) => {
-        target = size > 0 && size <= this.cache.maxBytes ? new Uint8Array(size) : undefined
+        const fits = size > 0 && size <= this.cache.maxBytes
+        if (fits && swarm !== undefined && swarmWorthy(size)) {
+          partial = this.register(key, new PartialValue(size))
+          for (let i = 0; i < partial.pieces; i++) partial.fetching.set(i)
+          target = partial.data
+        } else {
+          target = fits ? new Uint8Array(size) : undefined
+        }
         return target
-      }
+      },
+      onParent: (index, node) => { partial?.onParent(index, node) }
     }
     entry.promise = (async () => {
+      let cached = false
       try {
         const parts = entry.parts
         let n = 0
+        let sources: { size: number, sources: SwarmSource[] } | undefined
         await callGlobal(this.conn, { signal: options.signal, key: key.multihash.digest }, async ctx => {
           if (parts.length > 0) { parts.length = 0; entry.epoch++ }
           n = 0
+          // A retry starts a fresh buffer: what the broken transfer wrote is not verified.
+          if (partial !== undefined) { this.unregister(key, partial, true); partial = undefined }
           // Nothing is asked on this channel yet: only what happens from now on makes it stale.
           watch.restart(ctx)
-          for await (const part of getRange(ctx, key.multihash.digest, { offset: 0 }, options)) { parts.push(part); n += part.length; wakeAll() }
+          const digest = key.multihash.digest
+          if (swarm === undefined) {
+            for await (const part of getRange(ctx, digest, { offset: 0 }, options)) { parts.push(part); n += part.length; wakeAll() }
+            return
+          }
+          const answer = await getWhole(ctx, digest, { ...options, swarm: true })
+          if (answer.kind === 'sources') { sources = answer; return }
+          for await (const part of answer.parts) {
+            // Set by `target` once the answer's size is known (TypeScript cannot see that).
+            const pv = partial as PartialValue | undefined
+            if (pv !== undefined) {
+              // In place unless the decoder could not use the buffer (then the value fails anyway).
+              if (!(part.buffer === pv.data.buffer && part.byteOffset === n)) pv.data.set(part, n)
+              pv.verified(n, part.length)
+            }
+            parts.push(part)
+            n += part.length
+            wakeAll()
+          }
         })
+        if (sources !== undefined && swarm !== undefined) {
+          const { size } = sources
+          if (maxSize !== undefined && size > maxSize) throw new TooLargeError(`the value is ${size} bytes, more than the ${maxSize} allowed`)
+          const pv = this.register(key, new PartialValue(size))
+          partial = pv
+          target = pv.data
+          // Readers get the verified prefix as it grows (pieces arrive out of order).
+          const publish = (): void => {
+            const upto = pv.prefix()
+            if (upto <= n) return
+            parts.push(pv.data.subarray(n, upto))
+            n = upto
+            progress({ type: 'blob:get:verified', bytes: n, total: size })
+            wakeAll()
+          }
+          await swarmDownload(swarm, key, pv, sources.sources, { signal: controller.signal, evicted: () => watch.evicted, onPiece: publish })
+          publish()
+        }
         // Verified pieces that tile the target in order are the value itself: no copy.
-        const value = target !== undefined && n === target.length && tiles(parts, target) ? target : concat(parts, n)
+        const whole = target !== undefined && n === target.length && tiles(parts, target)
+        const value = whole ? target as Uint8Array : concat(parts, n)
+        // The parents the transfer verified are the value's outboard when it all went into the partial.
+        const outboard = whole && partial !== undefined && partial.data === target && partial.complete() ? partial.outboard : undefined
         // An eviction that arrived while we fetched means Global deleted it, and a channel that
         // closed meanwhile may have lost such an eviction: don't cache a possibly stale copy.
-        if (!controller.signal.aborted) entry.cached = this.coherence.adoptVerified(watch, key, value, true)
+        if (!controller.signal.aborted) entry.cached = cached = this.coherence.adoptVerified(watch, key, value, true, outboard)
         return value
       } finally {
+        // Cached: the cache serves it now. Otherwise (failed, aborted, stale) nothing of it is served any more.
+        if (partial !== undefined) this.unregister(key, partial, !cached)
         watch.close()
         entry.settled = true
         if (this.inflight.get(id) === entry) this.inflight.delete(id)

@@ -13,6 +13,9 @@
  *   a call in flight when `stop()` runs ends with ClosedError.
  * - recheck (recheck.ts): every `recheckInterval` the cached CIDs are re-checked with a Global.
  * - options.ts: the options, and the argument checks (ArgumentError).
+ * - the swarm (swarm on): downloads in flight are registered (partials.ts) and, with `listen`
+ *   addresses, verified ranges of what this Local holds are served to the peers Global vouches
+ *   for, and its holdings announced to Global (serving.ts).
  */
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { CID } from 'multiformats/cid'
@@ -32,8 +35,11 @@ import {
   DEFAULT_CACHE, DEFAULT_CONNECT_TIMEOUT, checkCallOptions, checkLocalOptions,
   type CallOptions, type CatOptions, type LocalOptions, type LocalPutOptions, type LocalStats
 } from './options.js'
+import { PartialRegistry } from './partials.js'
 import { Putter } from './put.js'
 import { callGlobal, stoppedError, withGlobal } from './retry.js'
+import { Serving } from './serving.js'
+import { SwarmCounters } from './swarm-stats.js'
 
 export type { CallOptions, CatOptions, LocalOptions, LocalPutOptions, LocalStats }
 
@@ -46,6 +52,14 @@ export type PutSource = ByteSource
 /** A running Local peer. Create it with {@link createLocal}. */
 export class LocalPeer {
   readonly cache: MemoryBlobStore
+  /** Downloads in flight (the swarm downloader registers them), served to peers while they download. */
+  readonly partials: PartialRegistry
+  /** Whether the swarm is on (the `swarm` option). */
+  readonly swarmEnabled: boolean
+  /** The swarm downloader's counters (LocalStats.swarm). */
+  readonly swarmCounters = new SwarmCounters()
+  /** The serving side: swarm on and listening. */
+  private readonly serving: Serving | undefined
   private readonly connection: GlobalSet
   private readonly recheck: CacheRecheck
   private readonly coherence: Coherence
@@ -62,28 +76,50 @@ export class LocalPeer {
   private constructor (readonly node: DstoreNode, options: LocalOptions, private readonly addrs: Multiaddr[]) {
     const cacheSize = options.cacheSize ?? DEFAULT_CACHE
     this.cache = createMemoryStore({ maxBytes: cacheSize })
-    this.coherence = new Coherence(this.cache)
+    this.swarmEnabled = options.swarm !== false
+    this.partials = new PartialRegistry({ onRemove: (cid) => { this.serving?.dropped(cid) } })
+    this.coherence = new Coherence(this.cache, this.partials)
     this.connection = new GlobalSet(node, groupGlobals(addrs), {
       connectTimeout: options.connectTimeout ?? DEFAULT_CONNECT_TIMEOUT,
       requestTimeout: options.requestTimeout,
       handleRequest: this.coherence.handleRequest,
-      onOpen: this.coherence.reconcile,
+      onOpen: async (ctx) => { await this.coherence.reconcile(ctx); this.serving?.opened(ctx) },
       onClose: () => { this.coherence.channelClosed() },
       onBytes: (dir, n) => {
         if (dir === 'in') { this.counters.bytesIn += n; this.moved.received('global', n) } else this.counters.bytesOut += n
       }
     })
-    this.fetcher = new SingleFlight(this.connection, this.cache, this.coherence)
+    this.fetcher = new SingleFlight(this.connection, this.cache, this.coherence, !this.swarmEnabled ? undefined : {
+      node, global: this.connection, counters: this.swarmCounters, partials: this.partials, requestTimeout: options.requestTimeout,
+      onPeerBytes: (n) => { this.moved.received('peer', n) }
+    })
     this.putter = new Putter(this.connection, this.coherence, cacheSize, this.stopping.signal)
     this.recheck = new CacheRecheck(this.connection, this.cache, this.coherence, options.recheckInterval ?? DEFAULT_RECHECK_INTERVAL, this.stopping.signal)
+    if (this.swarmEnabled && (options.listen ?? []).length > 0) {
+      const serving = new Serving({
+        node, cache: this.cache, partials: this.partials, connection: this.connection, traffic: this.moved,
+        requestTimeout: options.requestTimeout, flipServedByte: options.unsafeTestHooks?.flipServedByte
+      })
+      this.serving = serving
+      this.coherence.onCached = (cid, size) => { serving.cached(cid, size) }
+      this.cache.onEvict = (cid) => { serving.dropped(cid) }
+    }
   }
 
   /** @internal use {@link createLocal}. */
   static async create (options: LocalOptions): Promise<LocalPeer> {
     const addrs = await checkLocalOptions(options)
     const privateKey = options.repo != null ? await loadOrCreateIdentity(options.repo, 'local.key') : undefined
-    const node = await createNode({ privateKey, listen: [], encryption: options.encryption, metricsRegistry: options.metricsRegistry })
+    // Listening only to serve the swarm: with it off, a dial-only node as before.
+    const listen = options.swarm !== false ? options.listen ?? [] : []
+    const node = await createNode({ privateKey, listen, encryption: options.encryption, metricsRegistry: options.metricsRegistry })
     const peer = new LocalPeer(node, options, addrs)
+    try {
+      await peer.serving?.start()
+    } catch (err) {
+      await node.stop()
+      throw err
+    }
     peer.connection.start()
     peer.recheck.start()
     return peer
@@ -91,6 +127,9 @@ export class LocalPeer {
 
   /** This peer's PeerId, as a string. */
   get peerId (): string { return this.node.peerId.toString() }
+
+  /** Where peers dial this Local to be served (with `/p2p/`); empty when it serves nobody. */
+  get swarmAddrs (): string[] { return this.serving === undefined ? [] : this.node.getMultiaddrs().map(a => a.toString()) }
 
   /** Whether the channel to Global (to at least one, with several) is open now. */
   get connected (): boolean { return this.connection.connected }
@@ -321,7 +360,19 @@ export class LocalPeer {
       globals: this.connection.connections.length,
       globalsConnected: this.connection.connectedCount,
       rechecks: this.recheck.checks,
-      recheckFailures: this.recheck.failures
+      recheckFailures: this.recheck.failures,
+      swarm: {
+        enabled: this.swarmEnabled,
+        addrs: this.swarmAddrs,
+        bytesFromPeers: this.swarmCounters.bytesFromPeers,
+        bytesFromGlobal: this.swarmCounters.bytesFromGlobal,
+        bytesToPeers: this.serving?.server.bytesToPeers ?? 0,
+        peersUsed: this.swarmCounters.peersUsed.size,
+        badRanges: this.swarmCounters.badRanges,
+        peersDropped: this.swarmCounters.peersDropped,
+        downloads: this.swarmCounters.downloads,
+        active: this.partials.size
+      }
     }
   }
 
@@ -330,6 +381,8 @@ export class LocalPeer {
     if (this.connection.stopped) return
     const stopped = this.connection.stop(async () => { await this.node.stop() }) // marks it stopped at once
     this.stopping.abort(new ClosedError('this Local was stopped'))
+    this.serving?.stop()
+    this.partials.closeAll(new ClosedError('this Local was stopped'))
     await stopped
     await this.recheck.stop()
     await this.cache.close()

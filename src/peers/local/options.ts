@@ -8,9 +8,10 @@ import type { CIDLike } from '../../core/cid.js'
 import { ArgumentError } from '../../core/errors.js'
 import type { CallOptions, ProgressEvent } from '../../core/store/interface.js'
 import type { Encryption } from '../node.js'
+import type { SwarmStats } from './swarm-stats.js'
 import type { Registry } from 'prom-client'
 
-export type { CallOptions }
+export type { CallOptions, SwarmStats }
 
 export interface LocalOptions {
   /**
@@ -51,6 +52,29 @@ export interface LocalOptions {
    * /metrics serves it (src/http/metrics.ts). None by default.
    */
   metricsRegistry?: Registry
+  /**
+   * Multiaddrs to listen on for other Locals (the swarm: this Local serves them verified ranges
+   * of what it holds, docs/PROTOCOL.md "Local-to-Local serving"). None serves nobody.
+   * @default []
+   */
+  listen?: string[]
+  /**
+   * The swarm: serve peers (with `listen`), announce holdings to Global, and fetch large values
+   * from other Locals. False is the Local without any of it.
+   * @default true
+   */
+  swarm?: boolean
+  /**
+   * Test-only hooks that make this Local misbehave on purpose, to test its peers. Never set
+   * them outside tests (the CLI has no way to).
+   */
+  unsafeTestHooks?: UnsafeTestHooks
+}
+
+/** Test-only misbehaviour of a Local (see {@link LocalOptions.unsafeTestHooks}). */
+export interface UnsafeTestHooks {
+  /** The serving path flips one data byte of every range it serves to a peer (a lying Local). */
+  flipServedByte?: boolean
 }
 
 export interface CatOptions extends CallOptions {
@@ -103,6 +127,8 @@ export interface LocalStats {
   /** Periodic re-checks of the cache done, and those that reached no Global (the cache was dropped). */
   rechecks: number
   recheckFailures: number
+  /** The swarm: whether it is on, where peers dial this Local, bytes from and to peers. */
+  swarm: SwarmStats
 }
 
 export const DEFAULT_CACHE = 256 * 1024 * 1024
@@ -132,6 +158,25 @@ export async function checkLocalOptions (options: LocalOptions): Promise<Multiad
     // A path that is a file would fail later, inside the identity code, as a raw EEXIST.
     const st = await stat(options.repo).catch(() => undefined)
     if (st !== undefined && !st.isDirectory()) throw new ArgumentError(`repo: ${options.repo} exists and is not a folder`)
+  }
+  if (options.listen !== undefined) {
+    const listen: unknown = options.listen
+    if (!Array.isArray(listen)) throw new ArgumentError(`listen: expected an array of multiaddr strings, got ${describe(listen)}`)
+    for (const a of listen) {
+      if (typeof a !== 'string') throw new ArgumentError(`listen: expected multiaddr strings, got ${describe(a)}`)
+      try {
+        multiaddr(a)
+      } catch (err) {
+        throw new ArgumentError(`listen: ${JSON.stringify(a.slice(0, 200))} is not a multiaddr (${(err as Error).message})`, { cause: err })
+      }
+    }
+  }
+  if (options.swarm !== undefined && typeof options.swarm !== 'boolean') throw new ArgumentError(`swarm: expected a boolean, got ${describe(options.swarm)}`)
+  if (options.unsafeTestHooks !== undefined) {
+    const hooks: unknown = options.unsafeTestHooks
+    if (hooks === null || typeof hooks !== 'object') throw new ArgumentError(`unsafeTestHooks: expected an object, got ${describe(hooks)}`)
+    const flip = (hooks as UnsafeTestHooks).flipServedByte
+    if (flip !== undefined && typeof flip !== 'boolean') throw new ArgumentError(`unsafeTestHooks.flipServedByte: expected a boolean, got ${describe(flip)}`)
   }
   if (options.encryption !== undefined) {
     const enc: unknown = options.encryption

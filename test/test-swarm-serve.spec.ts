@@ -1,0 +1,245 @@
+/**
+ * The serving side of the swarm: a Local listening on 127.0.0.1 serves verified ranges of what
+ * it holds (its cache, and downloads in flight) to the peers Global vouches for, only while it
+ * is connected to Global, and nothing of a value once its delete has returned. The peer asking
+ * is a real libp2p node dialling the serving Local directly, reading with the requester's own
+ * `getRange` (every byte checked against the CID by the decoder). Real Global, real Locals.
+ */
+import { strict as assert } from 'node:assert'
+import { multiaddr } from '@multiformats/multiaddr'
+import type { CID } from 'multiformats/cid'
+import { createGlobal, repoPeerId, type GlobalPeer, type LocalPeer } from '../src/index.js'
+import { outboard } from '../src/core/bao/index.js'
+import { ProtocolError, VerificationError } from '../src/core/errors.js'
+import { PartialValue } from '../src/core/swarm/partial.js'
+import { pieceRange } from '../src/core/swarm/pieces.js'
+import type { DstoreNode } from '../src/peers/node.js'
+import { BLOB_PROTOCOL, KIND, RPC_PROTOCOL } from '../src/protocol/constants.js'
+import { deleteBlob, getRange, listBlobs, putBytes, putStream, statMany, type RequesterContext } from '../src/protocol/requester.js'
+import { RpcChannel } from '../src/protocol/rpc.js'
+import { announceBody } from '../src/protocol/swarm-messages.js'
+import { askHave } from '../src/protocol/swarm-requester.js'
+import { collect, pseudoRandom } from './helpers.js'
+import { Cleanup, MiB, assertBytes, chunked, rejectsWith, waitFor } from './net.js'
+
+/**
+ * An rpc channel from `node` to the Local at `addr` (with /p2p/): what a downloader has per
+ * peer. Closed once the test is done with it (a connection may carry only MAX_RPC_STREAMS).
+ */
+async function channelTo (c: Cleanup, node: DstoreNode, addr: string): Promise<RequesterContext> {
+  const connection = await node.dial(multiaddr(addr))
+  const stream = await connection.newStream(RPC_PROTOCOL)
+  const channel = new RpcChannel(stream, async () => { throw new ProtocolError('this peer answers no requests') })
+  c.add(async () => { await channel.close() })
+  return { channel, connection }
+}
+
+async function read (ctx: RequesterContext, cid: CID, offset: number, length?: number): Promise<Uint8Array> {
+  return await collect(getRange(ctx, cid.multihash.digest, { offset, length }))
+}
+
+describe('swarm serving: a Local serves verified ranges to other Locals', function () {
+  this.timeout(120_000)
+  const c = new Cleanup()
+  let global: GlobalPeer
+  let b: LocalPeer
+  let a: LocalPeer
+  let stranger: DstoreNode
+  let liarRepo: string
+  const value = pseudoRandom(9 * MiB + 12345, 7)
+  let cid: CID
+
+  before(async function () {
+    const aRepo = await c.dir('dstore-serve-a-')
+    const bRepo = await c.dir('dstore-serve-b-')
+    liarRepo = await c.dir('dstore-serve-liar-')
+    // Readers: A, B and the liar. A stranger's node is not on the list.
+    const readers = await Promise.all([aRepo, bRepo, liarRepo].map(async r => await repoPeerId(r)))
+    global = await createGlobal({ repo: await c.dir('dstore-serve-g-'), sync: false, allowReaders: readers })
+    c.add(async () => { await global.stop() })
+    b = await c.local(global, { repo: bRepo, listen: ['/ip4/127.0.0.1/tcp/0'] })
+    a = await c.local(global, { repo: aRepo })
+    stranger = await c.node()
+    cid = await global.put(value)
+    await b.ready()
+    assertBytes(await b.get(cid), value, 'B caches the value by a get')
+  })
+  after(async function () { await c.run() })
+  // Each test's channels are closed after it: a connection carries at most MAX_RPC_STREAMS.
+  const perTest = new Cleanup()
+  afterEach(async function () { await perTest.run() })
+
+  it('listens only when asked: its dialable addresses end in its PeerId', async function () {
+    assert.equal(b.swarmAddrs.length > 0, true)
+    for (const addr of b.swarmAddrs) assert.match(addr, new RegExp(`^/ip4/127\\.0\\.0\\.1/tcp/\\d+/p2p/${b.peerId}$`))
+    assert.deepEqual(a.swarmAddrs, [], 'A has no listen address: serves nobody')
+    assert.equal(a.node.getMultiaddrs().length, 0)
+    assert.equal(b.stats().swarm.enabled, true)
+    assert.deepEqual(b.stats().swarm.addrs, b.swarmAddrs)
+  })
+
+  it('serves a vouched peer any range of a cached value, inline and on a blob stream, every byte verified against the CID', async function () {
+    const ctx = await channelTo(perTest, a.node, b.swarmAddrs[0])
+    const before = b.stats().swarm.bytesToPeers
+    assertBytes(await read(ctx, cid, 0), value, 'whole value')
+    assertBytes(await read(ctx, cid, 1000, 5000), value.subarray(1000, 6000), 'small range (inline)')
+    assertBytes(await read(ctx, cid, 3 * MiB - 7, 2 * MiB + 11), value.subarray(3 * MiB - 7, 5 * MiB + 4), 'large range (blob stream)')
+    assertBytes(await read(ctx, cid, value.length - 10), value.subarray(value.length - 10), 'the tail')
+    const served = value.length + 5000 + 2 * MiB + 11 + 10
+    assert.equal(b.stats().swarm.bytesToPeers - before, served, 'value bytes served to peers')
+    assert.ok((b.traffic().served.peer ?? 0) >= served, 'Traffic counts them as served to peer')
+    assert.deepEqual(await statMany(ctx, [cid.multihash.digest]), [value.length], 'STAT: held whole')
+    const have = await askHave(ctx, cid.multihash.digest)
+    assert.equal(have?.state, 'complete')
+    assert.equal(have?.size, value.length)
+  })
+
+  it('answers a range it lacks, and a value it does not hold, with NotFoundError (HAVE none, STAT absent)', async function () {
+    const ctx = await channelTo(perTest, a.node, b.swarmAddrs[0])
+    const other = await global.put(pseudoRandom(5 * MiB, 8))
+    await rejectsWith(read(ctx, other, 0, 100), 'NotFoundError')
+    await rejectsWith(read(ctx, other, 0), 'NotFoundError')
+    assert.equal(await askHave(ctx, other.multihash.digest), undefined)
+    assert.deepEqual(await statMany(ctx, [other.multihash.digest]), [undefined])
+  })
+
+  it('serves the held pieces of a download in flight and refuses the others (NotFoundError), HAVE telling which', async function () {
+    const data = pseudoRandom(6 * MiB + 3, 9)
+    const key = await global.put(data)
+    const pv = new PartialValue(data.length)
+    pv.outboard.set(outboard(data).outboard) // the verified parents a range stream would have carried
+    for (const i of [0, 2]) {
+      const r = pieceRange(data.length, i)
+      assert.equal(pv.fill(i, data.subarray(r.offset, r.offset + r.length)), true)
+    }
+    pv.fetching.set(1)
+    b.partials.add(key, pv)
+    c.add(async () => { b.partials.remove(key, pv) })
+    const ctx = await channelTo(perTest, a.node, b.swarmAddrs[0])
+    const p0 = pieceRange(data.length, 0)
+    const p1 = pieceRange(data.length, 1)
+    const p2 = pieceRange(data.length, 2)
+    assertBytes(await read(ctx, key, p0.offset, p0.length), data.subarray(p0.offset, p0.offset + p0.length), 'piece 0')
+    assertBytes(await read(ctx, key, p2.offset + 100, 1000), data.subarray(p2.offset + 100, p2.offset + 1100), 'inside piece 2')
+    await rejectsWith(read(ctx, key, p1.offset, 10), 'NotFoundError')
+    await rejectsWith(read(ctx, key, p0.offset, p0.length + 1), 'NotFoundError') // runs into piece 1
+    await rejectsWith(read(ctx, key, 0), 'NotFoundError')
+    const have = await askHave(ctx, key.multihash.digest)
+    assert.equal(have?.state, 'partial')
+    assert.equal(have?.size, data.length)
+    assert.deepEqual([0, 1, 2, 3].map(i => have?.have.get(i)), [true, false, true, false])
+    assert.deepEqual([0, 1, 2, 3].map(i => have?.fetching.get(i)), [false, true, false, false])
+    assert.deepEqual(await statMany(ctx, [key.multihash.digest]), [undefined], 'STAT: a value still downloading is not held whole')
+    for (let i = 0; i < pv.pieces; i++) {
+      const r = pieceRange(data.length, i)
+      pv.fill(i, data.subarray(r.offset, r.offset + r.length))
+    }
+    assert.deepEqual(await statMany(ctx, [key.multihash.digest]), [data.length], 'STAT once every piece is held')
+    assertBytes(await read(ctx, key, 0), data, 'the whole value once complete')
+  })
+
+  it('once delete() returns, serves nothing of the value: not from its cache, not from a download in flight', async function () {
+    const data = pseudoRandom(5 * MiB + 1, 10)
+    const cached = await global.put(data)
+    assertBytes(await b.get(cached), data)
+    const inFlight = await global.put(pseudoRandom(5 * MiB + 2, 11))
+    const pv = new PartialValue(5 * MiB + 2)
+    b.partials.add(inFlight, pv)
+    const ctx = await channelTo(perTest, a.node, b.swarmAddrs[0])
+    assert.equal((await askHave(ctx, cached.multihash.digest))?.state, 'complete')
+    assert.equal((await askHave(ctx, inFlight.multihash.digest))?.state, 'partial')
+
+    assert.equal(await a.delete(cached), true)
+    assert.equal(await a.delete(inFlight), true)
+    // Global made B evict both before answering: the download was closed and unregistered then.
+    assert.equal(pv.closed, true, 'the download in flight was closed by the EVICT')
+    assert.equal(pv.closeReason?.name, 'NotFoundError')
+    assert.equal(b.partials.get(inFlight), undefined)
+    for (const key of [cached, inFlight]) {
+      assert.equal(await askHave(ctx, key.multihash.digest), undefined)
+      assert.deepEqual(await statMany(ctx, [key.multihash.digest]), [undefined])
+      await rejectsWith(read(ctx, key, 0, 100), 'NotFoundError')
+      await rejectsWith(read(ctx, key, 0), 'NotFoundError')
+    }
+  })
+
+  it('refuses a peer Global does not vouch for (PermissionDeniedError), whatever it asks', async function () {
+    const ctx = await channelTo(perTest, stranger, b.swarmAddrs[0])
+    await rejectsWith(read(ctx, cid, 0, 100), 'PermissionDeniedError')
+    await rejectsWith(read(ctx, cid, 0), 'PermissionDeniedError')
+    await rejectsWith(statMany(ctx, [cid.multihash.digest]), 'PermissionDeniedError')
+    await rejectsWith(askHave(ctx, cid.multihash.digest), 'PermissionDeniedError')
+    // And the vouched peer is still served.
+    const ok = await channelTo(perTest, a.node, b.swarmAddrs[0])
+    assertBytes(await read(ok, cid, 10, 20), value.subarray(10, 30))
+  })
+
+  it('refuses PUT, DELETE, LIST and the Local-to-Global kinds from a peer (PermissionDeniedError); an unknown kind is a ProtocolError and the channel goes on', async function () {
+    const ctx = await channelTo(perTest, a.node, b.swarmAddrs[0])
+    const small = pseudoRandom(1000, 12)
+    await rejectsWith(putBytes(ctx, cid.multihash.digest, small), 'PermissionDeniedError')
+    await rejectsWith(putStream(ctx, chunked(pseudoRandom(2 * MiB, 13), 64 * 1024), {}), 'PermissionDeniedError')
+    await rejectsWith(deleteBlob(ctx, cid.multihash.digest), 'PermissionDeniedError')
+    await rejectsWith((async () => { for await (const _ of listBlobs(ctx)) {} })(), 'PermissionDeniedError')
+    await rejectsWith(ctx.channel.request(KIND.ANNOUNCE, announceBody({ entries: [{ digest: cid.multihash.digest, state: 2 }] })), 'PermissionDeniedError')
+    await rejectsWith(ctx.channel.request(0x3e, new Uint8Array(0)), 'ProtocolError')
+    assert.equal(ctx.channel.open, true)
+    assertBytes(await read(ctx, cid, 0, 100), value.subarray(0, 100), 'still served on the same channel')
+    assert.equal(await b.cache.has(cid), true, 'nothing was deleted')
+  })
+
+  it('garbage on a stream costs that stream only: B goes on serving others', async function () {
+    const connection = await stranger.dial(multiaddr(b.swarmAddrs[0]))
+    for (const protocol of [RPC_PROTOCOL, BLOB_PROTOCOL]) {
+      const stream = await connection.newStream(protocol)
+      // A frame length of 2^63: unframeable.
+      stream.send(Uint8Array.from([0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x7f, 1, 2, 3]))
+      await waitFor(() => stream.status !== 'open', 10_000, `B to reset the ${protocol} stream`)
+    }
+    const ctx = await channelTo(perTest, a.node, b.swarmAddrs[0])
+    assertBytes(await read(ctx, cid, 0), value, 'B still serves the whole value')
+  })
+
+  it('with flipServedByte, every range it serves fails verification at the peer (VerificationError), inline or streamed', async function () {
+    const liar = await c.local(global, { repo: liarRepo, listen: ['/ip4/127.0.0.1/tcp/0'], unsafeTestHooks: { flipServedByte: true } })
+    assertBytes(await liar.get(cid), value, 'the liar fetched and verified the value itself')
+    const ctx = await channelTo(perTest, a.node, liar.swarmAddrs[0])
+    for (const [offset, length] of [[0, 100], [5 * MiB, 3 * MiB], [0, undefined]] as Array<[number, number | undefined]>) {
+      await assert.rejects(read(ctx, cid, offset, length), (err: Error) => {
+        assert.ok(err instanceof VerificationError, `expected a VerificationError, got ${err.name}: ${err.message}`)
+        return true
+      })
+    }
+  })
+
+  it('refuses every peer while it is not connected to Global (GlobalUnreachableError), vouched or not', async function () {
+    const ctx = await channelTo(perTest, a.node, b.swarmAddrs[0])
+    assertBytes(await read(ctx, cid, 0, 10), value.subarray(0, 10))
+    await global.stop()
+    await waitFor(() => !b.connected, 10_000, 'B to see Global gone')
+    await rejectsWith(read(ctx, cid, 0, 10), 'GlobalUnreachableError')
+    await rejectsWith(read(ctx, cid, 0), 'GlobalUnreachableError')
+    await rejectsWith(askHave(ctx, cid.multihash.digest), 'GlobalUnreachableError')
+  })
+})
+
+describe('swarm serving: off', function () {
+  this.timeout(60_000)
+  const c = new Cleanup()
+  after(async function () { await c.run() })
+
+  it('swarm: false listens nowhere, even with listen addresses', async function () {
+    const global = await c.global(await c.dir('dstore-serve-off-'))
+    const local = await c.local(global, { swarm: false, listen: ['/ip4/127.0.0.1/tcp/0'] })
+    assert.deepEqual(local.swarmAddrs, [])
+    assert.equal(local.node.getMultiaddrs().length, 0)
+    assert.equal(local.stats().swarm.enabled, false)
+  })
+
+  it('refuses bad listen, swarm and unsafeTestHooks options (ArgumentError)', async function () {
+    const global = ['/ip4/127.0.0.1/tcp/1/p2p/12D3KooWLuxVf5KzSBQvDsXrj6Rx4uDWDbcLRz2XCYXN7cV6Pu9b']
+    for (const bad of [{ listen: '/ip4/127.0.0.1/tcp/0' }, { listen: ['not a multiaddr'] }, { swarm: 'on' }, { unsafeTestHooks: { flipServedByte: 1 } }]) {
+      await rejectsWith(c.local(global, bad as any), 'ArgumentError')
+    }
+  })
+})

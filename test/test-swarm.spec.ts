@@ -1,0 +1,175 @@
+/**
+ * The swarm end to end (issue #12, "Tests"): real Global and Local peers on 127.0.0.1, each
+ * Local listening for the others. What Global sends is read from its own counter of bytes
+ * out; what a Local got from where, from LocalStats.swarm; the bytes are compared with the
+ * original buffer.
+ */
+import { strict as assert } from 'node:assert'
+import { multiaddr } from '@multiformats/multiaddr'
+import type { CID } from 'multiformats/cid'
+import type { GlobalPeer, LocalPeer } from '../src/index.js'
+import { NotFoundError } from '../src/core/errors.js'
+import { RPC_PROTOCOL } from '../src/protocol/constants.js'
+import { getRange, type RequesterContext } from '../src/protocol/requester.js'
+import { RpcChannel } from '../src/protocol/rpc.js'
+import { askHave } from '../src/protocol/swarm-requester.js'
+import { pseudoRandom } from './helpers.js'
+import { Cleanup, MiB, assertBytes, waitFor } from './net.js'
+
+const SIZE = 32 * MiB
+const LISTEN = ['/ip4/127.0.0.1/tcp/0']
+
+describe('swarm', function () {
+  this.timeout(120_000)
+  const c = new Cleanup()
+  afterEach(async function () { await c.run() })
+
+  /** A Global holding one 32 MiB value. */
+  async function globalWith (seed: number): Promise<{ global: GlobalPeer, data: Uint8Array, cid: CID }> {
+    const global = await c.global(await c.dir('dstore-swarm-'))
+    const data = pseudoRandom(SIZE, seed)
+    const cid = await global.put(data)
+    return { global, data, cid }
+  }
+
+  /** `n` Locals serving each other, connected to `global` and announced. */
+  async function locals (global: GlobalPeer, n: number, options: { flipServedByte?: boolean } = {}): Promise<LocalPeer[]> {
+    const out: LocalPeer[] = []
+    for (let i = 0; i < n; i++) {
+      const hooks = options.flipServedByte === true ? { unsafeTestHooks: { flipServedByte: true } } : {}
+      out.push(await c.local(global, { listen: LISTEN, cacheSize: 128 * MiB, ...hooks }))
+    }
+    await Promise.all(out.map(async l => { await l.ready() }))
+    for (const l of out) assert.ok(l.swarmAddrs.length > 0, 'a listening Local has swarm addresses')
+    // Each announced its addresses on connect (batched): give the batch time to reach Global.
+    await new Promise(resolve => setTimeout(resolve, 300))
+    return out
+  }
+
+  /** Waits until Global's tracker knows `n` sources (complete holders, after their announcements). */
+  async function sources (global: GlobalPeer, n: number): Promise<void> {
+    await waitFor(() => global.stats().swarm.sources >= n, 10_000, `Global's tracker knows ${n} sources`)
+  }
+
+  const out = (global: GlobalPeer): number => global.stats().bytesOut
+
+  it('three Locals one after the other: the second and third take most bytes from the first, not from Global', async function () {
+    const { global, data, cid } = await globalWith(1)
+    const [a, b, d] = await locals(global, 3)
+    let before = out(global)
+    assertBytes(await a.get(cid), data, 'A')
+    const fromGlobalA = out(global) - before
+    assert.ok(fromGlobalA >= SIZE, `A got the value from Global (${fromGlobalA} bytes sent)`)
+    await sources(global, 1)
+
+    before = out(global)
+    assertBytes(await b.get(cid), data, 'B')
+    const forB = out(global) - before
+    assert.ok(forB < SIZE / 4, `Global sent ${forB} bytes for B's fetch of ${SIZE}: most came from A`)
+    assert.ok(b.stats().swarm.bytesFromPeers >= (3 * SIZE) / 4, `B took ${b.stats().swarm.bytesFromPeers} bytes from peers`)
+    assert.ok(b.stats().swarm.peersUsed >= 1)
+    assert.equal(b.stats().swarm.downloads, 1)
+    assert.ok(a.stats().swarm.bytesToPeers >= (3 * SIZE) / 4, `A served ${a.stats().swarm.bytesToPeers} bytes to peers`)
+    await sources(global, 2)
+
+    before = out(global)
+    assertBytes(await d.get(cid), data, 'C')
+    const forC = out(global) - before
+    assert.ok(forC < SIZE / 4, `Global sent ${forC} bytes for C's fetch`)
+    assert.ok(d.stats().swarm.bytesFromPeers >= (3 * SIZE) / 4)
+    // Cached as today: a second get is a cache hit, nothing fetched.
+    const hits = d.stats().hits
+    assertBytes(await d.get(cid), data, 'C again')
+    assert.equal(d.stats().hits, hits + 1)
+  })
+
+  it('four Locals at once all get the right bytes, and Global sends less than twice the value', async function () {
+    const { global, data, cid } = await globalWith(2)
+    const ls = await locals(global, 4)
+    const before = out(global)
+    const values = await Promise.all(ls.map(async l => await l.get(cid)))
+    values.forEach((v, i) => { assertBytes(v, data, `Local ${i}`) })
+    const sent = out(global) - before
+    assert.ok(sent < 2 * SIZE, `Global sent ${sent} bytes (${(sent / SIZE).toFixed(2)}x the value) to four Locals`)
+    const fromPeers = ls.reduce((n, l) => n + l.stats().swarm.bytesFromPeers, 0)
+    assert.ok(fromPeers >= 2 * SIZE, `the Locals took ${fromPeers} bytes from each other`)
+  })
+
+  it('a lying Local is caught: dropped, reported, its ranges fetched elsewhere, the caller gets the right bytes', async function () {
+    const { global, data, cid } = await globalWith(3)
+    const [liar] = await locals(global, 1, { flipServedByte: true })
+    const [honest, d] = await locals(global, 2)
+    // The honest one first (from Global), so the liar's own download is served honestly.
+    assertBytes(await honest.get(cid), data, 'the honest holder')
+    await sources(global, 1)
+    assertBytes(await liar.get(cid), data, 'the liar itself')
+    await sources(global, 2)
+    const reportsBefore = global.stats().swarm.badPeerReports
+    assertBytes(await d.get(cid), data, 'the Local served by a liar')
+    const s = d.stats().swarm
+    assert.ok(s.badRanges >= 1, `bad ranges caught: ${s.badRanges}`)
+    assert.ok(s.peersDropped >= 1)
+    assert.ok(s.bytesFromPeers > 0, 'the honest holder still served')
+    await waitFor(() => global.stats().swarm.badPeerReports > reportsBefore, 5000, 'Global received the BADPEER report')
+    // Reported, the liar is no longer listed: the next Local is not served by it at all.
+    const [e] = await locals(global, 1)
+    assertBytes(await e.get(cid), data, 'a later Local')
+    assert.equal(e.stats().swarm.badRanges, 0, 'Global no longer lists the liar as a source')
+  })
+
+  it('delete during a swarm download: it completes before the delete or fails NotFoundError, and afterwards no Local serves the value', async function () {
+    const { global, data, cid } = await globalWith(4)
+    const [a, b, d] = await locals(global, 3)
+    assertBytes(await a.get(cid), data, 'A')
+    await sources(global, 1)
+    const download = b.get(cid).then(v => ({ v }), (err: Error) => ({ err }))
+    await waitFor(() => b.stats().swarm.bytesFromPeers > 0, 10_000, 'B started its swarm download')
+    assert.equal(await d.delete(cid), true)
+    const result = await download
+    if ('err' in result) {
+      assert.ok(result.err instanceof NotFoundError, `failed with ${result.err.name}: ${result.err.message}`)
+    } else {
+      assertBytes(result.v, data, 'B, completed before the delete')
+    }
+    // Ask each Local directly, as a peer would: none holds or serves any of it.
+    const probe = await c.node()
+    for (const [name, l] of [['A', a], ['B', b], ['C', d]] as const) {
+      const ctx = await channelTo(probe, l)
+      assert.equal(await askHave(ctx, cid.multihash.digest), undefined, `${name} says it holds nothing of the value`)
+      await assert.rejects(drain(getRange(ctx, cid.multihash.digest, { offset: 0, length: 1024 })), (err: Error) => {
+        assert.equal(err.name, 'NotFoundError', `${name}: ${err.name}: ${err.message}`)
+        return true
+      })
+      await ctx.channel.close()
+    }
+  })
+
+  it('a Local killed mid-serve: the Locals it served finish from the others, with the right bytes', async function () {
+    const { global, data, cid } = await globalWith(5)
+    const [a, b] = await locals(global, 2)
+    assertBytes(await a.get(cid), data, 'A')
+    assertBytes(await b.get(cid), data, 'B')
+    await sources(global, 2)
+    const [d, e] = await locals(global, 2)
+    const served = a.stats().swarm.bytesToPeers
+    const downloads = [d, e].map(async l => await l.get(cid))
+    await waitFor(() => a.stats().swarm.bytesToPeers > served + MiB, 10_000, 'A is serving the new Locals')
+    await a.stop()
+    const values = await Promise.all(downloads)
+    values.forEach((v, i) => { assertBytes(v, data, `Local ${i}`) })
+    const dropped = d.stats().swarm.peersDropped + e.stats().swarm.peersDropped
+    assert.ok(dropped >= 1, `the killed Local was dropped as a source (${dropped})`)
+  })
+})
+
+/** An rpc channel from `node` to a Local's serving side, as another Local opens it. */
+async function channelTo (node: Awaited<ReturnType<Cleanup['node']>>, local: LocalPeer): Promise<RequesterContext> {
+  const connection = await node.dial(local.swarmAddrs.map(a => multiaddr(a)))
+  const stream = await connection.newStream(RPC_PROTOCOL)
+  const channel = new RpcChannel(stream, async () => { throw new Error('no requests expected') })
+  return { channel, connection }
+}
+
+async function drain (source: AsyncIterable<Uint8Array>): Promise<void> {
+  for await (const _ of source) { /* consume */ }
+}
