@@ -21,7 +21,7 @@ const whole = (x: number): string => Number.isInteger(x) ? String(x) : num(x)
 function current (r: SwarmBenchResult): SwarmRun[] {
   const last = [...r.runs].sort((a, b) => b.date.localeCompare(a.date))[0]
   if (last === undefined) return []
-  return r.runs.filter(x => x.sizeBytes === last.sizeBytes && x.rateMbit === last.rateMbit).sort((a, b) => a.n - b.n || Number(b.swarm) - Number(a.swarm))
+  return r.runs.filter(x => x.sizeBytes === last.sizeBytes && x.rateMbit === last.rateMbit && x.maxEgress === last.maxEgress).sort((a, b) => a.n - b.n || Number(b.swarm) - Number(a.swarm))
 }
 
 /** Completion time (s) by N, swarm on and off: p50 joined by a line, a bar from first to last, a tick at p99; ideal and 2× ideal dashed. */
@@ -72,6 +72,8 @@ export function swarmSvg (r: SwarmBenchResult): string {
       const X = px(p.n) + s.dx
       el.push(`<line x1="${X.toFixed(1)}" x2="${X.toFixed(1)}" y1="${py(p.maxS).toFixed(1)}" y2="${py(p.completionS[0]).toFixed(1)}" stroke-width="1.5"/>`)
       el.push(`<line x1="${(X - 5).toFixed(1)}" x2="${(X + 5).toFixed(1)}" y1="${py(p.p99S).toFixed(1)}" y2="${py(p.p99S).toFixed(1)}" stroke-width="2"/>`)
+      const failed = p.failures ?? 0
+      if (failed > 0) el.push(`<text x="${(X + s.dx * 1.5).toFixed(1)}" y="${(py(p.p50S) + 4).toFixed(1)}" text-anchor="${s.dx < 0 ? 'end' : 'start'}" stroke="none" font-size="11">${failed} failed</text>`)
       el.push(`<circle cx="${X.toFixed(1)}" cy="${py(p.p50S).toFixed(1)}" r="3.5"><title>${esc(s.label)}, N=${p.n}: p50 ${num(p.p50S)} s, p99 ${num(p.p99S)} s, ${num(p.completionS[0])}–${num(p.maxS)} s</title></circle>`)
     }
     el.push('</g>')
@@ -83,6 +85,22 @@ export function swarmSvg (r: SwarmBenchResult): string {
   if (!runs.some(x => x.swarm)) el.push(`<text x="${W - R + 10}" y="${T + 60 + legend * 22 + 4}" fill="#57606a">swarm on: not run yet</text>`)
   el.push('</svg>')
   return el.join('\n') + '\n'
+}
+
+function failedCell (x: SwarmRun): string {
+  const failed = x.failures ?? (x.verified ? 0 : x.errors.length)
+  return failed === 0 ? '0' : `**${failed} of ${x.n}**`
+}
+
+/** curl's errors grouped: "3× HTTP 504", "1× transfer closed …". */
+function summarise (errors: string[]): string[] {
+  const counts = new Map<string, number>()
+  for (const e of errors) {
+    const m = /returned error: (\d+)/.exec(e)
+    const key = m != null ? `HTTP ${m[1]}` : e.replace(/^l\d+: /, '').replace(/with \d+ bytes/, 'with … bytes').replace(/bafkr4\w+/g, 'CID')
+    counts.set(key, (counts.get(key) ?? 0) + 1)
+  }
+  return [...counts].map(([k, n]) => `${n}× ${k}`)
 }
 
 export function swarmSection (r: SwarmBenchResult): string {
@@ -100,8 +118,11 @@ export function swarmSection (r: SwarmBenchResult): string {
     x.swarmStats ? `${mib(x.bytesFromPeersTotal)} MiB` : '0 (no `swarm` in /status)',
     `${num(x.cpu.procsMean)} / ${num(x.cpu.procsPeak)}`,
     `${num(x.cpu.machineMean)} / ${num(x.cpu.machinePeak)}`,
-    x.verified && x.errors.length === 0 ? 'yes' : `**no**: ${x.errors.join('; ')}`
+    failedCell(x),
+    x.pingAborts === undefined ? '–' : String(x.pingAborts)
   ])
+  const notes = runs.filter(x => x.errors.length > 0 || (x.logs ?? []).length > 0).map(x =>
+    `- N=${x.n}, swarm ${x.swarm ? 'on' : 'off'}: ${[...summarise(x.errors), ...(x.logs ?? []).slice(0, 8).map(l => `\`${l.replace(/`/g, "'")}\``)].join('; ')}`)
   const targets = swarmTargets(runs)
   const targetRows = targets.map(t => [t.what, t.measured, t.pass ? 'met' : '**missed**'])
   const off = runs.filter(x => !x.swarm)
@@ -118,7 +139,9 @@ export function swarmSection (r: SwarmBenchResult): string {
     'CPU is in cores, mean / peak over a 1 s window: "ours" is Global, the Locals and the curls (/proc/PID/stat), "machine" is all of /proc/stat (other work on the machine included).' +
     (r.cliHasSwarm ? '' : ' **These runs were made before `dstore local` had `--listen` and `--swarm`: swarm off only, with that CLI.**') + '\n\n' +
     `![Completion time by N, swarm on and off](${SWARM_SVG_NAME})\n\n` +
-    table(['N', 'swarm', 'p50', 'p99 (÷ ideal)', 'first–last', 'Global egress (÷ value)', 'Global served', 'from peers', 'CPU ours', 'CPU machine', 'bytes right'], rows) + '\n\n' +
+    table(['N', 'swarm', 'p50', 'p99 (÷ ideal)', 'first–last', 'Global egress (÷ value)', 'Global served', 'from peers', 'CPU ours', 'CPU machine', 'fetches failed', 'conns aborted (ping)'], rows) + '\n\n' +
+    'A failed fetch counts in the completion times at the moment it failed. "conns aborted (ping)": connections libp2p\'s connection monitor aborted because a ping got no answer within its timeout (at least 5 s), counted from the daemons\' stderr.' +
+    (notes.length > 0 ? ' Errors and the daemons\' log lines, by run:\n\n' + notes.join('\n') + '\n\n' : '\n\n') +
     (targetRows.length > 0 ? table(['target (swarm on)', 'measured', ''], targetRows) + '\n\n' : 'Targets (swarm on): no swarm-on runs yet.\n\n') +
     (offNote !== '' ? offNote + '\n' : '')
 }
