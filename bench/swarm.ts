@@ -4,8 +4,8 @@
  *
  *   npm run bench -- --only swarm [--quick] [--n 4,8,16] [--swarm on,off] [--rate 40mbit] [--size-mib 32]
  *
- * Needs root, `ip` and `tc` (bench/lib/netns.ts) and the CLI bundle (`npm run build`). It is
- * not in the default `npm run bench` set for that reason.
+ * Needs root, `ip` and `tc` (bench/lib/netns.ts), so it is not in the default `npm run bench`
+ * set. It bundles the CLI first (scripts/bundle.mjs; `npm run bench` only compiles).
  *
  * Processes, each in its namespace (`dsb-g`, `dsb-l0` … `dsb-l<N-1>`, the bridge in `dsb-br`):
  * a Global (`dstore global --listen /ip4/198.18.0.1/tcp/4001`, the real CLI, a fresh repo for
@@ -374,7 +374,9 @@ export async function runSwarmBench (opts: SwarmBenchOptions = {}): Promise<Swar
   const log = (line: string): void => { console.log(`[swarm] ${line}`) }
   const why = netnsUnavailable()
   if (why !== undefined) throw new Error(`bench swarm: ${why}`)
-  if (!existsSync(CLI)) throw new Error(`bench swarm: ${CLI} is missing: run npm run build first`)
+  // `npm run bench` compiles but does not bundle: bundle here, so the daemons run this checkout's code.
+  execFileSync(process.execPath, [join(ROOT, 'scripts', 'bundle.mjs')], { stdio: 'inherit', timeout: 120_000 })
+  if (!existsSync(CLI)) throw new Error(`bench swarm: ${CLI} is missing after bundling`)
   const quick = opts.quick === true
   const ns = opts.ns ?? (quick ? [4, 8] : [4, 8, 16])
   const rateMbit = opts.rateMbit ?? 40
