@@ -224,7 +224,7 @@ describe('dstore local (the Local daemon) and the CLI through it', function () {
         await other.cleanup()
       }
     }
-    type SwarmStatus = { enabled: boolean, addrs: string[], bytesFromPeers: number, badRanges: number }
+    type SwarmStatus = { enabled: boolean, addrs: string[], bytesFromPeers: number, bytesToPeers: number, peersUsed: number, badRanges: number }
     const swarmOf = async (d: LocalDaemon): Promise<SwarmStatus & { peerId: string }> => {
       const doc = await (await fetch(`${d.url}/status`)).json() as { peerId: string, swarm: SwarmStatus }
       return { ...doc.swarm, peerId: doc.peerId }
@@ -340,6 +340,49 @@ describe('dstore local (the Local daemon) and the CLI through it', function () {
           assert.equal(await stopLocal(d), 0)
         }
       })
+    })
+
+    it('three daemons: the second takes a large value from the first over its --listen address; a --swarm off one takes it all from Global', async function () {
+      const dirs = await tempDir('dstore-daemon-swarm3-')
+      const started: LocalDaemon[] = []
+      let g: Daemon | undefined
+      try {
+        g = await startGlobal(['--repo', join(dirs.path, 'g'), '--listen', '/ip4/127.0.0.1/tcp/0', '--http', '127.0.0.1:0'])
+        const gUrl = /^HTTP: (http:\/\/\S+) \(URL in /m.exec(g.stdout())?.[1] ?? ''
+        const gStatus = async (): Promise<{ swarm: { values: number, sources: number }, bytes: { served: Record<string, number> } }> => await (await fetch(`${gUrl}/status`)).json() as any
+        const local = async (name: string, args: string[] = []): Promise<LocalDaemon> => {
+          const d = await startLocal(['--http', '127.0.0.1:0', '--global', g!.addr, ...args], { DSTORE_REPO: join(dirs.path, name) })
+          started.push(d)
+          return d
+        }
+        const a = await local('a')
+        const b = await local('b')
+        const c = await local('c', ['--swarm', 'off'])
+        const big = pseudoRandom(9 * 1024 * 1024 + 5, 77)
+        // Put through A: A holds it (cached), and tells Global so.
+        const put = await fetch(`${a.url}/ipfs`, { method: 'POST', body: big })
+        assert.equal(put.status, 201)
+        const key = (await put.json() as { cid: string }).cid
+        await waitFor(async () => (await gStatus()).swarm.sources >= 1, 10_000, "Global's tracker to know A holds it")
+        const served0 = (await gStatus()).bytes.served.local ?? 0
+        assert.deepEqual(new Uint8Array(await (await fetch(`${b.url}/ipfs/${key}`)).arrayBuffer()), big)
+        const sb = await swarmOf(b)
+        const sa = await swarmOf(a)
+        assert.equal(sb.bytesFromPeers, big.length, 'B took every byte from A')
+        assert.equal(sb.peersUsed, 1)
+        assert.equal(sa.bytesToPeers, big.length, 'A served them')
+        assert.equal(((await gStatus()).bytes.served.local ?? 0) - served0, 0, 'Global sent none of it to B')
+        // C, with the swarm off, gets it from Global alone.
+        assert.deepEqual(new Uint8Array(await (await fetch(`${c.url}/ipfs/${key}`)).arrayBuffer()), big)
+        const sc = await swarmOf(c)
+        assert.equal(sc.enabled, false)
+        assert.equal(sc.bytesFromPeers, 0)
+        assert.equal(((await gStatus()).bytes.served.local ?? 0) - served0, big.length, 'Global sent C the whole value')
+      } finally {
+        for (const d of started) await stopLocal(d)
+        if (g !== undefined) await stopGlobal(g)
+        await dirs.cleanup()
+      }
     })
 
     it('the default swarm port (4002) taken: a free port, and a Note line saying so', async function () {

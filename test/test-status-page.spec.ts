@@ -146,12 +146,6 @@ describe('status page', function () {
     await page.click('#lookup-form button')
     await until(page, 'lookup-result', t => t.startsWith('Not a dstore CID'), 'the refusal')
 
-    if (process.env.DSTORE_SCREENSHOT === '1') {
-      await page.fill('#cid-input', otherCid)
-      await page.click('#lookup-form button')
-      await until(page, 'lookup-result', t => t.startsWith('Found'), 'the lookup')
-      await page.screenshot({ path: SCREENSHOT, fullPage: true })
-    }
     await page.close()
   })
 
@@ -193,8 +187,23 @@ describe('status page', function () {
   }
 
   it("a Local's swarm panel shows /status's swarm figures and addresses; Global's shows the tracker and the egress cap", async function () {
+    // Another Local holds a 5 MiB value (swarm size) and serves it: the page's Local takes it from that peer.
+    const peer = await createLocal({ global: global.multiaddrs, cacheSize: 16 * MiB, listen: ['/ip4/127.0.0.1/tcp/0'] })
+    c.add(async () => { await peer.stop() })
+    await peer.ready()
+    const big = pseudoRandom(5 * MiB, 54)
+    const bigCid = (await peer.put(big)).toString()
+    const deadline = Date.now() + 10_000
+    while (global.stats().swarm.sources < 1) {
+      assert.ok(Date.now() < deadline, "Global's tracker never learnt that the peer holds it")
+      await new Promise(resolve => setTimeout(resolve, 50))
+    }
+    assert.deepEqual(new Uint8Array(await (await fetch(`${lHttp.url}/ipfs/${bigCid}`)).arrayBuffer()), big)
+    assert.equal(local.stats().swarm.bytesFromPeers, big.length, 'the value came from the peer')
+
     const page = await open(lHttp.url)
     await until(page, 'role', t => t === 'local', 'the role')
+    await until(page, 'swarm-from-peers', t => t === '5 MiB', 'the 5 MiB from the peer')
     const ls = await (await fetch(`${lHttp.url}/status`)).json() as { swarm: { enabled: boolean, addrs: string[], bytesFromPeers: number, bytesFromGlobal: number, bytesToPeers: number, peersUsed: number, badRanges: number, peersDropped: number, downloads: number, active: number } }
     const sw = ls.swarm
     assert.equal(sw.enabled, true)
@@ -222,11 +231,21 @@ describe('status page', function () {
       addrs: sw.addrs.join('\n')
     })
     assert.match(await text(page, 'swarm-addrs'), new RegExp(`^/ip4/127\\.0\\.0\\.1/tcp/\\d+/p2p/${local.peerId}$`))
+    assert.equal(await text(page, 'swarm-peers-used'), '1')
+    assert.equal(await text(page, 'swarm-peer-share'), '(100.0%)')
+    if (process.env.DSTORE_SCREENSHOT === '1') {
+      await page.fill('#cid-input', bigCid)
+      await page.click('#lookup-form button')
+      await until(page, 'lookup-result', t => t.startsWith('Found'), 'the lookup')
+      await page.screenshot({ path: SCREENSHOT, fullPage: true })
+    }
     await page.close()
 
     const gpage = await open(gHttp.url)
     await until(gpage, 'role', t => t === 'global', 'the role')
     const gs = await (await fetch(`${gHttp.url}/status`)).json() as { swarm: { values: number, sources: number, badPeerReports: number, egressLimit: number | null, egressWaitMs: number } }
+    assert.equal(gs.swarm.values, 1, 'the big value is tracked')
+    assert.equal(gs.swarm.sources, 2, 'the peer holds it, and now the page\'s Local too')
     await until(gpage, 'tracker-values', t => t === String(gs.swarm.values), "the tracker's values")
     assert.equal(await gpage.isVisible('#tracker'), true)
     assert.equal(await gpage.isVisible('#swarm'), false, "no Local's swarm panel on Global")
