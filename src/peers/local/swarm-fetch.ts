@@ -22,6 +22,7 @@
  * - Bounded: at most {@link MAX_PEERS} peers dialled, {@link MAX_GLOBAL_FAILURES} failed
  *   requests to Global, and {@link IDLE_MS} without a verified byte.
  */
+import { setMaxListeners } from 'node:events'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
 import type { CID } from 'multiformats/cid'
 import { StreamVerificationError } from '../../core/bao/index.js'
@@ -129,6 +130,9 @@ class SwarmDownload {
     private readonly options: SwarmDownloadOptions) {
     this.digest = key.multihash.digest
     this.self = ctx.node.peerId.toString()
+    // Every request and dial of this download listens to its signal (bounded: MAX_PEERS dials,
+    // 2 requests per peer, 4 at Global); the default warning at 10 would be noise.
+    setMaxListeners(4 * MAX_PEERS + 16, options.signal)
     this.sched = new PieceScheduler({
       pieces: partial.pieces, perPeer: options.perPeer, perGlobal: options.perGlobal, stallMs: options.stallMs, waitMs: options.waitMs
     })
