@@ -109,6 +109,8 @@ export interface SwarmBenchResult {
   date: string
   machine: { cpus: number, model: string, load: number[] }
   quick: boolean
+  /** The checkout measured: `git describe --always --dirty` (dirty: uncommitted changes). */
+  commit?: string
   /** Whether `dstore local` had --listen and --swarm when the runs were made (else swarm on was skipped). */
   cliHasSwarm: boolean
   runs: SwarmRun[]
@@ -155,6 +157,15 @@ export function swarmArgs (argv: string[]): SwarmBenchOptions {
     if (!(opts.sizeMiB > 0 && opts.sizeMiB <= 4096)) throw new Error(`bad --size-mib ${size}`)
   }
   return opts
+}
+
+/** `git describe --always --dirty` of the checkout, or undefined outside git. */
+function describeCheckout (): string | undefined {
+  try {
+    return execFileSync('git', ['-C', ROOT, 'describe', '--always', '--dirty'], { encoding: 'utf8', timeout: 10_000 }).trim()
+  } catch {
+    return undefined
+  }
 }
 
 /** Whether `dstore local` has the swarm flags (--listen, --swarm). */
@@ -412,6 +423,7 @@ export async function runSwarmBench (opts: SwarmBenchOptions = {}): Promise<Swar
     date: new Date().toISOString(),
     machine: { cpus: cpus().length, model: cpus()[0]?.model ?? '?', load: loadavg() },
     quick,
+    commit: describeCheckout(),
     cliHasSwarm: hasFlags,
     runs: [...kept, ...runs].sort((a, b) => a.n - b.n || Number(b.swarm) - Number(a.swarm))
   }

@@ -131,7 +131,7 @@ export function swarmSection (r: SwarmBenchResult): string {
     : ''
   return `\n## Swarm: N Locals fetch one value at once (\`npm run bench -- --only swarm\`${r.quick ? ' --quick' : ''}, ${r.date.slice(0, 10)})\n\n` +
     `One ${whole(size / MiB)} MiB random value, one Global and N Local daemons (the real CLI), every peer in its own network namespace on a bridge (bench/lib/netns.ts), ` +
-    `every link capped at ${whole(runs[0].rateMbit)} Mbit/s each way with tc (tbf), on one ${r.machine.cpus}-core machine (${r.machine.model}; load ${r.machine.load.map(l => l.toFixed(2)).join(' ')} at the end). ` +
+    `every link capped at ${whole(runs[0].rateMbit)} Mbit/s each way with tc (tbf), ${r.commit !== undefined ? `code at ${r.commit}, ` : ''}on one ${r.machine.cpus}-core machine (${r.machine.model}; load ${r.machine.load.map(l => l.toFixed(2)).join(' ')} at the end). ` +
     'Every run uses fresh repositories (every fetch is cold). Once every Local is connected to Global, `curl` in each Local\'s namespace GETs the value from its daemon, all at once; ' +
     'a completion is from that common start, and every file is checked against the CID afterwards. ' +
     `The ideal is size ÷ link rate = ${num(runs[0].idealS)} s. Global's egress is its veth's tx_bytes over the run (every byte on its wire, TCP/IP, TLS and the outboard included); ` +
