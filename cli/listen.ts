@@ -1,9 +1,9 @@
 /**
  * `dstore global --listen` and `dstore local --listen` (the swarm's listener): which addresses
- * are accepted (a usage error otherwise), and what to say when one cannot be listened on. libp2p reports that only as
- * `UnsupportedListenAddressesError`, whose text is its own configuration advice with the
- * listen error's stack in it; the failing address and its errno are found here instead, by
- * trying to listen on each address the same way.
+ * are accepted (a usage error otherwise), and what to say when one cannot be listened on.
+ * libp2p reports that only as `UnsupportedListenAddressesError`, whose text is its own
+ * configuration advice with the listen error's stack in it; the failing address and its errno
+ * are found here instead, by trying to listen on each address the same way.
  */
 import { createServer } from 'node:net'
 import { InvalidArgumentError } from 'commander'

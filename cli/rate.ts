@@ -2,15 +2,20 @@
  * `dstore global --max-egress RATE`: a rate in bytes per second, written as operators write
  * link and bandwidth figures. Byte units are decimal (kB, MB, GB: 1000ⁿ) or binary (KiB, MiB,
  * GiB: 1024ⁿ); bit units (kbit, Mbit, Gbit, as tc writes them) are decimal bits, divided by 8;
- * a plain number is bytes/s. `/s` may follow the unit. An ambiguous `Mb` or `Mbps` is refused
- * (tc reads `mbps` as megaBYTES per second, most people as megabits).
+ * a plain number, or one with a prefix alone (`1G`, `5M`, `64Ki`), is bytes/s. `/s` may follow
+ * the unit. An ambiguous `Mb` or `Mbps` is refused (tc reads `mbps` as megaBYTES per second,
+ * most people as megabits).
  */
 import { InvalidArgumentError } from 'commander'
 import { MIN_EGRESS } from '../src/index.js'
 
-const BYTES: Record<string, number> = { '': 1, b: 1, kb: 1e3, mb: 1e6, gb: 1e9, tb: 1e12, kib: 2 ** 10, mib: 2 ** 20, gib: 2 ** 30, tib: 2 ** 40 }
+// A prefix alone is bytes too (1G, 5M, 64Ki): a rate is bytes per second unless it says bit.
+const BYTES: Record<string, number> = {
+  '': 1, b: 1, k: 1e3, kb: 1e3, m: 1e6, mb: 1e6, g: 1e9, gb: 1e9, t: 1e12, tb: 1e12,
+  ki: 2 ** 10, kib: 2 ** 10, mi: 2 ** 20, mib: 2 ** 20, gi: 2 ** 30, gib: 2 ** 30, ti: 2 ** 40, tib: 2 ** 40
+}
 const BITS: Record<string, number> = { bit: 1 / 8, kbit: 1e3 / 8, mbit: 1e6 / 8, gbit: 1e9 / 8, tbit: 1e12 / 8 }
-const USAGE = 'give bytes per second: 5000000, 5MB, 5MiB, or a bit rate such as 40Mbit'
+const USAGE = 'give bytes per second: 5000000, 5MB, 5MiB, 1G, or a bit rate such as 40Mbit'
 
 /** commander's parser for `--max-egress`: whole bytes per second, at least {@link MIN_EGRESS}. */
 export function parseRate (value: string): number {

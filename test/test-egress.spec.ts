@@ -13,7 +13,7 @@ import { createProviderHandler, handleBlobStream, type ProviderOptions } from '.
 import { getRange } from '../src/protocol/requester.js'
 import { RpcChannel } from '../src/protocol/rpc.js'
 import { IdleWatchdog } from '../src/protocol/timeout.js'
-import { createGlobal, type GlobalPeer } from '../src/index.js'
+import { createGlobal, globalBackend, startHttpServer, type GlobalPeer } from '../src/index.js'
 import { collect, pseudoRandom } from './helpers.js'
 import { Cleanup, KiB, MiB, assertBytes, rejectsWith } from './net.js'
 
@@ -198,6 +198,19 @@ describe('Global with maxEgress (over libp2p)', function () {
     assertBytes(await bigGet, large, 'large value')
     // 16 MiB at 4 MiB/s takes ~4 s; the others take their turn 64 KiB at a time and finish first.
     assert.deepEqual(done, ['small', 'medium', 'large'])
+  })
+
+  it('holds the HTTP gateway to the same cap', async () => {
+    const value = pseudoRandom(8 * MiB, 1306)
+    const cid = await global.put(value)
+    const http = await startHttpServer({ host: '127.0.0.1', port: 0, backend: globalBackend(global) })
+    c.add(async () => { await http.close() })
+    const started = Date.now()
+    const r = await fetch(`${http.url}/ipfs/${cid.toString()}?format=raw`)
+    assert.equal(r.status, 200)
+    assertBytes(new Uint8Array(await r.arrayBuffer()), value)
+    const took = Date.now() - started
+    assert.ok(took >= 1200, `served 8 MiB over HTTP in ${took} ms under a 4 MiB/s cap`)
   })
 
   it('refuses a cap below 64 KiB/s, or not a number, with a ConfigError', async () => {

@@ -6,6 +6,7 @@
  * `getRange` (every byte checked against the CID by the decoder). Real Global, real Locals.
  */
 import { strict as assert } from 'node:assert'
+import type { Connection } from '@libp2p/interface'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { CID } from 'multiformats/cid'
 import { createGlobal, repoPeerId, type GlobalPeer, type LocalPeer } from '../src/index.js'
@@ -78,14 +79,39 @@ describe('swarm serving: a Local serves verified ranges to other Locals', functi
     assert.deepEqual(b.stats().swarm.addrs, b.swarmAddrs)
   })
 
+  it('announces to Global what it caches of 4 MiB or more, with its address, and what leaves its cache', async function () {
+    const digest = cid.multihash.digest
+    // Listed complete (a swarm GET lists the asker as fetching first; the ANNOUNCE follows the caching).
+    await waitFor(() => global.swarm.tracker.sources(digest).some(s => s.peerId === b.peerId && s.complete), 10_000, "Global's tracker to list B as complete")
+    const source = global.swarm.tracker.sources(digest).find(s => s.peerId === b.peerId)
+    assert.equal(source?.complete, true)
+    assert.deepEqual(source?.addrs.map(a => a.toString()), b.swarmAddrs.map(a => a.replace(`/p2p/${b.peerId}`, '')))
+    // Too small to be worth a swarm: not announced.
+    const small = await global.put(pseudoRandom(MiB, 20))
+    await b.get(small)
+    // A Local with room for one large value: caching a second evicts the first, announced dropped.
+    const tight = await c.local(global, { repo: liarRepo, listen: ['/ip4/127.0.0.1/tcp/0'], cacheSize: 10 * MiB })
+    const second = await global.put(pseudoRandom(5 * MiB, 21))
+    await tight.get(cid)
+    await waitFor(() => global.swarm.tracker.sources(digest).some(s => s.peerId === tight.peerId && s.complete), 10_000, 'the tight Local to be listed')
+    await tight.get(second)
+    assert.equal(tight.stats().evictions, 1)
+    await waitFor(() => !global.swarm.tracker.sources(digest).some(s => s.peerId === tight.peerId), 10_000, 'the evicted value to be announced dropped')
+    await waitFor(() => global.swarm.tracker.sources(second.multihash.digest).some(s => s.peerId === tight.peerId && s.complete), 10_000, 'the second value to be listed')
+    assert.equal(global.swarm.tracker.sources(small.multihash.digest).some(s => s.peerId === b.peerId), false, 'a 1 MiB value is not announced')
+    await tight.stop()
+  })
+
   it('serves a vouched peer any range of a cached value, inline and on a blob stream, every byte verified against the CID', async function () {
     const ctx = await channelTo(perTest, a.node, b.swarmAddrs[0])
     const before = b.stats().swarm.bytesToPeers
+    const hits = b.stats().hits
     assertBytes(await read(ctx, cid, 0), value, 'whole value')
     assertBytes(await read(ctx, cid, 1000, 5000), value.subarray(1000, 6000), 'small range (inline)')
     assertBytes(await read(ctx, cid, 3 * MiB - 7, 2 * MiB + 11), value.subarray(3 * MiB - 7, 5 * MiB + 4), 'large range (blob stream)')
     assertBytes(await read(ctx, cid, value.length - 10), value.subarray(value.length - 10), 'the tail')
     const served = value.length + 5000 + 2 * MiB + 11 + 10
+    assert.equal(b.stats().hits, hits, "serving peers is not a use of B's cache (its hits are its callers')")
     assert.equal(b.stats().swarm.bytesToPeers - before, served, 'value bytes served to peers')
     assert.ok((b.traffic().served.peer ?? 0) >= served, 'Traffic counts them as served to peer')
     assert.deepEqual(await statMany(ctx, [cid.multihash.digest]), [value.length], 'STAT: held whole')
@@ -198,6 +224,15 @@ describe('swarm serving: a Local serves verified ranges to other Locals', functi
     }
     const ctx = await channelTo(perTest, a.node, b.swarmAddrs[0])
     assertBytes(await read(ctx, cid, 0), value, 'B still serves the whole value')
+  })
+
+  it('keeps at most 32 connections from one peer open (the newest go), as Global does', async function () {
+    const extra = await c.node()
+    const addr = multiaddr(b.swarmAddrs[0])
+    const opened: Connection[] = []
+    for (let i = 0; i < 34; i++) opened.push(await extra.dial(addr, { force: true }))
+    await waitFor(() => opened.filter(conn => conn.status === 'open').length <= 32, 10_000, 'B to close the extra connections')
+    assert.equal(opened.slice(0, 32).every(conn => conn.status === 'open'), true, 'the first 32 stay')
   })
 
   it('with flipServedByte, every range it serves fails verification at the peer (VerificationError), inline or streamed', async function () {

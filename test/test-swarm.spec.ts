@@ -13,7 +13,7 @@ import { RPC_PROTOCOL } from '../src/protocol/constants.js'
 import { getRange, type RequesterContext } from '../src/protocol/requester.js'
 import { RpcChannel } from '../src/protocol/rpc.js'
 import { askHave } from '../src/protocol/swarm-requester.js'
-import { pseudoRandom } from './helpers.js'
+import { collect, pseudoRandom } from './helpers.js'
 import { Cleanup, MiB, assertBytes, waitFor } from './net.js'
 
 const SIZE = 32 * MiB
@@ -81,6 +81,33 @@ describe('swarm', function () {
     const hits = d.stats().hits
     assertBytes(await d.get(cid), data, 'C again')
     assert.equal(d.stats().hits, hits + 1)
+  })
+
+  it('a streamed read of a swarm download (cat with fill, what the HTTP daemon serves) gets the value in order, and caches it', async function () {
+    const { global, data, cid } = await globalWith(6)
+    const [a, b] = await locals(global, 2)
+    assertBytes(await a.get(cid), data, 'A')
+    await sources(global, 1)
+    const before = out(global)
+    assertBytes(await collect(b.cat(cid, { fill: true })), data, 'B, streamed')
+    assert.ok(out(global) - before < SIZE / 4, 'the bytes came from A')
+    assert.ok(b.stats().swarm.bytesFromPeers >= (3 * SIZE) / 4)
+    assert.equal(await b.cache.has(cid), true, 'cached once complete')
+  })
+
+  it('with swarm: false a Local fetches from Global only, even when peers hold the value', async function () {
+    const { global, data, cid } = await globalWith(7)
+    const [a] = await locals(global, 1)
+    assertBytes(await a.get(cid), data, 'A')
+    await sources(global, 1)
+    const off = await c.local(global, { swarm: false })
+    await off.ready()
+    const before = out(global)
+    assertBytes(await off.get(cid), data, 'the swarm-off Local')
+    assert.ok(out(global) - before >= SIZE, 'all of it from Global')
+    assert.equal(off.stats().swarm.enabled, false)
+    assert.equal(off.stats().swarm.bytesFromPeers, 0)
+    assert.equal(a.stats().swarm.bytesToPeers, 0, 'A served nobody')
   })
 
   it('four Locals at once all get the right bytes, and Global sends less than twice the value', async function () {

@@ -6,6 +6,7 @@ import type { CID } from 'multiformats/cid'
 import { NotFoundError } from '../core/errors.js'
 import { encodeRange, encodedRangeLength } from '../core/bao/index.js'
 import type { GlobalPeer } from '../peers/global.js'
+import { capped } from '../protocol/egress.js'
 import type { HttpBackend } from './backend.js'
 import { globalStatus } from './status.js'
 
@@ -27,7 +28,8 @@ export function globalBackend (global: GlobalPeer, info: GlobalBackendInfo = {})
       return { size: (await store.stat(cid, options)).size, cached: true }
     },
     // Through the Global, which counts what it serves (status, metrics).
-    cat: (cid, range, options) => global.cat(cid, { ...range, signal: options?.signal }),
+    // Held to the Global's egress cap, as the libp2p side is.
+    cat: (cid, range, options) => capped(global.cat(cid, { ...range, signal: options?.signal }), global.swarm.egress, options?.signal),
     encoded: async (cid, range, options) => {
       const { size } = await store.stat(cid, options)
       const length = encodedRangeLength(size, range)
@@ -41,7 +43,7 @@ export function globalBackend (global: GlobalPeer, info: GlobalBackendInfo = {})
           await reader.close()
         }
       }
-      return { size, length, stream: stream() }
+      return { size, length, stream: capped(stream(), global.swarm.egress, options?.signal) }
     },
     put: async (source, options) => await global.put(source, options),
     delete: async (cid, options) => await global.delete(cid, options),

@@ -68,3 +68,21 @@ export class EgressBucket {
     return Math.max(0, this.tat - this.now() - this.burstMs)
   }
 }
+
+/**
+ * `source`, held to `bucket` (a slice of at most {@link EGRESS_SLICE} bytes at a time); `source`
+ * itself when there is no bucket. For value bytes that leave other than on a blob stream (the
+ * HTTP gateway).
+ */
+export function capped (source: AsyncIterable<Uint8Array>, bucket: EgressBucket | undefined, signal?: AbortSignal): AsyncIterable<Uint8Array> {
+  if (bucket === undefined) return source
+  return (async function * () {
+    for await (const part of source) {
+      for (let o = 0; o < part.length; o += EGRESS_SLICE) {
+        const slice = part.length <= EGRESS_SLICE ? part : part.subarray(o, o + EGRESS_SLICE)
+        await bucket.take(slice.length, signal)
+        yield slice
+      }
+    }
+  })()
+}

@@ -68,12 +68,6 @@ export interface ProviderOptions {
    */
   onTransfer?: (transfer: ProviderTransfer) => void
   /**
-   * Checks a GET's range (clipped to the value) can be served, before anything of it is sent;
-   * throws (a NotFoundError) if not. For a store that holds only parts of some values: a Local
-   * serving peers the verified pieces of a value it is still fetching (src/peers/local/serve-store.ts).
-   */
-  canServe?: (digest: Uint8Array, range: ByteRange) => Promise<void>
-  /**
    * Caps the value bytes sent (GET answers inline and on blob streams; the verified stream's
    * bytes, parents included), shared by every peer. A blob GET waiting for it is not idle for
    * its watchdog (the wait is ours, not the peer's). Default: no cap.
@@ -85,6 +79,12 @@ export interface ProviderOptions {
    * are unknown requests and the flag is ignored.
    */
   swarm?: SwarmHooks
+  /**
+   * Checks a GET's range (clipped to the value) can be served, before anything of it is sent;
+   * throws (a NotFoundError) if not. For a store that holds only parts of some values: a Local
+   * serving peers the verified pieces of a value it is still fetching (src/peers/local/serve-store.ts).
+   */
+  canServe?: (digest: Uint8Array, range: ByteRange) => Promise<void>
 }
 
 /** One GET or PUT the provider served, for {@link ProviderOptions.onTransfer}. */
@@ -224,10 +224,10 @@ async function answerGet (msg: MessageReader, options: ProviderOptions): Promise
   try {
     const size = reader.size
     const range = clip(size, req.offset, req.length)
-    await options.canServe?.(req.digest, range)
     // A large whole value asked with the SWARM flag: who else can serve it, if anyone.
     const sources = swarmGetAnswer(msg.id, req, size, range, options.swarm)
     if (sources !== undefined) return sources
+    await options.canServe?.(req.digest, range)
     const fits = encodedRangeLength(size, range, DEFAULT_GROUP_LOG) <= INLINE_MAX
     if (req.inline && fits) {
       const encoded = await collectEncoded(reader, await store.outboard(cid), range)

@@ -9,7 +9,7 @@
  * - A value that cannot fit even after evicting every unpinned value (larger than `maxBytes`
  *   minus the pinned bytes) is refused with `TooLargeError`; nothing is stored or evicted.
  * - Least recently used goes first. A use is a `get`, `getBytes`, `open`, or a `put` of a value
- *   already held. `has`, `stat`, `outboard` and `list` do not reorder.
+ *   already held. `has`, `stat`, `outboard`, `peek` and `list` do not reorder.
  * - `hits`/`misses` count lookups by `get`, `getBytes` and `open`.
  * - Eviction calls `onEvict(cid, size)` (set at creation or assigned later). `delete` does not.
  *
@@ -92,6 +92,20 @@ export class MemoryBlobStore implements VerifiableBlobStore {
     if (this.closed) throw new ClosedError()
     const entry = this.use(cid)
     return entry?.data
+  }
+
+  /**
+   * A held value and its outboard (built now if it was adopted without one), without counting a
+   * use or reordering: for serving it to other peers (a Local's swarm), which are not this
+   * cache's callers. Both are the store's own arrays: callers must not modify them. Undefined
+   * when absent.
+   */
+  peek (cid: CIDLike): { data: Uint8Array, outboard: Uint8Array } | undefined {
+    if (this.closed) throw new ClosedError()
+    const entry = this.find(cid)
+    if (entry === undefined) return undefined
+    entry.outboard ??= new TreeHasher({ outboard: true }).update(entry.data).finalize().outboard as Uint8Array
+    return { data: entry.data, outboard: entry.outboard }
   }
 
   async has (cid: CIDLike, options?: AbortOptions): Promise<boolean> {

@@ -2,7 +2,8 @@
  * What a Local serves to other Locals, as a {@link VerifiableBlobStore} the existing provider
  * code (createProviderHandler, handleBlobStream) reads from: the cache first (whole verified
  * values; the memory store keeps or builds their outboards), else a download in flight (a
- * PartialValue of the registry) for the ranges it holds.
+ * PartialValue of the registry) for the ranges it holds. The cache is read with `peek`: serving
+ * a peer is not a use of the cache (its hits, misses and LRU order are its callers').
  *
  * Invariants:
  * - only verified bytes are served: a cached value was verified before it was cached, and a
@@ -16,7 +17,7 @@
  */
 import type { CID } from 'multiformats/cid'
 import { cidFromDigest, parseCID, type CIDLike } from '../../core/cid.js'
-import { NotFoundError, PermissionDeniedError } from '../../core/errors.js'
+import { NotFoundError, OutOfRangeError, PermissionDeniedError } from '../../core/errors.js'
 import type { ByteRange } from '../../core/bao/index.js'
 import type { MemoryBlobStore } from '../../core/store/memory.js'
 import type { BlobReader, BlobStat, VerifiableBlobStore } from '../../core/store/interface.js'
@@ -36,7 +37,7 @@ export class ServeStore implements VerifiableBlobStore {
 
   async has (cid: CIDLike): Promise<boolean> {
     const key = parseCID(cid)
-    if (await this.cache.has(key)) return true
+    if (this.cache.peek(key) !== undefined) return true
     return this.partial(key)?.complete() === true
   }
 
@@ -46,7 +47,8 @@ export class ServeStore implements VerifiableBlobStore {
    */
   async stat (cid: CIDLike): Promise<BlobStat> {
     const key = parseCID(cid)
-    if (await this.cache.has(key)) return await this.cache.stat(key)
+    const cached = this.cache.peek(key)
+    if (cached !== undefined) return { cid: key, size: cached.data.length, pinned: false }
     const pv = this.partial(key)
     if (pv?.complete() === true) return { cid: key, size: pv.size, pinned: false }
     throw new NotFoundError(`${key.toString()} is not held here`)
@@ -55,7 +57,7 @@ export class ServeStore implements VerifiableBlobStore {
   /** @throws {NotFoundError} unless every piece the range overlaps is held (a cached value holds all). */
   async canServe (digest: Uint8Array, range: ByteRange): Promise<void> {
     const key = cidFromDigest(digest)
-    if (await this.cache.has(key)) return
+    if (this.cache.peek(key) !== undefined) return
     const pv = this.partial(key)
     if (pv === undefined) throw new NotFoundError(`${key.toString()} is not held here`)
     if (!pv.holds(range)) throw new NotFoundError(`bytes ${range.offset}..${range.offset + range.length} of ${key.toString()} are not held here yet`)
@@ -63,7 +65,8 @@ export class ServeStore implements VerifiableBlobStore {
 
   async outboard (cid: CIDLike): Promise<Uint8Array> {
     const key = parseCID(cid)
-    if (await this.cache.has(key)) return await this.cache.outboard(key)
+    const cached = this.cache.peek(key)
+    if (cached !== undefined) return cached.outboard
     const pv = this.partial(key)
     if (pv === undefined) throw new NotFoundError(`${key.toString()} is not held here`)
     // Only the parents of held pieces are read (canServe): those were verified.
@@ -72,33 +75,28 @@ export class ServeStore implements VerifiableBlobStore {
 
   async open (cid: CIDLike): Promise<BlobReader> {
     const key = parseCID(cid)
-    if (await this.cache.has(key)) {
-      const reader = await this.cache.open(key)
-      return this.guarded(reader, async () => await this.cache.has(key), key)
-    }
+    const cached = this.cache.peek(key)
+    if (cached !== undefined) return this.reader(cached.data, () => this.cache.peek(key) !== undefined, key)
     const pv = this.partial(key)
     if (pv === undefined) throw new NotFoundError(`${key.toString()} is not held here`)
-    const reader: BlobReader = {
-      size: pv.size,
-      read: async (offset, length) => pv.data.slice(offset, offset + length),
-      close: async () => {}
-    }
-    return this.guarded(reader, async () => !pv.closed, key)
+    return this.reader(pv.data, () => !pv.closed, key)
   }
 
-  /** A reader that stops once the value is no longer held, and (test-only) lies. */
-  private guarded (reader: BlobReader, held: () => Promise<boolean>, key: CID): BlobReader {
+  /** Reads copies of `data`, stopping once the value is no longer `held`; (test-only) lying. */
+  private reader (data: Uint8Array, held: () => boolean, key: CID): BlobReader {
     const flip = this.options.flipServedByte === true
     return {
-      size: reader.size,
-      read: async (offset, length) => {
-        if (!(await held())) throw new NotFoundError(`${key.toString()} is no longer held here`)
-        const bytes = await reader.read(offset, length)
-        // Both readers return copies: flipping one does not touch what is held.
+      size: data.length,
+      read: async (offset, length, into) => {
+        if (!held()) throw new NotFoundError(`${key.toString()} is no longer held here`)
+        if (offset < 0 || length < 0 || offset + length > data.length) throw new OutOfRangeError(`bytes ${offset}+${length} are outside the value`)
+        // A copy: the encoder may keep what it is given, and the flip must not touch what is held.
+        const bytes = into !== undefined && into.length >= length ? into.subarray(0, length) : new Uint8Array(length)
+        bytes.set(data.subarray(offset, offset + length))
         if (flip && bytes.length > 0) bytes[0] ^= 0x01
         return bytes
       },
-      close: reader.close
+      close: async () => {}
     }
   }
 

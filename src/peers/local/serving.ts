@@ -8,6 +8,7 @@ import type { PeerId } from '@libp2p/interface'
 import type { Multiaddr } from '@multiformats/multiaddr'
 import type { CID } from 'multiformats/cid'
 import type { MemoryBlobStore } from '../../core/store/memory.js'
+import { SWARM_MAX_ADDRS, SWARM_MAX_ADDR_LEN } from '../../protocol/constants.js'
 import type { RequesterContext } from '../../protocol/requester.js'
 import { vouch } from '../../protocol/swarm-requester.js'
 import type { DstoreNode } from '../node.js'
@@ -73,7 +74,17 @@ export class Serving {
   stop (): void { this.announcer.stop() }
 }
 
-/** The addresses this node listens on, as peers dial them (without `/p2p/`, as ANNOUNCE carries them). */
+/**
+ * The addresses this node listens on, as peers dial them (without `/p2p/`, as ANNOUNCE carries
+ * them): at most {@link SWARM_MAX_ADDRS} (a wildcard listen address expands to one per
+ * interface, and a host may have many), loopback ones last, as only peers on this host can
+ * use them.
+ */
 export function listenAddrs (node: DstoreNode): Multiaddr[] {
-  return node.getMultiaddrs().map(a => a.decapsulateCode(P2P_CODE))
+  const addrs = node.getMultiaddrs().map(a => a.decapsulateCode(P2P_CODE)).filter(a => a.bytes.length <= SWARM_MAX_ADDR_LEN)
+  const loopback = (a: Multiaddr): boolean => {
+    const first = a.getComponents()[0]
+    return (first?.name === 'ip4' && first.value?.startsWith('127.') === true) || (first?.name === 'ip6' && first.value === '::1')
+  }
+  return [...addrs.filter(a => !loopback(a)), ...addrs.filter(loopback)].slice(0, SWARM_MAX_ADDRS)
 }

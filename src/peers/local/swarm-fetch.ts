@@ -177,7 +177,9 @@ class SwarmDownload {
   private check (): void {
     if (this.options.signal.aborted) throw abortError(this.options.signal)
     if (this.failure !== undefined) throw this.failure
-    if (this.options.evicted() || this.partial.closed) throw new NotFoundError(`${this.key.toString()} was deleted during the download`)
+    if (this.options.evicted()) throw new NotFoundError(`${this.key.toString()} was deleted during the download`)
+    // Closed by an invalidation (NotFoundError) or by the Local stopping (ClosedError).
+    if (this.partial.closed) throw this.partial.closeReason ?? new NotFoundError(`the download of ${this.key.toString()} was closed`)
   }
 
   /** Starts every request the scheduler wants now. */

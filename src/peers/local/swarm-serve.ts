@@ -12,13 +12,15 @@
  * - reads only: PUT, DELETE, LIST (and the Local-to-Global kinds) are refused with
  *   PermissionDeniedError, an unknown kind is a ProtocolError (the channel goes on);
  * - a peer that breaks the framing loses that stream only (rpc.ts, blob-stream.ts rules), so
- *   garbage from one peer does not stop this Local serving the others.
+ *   garbage from one peer does not stop this Local serving the others; a peer gets at most
+ *   MAX_CONNECTIONS_PER_PEER connections (the newest go), as at Global, so it cannot multiply
+ *   its stream limits.
  */
 import type { Connection, PeerId, Stream } from '@libp2p/interface'
 import { cidFromDigest } from '../../core/cid.js'
 import { GlobalUnreachableError, PermissionDeniedError, ProtocolError } from '../../core/errors.js'
 import type { MemoryBlobStore } from '../../core/store/memory.js'
-import { BLOB_PROTOCOL, KIND, MAX_BLOB_STREAMS, MAX_RPC_STREAMS, RPC_PROTOCOL } from '../../protocol/constants.js'
+import { BLOB_PROTOCOL, KIND, MAX_BLOB_STREAMS, MAX_CONNECTIONS_PER_PEER, MAX_RPC_STREAMS, RPC_PROTOCOL } from '../../protocol/constants.js'
 import type { MessageReader } from '../../protocol/messages.js'
 import { createProviderHandler, handleBlobStream, type ProviderOptions } from '../../protocol/provider.js'
 import { RpcChannel, type RequestHandler } from '../../protocol/rpc.js'
@@ -61,6 +63,12 @@ export class SwarmServer {
 
   async start (): Promise<void> {
     const { node } = this.options
+    node.addEventListener('connection:open', (evt) => {
+      const connection = evt.detail
+      if (node.getConnections(connection.remotePeer).length > MAX_CONNECTIONS_PER_PEER) {
+        connection.abort(new ProtocolError(`more than ${MAX_CONNECTIONS_PER_PEER} connections from one peer`))
+      }
+    })
     await node.handle(RPC_PROTOCOL, (stream: Stream, connection: Connection) => {
       const channel: RpcChannel = new RpcChannel(stream, this.handler(connection.remotePeer), {
         requestTimeout: this.options.requestTimeout,
