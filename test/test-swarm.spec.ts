@@ -110,6 +110,20 @@ describe('swarm', function () {
     assert.equal(a.stats().swarm.bytesToPeers, 0, 'A served nobody')
   })
 
+  it('a value larger than the cache is streamed from Global, not downloaded from peers (it could not be held to serve them)', async function () {
+    const { global, data, cid } = await globalWith(8)
+    const [a] = await locals(global, 1)
+    assertBytes(await a.get(cid), data, 'A')
+    await sources(global, 1)
+    const small = await c.local(global, { listen: LISTEN, cacheSize: 16 * MiB })
+    await small.ready()
+    const before = out(global)
+    assertBytes(await small.get(cid), data, 'a Local with a 16 MiB cache')
+    assert.ok(out(global) - before >= SIZE, 'from Global')
+    assert.equal(small.stats().swarm.bytesFromPeers, 0)
+    assert.equal(await small.cache.has(cid), false)
+  })
+
   it('four Locals at once all get the right bytes, and Global sends less than twice the value', async function () {
     const { global, data, cid } = await globalWith(2)
     const ls = await locals(global, 4)

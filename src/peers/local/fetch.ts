@@ -216,7 +216,8 @@ export class SingleFlight {
         const parts = entry.parts
         let n = 0
         let sources: { size: number, sources: SwarmSource[] } | undefined
-        await callGlobal(this.conn, { signal: options.signal, key: key.multihash.digest }, async ctx => {
+        // The value from Global's stream; with `askSwarm`, Global may answer with sources instead.
+        const fromGlobal = async (askSwarm: boolean): Promise<void> => await callGlobal(this.conn, { signal: options.signal, key: key.multihash.digest }, async ctx => {
           if (parts.length > 0) { parts.length = 0; entry.epoch++ }
           n = 0
           // A retry starts a fresh buffer: what the broken transfer wrote is not verified.
@@ -224,7 +225,7 @@ export class SingleFlight {
           // Nothing is asked on this channel yet: only what happens from now on makes it stale.
           watch.restart(ctx)
           const digest = key.multihash.digest
-          if (swarm === undefined) {
+          if (!askSwarm) {
             for await (const part of getRange(ctx, digest, { offset: 0 }, options)) { parts.push(part); n += part.length; wakeAll() }
             return
           }
@@ -243,7 +244,12 @@ export class SingleFlight {
             wakeAll()
           }
         })
-        if (sources !== undefined && swarm !== undefined) {
+        await fromGlobal(swarm !== undefined)
+        if (sources !== undefined && swarm !== undefined && sources.size > this.cache.maxBytes) {
+          // Too large for the cache: not held here, so not served to peers either, and one
+          // buffer of a size only Global vouches for is not allocated. Streamed as without the swarm.
+          await fromGlobal(false)
+        } else if (sources !== undefined && swarm !== undefined) {
           const { size } = sources
           if (maxSize !== undefined && size > maxSize) throw new TooLargeError(`the value is ${size} bytes, more than the ${maxSize} allowed`)
           const pv = this.register(key, new PartialValue(size))

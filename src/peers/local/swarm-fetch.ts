@@ -52,6 +52,8 @@ export const MAX_GLOBAL_FAILURES = 8
 export const IDLE_MS = 30_000
 /** Time for a dial to a peer. */
 export const DIAL_TIMEOUT_MS = 5_000
+/** How long a piece waits for peers fetching it without progress (the scheduler's default). */
+const DEFAULT_WAIT_MS = 3000
 /** Distinct peers remembered for the `peersUsed` counter. */
 const MAX_PEERS_REMEMBERED = 10_000
 
@@ -86,6 +88,8 @@ interface PeerLink {
   channel: RpcChannel | undefined
   /** Whether it answered HAVE complete (no more polling). */
   complete: boolean
+  /** When it became a source (Date.now()). */
+  readonly added: number
 }
 
 interface Task {
@@ -123,8 +127,6 @@ class SwarmDownload {
   private lastVerified = Date.now()
   private finished = false
   private readonly self: string
-  /** Background work (HAVE polls, refreshes, reports). */
-  private readonly background = new Set<Promise<void>>()
 
   constructor (private readonly ctx: SwarmFetchContext, private readonly key: CID, private readonly partial: PartialValue,
     private readonly options: SwarmDownloadOptions) {
@@ -134,7 +136,7 @@ class SwarmDownload {
     // 2 requests per peer, 4 at Global); the default warning at 10 would be noise.
     setMaxListeners(4 * MAX_PEERS + 16, options.signal)
     this.sched = new PieceScheduler({
-      pieces: partial.pieces, perPeer: options.perPeer, perGlobal: options.perGlobal, stallMs: options.stallMs, waitMs: options.waitMs
+      pieces: partial.pieces, perPeer: options.perPeer, perGlobal: options.perGlobal, stallMs: options.stallMs, waitMs: options.waitMs ?? DEFAULT_WAIT_MS
     })
     for (let i = 0; i < partial.pieces; i++) if (partial.have.get(i)) this.sched.markHeld(i)
   }
@@ -201,9 +203,9 @@ class SwarmDownload {
     })
   }
 
+  /** Background work (HAVE polls, refreshes, reports): best effort, each ends by itself once the download is over. */
   private spawn (p: Promise<void>): void {
-    const q = p.catch(() => {}).finally(() => { this.background.delete(q) })
-    this.background.add(q)
+    p.catch(() => {})
   }
 
   // ---- sources -------------------------------------------------------------------------------
@@ -229,7 +231,7 @@ class SwarmDownload {
   }
 
   private connect (id: string, addrs: Multiaddr[]): void {
-    const link: PeerLink = { id, ctx: undefined, channel: undefined, complete: false, ready: undefined as unknown as Promise<RequesterContext> }
+    const link: PeerLink = { id, ctx: undefined, channel: undefined, complete: false, added: Date.now(), ready: undefined as unknown as Promise<RequesterContext> }
     link.ready = (async () => {
       const dialable = addrs.map(a => a.getComponents().some(c => c.code === 421) ? a : a.encapsulate(multiaddr(`/p2p/${id}`)))
       const signal = AbortSignal.any([this.options.signal, AbortSignal.timeout(DIAL_TIMEOUT_MS)])
@@ -258,7 +260,9 @@ class SwarmDownload {
       try {
         const info = await askHave(ctx, this.digest, { signal })
         if (info === undefined) {
-          this.sched.updatePeer(link.id, { complete: false, have: NOTHING, fetching: NOTHING })
+          // Listed as fetching, it may not have begun yet (Global lists it from its GET on): it
+          // stays "may fetch anything" for its first wait; after that, it has nothing.
+          if (Date.now() - link.added >= (this.options.waitMs ?? DEFAULT_WAIT_MS)) this.sched.updatePeer(link.id, { complete: false, have: NOTHING, fetching: NOTHING })
         } else if (info.size !== this.partial.size || (info.state === 'partial' && info.pieceSize !== this.partial.pieceSize)) {
           // Its bitfields would name other pieces: not a source for this value.
           this.drop(link.id, false)
