@@ -192,6 +192,38 @@ describe('memory store', () => {
     })
   })
 
+  describe('peek', () => {
+    it('returns the value and its outboard without counting a use or reordering', async () => {
+      const evicted: string[] = []
+      store = createMemoryStore({ maxBytes: 100_000, onEvict: cid => evicted.push(cid.toString()) })
+      const data = value(40_000, 5)
+      const a = await store.put(data)
+      const b = await store.put(value(40_000, 6))
+      const before = store.stats()
+      const seen = store.peek(a)
+      assert.ok(seen !== undefined)
+      assert.deepEqual(seen.data, data)
+      assert.deepEqual(seen.outboard(), new TreeHasher({ outboard: true }).update(data).finalize().outboard)
+      assert.equal(store.peek(cidOfBytes(value(10, 99))), undefined, 'absent')
+      const after = store.stats()
+      assert.equal(after.hits, before.hits)
+      assert.equal(after.misses, before.misses)
+      await store.put(value(40_000, 8)) // evicts the least recently used: a, as peek did not use it
+      assert.deepEqual(evicted, [a.toString()])
+      assert.equal(await store.has(b), true)
+    })
+
+    it('builds the outboard of an adopted value only when asked', async () => {
+      store = createMemoryStore({ maxBytes: 100_000 })
+      const data = value(50_000, 9)
+      const cid = cidOfBytes(data)
+      store.adoptVerified(cid, data)
+      const seen = store.peek(cid)
+      assert.ok(seen !== undefined)
+      assert.deepEqual(seen.outboard(), await store.outboard(cid))
+    })
+  })
+
   describe('pin and unpin', () => {
     it('keeps pinned values through eviction pressure', async () => {
       store = createMemoryStore({ maxBytes: 1000 })

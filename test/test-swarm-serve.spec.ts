@@ -6,14 +6,15 @@
  * `getRange` (every byte checked against the CID by the decoder). Real Global, real Locals.
  */
 import { strict as assert } from 'node:assert'
-import type { Connection } from '@libp2p/interface'
+import type { Connection, PeerId } from '@libp2p/interface'
 import { multiaddr } from '@multiformats/multiaddr'
 import type { CID } from 'multiformats/cid'
 import { createGlobal, repoPeerId, type GlobalPeer, type LocalPeer } from '../src/index.js'
 import { outboard } from '../src/core/bao/index.js'
-import { ProtocolError, VerificationError } from '../src/core/errors.js'
+import { GlobalUnreachableError, ProtocolError, VerificationError } from '../src/core/errors.js'
 import { PartialValue } from '../src/core/swarm/partial.js'
 import { pieceRange } from '../src/core/swarm/pieces.js'
+import { VouchCache } from '../src/peers/local/vouch.js'
 import type { DstoreNode } from '../src/peers/node.js'
 import { BLOB_PROTOCOL, KIND, RPC_PROTOCOL } from '../src/protocol/constants.js'
 import { deleteBlob, getRange, listBlobs, putBytes, putStream, statMany, type RequesterContext } from '../src/protocol/requester.js'
@@ -21,7 +22,7 @@ import { RpcChannel } from '../src/protocol/rpc.js'
 import { announceBody } from '../src/protocol/swarm-messages.js'
 import { askHave } from '../src/protocol/swarm-requester.js'
 import { collect, pseudoRandom } from './helpers.js'
-import { Cleanup, MiB, assertBytes, chunked, rejectsWith, waitFor } from './net.js'
+import { Cleanup, MiB, assertBytes, chunked, portOf, rejectsWith, waitFor } from './net.js'
 
 /**
  * An rpc channel from `node` to the Local at `addr` (with /p2p/): what a downloader has per
@@ -47,6 +48,8 @@ describe('swarm serving: a Local serves verified ranges to other Locals', functi
   let a: LocalPeer
   let stranger: DstoreNode
   let liarRepo: string
+  let gRepo: string
+  let allowReaders: string[]
   const value = pseudoRandom(9 * MiB + 12345, 7)
   let cid: CID
 
@@ -56,7 +59,9 @@ describe('swarm serving: a Local serves verified ranges to other Locals', functi
     liarRepo = await c.dir('dstore-serve-liar-')
     // Readers: A, B and the liar. A stranger's node is not on the list.
     const readers = await Promise.all([aRepo, bRepo, liarRepo].map(async r => await repoPeerId(r)))
-    global = await createGlobal({ repo: await c.dir('dstore-serve-g-'), sync: false, allowReaders: readers })
+    gRepo = await c.dir('dstore-serve-g-')
+    allowReaders = readers
+    global = await createGlobal({ repo: gRepo, sync: false, allowReaders, listen: ['/ip4/127.0.0.1/tcp/0'] })
     c.add(async () => { await global.stop() })
     b = await c.local(global, { repo: bRepo, listen: ['/ip4/127.0.0.1/tcp/0'] })
     a = await c.local(global, { repo: aRepo })
@@ -250,11 +255,19 @@ describe('swarm serving: a Local serves verified ranges to other Locals', functi
   it('refuses every peer while it is not connected to Global (GlobalUnreachableError), vouched or not', async function () {
     const ctx = await channelTo(perTest, a.node, b.swarmAddrs[0])
     assertBytes(await read(ctx, cid, 0, 10), value.subarray(0, 10))
+    const port = portOf(global)
     await global.stop()
     await waitFor(() => !b.connected, 10_000, 'B to see Global gone')
     await rejectsWith(read(ctx, cid, 0, 10), 'GlobalUnreachableError')
     await rejectsWith(read(ctx, cid, 0), 'GlobalUnreachableError')
     await rejectsWith(askHave(ctx, cid.multihash.digest), 'GlobalUnreachableError')
+
+    // Global back (same address, an empty tracker): B reconciles, announces what it holds, serves again.
+    const again = await createGlobal({ repo: gRepo, sync: false, allowReaders, listen: [`/ip4/127.0.0.1/tcp/${port}`] })
+    c.add(async () => { await again.stop() })
+    await b.ready()
+    await waitFor(() => again.swarm.tracker.sources(cid.multihash.digest).some(s => s.peerId === b.peerId && s.complete), 10_000, 'B to announce its cached value to the restarted Global')
+    assertBytes(await read(ctx, cid, 0, 10), value.subarray(0, 10), 'served again once reconciled')
   })
 })
 
@@ -276,5 +289,53 @@ describe('swarm serving: off', function () {
     for (const bad of [{ listen: '/ip4/127.0.0.1/tcp/0' }, { listen: ['not a multiaddr'] }, { swarm: 'on' }, { unsafeTestHooks: { flipServedByte: 1 } }]) {
       await rejectsWith(c.local(global, bad as any), 'ArgumentError')
     }
+  })
+})
+
+describe('VouchCache', function () {
+  const peer = (n: number): PeerId => ({ toString: () => `peer-${n}` }) as unknown as PeerId
+
+  it('asks Global once per peer within the TTL, concurrent checks sharing one question, and again after it', async function () {
+    let asked = 0
+    const cache = new VouchCache(async () => { asked++; await new Promise(resolve => setTimeout(resolve, 10)); return true }, 100)
+    await Promise.all([cache.check(peer(1)), cache.check(peer(1)), cache.check(peer(1))])
+    await cache.check(peer(1))
+    assert.equal(asked, 1)
+    await cache.check(peer(2))
+    assert.equal(asked, 2)
+    await new Promise(resolve => setTimeout(resolve, 120))
+    await cache.check(peer(1))
+    assert.equal(asked, 3, 'asked again once the answer is older than the TTL')
+  })
+
+  it('refuses with PermissionDeniedError when Global says no (remembered), or answers with an error (not remembered)', async function () {
+    let asked = 0
+    const no = new VouchCache(async () => { asked++; return false })
+    await rejectsWith(no.check(peer(1)), 'PermissionDeniedError')
+    await rejectsWith(no.check(peer(1)), 'PermissionDeniedError')
+    assert.equal(asked, 1)
+    const error = new VouchCache(async () => { asked++; throw new ProtocolError('unknown request kind 0xb') })
+    await rejectsWith(error.check(peer(1)), 'PermissionDeniedError')
+    await rejectsWith(error.check(peer(1)), 'PermissionDeniedError')
+    assert.equal(asked, 3)
+  })
+
+  it('fails with GlobalUnreachableError when Global cannot be asked, and asks again next time', async function () {
+    let up = false
+    const cache = new VouchCache(async () => { if (!up) throw new GlobalUnreachableError('no Global'); return true })
+    await rejectsWith(cache.check(peer(1)), 'GlobalUnreachableError')
+    up = true
+    await cache.check(peer(1))
+  })
+
+  it('keeps at most `max` answers, the oldest going first', async function () {
+    let asked = 0
+    const cache = new VouchCache(async () => { asked++; return true }, 60_000, 2)
+    for (const n of [1, 2, 3]) await cache.check(peer(n))
+    await cache.check(peer(3))
+    await cache.check(peer(2))
+    assert.equal(asked, 3)
+    await cache.check(peer(1))
+    assert.equal(asked, 4, 'the oldest answer was dropped')
   })
 })

@@ -95,17 +95,22 @@ export class MemoryBlobStore implements VerifiableBlobStore {
   }
 
   /**
-   * A held value and its outboard (built now if it was adopted without one), without counting a
-   * use or reordering: for serving it to other peers (a Local's swarm), which are not this
-   * cache's callers. Both are the store's own arrays: callers must not modify them. Undefined
-   * when absent.
+   * A held value and its outboard (`outboard()` builds it on first use if the value was adopted
+   * without one), without counting a use or reordering: for serving it to other peers (a
+   * Local's swarm), which are not this cache's callers. Both are the store's own arrays:
+   * callers must not modify them. Undefined when absent.
    */
-  peek (cid: CIDLike): { data: Uint8Array, outboard: Uint8Array } | undefined {
+  peek (cid: CIDLike): { data: Uint8Array, outboard: () => Uint8Array } | undefined {
     if (this.closed) throw new ClosedError()
     const entry = this.find(cid)
     if (entry === undefined) return undefined
-    entry.outboard ??= new TreeHasher({ outboard: true }).update(entry.data).finalize().outboard as Uint8Array
-    return { data: entry.data, outboard: entry.outboard }
+    return {
+      data: entry.data,
+      outboard: () => {
+        entry.outboard ??= new TreeHasher({ outboard: true }).update(entry.data).finalize().outboard as Uint8Array
+        return entry.outboard
+      }
+    }
   }
 
   async has (cid: CIDLike, options?: AbortOptions): Promise<boolean> {

@@ -73,7 +73,7 @@ export interface LocalOptions {
 
 /** Test-only misbehaviour of a Local (see {@link LocalOptions.unsafeTestHooks}). */
 export interface UnsafeTestHooks {
-  /** The serving path flips one data byte of every range it serves to a peer (a lying Local). */
+  /** The serving path flips a data byte of every read it serves to a peer, so at least one in every range (a lying Local). */
   flipServedByte?: boolean
 }
 

@@ -66,7 +66,7 @@ export class ServeStore implements VerifiableBlobStore {
   async outboard (cid: CIDLike): Promise<Uint8Array> {
     const key = parseCID(cid)
     const cached = this.cache.peek(key)
-    if (cached !== undefined) return cached.outboard
+    if (cached !== undefined) return cached.outboard()
     const pv = this.partial(key)
     if (pv === undefined) throw new NotFoundError(`${key.toString()} is not held here`)
     // Only the parents of held pieces are read (canServe): those were verified.
@@ -102,9 +102,7 @@ export class ServeStore implements VerifiableBlobStore {
 
   async put (): Promise<CID> { throw new PermissionDeniedError('a Local does not store values for peers') }
   async delete (): Promise<boolean> { throw new PermissionDeniedError('a Local does not delete values for peers') }
-  // eslint-disable-next-line require-yield
   async * cat (): AsyncGenerator<Uint8Array> { throw new PermissionDeniedError('peers read verified ranges (GET), not raw bytes') }
-  // eslint-disable-next-line require-yield
   async * list (): AsyncGenerator<BlobStat> { throw new PermissionDeniedError('a Local does not list what it holds to peers') }
   async close (): Promise<void> {}
 }
