@@ -87,6 +87,8 @@ export interface SwarmRun {
   cpu: CpuFigures
   /** Sums over the Locals of their /status `swarm` counters (peersUsed, badRanges, peersDropped, downloads, bytesToPeers, …); empty without the field. */
   localSwarm: Record<string, number>
+  /** Each Local's /status `swarm` counters that say where its bytes came from and went (l0 first). */
+  localSwarmEach?: Array<{ bytesFromPeers: number, bytesFromGlobal: number, bytesToPeers: number, peersUsed: number, badRanges: number, peersDropped: number }>
   /** Global's /status `swarm` (tracker values and sources, bad-peer reports, egress cap), if any. */
   globalSwarm?: Record<string, unknown>
   /** Global's --max-egress for the run, as given (undefined: none). */
@@ -339,6 +341,11 @@ async function runOnce (net: Netns, n: number, swarm: boolean, value: { file: st
       bytesFromGlobal: stats.map(s => Number(s?.bytes?.received?.global ?? 0)),
       swarmStats: stats.some(s => s?.swarm != null),
       localSwarm,
+      localSwarmEach: stats.map(st => {
+        const w = st?.swarm ?? {}
+        const n = (k: string): number => typeof w[k] === 'number' ? w[k] : 0
+        return { bytesFromPeers: n('bytesFromPeers'), bytesFromGlobal: n('bytesFromGlobal'), bytesToPeers: n('bytesToPeers'), peersUsed: n('peersUsed'), badRanges: n('badRanges'), peersDropped: n('peersDropped') }
+      }),
       globalSwarm: gStatus.swarm,
       maxEgress,
       cpu,
