@@ -143,5 +143,20 @@ export function swarmSection (r: SwarmBenchResult): string {
     'A failed fetch counts in the completion times at the moment it failed. "conns aborted (ping)": connections libp2p\'s connection monitor aborted because a ping got no answer within its timeout (at least 5 s), counted from the daemons\' stderr.' +
     (notes.length > 0 ? ' Errors and the daemons\' log lines, by run:\n\n' + notes.join('\n') + '\n\n' : '\n\n') +
     (targetRows.length > 0 ? table(['target (swarm on)', 'measured', ''], targetRows) + '\n\n' : 'Targets (swarm on): no swarm-on runs yet.\n\n') +
-    (offNote !== '' ? offNote + '\n' : '')
+    (offNote !== '' ? offNote + '\n' : '') + READING
 }
+
+/**
+ * What the first runs showed, and the experiments made to find out why (written by hand: it
+ * describes the runs of 2026-12-02, not whatever swarm.json holds now).
+ */
+const READING = `
+What the runs of 2026-12-02 showed (code at 559ad96: swarm-base, wt-cli, wt-fetch, wt-serve and wt-tracker merged), and why, from the daemons' logs, their /status and two experiments that were not committed (made on the code at 126938b, an earlier merge of the same branches, where the same failures showed):
+
+- **Swarm on, N = 4, meets every target** (egress 1.04×, p99 1.96× ideal). The first Local to ask gets the value streamed from Global (no sources yet) and finishes first; the other three take nothing from Global and about 32 MiB each from peers, the first Local serving 50 MiB of it.
+- **Connections to Global are aborted under load, swarm on or off.** libp2p's connection monitor pings every connection every 10 s and aborts it when no answer comes within its adaptive timeout (at least 5 s); on a congested link the ping waits behind the megabytes queued in the TCP send buffer. A Local whose connection goes mid-value fails its HTTP GET (curl: "transfer closed with … bytes remaining"), or restarts the value from byte 0 when nothing was sent yet (one Local received 1.8× the value at N = 4, swarm off, in an earlier run). With \`connectionMonitor: { abortConnectionOnPingFailure: false }\` in src/peers/node.ts (experiment), every swarm-off fetch completed at N = 8 and 16, at Global's fair share: p50 55.6 s and 107.9 s, egress 8.2× and 16.4×, no aborts.
+- **Swarm on, N ≥ 8: most downloads fail with TimeoutError "Global failed N requests for pieces" (HTTP 504).** The scheduler counts a Global piece request that stalls (no byte for 2 s while others progress) as a Global failure, and more than MAX_GLOBAL_FAILURES (8) fails the download; with N Locals each asking Global for up to 4 pieces at once on one 40 Mbit/s link, stalls are the normal case. At N = 16 the Locals also dropped 10–12 peers each and used none (/status \`swarm.peersDropped\`, \`peersUsed\`), so 17 MiB in all came from peers; Global logged "blob stream head: the blob stream closed without it" from three Locals.
+- **With both limits lifted** (the ping abort off and MAX_GLOBAL_FAILURES raised, experiment), swarm on still lost 4 of 8 and 10 of 16 fetches, each at 30.3 s with "Empty reply from server": the Local daemon's HTTP server closes a socket idle for 30 s (idleTimeout in src/http/server.ts), and a swarm download that has not yet verified piece 0 has nothing to send, since the daemon streams only the verified prefix. Global egress was 3.75× (N = 8) and 4.91× (N = 16).
+- **CPU**: our processes stayed at or below 1.3 cores, but other work (test suites of the other branches) kept the machine at its 2 cores for most of every run, so some delay may be CPU starvation rather than the network; the figures should be rerun on an idle machine.
+`
+
