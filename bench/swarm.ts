@@ -189,8 +189,8 @@ class DaemonLogs {
       if (/aborting connection due to ping failure/.test(line)) { this.pingAborts++; return }
       // The monitor's own lines (its DEBUG output) and stack frames say nothing more.
       if (/libp2p:connection-monitor|^\s+at |^\(Use `node --trace/.test(line)) return
-      // Without timestamps, CIDs and pids, so repeats of one message count as one.
-      const key = `${name.replace(/\d+$/, '*')}: ${line.replace(/bafkr4\w+/g, 'CID').replace(/\(node:\d+\)/, '(node)').trim()}`
+      // Without CIDs, PeerIds and pids, so repeats of one message count as one.
+      const key = `${name.replace(/\d+$/, '*')}: ${line.replace(/bafkr4\w+/g, 'CID').replace(/12D3KooW\w+/g, 'PEER').replace(/\(node:\d+\)/, '(node)').trim()}`
       if (this.lines.size < 200 || this.lines.has(key)) this.lines.set(key, (this.lines.get(key) ?? 0) + 1)
     })
   }
