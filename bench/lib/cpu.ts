@@ -69,6 +69,8 @@ export class CpuSampler {
     this.cores = machineBusySeconds().cores
     this.sample()
     this.timer = setInterval(() => { this.sample() }, intervalMs)
+    // A run that throws before stop() must not be kept alive by the sampler.
+    this.timer.unref()
   }
 
   private sample (): void {
