@@ -1,7 +1,7 @@
 /**
  * Entry point of `npm run bench`: runs every benchmark once, in turn.
  *
- *   npm run bench [-- --quick] [-- --only hash|compare|http|s3|network|report]
+ *   npm run bench [-- --quick] [-- --only hash|compare|http|s3|network|swarm|report]
  *
  * The default run is `hash`, then `compare` (dstore beside Helia and the raw references; it
  * also rewrites docs/BENCHMARKS.md and docs/benchmarks-throughput.svg), then `http` (the Local
@@ -9,6 +9,9 @@
  * older dstore-only network bench, whose figures `compare` now covers: it runs only when asked.
  * `s3` (a Global on the S3 store beside the fs store and the SDK, bench/s3.ts; it needs Swift and
  * memcached, see test/s3-server.ts) also runs only when asked; its section is added to BENCHMARKS.md.
+ * `swarm` (N Locals fetching one value at once, each in its own network namespace on links capped
+ * with tc, bench/swarm.ts: `--n 4,8,16 --swarm on,off --rate 40mbit --size-mib 32`) needs root, ip
+ * and tc, so it too runs only when asked; its section and docs/swarm-completion.svg are added.
  * `report` only regenerates the docs from bench/results/latest.json and hash.json.
  * `--quick` uses fewer, shorter repetitions (a smoke test, noisier figures).
  * Each bench writes its figures to bench/results/<name>.json (compare: latest.json).
@@ -19,15 +22,32 @@ import { runNetworkBench } from './network.js'
 import { runCompare } from './compare.js'
 import { runHttpBench } from './http.js'
 import { runS3Bench } from './s3.js'
+import { runSwarmBench, swarmArgs, type SwarmBenchOptions } from './swarm.js'
+import { netnsUnavailable } from './lib/netns.js'
 import { writeDocs } from './lib/report.js'
 
 const quick = process.argv.includes('--quick')
 const onlyAt = process.argv.indexOf('--only')
 const only = onlyAt >= 0 ? process.argv[onlyAt + 1] : undefined
-const known = ['hash', 'compare', 'http', 's3', 'network', 'report']
+const known = ['hash', 'compare', 'http', 's3', 'network', 'swarm', 'report']
 if (only != null && !known.includes(only)) {
   console.error(`unknown bench ${only}: use one of ${known.join(', ')}`)
   process.exit(2)
+}
+// Checked before anything runs: the swarm bench refuses in one line when it cannot work here.
+let swarmOpts: SwarmBenchOptions = {}
+if (only === 'swarm') {
+  const why = netnsUnavailable()
+  if (why !== undefined) {
+    console.error(`bench swarm: ${why}`)
+    process.exit(1)
+  }
+  try {
+    swarmOpts = swarmArgs(process.argv)
+  } catch (err) {
+    console.error(`bench swarm: ${(err as Error).message}`)
+    process.exit(2)
+  }
 }
 
 const t0 = performance.now()
@@ -42,5 +62,9 @@ if (only === 's3') {
   await writeDocs()
 }
 if (only === 'network') await runNetworkBench({ quick })
+if (only === 'swarm') {
+  await runSwarmBench({ ...swarmOpts, quick })
+  await writeDocs()
+}
 if (only === 'report') await writeDocs()
 console.log(`\nbench done in ${((performance.now() - t0) / 1000).toFixed(0)} s`)

@@ -14,6 +14,8 @@ import type { HttpBenchResult } from '../http.js'
 import { httpSection } from './report-http.js'
 import type { S3BenchResult } from '../s3.js'
 import { s3Section } from './report-s3.js'
+import { SWARM_JSON, type SwarmBenchResult } from '../swarm.js'
+import { swarmSection, swarmSvg, SWARM_SVG_NAME } from './report-swarm.js'
 
 /** The repository root (this file runs from dist/bench/lib/). */
 export const ROOT = fileURLToPath(new URL('../../../', import.meta.url))
@@ -26,6 +28,7 @@ export const SOAK_JSON = join(ROOT, 'bench', 'results', 'soak.json')
 export const QUICK_BEFORE_JSON = join(ROOT, 'bench', 'results', 'quick-before.json')
 export const QUICK_AFTER_JSON = join(ROOT, 'bench', 'results', 'quick-after.json')
 export const CHART_SVG = join(ROOT, 'docs', 'benchmarks-throughput.svg')
+export const SWARM_SVG = join(ROOT, 'docs', SWARM_SVG_NAME)
 export const BENCHMARKS_MD = join(ROOT, 'docs', 'BENCHMARKS.md')
 
 export interface Figure { median: number, min: number, max: number, reps: number }
@@ -533,12 +536,14 @@ export async function writeDocs (r?: CompareResult): Promise<void> {
   const soak = existsSync(SOAK_JSON) ? JSON.parse(await readFile(SOAK_JSON, 'utf8')) : undefined
   const http = existsSync(HTTP_JSON) ? JSON.parse(await readFile(HTTP_JSON, 'utf8')) as HttpBenchResult : undefined
   const s3 = existsSync(S3_JSON) ? JSON.parse(await readFile(S3_JSON, 'utf8')) as S3BenchResult : undefined
+  const swarm = existsSync(SWARM_JSON) ? JSON.parse(await readFile(SWARM_JSON, 'utf8')) as SwarmBenchResult : undefined
   const quick = existsSync(QUICK_BEFORE_JSON) && existsSync(QUICK_AFTER_JSON)
     ? [JSON.parse(await readFile(QUICK_BEFORE_JSON, 'utf8')), JSON.parse(await readFile(QUICK_AFTER_JSON, 'utf8'))] as [CompareResult, CompareResult]
     : undefined
   await mkdir(join(ROOT, 'docs'), { recursive: true })
   await writeFile(CHART_SVG, throughputSvg(result))
-  await writeFile(BENCHMARKS_MD, benchmarksMarkdown(result, hash) + (http != null ? httpSection(http) : '') + (s3 != null ? s3Section(s3) : '') + (soak != null ? soakSection(soak) : '') + (quick != null ? quickSection(...quick) : ''))
+  if (swarm != null) await writeFile(SWARM_SVG, swarmSvg(swarm))
+  await writeFile(BENCHMARKS_MD, benchmarksMarkdown(result, hash) + (http != null ? httpSection(http) : '') + (s3 != null ? s3Section(s3) : '') + (swarm != null ? swarmSection(swarm) : '') + (soak != null ? soakSection(soak) : '') + (quick != null ? quickSection(...quick) : ''))
 }
 
 /** Two `--quick` runs side by side (bench/results/quick-before.json and quick-after.json). */
