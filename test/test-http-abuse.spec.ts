@@ -154,6 +154,23 @@ describe('http abuse', function () {
       await stillServes(s)
     })
 
+    it('a GET whose answer takes longer than idleTimeout to start is answered, not cut', async function () {
+      // A Local waiting for Global, or for the first piece of a swarm download, before its first byte.
+      // Node never emits 'end' for a GET nobody reads the body of: the wait must be lifted at once.
+      const real = globalBackend(global)
+      const s = await serve({
+        idleTimeout: 300,
+        backend: { ...real, cat: (key, range, options) => (async function * () { await new Promise(resolve => setTimeout(resolve, 900)); yield * real.cat(key, range, options) })() }
+      })
+      const r = await fetch(`${s.url}/ipfs/${cid}?format=raw`)
+      assert.equal(r.status, 200)
+      assertBytes(new Uint8Array(await r.arrayBuffer()), value)
+      // And the idle deadline holds again once the answer is sent.
+      const idle = await rawSocket(s.port, '', 5000)
+      assert.ok(idle.closed && idle.elapsed < 3000, `closed after ${idle.elapsed} ms`)
+      await stillServes(s)
+    })
+
     it('an idle connection (connected, sends nothing) is closed after idleTimeout', async function () {
       const s = await serve({ idleTimeout: 300 })
       const r = await rawSocket(s.port, '', 5000)

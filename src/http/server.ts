@@ -132,10 +132,17 @@ export async function startHttpServer (options: HttpServerOptions): Promise<Http
     })
     const write = method === 'POST' || method === 'PUT' || method === 'DELETE'
     // Once the whole body is in, the wait is the server's (storing, fsync, a Local waiting for
-    // Global), not an idle client: the idle deadline is off until the answer is sent.
+    // Global or for the first piece of a swarm download), not an idle client: the idle deadline
+    // is off until the answer starts, and back on while it streams (a reader that stops is cut).
+    // A request without a body is whole at once: its 'end' would never come, as nobody reads it.
     const socket = req.socket
-    req.once('end', () => { if (!res.writableEnded && !socket.destroyed) socket.setTimeout(0) })
-    res.once('finish', () => { if (!socket.destroyed) socket.setTimeout(idleTimeout) })
+    const waiting = (): void => { if (!res.headersSent && !socket.destroyed) socket.setTimeout(0) }
+    if (hasNoBody(req)) waiting(); else req.once('end', waiting)
+    const writeHead = res.writeHead
+    res.writeHead = function (this: ServerResponse, ...args: Parameters<ServerResponse['writeHead']>) {
+      if (!socket.destroyed) socket.setTimeout(idleTimeout)
+      return writeHead.apply(this, args)
+    } as ServerResponse['writeHead']
     let release: (() => void) | undefined
     try {
       // DNS rebinding: a loopback listener answers only requests addressed to a loopback name.
@@ -209,4 +216,11 @@ export async function startHttpServer (options: HttpServerOptions): Promise<Http
       await closed
     }
   }
+}
+
+/** Whether a request has no body (no Content-Length above 0, no Transfer-Encoding). */
+function hasNoBody (req: IncomingMessage): boolean {
+  if (req.headers['transfer-encoding'] !== undefined) return false
+  const length = req.headers['content-length']
+  return length === undefined || Number(length) === 0
 }
