@@ -20,6 +20,10 @@ export type Encryption = 'tls' | 'noise'
 
 export const DEFAULT_ENCRYPTION: Encryption[] = ['tls', 'noise']
 
+/** Shortest and longest time libp2p's connection monitor waits for a ping before it aborts the connection. */
+export const PING_TIMEOUT_MIN_MS = 45_000
+export const PING_TIMEOUT_MAX_MS = 60_000
+
 export interface NodeOptions {
   privateKey?: PrivateKey
   /** Multiaddrs to listen on; none for a dial-only node. */
@@ -61,6 +65,12 @@ export async function createNode (options: NodeOptions): Promise<DstoreNode> {
     metrics: options.metricsRegistry === undefined ? undefined : prometheusMetrics({ registry: options.metricsRegistry, preserveExistingMetrics: false }),
     // Evicts the oldest handshakes when one source, or all, has too many (see conn-limits.ts).
     connectionGater: pending.gater(),
+    // A ping waits behind whatever the connection already has queued: on a saturated link shared
+    // by many transfers (a swarm, a flash crowd at Global) that is many seconds, and libp2p's
+    // default of aborting after 5 s cut healthy connections mid-transfer (bench/swarm.ts saw 50
+    // at once). A dead peer is still found, within a minute; a transfer that stops moving is cut
+    // sooner by dstore's own progress timeout (MIN_TRANSFER_PROGRESS per requestTimeout).
+    connectionMonitor: { pingTimeout: { minTimeout: PING_TIMEOUT_MIN_MS, maxTimeout: PING_TIMEOUT_MAX_MS } },
     connectionManager: {
       // Many Locals may (re)connect at once after a Global restart; libp2p's default of 5 new
       // inbound connections per second per host would refuse them.
