@@ -26,6 +26,9 @@ import type { AbortOptions, ByteSource, ProgressEvent } from '../../core/store/i
 import { checkRangeArgs, deleteBlob, getRange, listBlobs, statMany } from '../../protocol/requester.js'
 import { loadOrCreateIdentity } from '../identity.js'
 import { createNode, type DstoreNode } from '../node.js'
+
+/** Time a peer dialling this Local has to finish its handshake (TLS or noise, then yamux). */
+const SWARM_HANDSHAKE_TIMEOUT_MS = 10_000
 import { Traffic, type TrafficSnapshot, type TransferSource } from '../traffic.js'
 import { Coherence } from './coherence.js'
 import { GlobalSet, groupGlobals } from './globals.js'
@@ -112,7 +115,9 @@ export class LocalPeer {
     const privateKey = options.repo != null ? await loadOrCreateIdentity(options.repo, 'local.key') : undefined
     // Listening only to serve the swarm: with it off, a dial-only node as before.
     const listen = options.swarm !== false ? options.listen ?? [] : []
-    const node = await createNode({ privateKey, listen, encryption: options.encryption, metricsRegistry: options.metricsRegistry })
+    // Peers dialling a serving Local get longer than Global's 3 s to finish their handshake: a
+    // flash crowd of Locals handshaking with each other on busy hosts took longer (bench/swarm.ts).
+    const node = await createNode({ privateKey, listen, encryption: options.encryption, metricsRegistry: options.metricsRegistry, limits: { handshakeTimeout: SWARM_HANDSHAKE_TIMEOUT_MS } })
     const peer = new LocalPeer(node, options, addrs)
     try {
       await peer.serving?.start()

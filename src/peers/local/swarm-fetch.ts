@@ -24,6 +24,7 @@
  */
 import { setMaxListeners } from 'node:events'
 import { multiaddr, type Multiaddr } from '@multiformats/multiaddr'
+import type { Connection, Stream } from '@libp2p/interface'
 import type { CID } from 'multiformats/cid'
 import { StreamVerificationError } from '../../core/bao/index.js'
 import { NotFoundError, PermissionDeniedError, ProtocolError, TimeoutError } from '../../core/errors.js'
@@ -50,8 +51,13 @@ export const MAX_PEERS = 12
 export const MAX_GLOBAL_FAILURES = 8
 /** Time without a verified byte from anyone after which the download fails (TimeoutError). */
 export const IDLE_MS = 30_000
-/** Time for a dial to a peer. */
-export const DIAL_TIMEOUT_MS = 5_000
+/** Time for one dial to a peer (and its rpc stream). */
+export const DIAL_TIMEOUT_MS = 10_000
+/** Dials of a peer before it is given up for this download, and the backoff between them (times the attempt). */
+export const DIAL_ATTEMPTS = 3
+const DIAL_BACKOFF_MS = 500
+/** HAVE requests in a row a peer may fail before it is dropped. */
+const HAVE_FAILURES = 3
 /** How long a piece waits for peers fetching it without progress (the scheduler's default). */
 const DEFAULT_WAIT_MS = 3000
 /** Distinct peers remembered for the `peersUsed` counter. */
@@ -212,12 +218,12 @@ class SwarmDownload {
 
   private addSources (sources: SwarmSource[]): void {
     for (const s of sources) {
-      if (s.peerId === this.self || this.sched.knows(s.peerId)) {
-        if (s.complete && !this.sched.isDropped(s.peerId)) this.sched.addPeer(s.peerId, true)
-        continue
-      }
+      if (s.peerId === this.self || this.sched.knows(s.peerId)) continue
       if (this.peers.size >= MAX_PEERS || s.addrs.length === 0) continue
-      this.sched.addPeer(s.peerId, s.complete)
+      // Known as "may have anything" (so pieces wait for it rather than go to Global) but asked
+      // for nothing until it is connected and its HAVE says what it holds, complete or not: a
+      // request to a peer still being dialled would only stall, and count against it.
+      this.sched.addPeer(s.peerId, false)
       this.connect(s.peerId, s.addrs)
     }
   }
@@ -234,9 +240,7 @@ class SwarmDownload {
     const link: PeerLink = { id, ctx: undefined, channel: undefined, complete: false, added: Date.now(), ready: undefined as unknown as Promise<RequesterContext> }
     link.ready = (async () => {
       const dialable = addrs.map(a => a.getComponents().some(c => c.code === 421) ? a : a.encapsulate(multiaddr(`/p2p/${id}`)))
-      const signal = AbortSignal.any([this.options.signal, AbortSignal.timeout(DIAL_TIMEOUT_MS)])
-      const connection = await this.ctx.node.dial(dialable, { signal })
-      const stream = await connection.newStream(RPC_PROTOCOL, { signal })
+      const { connection, stream } = await this.open(dialable)
       // A downloader answers nothing a source asks on this channel.
       const channel = new RpcChannel(stream, async () => { throw new PermissionDeniedError('a downloading Local answers no requests on this channel') }, {
         requestTimeout: this.ctx.requestTimeout,
@@ -252,10 +256,30 @@ class SwarmDownload {
     this.spawn(this.poll(link))
   }
 
+  /**
+   * Dials a peer and opens the rpc stream to it, {@link DIAL_ATTEMPTS} times at most: a flash
+   * crowd of Locals dialling each other on busy hosts sees handshakes time out that a second
+   * try completes (bench/swarm.ts dropped most peers at the dial before this).
+   */
+  private async open (dialable: Multiaddr[]): Promise<{ connection: Connection, stream: Stream }> {
+    for (let attempt = 1; ; attempt++) {
+      const signal = AbortSignal.any([this.options.signal, AbortSignal.timeout(DIAL_TIMEOUT_MS)])
+      try {
+        const connection = await this.ctx.node.dial(dialable, { signal })
+        const stream = await connection.newStream(RPC_PROTOCOL, { signal })
+        return { connection, stream }
+      } catch (err) {
+        if (attempt >= DIAL_ATTEMPTS || this.finished || this.options.signal.aborted) throw err
+        await raceAbort(new Promise(resolve => setTimeout(resolve, DIAL_BACKOFF_MS * attempt)), this.options.signal)
+      }
+    }
+  }
+
   /** Asks `link` what it holds until it is complete, dropped, or the download ends. */
   private async poll (link: PeerLink): Promise<void> {
     const ctx = await link.ready
     const { signal } = this.options
+    let failures = 0
     while (!this.finished && !link.complete && !this.sched.isDropped(link.id)) {
       try {
         const info = await askHave(ctx, this.digest, { signal })
@@ -274,11 +298,12 @@ class SwarmDownload {
           this.sched.updatePeer(link.id, { complete: false, have: info.have, fetching: info.fetching })
         }
         this.wake()
+        failures = 0
       } catch {
         if (this.finished || !ctx.channel.open) return
-        // A failed HAVE (a timeout, a refusal) is no reason to ask it anything else.
-        this.drop(link.id, false)
-        return
+        // A refusal or a timeout may pass (a peer reconnecting to its Global refuses meanwhile):
+        // only a peer that keeps failing is dropped.
+        if (++failures >= HAVE_FAILURES) { this.drop(link.id, false); return }
       }
       await new Promise(resolve => setTimeout(resolve, HAVE_POLL_MS))
     }
