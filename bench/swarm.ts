@@ -42,6 +42,9 @@ import { Netns, netnsUnavailable } from './lib/netns.js'
 const HERE = dirname(fileURLToPath(import.meta.url))
 const ROOT = join(HERE, '..', '..')
 const CLI = join(ROOT, 'dist', 'bin', 'dstore.mjs')
+/** With DSTORE_BENCH_PROFILE_DIR set, every daemon writes a V8 CPU profile there when it stops (node --cpu-prof). */
+const PROFILE = process.env.DSTORE_BENCH_PROFILE_DIR
+const NODE_ARGS = PROFILE !== undefined && PROFILE !== '' ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE}`] : []
 export const SWARM_JSON = join(ROOT, 'bench', 'results', 'swarm.json')
 const MiB = 1 << 20
 const GLOBAL_PORT = 4001
@@ -236,12 +239,12 @@ async function runOnce (net: Netns, n: number, swarm: boolean, value: { file: st
   const errors: string[] = []
   const logs = new DaemonLogs()
   // The connection monitor's errors only: how often a ping timed out and the connection went.
-  const env = { ...process.env, DEBUG: 'libp2p:connection-monitor:error' }
+  const env = process.env.DSTORE_BENCH_NO_DEBUG === '1' ? { ...process.env } : { ...process.env, DEBUG: 'libp2p:connection-monitor:error' }
   try {
     // Global: on its own address; --insecure-open-writes because a Global on a non-loopback
     // address refuses to start without a writer list, and nothing but this bench can reach it.
     const g = net.host('g')
-    const global = net.spawn('g', process.execPath, [CLI, 'global', '--repo', join(dir, 'global'), '--listen', `/ip4/${g.addr}/tcp/${GLOBAL_PORT}`,
+    const global = net.spawn('g', process.execPath, [...NODE_ARGS, CLI, 'global', '--repo', join(dir, 'global'), '--listen', `/ip4/${g.addr}/tcp/${GLOBAL_PORT}`,
       '--http', '127.0.0.1:0', '--json', '--insecure-open-writes', ...(maxEgress !== undefined ? ['--max-egress', maxEgress] : [])], { stdio: ['ignore', 'pipe', 'pipe'], env })
     procs.push(global)
     logs.watch('global', global)
@@ -254,7 +257,7 @@ async function runOnce (net: Netns, n: number, swarm: boolean, value: { file: st
     // The Locals, all starting at once; each must be connected to Global before the fetches start.
     const locals = Array.from({ length: n }, (_, i) => {
       const name = `l${i}`
-      const args = [CLI, 'local', '--repo', join(dir, name), '--global', gAddr, '--http', LOCAL_HTTP, '--json', '--cache-size', String(Math.max(256 * MiB, 2 * value.size))]
+      const args = [...NODE_ARGS, CLI, 'local', '--repo', join(dir, name), '--global', gAddr, '--http', LOCAL_HTTP, '--json', '--cache-size', String(Math.max(256 * MiB, 2 * value.size))]
       if (hasFlags) args.push('--listen', `/ip4/${net.host(name).addr}/tcp/${LOCAL_PORT}`, '--swarm', swarm ? 'on' : 'off')
       const proc = net.spawn(name, process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'], env })
       procs.push(proc)

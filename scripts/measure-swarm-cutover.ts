@@ -24,6 +24,12 @@ import type { GlobalRoute } from '../src/peers/local/globals.js'
 import { swarmDownload } from '../src/peers/local/swarm-fetch.js'
 import { SwarmCounters } from '../src/peers/local/swarm-stats.js'
 
+/** CPU time of this process (every peer of the measurement) since `start`, in ms. */
+function cpuMs (start: NodeJS.CpuUsage): number {
+  const d = process.cpuUsage(start)
+  return (d.user + d.system) / 1000
+}
+
 function arg (name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`)
   return i >= 0 ? process.argv[i + 1] : fallback
@@ -46,13 +52,15 @@ const repo = await mkdtemp(join(tmpdir(), 'dstore-cutover-'))
 const global = await createGlobal({ repo, sync: false })
 const holder = await createLocal({ global: global.multiaddrs, listen: LISTEN, cacheSize: 1024 << 20 })
 await holder.ready()
-console.log('size MiB | direct from Global ms | swarm from 1 holder ms (Global bytes) | get, swarm on ms (Global bytes)')
+console.log('size MiB | direct from Global ms (CPU ms, both sides) | swarm from 1 holder ms (CPU ms) (Global bytes) | get, swarm on ms (Global bytes)')
 try {
   for (const mib of sizes) {
     const direct: number[] = []
     const swarm: number[] = []
     const swarmGlobal: number[] = []
     const get: number[] = []
+    const directCpu: number[] = []
+    const swarmCpu: number[] = []
     const getGlobal: number[] = []
     for (let r = 0; r < runs; r++) {
       const data = bytes(mib << 20, mib * 100 + r)
@@ -63,8 +71,10 @@ try {
       const off = await createLocal({ global: global.multiaddrs, swarm: false, cacheSize: 1024 << 20 })
       await off.ready()
       let t0 = performance.now()
+      let c0 = process.cpuUsage()
       await off.get(cid)
       direct.push(performance.now() - t0)
+      directCpu.push(cpuMs(c0))
       await off.stop()
 
       const on = await createLocal({ global: global.multiaddrs, listen: LISTEN, cacheSize: 1024 << 20 })
@@ -73,10 +83,12 @@ try {
       const partial = new PartialValue(data.length)
       const before = global.stats().bytesOut
       t0 = performance.now()
+      c0 = process.cpuUsage()
       await swarmDownload({ node: on.node, global: internals.connection, counters: new SwarmCounters(), onPeerBytes: () => {} }, cid, partial,
         [{ peerId: holder.peerId, complete: true, addrs: holder.swarmAddrs.map(a => multiaddr(a).decapsulateCode(421)) }],
         { signal: new AbortController().signal, evicted: () => false })
       swarm.push(performance.now() - t0)
+      swarmCpu.push(cpuMs(c0))
       swarmGlobal.push(global.stats().bytesOut - before)
       if (!Buffer.from(partial.data).equals(data)) throw new Error('the swarm download differs')
 
@@ -94,7 +106,7 @@ try {
       await holder.cache.delete(cid)
     }
     const g = get.length > 0 ? `${median(get).toFixed(0)} (${median(getGlobal)})` : '- (below the cut-over: streamed from Global)'
-    console.log(`${mib} | ${median(direct).toFixed(0)} | ${median(swarm).toFixed(0)} (${median(swarmGlobal)}) | ${g}`)
+    console.log(`${mib} | ${median(direct).toFixed(0)} (${median(directCpu).toFixed(0)}) | ${median(swarm).toFixed(0)} (${median(swarmCpu).toFixed(0)}) (${median(swarmGlobal)}) | ${g}`)
   }
 } finally {
   await holder.stop()
