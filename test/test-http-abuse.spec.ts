@@ -171,6 +171,31 @@ describe('http abuse', function () {
       await stillServes(s)
     })
 
+    it('a GET whose body pauses longer than idleTimeout (the source waits, the client reads) is not cut', async function () {
+      // A swarm download whose next piece in order is still coming: the server waits, not the client.
+      const big = pseudoRandom(3 << 20, 16)
+      const bigCid = (await global.put(big)).toString()
+      const real = globalBackend(global)
+      const s = await serve({
+        idleTimeout: 300,
+        backend: {
+          ...real,
+          cat: (key, range, options) => (async function * () {
+            let first = true
+            for await (const part of real.cat(key, range, options)) {
+              if (!first) await new Promise(resolve => setTimeout(resolve, 900))
+              first = false
+              yield part
+            }
+          })()
+        }
+      })
+      const r = await fetch(`${s.url}/ipfs/${bigCid}?format=raw`)
+      assert.equal(r.status, 200)
+      assertBytes(new Uint8Array(await r.arrayBuffer()), big)
+      await stillServes(s)
+    })
+
     it('an idle connection (connected, sends nothing) is closed after idleTimeout', async function () {
       const s = await serve({ idleTimeout: 300 })
       const r = await rawSocket(s.port, '', 5000)

@@ -22,10 +22,23 @@ async function drained (res: ServerResponse): Promise<void> {
  * source, if the client goes away. An error after the head is sent cuts the response.
  */
 export async function pipeBody (res: ServerResponse, it: AsyncIterator<Uint8Array>, first?: Uint8Array): Promise<void> {
+  // The idle deadline is for a client that stops reading (we wait for `drain`), not for our own
+  // source: a Local waiting for the next verified bytes (a swarm download whose next piece in
+  // order is still coming) is not an idle client. Off while the source is awaited, back on after.
+  const socket = res.socket
+  const idle = socket?.timeout ?? 0
+  const next = async (): Promise<IteratorResult<Uint8Array>> => {
+    if (idle > 0) socket?.setTimeout(0)
+    try {
+      return await it.next()
+    } finally {
+      if (idle > 0 && socket?.destroyed === false) socket.setTimeout(idle)
+    }
+  }
   try {
     if (first !== undefined && first.length > 0 && !res.write(first)) await drained(res)
     while (!res.destroyed) {
-      const { value, done } = await it.next()
+      const { value, done } = await next()
       if (done === true) break
       if (value.length > 0 && !res.write(value)) await drained(res)
     }
