@@ -159,12 +159,23 @@ describe('PieceScheduler', () => {
       const { s } = make({ pieces: 8, perPeer: 2, maxFailures: 2 })
       s.addPeer('a', true)
       const [r1, r2] = drain(s)
-      assert.deepEqual(s.fail(r1, 'stalled'), [])
+      assert.deepEqual(s.fail(r1, 'error'), [])
       const r3 = drain(s)[0]
       assert.equal(r3.source, 'a')
       assert.deepEqual(s.fail(r3, 'error'), [r2])
       assert.ok(s.isDropped('a'))
       assert.ok(drain(s).every(r => r.source === GLOBAL))
+    })
+
+    it('never drops a peer for being slow: stalled requests go elsewhere, the peer stays a source', () => {
+      const { s } = make({ pieces: 8, perPeer: 1, maxFailures: 2 })
+      s.addPeer('a', true)
+      for (let k = 0; k < 5; k++) {
+        const r = drain(s).find(x => x.source === 'a')
+        assert.ok(r !== undefined, `a is still asked (round ${k})`)
+        assert.deepEqual(s.fail(r, 'stalled'), [])
+        assert.ok(!s.isDropped('a'))
+      }
     })
 
     it('dropPeer (bad bytes) hands back its requests, their pieces go elsewhere, and the peer stays dropped', () => {
