@@ -57,6 +57,23 @@ describe('tracker', () => {
       assert.equal(list.filter(s => s.complete).length, 6)
     })
 
+    it('of more fetchers than fit, lists those fetching longest (shuffled): the first one streams from Global', async () => {
+      const t = tracker()
+      const d = digest(1)
+      for (let i = 0; i < 16; i++) {
+        has(t, `f${i}`, d, 1)
+        await new Promise(resolve => setTimeout(resolve, 2))
+      }
+      const oldest = Array.from({ length: MAX_SOURCES }, (_, i) => `f${i}`)
+      const orders = new Set<string>()
+      for (let k = 0; k < 50; k++) {
+        const list = t.sources(d).map(s => s.peerId)
+        assert.deepEqual([...list].sort(), [...oldest].sort())
+        orders.add(list.join())
+      }
+      assert.ok(orders.size > 1, 'still shuffled')
+    })
+
     it('leaves out the peer asking, peers not eligible now, and peers without addresses', () => {
       const ineligible = new Set(['gone'])
       const t = tracker({}, ineligible)

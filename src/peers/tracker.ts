@@ -119,8 +119,9 @@ export class Tracker {
   }
 
   /**
-   * Up to {@link MAX_SOURCES} sources of `digest` other than `exclude`: complete holders first,
-   * then fetchers, each group in random order; only peers `eligible` accepts now, with addresses.
+   * Up to {@link MAX_SOURCES} sources of `digest` other than `exclude`: complete holders first
+   * (a random few), then the fetchers that have been fetching longest, each group in random
+   * order; only peers `eligible` accepts now, with addresses.
    */
   sources (digest: Uint8Array, exclude?: string): SwarmSource[] {
     const sources = this.values.get(hexOf(digest))
@@ -132,14 +133,23 @@ export class Tracker {
       ;(s.state === 'complete' ? complete : fetching).push(peerId)
     }
     const out: SwarmSource[] = []
+    // Complete holders are all as good: a random few. Of the fetchers, the longest fetching are
+    // listed (they hold the most, and the first of them streams from Global, so it will come to
+    // hold every piece); listing a random few of many instead left a Local in a flash crowd of
+    // 16 with none of those, taking pieces from Global that the others were about to have.
+    // Either way the list goes out shuffled within its group, to spread the load.
+    this.shuffle(complete)
+    fetching.sort((a, b) => (sources.get(a)?.since ?? 0) - (sources.get(b)?.since ?? 0))
     for (const [group, isComplete] of [[complete, true], [fetching, false]] as const) {
-      this.shuffle(group)
+      const picked: SwarmSource[] = []
       for (const peerId of group) {
-        if (out.length >= MAX_SOURCES) return out
+        if (out.length + picked.length >= MAX_SOURCES) break
         // Checked last, only for those that would be listed: it may cost a lookup each.
         if (!this.options.eligible(peerId)) continue
-        out.push({ peerId, complete: isComplete, addrs: this.peers.get(peerId)?.addrs ?? [] })
+        picked.push({ peerId, complete: isComplete, addrs: this.peers.get(peerId)?.addrs ?? [] })
       }
+      this.shuffle(picked)
+      out.push(...picked)
     }
     return out
   }
