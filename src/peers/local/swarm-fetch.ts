@@ -42,7 +42,7 @@ import type { SwarmCounters } from './swarm-stats.js'
 import { callGlobal } from './retry.js'
 
 /** How often a peer that is not complete is asked what it holds. */
-export const HAVE_POLL_MS = 200
+export const HAVE_POLL_MS = 500
 /** How often Global is asked for the sources again. */
 export const REFRESH_MS = 1000
 /** Peers dialled at most per download. */
