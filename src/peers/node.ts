@@ -23,6 +23,8 @@ export const DEFAULT_ENCRYPTION: Encryption[] = ['tls', 'noise']
 /** Shortest and longest time libp2p's connection monitor waits for a ping before it aborts the connection. */
 export const PING_TIMEOUT_MIN_MS = 45_000
 export const PING_TIMEOUT_MAX_MS = 60_000
+/** Ping streams at once per connection, each way: a ping every 10 s, each waiting up to {@link PING_TIMEOUT_MAX_MS}. */
+const PING_STREAMS = 8
 
 export interface NodeOptions {
   privateKey?: PrivateKey
@@ -57,7 +59,10 @@ export async function createNode (options: NodeOptions): Promise<DstoreNode> {
     transports: [tcp()],
     connectionEncrypters: encrypters,
     streamMuxers: [yamux()],
-    services: { identify: identify(), ping: ping() },
+    // The connection monitor pings every 10 s and waits up to a minute (below), so pings may
+    // overlap: with libp2p's one outbound ping stream, the second failed at once (too many
+    // streams), and the monitor aborted the connection for it, mid-transfer.
+    services: { identify: identify(), ping: ping({ maxOutboundStreams: PING_STREAMS, maxInboundStreams: PING_STREAMS }) },
     // Into the peer's own registry. @libp2p/prometheus-metrics caches metric objects by name in
     // one module-wide map: without clearing it (preserveExistingMetrics false, which also clears
     // prom-client's default registry, not used by dstore) a second peer in this process would
