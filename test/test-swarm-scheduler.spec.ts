@@ -127,13 +127,15 @@ describe('PieceScheduler', () => {
       assert.ok(s.isHeld(r1.piece))
     })
 
-    it('does not duplicate at Global unless the request is stalled', () => {
+    it('does not duplicate at Global unless the request is stalled three times over', () => {
       const { s, clock } = make({ pieces: 1, stallMs: 2000 })
       s.addPeer('a', true)
       const r = s.next()
       assert.equal(r?.source, 'a')
       assert.equal(s.next(), undefined)
       clock.t += 2000
+      assert.equal(s.next(), undefined, 'stalled once: a peer elsewhere may still take it, Global not yet')
+      clock.t += 4000
       const dup = s.next()
       assert.deepEqual([dup?.source, dup?.duplicate], [GLOBAL, true])
     })

@@ -59,7 +59,8 @@ const DIAL_BACKOFF_MS = 500
 /** HAVE requests in a row a peer may fail before it is dropped. */
 const HAVE_FAILURES = 3
 /** How long a piece waits for peers fetching it without progress (the scheduler's default). */
-const DEFAULT_WAIT_MS = 3000
+// 10 s, not 3: a fetcher on a busy host pauses for seconds, and Global is the last resort.
+const DEFAULT_WAIT_MS = 10_000
 /** Distinct peers remembered for the `peersUsed` counter. */
 const MAX_PEERS_REMEMBERED = 10_000
 
