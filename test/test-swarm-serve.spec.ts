@@ -339,3 +339,31 @@ describe('VouchCache', function () {
     assert.equal(asked, 4, 'the oldest answer was dropped')
   })
 })
+
+describe('ServeStore', function () {
+  it('a transfer begun on a download stops once the download is cached and then deleted: it reads nothing more', async function () {
+    const { ServeStore } = await import('../src/peers/local/serve-store.js')
+    const { PartialRegistry } = await import('../src/peers/local/partials.js')
+    const { createMemoryStore } = await import('../src/core/store/memory.js')
+    const { cidOfBytes } = await import('../src/index.js')
+    const value = pseudoRandom(5 * MiB, 41)
+    const cid = cidOfBytes(value)
+    const cache = createMemoryStore({ maxBytes: 64 * MiB })
+    const partials = new PartialRegistry()
+    const store = new ServeStore(cache, partials)
+    const pv = new PartialValue(value.length)
+    pv.fill(0, value.subarray(0, pv.pieceSize))
+    partials.add(cid, pv)
+    const reader = await store.open(cid)
+    assert.equal((await reader.read(0, 16)).length, 16)
+    // The download completes: the cache adopts its buffer, and it leaves the registry unclosed.
+    pv.data.set(value)
+    cache.adoptVerified(cid, pv.data)
+    partials.remove(cid, pv)
+    assert.equal((await reader.read(16, 16)).length, 16, 'still held, by the cache now')
+    // Deleted: the cache entry goes; the partial was never closed.
+    await cache.delete(cid)
+    await rejectsWith(reader.read(32, 16), 'NotFoundError')
+    await cache.close()
+  })
+})

@@ -79,7 +79,10 @@ export class ServeStore implements VerifiableBlobStore {
     if (cached !== undefined) return this.reader(cached.data, () => this.cache.peek(key) !== undefined, key)
     const pv = this.partial(key)
     if (pv === undefined) throw new NotFoundError(`${key.toString()} is not held here`)
-    return this.reader(pv.data, () => !pv.closed, key)
+    // Held while the download is registered, or once its bytes are the cache's: a download that
+    // was cached leaves the registry without being closed, and a delete then finds only the
+    // cache entry, so `closed` alone would let a transfer begun on the partial run on after it.
+    return this.reader(pv.data, () => !pv.closed && (this.partials.get(key) === pv || this.cache.peek(key)?.data === pv.data), key)
   }
 
   /** Reads copies of `data`, stopping once the value is no longer `held`; (test-only) lying. */
