@@ -194,11 +194,15 @@ describe('PieceScheduler', () => {
       assert.deepEqual(s.livePeers(), ['b'])
     })
 
-    it('counts failures of Global for the driver to bound', () => {
+    it('counts errors of Global for the driver to bound, not a lost channel (asked again, uncounted)', () => {
       const { s } = make({ pieces: 1 })
       const r = s.next()
       assert.equal(r?.source, GLOBAL)
       s.fail(r!, 'error')
+      assert.equal(s.globalFailures, 1)
+      const again = s.next()
+      assert.equal(again?.source, GLOBAL)
+      s.fail(again!, 'stalled')
       assert.equal(s.globalFailures, 1)
       assert.equal(s.next()?.source, GLOBAL)
     })

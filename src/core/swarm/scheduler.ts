@@ -210,7 +210,7 @@ export class PieceScheduler {
    */
   fail (req: PieceRequest, reason: FailReason): PieceRequest[] {
     if (!this.remove(req)) return []
-    if (req.source === GLOBAL) { this.globalFailures++; return [] }
+    if (req.source === GLOBAL) { if (reason === 'error') this.globalFailures++; return [] }
     const p = this.peers.get(req.source)
     if (p === undefined || p.dropped) return []
     p.excluded.add(req.piece)

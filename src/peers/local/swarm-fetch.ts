@@ -39,7 +39,7 @@ import { askHave, findSources, reportBadPeer, type SwarmSource } from '../../pro
 import type { DstoreNode } from '../node.js'
 import type { GlobalRoute } from './globals.js'
 import type { SwarmCounters } from './swarm-stats.js'
-import { callGlobal } from './retry.js'
+import { callGlobal, isChannelFailure } from './retry.js'
 
 /** How often a peer that is not complete is asked what it holds. */
 export const HAVE_POLL_MS = 500
@@ -437,6 +437,10 @@ class SwarmDownload {
   private failed (req: PieceRequest, err: unknown): void {
     if (req.source === GLOBAL) {
       if (err instanceof NotFoundError) { this.failure ??= err; this.wake(); return }
+      // A lost or reset channel (Global restarting, its watchdog cutting a transfer on a slow
+      // link) is no failure of Global's: the piece is asked again, as callGlobal retries any
+      // call. A Global gone for good ends the download at IDLE_MS.
+      if (isChannelFailure(err)) { this.sched.fail(req, 'stalled'); return }
       this.sched.fail(req, 'error')
       if (this.sched.globalFailures > MAX_GLOBAL_FAILURES) this.failure ??= err instanceof Error ? err : new Error(String(err))
       return
