@@ -15,7 +15,7 @@ import {
 } from '../src/index.js'
 import { collect, pseudoRandom } from './helpers.js'
 import { raw } from './http.js'
-import { Cleanup, KiB, MiB, assertBytes } from './net.js'
+import { Cleanup, KiB, MiB, assertBytes, waitFor } from './net.js'
 
 const IMMUTABLE = 'public, max-age=29030400, immutable'
 
@@ -238,7 +238,9 @@ describe('http gateway', function () {
 
     it('a backend failing after the first piece cuts the response (the client sees an error, never a short body taken for whole); the server serves on', async function () {
       const real = globalBackend(global)
+      const lines: string[] = []
       const s = await serve({
+        log: (line) => { lines.push(line) },
         backend: {
           ...real,
           cat: (key, range, options) => (async function * () {
@@ -253,6 +255,9 @@ describe('http gateway', function () {
       const r = await fetch(`${s.url}/ipfs/${bigCid}`)
       assert.equal(r.status, 200)
       await assert.rejects(r.arrayBuffer())
+      // The server says why (the client saw only a short transfer), once.
+      await waitFor(() => lines.some(l => /cut after the head was sent: Error: disk gone/.test(l)), 5000)
+      assert.equal(lines.filter(l => /disk gone/.test(l)).length, 1, lines.join('\n'))
       const ok = await fetch(`${s.url}/ipfs/${smallCid}`)
       assertBytes(new Uint8Array(await ok.arrayBuffer()), small)
     })

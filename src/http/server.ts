@@ -158,9 +158,12 @@ export async function startHttpServer (options: HttpServerOptions): Promise<Http
       release = await limiter.acquire(signal)
       await found.handler(ctx)
     } catch (err) {
+      // A failure once the head is out cuts the body: the client sees only a short transfer, so
+      // say why here, whatever the status (a client that left is no failure: AbortError).
+      if (res.headersSent && (err as Error)?.name !== 'AbortError') log(`HTTP ${method} ${(req.url ?? '').slice(0, 100)}: cut after the head was sent: ${(err as Error)?.name}: ${(err as Error)?.message}`)
       if (res.destroyed) return
       const status = statusOf(err, write)
-      if (status >= 500 && status !== 503) log(`HTTP ${method} ${(req.url ?? '').slice(0, 100)}: ${(err as Error)?.stack ?? String(err)}`)
+      if (status >= 500 && status !== 503 && !res.headersSent) log(`HTTP ${method} ${(req.url ?? '').slice(0, 100)}: ${(err as Error)?.stack ?? String(err)}`)
       // A write refused before its body was read: close rather than read the body.
       sendError(res, err, { write, head: method === 'HEAD', close: write && !req.complete })
     } finally {
