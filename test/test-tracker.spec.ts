@@ -178,6 +178,19 @@ describe('tracker', () => {
       assert.equal(t.stats().badPeerReports, 2)
     })
 
+    it('takes a bad-peer report only from a source of that value: another reader cannot strike sources', () => {
+      const t = tracker()
+      has(t, 'a', digest(1))
+      has(t, 'b', digest(1), 1)
+      has(t, 'stranger', digest(2))
+      t.badPeer(digest(1), 'a', 'stranger')
+      assert.deepEqual(t.sources(digest(1)).map(s => s.peerId).sort(), ['a', 'b'])
+      assert.equal(t.stats().badPeerReports, 0)
+      t.badPeer(digest(1), 'a', 'b')
+      assert.deepEqual(t.sources(digest(1)).map(s => s.peerId), ['b'])
+      assert.equal(t.stats().badPeerReports, 1)
+    })
+
     it('an ANNOUNCE of dropped removes that source', () => {
       const t = tracker()
       has(t, 'a', digest(1))

@@ -73,7 +73,7 @@ export class GlobalSwarm {
       announce: (a) => { if (connected()) this.tracker.announce(peerId, a.addrs, a.entries) },
       // The same lists that decide what this Global serves (writers may always read).
       vouch: (other) => this.canRead(other),
-      badPeer: (digest, other) => { this.tracker.badPeer(digest, other) }
+      badPeer: (digest, other) => { this.tracker.badPeer(digest, other, peerId) }
     }
   }
 

@@ -173,7 +173,12 @@ export class Tracker {
   }
 
   /** A peer sent bad bytes of `digest` to someone: it is no longer a source of that value. */
-  badPeer (digest: Uint8Array, peerId: string): void {
+  badPeer (digest: Uint8Array, peerId: string, reporter?: string): void {
+    const sources = this.values.get(hexOf(digest))
+    // Only a Local that is itself a source of the value (so it was given sources of it to fetch
+    // from) may report one: any other reader could otherwise strike every source of every value
+    // and send every downloader back to Global.
+    if (reporter !== undefined && sources?.has(reporter) !== true) return
     this.badPeerReports++
     this.remove(hexOf(digest), peerId)
   }

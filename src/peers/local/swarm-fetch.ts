@@ -19,7 +19,7 @@
  * - Global's NotFoundError, an eviction of the key, or the partial being closed (coherence)
  *   fails the download with NotFoundError. The caller's abort stops everything and closes the
  *   streams to peers.
- * - Bounded: at most {@link MAX_PEERS} peers dialled, {@link MAX_GLOBAL_FAILURES} failed
+ * - Bounded: at most {@link MAX_PEERS} live peers and {@link MAX_DIALS} dials, {@link MAX_GLOBAL_FAILURES} failed
  *   requests to Global, and {@link IDLE_MS} without a verified byte.
  */
 import { setMaxListeners } from 'node:events'
@@ -45,8 +45,10 @@ import { callGlobal, isChannelFailure } from './retry.js'
 export const HAVE_POLL_MS = 500
 /** How often Global is asked for the sources again. */
 export const REFRESH_MS = 1000
-/** Peers dialled at most per download. */
+/** Peers used at once per download (live: not dropped). */
 export const MAX_PEERS = 12
+/** Peers dialled at most per download, dropped ones included. */
+export const MAX_DIALS = 4 * MAX_PEERS
 /** Failed requests to Global after which the download fails. */
 export const MAX_GLOBAL_FAILURES = 8
 /** Time without a verified byte from anyone after which the download fails (TimeoutError). */
@@ -220,7 +222,9 @@ class SwarmDownload {
   private addSources (sources: SwarmSource[]): void {
     for (const s of sources) {
       if (s.peerId === this.self || this.sched.knows(s.peerId)) continue
-      if (this.peers.size >= MAX_PEERS || s.addrs.length === 0) continue
+      // Live peers are bounded, and so are dials in all: a dropped peer frees its place for a
+      // new source from the next refresh (counting it kept a Local that had seen 12 on Global).
+      if (this.sched.livePeers().length >= MAX_PEERS || this.peers.size >= MAX_DIALS || s.addrs.length === 0) continue
       // Known as "may have anything" (so pieces wait for it rather than go to Global) but asked
       // for nothing until it is connected and its HAVE says what it holds, complete or not: a
       // request to a peer still being dialled would only stall, and count against it.
