@@ -176,6 +176,11 @@ describe('Global as the swarm tracker', function () {
       await announce(honest.ctx, { addrs: [honest.addr], entries: [complete(one)] })
       const victim = await connect(c, global)
       const reports = global.stats().swarm.badPeerReports
+      // From a reader that fetches nothing of it, a report is ignored.
+      await reportBadPeer(victim.ctx, one.multihash.digest, liar.node.peerId)
+      assert.equal((await sourcesOf(victim, one)).length, 2)
+      // From a Local fetching the value (so given its sources), it counts.
+      await announce(victim.ctx, { addrs: [victim.addr], entries: [{ digest: one.multihash.digest, state: SWARM_STATE.FETCHING }] })
       await reportBadPeer(victim.ctx, one.multihash.digest, liar.node.peerId)
       assert.deepEqual(await sourcesOf(victim, one), [[honest.id, true]])
       assert.deepEqual(await sourcesOf(victim, two), [[liar.id, true]])

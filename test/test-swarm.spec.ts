@@ -41,8 +41,9 @@ describe('swarm', function () {
     }
     await Promise.all(out.map(async l => { await l.ready() }))
     for (const l of out) assert.ok(l.swarmAddrs.length > 0, 'a listening Local has swarm addresses')
-    // Each announced its addresses on connect (batched): give the batch time to reach Global.
-    await new Promise(resolve => setTimeout(resolve, 300))
+    // Each announced its addresses on connect (batched): wait until Global has them all, or a
+    // GET from a Local it has no address for would not make that Local a source.
+    await waitFor(() => out.every(l => global.swarm.tracker.hasAddrs(l.peerId)), 10_000, 'Global knows every Local\'s swarm addresses')
     return out
   }
 
