@@ -8,6 +8,7 @@
  * so a second `dstore get` of a value is a cache hit. When it does not (no file, a stale file
  * left by a crash, a daemon that hangs), the command falls back to a short-lived Local.
  */
+import { keepServingOnUnhandled } from './unhandled.js'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import {
@@ -154,6 +155,7 @@ export async function runLocalDaemon (opts: LocalDaemonOptions): Promise<void> {
     throw new UsageError(`bad Global address ${addrs.join(', ')}: ${(err as Error).message}`, 2)
   }
   const log = (line: string): void => { process.stderr.write(`dstore: ${line}\n`) }
+  keepServingOnUnhandled(log)
   const listen = opts.http ?? parseHttpListen(DEFAULT_LOCAL_HTTP)
   const file = join(repo, LOCAL_HTTP_FILE)
   const writes: DaemonWrites = token !== undefined ? 'token' : listen !== 'off' && isLoopbackHost(listen.host) ? 'open' : 'read-only'

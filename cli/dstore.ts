@@ -3,6 +3,7 @@
  * The `dstore` command. It imports only the public API (`src/index.ts`, which loads the
  * runtime shim before libp2p), so the CLI proves the API is enough.
  */
+import { keepServingOnUnhandled } from './unhandled.js'
 import {
   createGlobal, createLocal, parseCID, repoPeerId, DEFAULT_CONNECTION_LIMITS, READERS_FILE, WRITERS_FILE,
   startHttpServer, globalBackend, createMetrics, createMetricsRegistry, globalMetricsSource,
@@ -209,6 +210,7 @@ A client's PeerId is printed by \`dstore id\`.`)
       connectionLimits: { handshakeTimeout: opts.handshakeTimeout, maxPendingPerIp: opts.maxPendingPerIp, maxPending: opts.maxPending },
       log: (line: string) => { process.stderr.write(`dstore: ${line}\n`) }
     }
+    keepServingOnUnhandled(base.log as (line: string) => void)
     let global: GlobalPeer
     let note = ''
     // Surfaces a real errno (EROFS, EACCES) for a repository that cannot be created.
