@@ -53,7 +53,7 @@ interface Daemon { url: string, stop: () => Promise<void> }
 /** Starts `dstore local` on a fresh repository and waits until its HTTP answers with Global connected. */
 async function startDaemon (globalAddrs: string[], cacheSize: number): Promise<Daemon> {
   const repo = await mkdtemp(join(tmpdir(), 'dstore-bench-daemon-'))
-  const args = [CLI, 'local', '--repo', repo, '--http', '127.0.0.1:0', '--cache-size', String(cacheSize)]
+  const args = [CLI, 'local', '--repo', repo, '--http', '127.0.0.1:0', '--cache-size', String(cacheSize), '--listen', 'off']
   for (const a of globalAddrs) args.push('--global', a)
   const proc = spawn(process.execPath, args, { stdio: ['ignore', 'ignore', 'inherit'] })
   const exited = new Promise<void>(resolve => proc.once('exit', () => { resolve() }))
