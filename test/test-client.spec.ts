@@ -283,9 +283,11 @@ describe('connectLocal', function () {
       assert.equal(n, big.length)
       assert.equal(small.local.stats().cacheEntries, 0, 'not cached')
       // The whole value held anywhere (client, daemon, its Local) would be 96 MiB more; the
-      // pipeline's buffers (libp2p, sockets, 1 MiB batches at each end) come and go below that
-      // (up to 50 MiB seen with both cores busy).
-      assert.ok(peak < 64 * MiB, `array buffers grew by ${(peak / MiB).toFixed(1)} MiB`)
+      // pipeline's buffers (libp2p, sockets, 1 MiB batches at each end) come and go below that:
+      // with both cores busy, 12-29 MiB on Node 20 and 35-65 MiB on Node 24, whose collector
+      // lets garbage pile up longer (the same spread before and after the swarm; 64 MiB failed
+      // one CI run on Node 24). 80 MiB still fails a path that holds the value.
+      assert.ok(peak < 80 * MiB, `array buffers grew by ${(peak / MiB).toFixed(1)} MiB`)
     })
 
     it('a plain GET of it streams uncached and counts as a miss', async function () {
