@@ -14,12 +14,20 @@
  *    for them, unless none of them has grown what it holds for `waitMs` (stalled, or a peer
  *    that never answered HAVE): then Global.
  * 3. Endgame: once every missing piece is in flight, the slowest lone requests are duplicated
- *    at another peer that has the piece (at Global only when the request is stalled). The
+ *    at another peer that has the piece (at Global only once the request has stalled for three
+ *    `stallMs` periods). The
  *    first copy to finish wins; `finish` returns the others, for the driver to cancel.
  *
  * A peer that failed a piece (an error, a stall, "not found") is not asked for that piece
- * again; `maxFailures` failures, or bad bytes (`dropPeer`), drop it for the whole value.
+ * again; `maxFailures` errors, or bad bytes (`dropPeer`), drop it for the whole value. A stall or
+ * "not found" never counts against it: slowness is no fault.
  */
+
+/**
+ * How long a piece waits for peers fetching it that stopped growing, by default: 10 s, not 3: a
+ * fetcher on a busy host pauses for seconds, and Global is the last resort.
+ */
+export const DEFAULT_WAIT_MS = 10_000
 
 /** Source id of Global (peers are named by their PeerId string). */
 export const GLOBAL = 'global'
@@ -49,9 +57,9 @@ export interface SchedulerOptions {
   perPeer?: number
   /** Requests at once at Global (default 4). */
   perGlobal?: number
-  /** A request with no bytes for this long while others progress is stalled (default 2000 ms). */
+  /** A request with no bytes for this long while others progress is stalled (default 5000 ms). */
   stallMs?: number
-  /** How long a piece waits for peers that are fetching it without growing (default 3000 ms). */
+  /** How long a piece waits for peers that are fetching it without growing (default 10 000 ms). */
   waitMs?: number
   /** Failed pieces after which a peer is dropped for this value (default 3). */
   maxFailures?: number
@@ -104,7 +112,7 @@ export class PieceScheduler {
     this.perPeer = options.perPeer ?? 2
     this.perGlobal = options.perGlobal ?? 4
     this.stallMs = options.stallMs ?? 5000
-    this.waitMs = options.waitMs ?? 3000
+    this.waitMs = options.waitMs ?? DEFAULT_WAIT_MS
     this.maxFailures = options.maxFailures ?? 3
     this.now = options.now ?? Date.now
     this.random = options.random ?? Math.random

@@ -29,7 +29,7 @@ import type { CID } from 'multiformats/cid'
 import { StreamVerificationError } from '../../core/bao/index.js'
 import { NotFoundError, PermissionDeniedError, ProtocolError, TimeoutError } from '../../core/errors.js'
 import { abortError, linkSignals, raceAbort } from '../../core/abort.js'
-import { GLOBAL, PieceScheduler, type PieceRequest, type PieceSet } from '../../core/swarm/scheduler.js'
+import { DEFAULT_WAIT_MS, GLOBAL, PieceScheduler, type PieceRequest, type PieceSet } from '../../core/swarm/scheduler.js'
 import { pieceRange } from '../../core/swarm/pieces.js'
 import type { PartialValue } from '../../core/swarm/partial.js'
 import { RPC_PROTOCOL } from '../../protocol/constants.js'
@@ -60,9 +60,6 @@ export const DIAL_ATTEMPTS = 3
 const DIAL_BACKOFF_MS = 500
 /** HAVE requests in a row a peer may fail before it is dropped. */
 const HAVE_FAILURES = 3
-/** How long a piece waits for peers fetching it without progress (the scheduler's default). */
-// 10 s, not 3: a fetcher on a busy host pauses for seconds, and Global is the last resort.
-const DEFAULT_WAIT_MS = 10_000
 /** Distinct peers remembered for the `peersUsed` counter. */
 const MAX_PEERS_REMEMBERED = 10_000
 
