@@ -15,10 +15,17 @@ export class Child {
   private readonly exited: Promise<number | null>
   private done = false
 
-  constructor (script: string, args: string[] = [], env: Record<string, string> = {}) {
-    // BENCH_CHILD_NODE_ARGS passes flags to the child's node, e.g. "--cpu-prof --cpu-prof-dir=/tmp/p".
-    const nodeArgs = (process.env.BENCH_CHILD_NODE_ARGS ?? '').split(' ').filter(a => a !== '')
-    this.proc = spawn(process.execPath, [...nodeArgs, join(HERE, '..', script), ...args], { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, ...env } })
+  /**
+   * `opts.cpu` pins the child to that core (`taskset -c`; taskset execs node, so the pid and
+   * signals are node's): how the pinned bench mode puts each side on a core of its own.
+   */
+  constructor (script: string, args: string[] = [], env: Record<string, string> = {}, opts: { cpu?: number } = {}) {
+    // BENCH_CHILD_NODE_ARGS passes flags to the child's node, e.g. "--cpu-prof --cpu-prof-dir=/tmp/p"
+    // (from `env` when given there, so one child alone can be profiled).
+    const nodeArgs = (env.BENCH_CHILD_NODE_ARGS ?? process.env.BENCH_CHILD_NODE_ARGS ?? '').split(' ').filter(a => a !== '')
+    const argv = [...nodeArgs, join(HERE, '..', script), ...args]
+    const [cmd, cmdArgs] = opts.cpu === undefined ? [process.execPath, argv] : ['taskset', ['-c', String(opts.cpu), process.execPath, ...argv]]
+    this.proc = spawn(cmd, cmdArgs, { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, ...env } })
     const rl = createInterface({ input: this.proc.stdout! })
     rl.on('line', line => {
       const waiter = this.replies.shift()

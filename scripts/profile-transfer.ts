@@ -1,0 +1,70 @@
+/**
+ * Profiles one transfer between two bench role processes (a Global provider and a Local
+ * requester, `bench/roles/dstore.ts`), profiling each one's main thread over the transfer alone
+ * (the roles' `profile-start`/`profile-stop`, `bench/lib/serve.ts`), and prints both sides' CPU
+ * seconds per GB and the top self-time functions of each profile.
+ *
+ *   node dist/scripts/profile-transfer.js [--op get|put|cat] [--mib 256] [--out DIR] [--pinned]
+ *
+ * `get` is a cold `Local.get`; `cat` is a cold streamed `Local.cat`; `put` is `Local.put` over
+ * the network. `--pinned` runs the provider on core 0 and the requester on core 1 (taskset).
+ * The profiles (`*.cpuprofile`, open in Chrome DevTools) stay in DIR.
+ */
+import '../src/runtime-shim.js'
+import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { Child } from '../bench/lib/child.js'
+
+function arg (name: string, fallback: string): string {
+  const i = process.argv.indexOf(`--${name}`)
+  return i >= 0 ? process.argv[i + 1] : fallback
+}
+const op = arg('op', 'get')
+const size = Number(arg('mib', '256')) * 2 ** 20
+const out = arg('out', '')  !== '' ? arg('out', '') : await mkdtemp(join(tmpdir(), 'dstore-prof-'))
+await mkdir(out, { recursive: true })
+const pinned = process.argv.includes('--pinned')
+
+const work = await mkdtemp(join(tmpdir(), 'dstore-prof-work-'))
+const provider = new Child('roles/dstore.js', ['provider'], {}, pinned ? { cpu: 0 } : {})
+const requester = new Child('roles/dstore.js', ['requester'], {}, pinned ? { cpu: 1 } : {})
+const cpu = async (c: Child): Promise<number> => (await c.callWithin<{ cpuMs: number }>({ cmd: 'cpu' }, 30_000)).cpuMs
+try {
+  const { addrs } = await provider.callWithin<{ addrs: string[] }>({ cmd: 'start', dir: join(work, 'p') }, 60_000)
+  await requester.callWithin({ cmd: 'start', dir: join(work, 'r'), addrs, ...(op === 'cat' ? { stream: true } : {}) }, 60_000)
+  let cid = ''
+  if (op !== 'put') cid = (await provider.callWithin<{ cid: string }>({ cmd: 'put', size, seed: 1 }, 600_000)).cid
+  for (const c of [provider, requester]) await c.callWithin({ cmd: 'profile-start' }, 30_000)
+  const [s0, r0] = [await cpu(provider), await cpu(requester)]
+  const res = op === 'put'
+    ? await requester.callWithin<{ ms: number }>({ cmd: 'put', size, seed: 2 }, 600_000)
+    : await requester.callWithin<{ ms: number }>({ cmd: 'get', cid, size }, 600_000)
+  const [s1, r1] = [await cpu(provider), await cpu(requester)]
+  await provider.callWithin({ cmd: 'profile-stop', path: join(out, 'provider.cpuprofile') }, 60_000)
+  await requester.callWithin({ cmd: 'profile-stop', path: join(out, 'requester.cpuprofile') }, 60_000)
+  const gb = size / 1e9
+  console.log(`${op} ${size / 2 ** 20} MiB${pinned ? ' pinned' : ''}: ${res.ms.toFixed(0)} ms, ${(size / 1e6 / (res.ms / 1000)).toFixed(0)} MB/s; CPU s/GB provider ${((s1 - s0) / 1000 / gb).toFixed(2)}, requester ${((r1 - r0) / 1000 / gb).toFixed(2)}`)
+} finally {
+  for (const c of [requester, provider]) {
+    await c.stop()
+  }
+  await rm(work, { recursive: true, force: true })
+}
+
+interface Node { callFrame: { functionName: string, url: string, lineNumber: number }, hitCount: number, id: number }
+for (const tag of ['provider', 'requester']) {
+  {
+    const f = join(out, `${tag}.cpuprofile`)
+    const p = JSON.parse(await readFile(f, 'utf8')) as { nodes: Node[], samples: number[] }
+    const self = new Map<string, number>()
+    for (const n of p.nodes) {
+      const url = n.callFrame.url.replace(/^.*node_modules\//, '').replace(/^.*\/dist\//, '')
+      const key = `${n.callFrame.functionName || '(anon)'} ${url}:${n.callFrame.lineNumber + 1}`
+      self.set(key, (self.get(key) ?? 0) + n.hitCount)
+    }
+    const total = [...self.values()].reduce((a, b) => a + b, 0)
+    console.log(`\n${tag} main thread (${f}), top self time:`)
+    for (const [k, v] of [...self.entries()].sort((a, b) => b[1] - a[1]).slice(0, 25)) console.log(`  ${(100 * v / total).toFixed(1).padStart(5)}%  ${k}`)
+  }
+}
