@@ -2,7 +2,12 @@
  * Side-by-side comparison: dstore (TLS and noise) against Helia, beside the physical
  * references (raw libp2p streams with noise, plaintext and TLS; raw node:net TCP).
  *
- *   npm run bench [-- --quick] [-- --only compare]
+ *   npm run bench [-- --quick] [-- --only compare] [-- --pinned]
+ *
+ * Two modes. Shared (the default): every process may run on every core, so both sides of a
+ * transfer compete for the same cores. Pinned (`--pinned`): every provider and server role
+ * runs on core 0 and every requester and client role on core 1 (`taskset`, `lib/child.ts`), as
+ * two hosts would; the raw references are pinned the same way.
  *
  * Every role is its own process on 127.0.0.1, driven through the JSON-line contract of
  * `lib/roles.ts` (`roles/dstore.js`, `roles/helia.js`, `roles/raw.js`). Every cold measurement
@@ -12,12 +17,18 @@
  * dstore's warm gets must be cache hits.
  *
  * Scenarios: put (1 KiB … 256 MiB; provider put for every system, plus dstore's Local put over
- * the network), cold get, warm get, 1000 × 100-byte values (sequential cold and warm latency,
- * 1000 concurrent cold gets), peak RSS of both processes during a streamed cold get (256 MiB,
- * 1 GiB), start time of a fresh provider and requester process (imports included).
+ * the network with both sides' CPU, and beside dstore's put a plain-write reference: the same
+ * bytes written to a file as the fs store writes them), cold get (dstore: `Local.get`, then the
+ * caller's copy of the result timed apart; and a cold `Local.cat` on a cacheless requester,
+ * with both sides' CPU), warm get, 1000 × 100-byte values (sequential latency of the first 1000
+ * cold gets of a fresh Local, then of 1000 more cold gets of new values on the same Local: the
+ * steady state; warm latency; 1000 concurrent cold gets), peak RSS of both processes during a
+ * streamed cold get (256 MiB, 1 GiB), start time of a fresh provider and requester process
+ * (imports included).
  *
- * Results: `bench/results/latest.json`, `docs/benchmarks-throughput.svg`, `docs/BENCHMARKS.md`
- * (written by `lib/report.ts`), and the tables on the console.
+ * Results: `bench/results/latest.json` (shared) or `pinned.json` (pinned),
+ * `docs/benchmarks-throughput.svg` (shared only), `docs/BENCHMARKS.md` (written by
+ * `lib/report.ts`, from both), and the tables on the console.
  */
 import { existsSync } from 'node:fs'
 import { mkdtemp, rm } from 'node:fs/promises'
@@ -28,6 +39,21 @@ import { cidOfBytes } from '../src/core/cid.js'
 import { Child, median, percentile } from './lib/child.js'
 import { data } from './lib/data.js'
 import { markdownTables, writeReport, type CompareResult, type Figure, type SystemResult, type Timed } from './lib/report.js'
+import { PINNING } from './lib/pinning.js'
+
+/**
+ * Starts role processes: in pinned mode a provider or server role (`args[0]`) runs on core
+ * {@link PINNING}.provider, a requester or client role on {@link PINNING}.requester.
+ */
+type Spawn = (script: string, args: string[], env?: Record<string, string>) => Child
+
+function spawner (pinned: boolean): Spawn {
+  return (script, args, env = {}) => {
+    if (!pinned) return new Child(script, args, env)
+    const serving = args[0] === 'provider' || args[0] === 'server'
+    return new Child(script, args, env, { cpu: serving ? PINNING.provider : PINNING.requester })
+  }
+}
 
 const HERE = dirname(fileURLToPath(import.meta.url))
 const KiB = 1024
@@ -127,10 +153,10 @@ function log (line: string): void {
 }
 
 /** The physical references: one server and one client process, each kind in turn. */
-async function runRaw (p: Plan): Promise<CompareResult['raw']> {
+async function runRaw (p: Plan, spawn: Spawn): Promise<CompareResult['raw']> {
   const out: CompareResult['raw'] = {}
-  const server = new Child('roles/raw.js', ['server'])
-  const client = new Child('roles/raw.js', ['client'])
+  const server = spawn('roles/raw.js', ['server'])
+  const client = spawn('roles/raw.js', ['client'])
   try {
     for (const kind of RAW_KINDS) {
       const { addrs } = await server.callWithin({ cmd: 'start', kind }, budget())
@@ -170,9 +196,14 @@ function checkBytes (sys: SystemDef, what: string, got: number | undefined, expe
   checks.add(`byte count of ${what}`)
 }
 
-async function runSystem (sys: SystemDef, p: Plan, work: string, seeds: Seeds): Promise<SystemResult> {
+async function runSystem (sys: SystemDef, p: Plan, work: string, seeds: Seeds, spawn: Spawn): Promise<SystemResult> {
   const res: SystemResult = { system: sys.name, encryption: sys.encryption, available: false, put: {}, coldGet: {}, warmGet: {}, rss: {}, checks: [] }
-  if (sys.dstore) res.localPut = {}
+  if (sys.dstore) {
+    res.localPut = {}
+    res.plainWrite = {}
+    res.cat = {}
+    res.callerCopy = {}
+  }
   const checks = new Set<string>()
   const script = join(HERE, sys.script)
   if (!existsSync(script)) {
@@ -180,8 +211,8 @@ async function runSystem (sys: SystemDef, p: Plan, work: string, seeds: Seeds): 
     return res
   }
   const base = join(work, sys.name)
-  const provider = new Child(sys.script, ['provider'])
-  let requester = new Child(sys.script, ['requester'])
+  const provider = spawn(sys.script, ['provider'])
+  let requester = spawn(sys.script, ['requester'])
   let requesterDir: string | undefined
   let dirs = 0
   let addrs: string[] = []
@@ -203,7 +234,7 @@ async function runSystem (sys: SystemDef, p: Plan, work: string, seeds: Seeds): 
     }
     if (!requester.running) {
       log(`${sys.name}: the requester process died; starting a new one`)
-      requester = new Child(sys.script, ['requester'])
+      requester = spawn(sys.script, ['requester'])
     }
     const start = async (): Promise<void> => {
       requesterDir = join(base, `requester-${dirs++}`)
@@ -217,7 +248,7 @@ async function runSystem (sys: SystemDef, p: Plan, work: string, seeds: Seeds): 
       ;(res.retries ??= []).push(msg)
       log(`${sys.name}: ${msg}; retrying in a new process`)
       await close(requester)
-      requester = new Child(sys.script, ['requester'])
+      requester = spawn(sys.script, ['requester'])
       await start()
     }
   }
@@ -240,18 +271,36 @@ async function runSystem (sys: SystemDef, p: Plan, work: string, seeds: Seeds): 
         const coldCpu: CpuSamples = { sender: [], receiver: [] }
         const warms: number[] = []
         const localPuts: number[] = []
+        const localPutCpu: CpuSamples = { sender: [], receiver: [] }
+        const plainWrites: number[] = []
+        const copies: number[] = []
+        const cats: number[] = []
+        const catCpu: CpuSamples = { sender: [], receiver: [] }
         for (let r = 0; r < p.reps(size); r++) {
           const seed = seeds.take()
           const put = await provider.callWithin<{ cid: string, ms: number }>({ cmd: 'put', size, seed }, budget(size))
           checkCid(sys, put.cid, size, seed, checks)
           puts.push(put.ms)
           if (size === 256 * MiB) bigCids.push(put.cid)
+          if (sys.dstore) {
+            // The same bytes, written as the fs store writes them but with no hashing or index:
+            // what the disk and page cache allow, measured in the same run as the put.
+            const w = await provider.callWithin<{ ms: number, bytes: number }>({ cmd: 'plainWrite', size, seed }, budget(size))
+            checkBytes(sys, 'plain write', w.bytes, size, checks)
+            plainWrites.push(w.ms)
+          }
           await fresh()
           const cold = await withCpu(provider, requester, size, coldCpu, async () =>
-            await requester.callWithin<{ ms: number, bytes: number, hit?: boolean }>({ cmd: 'get', cid: put.cid, size }, budget(size)))
+            await requester.callWithin<{ ms: number, bytes: number, hit?: boolean }>({ cmd: 'get', cid: put.cid, size, ...(sys.dstore ? { keep: true } : {}) }, budget(size)))
           checkBytes(sys, 'cold get', cold.bytes, size, checks)
           if (cold.hit === true) throw new Error(`${sys.name}: a cold get was a cache hit`)
           colds.push(cold.ms)
+          if (sys.dstore) {
+            // The caller's copy of what Local.get returned, outside the get's time and CPU.
+            const c = await requester.callWithin<{ ms: number, bytes: number }>({ cmd: 'copy' }, budget(size))
+            checkBytes(sys, "caller's copy of a cold get", c.bytes, size, checks)
+            copies.push(c.ms)
+          }
           const warm = await requester.callWithin<{ ms: number, bytes: number, hit?: boolean }>({ cmd: 'get', cid: put.cid, size }, budget(size))
           checkBytes(sys, 'warm get', warm.bytes, size, checks)
           if (sys.dstore) {
@@ -261,34 +310,61 @@ async function runSystem (sys: SystemDef, p: Plan, work: string, seeds: Seeds): 
           warms.push(warm.ms)
           if (sys.dstore) {
             const lseed = seeds.take()
-            const lput = await requester.callWithin<{ cid: string, ms: number }>({ cmd: 'put', size, seed: lseed }, budget(size))
+            // A put's sender is the Local (the requester role), its receiver the Global.
+            const lput = await withCpu(requester, provider, size, localPutCpu, async () =>
+              await requester.callWithin<{ cid: string, ms: number }>({ cmd: 'put', size, seed: lseed }, budget(size)))
             checkCid(sys, lput.cid, size, lseed, checks)
             localPuts.push(lput.ms)
+            // Local.cat, cold: a requester with no cache, streaming the value just put by the provider.
+            await fresh(true)
+            const cat = await withCpu(provider, requester, size, catCpu, async () =>
+              await requester.callWithin<{ ms: number, bytes: number, hit?: boolean }>({ cmd: 'get', cid: put.cid, size }, budget(size)))
+            checkBytes(sys, 'cold Local.cat', cat.bytes, size, checks)
+            if (cat.hit === true) throw new Error(`${sys.name}: a cold Local.cat was a cache hit`)
+            cats.push(cat.ms)
           }
         }
         res.put[size] = timed(size, puts)
         res.coldGet[size] = timed(size, colds, coldCpu)
         res.warmGet[size] = timed(size, warms)
-        if (res.localPut != null) res.localPut[size] = timed(size, localPuts)
+        if (res.localPut != null) res.localPut[size] = timed(size, localPuts, localPutCpu)
+        if (res.plainWrite != null) res.plainWrite[size] = timed(size, plainWrites)
+        if (res.cat != null) res.cat[size] = timed(size, cats, catCpu)
+        if (res.callerCopy != null) res.callerCopy[size] = figure(copies)
         log(`${sys.name} ${sizeName(size)}: put ${res.put[size].MBps.median.toFixed(1)}, cold ${res.coldGet[size].MBps.median.toFixed(1)}, warm ${res.warmGet[size].MBps.median.toFixed(1)} MB/s` +
-          (res.localPut != null ? `, Local put ${res.localPut[size].MBps.median.toFixed(1)} MB/s` : ''))
+          (res.localPut != null ? `, Local put ${res.localPut[size].MBps.median.toFixed(1)} MB/s` : '') +
+          (res.cat != null ? `, cold Local.cat ${res.cat[size].MBps.median.toFixed(1)} MB/s` : '') +
+          (res.plainWrite != null ? `; plain write ${res.plainWrite[size].MBps.median.toFixed(1)} MB/s` : '') +
+          (res.callerCopy != null ? `; caller's copy ${res.callerCopy[size].median.toFixed(2)} ms` : ''))
       })
     }
 
-    // 4: 1000 × 100 bytes, sequential cold then warm.
+    // 4: 1000 × 100 bytes, sequential: the first 1000 cold gets of a fresh requester, then 1000
+    // cold gets of other values on the same requester (the steady state), then the first 1000 again, warm.
     await scenario('sequential small gets', async () => {
       const cold: number[] = []
+      const steady: number[] = []
       const warm: number[] = []
-      for (let r = 0; r < p.smallReps; r++) {
+      const putSmall = async (): Promise<string[]> => {
         const seed = seeds.take(SMALL_N)
         const { cids } = await provider.callWithin<{ cids: string[] }>({ cmd: 'putMany', count: SMALL_N, size: SMALL_SIZE, seed }, budgetMany(SMALL_N))
         if (cids.length !== SMALL_N) throw new Error(`${sys.name}: putMany returned ${cids.length} CIDs`)
         if (sys.dstore) {
           cids.forEach((cid, i) => { checkCid(sys, cid, SMALL_SIZE, seed + i, checks) })
         }
+        return cids
+      }
+      for (let r = 0; r < p.smallReps; r++) {
+        const cids = await putSmall()
+        const later = await putSmall()
         await fresh()
         const c = await requester.callWithin<{ ms: number[], bytes?: number, hits?: number }>({ cmd: 'getSeq', cids, size: SMALL_SIZE }, budgetMany(SMALL_N))
         checkBytes(sys, 'sequential small gets', c.bytes, SMALL_N * SMALL_SIZE, checks, !sys.dstore)
+        const st = await requester.callWithin<{ ms: number[], bytes?: number, hits?: number }>({ cmd: 'getSeq', cids: later, size: SMALL_SIZE }, budgetMany(SMALL_N))
+        checkBytes(sys, 'sequential small gets', st.bytes, SMALL_N * SMALL_SIZE, checks, !sys.dstore)
+        if (sys.dstore && st.hits !== 0) throw new Error(`${sys.name}: ${String(st.hits)} of the steady-state cold small gets were cache hits`)
+        if (st.ms.length !== SMALL_N) throw new Error(`${sys.name}: getSeq returned the wrong number of latencies`)
+        steady.push(...st.ms)
         const w = await requester.callWithin<{ ms: number[], bytes?: number, hits?: number }>({ cmd: 'getSeq', cids, size: SMALL_SIZE }, budgetMany(SMALL_N))
         checkBytes(sys, 'sequential small gets', w.bytes, SMALL_N * SMALL_SIZE, checks, !sys.dstore)
         if (sys.dstore && w.hits !== SMALL_N) throw new Error(`${sys.name}: ${String(w.hits)} of ${SMALL_N} warm small gets were cache hits`)
@@ -301,9 +377,10 @@ async function runSystem (sys: SystemDef, p: Plan, work: string, seeds: Seeds): 
         runs: p.smallReps,
         size: SMALL_SIZE,
         cold: { medianMs: median(cold), p99Ms: percentile(cold, 99) },
+        steady: { medianMs: median(steady), p99Ms: percentile(steady, 99) },
         warm: { medianMs: median(warm), p99Ms: percentile(warm, 99) }
       }
-      log(`${sys.name} ${SMALL_N} × ${SMALL_SIZE} B: cold median ${res.small.cold.medianMs.toFixed(3)} ms p99 ${res.small.cold.p99Ms.toFixed(3)} ms; warm median ${res.small.warm.medianMs.toFixed(4)} ms p99 ${res.small.warm.p99Ms.toFixed(4)} ms`)
+      log(`${sys.name} ${SMALL_N} × ${SMALL_SIZE} B: first-1000 cold median ${res.small.cold.medianMs.toFixed(3)} ms p99 ${res.small.cold.p99Ms.toFixed(3)} ms; steady-state cold median ${res.small.steady!.medianMs.toFixed(3)} ms p99 ${res.small.steady!.p99Ms.toFixed(3)} ms; warm median ${res.small.warm.medianMs.toFixed(4)} ms p99 ${res.small.warm.p99Ms.toFixed(4)} ms`)
 
     })
 
@@ -320,7 +397,7 @@ async function runSystem (sys: SystemDef, p: Plan, work: string, seeds: Seeds): 
         totals.push(c.totalMs)
       }
       res.concurrent = { n: SMALL_N, size: SMALL_SIZE, totalMs: figure(totals) }
-      log(`${sys.name} ${SMALL_N} concurrent cold gets: ${res.concurrent.totalMs.median.toFixed(0)} ms`)
+      log(`${sys.name} ${SMALL_N} concurrent cold gets: ${res.concurrent.totalMs.median.toFixed(0)} ms (max ${res.concurrent.totalMs.max.toFixed(0)})`)
 
     })
 
@@ -341,11 +418,11 @@ async function runSystem (sys: SystemDef, p: Plan, work: string, seeds: Seeds): 
           // The serving provider opens the same store (`keep`), so it serves the stored value.
           const providerDir = join(base, 'provider')
           await provider.callWithin({ cmd: 'stop' }, budget())
-          const server = new Child(sys.script, ['provider'])
+          const server = spawn(sys.script, ['provider'])
           try {
             ({ addrs } = await server.callWithin<{ addrs: string[] }>({ cmd: 'start', dir: providerDir, encryption: sys.encryption, keep: true }, budget()))
             await requester.stop()
-            requester = new Child(sys.script, ['requester'])
+            requester = spawn(sys.script, ['requester'])
             requesterDir = undefined
             await fresh(true)
             await server.callWithin({ cmd: 'reset-rss' }, budget())
@@ -378,11 +455,11 @@ async function runSystem (sys: SystemDef, p: Plan, work: string, seeds: Seeds): 
       const req: number[] = []
       for (let r = 0; r < p.startReps; r++) {
         const dir = join(base, `start-${tag}-${r}`)
-        const pc = new Child(sys.script, ['provider'], env)
+        const pc = spawn(sys.script, ['provider'], env)
         let rc: Child | undefined
         try {
           const ps = await pc.callWithin<{ addrs: string[], startMs: number }>({ cmd: 'start', dir: join(dir, 'provider'), encryption: sys.encryption }, budget())
-          rc = new Child(sys.script, ['requester'], env)
+          rc = spawn(sys.script, ['requester'], env)
           const rs = await rc.callWithin<{ startMs: number }>({ cmd: 'start', dir: join(dir, 'requester'), addrs: ps.addrs, encryption: sys.encryption }, budget())
           prov.push(ps.startMs)
           req.push(rs.startMs)
@@ -407,8 +484,10 @@ async function runSystem (sys: SystemDef, p: Plan, work: string, seeds: Seeds): 
   return res
 }
 
-export async function runCompare (opts: { quick?: boolean } = {}): Promise<CompareResult> {
+export async function runCompare (opts: { quick?: boolean, pinned?: boolean } = {}): Promise<CompareResult> {
   const quick = opts.quick === true
+  const pinned = opts.pinned === true
+  const spawn = spawner(pinned)
   const p = plan(quick)
   const t0 = performance.now()
   const loadBefore = loadavg()
@@ -418,10 +497,10 @@ export async function runCompare (opts: { quick?: boolean } = {}): Promise<Compa
   const systems: Record<string, SystemResult> = {}
   let raw: CompareResult['raw'] = {}
   try {
-    log(`quick=${String(quick)}, base seed ${baseSeed}, work dir ${work}`)
-    raw = await runRaw(p)
+    log(`quick=${String(quick)}, ${pinned ? `pinned (providers and servers on core ${PINNING.provider}, requesters and clients on core ${PINNING.requester})` : 'shared cores'}, base seed ${baseSeed}, work dir ${work}`)
+    raw = await runRaw(p, spawn)
     for (const sys of SYSTEMS) {
-      systems[sys.name] = await runSystem(sys, p, work, seeds)
+      systems[sys.name] = await runSystem(sys, p, work, seeds, spawn)
       if (!systems[sys.name].available) log(`${sys.name}: not available: ${String(systems[sys.name].error)}`)
     }
   } finally {
@@ -436,6 +515,8 @@ export async function runCompare (opts: { quick?: boolean } = {}): Promise<Compa
     memoryGiB: Math.round(totalmem() / GiB),
     loadavg: { before: loadBefore, after: loadavg() },
     quick,
+    mode: pinned ? 'pinned' : 'shared',
+    ...(pinned ? { pinning: { ...PINNING } } : {}),
     durationS: (performance.now() - t0) / 1000,
     baseSeed,
     unit: 'MB/s = 10^6 bytes per second; ms; MiB = 2^20 bytes. Keys of per-size records are sizes in bytes.',

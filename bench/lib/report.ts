@@ -1,7 +1,8 @@
 /**
  * Reporting for the comparison bench: the result types, the markdown tables (console and
  * docs), the throughput chart (hand-written SVG), and `docs/BENCHMARKS.md`, regenerated from
- * `bench/results/latest.json` and `bench/results/hash.json`.
+ * `bench/results/latest.json` (shared cores), `pinned.json` (pinned cores), `before-14.json` (the
+ * baseline of issue #14, when present) and `bench/results/hash.json`.
  *
  *   node dist/bench/run.js --only report      (rewrites the docs from the stored results)
  */
@@ -16,10 +17,16 @@ import type { S3BenchResult } from '../s3.js'
 import { s3Section } from './report-s3.js'
 import { SWARM_JSON, type SwarmBenchResult } from '../swarm.js'
 import { swarmSection, swarmSvg, SWARM_SVG_NAME } from './report-swarm.js'
+import { speedSections, type SpeedRuns } from './report-speed.js'
 
 /** The repository root (this file runs from dist/bench/lib/). */
 export const ROOT = fileURLToPath(new URL('../../../', import.meta.url))
 export const LATEST_JSON = join(ROOT, 'bench', 'results', 'latest.json')
+/** The comparison in pinned mode (`--pinned`: providers on core 0, requesters on core 1). */
+export const PINNED_JSON = join(ROOT, 'bench', 'results', 'pinned.json')
+/** Issue #14's baselines: a shared-mode result (a copy of latest.json before the work) and, optionally, a pinned one. */
+export const BEFORE_14_JSON = join(ROOT, 'bench', 'results', 'before-14.json')
+export const BEFORE_14_PINNED_JSON = join(ROOT, 'bench', 'results', 'before-14-pinned.json')
 export const HASH_JSON = join(ROOT, 'bench', 'results', 'hash.json')
 export const HTTP_JSON = join(ROOT, 'bench', 'results', 'http.json')
 export const S3_JSON = join(ROOT, 'bench', 'results', 's3.json')
@@ -36,6 +43,8 @@ export interface Figure { median: number, min: number, max: number, reps: number
 export interface CpuPerGB { sender: Figure, receiver: Figure }
 export interface Timed { ms: Figure, MBps: Figure, cpuPerGB?: CpuPerGB }
 
+export interface Latency { medianMs: number, p99Ms: number }
+
 export interface SystemResult {
   system: string
   encryption: string
@@ -49,12 +58,28 @@ export interface SystemResult {
   retries?: string[]
   /** Provider put at the API, by size in bytes. */
   put: Record<string, Timed>
-  /** dstore only: Local.put over the network. */
+  /**
+   * dstore only: Local.put over the network. Its `cpuPerGB.sender` is the Local (the
+   * requester role), `receiver` the Global.
+   */
   localPut?: Record<string, Timed>
+  /**
+   * dstore only: the plain-write reference beside the put: the same bytes written to a file on
+   * the store's file system as the fs store writes them (fdatasync included), no hashing.
+   */
+  plainWrite?: Record<string, Timed>
   coldGet: Record<string, Timed>
+  /** dstore only: cold `Local.cat` (a requester with no cache, streaming), with both sides' CPU. */
+  cat?: Record<string, Timed>
+  /** dstore only: ms of the caller's copy (`slice`) of what a cold `Local.get` returned, timed apart from the get. */
+  callerCopy?: Record<string, Figure>
   warmGet: Record<string, Timed>
   /** `n` values a run; latencies of `runs` runs pooled. */
-  small?: { n: number, runs?: number, size: number, cold: { medianMs: number, p99Ms: number }, warm: { medianMs: number, p99Ms: number } }
+  /**
+   * `cold`: the first `n` sequential cold gets of a fresh requester; `steady`: `n` more cold
+   * gets of other values on the same requester, right after (absent in older results).
+   */
+  small?: { n: number, runs?: number, size: number, cold: Latency, steady?: Latency, warm: Latency }
   concurrent?: { n: number, size: number, totalMs: Figure }
   /** Peak RSS of both processes during a streamed cold get, by size in bytes. */
   rss: Record<string, { requesterPeakMiB: Figure, providerPeakMiB: Figure, get: Timed }>
@@ -74,6 +99,10 @@ export interface CompareResult {
   memoryGiB: number
   loadavg: { before: number[], after: number[] }
   quick: boolean
+  /** `shared` (absent in older results): every process on every core; `pinned`: see `pinning`. */
+  mode?: 'shared' | 'pinned'
+  /** Pinned mode: the core of the provider and server roles, and of the requester and client roles. */
+  pinning?: { provider: number, requester: number }
   durationS: number
   baseSeed: number
   unit: string
@@ -157,6 +186,10 @@ export function markdownTables (r: CompareResult): string {
     putRows.push([`${s.system}: provider put (${s.system.startsWith('dstore') ? 'GlobalPeer.put' : 'at the API'})`, ...sizes.map(z => s.put[z] == null ? '–' : `${num(s.put[z].ms.median)} ms; ${fig(s.put[z].MBps)}`)])
   }
   for (const s of sys) {
+    if (s.plainWrite == null) continue
+    putRows.push([`${s.system}: plain write beside it (same bytes, fs write + fdatasync, no hashing)`, ...sizes.map(z => s.plainWrite?.[z] == null ? '–' : `${num(s.plainWrite[z].ms.median)} ms; ${fig(s.plainWrite[z].MBps)}`)])
+  }
+  for (const s of sys) {
     if (s.localPut == null) continue
     putRows.push([`${s.system}: Local.put over the network`, ...sizes.map(z => s.localPut?.[z] == null ? '–' : `${num(s.localPut[z].ms.median)} ms; ${fig(s.localPut[z].MBps)}`)])
   }
@@ -166,23 +199,44 @@ export function markdownTables (r: CompareResult): string {
   out.push(table(['', ...sizes.map(sizeName)], putRows) + '\n')
 
   out.push(`\n### Cold get (fresh requester, empty store; MB/s median (min–max))\n\n`)
-  const getRows: string[][] = sys.map(s => [s.system, ...sizes.map(z => fig(s.coldGet[z]?.MBps))])
+  const getRows: string[][] = sys.map(s => [s.system + (s.cat != null ? ' (Local.get)' : ''), ...sizes.map(z => fig(s.coldGet[z]?.MBps))])
+  for (const s of sys) if (s.cat != null) getRows.push([`${s.system} (Local.cat, no cache)`, ...sizes.map(z => fig(s.cat?.[z]?.MBps))])
   for (const [kind, bySize] of Object.entries(r.raw)) getRows.push([RAW_LABEL[kind] ?? kind, ...sizes.map(z => fig(bySize[z]?.MBps))])
   for (const d of dstoreNames(r)) {
-    if (helia != null) getRows.push([`${d} / helia`, ...sizes.map(z => ratio(r.systems[d].coldGet[z]?.MBps, helia.coldGet[z]?.MBps))])
-    if (r.raw.noise != null) getRows.push([`${d} / raw noise stream`, ...sizes.map(z => ratio(r.systems[d].coldGet[z]?.MBps, r.raw.noise[z]?.MBps))])
+    const s = r.systems[d]
+    if (helia != null) getRows.push([`${d} / helia`, ...sizes.map(z => ratio(s.coldGet[z]?.MBps, helia.coldGet[z]?.MBps))])
+    const rawName = s.encryption === 'tls' ? 'tls' : 'noise'
+    const rawSame = r.raw[rawName]
+    if (rawSame != null) {
+      getRows.push([`${d} Local.get / raw ${rawName} stream`, ...sizes.map(z => ratio(s.coldGet[z]?.MBps, rawSame[z]?.MBps))])
+      if (s.cat != null) getRows.push([`${d} Local.cat / raw ${rawName} stream`, ...sizes.map(z => ratio(s.cat?.[z]?.MBps, rawSame[z]?.MBps))])
+    }
+    if (rawName !== 'noise' && r.raw.noise != null) getRows.push([`${d} Local.get / raw noise stream`, ...sizes.map(z => ratio(s.coldGet[z]?.MBps, r.raw.noise[z]?.MBps))])
   }
   if (helia != null && r.raw.noise != null) getRows.push(['helia / raw noise stream', ...sizes.map(z => ratio(helia.coldGet[z]?.MBps, r.raw.noise[z]?.MBps))])
   out.push(table(['', ...sizes.map(sizeName)], getRows) + '\n')
 
   const cpuSizes = sizes.filter(z => z >= 64 * MiB)
   const cpuRows: string[][] = []
-  for (const s of sys) cpuRows.push([s.system, ...cpuSizes.flatMap(z => cpuPair(s.coldGet[z]))])
+  for (const s of sys) cpuRows.push([s.system + (s.cat != null ? ' Local.get' : ''), ...cpuSizes.flatMap(z => cpuPair(s.coldGet[z]))])
+  for (const s of sys) if (s.cat != null) cpuRows.push([`${s.system} Local.cat`, ...cpuSizes.flatMap(z => cpuPair(s.cat?.[z]))])
   for (const [kind, bySize] of Object.entries(r.raw)) cpuRows.push([RAW_LABEL[kind] ?? kind, ...cpuSizes.flatMap(z => cpuPair(bySize[z]))])
+  for (const s of sys) if (s.localPut != null) cpuRows.push([`${s.system} Local.put over the network (sender: the Local; receiver: the Global)`, ...cpuSizes.flatMap(z => cpuPair(s.localPut?.[z]))])
   if (cpuRows.some(row => row.slice(1).some(c => c !== '–'))) {
-    out.push(`\n### CPU per GB moved in a cold get (seconds of CPU, all threads, per 10^9 bytes; median)\n\n`)
-    out.push('Both processes share the same cores, so the sum of the two columns bounds throughput: with 2 cores, at most 2 / (sender + receiver) GB/s.\n\n')
-    out.push(table(['', ...cpuSizes.flatMap(z => [`${sizeName(z)} sender (provider)`, `${sizeName(z)} receiver (requester)`])], cpuRows) + '\n')
+    out.push(`\n### CPU per GB moved (seconds of CPU, all threads, per 10^9 bytes; median)\n\n`)
+    out.push(r.mode === 'pinned'
+      ? `Pinned: each side has a core of its own, so the busier side bounds throughput: at most 1 / max(sender, receiver) GB/s. In a get the sender is the provider, in a Local.put the Local.\n\n`
+      : `Both processes share the same cores, so the sum of the two columns bounds throughput: with ${r.cores} cores, at most ${r.cores} / (sender + receiver) GB/s. In a get the sender is the provider, in a Local.put the Local.\n\n`)
+    out.push(table(['', ...cpuSizes.flatMap(z => [`${sizeName(z)} sender`, `${sizeName(z)} receiver`])], cpuRows) + '\n')
+  }
+
+  const copyRows = sys.filter(s => s.callerCopy != null).map(s => [s.system, ...sizes.map(z => {
+    const c = s.callerCopy?.[z]
+    return c == null ? '–' : `${fig(c)} ms = ${num(c.median / 1000 / (z / 1e9))} s/GB`
+  })])
+  if (copyRows.length > 0) {
+    out.push(`\n### The caller's copy of a cold Local.get's result (\`slice\` into fresh memory, timed apart from the get; ms and CPU s per GB)\n\n`)
+    out.push(table(['', ...sizes.map(sizeName)], copyRows) + '\n')
   }
 
   out.push(`\n### Warm get (dstore: Local cache hit; Helia: blocks in the requester's blockstore; MB/s)\n\n`)
@@ -196,16 +250,18 @@ export function markdownTables (r: CompareResult): string {
     const size = withSmall[0].small?.size ?? 100
     const runs = withSmall[0].small?.runs ?? 1
     out.push(`\n### ${n} × ${size}-byte values (sequential latency in ms${runs > 1 ? `, ${runs} runs pooled` : ''}; concurrent: total ms, median (min–max); a ratio below 1 means dstore is faster)\n\n`)
-    const rows = withSmall.map(s => [s.system, num(s.small!.cold.medianMs), num(s.small!.cold.p99Ms), num(s.small!.warm.medianMs), num(s.small!.warm.p99Ms), fig(s.concurrent?.totalMs)])
+    const lat = (l: Latency | undefined): string[] => l == null ? ['–', '–'] : [num(l.medianMs), num(l.p99Ms)]
+    const rows = withSmall.map(s => [s.system, ...lat(s.small!.cold), ...lat(s.small!.steady), ...lat(s.small!.warm), fig(s.concurrent?.totalMs)])
     if (helia?.small != null) {
       for (const d of dstoreNames(r)) {
         const a = r.systems[d]
         if (a.small == null) continue
-        const q = (x: number, y: number): string => times(x / y)
-        rows.push([`${d} / helia`, q(a.small.cold.medianMs, helia.small.cold.medianMs), q(a.small.cold.p99Ms, helia.small.cold.p99Ms), q(a.small.warm.medianMs, helia.small.warm.medianMs), q(a.small.warm.p99Ms, helia.small.warm.p99Ms), ratio(a.concurrent?.totalMs, helia.concurrent?.totalMs)])
+        const q = (x: Latency | undefined, y: Latency | undefined): string[] => x == null || y == null ? ['–', '–'] : [times(x.medianMs / y.medianMs), times(x.p99Ms / y.p99Ms)]
+        rows.push([`${d} / helia`, ...q(a.small.cold, helia.small.cold), ...q(a.small.steady, helia.small.steady), ...q(a.small.warm, helia.small.warm), ratio(a.concurrent?.totalMs, helia.concurrent?.totalMs)])
       }
     }
-    out.push(table(['', 'cold median', 'cold p99', 'warm median', 'warm p99', `${n} concurrent cold gets`], rows) + '\n')
+    out.push(`"First ${n}": sequential cold gets on a fresh requester; "steady state": ${n} further cold gets of other values on the same requester, right after.\n\n`)
+    out.push(table(['', `first ${n} cold: median`, 'p99', 'steady-state cold: median', 'p99', 'warm median', 'warm p99', `${n} concurrent cold gets`], rows) + '\n')
   }
 
   const rssRows: string[][] = []
@@ -396,17 +452,19 @@ ${table(['target', 'measured', ''], rows)}
 `
 }
 
-export function benchmarksMarkdown (r: CompareResult, hash: any): string {
+export function benchmarksMarkdown (r: CompareResult, hash: any, modes: SpeedRuns = { shared: r.mode === 'pinned' ? undefined : r, pinned: r.mode === 'pinned' ? r : undefined }, before: SpeedRuns = {}): string {
   const la = (xs: number[]): string => xs.map(x => x.toFixed(2)).join(', ')
   const heliaNote = r.systems.helia?.available === true
     ? 'Helia: helia + @helia/unixfs + @helia/bitswap, fs blockstore, TCP + noise + yamux, no bootstrap, no DHT (`bench/roles/helia.ts`); its CIDs are UnixFS (SHA-256), so only byte counts are checked for it.'
     : `Helia: not available in this run (${r.systems.helia?.error ?? 'not run'}).`
   return `# Benchmarks
 
-<!-- Generated by bench/lib/report.ts from bench/results/latest.json, hash.json and soak.json:
-     edit the generator, not this file. -->
+<!-- Generated by bench/lib/report.ts from bench/results/latest.json, pinned.json, before-14.json,
+     hash.json and soak.json: edit the generator, not this file. -->
 
-Measured ${r.date.slice(0, 10)} on ${r.cores} cores (${r.cpu}), ${r.memoryGiB} GiB, ${r.platform},
+${r.mode === 'pinned' ? `**No shared-cores run stored (bench/results/latest.json): the tables below are the pinned run's.**
+
+` : ''}Measured ${r.date.slice(0, 10)} on ${r.cores} cores (${r.cpu}), ${r.memoryGiB} GiB, ${r.platform},
 Node ${r.node}, 127.0.0.1${r.quick ? ' (**quick run**: fewer repetitions, no 1 GiB)' : ''}. Load average
 before / after the run: ${la(r.loadavg.before)} / ${la(r.loadavg.after)} (a shared machine: expect about ±30%).
 Figures are medians with min–max over repetitions (one figure alone: a single run);
@@ -415,13 +473,17 @@ Figures are medians with min–max over repetitions (one figure alone: a single 
 ## Reproduce
 
 \`\`\`sh
-npm run bench                       # hash + comparison (about 10 minutes on 2 cores)
-npm run bench -- --quick            # fewer repetitions, no 1 GiB (about 2 minutes)
-npm run bench -- --only compare     # or: hash, network (the older dstore-only bench), report
+npm run bench                       # hash + comparison on shared cores + http (about 15 minutes on 2 cores)
+npm run bench -- --pinned           # the comparison alone, pinned: providers on core 0, requesters on core 1
+npm run bench -- --quick            # fewer repetitions, no 1 GiB (about 3 minutes); --quick --pinned too
+npm run bench -- --only compare     # or: hash, http, network (the older dstore-only bench), report
 \`\`\`
 
 \`--only report\` rewrites this file and the chart from the stored results. Raw figures:
-\`bench/results/latest.json\` (comparison) and \`bench/results/hash.json\` (hashing).
+\`bench/results/latest.json\` (comparison, shared cores), \`pinned.json\` (comparison, pinned),
+\`before-14.json\` and \`before-14-pinned.json\` (issue #14's baselines, when present: the
+before column of its tables) and \`bench/results/hash.json\` (hashing). \`--pinned\` needs
+\`taskset\` (util-linux) and at least 2 cores, and refuses in one line without them.
 
 ## dstore beside Helia and the physical references
 
@@ -443,6 +505,7 @@ data; each cold get uses a requester restarted on an empty store.
 
 ![Cold get throughput by value size](benchmarks-throughput.svg)
 
+${speedSections(modes, before)}
 ${targetsSection(r)}
 ${analysis(r)}
 ${markdownTables(r)}
@@ -451,17 +514,34 @@ ${markdownTables(r)}
 ${hashSection(hash)}`
 }
 
-/** CPU bound of each system's cold get at `size`: 2 cores / (sender + receiver CPU per byte), beside what it reached. */
-function cpuBoundRows (r: CompareResult, size: number): string[][] {
+/**
+ * The CPU bound of a transfer, in MB/s, from both sides' CPU seconds per GB. Shared cores: the
+ * sides compete for `cores`, so `cores / (sender + receiver)`. Pinned: each side has a core of
+ * its own, so the busier side bounds it: `1 / max(sender, receiver)`.
+ */
+export function cpuBoundMBps (mode: CompareResult['mode'], cores: number, cpu: CpuPerGB): number {
+  const s = cpu.sender.median
+  const rcv = cpu.receiver.median
+  return mode === 'pinned' ? 1000 / Math.max(s, rcv) : cores / (s + rcv) * 1000
+}
+
+/** CPU bound of each system's cold get at `size` ({@link cpuBoundMBps}), beside what it reached. */
+export function cpuBoundRows (r: CompareResult, size: number): string[][] {
   const rows: string[][] = []
   const add = (name: string, t: Timed | undefined): void => {
     if (t?.cpuPerGB == null) return
-    const perGB = t.cpuPerGB.sender.median + t.cpuPerGB.receiver.median
-    const bound = r.cores / perGB * 1000
-    rows.push([name, perGB.toFixed(2), `${bound.toFixed(0)} MB/s`, `${t.MBps.median.toFixed(0)} MB/s`, `${(100 * t.MBps.median / bound).toFixed(0)}%`])
+    const bound = cpuBoundMBps(r.mode, r.cores, t.cpuPerGB)
+    const perGB = r.mode === 'pinned'
+      ? `${t.cpuPerGB.sender.median.toFixed(2)} / ${t.cpuPerGB.receiver.median.toFixed(2)}`
+      : (t.cpuPerGB.sender.median + t.cpuPerGB.receiver.median).toFixed(2)
+    rows.push([name, perGB, `${bound.toFixed(0)} MB/s`, `${t.MBps.median.toFixed(0)} MB/s`, `${(100 * t.MBps.median / bound).toFixed(0)}%`])
   }
-  for (const s of present(r)) add(s.system, s.coldGet[size])
+  for (const s of present(r)) {
+    add(s.system + (s.cat != null ? ' Local.get' : ''), s.coldGet[size])
+    if (s.cat != null) add(`${s.system} Local.cat`, s.cat[size])
+  }
   for (const [kind, bySize] of Object.entries(r.raw)) add(RAW_LABEL[kind] ?? kind, bySize[size])
+  for (const s of present(r)) if (s.localPut?.[size]?.cpuPerGB != null) add(`${s.system} Local.put over the network`, s.localPut[size])
   return rows
 }
 
@@ -475,6 +555,8 @@ function analysis (r: CompareResult): string {
 throughput cannot pass ${r.cores} / (CPU seconds per GB of sender + receiver). For ${sizeName(size)} in this run:
 
 ${table(['', 'CPU s per GB (both sides)', 'bound', 'measured', 'of bound'], rows)}
+
+(The pinned mode, one core a side, is in "Shared and pinned cores" above: there the bound is 1 / max(sender, receiver).)
 `
   return `### Where the time goes (the cold-get gap)
 
@@ -521,17 +603,31 @@ per 4 MiB piece under \`strace\` against 1–2 ms for freed pages. The same stor
 `
 }
 
-/** Writes latest.json, the SVG chart and docs/BENCHMARKS.md. */
+/** Writes latest.json (shared mode) or pinned.json (pinned mode), the SVG chart and docs/BENCHMARKS.md. */
 export async function writeReport (r: CompareResult): Promise<void> {
   await mkdir(join(ROOT, 'bench', 'results'), { recursive: true })
-  await writeFile(LATEST_JSON, JSON.stringify(r, null, 2) + '\n')
+  const file = r.mode === 'pinned' ? PINNED_JSON : LATEST_JSON
+  await writeFile(file, JSON.stringify(r, null, 2) + '\n')
   await writeDocs(r)
-  console.log(`wrote ${LATEST_JSON}, ${CHART_SVG}, ${BENCHMARKS_MD}`)
+  console.log(`wrote ${file}, ${CHART_SVG}, ${BENCHMARKS_MD}`)
 }
 
-/** Writes the chart and BENCHMARKS.md from a result (and the stored hashing figures). */
+async function readResult (path: string): Promise<CompareResult | undefined> {
+  return existsSync(path) ? JSON.parse(await readFile(path, 'utf8')) as CompareResult : undefined
+}
+
+/**
+ * Writes the chart and BENCHMARKS.md from a result (shared or pinned; the other mode, the #14
+ * baselines and the hashing figures are read from bench/results/ when there). The document's
+ * main tables and the chart are the shared run's; without one (only a pinned run so far), the
+ * pinned run's.
+ */
 export async function writeDocs (r?: CompareResult): Promise<void> {
-  const result = r ?? JSON.parse(await readFile(LATEST_JSON, 'utf8')) as CompareResult
+  const shared = r != null && r.mode !== 'pinned' ? r : await readResult(LATEST_JSON)
+  const pinned = r?.mode === 'pinned' ? r : await readResult(PINNED_JSON)
+  const result = shared ?? pinned
+  if (result == null) throw new Error(`no results to report: neither ${LATEST_JSON} nor ${PINNED_JSON} exists (run npm run bench first)`)
+  const before: SpeedRuns = { shared: await readResult(BEFORE_14_JSON), pinned: await readResult(BEFORE_14_PINNED_JSON) }
   const hash = existsSync(HASH_JSON) ? JSON.parse(await readFile(HASH_JSON, 'utf8')) : undefined
   const soak = existsSync(SOAK_JSON) ? JSON.parse(await readFile(SOAK_JSON, 'utf8')) : undefined
   const http = existsSync(HTTP_JSON) ? JSON.parse(await readFile(HTTP_JSON, 'utf8')) as HttpBenchResult : undefined
@@ -543,7 +639,7 @@ export async function writeDocs (r?: CompareResult): Promise<void> {
   await mkdir(join(ROOT, 'docs'), { recursive: true })
   await writeFile(CHART_SVG, throughputSvg(result))
   if (swarm != null) await writeFile(SWARM_SVG, swarmSvg(swarm))
-  await writeFile(BENCHMARKS_MD, benchmarksMarkdown(result, hash) + (http != null ? httpSection(http) : '') + (s3 != null ? s3Section(s3) : '') + (swarm != null ? swarmSection(swarm) : '') + (soak != null ? soakSection(soak) : '') + (quick != null ? quickSection(...quick) : ''))
+  await writeFile(BENCHMARKS_MD, benchmarksMarkdown(result, hash, { shared, pinned }, before) + (http != null ? httpSection(http) : '') + (s3 != null ? s3Section(s3) : '') + (swarm != null ? swarmSection(swarm) : '') + (soak != null ? soakSection(soak) : '') + (quick != null ? quickSection(...quick) : ''))
 }
 
 /** Two `--quick` runs side by side (bench/results/quick-before.json and quick-after.json). */

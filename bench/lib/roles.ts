@@ -30,6 +30,12 @@ export type ProviderCommand =
   | { cmd: 'put', size: number, seed: number }
   /** Stores `count` values of `size` bytes, seeds `seed`, `seed + 1`, … → { cids: string[] } */
   | { cmd: 'putMany', count: number, size: number, seed: number }
+  /**
+   * dstore only: writes `data(size, seed)` to a new file beside the store the way its fs store
+   * does (4 MiB writes, fdatasync, rename, folder fsync), the plain-write reference beside the
+   * put. → { ms, bytes }
+   */
+  | { cmd: 'plainWrite', size: number, seed: number }
   /** Stops the node (the process stays). → { ok: true } */
   | { cmd: 'stop' }
 
@@ -45,7 +51,12 @@ export type RequesterCommand =
    * Fetches a whole value, streaming and counting verified bytes (never holding the value).
    * Cold the first time after `start`, warm after. → GetAnswer
    */
-  | { cmd: 'get', cid: string, size: number }
+  | { cmd: 'get', cid: string, size: number, keep?: boolean }
+  /**
+   * dstore only: copies the value the last `get` with `keep` returned (a fresh buffer, timed
+   * apart from the get: the caller's copy). → { ms, bytes }
+   */
+  | { cmd: 'copy' }
   /** Fetches `cids` one after the other. → { ms: number[] } (one latency per get, in ms) */
   | { cmd: 'getSeq', cids: string[], size?: number }
   /** Fetches `cids` all at once. → { totalMs: number } */

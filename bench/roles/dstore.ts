@@ -4,16 +4,25 @@
  *   node dist/bench/roles/dstore.js provider|requester
  *
  * - provider: a Global (`createGlobal`, fs store, fsync on). `put`/`putMany` go through
- *   `GlobalPeer.put`: hashed, verified and durably stored, the "put at the API".
+ *   `GlobalPeer.put`: hashed, verified and durably stored, the "put at the API". `plainWrite`
+ *   is the reference beside it: the same bytes written to a file on the same file system the
+ *   way the fs store writes (4 MiB positioned writes, an fdatasync started every 32 MiB, a last
+ *   fdatasync, rename, folder fsync), with no hashing and no index: what the disk and page
+ *   cache allow. The files are kept (as a store keeps its values) until `stop`.
  * - requester: a Local (`createLocal`) connected to the provider. A value that fits the cache
  *   is fetched with `Local.get` (verified and cached, so the next `get` is a cache hit); a value
  *   that does not, or any value when started with `stream: true`, is streamed with `Local.cat`
- *   and only counted. `put` is `Local.put` over the network.
+ *   and only counted. `put` is `Local.put` over the network. `copy` times the caller's copy
+ *   of the value the last `get` returned (`Uint8Array.prototype.slice`, a fresh buffer), apart
+ *   from the get itself, so the bench can say what a caller's own copy costs whether or not
+ *   `Local.get` copies for it.
  *
  * Values are `data(size, seed)`, generated before the clock starts, except past 256 MiB where
  * they are streamed from `dataPieces` (generation is then inside the put's time).
  */
 import '../../src/runtime-shim.js'
+import { open, mkdir, rename, rm } from 'node:fs/promises'
+import { join } from 'node:path'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
 import type { GlobalPeer, LocalPeer, Encryption } from '../../src/index.js'
@@ -50,6 +59,47 @@ let global: GlobalPeer | undefined
 let local: LocalPeer | undefined
 let streamOnly = false
 let startMs: number | undefined
+/** Provider: the store's folder (where `plainWrite` puts its files) and a counter for their names. */
+let providerDir: string | undefined
+let plainFiles = 0
+/** Requester: the value the last `get` with `keep` returned (held only until `copy` or the next get). */
+let lastValue: Uint8Array | undefined
+
+/** `plainWrite`'s piece and early-sync sizes: the fs store's slot and EARLY_SYNC (src/core/store/fs/put.ts). */
+const PLAIN_PIECE = 4 << 20
+const PLAIN_EARLY_SYNC = 32 << 20
+
+/**
+ * Writes `bytes` to a new file under `dir` as the fs store writes a large value: positioned
+ * writes of 4 MiB in order, a background fdatasync every 32 MiB, a last fdatasync, then a
+ * rename into place and an fsync of the folder. → milliseconds, from open to the folder fsync.
+ */
+async function plainWrite (dir: string, bytes: Uint8Array): Promise<number> {
+  const tmp = join(dir, `tmp-${plainFiles}`)
+  const final = join(dir, `value-${plainFiles++}`)
+  const t0 = performance.now()
+  const handle = await open(tmp, 'wx')
+  let syncing: Promise<void> | undefined
+  let syncedTo = 0
+  try {
+    for (let off = 0; off < bytes.length;) {
+      const end = Math.min(bytes.length, off + PLAIN_PIECE)
+      while (off < end) off += (await handle.write(bytes, off, end - off, off)).bytesWritten
+      if (syncing === undefined && off - syncedTo >= PLAIN_EARLY_SYNC) {
+        syncedTo = off
+        syncing = handle.datasync().finally(() => { syncing = undefined })
+      }
+    }
+    await syncing
+    await handle.datasync()
+  } finally {
+    await handle.close()
+  }
+  await rename(tmp, final)
+  const folder = await open(dir, 'r')
+  try { await folder.sync() } finally { await folder.close() }
+  return performance.now() - t0
+}
 
 function source (size: number, seed: number): Uint8Array | Iterable<Uint8Array> {
   return size <= WHOLE_MAX ? data(size, seed) : dataPieces(size, seed)
@@ -59,11 +109,13 @@ function encryptionOf (msg: { encryption?: Encryption }): Encryption[] {
   return [msg.encryption ?? 'tls']
 }
 
-async function getOne (l: LocalPeer, cid: string, size: number | undefined): Promise<{ bytes: number, hit: boolean }> {
+async function getOne (l: LocalPeer, cid: string, size: number | undefined, keep = false): Promise<{ bytes: number, hit: boolean }> {
   const hitsBefore = l.stats().hits
   let bytes = 0
   if (!streamOnly && (size === undefined || size * 1.01 <= CACHE_SIZE)) {
-    bytes = (await l.get(cid, { signal })).length
+    const value = await l.get(cid, { signal })
+    bytes = value.length
+    if (keep) lastValue = value
   } else {
     for await (const part of l.cat(cid, { signal })) bytes += part.length
   }
@@ -90,6 +142,7 @@ async function handle (msg: any): Promise<unknown> {
       case 'start': {
         if (global != null) throw new Error('already started')
         global = await createGlobal({ repo: msg.dir, encryption: encryptionOf(msg) })
+        providerDir = msg.dir
         startMs ??= performance.now()
         return { addrs: global.multiaddrs, startMs }
       }
@@ -99,6 +152,13 @@ async function handle (msg: any): Promise<unknown> {
         const t0 = performance.now()
         const cid = await g.put(src, { signal })
         return { cid: cid.toString(), ms: performance.now() - t0 }
+      }
+      case 'plainWrite': {
+        started(global)
+        const dir = join(providerDir as string, 'plain-write')
+        await mkdir(dir, { recursive: true })
+        const ms = await plainWrite(dir, data(msg.size, msg.seed))
+        return { ms, bytes: msg.size }
       }
       case 'putMany': {
         const g = started(global)
@@ -110,6 +170,7 @@ async function handle (msg: any): Promise<unknown> {
         const g = global
         global = undefined
         await g?.stop()
+        if (providerDir !== undefined) await rm(join(providerDir, 'plain-write'), { recursive: true, force: true })
         return { ok: true }
       }
     }
@@ -126,9 +187,22 @@ async function handle (msg: any): Promise<unknown> {
       }
       case 'get': {
         const l = started(local)
+        lastValue = undefined
         const t0 = performance.now()
-        const { bytes, hit } = await getOne(l, msg.cid, msg.size)
+        const { bytes, hit } = await getOne(l, msg.cid, msg.size, msg.keep === true)
         return { ms: performance.now() - t0, bytes, hit }
+      }
+      case 'copy': {
+        // The caller's copy, timed apart: `Uint8Array.prototype.slice` always copies into fresh
+        // memory (a Buffer's own `slice` would be a view), whatever `Local.get` returned.
+        const value = lastValue
+        lastValue = undefined
+        if (value === undefined) throw new Error('copy: the last get returned no value (streamed, or no get yet)')
+        const t0 = performance.now()
+        const copy = Uint8Array.prototype.slice.call(value)
+        const ms = performance.now() - t0
+        if (copy.length !== value.length || copy[copy.length - 1] !== value[value.length - 1]) throw new Error('copy: the copy differs from the value')
+        return { ms, bytes: copy.length }
       }
       case 'getSeq': {
         const l = started(local)
@@ -161,6 +235,7 @@ async function handle (msg: any): Promise<unknown> {
       case 'stop': {
         const l = local
         local = undefined
+        lastValue = undefined
         await l?.stop()
         return { ok: true }
       }
