@@ -39,7 +39,7 @@ function x (v: number | undefined): string {
 }
 
 function runName (r: CompareResult): string {
-  return `${r.date.slice(0, 10)}${r.quick ? ', quick run' : ''}`
+  return `${r.date.slice(0, 10)}${r.quick ? ', quick run' : ''}, load average ${r.loadavg.before.map(x => x.toFixed(1)).join('/')} at the start`
 }
 
 // ---- shared and pinned side by side ------------------------------------------------------
@@ -196,7 +196,9 @@ export function speedTargetsSection (after: SpeedRuns, before: SpeedRuns): strin
 
 Computed from the stored results for ${SYS} (the document cannot claim more than the data
 shows). Before: ${note(before.shared, 'before-14.json')}, ${note(before.pinned, 'before-14-pinned.json')}${before.pinned?.quick === true ? ' (a single quick run on a shared machine: noisy)' : ''}; after: ${note(after.shared, 'latest.json')}, ${note(after.pinned, 'pinned.json')}.
-A "–" before is a figure the baseline's harness did not measure.
+A "–" before is a figure the baseline's harness did not measure. A ratio to the raw stream is
+only as good as the raw figure of the same run: other work on the machine slows the raw stream
+too (a load average above the core count makes both figures noise).
 
 ${table(['target', 'before', 'after', ''], rows)}
 `
