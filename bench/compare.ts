@@ -95,10 +95,19 @@ function timed (size: number, ms: number[], cpu?: CpuSamples): Timed {
 /** CPU seconds per GB of each side, one sample per transfer. */
 interface CpuSamples { sender: number[], receiver: number[] }
 
+/** Throws unless a pinned child runs on its core alone (a guard of the pinned mode). */
+async function checkPinned (c: Child): Promise<void> {
+  if (c.cpu === undefined) return
+  const allowed = await c.allowedCpus()
+  if (allowed !== String(c.cpu)) throw new Error(`a role pinned to core ${c.cpu} may run on cores ${String(allowed)}`)
+}
+
 /** Runs `transfer` of `size` bytes, adding both processes' CPU seconds per GB to `samples`. */
 async function withCpu<T> (sender: Child, receiver: Child, size: number, samples: CpuSamples, transfer: () => Promise<T>): Promise<T> {
   const cpu = async (c: Child): Promise<number> => (await c.callWithin<{ cpuMs: number }>({ cmd: 'cpu' }, budget())).cpuMs
   const [s0, r0] = [await cpu(sender), await cpu(receiver)]
+  await checkPinned(sender)
+  await checkPinned(receiver)
   const out = await transfer()
   const [s1, r1] = [await cpu(sender), await cpu(receiver)]
   samples.sender.push((s1 - s0) / 1000 / (size / 1e9))

@@ -14,6 +14,8 @@ export class Child {
   private readonly replies: Array<(v: any) => void> = []
   private readonly exited: Promise<number | null>
   private done = false
+  /** The core the child was pinned to (`opts.cpu`), if any. */
+  readonly cpu: number | undefined
 
   /**
    * `opts.cpu` pins the child to that core (`taskset -c`; taskset execs node, so the pid and
@@ -24,6 +26,7 @@ export class Child {
     // (from `env` when given there, so one child alone can be profiled).
     const nodeArgs = (env.BENCH_CHILD_NODE_ARGS ?? process.env.BENCH_CHILD_NODE_ARGS ?? '').split(' ').filter(a => a !== '')
     const argv = [...nodeArgs, join(HERE, '..', script), ...args]
+    this.cpu = opts.cpu
     const [cmd, cmdArgs] = opts.cpu === undefined ? [process.execPath, argv] : ['taskset', ['-c', String(opts.cpu), process.execPath, ...argv]]
     this.proc = spawn(cmd, cmdArgs, { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, ...env } })
     const rl = createInterface({ input: this.proc.stdout! })
@@ -55,6 +58,22 @@ export class Child {
       clearTimeout(timer)
       died.catch(() => {})
     }
+  }
+
+  /** The child's pid (node's: taskset execs it), or undefined when it could not be spawned. */
+  get pid (): number | undefined { return this.proc.pid }
+
+  /**
+   * The cores the child may run on (Linux: `Cpus_allowed_list` of /proc/PID/status, e.g. "1"
+   * or "0-1"), or undefined when it cannot be read. Read after the child has answered once:
+   * before that, taskset may not have set the affinity yet.
+   */
+  async allowedCpus (): Promise<string | undefined> {
+    if (this.proc.pid === undefined) return undefined
+    const { readFile } = await import('node:fs/promises')
+    try {
+      return /Cpus_allowed_list:\s*(\S+)/.exec(await readFile(`/proc/${this.proc.pid}/status`, 'utf8'))?.[1]
+    } catch { return undefined }
   }
 
   /** Whether the process is still running. */
