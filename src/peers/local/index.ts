@@ -221,7 +221,7 @@ export class LocalPeer {
         // Same range rules as a fetch from Global (docs/PROTOCOL.md, "GET of a range"): a length
         // past the end is clipped, not refused as the memory store's get would.
         const length = opts.length === undefined || offset > cachedSize ? opts.length : Math.min(opts.length, cachedSize - offset)
-        for await (const part of this.cache.cat(key, { offset, length, signal: opts.signal })) { done += part.length; yield part }
+        for await (const part of this.cache.catShared(key, { offset, length, signal: opts.signal })) { done += part.length; yield part }
         ok = true
         return
       }
@@ -234,7 +234,7 @@ export class LocalPeer {
         const arrived = this.cache.getBytes(key)
         if (arrived !== undefined) {
           source = 'cache'
-          for await (const part of this.cache.cat(key, { signal: opts.signal })) { done += part.length; yield part }
+          for await (const part of this.cache.catShared(key, { signal: opts.signal })) { done += part.length; yield part }
           ok = true
           return
         }
