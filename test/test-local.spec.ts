@@ -182,6 +182,45 @@ describe('Local', function () {
       assert.equal(local.stats().bytesIn, before.bytesIn, 'and fetches nothing')
     })
 
+    it('streams views of the cached value, not copies: the pieces tile the array a get then returns', async function () {
+      const global = await c.global(await c.dir('dstore-local-fill-views-'))
+      const value = pseudoRandom(8 * MiB, 75)
+      const cid = await global.put(value)
+      const local = await c.local(global, { cacheSize: 64 * MiB })
+      await local.ready()
+      const pieces: Uint8Array[] = []
+      for await (const piece of local.cat(cid, { fill: true })) pieces.push(piece)
+      const cached = await local.get(cid)
+      assertBytes(cached, value)
+      let at = 0
+      for (const piece of pieces) {
+        assert.equal(piece.buffer, cached.buffer, 'a piece is a view of the cached value')
+        assert.equal(piece.byteOffset, cached.byteOffset + at, 'at its offset in the value')
+        at += piece.length
+      }
+      assert.equal(at, value.length)
+    })
+
+    it('streams a cached value as views of the array a get returns, not copies (whole, a range, and with fill)', async function () {
+      const global = await c.global(await c.dir('dstore-local-hit-views-'))
+      const value = pseudoRandom(3 * MiB + 5, 76)
+      const cid = await global.put(value)
+      const local = await c.local(global, { cacheSize: 64 * MiB })
+      const cached = await local.get(cid)
+      for (const [offset, length, fill] of [[0, undefined, false], [1000, 2 * MiB, false], [0, undefined, true]] as Array<[number, number | undefined, boolean]>) {
+        const hits = local.stats().hits
+        let at = offset
+        for await (const piece of local.cat(cid, { offset, length, fill })) {
+          assert.equal(piece.buffer, cached.buffer, 'a piece is a view of the cached value')
+          assert.equal(piece.byteOffset, cached.byteOffset + at, 'at its offset in the value')
+          at += piece.length
+        }
+        assert.equal(at, length === undefined ? value.length : offset + length)
+        assert.equal(local.stats().hits, hits + 1, 'a cache hit')
+      }
+      assertBytes(await local.get(cid), value)
+    })
+
     it('shares one transfer with a concurrent get of the same value', async function () {
       const global = await c.global(await c.dir('dstore-local-fill-share-'))
       const value = pseudoRandom(16 * MiB, 72)

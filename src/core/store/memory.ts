@@ -164,10 +164,19 @@ export class MemoryBlobStore implements VerifiableBlobStore {
   }
 
   cat (cid: CIDLike, options: GetOptions = {}): AsyncIterable<Uint8Array> {
-    return this.read(cid, options)
+    return this.read(cid, options, true)
   }
 
-  private async * read (cid: CIDLike, options: GetOptions): AsyncGenerator<Uint8Array> {
+  /**
+   * As {@link cat}, but the pieces are views of the store's own array, not copies: callers must
+   * not modify them (a Local's `cat`, whose pieces are read-only by contract, as `getBytes`'s
+   * value is). A view keeps the whole value's buffer alive while it is held.
+   */
+  catShared (cid: CIDLike, options: GetOptions = {}): AsyncIterable<Uint8Array> {
+    return this.read(cid, options, false)
+  }
+
+  private async * read (cid: CIDLike, options: GetOptions, copy: boolean): AsyncGenerator<Uint8Array> {
     this.check(options)
     const entry = this.use(cid)
     if (entry === undefined) throw new NotFoundError(`Not in memory store: ${String(cid)}`)
@@ -175,7 +184,7 @@ export class MemoryBlobStore implements VerifiableBlobStore {
     const { start, end } = resolveRange(data.length, options)
     if (end - start <= PIECE) {
       if (end > start) {
-        yield data.slice(start, end)
+        yield copy ? data.slice(start, end) : data.subarray(start, end)
         options.onProgress?.({ type: 'blob:get:read', bytes: end - start, total: end - start })
       }
       return
@@ -184,7 +193,7 @@ export class MemoryBlobStore implements VerifiableBlobStore {
       if (this.closed) throw new ClosedError()
       throwIfAborted(options.signal)
       const stop = Math.min(off + PIECE, end)
-      yield data.slice(off, stop)
+      yield copy ? data.slice(off, stop) : data.subarray(off, stop)
       options.onProgress?.({ type: 'blob:get:read', bytes: stop - start, total: end - start })
     }
   }

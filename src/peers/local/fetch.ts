@@ -35,8 +35,6 @@ interface Listener {
 interface Inflight {
   promise: Promise<Uint8Array>
   settled: boolean
-  /** The cache took the fetched array itself: callers must get copies. */
-  cached: boolean
   /** Callers waiting for the result; the transfer is aborted when this drops to 0. */
   waiters: number
   controller: AbortController
@@ -90,9 +88,9 @@ export class SingleFlight {
         }
         raceAbort(shared.promise, options.signal).then(resolve, reject)
       })
-      // The cache may own `value`, and the first caller may modify the array it gets: everyone
-      // else gets a copy.
-      return joined || shared.cached ? value.slice() : value
+      // Shared, not copied: the cache keeps this array and every caller of the transfer gets it
+      // (Local.get's read-only contract). A copy per caller cost a fresh value-sized buffer.
+      return value
     } catch (err) {
       // Joined a reader's transfer, which refuses values larger than the cache: fetch our own.
       if (joined && shared.maxSize !== undefined && err instanceof TooLargeError) return await this.fetch(key, options)
@@ -105,8 +103,10 @@ export class SingleFlight {
 
   /**
    * The verified pieces of `key`'s value as they arrive, from a transfer shared with concurrent
-   * gets and readers; the value is cached once complete. Pieces are copies: the cache keeps the
-   * buffer they are decoded into. Meant for values that fit the cache (the transfer keeps every
+   * gets and readers; the value is cached once complete. Pieces are views, not copies, of the
+   * buffer they were verified in, which the cache keeps and other readers share: read-only (as
+   * Local.get's value), never written again by the transfer (a restart decodes into a fresh
+   * buffer). Meant for values that fit the cache (the transfer keeps every
    * piece until it ends): with `maxSize`, a value announced larger is refused (TooLargeError).
    */
   async * stream (key: CID, options: CallOptions & { maxSize?: number }): AsyncGenerator<Uint8Array> {
@@ -129,7 +129,7 @@ export class SingleFlight {
             if (part.length === 0) continue
           }
           given += part.length
-          yield part.slice()
+          yield part
         }
         if (entry.settled) {
           await entry.promise // a failed transfer fails its readers
@@ -167,7 +167,7 @@ export class SingleFlight {
     const controller = new AbortController()
     const watch = this.coherence.watch(key)
     const entry: Inflight = {
-      settled: false, cached: false, waiters: 0, controller, listeners: new Set(), watch, parts: [], epoch: 0, wake: new Set(), maxSize,
+      settled: false, waiters: 0, controller, listeners: new Set(), watch, parts: [], epoch: 0, wake: new Set(), maxSize,
       promise: undefined as unknown as Promise<Uint8Array>
     }
     const wakeAll = (): void => {
@@ -274,7 +274,7 @@ export class SingleFlight {
         const outboard = whole && partial !== undefined && partial.data === target && partial.complete() ? partial.outboard : undefined
         // An eviction that arrived while we fetched means Global deleted it, and a channel that
         // closed meanwhile may have lost such an eviction: don't cache a possibly stale copy.
-        if (!controller.signal.aborted) entry.cached = cached = this.coherence.adoptVerified(watch, key, value, true, outboard)
+        if (!controller.signal.aborted) cached = this.coherence.adoptVerified(watch, key, value, true, outboard)
         return value
       } finally {
         // Cached: the cache serves it now. Otherwise (failed, aborted, stale) nothing of it is served any more.

@@ -160,6 +160,10 @@ export class LocalPeer {
 
   /**
    * The value of `cid`: from the cache, or fetched from Global, verified, and cached.
+   *
+   * The returned array is shared, not copied: it is the cache's own array (and the one every
+   * concurrent get of the value is handed), so treat it as read-only. Modifying it would change
+   * what later gets of the value return, unverified. Copy it with `.slice()` to modify it.
    * @throws {NotFoundError} when Global does not have it.
    */
   async get (cid: CIDLike, options: CallOptions = {}): Promise<Uint8Array> {
@@ -170,7 +174,7 @@ export class LocalPeer {
       const cached = this.cache.getBytes(key)
       if (cached !== undefined) {
         this.moved.record(key.toString(), 'get', 'cache', cached.length, started)
-        return cached.slice()
+        return cached // shared with the cache: read-only (see above)
       }
       try {
         const value = await this.fetcher.fetch(key, opts)
@@ -186,8 +190,8 @@ export class LocalPeer {
   /**
    * The cache's own copy of a value (not a copy: callers must not modify it), or undefined when
    * it is not cached. A hit, counted and recorded as a transfer of the whole value from `cache`,
-   * as a get's would be; for a front end that serves the cached bytes itself (the HTTP daemon)
-   * without the copy `get` makes.
+   * as a get's would be, but never a fetch: for a front end that serves the cached bytes itself
+   * (the HTTP daemon) and takes another path on a miss.
    */
   getCached (cid: CIDLike): Uint8Array | undefined {
     const started = Date.now()
@@ -199,6 +203,8 @@ export class LocalPeer {
   /**
    * Streams verified bytes of a value, or of a range of it. Not cached, unless `fill` is set:
    * then a whole value that fits the cache is streamed as it arrives and cached once complete.
+   * Pieces may be views of the cache's bytes, shared with other callers (as `get`'s value):
+   * treat them as read-only, and copy one with `.slice()` to modify it.
    */
   async * cat (cid: CIDLike, options: CatOptions = {}): AsyncGenerator<Uint8Array> {
     const key = parseCID(cid)
@@ -215,7 +221,7 @@ export class LocalPeer {
         // Same range rules as a fetch from Global (docs/PROTOCOL.md, "GET of a range"): a length
         // past the end is clipped, not refused as the memory store's get would.
         const length = opts.length === undefined || offset > cachedSize ? opts.length : Math.min(opts.length, cachedSize - offset)
-        for await (const part of this.cache.cat(key, { offset, length, signal: opts.signal })) { done += part.length; yield part }
+        for await (const part of this.cache.catShared(key, { offset, length, signal: opts.signal })) { done += part.length; yield part }
         ok = true
         return
       }
@@ -228,7 +234,7 @@ export class LocalPeer {
         const arrived = this.cache.getBytes(key)
         if (arrived !== undefined) {
           source = 'cache'
-          for await (const part of this.cache.cat(key, { signal: opts.signal })) { done += part.length; yield part }
+          for await (const part of this.cache.catShared(key, { signal: opts.signal })) { done += part.length; yield part }
           ok = true
           return
         }
