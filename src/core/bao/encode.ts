@@ -6,6 +6,7 @@ import { throwIfAborted } from '../abort.js'
 import { StorageError } from '../errors.js'
 import type { BlobReader } from '../store/interface.js'
 import { DEFAULT_GROUP_LOG, HEADER_LEN, PARENT_LEN, TreeHasher, decodeHeader, outboardLength } from '../tree.js'
+import { scatterEncode } from './scatter.js'
 import { DEFAULT_BATCH_BYTES, checkIntegerOption, encodedLength, parentOffset, planRange, streamItems, type ByteRange } from './range.js'
 
 
@@ -164,7 +165,8 @@ function asReader (data: Uint8Array): BlobReader {
  * (and to its combined encoding for the whole range).
  *
  * `data` is read in pieces of about `batchBytes` (whole groups), one piece ahead (see
- * `readAhead`), so a value of any size streams in bounded memory. Yields fresh buffers of about `batchBytes` (the last one
+ * `readAhead`), so a value of any size streams in bounded memory. A reader with `readv` (the
+ * filesystem store's) reads the data straight into the yielded buffers (scatter.ts). Yields fresh buffers of about `batchBytes` (the last one
  * shorter) that are never reused. The reader is not closed.
  *
  * @throws {StorageError} when the outboard does not belong to a value of this size, or a read is short.
@@ -181,6 +183,11 @@ export async function * encodeRange (data: BlobReader | Uint8Array, outboard: Ui
   const pieceLen = Math.ceil(batch / plan.groupLen) * plan.groupLen
   const signal = options.signal
   throwIfAborted(signal)
+
+  if (reader.readv !== undefined) {
+    yield * scatterEncode(reader as BlobReader & Required<Pick<BlobReader, 'readv'>>, outboard, plan, total, batch, options.readAhead !== false, signal)
+    return
+  }
 
   let remaining = total
   let buf = new Uint8Array(Math.min(batch, remaining))
