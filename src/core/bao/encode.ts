@@ -25,6 +25,13 @@ export interface EncodeOptions {
   readAhead?: boolean
   /** Stops the stream with `AbortError` when aborted. */
   signal?: AbortSignal
+  /**
+   * Gives the buffer for each yielded piece: `length` bytes that no one else reads or writes
+   * until the encoder yields them (or drops them, when the stream stops early). The encoder
+   * writes every byte before yielding, so the buffer may hold anything. Default: a fresh one
+   * per piece. The provider reuses pieces its receiver has consumed (protocol/piece-pool.ts).
+   */
+  allocate?: (length: number) => Uint8Array
 }
 
 /** The whole-value result of {@link encode}. */
@@ -166,8 +173,8 @@ function asReader (data: Uint8Array): BlobReader {
  *
  * `data` is read in pieces of about `batchBytes` (whole groups), one piece ahead (see
  * `readAhead`), so a value of any size streams in bounded memory. A reader with `readv` (the
- * filesystem store's) reads the data straight into the yielded buffers (scatter.ts). Yields fresh buffers of about `batchBytes` (the last one
- * shorter) that are never reused. The reader is not closed.
+ * filesystem store's) reads the data straight into the yielded buffers (scatter.ts). Yields buffers of about `batchBytes` (the last one
+ * shorter) that the encoder never touches again: fresh ones, or those `allocate` gives. The reader is not closed.
  *
  * @throws {StorageError} when the outboard does not belong to a value of this size, or a read is short.
  * @throws {OutOfRangeError} for an invalid range or `batchBytes`.
@@ -185,12 +192,14 @@ export async function * encodeRange (data: BlobReader | Uint8Array, outboard: Ui
   throwIfAborted(signal)
 
   if (reader.readv !== undefined) {
-    yield * scatterEncode(reader as BlobReader & Required<Pick<BlobReader, 'readv'>>, outboard, plan, total, batch, options.readAhead !== false, signal)
+    yield * scatterEncode(reader as BlobReader & Required<Pick<BlobReader, 'readv'>>, outboard, plan, total, batch,
+      options.readAhead !== false, signal, options.allocate ?? ((n) => Buffer.allocUnsafeSlow(n)))
     return
   }
 
+  const allocate = options.allocate ?? ((n: number) => new Uint8Array(n))
   let remaining = total
-  let buf = new Uint8Array(Math.min(batch, remaining))
+  let buf = allocate(Math.min(batch, remaining))
   let pos = 0
   const ready: Uint8Array[] = []
   const write = (bytes: Uint8Array): void => {
@@ -203,7 +212,8 @@ export async function * encodeRange (data: BlobReader | Uint8Array, outboard: Ui
       if (pos === buf.length) {
         ready.push(buf)
         remaining -= buf.length
-        buf = new Uint8Array(Math.min(batch, remaining))
+        // Not for the end of the stream: a piece of 0 bytes is never yielded.
+        buf = remaining > 0 ? allocate(Math.min(batch, remaining)) : new Uint8Array(0)
         pos = 0
       }
     }

@@ -4,11 +4,11 @@
  * gaps for the groups' data), then one `readv` fills every gap straight from the file. The data
  * is never copied on the main thread: the kernel writes it into the piece (in the thread pool).
  *
- * Ownership: every piece is a fresh buffer, yielded once and never touched again (the caller,
- * and libp2p and TLS after it, may keep it as long as they like). It is allocated uninitialised
- * (`Buffer.allocUnsafeSlow`, no zero fill), which is safe because it is yielded only after every
- * byte was written: the layout covers it exactly (checked) and `readv` rejects unless it filled
- * every gap.
+ * Ownership: every piece comes from `allocate` (by default a fresh buffer), is yielded once and
+ * never touched again by the encoder. It may hold anything when given (a fresh one is
+ * uninitialised, `Buffer.allocUnsafeSlow`; a reused one holds an earlier piece), which is safe
+ * because it is yielded only after every byte was written: the layout covers it exactly
+ * (checked) and `readv` rejects unless it filled every gap.
  */
 import { throwIfAborted } from '../abort.js'
 import type { BlobReader } from '../store/interface.js'
@@ -35,7 +35,8 @@ interface Pending {
  * `readAhead` is false).
  */
 export async function * scatterEncode (reader: BlobReader & Required<Pick<BlobReader, 'readv'>>, outboard: Uint8Array,
-  plan: RangePlan, total: number, batch: number, readAhead: boolean, signal: AbortSignal | undefined): AsyncGenerator<Uint8Array, void, undefined> {
+  plan: RangePlan, total: number, batch: number, readAhead: boolean, signal: AbortSignal | undefined,
+  allocate: (length: number) => Uint8Array): AsyncGenerator<Uint8Array, void, undefined> {
   const items = streamItems(plan)
   let remaining = total
   let pending: Pending | undefined = { from: 'outboard', at: 0, left: HEADER_LEN }
@@ -43,7 +44,7 @@ export async function * scatterEncode (reader: BlobReader & Required<Pick<BlobRe
   /** Lays out the next piece and starts reading its data; undefined once the stream is complete. */
   const layOut = (): Piece | undefined => {
     if (remaining === 0) return undefined
-    const bytes = Buffer.allocUnsafeSlow(Math.min(batch, remaining))
+    const bytes = allocate(Math.min(batch, remaining))
     const targets: Uint8Array[] = []
     let valueStart = -1
     let valueEnd = -1
