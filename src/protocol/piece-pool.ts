@@ -16,6 +16,7 @@
  * Pieces never leave the GET: the pool is dropped with it, so no other value's bytes can
  * appear in its stream.
  */
+import { uninitialised } from '../core/bao/scatter.js'
 import { BLOB_WINDOW } from './constants.js'
 
 /** Pieces reused so far by every pool (for tests and measurements). */
@@ -37,10 +38,10 @@ export class PiecePool {
 
   /** A buffer of `length` bytes no one else reads or writes (the encoder's `allocate`). */
   readonly allocate = (length: number): Uint8Array => {
-    if (length > this.capacity) return Buffer.allocUnsafeSlow(length)
+    if (length > this.capacity) return uninitialised(length)
     let full = this.free.pop()
     if (full !== undefined) reusedTotal++
-    else full = Buffer.allocUnsafeSlow(this.capacity)
+    else full = uninitialised(this.capacity)
     this.lent.add(full.buffer)
     return full.subarray(0, length)
   }

@@ -6,7 +6,7 @@ import { throwIfAborted } from '../abort.js'
 import { StorageError } from '../errors.js'
 import type { BlobReader } from '../store/interface.js'
 import { DEFAULT_GROUP_LOG, HEADER_LEN, PARENT_LEN, TreeHasher, decodeHeader, outboardLength } from '../tree.js'
-import { scatterEncode } from './scatter.js'
+import { scatterEncode, uninitialised } from './scatter.js'
 import { DEFAULT_BATCH_BYTES, checkIntegerOption, encodedLength, parentOffset, planRange, streamItems, type ByteRange } from './range.js'
 
 
@@ -193,7 +193,7 @@ export async function * encodeRange (data: BlobReader | Uint8Array, outboard: Ui
 
   if (reader.readv !== undefined) {
     yield * scatterEncode(reader as BlobReader & Required<Pick<BlobReader, 'readv'>>, outboard, plan, total, batch,
-      options.readAhead !== false, signal, options.allocate ?? ((n) => Buffer.allocUnsafeSlow(n)))
+      options.readAhead !== false, signal, options.allocate ?? uninitialised)
     return
   }
 

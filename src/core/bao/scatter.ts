@@ -15,6 +15,15 @@ import type { BlobReader } from '../store/interface.js'
 import { HEADER_LEN, PARENT_LEN } from '../tree.js'
 import { parentOffset, streamItems, type RangePlan } from './range.js'
 
+/**
+ * `length` bytes of fresh, uninitialised memory (no zero fill), as a plain Uint8Array: a Buffer's
+ * `slice()` is a view, not a copy, which a consumer of the pieces need not expect.
+ */
+export function uninitialised (length: number): Uint8Array {
+  const b = Buffer.allocUnsafeSlow(length)
+  return new Uint8Array(b.buffer, b.byteOffset, length)
+}
+
 /** A piece laid out, its data being read. */
 interface Piece {
   bytes: Uint8Array
