@@ -20,12 +20,14 @@ export class CreditGate {
   private failure: Error | undefined
   private ending: Error | undefined
 
-  constructor (window = BLOB_WINDOW) { this.credit = window }
+  /** @param onGrant called with every grant that extends the credit (its new total). */
+  constructor (window = BLOB_WINDOW, private readonly onGrant?: (total: number) => void) { this.credit = window }
 
   /** Applies a CREDIT message. Credit only grows. */
   grant (total: number): void {
     if (total <= this.credit) return
     this.credit = total
+    this.onGrant?.(total)
     const w = this.waiter
     this.waiter = undefined
     w?.resolve()

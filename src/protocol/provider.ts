@@ -16,7 +16,7 @@ import type { Stream } from '@libp2p/interface'
 import { cidFromDigest } from '../core/cid.js'
 import type { CID } from 'multiformats/cid'
 import { ClosedError, NotFoundError, OutOfRangeError, ProtocolError, TimeoutError, TooLargeError } from '../core/errors.js'
-import { encodeRange, encodeRangeSync, encodedRangeLength } from '../core/bao/index.js'
+import { DEFAULT_BATCH_BYTES, encodeRange, encodeRangeSync, encodedRangeLength } from '../core/bao/index.js'
 import type { ByteRange } from '../core/bao/index.js'
 import { DEFAULT_GROUP_LOG } from '../core/tree.js'
 import type { BlobReader, VerifiableBlobStore } from '../core/store/interface.js'
@@ -25,6 +25,7 @@ import { BlobStream } from './blob-stream.js'
 import { EGRESS_SLICE, type EgressBucket } from './egress.js'
 import { answerSwarmRequest, swarmGetAnswer, type SwarmHooks } from './swarm-provider.js'
 import { CreditGate } from './flow.js'
+import { PiecePool } from './piece-pool.js'
 import {
   MessageReader, U64_NONE, decodeDigests, decodeReport, decodeGet, decodeList, decodePutHead,
   encodeBlobGetResponse, encodeDeleteResponse, encodeGetInline, encodeGetPartial, encodeGetUseBlob,
@@ -305,7 +306,9 @@ async function serveGet (blob: BlobStream, msg: MessageReader, options: Provider
     await options.canServe?.(req.digest, range)
     const outboard = await store.outboard(cid)
     // The Local grants credit as it consumes; anything but CREDIT on its side is a protocol error.
-    const gate = new CreditGate()
+    // Pieces the Local has provably consumed are reused for later ones (piece-pool.ts).
+    const pool = new PiecePool(DEFAULT_BATCH_BYTES)
+    const gate = new CreditGate(undefined, (total) => { pool.granted(total) })
     blob.readCredit(gate).then((other) => {
       if (other != null) throw new ProtocolError(`expected CREDIT during a GET, got kind 0x${other.kind.toString(16)}`)
     }).catch((err: Error) => { gate.fail(err); blob.fail(err) })
@@ -323,7 +326,8 @@ async function serveGet (blob: BlobStream, msg: MessageReader, options: Provider
     try {
       await blob.send(encodeBlobGetResponse(size))
       const { egress } = options
-      for await (const part of encodeRange(reader, outboard, range, DEFAULT_GROUP_LOG)) {
+      for await (const part of encodeRange(reader, outboard, range, DEFAULT_GROUP_LOG, { batchBytes: DEFAULT_BATCH_BYTES, allocate: pool.allocate })) {
+        pool.sending(part, sent + part.length)
         // Capped: a slice at a time, so that other transfers' slices take turns with ours.
         const step = egress === undefined ? part.length : EGRESS_SLICE
         for (let o = 0; o < part.length; o += step) {

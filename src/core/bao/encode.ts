@@ -6,6 +6,7 @@ import { throwIfAborted } from '../abort.js'
 import { StorageError } from '../errors.js'
 import type { BlobReader } from '../store/interface.js'
 import { DEFAULT_GROUP_LOG, HEADER_LEN, PARENT_LEN, TreeHasher, decodeHeader, outboardLength } from '../tree.js'
+import { scatterEncode, uninitialised } from './scatter.js'
 import { DEFAULT_BATCH_BYTES, checkIntegerOption, encodedLength, parentOffset, planRange, streamItems, type ByteRange } from './range.js'
 
 
@@ -24,6 +25,13 @@ export interface EncodeOptions {
   readAhead?: boolean
   /** Stops the stream with `AbortError` when aborted. */
   signal?: AbortSignal
+  /**
+   * Gives the buffer for each yielded piece: `length` bytes that no one else reads or writes
+   * until the encoder yields them (or drops them, when the stream stops early). The encoder
+   * writes every byte before yielding, so the buffer may hold anything. Default: a fresh one
+   * per piece. The provider reuses pieces its receiver has consumed (protocol/piece-pool.ts).
+   */
+  allocate?: (length: number) => Uint8Array
 }
 
 /** The whole-value result of {@link encode}. */
@@ -164,8 +172,9 @@ function asReader (data: Uint8Array): BlobReader {
  * (and to its combined encoding for the whole range).
  *
  * `data` is read in pieces of about `batchBytes` (whole groups), one piece ahead (see
- * `readAhead`), so a value of any size streams in bounded memory. Yields fresh buffers of about `batchBytes` (the last one
- * shorter) that are never reused. The reader is not closed.
+ * `readAhead`), so a value of any size streams in bounded memory. A reader with `readv` (the
+ * filesystem store's) reads the data straight into the yielded buffers (scatter.ts). Yields buffers of about `batchBytes` (the last one
+ * shorter) that the encoder never touches again: fresh ones, or those `allocate` gives. The reader is not closed.
  *
  * @throws {StorageError} when the outboard does not belong to a value of this size, or a read is short.
  * @throws {OutOfRangeError} for an invalid range or `batchBytes`.
@@ -182,8 +191,15 @@ export async function * encodeRange (data: BlobReader | Uint8Array, outboard: Ui
   const signal = options.signal
   throwIfAborted(signal)
 
+  if (reader.readv !== undefined) {
+    yield * scatterEncode(reader as BlobReader & Required<Pick<BlobReader, 'readv'>>, outboard, plan, total, batch,
+      options.readAhead !== false, signal, options.allocate ?? uninitialised)
+    return
+  }
+
+  const allocate = options.allocate ?? ((n: number) => new Uint8Array(n))
   let remaining = total
-  let buf = new Uint8Array(Math.min(batch, remaining))
+  let buf = allocate(Math.min(batch, remaining))
   let pos = 0
   const ready: Uint8Array[] = []
   const write = (bytes: Uint8Array): void => {
@@ -196,7 +212,8 @@ export async function * encodeRange (data: BlobReader | Uint8Array, outboard: Ui
       if (pos === buf.length) {
         ready.push(buf)
         remaining -= buf.length
-        buf = new Uint8Array(Math.min(batch, remaining))
+        // Not for the end of the stream: a piece of 0 bytes is never yielded.
+        buf = remaining > 0 ? allocate(Math.min(batch, remaining)) : new Uint8Array(0)
         pos = 0
       }
     }

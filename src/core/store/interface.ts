@@ -128,6 +128,13 @@ export interface BlobReader {
    * per read (the encoder does, which spares the garbage collector on a busy Global).
    */
   read: (offset: number, length: number, into?: Uint8Array) => Promise<Uint8Array>
+  /**
+   * Optional scatter read: fills `targets`, in order, with the consecutive bytes from `offset`
+   * (their total length must lie inside the value), and rejects unless every byte was read.
+   * The caller does not touch `targets` until it settles. The encoder uses it to read a
+   * value's data straight into its output pieces, between the parents, with no copy.
+   */
+  readv?: (offset: number, targets: Uint8Array[]) => Promise<void>
   close: () => Promise<void>
 }
 

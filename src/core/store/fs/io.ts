@@ -52,3 +52,29 @@ export async function readFully (handle: FileHandle, position: number, length: n
   }
   return buf
 }
+
+/**
+ * Fills `targets` in order with the bytes from `position` (one `readv` call each time, into
+ * what is still unfilled); StorageError when the file is shorter. A short `readv` (a signal,
+ * more than IOV_MAX targets) continues where it stopped.
+ */
+export async function readFullyV (handle: FileHandle, position: number, targets: Uint8Array[]): Promise<void> {
+  let rest = targets.filter(t => t.length > 0)
+  let at = position
+  while (rest.length > 0) {
+    let bytesRead: number
+    try {
+      ({ bytesRead } = await handle.readv(rest, at))
+    } catch (err) {
+      throw storageError('read data file', err)
+    }
+    if (bytesRead === 0) throw new StorageError(`Data file is shorter than its index entry (${at} bytes)`)
+    at += bytesRead
+    // Drop the targets filled, and the filled start of the next one.
+    let i = 0
+    let n = bytesRead
+    while (i < rest.length && n >= rest[i].length) { n -= rest[i].length; i++ }
+    rest = rest.slice(i)
+    if (n > 0) rest[0] = rest[0].subarray(n)
+  }
+}
