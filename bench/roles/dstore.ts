@@ -50,6 +50,8 @@ let global: GlobalPeer | undefined
 let local: LocalPeer | undefined
 let streamOnly = false
 let startMs: number | undefined
+/** The value of the next `putPrepared` (see `prepare`). */
+let prepared: Uint8Array | Iterable<Uint8Array> | undefined
 
 function source (size: number, seed: number): Uint8Array | Iterable<Uint8Array> {
   return size <= WHOLE_MAX ? data(size, seed) : dataPieces(size, seed)
@@ -154,6 +156,21 @@ async function handle (msg: any): Promise<unknown> {
       case 'put': {
         const l = started(local)
         const src = source(msg.size, msg.seed)
+        const t0 = performance.now()
+        const cid = await l.put(src, { signal })
+        return { cid: cid.toString(), ms: performance.now() - t0 }
+      }
+      case 'prepare': {
+        // Generates the value of a later `putPrepared`, so a CPU window around that put holds
+        // the put alone (as `put` times it), not the generation of its data.
+        prepared = source(msg.size, msg.seed)
+        return { ok: true }
+      }
+      case 'putPrepared': {
+        const l = started(local)
+        const src = prepared
+        prepared = undefined
+        if (src === undefined) throw new Error('putPrepared: nothing prepared')
         const t0 = performance.now()
         const cid = await l.put(src, { signal })
         return { cid: cid.toString(), ms: performance.now() - t0 }
