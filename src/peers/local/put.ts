@@ -8,6 +8,7 @@
  * (`expected`, e.g. a file's `cidOfFile`): then Global is asked before the source is read at all.
  * A stream is buffered for the cache only up to a quarter of the cache's budget.
  */
+import { availableParallelism } from 'node:os'
 import type { CID } from 'multiformats/cid'
 import { linkSignals } from '../../core/abort.js'
 import { hash } from '../../core/blake3/index.js'
@@ -17,11 +18,16 @@ import type { ByteSource, CallOptions } from '../../core/store/interface.js'
 import { iterateSource } from '../../core/store/util.js'
 import { INLINE_MAX } from '../../protocol/constants.js'
 import { putBytes, putHashed, statMany } from '../../protocol/requester.js'
+import { HashPool } from '../../core/blake3/worker.js'
 import { concat } from './bytes.js'
+import { PARALLEL_MIN, hashAndCopy } from './put-hash.js'
 import type { Coherence } from './coherence.js'
 import type { GlobalRoute } from './globals.js'
 import type { LocalPutOptions } from './options.js'
 import { callGlobal } from './retry.js'
+
+/** Workers hashing a large put: as the fs store has, one core is left to the main thread (the copy, the send). */
+const HASH_WORKERS = Math.max(0, Math.min(4, availableParallelism() - 1))
 
 export class Putter {
   /**
@@ -29,7 +35,19 @@ export class Putter {
    *   must not keep a put in flight past `stop()`, which no read of the network would notice.
    */
   constructor (private readonly conn: GlobalRoute, private readonly coherence: Coherence, private readonly cacheSize: number,
-    private readonly stopped: AbortSignal) {}
+    private readonly stopped: AbortSignal) {
+    // Stopping ends the workers; a hash in flight then fails (ClosedError, see index.ts).
+    stopped.addEventListener('abort', () => { void this.pool?.close() }, { once: true })
+  }
+
+  private pool: HashPool | undefined
+
+  /** The hashing workers (made at first use), or undefined on a single core: hashing stays on the main thread. */
+  private hashPool (): HashPool | undefined {
+    if (HASH_WORKERS === 0 || this.stopped.aborted) return undefined
+    this.pool ??= new HashPool(HASH_WORKERS)
+    return this.pool
+  }
 
   /** Stores `source` on Global (see the module comment) and returns its CID. */
   async put (source: ByteSource, options: LocalPutOptions): Promise<CID> {
@@ -80,8 +98,24 @@ export class Putter {
   }
 
   /** Puts a value whose bytes are all in hand: hashed here, sent only when Global lacks it. */
-  private async putValue (data: Uint8Array, options: CallOptions, expected: CID | undefined, knownMissing = false): Promise<CID> {
-    const digest = hash(data)
+  private async putValue (value: Uint8Array, options: CallOptions, expected: CID | undefined, knownMissing = false): Promise<CID> {
+    // The caller's array is sent (put has not returned, so it does not change), and the cache
+    // keeps a copy (the caller may change the array afterwards) — none for a value larger than
+    // the cache. A large value is hashed on workers in the same pass as that copy (put-hash.ts),
+    // and the cache gets its outboard too: it is not hashed again when first served.
+    let data = value
+    let digest: Uint8Array
+    let owned = false
+    let outboard: Uint8Array | undefined
+    const keep = value.length <= this.cacheSize
+    const pool = value.length >= PARALLEL_MIN ? this.hashPool() : undefined
+    if (pool !== undefined) {
+      const hashed = await hashAndCopy(pool, value, keep)
+      digest = hashed.root
+      if (hashed.copy !== undefined) { data = hashed.copy; owned = true; outboard = hashed.outboard }
+    } else {
+      digest = hash(value)
+    }
     const cid = cidFromDigest(digest)
     if (expected !== undefined && !expected.equals(cid)) throw new VerificationError(`Value hashes to ${String(cid)}, expected ${String(expected)}`)
     const watch = this.coherence.watch(cid)
@@ -89,11 +123,11 @@ export class Putter {
       await callGlobal(this.conn, { signal: options.signal, key: digest }, async ctx => {
         watch.restart(ctx)
         const [size] = knownMissing ? [undefined] : await statMany(ctx, [digest], options)
-        if (size === undefined) await putBytes(ctx, digest, data, options)
+        if (size === undefined) await putBytes(ctx, digest, value, options)
         else options.onProgress?.({ type: 'blob:put:deduplicated', bytes: data.length, total: data.length })
       })
       // Not cached when a delete of it raced with the put (or may have: the channel broke).
-      this.coherence.adoptVerified(watch, cid, data, false)
+      if (keep) this.coherence.adoptVerified(watch, cid, data, owned, outboard)
     } finally {
       watch.close()
     }
@@ -119,11 +153,13 @@ export class Putter {
         }
         const { done, value } = step
         if (done === true) return
+        // One copy per part (the source may reuse its buffer): the one sent is the one kept.
+        const own = value.slice()
         if (keeping) {
           kept += value.length
-          if (kept > cacheLimit) { keeping = false; keep.length = 0 } else keep.push(value.slice())
+          if (kept > cacheLimit) { keeping = false; keep.length = 0 } else keep.push(own)
         }
-        yield value
+        yield own
       }
     }
     // The key is known at the end only (unless expected): any eviction meanwhile may be of it.
@@ -139,7 +175,7 @@ export class Putter {
         passes: (err) => sourceError?.err === err
       }, async ctx => {
         watch.restart(ctx)
-        return await putHashed(ctx, all(), { ...options, digest: expected?.multihash.digest })
+        return await putHashed(ctx, all(), { ...options, digest: expected?.multihash.digest, owned: true })
       })
       const cid = cidFromDigest(digest)
       if (expected !== undefined && !expected.equals(cid)) throw new VerificationError(`Value hashes to ${String(cid)}, expected ${String(expected)}`)
