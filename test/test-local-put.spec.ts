@@ -48,6 +48,17 @@ describe('Local.put of large values', function () {
     })
   }
 
+  it('stop() while a large value is hashed on workers ends the put with ClosedError, and nothing is stored', async function () {
+    const local = await c.local(global)
+    await local.ready()
+    const data = pseudoRandom(64 * MiB, 79)
+    const put = local.put(data)
+    put.catch(() => {})
+    await local.stop() // the put is still hashing: nothing of it has been sent
+    await assert.rejects(put, (err: Error) => { assert.equal(err.name, 'ClosedError', err.message); return true })
+    assert.equal(await global.has(cidOfBytes(data)), false)
+  })
+
   it('a large value larger than the cache is stored, not cached', async function () {
     const local = await c.local(global, { cacheSize: 4 * MiB })
     const data = pseudoRandom(5 * SLOT + 3, 77)
