@@ -3,7 +3,8 @@
  * the copies a put makes: against a real Global on 127.0.0.1. The cache must hold the value as
  * it was put (never the caller's array, which the caller may change afterwards), with an
  * outboard that is the value's own (it is served to peers), and a value larger than the cache
- * is not cached at all.
+ * is not cached at all. A smaller value's copy for the cache is made while it is sent, and must
+ * be whole before it is cached.
  */
 import { strict as assert } from 'node:assert'
 import { cidOfBytes, type GlobalPeer } from '../src/index.js'
@@ -26,9 +27,10 @@ describe('Local.put of large values', function () {
   before(async function () { global = await c.global(await c.dir('dstore-local-put-')) })
   after(async function () { await c.run() })
 
-  // Sizes around the worker path: just past it with a tail, a whole number of slots (no tail),
-  // and enough slots that staging is reused.
-  for (const size of [PARALLEL_MIN + 12_345, 2 * SLOT, 5 * SLOT + 1]) {
+  // Below the worker path (hashed on the main thread, the copy made while the value is sent),
+  // then around it: just past it with a tail, a whole number of slots (no tail), and enough
+  // slots that staging is reused.
+  for (const size of [3 * MiB + 7, PARALLEL_MIN + 12_345, 2 * SLOT, 5 * SLOT + 1]) {
     it(`a ${size}-byte value is stored and cached as given: changing the caller's array after put reaches neither, and the cached outboard is the value's`, async function () {
       const local = await c.local(global)
       const original = pseudoRandom(size, size)
@@ -41,9 +43,14 @@ describe('Local.put of large values', function () {
       assert.ok(held !== undefined, 'the put value is cached')
       assertBytes(held.data, original, 'the cached value')
       assert.notEqual(held.data.buffer, mine.buffer, 'the cache does not alias the caller\'s array')
-      const outboard = heldOutboard(local.cache, cid.toString())
-      assert.ok(outboard !== undefined, 'the outboard was handed to the cache with the value')
-      assertBytes(outboard, new TreeHasher({ outboard: true }).update(original).finalize().outboard as Uint8Array, 'the cached outboard')
+      const want = new TreeHasher({ outboard: true }).update(original).finalize().outboard as Uint8Array
+      if (size >= PARALLEL_MIN) {
+        const outboard = heldOutboard(local.cache, cid.toString())
+        assert.ok(outboard !== undefined, 'the outboard was handed to the cache with the value')
+        assertBytes(outboard, want, 'the cached outboard')
+      } else {
+        assertBytes(await local.cache.outboard(cid), want, 'the outboard (built from the cached bytes)')
+      }
       assertBytes(await local.get(cid), original, 'a get (a cache hit)')
     })
   }
@@ -57,6 +64,17 @@ describe('Local.put of large values', function () {
     await local.stop() // the put is still hashing: nothing of it has been sent
     await assert.rejects(put, (err: Error) => { assert.equal(err.name, 'ClosedError', err.message); return true })
     assert.equal(await global.has(cidOfBytes(data)), false)
+  })
+
+  it('a put of a value Global holds (nothing sent) caches it whole: the copy made alongside is complete before it is cached', async function () {
+    const data = pseudoRandom(PARALLEL_MIN - 1, 80)
+    await global.put(data)
+    const local = await c.local(global)
+    await local.ready()
+    const cid = await local.put(data)
+    const held = local.cache.peek(cid)
+    assert.ok(held !== undefined, 'the put value is cached')
+    assertBytes(held.data, data, 'the cached value')
   })
 
   it('a large value larger than the cache is stored, not cached', async function () {

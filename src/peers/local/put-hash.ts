@@ -84,3 +84,26 @@ export async function hashAndCopy (pool: HashPool, data: Uint8Array, keep: boole
   const { root, outboard } = hasher.finalize()
   return { root, outboard, copy }
 }
+
+/** Bytes {@link copyAlongside} copies at a time, between other work of the event loop. */
+const COPY_STEP = 1 << 20
+
+/**
+ * Copies `data` into fresh memory a step at a time, each step in its own turn of the event loop
+ * (setImmediate), so that the copy fills the time a send spends waiting for the network rather
+ * than adding to it (when no worker hashes: one core). `data` must not change until `done`
+ * settles; `stop()` ends the copy early (then `done` rejects, and the copy must not be used).
+ */
+export function copyAlongside (data: Uint8Array): { copy: Uint8Array, done: Promise<void>, stop: () => void } {
+  const copy = new Uint8Array(data.length)
+  let stopped = false
+  const done = (async () => {
+    for (let off = 0; off < data.length; off += COPY_STEP) {
+      if (off > 0) await new Promise(resolve => setImmediate(resolve))
+      if (stopped) throw new Error('copy stopped')
+      copy.set(data.subarray(off, off + COPY_STEP), off)
+    }
+  })()
+  done.catch(() => {})
+  return { copy, done, stop: () => { stopped = true } }
+}

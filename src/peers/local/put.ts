@@ -20,7 +20,7 @@ import { INLINE_MAX } from '../../protocol/constants.js'
 import { putBytes, putHashed, statMany } from '../../protocol/requester.js'
 import { HashPool } from '../../core/blake3/worker.js'
 import { concat } from './bytes.js'
-import { PARALLEL_MIN, hashAndCopy } from './put-hash.js'
+import { PARALLEL_MIN, copyAlongside, hashAndCopy } from './put-hash.js'
 import type { Coherence } from './coherence.js'
 import type { GlobalRoute } from './globals.js'
 import type { LocalPutOptions } from './options.js'
@@ -118,6 +118,10 @@ export class Putter {
     }
     const cid = cidFromDigest(digest)
     if (expected !== undefined && !expected.equals(cid)) throw new VerificationError(`Value hashes to ${String(cid)}, expected ${String(expected)}`)
+    // Hashed here (one core, or a small value): the cache's copy is made while the value is
+    // sent, in the time the send waits for the network (put-hash.ts).
+    const alongside = keep && !owned && value.length > INLINE_MAX ? copyAlongside(value) : undefined
+    if (alongside !== undefined) { data = alongside.copy; owned = true }
     const watch = this.coherence.watch(cid)
     try {
       await callGlobal(this.conn, { signal: options.signal, key: digest }, async ctx => {
@@ -126,9 +130,11 @@ export class Putter {
         if (size === undefined) await putBytes(ctx, digest, value, options)
         else options.onProgress?.({ type: 'blob:put:deduplicated', bytes: data.length, total: data.length })
       })
+      await alongside?.done
       // Not cached when a delete of it raced with the put (or may have: the channel broke).
       if (keep) this.coherence.adoptVerified(watch, cid, data, owned, outboard)
     } finally {
+      alongside?.stop()
       watch.close()
     }
     return cid
