@@ -1,15 +1,13 @@
 /**
- * `Local.put` of values in hand large enough to be hashed on worker threads (put-hash.ts), and
- * the copies a put makes: against a real Global on 127.0.0.1. The cache must hold the value as
- * it was put (never the caller's array, which the caller may change afterwards), with an
- * outboard that is the value's own (it is served to peers), and a value larger than the cache
- * is not cached at all. A smaller value's copy for the cache is made while it is sent, and must
- * be whole before it is cached.
+ * `Local.put` of values in hand and of streams, and the copies a put makes: against a real
+ * Global on 127.0.0.1. The cache must hold the value as it was put (never the caller's array,
+ * which the caller may change afterwards; its copy is made while the value is sent, and must be
+ * whole before it is cached), with an outboard that is the value's own (it is served to peers),
+ * and a value larger than the cache is not cached at all.
  */
 import { strict as assert } from 'node:assert'
 import { cidOfBytes, type GlobalPeer } from '../src/index.js'
 import { TreeHasher } from '../src/core/tree.js'
-import { PARALLEL_MIN, SLOT } from '../src/peers/local/put-hash.js'
 import { collect, pseudoRandom } from './helpers.js'
 import { Cleanup, MiB, assertBytes } from './net.js'
 
@@ -20,17 +18,16 @@ function heldOutboard (cache: unknown, cid: string): Uint8Array | undefined {
   return (c.lru.get(cid) ?? c.pinned.get(cid))?.outboard
 }
 
-describe('Local.put of large values', function () {
+describe('Local.put: the copies of a put and its cached value', function () {
   this.timeout(120_000)
   const c = new Cleanup()
   let global: GlobalPeer
   before(async function () { global = await c.global(await c.dir('dstore-local-put-')) })
   after(async function () { await c.run() })
 
-  // Below the worker path (hashed on the main thread, the copy made while the value is sent),
-  // then around it: just past it with a tail, a whole number of slots (no tail), and enough
-  // slots that staging is reused.
-  for (const size of [3 * MiB + 7, PARALLEL_MIN + 12_345, 2 * SLOT, 5 * SLOT + 1]) {
+  // Past the inline limit (the copy made while the value is sent, in 1 MiB steps): a partial
+  // last step, a whole number of steps, and a partial 16 KiB group at the end.
+  for (const size of [3 * MiB + 7, 8 * MiB, 20 * MiB + 1]) {
     it(`a ${size}-byte value is stored and cached as given: changing the caller's array after put reaches neither, and the cached outboard is the value's`, async function () {
       const local = await c.local(global)
       const original = pseudoRandom(size, size)
@@ -44,30 +41,26 @@ describe('Local.put of large values', function () {
       assertBytes(held.data, original, 'the cached value')
       assert.notEqual(held.data.buffer, mine.buffer, 'the cache does not alias the caller\'s array')
       const want = new TreeHasher({ outboard: true }).update(original).finalize().outboard as Uint8Array
-      if (size >= PARALLEL_MIN) {
-        const outboard = heldOutboard(local.cache, cid.toString())
-        assert.ok(outboard !== undefined, 'the outboard was handed to the cache with the value')
-        assertBytes(outboard, want, 'the cached outboard')
-      } else {
-        assertBytes(await local.cache.outboard(cid), want, 'the outboard (built from the cached bytes)')
-      }
+      const outboard = heldOutboard(local.cache, cid.toString())
+      assert.ok(outboard !== undefined, 'the outboard was handed to the cache with the value')
+      assertBytes(outboard, want, 'the cached outboard')
       assertBytes(await local.get(cid), original, 'a get (a cache hit)')
     })
   }
 
-  it('stop() while a large value is hashed on workers ends the put with ClosedError, and nothing is stored', async function () {
+  it('stop() just after a 64 MiB put of bytes began ends it with ClosedError, and nothing is stored', async function () {
     const local = await c.local(global)
     await local.ready()
     const data = pseudoRandom(64 * MiB, 79)
     const put = local.put(data)
     put.catch(() => {})
-    await local.stop() // the put is still hashing: nothing of it has been sent
+    await local.stop() // the put has hashed its value and asks Global (STAT): nothing is sent yet
     await assert.rejects(put, (err: Error) => { assert.equal(err.name, 'ClosedError', err.message); return true })
     assert.equal(await global.has(cidOfBytes(data)), false)
   })
 
   it('a put of a value Global holds (nothing sent) caches it whole: the copy made alongside is complete before it is cached', async function () {
-    const data = pseudoRandom(PARALLEL_MIN - 1, 80)
+    const data = pseudoRandom(8 * MiB - 1, 80)
     await global.put(data)
     const local = await c.local(global)
     await local.ready()
@@ -79,7 +72,7 @@ describe('Local.put of large values', function () {
 
   it('a large value larger than the cache is stored, not cached', async function () {
     const local = await c.local(global, { cacheSize: 4 * MiB })
-    const data = pseudoRandom(5 * SLOT + 3, 77)
+    const data = pseudoRandom(5 * MiB + 3, 77)
     const cid = await local.put(data)
     assert.ok(cid.equals(cidOfBytes(data)))
     assert.equal(await local.cache.has(cid), false)

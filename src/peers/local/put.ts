@@ -8,26 +8,21 @@
  * (`expected`, e.g. a file's `cidOfFile`): then Global is asked before the source is read at all.
  * A stream is buffered for the cache only up to a quarter of the cache's budget.
  */
-import { availableParallelism } from 'node:os'
 import type { CID } from 'multiformats/cid'
 import { linkSignals } from '../../core/abort.js'
-import { hash } from '../../core/blake3/index.js'
 import { cidFromDigest, parseCID } from '../../core/cid.js'
+import { TreeHasher } from '../../core/tree.js'
 import { VerificationError } from '../../core/errors.js'
 import type { ByteSource, CallOptions } from '../../core/store/interface.js'
 import { iterateSource } from '../../core/store/util.js'
 import { INLINE_MAX } from '../../protocol/constants.js'
 import { putBytes, putHashed, statMany } from '../../protocol/requester.js'
-import { HashPool } from '../../core/blake3/worker.js'
 import { concat } from './bytes.js'
-import { PARALLEL_MIN, copyAlongside, hashAndCopy } from './put-hash.js'
+import { copyAlongside } from './put-copy.js'
 import type { Coherence } from './coherence.js'
 import type { GlobalRoute } from './globals.js'
 import type { LocalPutOptions } from './options.js'
 import { callGlobal } from './retry.js'
-
-/** Workers hashing a large put: as the fs store has, one core is left to the main thread (the copy, the send). */
-const HASH_WORKERS = Math.max(0, Math.min(4, availableParallelism() - 1))
 
 export class Putter {
   /**
@@ -35,19 +30,7 @@ export class Putter {
    *   must not keep a put in flight past `stop()`, which no read of the network would notice.
    */
   constructor (private readonly conn: GlobalRoute, private readonly coherence: Coherence, private readonly cacheSize: number,
-    private readonly stopped: AbortSignal) {
-    // Stopping ends the workers; a hash in flight then fails (ClosedError, see index.ts).
-    stopped.addEventListener('abort', () => { void this.pool?.close() }, { once: true })
-  }
-
-  private pool: HashPool | undefined
-
-  /** The hashing workers (made at first use), or undefined on a single core: hashing stays on the main thread. */
-  private hashPool (): HashPool | undefined {
-    if (HASH_WORKERS === 0 || this.stopped.aborted) return undefined
-    this.pool ??= new HashPool(HASH_WORKERS)
-    return this.pool
-  }
+    private readonly stopped: AbortSignal) {}
 
   /** Stores `source` on Global (see the module comment) and returns its CID. */
   async put (source: ByteSource, options: LocalPutOptions): Promise<CID> {
@@ -99,29 +82,17 @@ export class Putter {
 
   /** Puts a value whose bytes are all in hand: hashed here, sent only when Global lacks it. */
   private async putValue (value: Uint8Array, options: CallOptions, expected: CID | undefined, knownMissing = false): Promise<CID> {
-    // The caller's array is sent (put has not returned, so it does not change), and the cache
-    // keeps a copy (the caller may change the array afterwards) — none for a value larger than
-    // the cache. A large value is hashed on workers in the same pass as that copy (put-hash.ts),
-    // and the cache gets its outboard too: it is not hashed again when first served.
-    let data = value
-    let digest: Uint8Array
-    let owned = false
-    let outboard: Uint8Array | undefined
+    // The caller's array is sent (put has not returned, so it does not change). The cache keeps
+    // a copy (the caller may change the array afterwards), made while the value is sent (it
+    // fills the time the send waits for the network), with the outboard of the hash (so it is
+    // not hashed again when first served). None for a value larger than the cache.
     const keep = value.length <= this.cacheSize
-    const pool = value.length >= PARALLEL_MIN ? this.hashPool() : undefined
-    if (pool !== undefined) {
-      const hashed = await hashAndCopy(pool, value, keep)
-      digest = hashed.root
-      if (hashed.copy !== undefined) { data = hashed.copy; owned = true; outboard = hashed.outboard }
-    } else {
-      digest = hash(value)
-    }
+    const tree = new TreeHasher({ outboard: keep }).update(value).finalize()
+    const digest = tree.root
     const cid = cidFromDigest(digest)
     if (expected !== undefined && !expected.equals(cid)) throw new VerificationError(`Value hashes to ${String(cid)}, expected ${String(expected)}`)
-    // Hashed here (one core, or a small value): the cache's copy is made while the value is
-    // sent, in the time the send waits for the network (put-hash.ts).
-    const alongside = keep && !owned && value.length > INLINE_MAX ? copyAlongside(value) : undefined
-    if (alongside !== undefined) { data = alongside.copy; owned = true }
+    const alongside = keep && value.length > INLINE_MAX ? copyAlongside(value) : undefined
+    const data = alongside?.copy ?? value
     const watch = this.coherence.watch(cid)
     try {
       await callGlobal(this.conn, { signal: options.signal, key: digest }, async ctx => {
@@ -132,7 +103,7 @@ export class Putter {
       })
       await alongside?.done
       // Not cached when a delete of it raced with the put (or may have: the channel broke).
-      if (keep) this.coherence.adoptVerified(watch, cid, data, owned, outboard)
+      if (keep) this.coherence.adoptVerified(watch, cid, data, alongside !== undefined, tree.outboard)
     } finally {
       alongside?.stop()
       watch.close()
