@@ -10,6 +10,7 @@
  */
 import type { CID } from 'multiformats/cid'
 import { linkSignals } from '../../core/abort.js'
+import { hash } from '../../core/blake3/index.js'
 import { cidFromDigest, parseCID } from '../../core/cid.js'
 import { TreeHasher } from '../../core/tree.js'
 import { VerificationError } from '../../core/errors.js'
@@ -87,11 +88,13 @@ export class Putter {
     // fills the time the send waits for the network), with the outboard of the hash (so it is
     // not hashed again when first served). None for a value larger than the cache.
     const keep = value.length <= this.cacheSize
-    const tree = new TreeHasher({ outboard: keep }).update(value).finalize()
-    const digest = tree.root
+    // (A value within the inline limit as before: its root alone; its outboard is cheap to build if asked.)
+    const large = value.length > INLINE_MAX
+    const tree = large ? new TreeHasher({ outboard: keep }).update(value).finalize() : undefined
+    const digest = tree?.root ?? hash(value)
     const cid = cidFromDigest(digest)
     if (expected !== undefined && !expected.equals(cid)) throw new VerificationError(`Value hashes to ${String(cid)}, expected ${String(expected)}`)
-    const alongside = keep && value.length > INLINE_MAX ? copyAlongside(value) : undefined
+    const alongside = keep && large ? copyAlongside(value) : undefined
     const data = alongside?.copy ?? value
     const watch = this.coherence.watch(cid)
     try {
@@ -103,7 +106,7 @@ export class Putter {
       })
       await alongside?.done
       // Not cached when a delete of it raced with the put (or may have: the channel broke).
-      if (keep) this.coherence.adoptVerified(watch, cid, data, alongside !== undefined, tree.outboard)
+      if (keep) this.coherence.adoptVerified(watch, cid, data, alongside !== undefined, tree?.outboard)
     } finally {
       alongside?.stop()
       watch.close()
