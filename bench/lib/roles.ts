@@ -63,6 +63,13 @@ export type RequesterCommand =
   | { cmd: 'getConcurrent', cids: string[], size?: number }
   /** Puts through the network to the provider (dstore only: Local.put). → PutAnswer */
   | { cmd: 'put', size: number, seed: number }
+  /**
+   * Generates the value of the next `putPrepared` (dstore only), so that a CPU window around
+   * the put does not include generating its data. → { ok: true }
+   */
+  | { cmd: 'prepare', size: number, seed: number }
+  /** Puts the value `prepare` generated, as `put` does (dstore only). → PutAnswer */
+  | { cmd: 'putPrepared' }
   /** Stops the node (the process stays). → { ok: true } */
   | { cmd: 'stop' }
 

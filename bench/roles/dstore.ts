@@ -100,6 +100,8 @@ async function plainWrite (dir: string, bytes: Uint8Array): Promise<number> {
   try { await folder.sync() } finally { await folder.close() }
   return performance.now() - t0
 }
+/** The value of the next `putPrepared` (see `prepare`). */
+let prepared: Uint8Array | Iterable<Uint8Array> | undefined
 
 function source (size: number, seed: number): Uint8Array | Iterable<Uint8Array> {
   return size <= WHOLE_MAX ? data(size, seed) : dataPieces(size, seed)
@@ -228,6 +230,21 @@ async function handle (msg: any): Promise<unknown> {
       case 'put': {
         const l = started(local)
         const src = source(msg.size, msg.seed)
+        const t0 = performance.now()
+        const cid = await l.put(src, { signal })
+        return { cid: cid.toString(), ms: performance.now() - t0 }
+      }
+      case 'prepare': {
+        // Generates the value of a later `putPrepared`, so a CPU window around that put holds
+        // the put alone (as `put` times it), not the generation of its data.
+        prepared = source(msg.size, msg.seed)
+        return { ok: true }
+      }
+      case 'putPrepared': {
+        const l = started(local)
+        const src = prepared
+        prepared = undefined
+        if (src === undefined) throw new Error('putPrepared: nothing prepared')
         const t0 = performance.now()
         const cid = await l.put(src, { signal })
         return { cid: cid.toString(), ms: performance.now() - t0 }

@@ -271,12 +271,18 @@ export async function putStream (ctx: RequesterContext, source: AsyncIterable<Ui
   }
 }
 
-/** Hashes a stream locally while putting it, and checks Global stored what we hashed. */
-export async function putHashed (ctx: RequesterContext, source: AsyncIterable<Uint8Array>, options: CallOptions & { digest?: Uint8Array, size?: number } = {}): Promise<Uint8Array> {
+/**
+ * Hashes a stream locally while putting it, and checks Global stored what we hashed. Each part
+ * is copied before it is hashed and sent (libp2p keeps a reference to what it sends, and a
+ * caller's iterable may reuse its buffers) — unless `owned`: the source yields arrays of its
+ * own that nothing changes any more.
+ */
+export async function putHashed (ctx: RequesterContext, source: AsyncIterable<Uint8Array>, options: CallOptions & { digest?: Uint8Array, size?: number, owned?: boolean } = {}): Promise<Uint8Array> {
   const hasher = new TreeHasher()
+  const owned = options.owned === true
   async function * hashed (): AsyncGenerator<Uint8Array> {
     for await (const part of source) {
-      const copy = part.slice()
+      const copy = owned ? part : part.slice()
       hasher.update(copy)
       yield copy
     }

@@ -12,12 +12,14 @@ import type { CID } from 'multiformats/cid'
 import { linkSignals } from '../../core/abort.js'
 import { hash } from '../../core/blake3/index.js'
 import { cidFromDigest, parseCID } from '../../core/cid.js'
+import { TreeHasher } from '../../core/tree.js'
 import { VerificationError } from '../../core/errors.js'
 import type { ByteSource, CallOptions } from '../../core/store/interface.js'
 import { iterateSource } from '../../core/store/util.js'
 import { INLINE_MAX } from '../../protocol/constants.js'
 import { putBytes, putHashed, statMany } from '../../protocol/requester.js'
 import { concat } from './bytes.js'
+import { copyAlongside } from './put-copy.js'
 import type { Coherence } from './coherence.js'
 import type { GlobalRoute } from './globals.js'
 import type { LocalPutOptions } from './options.js'
@@ -80,21 +82,33 @@ export class Putter {
   }
 
   /** Puts a value whose bytes are all in hand: hashed here, sent only when Global lacks it. */
-  private async putValue (data: Uint8Array, options: CallOptions, expected: CID | undefined, knownMissing = false): Promise<CID> {
-    const digest = hash(data)
+  private async putValue (value: Uint8Array, options: CallOptions, expected: CID | undefined, knownMissing = false): Promise<CID> {
+    // The caller's array is sent (put has not returned, so it does not change). The cache keeps
+    // a copy (the caller may change the array afterwards), made while the value is sent (it
+    // fills the time the send waits for the network), with the outboard of the hash (so it is
+    // not hashed again when first served). None for a value larger than the cache.
+    const keep = value.length <= this.cacheSize
+    // (A value within the inline limit as before: its root alone; its outboard is cheap to build if asked.)
+    const large = value.length > INLINE_MAX
+    const tree = large ? new TreeHasher({ outboard: keep }).update(value).finalize() : undefined
+    const digest = tree?.root ?? hash(value)
     const cid = cidFromDigest(digest)
     if (expected !== undefined && !expected.equals(cid)) throw new VerificationError(`Value hashes to ${String(cid)}, expected ${String(expected)}`)
+    const alongside = keep && large ? copyAlongside(value) : undefined
+    const data = alongside?.copy ?? value
     const watch = this.coherence.watch(cid)
     try {
       await callGlobal(this.conn, { signal: options.signal, key: digest }, async ctx => {
         watch.restart(ctx)
         const [size] = knownMissing ? [undefined] : await statMany(ctx, [digest], options)
-        if (size === undefined) await putBytes(ctx, digest, data, options)
+        if (size === undefined) await putBytes(ctx, digest, value, options)
         else options.onProgress?.({ type: 'blob:put:deduplicated', bytes: data.length, total: data.length })
       })
+      await alongside?.done
       // Not cached when a delete of it raced with the put (or may have: the channel broke).
-      this.coherence.adoptVerified(watch, cid, data, false)
+      if (keep) this.coherence.adoptVerified(watch, cid, data, alongside !== undefined, tree?.outboard)
     } finally {
+      alongside?.stop()
       watch.close()
     }
     return cid
@@ -119,11 +133,13 @@ export class Putter {
         }
         const { done, value } = step
         if (done === true) return
+        // One copy per part (the source may reuse its buffer): the one sent is the one kept.
+        const own = value.slice()
         if (keeping) {
           kept += value.length
-          if (kept > cacheLimit) { keeping = false; keep.length = 0 } else keep.push(value.slice())
+          if (kept > cacheLimit) { keeping = false; keep.length = 0 } else keep.push(own)
         }
-        yield value
+        yield own
       }
     }
     // The key is known at the end only (unless expected): any eviction meanwhile may be of it.
@@ -139,7 +155,7 @@ export class Putter {
         passes: (err) => sourceError?.err === err
       }, async ctx => {
         watch.restart(ctx)
-        return await putHashed(ctx, all(), { ...options, digest: expected?.multihash.digest })
+        return await putHashed(ctx, all(), { ...options, digest: expected?.multihash.digest, owned: true })
       })
       const cid = cidFromDigest(digest)
       if (expected !== undefined && !expected.equals(cid)) throw new VerificationError(`Value hashes to ${String(cid)}, expected ${String(expected)}`)
