@@ -25,7 +25,7 @@ import { Uint8ArrayList } from 'uint8arraylist'
 import { DstoreError, ProtocolError, TimeoutError, ClosedError, errorFromCode } from '../core/errors.js'
 import { abortError, throwIfAborted } from '../core/abort.js'
 import { KIND, MAX_FRAME, MAX_PAUSED_BUFFER, MAX_RPC_INFLIGHT, REQUEST_TIMEOUT_MS, RESPONSE } from './constants.js'
-import { FrameReader, frame as framed, framePrefix, incoming, waitForDrain, writeFrame } from './framing.js'
+import { FrameReader, frame as framed, framePrefix, incoming, waitForDrain } from './framing.js'
 import { MessageReader, decodeError, encodeError, messageHeader } from './messages.js'
 
 /** Answers one incoming request; throws a DstoreError to send an ERROR answer. */
@@ -99,6 +99,8 @@ export class RpcChannel {
   private outbox: Uint8Array[] = []
   private outboxBytes = 0
   private flushQueued = false
+  /** The wait for the stream to drain that held-back answers share ({@link drained}). */
+  private drainWait: Promise<void> | undefined
 
   constructor (readonly stream: Stream, private readonly handler: RequestHandler, private readonly options: RpcChannelOptions = {}) {
     this.maxInflight = options.maxInflight ?? MAX_RPC_INFLIGHT
@@ -156,7 +158,8 @@ export class RpcChannel {
       this.pending.set(id, entry)
     })
     try {
-      await waitForDrain(this.stream, options)
+      // Awaited only when needed: an await costs every request a promise and a microtask hop.
+      if (this.stream.writableNeedsDrain) await waitForDrain(this.stream, options)
       this.queue(frameMessage(kind, id, Array.isArray(body) ? body : [body]))
     } catch (err) {
       this.pending.get(id)?.reject(err instanceof Error ? err : new Error(String(err)))
@@ -347,17 +350,35 @@ export class RpcChannel {
     }
   }
 
-  /** Writes an answer; a peer that reads none of them for the request timeout is cut off. */
+  /**
+   * Writes an answer once the stream can take it; a peer that reads none of them for the
+   * request timeout is cut off. Answers waiting for the stream share one wait ({@link drained}).
+   */
   private async writeAnswer (reply: Uint8Array): Promise<void> {
-    if (!this.stream.writableNeedsDrain) { this.queue(framed(reply)); return }
+    while (this.stream.writableNeedsDrain && !this.closed) await this.drained()
+    if (!this.closed) this.queue(framed(reply))
+  }
+
+  /**
+   * The stream's next drain, one wait for every answer held back meanwhile: a timer and a
+   * listener each made a burst of answers to a slow reader cost a thousand timers.
+   */
+  private drained (): Promise<void> {
+    if (this.drainWait !== undefined) return this.drainWait
     this.flush()
-    const signal = AbortSignal.timeout(this.requestTimeout)
-    try {
-      await writeFrame(this.stream, reply, { signal })
-    } catch (err) {
-      if (signal.aborted) this.violation(new TimeoutError(`the peer read none of our answers for ${this.requestTimeout} ms`))
-      throw err
-    }
+    const wait = (async () => {
+      const signal = AbortSignal.timeout(this.requestTimeout)
+      try {
+        await waitForDrain(this.stream, { signal })
+      } catch (err) {
+        if (signal.aborted) this.violation(new TimeoutError(`the peer read none of our answers for ${this.requestTimeout} ms`))
+        throw err
+      } finally {
+        this.drainWait = undefined
+      }
+    })()
+    this.drainWait = wait
+    return wait
   }
 
   private async drainInflight (): Promise<void> {
