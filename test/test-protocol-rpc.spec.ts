@@ -5,7 +5,7 @@ import type { Stream } from '@libp2p/interface'
 import { NotFoundError } from '../src/core/errors.js'
 import { KIND, RESPONSE } from '../src/protocol/constants.js'
 import { FrameReader, frame, framePrefix, incoming } from '../src/protocol/framing.js'
-import { MessageReader, decodeError, encodeError, encodeOk, encodeStatResponse, statBody } from '../src/protocol/messages.js'
+import { MessageReader, decodeError, decodeStatResponse, encodeError, encodeOk, encodeStatResponse, statBody } from '../src/protocol/messages.js'
 import { RpcChannel, type RequestHandler } from '../src/protocol/rpc.js'
 
 const tick = async (ms = 0): Promise<void> => { await new Promise(resolve => setTimeout(resolve, ms)) }
@@ -107,6 +107,33 @@ describe('protocol rpc channel', () => {
       }, { maxInflight: 2 })
       await Promise.all(Array.from({ length: 10 }, async () => await client.request(KIND.STAT, statBody([]))))
       assert.equal(most, 2)
+      await client.close(); await server.close()
+    })
+  })
+
+  describe('coalescing', () => {
+    /** Counts the writes (`send` calls) made on `stream`. */
+    function countSends (stream: Stream): { sends: number } {
+      const count = { sends: 0 }
+      const send = stream.send.bind(stream)
+      stream.send = (data) => { count.sends++; return send(data) }
+      return count
+    }
+
+    it('sends the small requests made in one tick as one write, and their answers too', async () => {
+      const [a, b] = await streamPair()
+      const out = countSends(a)
+      const back = countSends(b)
+      const server = new RpcChannel(b, async (msg) => encodeStatResponse(msg.id, [msg.u16()]))
+      const client = new RpcChannel(a, refuseAll)
+      const answers = await Promise.all(Array.from({ length: 100 }, async (_, n) => {
+        const reply = await client.request(KIND.STAT, statBody(Array.from({ length: n % 3 }, () => new Uint8Array(32))))
+        return decodeStatResponse(reply)[0]
+      }))
+      // Every caller got its own answer (the server echoes the count of digests it was sent).
+      assert.deepEqual(answers, Array.from({ length: 100 }, (_, n) => n % 3))
+      assert.equal(out.sends, 1)
+      assert.ok(back.sends <= 2, `${back.sends} writes for 100 answers`)
       await client.close(); await server.close()
     })
   })

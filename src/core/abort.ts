@@ -28,9 +28,36 @@ export function asAbortError (err: unknown, signal?: AbortSignal): DstoreError {
   return err instanceof DstoreError ? err : abortError(signal, err)
 }
 
+/** The callbacks {@link onAbort} runs when their signal aborts, per signal. */
+const waiting = new WeakMap<AbortSignal, Set<() => void>>()
+
+/**
+ * Runs `fn` once when `signal` aborts; the returned function cancels that. One event listener
+ * per signal serves every such wait: a signal shared by many calls in flight (the CLI's, a
+ * caller's for a batch of gets) would otherwise hold one listener each, and an EventTarget
+ * checks each new listener against all the others (a thousand gets at once cost half a million
+ * comparisons). A cancelled wait keeps nothing reachable from the signal. Nothing runs for a
+ * signal that has already aborted: check `signal.aborted` first.
+ */
+export function onAbort (signal: AbortSignal, fn: () => void): () => void {
+  let fns = waiting.get(signal)
+  if (fns === undefined) {
+    const set = fns = new Set()
+    waiting.set(signal, set)
+    signal.addEventListener('abort', () => {
+      waiting.delete(signal)
+      for (const f of [...set]) f()
+      set.clear()
+    }, { once: true })
+  }
+  const set = fns
+  set.add(fn)
+  return () => { set.delete(fn) }
+}
+
 /**
  * `promise`, or an {@link AbortError} as soon as `signal` aborts. The promise itself runs on;
- * the listener lives only as long as this one wait.
+ * the wait on the signal lives only as long as this one wait.
  */
 export async function raceAbort<T> (promise: Promise<T>, signal?: AbortSignal): Promise<T> {
   if (signal == null) return await promise
@@ -39,11 +66,10 @@ export async function raceAbort<T> (promise: Promise<T>, signal?: AbortSignal): 
     throw abortError(signal)
   }
   return await new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => { reject(abortError(signal)) }
-    signal.addEventListener('abort', onAbort, { once: true })
+    const cancel = onAbort(signal, () => { reject(abortError(signal)) })
     promise.then(
-      (v) => { signal.removeEventListener('abort', onAbort); resolve(v) },
-      (e) => { signal.removeEventListener('abort', onAbort); reject(e) })
+      (v) => { cancel(); resolve(v) },
+      (e) => { cancel(); reject(e) })
   })
 }
 

@@ -16,13 +16,16 @@
  * - a frame that takes longer than the request timeout to arrive once it has begun (a slowloris),
  *   and a peer that reads none of our answers for the request timeout while they wait to be
  *   written, get an ERROR `ERR_TIMEOUT` (id 0) when it can be sent at once, and a reset.
+ *
+ * Small frames (requests and answers under {@link COALESCE_MAX}) are not sent one by one: those
+ * queued in one tick go out together when it ends, as one write (see {@link RpcChannel.queue}).
  */
 import type { Stream } from '@libp2p/interface'
 import { Uint8ArrayList } from 'uint8arraylist'
 import { DstoreError, ProtocolError, TimeoutError, ClosedError, errorFromCode } from '../core/errors.js'
 import { abortError, throwIfAborted } from '../core/abort.js'
 import { KIND, MAX_FRAME, MAX_PAUSED_BUFFER, MAX_RPC_INFLIGHT, REQUEST_TIMEOUT_MS, RESPONSE } from './constants.js'
-import { FrameReader, frame as framed, framePrefix, incoming, waitForDrain, writeFrame } from './framing.js'
+import { FrameReader, frame as framed, framePrefix, incoming, waitForDrain } from './framing.js'
 import { MessageReader, decodeError, encodeError, messageHeader } from './messages.js'
 
 /** Answers one incoming request; throws a DstoreError to send an ERROR answer. */
@@ -55,6 +58,15 @@ function wireError (err: unknown): { code: string, message: string } {
   return { code: 'ERR_INTERNAL', message: 'internal error' }
 }
 
+/**
+ * Frames smaller than this are coalesced with the others of their tick; and the queue is sent
+ * as soon as it holds this many bytes. Each write on the stream is a yamux frame, which the
+ * other side acknowledges with a window update of its own, then a TLS record (or noise message)
+ * and a write to the socket: a thousand requests made at once were two thousand frames and a
+ * thousand window updates each way; coalesced, a handful.
+ */
+const COALESCE_MAX = 64 * 1024
+
 /** One frame holding `kind | id | body`, the body's parts not copied. */
 function frameMessage (kind: number, id: number, body: Uint8Array[]): Uint8Array | Uint8ArrayList {
   const length = 5 + body.reduce((n, b) => n + b.length, 0)
@@ -83,6 +95,12 @@ export class RpcChannel {
   /** When the frame being read began to arrive (undefined between frames and while paused). */
   private frameSince: number | undefined
   private frameTimer: ReturnType<typeof setTimeout> | undefined
+  /** Small frames queued this tick ({@link queue}), and their bytes. */
+  private outbox: Uint8Array[] = []
+  private outboxBytes = 0
+  private flushQueued = false
+  /** The wait for the stream to drain that held-back answers share ({@link drained}). */
+  private drainWait: Promise<void> | undefined
 
   constructor (readonly stream: Stream, private readonly handler: RequestHandler, private readonly options: RpcChannelOptions = {}) {
     this.maxInflight = options.maxInflight ?? MAX_RPC_INFLIGHT
@@ -140,17 +158,66 @@ export class RpcChannel {
       this.pending.set(id, entry)
     })
     try {
-      await waitForDrain(this.stream, options)
-      this.stream.send(frameMessage(kind, id, Array.isArray(body) ? body : [body]))
+      // Awaited only when needed: an await costs every request a promise and a microtask hop.
+      if (this.stream.writableNeedsDrain) await waitForDrain(this.stream, options)
+      this.queue(frameMessage(kind, id, Array.isArray(body) ? body : [body]))
     } catch (err) {
       this.pending.get(id)?.reject(err instanceof Error ? err : new Error(String(err)))
     }
     return await answer
   }
 
+  /**
+   * Sends a frame: a large one at once, a small one with the others queued in this tick, in one
+   * write once the tick's work is done (process.nextTick runs after the promise reactions
+   * pending now: a thousand gets started together all reach their send first). It adds no wait:
+   * the frames go before the event loop turns. Order is kept. A failed write aborts the channel
+   * (its requests are rejected then: the stream cannot be written any more).
+   */
+  private queue (frame: Uint8Array | Uint8ArrayList): void {
+    if (frame.byteLength >= COALESCE_MAX || !(frame instanceof Uint8Array)) {
+      this.flush()
+      this.send(frame)
+      return
+    }
+    this.outbox.push(frame)
+    this.outboxBytes += frame.byteLength
+    if (this.outboxBytes >= COALESCE_MAX) { this.flush(); return }
+    if (!this.flushQueued) {
+      this.flushQueued = true
+      process.nextTick(this.flushLater)
+    }
+  }
+
+  private readonly flushLater = (): void => { this.flushQueued = false; this.flush() }
+
+  /** Sends the queued small frames, as one array. */
+  private flush (): void {
+    const frames = this.outbox
+    if (frames.length === 0) return
+    const n = this.outboxBytes
+    this.outbox = []
+    this.outboxBytes = 0
+    if (this.closed) return
+    if (frames.length === 1) { this.send(frames[0]); return }
+    const out = new Uint8Array(n)
+    let o = 0
+    for (const f of frames) { out.set(f, o); o += f.length }
+    this.send(out)
+  }
+
+  private send (data: Uint8Array | Uint8ArrayList): void {
+    try {
+      this.stream.send(data)
+    } catch (err) {
+      this.abort(err instanceof Error ? err : new Error(String(err)))
+    }
+  }
+
   /** Closes our side gracefully. */
   async close (): Promise<void> {
     if (this.closed) return
+    this.flush()
     try { await this.stream.close() } catch { this.stream.abort(new ClosedError('rpc channel closed')) }
     this.shutdown(new ClosedError('rpc channel closed'))
   }
@@ -283,16 +350,35 @@ export class RpcChannel {
     }
   }
 
-  /** Writes an answer; a peer that reads none of them for the request timeout is cut off. */
+  /**
+   * Writes an answer once the stream can take it; a peer that reads none of them for the
+   * request timeout is cut off. Answers waiting for the stream share one wait ({@link drained}).
+   */
   private async writeAnswer (reply: Uint8Array): Promise<void> {
-    if (!this.stream.writableNeedsDrain) { this.stream.send(framed(reply)); return }
-    const signal = AbortSignal.timeout(this.requestTimeout)
-    try {
-      await writeFrame(this.stream, reply, { signal })
-    } catch (err) {
-      if (signal.aborted) this.violation(new TimeoutError(`the peer read none of our answers for ${this.requestTimeout} ms`))
-      throw err
-    }
+    while (this.stream.writableNeedsDrain && !this.closed) await this.drained()
+    if (!this.closed) this.queue(framed(reply))
+  }
+
+  /**
+   * The stream's next drain, one wait for every answer held back meanwhile: a timer and a
+   * listener each made a burst of answers to a slow reader cost a thousand timers.
+   */
+  private drained (): Promise<void> {
+    if (this.drainWait !== undefined) return this.drainWait
+    this.flush()
+    const wait = (async () => {
+      const signal = AbortSignal.timeout(this.requestTimeout)
+      try {
+        await waitForDrain(this.stream, { signal })
+      } catch (err) {
+        if (signal.aborted) this.violation(new TimeoutError(`the peer read none of our answers for ${this.requestTimeout} ms`))
+        throw err
+      } finally {
+        this.drainWait = undefined
+      }
+    })()
+    this.drainWait = wait
+    return wait
   }
 
   private async drainInflight (): Promise<void> {
