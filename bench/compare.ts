@@ -320,8 +320,10 @@ async function runSystem (sys: SystemDef, p: Plan, work: string, seeds: Seeds, s
           if (sys.dstore) {
             const lseed = seeds.take()
             // A put's sender is the Local (the requester role), its receiver the Global.
+            // The value is generated first (prepare), outside the CPU window of the put.
+            await requester.callWithin({ cmd: 'prepare', size, seed: lseed }, budget(size))
             const lput = await withCpu(requester, provider, size, localPutCpu, async () =>
-              await requester.callWithin<{ cid: string, ms: number }>({ cmd: 'put', size, seed: lseed }, budget(size)))
+              await requester.callWithin<{ cid: string, ms: number }>({ cmd: 'putPrepared' }, budget(size)))
             checkCid(sys, lput.cid, size, lseed, checks)
             localPuts.push(lput.ms)
             // Local.cat, cold: a requester with no cache, streaming the value just put by the provider.

@@ -46,8 +46,13 @@ export function onAbort (signal: AbortSignal, fn: () => void): () => void {
     waiting.set(signal, set)
     signal.addEventListener('abort', () => {
       waiting.delete(signal)
-      for (const f of [...set]) f()
+      const fns = [...set]
       set.clear()
+      // One wait that throws must not keep the others from running: its error is rethrown
+      // on its own, as an abort listener's would be.
+      for (const f of fns) {
+        try { f() } catch (err) { queueMicrotask(() => { throw err }) }
+      }
     }, { once: true })
   }
   const set = fns
