@@ -4,11 +4,12 @@
  * (the roles' `profile-start`/`profile-stop`, `bench/lib/serve.ts`), and prints both sides' CPU
  * seconds per GB and the top self-time functions of each profile.
  *
- *   node dist/scripts/profile-transfer.js [--op get|put|cat] [--mib 256] [--out DIR] [--pinned]
+ *   node dist/scripts/profile-transfer.js [--op get|put|cat] [--mib 256] [--out DIR] [--pinned] [--no-profile]
  *
  * `get` is a cold `Local.get`; `cat` is a cold streamed `Local.cat`; `put` is `Local.put` over
  * the network. `--pinned` runs the provider on core 0 and the requester on core 1 (taskset).
- * The profiles (`*.cpuprofile`, open in Chrome DevTools) stay in DIR.
+ * The profiles (`*.cpuprofile`, open in Chrome DevTools) stay in DIR. `--no-profile` only
+ * measures: the V8 profiler's own thread costs about 0.7 s/GB, which its CPU figures include.
  */
 import '../src/runtime-shim.js'
 import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises'
@@ -25,6 +26,7 @@ const size = Number(arg('mib', '256')) * 2 ** 20
 const out = arg('out', '')  !== '' ? arg('out', '') : await mkdtemp(join(tmpdir(), 'dstore-prof-'))
 await mkdir(out, { recursive: true })
 const pinned = process.argv.includes('--pinned')
+const profile = !process.argv.includes('--no-profile')
 
 const work = await mkdtemp(join(tmpdir(), 'dstore-prof-work-'))
 const provider = new Child('roles/dstore.js', ['provider'], {}, pinned ? { cpu: 0 } : {})
@@ -37,14 +39,16 @@ try {
   if (op !== 'put') cid = (await provider.callWithin<{ cid: string }>({ cmd: 'put', size, seed: 1 }, 600_000)).cid
   // The put's value is generated before the CPU window, which then holds the put alone.
   if (op === 'put') await requester.callWithin({ cmd: 'prepare', size, seed: 2 }, 600_000)
-  for (const c of [provider, requester]) await c.callWithin({ cmd: 'profile-start' }, 30_000)
+  if (profile) for (const c of [provider, requester]) await c.callWithin({ cmd: 'profile-start' }, 30_000)
   const [s0, r0] = [await cpu(provider), await cpu(requester)]
   const res = op === 'put'
     ? await requester.callWithin<{ ms: number }>({ cmd: 'putPrepared' }, 600_000)
     : await requester.callWithin<{ ms: number }>({ cmd: 'get', cid, size }, 600_000)
   const [s1, r1] = [await cpu(provider), await cpu(requester)]
-  await provider.callWithin({ cmd: 'profile-stop', path: join(out, 'provider.cpuprofile') }, 60_000)
-  await requester.callWithin({ cmd: 'profile-stop', path: join(out, 'requester.cpuprofile') }, 60_000)
+  if (profile) {
+    await provider.callWithin({ cmd: 'profile-stop', path: join(out, 'provider.cpuprofile') }, 60_000)
+    await requester.callWithin({ cmd: 'profile-stop', path: join(out, 'requester.cpuprofile') }, 60_000)
+  }
   const gb = size / 1e9
   console.log(`${op} ${size / 2 ** 20} MiB${pinned ? ' pinned' : ''}: ${res.ms.toFixed(0)} ms, ${(size / 1e6 / (res.ms / 1000)).toFixed(0)} MB/s; CPU s/GB provider ${((s1 - s0) / 1000 / gb).toFixed(2)}, requester ${((r1 - r0) / 1000 / gb).toFixed(2)}`)
 } finally {
@@ -55,7 +59,7 @@ try {
 }
 
 interface Node { callFrame: { functionName: string, url: string, lineNumber: number }, hitCount: number, id: number }
-for (const tag of ['provider', 'requester']) {
+for (const tag of profile ? ['provider', 'requester'] : []) {
   {
     const f = join(out, `${tag}.cpuprofile`)
     const p = JSON.parse(await readFile(f, 'utf8')) as { nodes: Node[], samples: number[] }
