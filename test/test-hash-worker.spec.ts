@@ -186,6 +186,23 @@ describe('fs store put with hash workers', () => {
     assert.equal(hex(cid.multihash.digest), reference(value).root)
   })
 
+  it('hashes a whole Uint8Array on the main thread, written from the caller\'s array (no worker job, no staging copy); a stream still uses the workers', async () => {
+    store = await createFsStore({ path: dir.path, hashWorkers: 1, inlineThreshold: 0 })
+    const pool = store.hashPool() as HashPool
+    const original = pool.groupCVs.bind(pool)
+    let calls = 0
+    pool.groupCVs = async (...args) => { calls++; return await original(...args) }
+    const value = pseudoRandom(5 * SLOT + 777, 91)
+    const cid = await store.put(value)
+    assert.equal(calls, 0)
+    assert.equal(hex(cid.multihash.digest), reference(value).root)
+    assert.equal(hex(await store.outboard(cid)), reference(value).outboard)
+    await store.delete(cid)
+    const again = await store.put(pieces(value, MiB))
+    assert.ok(calls >= 5, `${calls} worker jobs for a streamed put`)
+    assert.ok(again.equals(cid))
+  })
+
   it('terminates its workers on close', async () => {
     store = await createFsStore({ path: dir.path, hashWorkers: 2 })
     await store.put(pseudoRandom(3 * SLOT, 5))
