@@ -569,16 +569,30 @@ about 0.6 s per GB per copy (allocating and filling 64 MiB takes 37–45 ms the 
 when the memory is reused: page faults). So on 2 shared cores the 90% target is out of reach for
 any implementation that verifies what it receives; the question is how close to the bound it gets.
 
-Where dstore's CPU goes (profiles with \`--cpu-prof\`, TLS). On the Local's main thread: TLS
-decryption about 27% of the busy time, BLAKE3 18%, garbage collection 8%, the decoder 6%, copies
-12%. A \`Local.get\` copies the bytes twice: into the value as they are verified (decoded straight
-into a buffer of the value's size), and into the caller's copy, so that the cached value cannot
-be changed by its caller. Much of the rest is not on the main thread at all: moving 64 MiB
-triggers 15–25 garbage collections on each side (V8 collects when external memory grows, and
-every piece that libp2p, TLS and the codec allocate counts), whose helper threads use the cores
-too. The Global's encoder now reads into two reused buffers (21–24 collections per 64 MiB served
-before, 16–18 after). Moving hashing to a worker thread would not help here: no core is idle.
-\`Local.cat\` (streaming, no cache) avoids the copies and runs at 200–270 MB/s for 256 MiB.
+Where dstore's CPU goes now (issue #14; \`scripts/profile-transfer.ts\`, which profiles each
+role's main thread over one transfer, 256 MiB, TLS; note that a profile's own thread adds about
+0.7 s per GB to the CPU it reports, so its CPU figures are taken with \`--no-profile\`):
+
+- Receiver, cold \`Local.get\`: copying verified groups into the fresh value buffer 19–34% of
+  the busy time (mostly page faults: this VM's transparent huge pages are \`madvise\`, which Node
+  cannot ask for, so a 256 MiB buffer takes 65,536 faults), TLS decryption 15–18%, BLAKE3 11–13%,
+  garbage collection 4%. Our per-record layers between yamux and the decoder (framing, credit
+  counting, the decoder's pull loop, the abort wrapper) are 4–5% together: measured in one
+  process (\`scripts/measure-chain.ts\`), 16 KiB records cost 1.18 s per GB against 0.99 for
+  1 MiB records, and a fresh target adds 0.4–0.6. The caller's copy is gone: \`Local.get\`
+  returns the cache's bytes (shared, read-only; README), which removed 15% of the receiver's
+  busy time; the table above times the copy a caller that needs its own array makes.
+- Sender (the Global): 45–60% of its main thread is idle; TLS encryption is 20% of the busy
+  time, and the encoder no longer copies (the fs store scatter-reads each piece's data straight
+  into its slots between the parents, and a GET's pieces are reused once the Local's CREDIT
+  proves it consumed them). In one-off runs (\`profile-transfer --pinned --no-profile\`) it costs
+  2.0–2.8 s per GB; in this harness 3.4–4.5. Measured apart: the first cold get of a provider
+  process costs it 2.4–3.8 s per GB, every later one 3.8–5.3, with the garbage collector at
+  118–124 ms per 256 MiB served (against 7 ms for the first) and TLS encryption 60% slower, also
+  after a forced collection before the get. The cause is not found; it is the next step.
+- Hashing on a worker thread was tried for \`Local.put\` and measured slower on 2 shared cores
+  (the copy into shared memory that a worker needs comes before the first byte is sent), so a
+  put hashes on the main thread, and its cache copy is made while the value is being sent.
 
 The 100-byte p99 is warm-up, not steady state. The harness times the first 1000 gets of a
 fresh Local. Measured apart (one Local, three runs of 1000 cold gets of other values): p99 3.8–4.0
