@@ -17,11 +17,12 @@
  * stderr, so GC pauses show between phase markers).
  */
 import '../src/runtime-shim.js'
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises'
+import { mkdir, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { Child, median, percentile } from '../bench/lib/child.js'
+import { printTopSelf } from '../bench/lib/profile-top.js'
 
 function arg (name: string, fallback: string): string {
   const i = process.argv.indexOf(`--${name}`)
@@ -122,20 +123,8 @@ try {
   await rm(work, { recursive: true, force: true })
 }
 
-interface Node { callFrame: { functionName: string, url: string, lineNumber: number }, hitCount: number, id: number }
 if (prof !== '') {
   for (const tag of ['first-provider', 'first-requester', 'concurrent0-provider', 'concurrent0-requester']) {
-    const f = join(prof, `${tag}.cpuprofile`)
-    const p = JSON.parse(await readFile(f, 'utf8')) as { nodes: Node[], startTime: number, endTime: number }
-    const self = new Map<string, number>()
-    for (const n of p.nodes) {
-      const url = n.callFrame.url.replace(/^.*node_modules\//, '').replace(/^.*\/dist\//, '')
-      const key = `${n.callFrame.functionName || '(anon)'} ${url}:${n.callFrame.lineNumber + 1}`
-      self.set(key, (self.get(key) ?? 0) + n.hitCount)
-    }
-    const total = [...self.values()].reduce((a, b) => a + b, 0)
-    const idle = self.get('(idle) :0') ?? 0
-    console.log(`\n${tag} (${f}): ${((p.endTime - p.startTime) / 1000).toFixed(0)} ms, ${(100 - 100 * idle / total).toFixed(0)}% busy; top self time:`)
-    for (const [k, v] of [...self.entries()].sort((a, b) => b[1] - a[1]).slice(0, 20)) console.log(`  ${(100 * v / total).toFixed(1).padStart(5)}%  ${k}`)
+    await printTopSelf(join(prof, `${tag}.cpuprofile`), tag, 20)
   }
 }

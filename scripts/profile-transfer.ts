@@ -12,9 +12,10 @@
  * measures: the V8 profiler's own thread costs about 0.7 s/GB, which its CPU figures include.
  */
 import '../src/runtime-shim.js'
-import { mkdir, mkdtemp, readFile, rm } from 'node:fs/promises'
+import { mkdir, mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { printTopSelf } from '../bench/lib/profile-top.js'
 import { Child } from '../bench/lib/child.js'
 
 function arg (name: string, fallback: string): string {
@@ -58,19 +59,8 @@ try {
   await rm(work, { recursive: true, force: true })
 }
 
-interface Node { callFrame: { functionName: string, url: string, lineNumber: number }, hitCount: number, id: number }
 for (const tag of profile ? ['provider', 'requester'] : []) {
   {
-    const f = join(out, `${tag}.cpuprofile`)
-    const p = JSON.parse(await readFile(f, 'utf8')) as { nodes: Node[], samples: number[] }
-    const self = new Map<string, number>()
-    for (const n of p.nodes) {
-      const url = n.callFrame.url.replace(/^.*node_modules\//, '').replace(/^.*\/dist\//, '')
-      const key = `${n.callFrame.functionName || '(anon)'} ${url}:${n.callFrame.lineNumber + 1}`
-      self.set(key, (self.get(key) ?? 0) + n.hitCount)
-    }
-    const total = [...self.values()].reduce((a, b) => a + b, 0)
-    console.log(`\n${tag} main thread (${f}), top self time:`)
-    for (const [k, v] of [...self.entries()].sort((a, b) => b[1] - a[1]).slice(0, 25)) console.log(`  ${(100 * v / total).toFixed(1).padStart(5)}%  ${k}`)
+    await printTopSelf(join(out, `${tag}.cpuprofile`), `${tag} main thread`, 25)
   }
 }
