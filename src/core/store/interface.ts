@@ -71,6 +71,10 @@ export interface BlobStore {
    * On failure nothing is stored: `VerificationError` (hash or size mismatch), `AbortError`,
    * `StorageError` (with the filesystem error as `cause`), `TooLargeError` (memory budget);
    * an error thrown by the source itself is passed on unchanged.
+   *
+   * A `Uint8Array` source is read in place (the fs store hashes it and writes it from the
+   * caller's array, with no copy): it must not be changed or transferred until `put` settles,
+   * or the stored bytes may not be the ones hashed. Pieces of a streamed source are copied.
    */
   put: (source: ByteSource, options?: PutOptions) => Promise<CID>
 

@@ -15,7 +15,8 @@ export interface FsStoreOptions {
    */
   sync?: boolean
   /**
-   * Worker threads that hash values larger than one staging slot (4 MiB), so a large put
+   * Worker threads that hash streamed values larger than one staging slot (4 MiB; a whole
+   * `Uint8Array` is hashed on the main thread while it is written), so a large put
    * hashes on several cores while the main thread copies and the thread pool writes. Made at
    * the first large put, unreferenced while idle, terminated by `close`. 0 hashes on the main thread.
    * @default one less than the machine's cores, at most 4 (0 on one core)

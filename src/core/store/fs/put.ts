@@ -8,7 +8,7 @@
  * EARLY_SYNC bytes so the disk works while hashing goes on; the last one, after the last
  * write, is what makes the data durable. The value's last (partial) slot is hashed on the
  * main thread, so values of at most one slot never use a worker. A whole value in hand (the
- * caller's Uint8Array) takes no slot: each SLOT of it is hashed on the main thread while the
+ * caller's Uint8Array) takes no slot but for its last partial one: each SLOT of it is hashed on the main thread while the
  * thread pool writes the one before, from the caller's array.
  */
 import { open as openFile, rm, type FileHandle } from 'node:fs/promises'
