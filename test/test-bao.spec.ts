@@ -5,7 +5,7 @@ import { hash } from '../src/core/blake3/index.js'
 import { HEADER_LEN, PARENT_LEN, TreeHasher, groupLength } from '../src/core/tree.js'
 import type { BlobReader } from '../src/core/store/interface.js'
 import {
-  decodeRange, encode, encodeRange, encodeRangeSync, encodedRangeLength, outboard as makeOutboard,
+  decodeRange, decodeWhole, encode, encodeRange, encodeRangeSync, encodedRangeLength, outboard as makeOutboard,
   planRange, streamItems, parentCount, StreamVerificationError, type ByteRange, type DecodeOptions
 } from '../src/core/bao/index.js'
 import { baoInput, collect, fixture, hex, pseudoRandom } from './helpers.js'
@@ -862,6 +862,28 @@ describe('bao', () => {
       if (process.env.BAO_MEMORY_REPORT != null) console.log(`rss +${(growth / MiB).toFixed(1)} MiB, arrayBuffers +${(bufferGrowth / MiB).toFixed(1)} MiB`)
       assert.ok(bufferGrowth < 64 * MiB, `arrayBuffers grew by ${(bufferGrowth / MiB).toFixed(1)} MiB`)
       assert.ok(growth < 64 * MiB, `rss grew by ${(growth / MiB).toFixed(1)} MiB`)
+    })
+  })
+
+  describe('decodeWhole (a whole stream in hand, verified synchronously)', () => {
+    it('returns what decodeRange yields, for ranges inside, across and past the end, and throws as it does', async () => {
+      const data = pseudoRandom(70_000, 7)
+      const { root, outboard } = makeOutboard(data)
+      const ranges: ByteRange[] = [{ offset: 0, length: Infinity }, { offset: 100, length: 20_000 }, { offset: 69_999, length: 10 }, { offset: 80_000, length: 5 }, { offset: 16_384, length: 0 }]
+      for (const range of ranges) {
+        const encoded = encodeRangeSync(data, outboard, range)
+        const whole = decodeWhole(encoded, root, range)
+        const pulled = await collect(decodeRange([encoded], root, range))
+        assert.deepEqual(new Uint8Array(Buffer.concat(whole)), new Uint8Array(pulled), JSON.stringify(range))
+        // A flipped data byte (past the header and the first parent) fails it, as it fails decodeRange.
+        if (encoded.length > HEADER_LEN + PARENT_LEN + 1) {
+          const bad = encoded.slice()
+          bad[bad.length - 1] ^= 1
+          assert.throws(() => decodeWhole(bad, root, range), StreamVerificationError)
+        }
+        assert.throws(() => decodeWhole(encoded.subarray(0, encoded.length - 1), root, range), (err: Error) => err instanceof StreamVerificationError && err.reason === 'truncated')
+      }
+      assert.throws(() => decodeWhole(encodeRangeSync(data, outboard, ranges[0]), root, ranges[0], undefined, { maxSize: 1000 }), (err: Error) => err.name === 'TooLargeError')
     })
   })
 })

@@ -6,8 +6,7 @@
 import type { Connection } from '@libp2p/interface'
 import { AbortError, ClosedError, DstoreError, GlobalUnreachableError, OutOfRangeError, ProtocolError, VerificationError, errorFromCode } from '../core/errors.js'
 import { abortError, asAbortError, throwIfAborted } from '../core/abort.js'
-import { DEFAULT_BATCH_BYTES, MAX_SIZE, StreamVerificationError, decodeRange, planRange } from '../core/bao/index.js'
-import { StreamVerifier } from '../core/bao/verifier.js'
+import { StreamVerificationError, decodeRange, decodeWhole } from '../core/bao/index.js'
 import { DEFAULT_GROUP_LOG, TreeHasher } from '../core/tree.js'
 import type { CallOptions } from '../core/store/interface.js'
 import { BLOB_PROTOCOL, INLINE_MAX, KIND, MAX_BATCH, MAX_REPORT_RANGE, RESPONSE } from './constants.js'
@@ -109,10 +108,8 @@ export async function * deliverAnswer (ctx: RequesterContext, digest: Uint8Array
   async function * deliver (): AsyncGenerator<Uint8Array> {
     if (answer.mode === GET_INLINE) {
       ctx.onBytes?.('in', answer.encoded.length)
-      // The whole verified stream is in hand: verified at once, without decodeRange's pull loop
-      // (an async generator and an abortable iterator, a few microtask hops per piece: most of a
-      // small get's own CPU when a thousand run at once).
-      for (const part of decodeInline(answer.encoded, digest, { offset: range.offset, length: range.length ?? Infinity }, decodeOptions)) {
+      // The whole verified stream is in hand: verified at once, without decodeRange's pull loop.
+      for (const part of decodeWhole(answer.encoded, digest, { offset: range.offset, length: range.length ?? Infinity }, DEFAULT_GROUP_LOG, decodeOptions)) {
         progress(part.length)
         yield part
       }
@@ -143,34 +140,6 @@ export async function * deliverAnswer (ctx: RequesterContext, digest: Uint8Array
       // Failed or abandoned before the rest was read: don't leave its stream open.
       if (!started) opened.then(call => { call.blob.fail(new AbortError('transfer abandoned')); call.release() }, () => {})
     }
-  }
-}
-
-/**
- * The verified bytes of `range` from a whole verified stream already received (an inline GET
- * answer): what `decodeRange([encoded], …)` yields, computed synchronously. The same verifier,
- * so the same checks and errors (a StreamVerificationError at the first bad node, 'truncated' or
- * 'trailing'; TooLargeError past `maxSize`); the pieces are verified before any is returned.
- */
-function decodeInline (encoded: Uint8Array, root: Uint8Array, range: { offset: number, length: number },
-  options: { maxSize?: number, target?: Uint8Array, onParent?: (index: number, node: Uint8Array) => void, signal?: AbortSignal }): Uint8Array[] {
-  throwIfAborted(options.signal)
-  planRange(0, range, DEFAULT_GROUP_LOG)
-  const verifier = new StreamVerifier(root.slice(), range, DEFAULT_GROUP_LOG, {
-    maxSize: Math.min(options.maxSize ?? MAX_SIZE, MAX_SIZE),
-    batchBytes: DEFAULT_BATCH_BYTES,
-    target: options.target,
-    onParent: options.onParent,
-    onSize: () => {}
-  })
-  const out: Uint8Array[] = []
-  let fed = false
-  for (;;) {
-    const step = verifier.step()
-    if (step === 'output') out.push(verifier.output)
-    else if (step === 'done') return out
-    else if (fed) verifier.end() // throws 'truncated' unless the stream was complete
-    else { verifier.feed(encoded); fed = true }
   }
 }
 
