@@ -1,7 +1,16 @@
 import '../src/runtime-shim.js'
 import { strict as assert } from 'node:assert'
 import { getEventListeners } from 'node:events'
+import { setImmediate as turn } from 'node:timers/promises'
+import { setFlagsFromString } from 'node:v8'
+import { runInNewContext } from 'node:vm'
 import { onAbort, raceAbort } from '../src/core/abort.js'
+
+/** A full garbage collection, without needing node's --expose-gc on the command line. */
+const gc: () => void = (() => {
+  setFlagsFromString('--expose-gc')
+  return runInNewContext('gc') as () => void
+})()
 
 describe('core abort', () => {
   describe('raceAbort', () => {
@@ -13,6 +22,19 @@ describe('core abort', () => {
       controller.abort()
       const results = await Promise.allSettled(waits)
       assert.ok(results.every(r => r.status === 'rejected' && (r.reason as Error).name === 'AbortError'))
+    })
+
+    it('keeps nothing a finished wait resolved with reachable from a long-lived signal, the first wait\'s included', async () => {
+      // A signal that outlives its calls, as the CLI's and the bench roles' do. The first wait
+      // on a signal once stayed reachable from its listener, and with it the value it raced.
+      const controller = new AbortController()
+      const race = async (): Promise<WeakRef<Uint8Array>> =>
+        new WeakRef(await raceAbort(Promise.resolve(new Uint8Array(1024)), controller.signal))
+      const refs = [await race(), await race(), await race()]
+      await turn()
+      gc()
+      assert.deepEqual(refs.map(r => r.deref() === undefined), [true, true, true])
+      assert.equal(getEventListeners(controller.signal, 'abort').length, 1)
     })
 
     it('resolves with the promise when it settles first', async () => {

@@ -42,22 +42,31 @@ const waiting = new WeakMap<AbortSignal, Set<() => void>>()
 export function onAbort (signal: AbortSignal, fn: () => void): () => void {
   let fns = waiting.get(signal)
   if (fns === undefined) {
-    const set = fns = new Set()
-    waiting.set(signal, set)
-    signal.addEventListener('abort', () => {
-      waiting.delete(signal)
-      const fns = [...set]
-      set.clear()
-      // One wait that throws must not keep the others from running: its error is rethrown
-      // on its own, as an abort listener's would be.
-      for (const f of fns) {
-        try { f() } catch (err) { queueMicrotask(() => { throw err }) }
-      }
-    }, { once: true })
+    fns = new Set()
+    waiting.set(signal, fns)
+    listen(signal, fns)
   }
   const set = fns
   set.add(fn)
   return () => { set.delete(fn) }
+}
+
+/**
+ * The one listener of `signal`, made apart from {@link onAbort}: a closure made there would
+ * share the scope of the first call, and so keep that call's `fn` (and whatever it refers to: a
+ * whole value, for a raced get) reachable for as long as the signal lives.
+ */
+function listen (signal: AbortSignal, set: Set<() => void>): void {
+  signal.addEventListener('abort', () => {
+    waiting.delete(signal)
+    const fns = [...set]
+    set.clear()
+    // One wait that throws must not keep the others from running: its error is rethrown
+    // on its own, as an abort listener's would be.
+    for (const f of fns) {
+      try { f() } catch (err) { queueMicrotask(() => { throw err }) }
+    }
+  }, { once: true })
 }
 
 /**
