@@ -5,7 +5,7 @@
  */
 import { keepServingOnUnhandled } from './unhandled.js'
 import {
-  createGlobal, createLocal, parseCID, repoPeerId, DEFAULT_CONNECTION_LIMITS, READERS_FILE, WRITERS_FILE,
+  createGlobal, createLocal, parseCID, tuneGcForServing, repoPeerId, DEFAULT_CONNECTION_LIMITS, READERS_FILE, WRITERS_FILE,
   startHttpServer, globalBackend, createMetrics, createMetricsRegistry, globalMetricsSource,
   type AccessLists, type CID, type GlobalPeer, type GlobalStore, type LocalPeer, type HttpServer
 } from '../src/index.js'
@@ -211,6 +211,8 @@ A client's PeerId is printed by \`dstore id\`.`)
       log: (line: string) => { process.stderr.write(`dstore: ${line}\n`) }
     }
     keepServingOnUnhandled(base.log as (line: string) => void)
+    // A Global is a serving process: see src/peers/serving-gc.ts.
+    tuneGcForServing()
     let global: GlobalPeer
     let note = ''
     // Surfaces a real errno (EROFS, EACCES) for a repository that cannot be created.

@@ -8,7 +8,8 @@
  *   is the reference beside it: the same bytes written to a file on the same file system the
  *   way the fs store writes (4 MiB positioned writes, an fdatasync started every 32 MiB, a last
  *   fdatasync, rename, folder fsync), with no hashing and no index: what the disk and page
- *   cache allow. The files are kept (as a store keeps its values) until `stop`.
+ *   cache allow. The files are kept (as a store keeps its values) until `stop`. It runs with
+ *   the GC policy `dstore global` sets (`tuneGcForServing`), unless `DSTORE_BENCH_GC=default`.
  * - requester: a Local (`createLocal`) connected to the provider. A value that fits the cache
  *   is fetched with `Local.get` (verified and cached, so the next `get` is a cache hit); a value
  *   that does not, or any value when started with `stream: true`, is streamed with `Local.cat`
@@ -28,7 +29,7 @@ import { runInNewContext } from 'node:vm'
 import type { GlobalPeer, LocalPeer, Encryption } from '../../src/index.js'
 // DSTORE_BENCH_IMPORT=bundle loads the pre-bundled library (`dstore/bundle`) instead of the
 // default module graph; both count in the start time, which is measured from process start.
-const { createGlobal, createLocal } = (process.env.DSTORE_BENCH_IMPORT === 'bundle'
+const { createGlobal, createLocal, tuneGcForServing } = (process.env.DSTORE_BENCH_IMPORT === 'bundle'
   ? await import(new URL('../../bundle/index.mjs', import.meta.url).href)
   : await import('../../src/index.js')) as typeof import('../../src/index.js')
 import { serveCommands } from '../lib/serve.js'
@@ -40,6 +41,9 @@ if (role !== 'provider' && role !== 'requester') {
   process.stderr.write('usage: dstore.js provider|requester\n')
   process.exit(2)
 }
+// The provider runs as `dstore global` does, with a serving process's GC policy
+// (src/peers/serving-gc.ts). DSTORE_BENCH_GC=default leaves V8's own, for an A/B.
+if (role === 'provider' && process.env.DSTORE_BENCH_GC !== 'default') tuneGcForServing()
 
 /** Cache of the requester: big enough for a 256 MiB value (and its outboard). */
 const CACHE_SIZE = 512 * 2 ** 20
