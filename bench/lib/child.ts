@@ -20,15 +20,17 @@ export class Child {
   /**
    * `opts.cpu` pins the child to that core (`taskset -c`; taskset execs node, so the pid and
    * signals are node's): how the pinned bench mode puts each side on a core of its own.
+   * `opts.onStderr` receives the child's stderr line by line (otherwise it is the bench's).
    */
-  constructor (script: string, args: string[] = [], env: Record<string, string> = {}, opts: { cpu?: number } = {}) {
+  constructor (script: string, args: string[] = [], env: Record<string, string> = {}, opts: { cpu?: number, onStderr?: (line: string) => void } = {}) {
     // BENCH_CHILD_NODE_ARGS passes flags to the child's node, e.g. "--cpu-prof --cpu-prof-dir=/tmp/p"
     // (from `env` when given there, so one child alone can be profiled).
     const nodeArgs = (env.BENCH_CHILD_NODE_ARGS ?? process.env.BENCH_CHILD_NODE_ARGS ?? '').split(' ').filter(a => a !== '')
     const argv = [...nodeArgs, join(HERE, '..', script), ...args]
     this.cpu = opts.cpu
     const [cmd, cmdArgs] = opts.cpu === undefined ? [process.execPath, argv] : ['taskset', ['-c', String(opts.cpu), process.execPath, ...argv]]
-    this.proc = spawn(cmd, cmdArgs, { stdio: ['pipe', 'pipe', 'inherit'], env: { ...process.env, ...env } })
+    this.proc = spawn(cmd, cmdArgs, { stdio: ['pipe', 'pipe', opts.onStderr === undefined ? 'inherit' : 'pipe'], env: { ...process.env, ...env } })
+    if (opts.onStderr !== undefined) createInterface({ input: this.proc.stderr! }).on('line', opts.onStderr)
     const rl = createInterface({ input: this.proc.stdout! })
     rl.on('line', line => {
       const waiter = this.replies.shift()

@@ -582,14 +582,31 @@ role's main thread over one transfer, 256 MiB, TLS; note that a profile's own th
   1 MiB records, and a fresh target adds 0.4–0.6. The caller's copy is gone: \`Local.get\`
   returns the cache's bytes (shared, read-only; README), which removed 15% of the receiver's
   busy time; the table above times the copy a caller that needs its own array makes.
-- Sender (the Global): 45–60% of its main thread is idle; TLS encryption is 20% of the busy
-  time, and the encoder no longer copies (the fs store scatter-reads each piece's data straight
-  into its slots between the parents, and a GET's pieces are reused once the Local's CREDIT
-  proves it consumed them). In one-off runs (\`profile-transfer --pinned --no-profile\`) it costs
-  2.0–2.8 s per GB; in this harness 3.4–4.5. Measured apart: the first cold get of a provider
-  process costs it 2.4–3.8 s per GB, every later one 3.8–5.3, with the garbage collector at
-  118–124 ms per 256 MiB served (against 7 ms for the first) and TLS encryption 60% slower, also
-  after a forced collection before the get. The cause is not found; it is the next step.
+- Sender (the Global): TLS encryption is its largest cost, and the encoder no longer copies
+  (the fs store scatter-reads each piece's data straight into its slots between the parents,
+  and a GET's pieces are reused once the Local's CREDIT proves it consumed them). Its cost used
+  to double after its first gets (2.4–3.8 s per GB for the first get of a provider process,
+  3.8–5.3 for every later one). The cause is V8's heap policy: V8 counts the external memory
+  allocated since its last mark-compact against the old generation's limit, which it sets at
+  about twice the live heap (25 MB here: a 49 MB limit), and TLS (node's TLSSocket over a
+  JavaScript stream, as @libp2p/tls runs it) hands every record's ciphertext to JavaScript in
+  a fresh buffer. So once the limit had been set from the live heap, V8 started a full
+  incremental marking every ~17 MiB sent, before a scavenge could free those buffers: 15
+  mark-compacts per 256 MiB (\`--trace-gc --trace-incremental-marking\`: "Start (allocation
+  limit)" and "Start (task)" with 25 of 49 MB used). \`dstore global\` and the provider role
+  now grow the heap at V8's largest dynamic factor (\`tuneGcForServing\`,
+  src/peers/serving-gc.ts): in \`scripts/measure-serving-gc.ts --pinned\` (4 gets in one
+  provider process), the sender's later gets went from 3.09–3.44 to 1.59–2.22 s per GB, and on
+  Node 24 from 3.05–4.19 to 1.20–1.70, with no change to the peak RSS of a 1 GiB streamed get
+  (157/175 against 162/177 MiB). The receiver suffers the same way (its TCP reads and TLS
+  cleartext are fresh buffers too): with the policy in the requester as well
+  (\`measure-serving-gc.ts --local\`), its later gets went from 4.3–5.1 to 3.0–3.4 s per GB
+  and 200–230 to 295–333 MB/s pinned. It is not a Local's default: a larger limit also leaves
+  dead caches for longer (in that run, each stopped Local's 256 MiB stayed mapped: 414 → 672 →
+  929 MiB RSS), so a Local's policy needs a bound on that first. That is the next step.
+- A signal shared by many calls (the CLI's, the bench roles') kept the value of the first call
+  that raced it reachable for as long as it lived: \`onAbort\`'s one listener per signal shared
+  the first call's scope. Fixed (test-abort checks it with WeakRefs).
 - Hashing on a worker thread was tried for \`Local.put\` and measured slower on 2 shared cores
   (the copy into shared memory that a worker needs comes before the first byte is sent), so a
   put hashes on the main thread, and its cache copy is made while the value is being sent.

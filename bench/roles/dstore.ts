@@ -9,7 +9,8 @@
  *   way the fs store writes (4 MiB positioned writes, an fdatasync started every 32 MiB, a last
  *   fdatasync, rename, folder fsync), with no hashing and no index: what the disk and page
  *   cache allow. The files are kept (as a store keeps its values) until `stop`. It runs with
- *   the GC policy `dstore global` sets (`tuneGcForServing`), unless `DSTORE_BENCH_GC=default`.
+ *   the GC policy `dstore global` sets (`tuneGcForServing`), unless `DSTORE_BENCH_GC=default`
+ *   (`DSTORE_BENCH_GC=all` sets it in the requester as well).
  * - requester: a Local (`createLocal`) connected to the provider. A value that fits the cache
  *   is fetched with `Local.get` (verified and cached, so the next `get` is a cache hit); a value
  *   that does not, or any value when started with `stream: true`, is streamed with `Local.cat`
@@ -42,8 +43,10 @@ if (role !== 'provider' && role !== 'requester') {
   process.exit(2)
 }
 // The provider runs as `dstore global` does, with a serving process's GC policy
-// (src/peers/serving-gc.ts). DSTORE_BENCH_GC=default leaves V8's own, for an A/B.
-if (role === 'provider' && process.env.DSTORE_BENCH_GC !== 'default') tuneGcForServing()
+// (src/peers/serving-gc.ts). DSTORE_BENCH_GC=default leaves V8's own, for an A/B; =all sets
+// the policy in the requester too (measured in scripts/measure-serving-gc.ts, not a default).
+const gcPolicy = process.env.DSTORE_BENCH_GC
+if (gcPolicy === 'all' || (role === 'provider' && gcPolicy !== 'default')) tuneGcForServing()
 
 /** Cache of the requester: big enough for a 256 MiB value (and its outboard). */
 const CACHE_SIZE = 512 * 2 ** 20

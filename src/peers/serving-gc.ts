@@ -9,8 +9,8 @@
  * JavaScript in a fresh buffer: as many external bytes as are sent. Once the limit has been set
  * from the live heap (after the first mark-compact under load), V8 starts a full incremental
  * marking every ~17 MiB sent, before a scavenge could free those short-lived buffers: 15
- * mark-compacts per 256 MiB, and the sender's CPU per GB doubled (measured in docs/BENCHMARKS.md,
- * "The sender's mark-compacts").
+ * mark-compacts per 256 MiB, and the sender's CPU per GB doubled (docs/BENCHMARKS.md, "Where the
+ * time goes"; `scripts/measure-serving-gc.ts` measures it).
  *
  * The policy: the heap grows by V8's own largest dynamic factor (4×) every time instead of a
  * factor V8 picks from its measured GC speed, so the limit leaves room for the buffers in
