@@ -34,7 +34,8 @@ const withLocal = process.argv.includes('--local')
 const GC_LOG = join(dirname(fileURLToPath(import.meta.url)), 'gc-log.js')
 
 type Policy = 'default' | 'serving' | 'all'
-const GC_ENV: Record<Policy, Record<string, string>> = { default: { DSTORE_BENCH_GC: 'default' }, serving: {}, all: { DSTORE_BENCH_GC: 'all' } }
+// Each policy names itself: a DSTORE_BENCH_GC in this process's environment must not leak in.
+const GC_ENV: Record<Policy, Record<string, string>> = { default: { DSTORE_BENCH_GC: 'default' }, serving: { DSTORE_BENCH_GC: 'serving' }, all: { DSTORE_BENCH_GC: 'all' } }
 
 async function run (policy: Policy): Promise<void> {
   const work = await mkdtemp(join(tmpdir(), 'dstore-serving-gc-'))
@@ -42,7 +43,10 @@ async function run (policy: Policy): Promise<void> {
   const provider = new Child('roles/dstore.js', ['provider'], {
     BENCH_CHILD_NODE_ARGS: `--import ${GC_LOG}`,
     ...GC_ENV[policy]
-  }, { ...(pinned ? { cpu: 0 } : {}), onStderr: line => { if (line.includes('] mark-compact')) marks++ } })
+  }, { ...(pinned ? { cpu: 0 } : {}), onStderr: line => {
+    if (line.includes('] mark-compact')) marks++
+    else if (!line.startsWith('[gc ')) process.stderr.write(line + '\n')
+  } })
   const requester = new Child('roles/dstore.js', ['requester'], GC_ENV[policy], pinned ? { cpu: 1 } : {})
   const cpu = async (c: Child): Promise<number> => (await c.callWithin<{ cpuMs: number }>({ cmd: 'cpu' }, 30_000)).cpuMs
   try {
@@ -52,6 +56,8 @@ async function run (policy: Policy): Promise<void> {
       await requester.callWithin({ cmd: 'start', dir: join(work, `r${i}`), addrs }, 60_000)
       const [s0, r0, m0] = [await cpu(provider), await cpu(requester), marks]
       const res = await requester.callWithin<{ ms: number }>({ cmd: 'get', cid, size }, 600_000)
+      // The GC log is another pipe than the answer: give its last lines time to arrive.
+      await new Promise(resolve => setTimeout(resolve, 200))
       const [s1, r1, m1] = [await cpu(provider), await cpu(requester), marks]
       const gb = size / 1e9
       console.log(`${policy.padEnd(7)} get ${i}: ${(size / 1e6 / (res.ms / 1000)).toFixed(0).padStart(4)} MB/s, CPU s/GB provider ${((s1 - s0) / 1000 / gb).toFixed(2)}, requester ${((r1 - r0) / 1000 / gb).toFixed(2)}; provider mark-compacts ${m1 - m0}`)

@@ -586,7 +586,8 @@ role's main thread over one transfer, 256 MiB, TLS; note that a profile's own th
   (the fs store scatter-reads each piece's data straight into its slots between the parents,
   and a GET's pieces are reused once the Local's CREDIT proves it consumed them). Its cost used
   to double after its first gets (2.4–3.8 s per GB for the first get of a provider process,
-  3.8–5.3 for every later one). The cause is V8's heap policy: V8 counts the external memory
+  3.8–5.3 for every later one). The cause is V8's heap policy: V8 (before 12; Node 24's V8
+  accounts differently, with the same outcome here) counts the external memory
   allocated since its last mark-compact against the old generation's limit, which it sets at
   about twice the live heap (25 MB here: a 49 MB limit), and TLS (node's TLSSocket over a
   JavaScript stream, as @libp2p/tls runs it) hands every record's ciphertext to JavaScript in
@@ -598,7 +599,8 @@ role's main thread over one transfer, 256 MiB, TLS; note that a profile's own th
   src/peers/serving-gc.ts): in \`scripts/measure-serving-gc.ts --pinned\` (4 gets in one
   provider process), the sender's later gets went from 3.09–3.44 to 1.59–2.22 s per GB, and on
   Node 24 from 3.05–4.19 to 1.20–1.70, with no change to the peak RSS of a 1 GiB streamed get
-  (157/175 against 162/177 MiB). The receiver suffers the same way (its TCP reads and TLS
+  (fresh processes, requester/provider MiB: 157/175 with V8's policy, 162/177 with the serving
+  policy in both). The receiver suffers the same way (its TCP reads and TLS
   cleartext are fresh buffers too): with the policy in the requester as well
   (\`measure-serving-gc.ts --local\`), its later gets went from 4.3–5.1 to 3.0–3.4 s per GB
   and 200–230 to 295–333 MB/s pinned. It is not a Local's default: a larger limit also leaves

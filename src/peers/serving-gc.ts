@@ -2,20 +2,24 @@
  * The garbage-collection policy of a process that serves transfers: `dstore global` sets it, and
  * an application running a Global in its own process may call {@link tuneGcForServing}.
  *
- * Why: V8 counts the external memory allocated since its last mark-compact (ArrayBuffers among
- * it) against the old generation's allocation limit, and sets that limit at about twice the live
- * heap. A Global's live heap is small (about 25 MB serving one 256 MiB get), and TLS (node's
- * TLSSocket over a JavaScript stream, as @libp2p/tls runs it) hands every record's ciphertext to
- * JavaScript in a fresh buffer: as many external bytes as are sent. Once the limit has been set
- * from the live heap (after the first mark-compact under load), V8 starts a full incremental
- * marking every ~17 MiB sent, before a scavenge could free those short-lived buffers: 15
- * mark-compacts per 256 MiB, and the sender's CPU per GB doubled (docs/BENCHMARKS.md, "Where the
- * time goes"; `scripts/measure-serving-gc.ts` measures it).
+ * Why: V8 before 12 (node 20) counts the external memory allocated since its last mark-compact
+ * (ArrayBuffers among it) against the old generation's allocation limit, and sets that limit at
+ * about twice the live heap. (Later V8s account for external memory differently, with limits
+ * grown by the same factor; on node 24 the policy measured as large a gain.) A Global's live heap
+ * is small (about 25 MB serving one 256 MiB get), and TLS (node's TLSSocket over a JavaScript
+ * stream, as @libp2p/tls runs it) hands every record's ciphertext to JavaScript in a fresh
+ * buffer: as many external bytes as are sent. Once the limit has been set from the live heap
+ * (after the first mark-compact under load), V8 started a full incremental marking every ~17 MiB
+ * sent, before a scavenge could free those short-lived buffers: 15 mark-compacts per 256 MiB,
+ * and the sender's CPU per GB doubled (docs/BENCHMARKS.md, "Where the time goes";
+ * `scripts/measure-serving-gc.ts` measures it).
  *
- * The policy: the heap grows by V8's own largest dynamic factor (4×) every time instead of a
- * factor V8 picks from its measured GC speed, so the limit leaves room for the buffers in
- * flight. Nothing else changes: scavenges still free the buffers, and a large allocation still
- * triggers V8's external-memory collection.
+ * The policy: the heap's limits grow by V8's own largest dynamic factor (4× the live heap) after
+ * every mark-compact, instead of a factor V8 picks from its measured GC speed, so they leave room
+ * for the buffers in flight. What it costs: the factor also overrides V8's memory-saving choices
+ * (a smaller factor near the heap's maximum, or after the memory reducer or a low-memory
+ * notification), so the process may hold up to 4× its live heap, and the memory reducer no
+ * longer shrinks it. For a Global, whose live heap is small, that is tens of MB.
  */
 import { setFlagsFromString } from 'node:v8'
 
@@ -23,12 +27,15 @@ import { setFlagsFromString } from 'node:v8'
 export const SERVING_HEAP_GROWING_PERCENT = 300
 
 /**
- * Sets the {@link SERVING_HEAP_GROWING_PERCENT} GC policy for this whole process (V8's flags are
- * per process), unless node was started with its own `--heap-growing-percent`, which wins.
- * Returns whether it set it.
+ * Sets the {@link SERVING_HEAP_GROWING_PERCENT} GC policy for this whole process: V8's flags are
+ * per process, so it applies to worker threads too, and it cannot be undone (node documents a
+ * flag changed after start-up as possibly unpredictable; this one is read at every
+ * mark-compact). Nothing is set when node was started with its own `--heap-growing-percent`
+ * (`node --heap-growing-percent=0` keeps V8's own policy); only node's command line is
+ * checked, not an earlier `v8.setFlagsFromString`. Returns whether it set the policy.
  */
 export function tuneGcForServing (): boolean {
-  if (process.execArgv.some(a => /^--heap[-_]growing[-_]percent(=|$)/.test(a))) return false
+  if (process.execArgv.some(a => /^--?heap[-_]growing[-_]percent(=|$)/.test(a))) return false
   setFlagsFromString(`--heap-growing-percent=${SERVING_HEAP_GROWING_PERCENT}`)
   return true
 }
