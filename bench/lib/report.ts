@@ -596,14 +596,15 @@ role's main thread over one transfer, 256 MiB, TLS; note that a profile's own th
   mark-compacts per 256 MiB (\`--trace-gc --trace-incremental-marking\`: "Start (allocation
   limit)" and "Start (task)" with 25 of 49 MB used). \`dstore global\` and the provider role
   now grow the heap at V8's largest dynamic factor (\`tuneGcForServing\`,
-  src/peers/serving-gc.ts): in \`scripts/measure-serving-gc.ts --pinned\` (4 gets in one
-  provider process), the sender's later gets went from 3.09–3.44 to 1.59–2.22 s per GB, and on
-  Node 24 from 3.05–4.19 to 1.20–1.70, with no change to the peak RSS of a 1 GiB streamed get
+  src/peers/serving-gc.ts): in \`scripts/measure-serving-gc.ts --pinned\` (3–4 gets in one
+  provider process, two runs), the sender's later gets went from 2.90–4.09 to 1.62–1.77 s per
+  GB with 10–16 mark-compacts a get against none, and on Node 24 (the same sequence) from
+  3.05–4.19 to 1.20–1.70, with no change to the peak RSS of a 1 GiB streamed get
   (fresh processes, requester/provider MiB: 157/175 with V8's policy, 162/177 with the serving
   policy in both). The receiver suffers the same way (its TCP reads and TLS
   cleartext are fresh buffers too): with the policy in the requester as well
-  (\`measure-serving-gc.ts --local\`), its later gets went from 4.3–5.1 to 3.0–3.4 s per GB
-  and 200–230 to 295–333 MB/s pinned. It is not a Local's default: a larger limit also leaves
+  (\`measure-serving-gc.ts --local\`), its later gets went from 3.19–5.05 to 2.97–3.37 s per GB
+  and 172–229 to 295–333 MB/s pinned. It is not a Local's default: a larger limit also leaves
   dead caches for longer (in that run, each stopped Local's 256 MiB stayed mapped: 414 → 672 →
   929 MiB RSS), so a Local's policy needs a bound on that first. That is the next step.
 - A signal shared by many calls (the CLI's, the bench roles') kept the value of the first call
