@@ -96,9 +96,14 @@ export class Child {
     return reply as T
   }
 
+  /**
+   * Asks the child to exit and waits until it has; one that does not within 5 s (hung, or
+   * already dead, so that no answer can come) is killed.
+   */
   async stop (): Promise<void> {
-    try { await this.call({ cmd: 'exit' }) } catch {}
+    if (this.done) return
     const timer = setTimeout(() => this.proc.kill('SIGKILL'), 5000)
+    try { await Promise.race([this.call({ cmd: 'exit' }), this.exited]) } catch {}
     await this.exited
     clearTimeout(timer)
   }
