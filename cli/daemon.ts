@@ -13,7 +13,7 @@ import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import {
   connectLocal, createLocal, localBackend, startHttpServer, isLoopbackHost, StorageError,
-  createMetrics, createMetricsRegistry, localMetricsSource, localStatus,
+  createMetrics, createMetricsRegistry, localMetricsSource, localStatus, tuneGcForServing,
   type AbortOptions, type ByteSource, type CatOptions, type CID, type CIDLike, type HttpServer, type LocalClient,
   type LocalPeer, type LocalPutOptions
 } from '../src/index.js'
@@ -138,6 +138,9 @@ export async function runLocalDaemon (opts: LocalDaemonOptions): Promise<void> {
   // One registry for this Local: libp2p's series and dstore's (GET /metrics); a new one for each
   // attempt, since a failed start may have registered libp2p's series in the last.
   let registry = createMetricsRegistry()
+  // A Local daemon is a serving process as a Global is (its gets, its HTTP clients and the swarm
+  // move large values through TLS): src/peers/serving-gc.ts.
+  tuneGcForServing()
   const start = async (listen: string[]): Promise<LocalPeer> => {
     registry = createMetricsRegistry()
     return await createLocal({ global: addrs, repo, cacheSize: opts.cacheSize, connectTimeout: opts.connectTimeout, recheckInterval: opts.recheckInterval, metricsRegistry: registry, listen, swarm })

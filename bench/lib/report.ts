@@ -602,11 +602,18 @@ role's main thread over one transfer, 256 MiB, TLS; note that a profile's own th
   3.05–4.19 to 1.20–1.70, with no change to the peak RSS of a 1 GiB streamed get
   (fresh processes, requester/provider MiB: 157/175 with V8's policy, 162/177 with the serving
   policy in both). The receiver suffers the same way (its TCP reads and TLS
-  cleartext are fresh buffers too): with the policy in the requester as well
-  (\`measure-serving-gc.ts --local\`), its later gets went from 3.19–5.05 to 2.97–3.37 s per GB
-  and 172–229 to 295–333 MB/s pinned. It is not a Local's default: a larger limit also leaves
-  dead caches for longer (in that run, each stopped Local's 256 MiB stayed mapped: 414 → 672 →
-  929 MiB RSS), so a Local's policy needs a bound on that first. That is the next step.
+  cleartext are fresh buffers too), so \`dstore local\` sets the policy as well, and so does the
+  bench's requester (the raw references keep V8's own: the policy does not speed a raw TLS
+  stream, six 256 MiB gets each way, pinned). In \`measure-serving-gc.ts --pinned --one-local\`
+  (one Local getting five 256 MiB values in turn, as a daemon does; its cache holds one), the
+  receiver cost 4.53–5.64 s per GB at 160–184 MB/s under V8's policy on both sides, 3.63–8.78
+  at 116–265 MB/s with the policy in the provider only (an application's own \`createLocal\`,
+  which leaves the process's flags alone), and 3.09–5.83 (median 3.37) at 171–321 MB/s with it
+  in both. An evicted value is freed only by a mark-compact under either policy: that Local's
+  RSS settled at 930 MiB under V8's (the cached value, a dead one, the next get's) and at 927
+  under the serving policy, which once reached 1,185 (one more dead value, gone again at the
+  next get in another run); a stopped Local's cache lingers the same way (416–418 MiB after
+  each stop under V8's, 410–668 under the serving policy).
 - A signal shared by many calls (the CLI's, the bench roles') kept the value of the first call
   that raced it reachable for as long as it lived: \`onAbort\`'s one listener per signal shared
   the first call's scope. Fixed (test-abort checks it with WeakRefs).

@@ -1,6 +1,8 @@
 /**
- * The garbage-collection policy of a process that serves transfers: `dstore global` sets it, and
- * an application running a Global in its own process may call {@link tuneGcForServing}.
+ * The garbage-collection policy of a process that moves large values: `dstore global` and
+ * `dstore local` set it, and an application running a Global or a Local in its own process may
+ * call {@link tuneGcForServing}. A library does not set process-wide flags for its caller, so
+ * `createGlobal` and `createLocal` do not.
  *
  * Why: V8 before 12 (node 20) counts the external memory allocated since its last mark-compact
  * (ArrayBuffers among it) against the old generation's allocation limit, and sets that limit at
@@ -20,6 +22,14 @@
  * (a smaller factor near the heap's maximum, or after the memory reducer or a low-memory
  * notification), so the process may hold up to 4× its live heap, and the memory reducer no
  * longer shrinks it. For a Global, whose live heap is small, that is tens of MB.
+ *
+ * A Local's side: its TCP reads and TLS cleartext are fresh buffers too. With one Local getting
+ * 256 MiB values in turn, the policy in both processes took the receiver from 4.5–5.6 s of CPU
+ * per GB (median 5.3) to 3.1–5.8 (median 3.4) (`scripts/measure-serving-gc.ts --one-local`,
+ * docs/BENCHMARKS.md). A Local's evicted values, and a stopped Local's cache, are external
+ * memory freed only by a mark-compact under either policy: in that run the policy left the
+ * Local's RSS where V8's own does (927 against 930 MiB for a cache holding one value), with
+ * once one more dead value mapped (1,185 MiB) until a later allocation started a collection.
  */
 import { setFlagsFromString } from 'node:v8'
 
