@@ -626,7 +626,11 @@ fresh Local. Measured apart (one Local, three runs of 1000 cold gets of other va
 ms in the first run, 2.8–3.4 in the second, 1.65–1.94 in the third (median 0.48, then 0.33 ms).
 A raw libp2p TLS stream echoing 100 bytes behaves the same: p99 3.3 ms over its first 1000
 round trips, then 0.8–1.6 ms. Garbage collection explains few of the worst cases (4 short
-collections on each side during 1000 gets).
+collections on each side during 1000 gets). Nor is the serving GC policy in the requester
+the cause of a worse run: \`scripts/measure-small.ts\` with \`DSTORE_BENCH_GC=global\` (the
+policy in the provider only) and \`both\`, two runs each, interleaved on 2026-12-02, read a
+first-1000 p99 of 4.4–4.9 ms and a steady-state p99 of 3.4–3.8 against 4.7–4.9 and 3.0–3.8:
+the same within the spread of the day.
 
 What was fixed on the way (each measured): a Promise.race and timer per chunk for idle
 timeouts (−15–25%), a second hash of every fetched value on its way into the cache, and
