@@ -28,20 +28,16 @@ describe('bench child processes', function () {
     assert.equal(child.running, false)
   })
 
-  it('stop returns for a child that was killed (no answer to exit can come)', async () => {
-    const child = spawnRaw()
-    await child.callWithin({ cmd: 'cpu' }, 20_000)
-    process.kill(child.pid as number, 'SIGKILL')
-    await within(child.stop(), 10_000)
-    assert.equal(child.running, false)
-  })
-
-  it('stop kills a child that does not answer exit', async () => {
-    // SIGSTOP: alive, but it answers nothing; stop must kill it after its grace time.
-    const child = spawnRaw()
-    await child.callWithin({ cmd: 'cpu' }, 20_000)
-    process.kill(child.pid as number, 'SIGSTOP')
-    await within(child.stop(), 10_000)
-    assert.equal(child.running, false)
-  })
+  // SIGKILL: dead, so no answer to exit can come; SIGSTOP: alive, but it answers nothing, so
+  // stop must kill it after its grace time.
+  const signals: Array<[NodeJS.Signals, string]> = [['SIGKILL', 'was killed'], ['SIGSTOP', 'does not answer exit']]
+  for (const [signal, state] of signals) {
+    it(`stop ends a child that ${state} (${signal})`, async () => {
+      const child = spawnRaw()
+      await child.callWithin({ cmd: 'cpu' }, 20_000)
+      process.kill(child.pid as number, signal)
+      await within(child.stop(), 10_000)
+      assert.equal(child.running, false)
+    })
+  }
 })
