@@ -1,7 +1,7 @@
 /**
- * The bench's child processes (bench/lib/child.ts): `stop` ends a child however it stands. A
- * child that had died (killed by a `callWithin` time limit, as a failed scenario leaves it)
- * once made `stop` wait forever for an answer to `exit`, and with it the whole bench.
+ * The bench's child processes (bench/lib/child.ts): `stop` ends a child however it stands, and
+ * says how. A child that had died (killed by a `callWithin` time limit, as a failed scenario
+ * leaves it) once made `stop` wait forever for an answer to `exit`, and with it the whole bench.
  */
 import { strict as assert } from 'node:assert'
 import { Child } from '../bench/lib/child.js'
@@ -17,27 +17,42 @@ async function within<T> (p: Promise<T>, ms: number): Promise<T> {
 describe('bench child processes', function () {
   this.timeout(30_000)
   const children: Child[] = []
-  const spawnRaw = (): Child => { const c = new Child('roles/raw.js', ['client']); children.push(c); return c }
+  /** A started raw-stream client role (it answers `cpu` once it runs). */
+  const spawnRaw = async (): Promise<Child> => {
+    const c = new Child('roles/raw.js', ['client'])
+    children.push(c)
+    assert.equal(typeof (await c.callWithin<{ cpuMs: number }>({ cmd: 'cpu' }, 20_000)).cpuMs, 'number')
+    return c
+  }
   // A failed test must not leave a (stopped) child behind.
   afterEach(async () => { for (const c of children.splice(0)) if (c.running) await c.kill() })
 
-  it('stop ends a child that answers', async () => {
-    const child = spawnRaw()
-    assert.equal(typeof (await child.callWithin<{ cpuMs: number }>({ cmd: 'cpu' }, 20_000)).cpuMs, 'number')
-    await within(child.stop(), 10_000)
+  it('stop ends a child that answers exit, promptly and without killing it', async () => {
+    const child = await spawnRaw()
+    assert.equal(await within(child.stop(), 3_000), 'exited')
     assert.equal(child.running, false)
   })
 
-  // SIGKILL: dead, so no answer to exit can come; SIGSTOP: alive, but it answers nothing, so
-  // stop must kill it after its grace time.
-  const signals: Array<[NodeJS.Signals, string]> = [['SIGKILL', 'was killed'], ['SIGSTOP', 'does not answer exit']]
-  for (const [signal, state] of signals) {
-    it(`stop ends a child that ${state} (${signal})`, async () => {
-      const child = spawnRaw()
-      await child.callWithin({ cmd: 'cpu' }, 20_000)
-      process.kill(child.pid as number, signal)
-      await within(child.stop(), 10_000)
-      assert.equal(child.running, false)
-    })
-  }
+  it('stop returns at once for a child that was killed (no answer to exit can come)', async () => {
+    const child = await spawnRaw()
+    process.kill(child.pid as number, 'SIGKILL')
+    assert.equal(await within(child.stop(), 3_000), 'exited')
+    assert.equal(child.running, false)
+    // And again, once it is known to be done.
+    assert.equal(await within(child.stop(), 1_000), 'exited')
+  })
+
+  it('stop kills a child that does not answer exit within the grace time (SIGSTOP)', async () => {
+    const child = await spawnRaw()
+    process.kill(child.pid as number, 'SIGSTOP')
+    assert.equal(await within(child.stop(500), 5_000), 'killed')
+    assert.equal(child.running, false)
+  })
+
+  it('concurrent stops wait for the same stop', async () => {
+    const child = await spawnRaw()
+    const [a, b] = await within(Promise.all([child.stop(), child.stop()]), 3_000)
+    assert.deepEqual([a, b], ['exited', 'exited'])
+    assert.equal(child.running, false)
+  })
 })

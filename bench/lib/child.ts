@@ -14,6 +14,7 @@ export class Child {
   private readonly replies: Array<(v: any) => void> = []
   private readonly exited: Promise<number | null>
   private done = false
+  private stopping: Promise<'exited' | 'killed'> | undefined
   /** The core the child was pinned to (`opts.cpu`), if any. */
   readonly cpu: number | undefined
 
@@ -36,7 +37,11 @@ export class Child {
       const waiter = this.replies.shift()
       waiter?.(JSON.parse(line))
     })
-    this.exited = new Promise(resolve => this.proc.on('exit', code => { this.done = true; resolve(code) }))
+    // A process that could not be spawned (no taskset, say) emits `error` and never `exit`.
+    this.exited = new Promise(resolve => {
+      this.proc.on('exit', code => { this.done = true; resolve(code) })
+      this.proc.on('error', () => { if (this.proc.pid === undefined) { this.done = true; resolve(null) } })
+    })
     // A child that died (or never started) must not crash the bench with EPIPE on its stdin.
     this.proc.stdin!.on('error', () => {})
   }
@@ -97,15 +102,25 @@ export class Child {
   }
 
   /**
-   * Asks the child to exit and waits until it has; one that does not within 5 s (hung, or
-   * already dead, so that no answer can come) is killed.
+   * Asks the child to exit (a role stops its peers first) and waits until it has. A child that
+   * neither answers nor exits within `graceMs`, or exits more than 5 s after answering, is
+   * killed; one that has already died returns at once. → how it ended. Calls after the first
+   * wait for the same stop.
    */
-  async stop (): Promise<void> {
-    if (this.done) return
-    const timer = setTimeout(() => this.proc.kill('SIGKILL'), 5000)
-    try { await Promise.race([this.call({ cmd: 'exit' }), this.exited]) } catch {}
-    await this.exited
-    clearTimeout(timer)
+  async stop (graceMs = 30_000): Promise<'exited' | 'killed'> {
+    this.stopping ??= (async () => {
+      if (this.done) return 'exited'
+      let killed = false
+      const kill = (): void => { killed = true; this.proc.kill('SIGKILL') }
+      let timer = setTimeout(kill, graceMs)
+      try { await Promise.race([this.call({ cmd: 'exit' }), this.exited]) } catch {}
+      clearTimeout(timer)
+      timer = setTimeout(kill, 5000)
+      await this.exited
+      clearTimeout(timer)
+      return killed ? 'killed' : 'exited'
+    })()
+    return await this.stopping
   }
 }
 
