@@ -40,6 +40,7 @@ import { Child, median, percentile } from './lib/child.js'
 import { data } from './lib/data.js'
 import { markdownTables, writeReport, type CompareResult, type Figure, type SystemResult, type Timed } from './lib/report.js'
 import { PINNING } from './lib/pinning.js'
+import { gcPolicyInForce } from './lib/gc-policy.js'
 
 /**
  * Starts role processes: in pinned mode a provider or server role (`args[0]`) runs on core
@@ -528,6 +529,7 @@ export async function runCompare (opts: { quick?: boolean, pinned?: boolean } = 
     quick,
     mode: pinned ? 'pinned' : 'shared',
     ...(pinned ? { pinning: { ...PINNING } } : {}),
+    gcPolicy: gcPolicyInForce(),
     durationS: (performance.now() - t0) / 1000,
     baseSeed,
     unit: 'MB/s = 10^6 bytes per second; ms; MiB = 2^20 bytes. Keys of per-size records are sizes in bytes.',

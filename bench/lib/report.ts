@@ -18,6 +18,7 @@ import { s3Section } from './report-s3.js'
 import { SWARM_JSON, type SwarmBenchResult } from '../swarm.js'
 import { swarmSection, swarmSvg, SWARM_SVG_NAME } from './report-swarm.js'
 import { speedSections, type SpeedRuns } from './report-speed.js'
+import type { GcPolicy } from './gc-policy.js'
 
 /** The repository root (this file runs from dist/bench/lib/). */
 export const ROOT = fileURLToPath(new URL('../../../', import.meta.url))
@@ -103,6 +104,8 @@ export interface CompareResult {
   mode?: 'shared' | 'pinned'
   /** Pinned mode: the core of the provider and server roles, and of the requester and client roles. */
   pinning?: { provider: number, requester: number }
+  /** Where dstore's roles set the serving GC policy (`DSTORE_BENCH_GC`, lib/gc-policy.ts); absent: not recorded (results before 2026-12-02). */
+  gcPolicy?: GcPolicy
   durationS: number
   baseSeed: number
   unit: string
@@ -452,6 +455,23 @@ ${table(['target', 'measured', ''], rows)}
 `
 }
 
+const GC_POLICY_TEXT: Record<GcPolicy, string> = {
+  both: 'in both dstore roles, as `dstore global` and `dstore local` run',
+  global: 'in dstore\'s provider only, as an application\'s own `createLocal` runs',
+  default: 'in neither dstore role (V8\'s own policy)'
+}
+
+/** Where each stored run's dstore roles set the serving GC policy, and that the others do not. */
+function gcPolicyNote (modes: SpeedRuns): string {
+  const runs = ([['shared', modes.shared], ['pinned', modes.pinned]] as const).filter(([, run]) => run !== undefined)
+  const where = runs.map(([mode, run]) => `${mode} run: ${run?.gcPolicy !== undefined ? GC_POLICY_TEXT[run.gcPolicy] : 'not recorded'}`).join('; ')
+  return `the serving policy (\`tuneGcForServing\`, src/peers/serving-gc.ts; \`DSTORE_BENCH_GC\`) is set ${where}.
+  Helia's roles and the raw references keep V8's own: the policy does not speed a raw TLS stream
+  (\`scripts/measure-serving-gc.ts --raw --pinned\`, 2026-12-02: two process pairs per policy, six
+  256 MiB gets each, 497–927 MB/s, median 750, under V8's policy against 470–889, median 708,
+  with it); Helia was not measured with it.`
+}
+
 export function benchmarksMarkdown (r: CompareResult, hash: any, modes: SpeedRuns = { shared: r.mode === 'pinned' ? undefined : r, pinned: r.mode === 'pinned' ? r : undefined }, before: SpeedRuns = {}): string {
   const la = (xs: number[]): string => xs.map(x => x.toFixed(2)).join(', ')
   const heliaNote = r.systems.helia?.available === true
@@ -496,6 +516,7 @@ data; each cold get uses a requester restarted on an empty store.
   \`Local.get\` (verified, cached), so a warm get is a cache hit. \`Local.put\` over the network
   is shown too. In the RSS rows the Local has no cache and streams with \`Local.cat\`.
 - ${heliaNote}
+- GC policy: ${gcPolicyNote(modes)}
 - Physical references (\`bench/roles/raw.ts\`): a bare libp2p node (TCP + noise, plaintext or
   TLS, + yamux) sending N bytes on one stream in 1 MiB writes with backpressure, and the same
   over a plain \`node:net\` socket: what the path can carry with no store, hashing or protocol.
@@ -595,7 +616,7 @@ role's main thread over one transfer, 256 MiB, TLS; note that a profile's own th
   incremental marking every ~17 MiB sent, before a scavenge could free those buffers: 15
   mark-compacts per 256 MiB (\`--trace-gc --trace-incremental-marking\`: "Start (allocation
   limit)" and "Start (task)" with 25 of 49 MB used). \`dstore global\` and the provider role
-  now grow the heap at V8's largest dynamic factor (\`tuneGcForServing\`,
+  were the first to grow the heap at V8's largest dynamic factor (\`tuneGcForServing\`,
   src/peers/serving-gc.ts): in \`scripts/measure-serving-gc.ts --pinned\` (3–4 gets in one
   provider process, two runs), the sender's later gets went from 2.90–4.09 to 1.62–1.77 s per
   GB with 10–16 mark-compacts a get against none, and on Node 24 (the same sequence) from

@@ -8,17 +8,17 @@
  *   is the reference beside it: the same bytes written to a file on the same file system the
  *   way the fs store writes (4 MiB positioned writes, an fdatasync started every 32 MiB, a last
  *   fdatasync, rename, folder fsync), with no hashing and no index: what the disk and page
- *   cache allow. The files are kept (as a store keeps its values) until `stop`. It runs with
- *   the GC policy `dstore global` sets (`tuneGcForServing`), unless `DSTORE_BENCH_GC=default`.
+ *   cache allow. The files are kept (as a store keeps its values) until `stop`.
  * - requester: a Local (`createLocal`) connected to the provider. A value that fits the cache
  *   is fetched with `Local.get` (verified and cached, so the next `get` is a cache hit); a value
  *   that does not, or any value when started with `stream: true`, is streamed with `Local.cat`
- *   and only counted. `put` is `Local.put` over the network. It runs with the GC policy `dstore local` sets, as the provider does,
- *   unless `DSTORE_BENCH_GC` is `default` or `global` (the policy in the provider only: an
- *   application's own Local, which does not set it). `copy` times the caller's copy
+ *   and only counted. `put` is `Local.put` over the network. `copy` times the caller's copy
  *   of the value the last `get` returned (`Uint8Array.prototype.slice`, a fresh buffer), apart
  *   from the get itself, so the bench can say what a caller's own copy costs whether or not
  *   `Local.get` copies for it.
+ * - both run with the GC policy `dstore global` and `dstore local` set (`tuneGcForServing`),
+ *   unless `DSTORE_BENCH_GC` says otherwise (`../lib/gc-policy.ts`: `global`, the provider
+ *   only, as an application's own `createLocal` runs; `default`, neither).
  *
  * Values are `data(size, seed)`, generated before the clock starts, except past 256 MiB where
  * they are streamed from `dataPieces` (generation is then inside the put's time).
@@ -37,23 +37,21 @@ const { createGlobal, createLocal, tuneGcForServing } = (process.env.DSTORE_BENC
 import { serveCommands } from '../lib/serve.js'
 import { peakRssMiB, resetPeakRss } from '../lib/child.js'
 import { data, dataPieces } from '../lib/data.js'
+import { parseGcPolicy, roleTunesGc } from '../lib/gc-policy.js'
 
 const role = process.argv[2]
 if (role !== 'provider' && role !== 'requester') {
   process.stderr.write('usage: dstore.js provider|requester\n')
   process.exit(2)
 }
-// Both sides run as `dstore global` and `dstore local` do, with a serving process's GC policy
-// (src/peers/serving-gc.ts). DSTORE_BENCH_GC=default leaves V8's own on both, =global sets it
-// in the provider only (an application's own Local); =both (or unset) is the default.
-// scripts/measure-serving-gc.ts compares the three.
-const GC_POLICIES = ['both', 'global', 'default'] as const
-const gcPolicy = process.env.DSTORE_BENCH_GC ?? 'both'
-if (!(GC_POLICIES as readonly string[]).includes(gcPolicy)) {
-  process.stderr.write(`DSTORE_BENCH_GC must be one of ${GC_POLICIES.join(', ')}, not ${JSON.stringify(gcPolicy)}\n`)
+// Both sides run as `dstore global` and `dstore local` do, with a serving process's GC policy,
+// unless DSTORE_BENCH_GC says otherwise (../lib/gc-policy.ts).
+const gcPolicy = parseGcPolicy(process.env.DSTORE_BENCH_GC)
+if (gcPolicy instanceof Error) {
+  process.stderr.write(`${gcPolicy.message}\n`)
   process.exit(2)
 }
-if (gcPolicy === 'both' || (role === 'provider' && gcPolicy === 'global')) tuneGcForServing()
+if (roleTunesGc(gcPolicy, role)) tuneGcForServing()
 
 /** Cache of the requester: big enough for a 256 MiB value (and its outboard). */
 const CACHE_SIZE = 512 * 2 ** 20
