@@ -138,9 +138,9 @@ export async function runLocalDaemon (opts: LocalDaemonOptions): Promise<void> {
   // One registry for this Local: libp2p's series and dstore's (GET /metrics); a new one for each
   // attempt, since a failed start may have registered libp2p's series in the last.
   let registry = createMetricsRegistry()
-  // A Local daemon is a serving process as a Global is (its gets, its HTTP clients and the swarm
-  // move large values through TLS): src/peers/serving-gc.ts.
-  tuneGcForServing()
+  // A Local daemon is a serving process as a Global is (its gets from Global and the swarm's
+  // transfers go through TLS; its HTTP responses carry the same values): src/peers/serving-gc.ts.
+  const gcPolicy = tuneGcForServing() ? 'serving' : 'node'
   const start = async (listen: string[]): Promise<LocalPeer> => {
     registry = createMetricsRegistry()
     return await createLocal({ global: addrs, repo, cacheSize: opts.cacheSize, connectTimeout: opts.connectTimeout, recheckInterval: opts.recheckInterval, metricsRegistry: registry, listen, swarm })
@@ -190,7 +190,7 @@ export async function runLocalDaemon (opts: LocalDaemonOptions): Promise<void> {
   // Where other Locals dial this one (also in /status `swarm.addrs`).
   const swarmAddrs = local.swarmAddrs
   if (opts.json === true) {
-    process.stdout.write(JSON.stringify({ peerId: local.peerId, global: addrs, repo, cacheSize, http: http?.url ?? null, ...(http !== undefined ? { httpFile: file } : {}), swarm: { enabled: swarm, addrs: swarmAddrs } }) + '\n')
+    process.stdout.write(JSON.stringify({ peerId: local.peerId, global: addrs, repo, cacheSize, http: http?.url ?? null, ...(http !== undefined ? { httpFile: file } : {}), swarm: { enabled: swarm, addrs: swarmAddrs }, gcPolicy }) + '\n')
   } else {
     process.stdout.write(`Local daemon for Global ${addrs.join(', ')}\nPeerId: ${local.peerId}\nCache: ${formatBytes(cacheSize)}\n`)
     if (http !== undefined) process.stdout.write(`HTTP: ${http.url} (URL in ${file})\n`)

@@ -211,8 +211,9 @@ A client's PeerId is printed by \`dstore id\`.`)
       log: (line: string) => { process.stderr.write(`dstore: ${line}\n`) }
     }
     keepServingOnUnhandled(base.log as (line: string) => void)
-    // A Global is a serving process: see src/peers/serving-gc.ts.
-    tuneGcForServing()
+    // A Global is a serving process: see src/peers/serving-gc.ts. 'node': node's own
+    // --heap-growing-percent is in force (the opt-out).
+    const gcPolicy = tuneGcForServing() ? 'serving' : 'node'
     let global: GlobalPeer
     let note = ''
     // Surfaces a real errno (EROFS, EACCES) for a repository that cannot be created.
@@ -275,7 +276,7 @@ A client's PeerId is printed by \`dstore id\`.`)
     if (opts.json === true) {
       const { writers, readers } = global.accessLists
       const access = { writers: writers === undefined ? null : [...writers], readers: readers === undefined ? null : [...readers] }
-      process.stdout.write(JSON.stringify({ peerId: global.peerId, multiaddrs: global.multiaddrs, repo, addrFile: global.addrFile, store: choice.kind === 's3' ? choice.url : join(repo, 'store'), access, http: http?.url ?? null, ...(http !== undefined ? { httpFile } : {}), maxEgress: opts.maxEgress ?? null }) + '\n')
+      process.stdout.write(JSON.stringify({ peerId: global.peerId, multiaddrs: global.multiaddrs, repo, addrFile: global.addrFile, store: choice.kind === 's3' ? choice.url : join(repo, 'store'), access, http: http?.url ?? null, ...(http !== undefined ? { httpFile } : {}), maxEgress: opts.maxEgress ?? null, gcPolicy }) + '\n')
     } else {
       for (const addr of global.multiaddrs) process.stdout.write(`Dstore server listening on ${addr}\n`)
       process.stdout.write(`PeerId: ${global.peerId}\nRepo: ${repo} (addresses in ${global.addrFile})\n`)

@@ -84,12 +84,13 @@ export interface LocalDaemon { proc: ChildProcess, stdout: () => string, stderr:
  * Starts `dstore local` and waits for its banner (with `--json`, its document). Tests get no
  * fixed ports: its swarm listener (default /ip4/0.0.0.0/tcp/4002) is on a free loopback port
  * unless the test gives `--listen`, turns the swarm off, or asks for the default (`defaultListen`).
+ * `nodeArgs` go to node, before the script.
  */
-export async function startLocal (args: string[], env: Record<string, string> = {}, opts: { defaultListen?: boolean } = {}): Promise<LocalDaemon> {
+export async function startLocal (args: string[], env: Record<string, string> = {}, opts: { defaultListen?: boolean, nodeArgs?: string[] } = {}): Promise<LocalDaemon> {
   const given = (flag: string, value: string): boolean => args.some((a, i) => a === flag && args[i + 1] === value)
   const swarmOff = given('--swarm', 'off')
   const listen = args.includes('--listen') || swarmOff || opts.defaultListen === true ? [] : ['--listen', '/ip4/127.0.0.1/tcp/0']
-  const proc = spawn(process.execPath, [BIN, 'local', ...listen, ...args], { env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] })
+  const proc = spawn(process.execPath, [...opts.nodeArgs ?? [], BIN, 'local', ...listen, ...args], { env: cleanEnv(env), stdio: ['ignore', 'pipe', 'pipe'] })
   let stdout = ''
   let stderr = ''
   proc.stdout!.on('data', (b: Buffer) => { stdout += b.toString('utf8') })

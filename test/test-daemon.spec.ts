@@ -493,8 +493,10 @@ describe('dstore local (the Local daemon) and the CLI through it', function () {
         await writeFile(join(other.path, 'global.addr'), global.addr + '\n')
         const d = await startLocal(['--json', '--http', 'off', '--cache-size', '1000000'], { DSTORE_REPO: other.path })
         const doc = JSON.parse(d.stdout()) as Record<string, unknown>
-        assert.deepEqual(Object.keys(doc).sort(), ['cacheSize', 'global', 'http', 'peerId', 'repo', 'swarm'])
+        assert.deepEqual(Object.keys(doc).sort(), ['cacheSize', 'gcPolicy', 'global', 'http', 'peerId', 'repo', 'swarm'])
         assert.equal(doc.http, null)
+        // A serving process's GC policy (src/peers/serving-gc.ts), as dstore global's.
+        assert.equal(doc.gcPolicy, 'serving')
         // The swarm on its (test) listener: the address other Locals dial, with this PeerId.
         const swarm = doc.swarm as { enabled: boolean, addrs: string[] }
         assert.equal(swarm.enabled, true)
@@ -505,6 +507,18 @@ describe('dstore local (the Local daemon) and the CLI through it', function () {
         assert.equal(await exists(join(other.path, 'local.http')), false)
         assert.equal(await stopLocal(d), 0)
         assert.equal(d.stdout().split('\n').filter(l => l !== '').length, 1, 'nothing but the document')
+      } finally {
+        await other.cleanup()
+      }
+    })
+
+    it('node\'s own --heap-growing-percent wins over the serving GC policy (gcPolicy "node")', async function () {
+      const other = await tempDir('dstore-daemon-gc-')
+      try {
+        await writeFile(join(other.path, 'global.addr'), global.addr + '\n')
+        const d = await startLocal(['--json', '--http', 'off', '--swarm', 'off'], { DSTORE_REPO: other.path }, { nodeArgs: ['--heap-growing-percent=0'] })
+        assert.equal((JSON.parse(d.stdout()) as { gcPolicy: string }).gcPolicy, 'node')
+        assert.equal(await stopLocal(d), 0)
       } finally {
         await other.cleanup()
       }
