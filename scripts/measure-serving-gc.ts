@@ -12,13 +12,14 @@
  * after a full collection: what was still live.
  *
  * `--one-local` gets every value through one Local instead, as a Local daemon does (the role's
- * cache is 512 MiB: at 256 MiB it holds one value, so each get evicts the last), with its RSS
- * after each get. `--raw` measures instead the raw libp2p TLS stream of the bench
+ * cache is 512 MiB of values: at 256 MiB it holds two, so from the third get on each get evicts
+ * the oldest), with its RSS after each get. `--raw` measures instead the raw libp2p TLS stream of the bench
  * (`bench/roles/raw.ts`, `--mib` MiB per get) under V8's policy and with
  * `--heap-growing-percent=300` (the policy's flag), one process pair each per round: the
  * bench's raw references keep V8's own, which this shows costs them nothing.
  *
- *   node dist/scripts/measure-serving-gc.js [--gets 4] [--rounds 1] [--mib 256] [--pinned] [--one-local | --raw]
+ *   node dist/scripts/measure-serving-gc.js [--gets 4] [--rounds 1] [--mib 256] [--pinned]
+ *     [--policy default|global|both] [--one-local | --raw]
  *
  * The first get of a provider process is cheap either way: V8 sets the old generation's limit
  * from the live heap only after its first mark-compact under load.
@@ -42,6 +43,10 @@ const size = Number(arg('mib', '256')) * 2 ** 20
 const pinned = process.argv.includes('--pinned')
 const oneLocal = process.argv.includes('--one-local')
 const rawOnly = process.argv.includes('--raw')
+/** `--policy P` runs that one alone. */
+const only = arg('policy', '')
+const policies = GC_POLICIES.filter(p => only === '' || p === only).reverse()
+if (policies.length === 0) throw new Error(`--policy must be one of ${GC_POLICIES.join(', ')}`)
 const GC_LOG = join(dirname(fileURLToPath(import.meta.url)), 'gc-log.js')
 const gb = size / 1e9
 
@@ -82,8 +87,10 @@ async function run (policy: GcPolicy): Promise<void> {
       const { rssMiB } = await requester.callWithin<{ rssMiB: number }>({ cmd: 'rss' }, 30_000)
       console.log(`${''.padEnd(7)}   requester RSS ${oneLocal ? 'after the get' : 'after its Local stopped'}: ${rssMiB.toFixed(0)} MiB`)
     }
-    // `reset-rss` runs a full collection first: what is left is what was live.
+    // `reset-rss` runs a full collection first: what is left is what was live, once V8's
+    // sweeper (which frees ArrayBuffers on another thread, after the collection) is done.
     await requester.callWithin({ cmd: 'reset-rss' }, 30_000)
+    await new Promise(resolve => setTimeout(resolve, 1000))
     const { rssMiB } = await requester.callWithin<{ rssMiB: number }>({ cmd: 'rss' }, 30_000)
     console.log(`${''.padEnd(7)}   requester RSS after a full collection: ${rssMiB.toFixed(0)} MiB`)
   } finally {
@@ -119,6 +126,6 @@ for (let r = 0; r < rounds; r++) {
     await runRaw(false)
     await runRaw(true)
   } else {
-    for (const policy of [...GC_POLICIES].reverse()) await run(policy)
+    for (const policy of policies) await run(policy)
   }
 }

@@ -23,13 +23,19 @@
  * notification), so the process may hold up to 4× its live heap, and the memory reducer no
  * longer shrinks it. For a Global, whose live heap is small, that is tens of MB.
  *
- * A Local's side: its TCP reads and TLS cleartext are fresh buffers too. With one Local getting
- * 256 MiB values in turn, the policy in both processes took the receiver from 4.5–5.6 s of CPU
- * per GB (median 5.3) to 3.1–5.8 (median 3.4) (`scripts/measure-serving-gc.ts --one-local`,
- * docs/BENCHMARKS.md). A Local's evicted values, and a stopped Local's cache, are external
- * memory freed only by a mark-compact under either policy: in that run the policy left the
- * Local's RSS where V8's own does (927 against 930 MiB for a cache holding one value), with
- * once one more dead value mapped (1,185 MiB) until a later allocation started a collection.
+ * A Local's side: its TCP reads and TLS cleartext are fresh buffers too, and under V8's policy
+ * an aged Local ran 9–15 mark-compacts per 256 MiB received, against 1 with this one. With one
+ * Local getting six 256 MiB values in turn (pinned, `scripts/measure-serving-gc.ts --one-local`),
+ * the receiver's later gets cost 4.20–5.55 s of CPU per GB (median 4.63) under V8's policy on
+ * both sides and 3.27–3.77 (median 3.63) with this one. What it costs a Local: its evicted
+ * values, and a stopped Local's cache, are dead external memory that only a mark-compact
+ * frees, and there are fewer of those. In that run the Local's RSS after each get, from the
+ * third on, was 932–937 MiB under V8's policy and 927–930 under this one (its two cached
+ * values and one dead), but once 1,187 (two dead); a full collection left 672–681 either way.
+ * With a fresh Local per get, the RSS after each Local stopped was 406–418 MiB under V8's
+ * policy and up to 925–931 under this one (two stopped caches not yet collected), and a full
+ * collection brought it back to 157–160 either way: nothing leaks, but dead values wait longer.
+ * `dstore repl`, an interactive Local, keeps V8's own policy.
  */
 import { setFlagsFromString } from 'node:v8'
 
