@@ -133,9 +133,9 @@ function sizeName (size: number): string {
   return size >= GiB ? `${size / GiB} GiB` : size >= MiB ? `${size / MiB} MiB` : `${size / KiB} KiB`
 }
 
+/** Stops a role (10 s for its exit, then killed), saying so when it had to be killed. */
 async function close (child: Child): Promise<void> {
-  await child.callWithin({ cmd: 'exit' }, 10_000).catch(() => {})
-  await child.kill()
+  if (await child.stop(10_000) === 'killed') log('a role did not exit within 10 s of being asked, and was killed')
 }
 
 class Seeds {
@@ -499,6 +499,8 @@ async function runSystem (sys: SystemDef, p: Plan, work: string, seeds: Seeds, s
 export async function runCompare (opts: { quick?: boolean, pinned?: boolean } = {}): Promise<CompareResult> {
   const quick = opts.quick === true
   const pinned = opts.pinned === true
+  // What the dstore roles spawned below will run (run.ts has refused a bad DSTORE_BENCH_GC).
+  const gcPolicy = gcPolicyInForce()
   const spawn = spawner(pinned)
   const p = plan(quick)
   const t0 = performance.now()
@@ -529,7 +531,7 @@ export async function runCompare (opts: { quick?: boolean, pinned?: boolean } = 
     quick,
     mode: pinned ? 'pinned' : 'shared',
     ...(pinned ? { pinning: { ...PINNING } } : {}),
-    gcPolicy: gcPolicyInForce(),
+    gcPolicy,
     durationS: (performance.now() - t0) / 1000,
     baseSeed,
     unit: 'MB/s = 10^6 bytes per second; ms; MiB = 2^20 bytes. Keys of per-size records are sizes in bytes.',

@@ -49,10 +49,26 @@ describe('bench child processes', function () {
     assert.equal(child.running, false)
   })
 
-  it('concurrent stops wait for the same stop', async () => {
+  it('concurrent stops share one stop: a later call with a longer grace time still ends with the first', async () => {
     const child = await spawnRaw()
-    const [a, b] = await within(Promise.all([child.stop(), child.stop()]), 3_000)
-    assert.deepEqual([a, b], ['exited', 'exited'])
+    process.kill(child.pid as number, 'SIGSTOP')
+    // Two separate stops would wait 60 s for the second; one shared stop kills at 500 ms.
+    assert.deepEqual(await within(Promise.all([child.stop(500), child.stop(60_000)]), 3_000), ['killed', 'killed'])
+    assert.equal(child.running, false)
+  })
+
+  it('stop returns at once for a child already ended by kill()', async () => {
+    const child = await spawnRaw()
+    await child.kill()
+    assert.equal(await within(child.stop(), 1_000), 'exited')
+  })
+
+  it('a child that could not be spawned counts as ended: its calls fail, stop returns', async () => {
+    // taskset is looked up on this PATH, where nothing is.
+    const child = new Child('roles/raw.js', ['client'], { PATH: '/nonexistent' }, { cpu: 0 })
+    children.push(child)
+    await assert.rejects(child.callWithin({ cmd: 'cpu' }, 5_000), /exited|no answer/)
+    assert.equal(await within(child.stop(), 1_000), 'exited')
     assert.equal(child.running, false)
   })
 })

@@ -104,8 +104,9 @@ export class Child {
   /**
    * Asks the child to exit (a role stops its peers first) and waits until it has. A child that
    * neither answers nor exits within `graceMs`, or exits more than 5 s after answering, is
-   * killed; one that has already died returns at once. → how it ended. Calls after the first
-   * wait for the same stop.
+   * killed; one that has already died returns at once. → `'killed'` when stop killed it,
+   * `'exited'` when it ended otherwise (it exited, crashed, was signalled by someone else, or
+   * never started). Calls after the first wait for the same stop.
    */
   async stop (graceMs = 30_000): Promise<'exited' | 'killed'> {
     this.stopping ??= (async () => {
