@@ -34,6 +34,13 @@ import { writeDocs } from './lib/report.js'
 import { pinningUnavailable } from './lib/pinning.js'
 import { parseGcPolicy } from './lib/gc-policy.js'
 
+// A DSTORE_BENCH_GC that names no policy would make every dstore role refuse to start, and the
+// comparison go on without dstore: refused here, before anything runs.
+const gcPolicy = parseGcPolicy(process.env.DSTORE_BENCH_GC)
+if (gcPolicy instanceof Error) {
+  console.error(`bench: ${gcPolicy.message}`)
+  process.exit(2)
+}
 const quick = process.argv.includes('--quick')
 const pinned = process.argv.includes('--pinned')
 const onlyAt = process.argv.indexOf('--only')
@@ -45,13 +52,6 @@ if (onlyGiven != null && !known.includes(onlyGiven)) {
 }
 if (pinned && onlyGiven != null && onlyGiven !== 'compare' && onlyGiven !== 'report') {
   console.error(`bench: --pinned is a mode of the comparison only (--only compare), not of ${onlyGiven}`)
-  process.exit(2)
-}
-// A DSTORE_BENCH_GC that names no policy would make every dstore role refuse to start, and the
-// comparison go on without dstore: refused here, before anything runs.
-const gcPolicy = parseGcPolicy(process.env.DSTORE_BENCH_GC)
-if (gcPolicy instanceof Error) {
-  console.error(`bench: ${gcPolicy.message}`)
   process.exit(2)
 }
 // A pinned run is the comparison alone: the other benches have no pinned mode.

@@ -16,7 +16,7 @@
  * the oldest), with its RSS after each get. `--raw` measures instead the raw libp2p TLS stream of the bench
  * (`bench/roles/raw.ts`, `--mib` MiB per get) under V8's policy and with
  * `--heap-growing-percent=300` (the policy's flag), one process pair each per round: the
- * bench's raw references keep V8's own, which this shows costs them nothing.
+ * bench's raw references keep V8's own, and this shows whether that matters.
  *
  *   node dist/scripts/measure-serving-gc.js [--gets 4] [--rounds 1] [--mib 256] [--pinned]
  *     [--policy default|global|both] [--one-local | --raw]
@@ -47,6 +47,7 @@ const rawOnly = process.argv.includes('--raw')
 const only = arg('policy', '')
 const policies = GC_POLICIES.filter(p => only === '' || p === only).reverse()
 if (policies.length === 0) throw new Error(`--policy must be one of ${GC_POLICIES.join(', ')}`)
+if (rawOnly && (only !== '' || oneLocal)) throw new Error('--raw measures the raw TLS stream alone: --policy and --one-local do not apply to it')
 const GC_LOG = join(dirname(fileURLToPath(import.meta.url)), 'gc-log.js')
 const gb = size / 1e9
 
@@ -56,7 +57,7 @@ const perGB = (ms: number): string => (ms / 1000 / gb).toFixed(2)
 
 /** A role logging its GCs (gc-log.ts), counting its mark-compacts in `marks.n`. */
 function logged (script: string, role: string, env: Record<string, string>, core: number, marks: { n: number }): Child {
-  return new Child(script, [role], { ...env, BENCH_CHILD_NODE_ARGS: `${env.BENCH_CHILD_NODE_ARGS ?? ''} --import ${GC_LOG}` }, {
+  return new Child(script, [role], { ...env, BENCH_CHILD_NODE_ARGS: `${process.env.BENCH_CHILD_NODE_ARGS ?? ''} --import ${GC_LOG}` }, {
     ...(pinned ? { cpu: core } : {}),
     onStderr: line => {
       if (line.includes('] mark-compact')) marks.n++
@@ -102,7 +103,9 @@ async function run (policy: GcPolicy): Promise<void> {
 
 /** The raw TLS stream, `gets` transfers on one process pair, under V8's policy or the serving flag. */
 async function runRaw (serving: boolean): Promise<void> {
-  const env: Record<string, string> = serving ? { BENCH_CHILD_NODE_ARGS: `--heap-growing-percent=${SERVING_HEAP_GROWING_PERCENT}` } : {}
+  // The caller's own node flags (BENCH_CHILD_NODE_ARGS) go to both runs alike.
+  const flags = `${process.env.BENCH_CHILD_NODE_ARGS ?? ''}${serving ? ` --heap-growing-percent=${SERVING_HEAP_GROWING_PERCENT}` : ''}`
+  const env: Record<string, string> = { BENCH_CHILD_NODE_ARGS: flags }
   const server = new Child('roles/raw.js', ['server'], env, pinned ? { cpu: 0 } : {})
   const client = new Child('roles/raw.js', ['client'], env, pinned ? { cpu: 1 } : {})
   const name = serving ? 'serving' : 'default'
@@ -121,11 +124,12 @@ async function runRaw (serving: boolean): Promise<void> {
   }
 }
 
+// Odd rounds run in the reverse order, so no policy always runs last (on the warmest machine).
 for (let r = 0; r < rounds; r++) {
+  const flip = r % 2 === 1
   if (rawOnly) {
-    await runRaw(false)
-    await runRaw(true)
+    for (const serving of flip ? [true, false] : [false, true]) await runRaw(serving)
   } else {
-    for (const policy of policies) await run(policy)
+    for (const policy of flip ? [...policies].reverse() : policies) await run(policy)
   }
 }

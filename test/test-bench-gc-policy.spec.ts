@@ -1,7 +1,9 @@
 /**
  * `DSTORE_BENCH_GC` (bench/lib/gc-policy.ts): which dstore role sets the serving GC policy, and
  * that a value naming no policy is refused in one line, by a role and by the orchestrator before
- * anything runs (a role that refused to start once dropped dstore from a comparison).
+ * anything runs (a role that refused to start once dropped dstore from a comparison). The
+ * orchestrator is given a bench that does not exist, so a check that regressed fails on that
+ * other message, and nothing runs.
  */
 import { strict as assert } from 'node:assert'
 import { spawnSync } from 'node:child_process'
@@ -27,7 +29,7 @@ describe('bench GC policy (DSTORE_BENCH_GC)', function () {
     }
   })
 
-  for (const [what, argv] of [['a dstore role', ['roles/dstore.js', 'provider']], ['the orchestrator', ['run.js', '--only', 'report']]] as const) {
+  for (const [what, argv] of [['a dstore role', ['roles/dstore.js', 'provider']], ['the orchestrator', ['run.js', '--only', 'no-such-bench']]] as const) {
     it(`${what} exits 2 with one line on a bad value, before starting anything`, () => {
       const r = spawnSync(process.execPath, [BENCH + argv[0], ...argv.slice(1)], { env: { ...process.env, DSTORE_BENCH_GC: 'all' }, encoding: 'utf8', timeout: 20_000 })
       assert.equal(r.status, 2, r.stderr)

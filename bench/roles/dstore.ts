@@ -51,9 +51,14 @@ if (gcPolicy instanceof Error) {
   process.stderr.write(`${gcPolicy.message}\n`)
   process.exit(2)
 }
-if (roleTunesGc(gcPolicy, role)) tuneGcForServing()
+// Node's own --heap-growing-percent (BENCH_CHILD_NODE_ARGS) would win, and the run would not be
+// what it records.
+if (roleTunesGc(gcPolicy, role) && !tuneGcForServing()) {
+  process.stderr.write(`DSTORE_BENCH_GC=${gcPolicy}, but node was given its own --heap-growing-percent: use DSTORE_BENCH_GC=default, or drop the flag\n`)
+  process.exit(2)
+}
 
-/** Cache of the requester: big enough for a 256 MiB value (and its outboard). */
+/** Cache of the requester (values only: outboards are not counted): two 256 MiB values. */
 const CACHE_SIZE = 512 * 2 ** 20
 /** Largest value generated whole before a put; bigger ones are streamed. */
 const WHOLE_MAX = 256 * 2 ** 20
