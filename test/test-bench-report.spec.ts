@@ -6,7 +6,7 @@
  * before column comes from the baseline. `--pinned` refuses on one core.
  */
 import { strict as assert } from 'node:assert'
-import { cpuBoundMBps, type CompareResult, type Figure, type SystemResult, type Timed } from '../bench/lib/report.js'
+import { cpuBoundMBps, gcPolicyNote, type CompareResult, type Figure, type SystemResult, type Timed } from '../bench/lib/report.js'
 import { beforeAfterSection, modesSection, speedSections, speedTargetsSection } from '../bench/lib/report-speed.js'
 import { pinningUnavailable } from '../bench/lib/pinning.js'
 
@@ -117,6 +117,18 @@ describe('bench report: issue #14 sections', function () {
     assert.deepEqual(row(md, 'cold Local.get 256 MiB (MB/s)').slice(1), ['180', '400', '2.22× (higher is better)'])
     assert.deepEqual(row(md, '100-byte get, steady state: p99 (ms)').slice(1, 3), ['–', '1.50'])
     assert.equal(row(speedTargetsSection({ shared: after }, { shared: before }), 'cold Local.get of 256 MiB ≥ 0.45×')[1], '180 MB/s = 0.23× (raw TLS 780 MB/s)')
+  })
+
+  it('names the GC policy of each run: once when the runs agree, per run when they differ or one is not recorded', function () {
+    const shared = { ...result('shared', { get: 300, raw: 700 }), gcPolicy: 'both' as const }
+    const pinned = { ...result('pinned', { get: 300, raw: 700 }), gcPolicy: 'both' as const }
+    assert.match(gcPolicyNote({ shared, pinned }), /: set in both dstore roles, as `dstore global` and `dstore local` run, in the shared and pinned runs alike\./)
+    const mixed = gcPolicyNote({ shared, pinned: { ...pinned, gcPolicy: 'global' } })
+    assert.match(mixed, /shared run: set in both dstore roles[^;]*; pinned run: set in dstore's provider only/)
+    const old = gcPolicyNote({ shared, pinned: { ...pinned, gcPolicy: undefined } })
+    assert.match(old, /pinned run: not recorded \(results before 2026-12-02\)/)
+    assert.match(gcPolicyNote({ shared }), /^the serving policy [^:]*: shared run: set in both dstore roles/)
+    assert.match(gcPolicyNote({ shared }), /Helia's roles and the raw references keep V8's own/)
   })
 
   it('--pinned refuses on a machine with one core, in one sentence', function () {

@@ -462,18 +462,19 @@ const GC_POLICY_TEXT: Record<GcPolicy, string> = {
 }
 
 /** Where each stored run's dstore roles set the serving GC policy, and that the others do not. */
-function gcPolicyNote (modes: SpeedRuns): string {
+export function gcPolicyNote (modes: SpeedRuns): string {
   const runs = ([['shared', modes.shared], ['pinned', modes.pinned]] as const).filter(([, run]) => run !== undefined)
-  const text = (run: CompareResult | undefined): string => run?.gcPolicy !== undefined ? GC_POLICY_TEXT[run.gcPolicy] : 'where, not recorded'
-  const same = new Set(runs.map(([, run]) => text(run))).size === 1
-  const where = same
-    ? `${text(runs[0]?.[1])} (${runs.map(([mode]) => mode).join(' and ')} runs)`
-    : runs.map(([mode, run]) => `${text(run)} in the ${mode} run`).join('; ')
-  return `the serving policy (\`tuneGcForServing\`, src/peers/serving-gc.ts; \`DSTORE_BENCH_GC\`) is set ${where}.
-  Helia's roles and the raw references keep V8's own: the policy does not speed a raw TLS stream
-  (\`scripts/measure-serving-gc.ts --raw --pinned --gets 6 --rounds 2\`, 2026-12-02: two
-  process pairs per policy, six 256 MiB gets each, 465–736 MB/s, median 606, under V8's policy
-  against 409–731, median 623, with the policy's flag); Helia was not measured with it.`
+  const text = (run: CompareResult | undefined): string => run?.gcPolicy !== undefined ? `set ${GC_POLICY_TEXT[run.gcPolicy]}` : 'not recorded (results before 2026-12-02)'
+  const texts = runs.map(([, run]) => text(run))
+  const where = runs.length > 1 && new Set(texts).size === 1
+    ? `${texts[0]}, in the ${runs.map(([mode]) => mode).join(' and ')} runs alike`
+    : runs.map(([mode], i) => `${mode} run: ${texts[i]}`).join('; ')
+  return `the serving policy (\`tuneGcForServing\`, src/peers/serving-gc.ts; \`DSTORE_BENCH_GC\`): ${where}.
+  Helia's roles and the raw references keep V8's own: the policy makes no consistent
+  difference to a raw TLS stream (\`scripts/measure-serving-gc.ts --raw --pinned --gets 6
+  --rounds 2\`, 2026-12-02, six 256 MiB gets per process pair, two pairs per policy: median
+  606 MB/s under V8's policy against 623 with the policy's flag; the same sequence run
+  earlier that day from a scratch script, 750 against 708). Helia was not measured with it.`
 }
 
 export function benchmarksMarkdown (r: CompareResult, hash: any, modes: SpeedRuns = { shared: r.mode === 'pinned' ? undefined : r, pinned: r.mode === 'pinned' ? r : undefined }, before: SpeedRuns = {}): string {
@@ -629,8 +630,9 @@ role's main thread over one transfer, 256 MiB, TLS; note that a profile's own th
   policy in both). The receiver suffers the same way (its TCP reads and TLS cleartext are
   fresh buffers too), so \`dstore local\` sets the policy as well, and so does the bench's
   requester (the raw references keep V8's own: see the GC policy bullet above). In
-  \`measure-serving-gc.ts --pinned --one-local\` (2026-12-02: one Local getting six 256 MiB
-  values in turn, as a daemon does; figures for gets 2–6, since the first is cheap either way)
+  \`measure-serving-gc.ts --pinned --one-local --gets 6\` (2026-12-02: one Local getting six
+  256 MiB values in turn, as a daemon does; figures for gets 2–6, since the first is cheap
+  either way)
   the requester ran 9–15 mark-compacts a get under V8's policy and 1 under the serving one;
   its CPU was 4.20–5.55 s per GB (median 4.63) at a median 174 MB/s under V8's policy on both
   sides, 4.48–5.43 (median 4.66) at 213 MB/s with the policy in the provider only (an
@@ -638,12 +640,12 @@ role's main thread over one transfer, 256 MiB, TLS; note that a profile's own th
   (median 3.63) at 273 MB/s with it in both. What the policy costs a Local is memory that
   waits longer: evicted values and a stopped Local's cache are freed only by a mark-compact,
   and there are fewer of those. That Local's RSS after each get (its cache holds two 256 MiB
-  values) was 932–937 MiB from the third get on under V8's policy and 927–930 under the
-  serving one, but once 1,187 (two dead values instead of one); a full collection left
-  672–681 either way. With a fresh Local per get (\`--gets 4\`), the RSS after each Local
-  stopped was 406–418 MiB under V8's policy and up to 925–931 under the serving one (two
-  stopped caches not yet collected), and a full collection brought it back to 157–160 either
-  way: nothing leaks.
+  values) was 932–937 MiB from the third get on with V8's policy on both sides and 927–930
+  with the serving one, but once 1,187 (two dead values instead of one); a full collection
+  left 672–681 either way. With a fresh Local per get (\`--pinned --gets 4\`), the RSS after
+  each Local stopped was 406–418 MiB with V8's policy in the requester (one stopped cache
+  still mapped) and up to 925–931 with the serving one (three; two runs), and a full
+  collection brought it back to 157–160 either way: nothing leaks.
 - A signal shared by many calls (the CLI's, the bench roles') kept the value of the first call
   that raced it reachable for as long as it lived: \`onAbort\`'s one listener per signal shared
   the first call's scope. Fixed (test-abort checks it with WeakRefs).

@@ -25,16 +25,17 @@
  *
  * A Local's side: its TCP reads and TLS cleartext are fresh buffers too, and under V8's policy
  * an aged Local ran 9–15 mark-compacts per 256 MiB received, against 1 with this one. With one
- * Local getting six 256 MiB values in turn (pinned, `scripts/measure-serving-gc.ts --one-local`),
- * the receiver's later gets cost 4.20–5.55 s of CPU per GB (median 4.63) under V8's policy on
- * both sides and 3.27–3.77 (median 3.63) with this one. What it costs a Local: its evicted
+ * Local getting six 256 MiB values in turn (`scripts/measure-serving-gc.ts --pinned --one-local
+ * --gets 6`, gets 2–6), the receiver cost 4.20–5.55 s of CPU per GB (median 4.63) under V8's
+ * policy on both sides and 3.27–3.77 (median 3.63) with this one. What it costs a Local: its evicted
  * values, and a stopped Local's cache, are dead external memory that only a mark-compact
  * frees, and there are fewer of those. In that run the Local's RSS after each get, from the
- * third on, was 932–937 MiB under V8's policy and 927–930 under this one (its two cached
- * values and one dead), but once 1,187 (two dead); a full collection left 672–681 either way.
- * With a fresh Local per get, the RSS after each Local stopped was 406–418 MiB under V8's
- * policy and up to 925–931 under this one (two stopped caches not yet collected), and a full
- * collection brought it back to 157–160 either way: nothing leaks, but dead values wait longer.
+ * third on, was 932–937 MiB under V8's policy on both sides and 927–930 under this one (its
+ * two cached values and one dead), but once 1,187 (two dead); a full collection left 672–681
+ * either way. With a fresh Local per get (`--pinned --gets 4`), the RSS after each Local
+ * stopped was 406–418 MiB with V8's policy in the requester (one stopped cache mapped) and
+ * up to 925–931 with this one (three; two runs), and a full collection brought it back to
+ * 157–160 either way: nothing leaks, but dead values wait longer.
  * `dstore repl`, an interactive Local, keeps V8's own policy.
  */
 import { setFlagsFromString } from 'node:v8'
