@@ -499,7 +499,7 @@ async function runSystem (sys: SystemDef, p: Plan, work: string, seeds: Seeds, s
 export async function runCompare (opts: { quick?: boolean, pinned?: boolean } = {}): Promise<CompareResult> {
   const quick = opts.quick === true
   const pinned = opts.pinned === true
-  // What the dstore roles spawned below will run (run.ts has refused a bad DSTORE_BENCH_GC).
+  // What the dstore roles spawned below will run.
   const gcPolicy = gcPolicyInForce()
   const spawn = spawner(pinned)
   const p = plan(quick)

@@ -32,15 +32,11 @@ import { runSwarmBench, swarmArgs, type SwarmBenchOptions } from './swarm.js'
 import { netnsUnavailable } from './lib/netns.js'
 import { writeDocs } from './lib/report.js'
 import { pinningUnavailable } from './lib/pinning.js'
-import { parseGcPolicy } from './lib/gc-policy.js'
+import { gcPolicyInForce } from './lib/gc-policy.js'
 
 // A DSTORE_BENCH_GC that names no policy would make every dstore role refuse to start, and the
 // comparison go on without dstore: refused here, before anything runs.
-const gcPolicy = parseGcPolicy(process.env.DSTORE_BENCH_GC)
-if (gcPolicy instanceof Error) {
-  console.error(`bench: ${gcPolicy.message}`)
-  process.exit(2)
-}
+gcPolicyInForce()
 const quick = process.argv.includes('--quick')
 const pinned = process.argv.includes('--pinned')
 const onlyAt = process.argv.indexOf('--only')

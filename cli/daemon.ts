@@ -111,6 +111,15 @@ export interface LocalDaemonOptions {
 }
 
 /** `dstore local`: runs until SIGINT or SIGTERM, then stops cleanly (local.http removed). */
+/**
+ * Sets a serving daemon's GC policy (src/peers/serving-gc.ts), as `dstore global` and `dstore
+ * local` do. → what is in force, for their `--json` document: `serving`, or `node` when node's
+ * own --heap-growing-percent wins (the opt-out).
+ */
+export function applyServingGc (): 'serving' | 'node' {
+  return tuneGcForServing() ? 'serving' : 'node'
+}
+
 export async function runLocalDaemon (opts: LocalDaemonOptions): Promise<void> {
   const repo = resolveRepo(opts.repo)
   // Read before anything starts: a bad token file starts nothing.
@@ -139,8 +148,8 @@ export async function runLocalDaemon (opts: LocalDaemonOptions): Promise<void> {
   // attempt, since a failed start may have registered libp2p's series in the last.
   let registry = createMetricsRegistry()
   // A Local daemon is a serving process as a Global is (its gets from Global and the swarm's
-  // transfers go through TLS; its HTTP responses carry the same values): src/peers/serving-gc.ts.
-  const gcPolicy = tuneGcForServing() ? 'serving' : 'node'
+  // transfers go through TLS; its HTTP responses carry the same values).
+  const gcPolicy = applyServingGc()
   const start = async (listen: string[]): Promise<LocalPeer> => {
     registry = createMetricsRegistry()
     return await createLocal({ global: addrs, repo, cacheSize: opts.cacheSize, connectTimeout: opts.connectTimeout, recheckInterval: opts.recheckInterval, metricsRegistry: registry, listen, swarm })

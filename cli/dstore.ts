@@ -5,7 +5,7 @@
  */
 import { keepServingOnUnhandled } from './unhandled.js'
 import {
-  createGlobal, createLocal, parseCID, tuneGcForServing, repoPeerId, DEFAULT_CONNECTION_LIMITS, READERS_FILE, WRITERS_FILE,
+  createGlobal, createLocal, parseCID, repoPeerId, DEFAULT_CONNECTION_LIMITS, READERS_FILE, WRITERS_FILE,
   startHttpServer, globalBackend, createMetrics, createMetricsRegistry, globalMetricsSource,
   type AccessLists, type CID, type GlobalPeer, type GlobalStore, type LocalPeer, type HttpServer
 } from '../src/index.js'
@@ -18,7 +18,7 @@ import { isStdin, openInput } from './input.js'
 import { checkListen, checkLocalListen, describeListenFailure } from './listen.js'
 import { parseHttpListen, readTokenFile, removeUrlFile, startDaemonHttp, type HttpListen } from './http-listen.js'
 import { UsageError, describeError, errorJson, formatBytes, jsonErrors, progressBar, reportError } from './output.js'
-import { DEFAULT_LOCAL_HTTP, DEFAULT_LOCAL_LISTEN, findDaemon, runLocalDaemon, type LocalApi } from './daemon.js'
+import { DEFAULT_LOCAL_HTTP, DEFAULT_LOCAL_LISTEN, applyServingGc, findDaemon, runLocalDaemon, type LocalApi } from './daemon.js'
 import { runRepl } from './repl.js'
 import { interruptedStatus, onStopSignal, reportInterrupted } from './signals.js'
 import { planTarget, writeOut, type Target } from './target.js'
@@ -211,9 +211,8 @@ A client's PeerId is printed by \`dstore id\`.`)
       log: (line: string) => { process.stderr.write(`dstore: ${line}\n`) }
     }
     keepServingOnUnhandled(base.log as (line: string) => void)
-    // A Global is a serving process: see src/peers/serving-gc.ts. 'node': node's own
-    // --heap-growing-percent is in force (the opt-out).
-    const gcPolicy = tuneGcForServing() ? 'serving' : 'node'
+    // A Global is a serving process.
+    const gcPolicy = applyServingGc()
     let global: GlobalPeer
     let note = ''
     // Surfaces a real errno (EROFS, EACCES) for a repository that cannot be created.

@@ -26,9 +26,15 @@ export function roleTunesGc (policy: GcPolicy, role: 'provider' | 'requester'): 
   return policy === 'both' || (policy === 'global' && role === 'provider')
 }
 
-/** The policy this process's `DSTORE_BENCH_GC` names (what the roles it spawns will run). @throws on a value that names none. */
+/**
+ * The policy this process's `DSTORE_BENCH_GC` names (what a role runs, and the roles an
+ * orchestrator spawns). A value that names none ends the process: its one line, exit 2.
+ */
 export function gcPolicyInForce (): GcPolicy {
   const policy = parseGcPolicy(process.env.DSTORE_BENCH_GC)
-  if (policy instanceof Error) throw policy
+  if (policy instanceof Error) {
+    process.stderr.write(`${policy.message}\n`)
+    process.exit(2)
+  }
   return policy
 }

@@ -37,7 +37,7 @@ const { createGlobal, createLocal, tuneGcForServing } = (process.env.DSTORE_BENC
 import { serveCommands } from '../lib/serve.js'
 import { peakRssMiB, resetPeakRss } from '../lib/child.js'
 import { data, dataPieces } from '../lib/data.js'
-import { parseGcPolicy, roleTunesGc } from '../lib/gc-policy.js'
+import { gcPolicyInForce, roleTunesGc } from '../lib/gc-policy.js'
 
 const role = process.argv[2]
 if (role !== 'provider' && role !== 'requester') {
@@ -46,11 +46,7 @@ if (role !== 'provider' && role !== 'requester') {
 }
 // Both sides run as `dstore global` and `dstore local` do, with a serving process's GC policy,
 // unless DSTORE_BENCH_GC says otherwise (../lib/gc-policy.ts).
-const gcPolicy = parseGcPolicy(process.env.DSTORE_BENCH_GC)
-if (gcPolicy instanceof Error) {
-  process.stderr.write(`${gcPolicy.message}\n`)
-  process.exit(2)
-}
+const gcPolicy = gcPolicyInForce()
 // Node's own --heap-growing-percent (BENCH_CHILD_NODE_ARGS) would win, and the run would not be
 // what it records.
 if (roleTunesGc(gcPolicy, role) && !tuneGcForServing()) {
