@@ -110,7 +110,6 @@ export interface LocalDaemonOptions {
   version: string
 }
 
-/** `dstore local`: runs until SIGINT or SIGTERM, then stops cleanly (local.http removed). */
 /**
  * Sets a serving daemon's GC policy (src/peers/serving-gc.ts), as `dstore global` and `dstore
  * local` do. → what is in force, for their `--json` document: `serving`, or `node` when node's
@@ -120,6 +119,7 @@ export function applyServingGc (): 'serving' | 'node' {
   return tuneGcForServing() ? 'serving' : 'node'
 }
 
+/** `dstore local`: runs until SIGINT or SIGTERM, then stops cleanly (local.http removed). */
 export async function runLocalDaemon (opts: LocalDaemonOptions): Promise<void> {
   const repo = resolveRepo(opts.repo)
   // Read before anything starts: a bad token file starts nothing.

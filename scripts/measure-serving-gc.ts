@@ -46,8 +46,13 @@ const rawOnly = process.argv.includes('--raw')
 /** `--policy P` runs that one alone. */
 const only = arg('policy', '')
 const policies = GC_POLICIES.filter(p => only === '' || p === only).reverse()
-if (policies.length === 0) throw new Error(`--policy must be one of ${GC_POLICIES.join(', ')}`)
-if (rawOnly && (only !== '' || oneLocal)) throw new Error('--raw measures the raw TLS stream alone: --policy and --one-local do not apply to it')
+/** A bad argument: one line, exit 2. */
+function refuse (why: string): never {
+  process.stderr.write(`measure-serving-gc: ${why}\n`)
+  process.exit(2)
+}
+if (policies.length === 0) refuse(`--policy must be one of ${GC_POLICIES.join(', ')}`)
+if (rawOnly && (only !== '' || oneLocal)) refuse('--raw measures the raw TLS stream alone: --policy and --one-local do not apply to it')
 const GC_LOG = join(dirname(fileURLToPath(import.meta.url)), 'gc-log.js')
 const gb = size / 1e9
 

@@ -29,6 +29,18 @@ describe('bench GC policy (DSTORE_BENCH_GC)', function () {
     }
   })
 
+  it('a dstore role and the orchestrator refuse a --heap-growing-percent of node\'s own, whatever the policy', () => {
+    for (const policy of GC_POLICIES) {
+      const role = spawnSync(process.execPath, ['--heap-growing-percent=0', BENCH + 'roles/dstore.js', 'provider'], { env: { ...process.env, DSTORE_BENCH_GC: policy }, encoding: 'utf8', timeout: 20_000 })
+      assert.equal(role.status, 2, role.stderr)
+      assert.match(role.stderr.trim(), /^node was given its own --heap-growing-percent: drop it/)
+      const run = spawnSync(process.execPath, [BENCH + 'run.js', '--only', 'no-such-bench'], { env: { ...process.env, DSTORE_BENCH_GC: policy, BENCH_CHILD_NODE_ARGS: '--heap-growing-percent=0' }, encoding: 'utf8', timeout: 20_000 })
+      assert.equal(run.status, 2, run.stderr)
+      assert.equal(run.stderr.trim().split('\n').length, 1, run.stderr)
+      assert.match(run.stderr, /^node was given its own --heap-growing-percent/)
+    }
+  })
+
   for (const [what, argv] of [['a dstore role', ['roles/dstore.js', 'provider']], ['the orchestrator', ['run.js', '--only', 'no-such-bench']]] as const) {
     it(`${what} exits 2 with one line on a bad value, before starting anything`, () => {
       const r = spawnSync(process.execPath, [BENCH + argv[0], ...argv.slice(1)], { env: { ...process.env, DSTORE_BENCH_GC: 'all' }, encoding: 'utf8', timeout: 20_000 })

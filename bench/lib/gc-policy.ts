@@ -11,6 +11,8 @@
  * included, is refused: the orchestrator checks it before a role starts, so a typo cannot drop
  * dstore from a comparison.
  */
+import { namesHeapGrowing } from '../../src/peers/serving-gc.js'
+
 export const GC_POLICIES = ['both', 'global', 'default'] as const
 export type GcPolicy = typeof GC_POLICIES[number]
 
@@ -28,13 +30,22 @@ export function roleTunesGc (policy: GcPolicy, role: 'provider' | 'requester'): 
 
 /**
  * The policy this process's `DSTORE_BENCH_GC` names (what a role runs, and the roles an
- * orchestrator spawns). A value that names none ends the process: its one line, exit 2.
+ * orchestrator spawns). A value that names none ends the process with its one line, exit 2;
+ * so does a `--heap-growing-percent` of node's own, given to this process or to the roles
+ * (`BENCH_CHILD_NODE_ARGS`): it would override the policy, and every role with it, so the
+ * results would record a policy that did not run.
  */
 export function gcPolicyInForce (): GcPolicy {
   const policy = parseGcPolicy(process.env.DSTORE_BENCH_GC)
-  if (policy instanceof Error) {
-    process.stderr.write(`${policy.message}\n`)
+  const childArgs = (process.env.BENCH_CHILD_NODE_ARGS ?? '').split(' ')
+  const why = policy instanceof Error
+    ? policy.message
+    : namesHeapGrowing(process.execArgv) || namesHeapGrowing(childArgs)
+      ? 'node was given its own --heap-growing-percent: drop it (DSTORE_BENCH_GC chooses the GC policy)'
+      : undefined
+  if (why !== undefined) {
+    process.stderr.write(`${why}\n`)
     process.exit(2)
   }
-  return policy
+  return policy as GcPolicy
 }

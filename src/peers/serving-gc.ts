@@ -40,6 +40,11 @@
  */
 import { setFlagsFromString } from 'node:v8'
 
+/** Whether node arguments `args` give their own `--heap-growing-percent` (any spelling node accepts). */
+export function namesHeapGrowing (args: readonly string[]): boolean {
+  return args.some(a => /^--?heap[-_]growing[-_]percent(=|$)/.test(a))
+}
+
 /** `--heap-growing-percent` of a serving process: the heap grows to 4× its live size. */
 export const SERVING_HEAP_GROWING_PERCENT = 300
 
@@ -52,7 +57,7 @@ export const SERVING_HEAP_GROWING_PERCENT = 300
  * checked, not an earlier `v8.setFlagsFromString`. Returns whether it set the policy.
  */
 export function tuneGcForServing (): boolean {
-  if (process.execArgv.some(a => /^--?heap[-_]growing[-_]percent(=|$)/.test(a))) return false
+  if (namesHeapGrowing(process.execArgv)) return false
   setFlagsFromString(`--heap-growing-percent=${SERVING_HEAP_GROWING_PERCENT}`)
   return true
 }
