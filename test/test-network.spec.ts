@@ -939,6 +939,19 @@ describe('network: a lying Global', function () {
     assert.equal(await l.cache.has(cid), false)
     assert.equal(l.stats().cacheEntries, 0)
   })
+
+  it('makes a get into a buffer fail with VerificationError, and leaves zeros wherever the get wrote, not the bytes it could not verify', async () => {
+    const l = await c.local(addrs())
+    const wanted = pseudoRandom(2 * MiB, 1603)
+    const cid = cidOfBytes(wanted)
+    known.set(hex(cid.multihash.digest), wanted)
+    const into = new Uint8Array(2 * MiB + 100).fill(0xa5)
+    await rejectsWith(l.get(cid, { into }), 'VerificationError')
+    // The value's groups were written (all verified but the corrupted one's) before the failure.
+    assert.equal(into.subarray(0, 2 * MiB).every(b => b === 0), true, 'the bytes the get wrote were zeroed')
+    assert.equal(into.subarray(2 * MiB).every(b => b === 0xa5), true, 'the bytes past the value are untouched')
+    assert.equal(l.stats().cacheEntries, 0)
+  })
 })
 
 describe('network: reconciliation that fails', function () {

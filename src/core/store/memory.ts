@@ -23,6 +23,7 @@ import { parseCID, type CIDLike } from '../cid.js'
 import { throwIfAborted } from '../abort.js'
 import { ClosedError, NotFoundError, OutOfRangeError, TooLargeError } from '../errors.js'
 import { TreeHasher } from '../tree.js'
+import { markReadOnly } from '../read-only.js'
 import type {
   AbortOptions, ListOptions, BlobReader, BlobStat, ByteSource, GetOptions, PutOptions, VerifiableBlobStore
 } from './interface.js'
@@ -250,6 +251,7 @@ export class MemoryBlobStore implements VerifiableBlobStore {
     this.checkFits(data.length)
     this.makeRoom(data.length)
     const entry: Entry = { cid, data, outboard, pinned: pin }
+    markReadOnly(data) // handed out as is by getBytes and catShared
     if (pin) {
       this.pinned.set(key, entry)
       this.pinnedBytes += data.length

@@ -14,6 +14,7 @@
 import type { CID } from 'multiformats/cid'
 import { raceAbort, throwIfAborted } from '../../core/abort.js'
 import { TooLargeError } from '../../core/errors.js'
+import { markReadOnly } from '../../core/read-only.js'
 import { PartialValue } from '../../core/swarm/partial.js'
 import type { CallOptions, ProgressEvent } from '../../core/store/interface.js'
 import type { MemoryBlobStore } from '../../core/store/memory.js'
@@ -129,6 +130,7 @@ export class SingleFlight {
             if (part.length === 0) continue
           }
           given += part.length
+          markReadOnly(part) // shared with the transfer's other readers and the cache
           yield part
         }
         if (entry.settled) {

@@ -22,6 +22,7 @@ import type { CID } from 'multiformats/cid'
 import { cidFromDigest, parseCID, type CIDLike } from '../../core/cid.js'
 import { ArgumentError, ClosedError, NotFoundError, TooLargeError } from '../../core/errors.js'
 import { createMemoryStore, type MemoryBlobStore } from '../../core/store/memory.js'
+import { markReadOnly } from '../../core/read-only.js'
 import type { AbortOptions, ByteSource, ProgressEvent } from '../../core/store/interface.js'
 import { checkRangeArgs, deleteBlob, getRange, listBlobs, statMany } from '../../protocol/requester.js'
 import { loadOrCreateIdentity } from '../identity.js'
@@ -31,12 +32,13 @@ import { createNode, type DstoreNode } from '../node.js'
 const SWARM_HANDSHAKE_TIMEOUT_MS = 10_000
 import { Traffic, type TrafficSnapshot, type TransferSource } from '../traffic.js'
 import { Coherence } from './coherence.js'
+import { checkInto, fetchInto } from './fetch-into.js'
 import { GlobalSet, groupGlobals } from './globals.js'
 import { CacheRecheck, DEFAULT_RECHECK_INTERVAL } from './recheck.js'
 import { SingleFlight } from './fetch.js'
 import {
   DEFAULT_CACHE, DEFAULT_CONNECT_TIMEOUT, checkCallOptions, checkLocalOptions,
-  type CallOptions, type CatOptions, type LocalOptions, type LocalPutOptions, type LocalStats
+  type CallOptions, type CatOptions, type LocalGetOptions, type LocalOptions, type LocalPutOptions, type LocalStats
 } from './options.js'
 import { PartialRegistry } from './partials.js'
 import { Putter } from './put.js'
@@ -44,7 +46,7 @@ import { callGlobal, stoppedError, withGlobal } from './retry.js'
 import { Serving } from './serving.js'
 import { SwarmCounters } from './swarm-stats.js'
 
-export type { CallOptions, CatOptions, LocalOptions, LocalPutOptions, LocalStats }
+export type { CallOptions, CatOptions, LocalGetOptions, LocalOptions, LocalPutOptions, LocalStats }
 
 /**
  * Bytes accepted by {@link LocalPeer.put}: a Node `Readable` is an `AsyncIterable<Buffer>`.
@@ -164,21 +166,34 @@ export class LocalPeer {
    * The returned array is shared, not copied: it is the cache's own array (and the one every
    * concurrent get of the value is handed), so treat it as read-only. Modifying it would change
    * what later gets of the value return, unverified. Copy it with `.slice()` to modify it.
+   *
+   * With `into`, the value is written into that buffer of the caller's instead, and the view of
+   * its first `size` bytes is returned: no fresh buffer, so a caller that reuses one buffer for
+   * its large gets saves their page faults (see fetch-into.ts for the contract: `into` is not
+   * read or written until the get settles, a value larger than it is refused, a failed get
+   * leaves zeros, and a value fetched into it is not cached).
    * @throws {NotFoundError} when Global does not have it.
+   * @throws {TooLargeError} with `into`, when the value is larger than `into`.
+   * @throws {ArgumentError} with `into`, when it is not a Uint8Array of the caller's own.
    */
-  async get (cid: CIDLike, options: CallOptions = {}): Promise<Uint8Array> {
+  async get (cid: CIDLike, options: LocalGetOptions = {}): Promise<Uint8Array> {
     const key = parseCID(cid)
     const opts = checkCallOptions(options)
+    const into = opts.into === undefined ? undefined : checkInto(opts.into)
     const started = Date.now()
     return await this.guard(async () => {
       const cached = this.cache.getBytes(key)
       if (cached !== undefined) {
         this.moved.record(key.toString(), 'get', 'cache', cached.length, started)
-        return cached // shared with the cache: read-only (see above)
+        if (into === undefined) return cached // shared with the cache: read-only (see above)
+        if (cached.length > into.length) throw new TooLargeError(`the value is ${cached.length} bytes, more than the ${into.length} of into`)
+        into.set(cached)
+        return into.subarray(0, cached.length)
       }
       try {
-        const value = await this.fetcher.fetch(key, opts)
+        const value = into === undefined ? await this.fetcher.fetch(key, opts) : await fetchInto(this.connection, key, into, opts)
         this.moved.record(key.toString(), 'get', 'global', value.length, started)
+        if (into === undefined) markReadOnly(value) // shared by the transfer's callers (and the cache, once cached)
         return value
       } catch (err) {
         this.moved.failedWith(err)

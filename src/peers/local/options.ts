@@ -93,6 +93,16 @@ export interface CatOptions extends CallOptions {
   fill?: boolean
 }
 
+export interface LocalGetOptions extends CallOptions {
+  /**
+   * A buffer of the caller's own to write the value into (at its start) instead of a fresh
+   * one; the get returns the view of the value's bytes in it. Not read or written by the caller
+   * until the get settles; zeroed where written if the get fails; not cached. A value larger
+   * than it is refused (TooLargeError). See `LocalPeer.get`.
+   */
+  into?: Uint8Array
+}
+
 export interface LocalPutOptions extends CallOptions {
   /**
    * The CID the value must hash to. When given, Global is asked first and, if it holds that

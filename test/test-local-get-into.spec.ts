@@ -1,0 +1,109 @@
+/**
+ * `Local.get(cid, { into })`: the value decoded into a buffer of the caller's (fetch-into.ts).
+ * A real Global and Locals on 127.0.0.1. The failure that leaves zeros is in test-network (a
+ * lying Global).
+ */
+import { strict as assert } from 'node:assert'
+import { cidOfBytes, type GlobalPeer } from '../src/index.js'
+import { pseudoRandom } from './helpers.js'
+import { Cleanup, KiB, MiB, assertBytes, rejectsWith } from './net.js'
+
+describe('Local.get into a buffer of the caller\'s', function () {
+  this.timeout(60_000)
+  const c = new Cleanup()
+  let global: GlobalPeer
+  before(async function () { global = await c.global(await c.dir('dstore-into-')) })
+  after(async function () { await c.run() })
+
+  for (const size of [100, 20 * KiB, 3 * MiB + 5]) {
+    it(`writes a ${size}-byte value at the start of the buffer, returns that view, leaves the rest, and caches nothing`, async function () {
+      const l = await c.local(global)
+      const value = pseudoRandom(size, size)
+      const cid = await global.put(value)
+      const into = new Uint8Array(size + 1000).fill(7)
+      const got = await l.get(cid, { into })
+      assert.equal(got.buffer, into.buffer, 'the view is of the caller\'s buffer')
+      assert.equal(got.byteOffset, into.byteOffset)
+      assertBytes(got, value)
+      assert.equal(into.subarray(size).every(b => b === 7), true, 'the bytes past the value are untouched')
+      assert.equal(l.stats().cacheEntries, 0, 'a value fetched into the caller\'s buffer is not cached')
+      assert.equal(l.stats().misses, 1)
+      // Reused for another value: overwritten, still verified.
+      const other = pseudoRandom(size, size + 1)
+      const again = await l.get(await global.put(other), { into })
+      assertBytes(again, other)
+      assert.equal(again.buffer, into.buffer)
+    })
+  }
+
+  it('decodes into a view at an offset of a larger buffer, and takes an exact fit', async function () {
+    const l = await c.local(global)
+    const value = pseudoRandom(MiB, 31)
+    const cid = await global.put(value)
+    const backing = new Uint8Array(3 * MiB).fill(9)
+    const into = backing.subarray(MiB, 2 * MiB)
+    const got = await l.get(cid, { into })
+    assert.equal(got.byteOffset, MiB)
+    assertBytes(got, value)
+    assert.equal(backing.subarray(0, MiB).every(b => b === 9) && backing.subarray(2 * MiB).every(b => b === 9), true, 'nothing outside the view is written')
+  })
+
+  it('copies a cached value into the buffer, so changing the buffer leaves the cache as it was', async function () {
+    const l = await c.local(global)
+    const value = pseudoRandom(200 * KiB, 32)
+    const cid = await global.put(value)
+    const shared = await l.get(cid) // cached
+    const into = new Uint8Array(300 * KiB)
+    const got = await l.get(cid, { into })
+    assert.equal(got.buffer, into.buffer)
+    assertBytes(got, value)
+    assert.equal(l.stats().hits, 1)
+    into.fill(0)
+    assertBytes(await l.get(cid), value, 'the cached value')
+    assert.equal(shared, l.cache.getBytes(cid))
+  })
+
+  it('refuses a value larger than the buffer with TooLargeError, before writing any of it (fetched or cached)', async function () {
+    const l = await c.local(global)
+    const value = pseudoRandom(64 * KiB, 33)
+    const cid = await global.put(value)
+    const into = new Uint8Array(64 * KiB - 1).fill(3)
+    await rejectsWith(l.get(cid, { into }), 'TooLargeError')
+    assert.equal(into.every(b => b === 3), true, 'nothing was written')
+    await l.get(cid)
+    await rejectsWith(l.get(cid, { into }), 'TooLargeError')
+    assert.equal(into.every(b => b === 3), true, 'nothing was written from the cache either')
+  })
+
+  it('leaves the buffer as it was when Global does not have the value (NotFoundError)', async function () {
+    const l = await c.local(global)
+    const into = new Uint8Array(1000).fill(4)
+    await rejectsWith(l.get(cidOfBytes(pseudoRandom(5000, 34)), { into }), 'NotFoundError')
+    assert.equal(into.every(b => b === 4), true)
+  })
+
+  it('refuses, with ArgumentError, an array a get handed out read-only, a SharedArrayBuffer, and what is not a Uint8Array', async function () {
+    const l = await c.local(global)
+    const a = pseudoRandom(100 * KiB, 35)
+    const b = pseudoRandom(100 * KiB, 36)
+    const [ca, cb] = [await global.put(a), await global.put(b)]
+    const shared = await l.get(ca)
+    // Reusing the array of an earlier get would write over the cache's value.
+    await rejectsWith(l.get(cb, { into: shared }), 'ArgumentError')
+    await rejectsWith(l.get(cb, { into: shared.subarray(10) }), 'ArgumentError')
+    assertBytes(await l.get(ca), a, 'the cached value is intact')
+    // Still refused once evicted: other callers may hold it.
+    await l.cache.delete(ca)
+    await rejectsWith(l.get(cb, { into: shared }), 'ArgumentError')
+    // A piece of a shared streamed transfer (cat with fill) is read-only too.
+    const fresh = await c.local(global)
+    const pieces: Uint8Array[] = []
+    for await (const p of fresh.cat(cb, { fill: true })) pieces.push(p)
+    await rejectsWith(fresh.get(ca, { into: pieces[0] }), 'ArgumentError')
+    await rejectsWith(l.get(cb, { into: new Uint8Array(new SharedArrayBuffer(200 * KiB)) }), 'ArgumentError')
+    await rejectsWith(l.get(cb, { into: new ArrayBuffer(200 * KiB) as unknown as Uint8Array }), 'ArgumentError')
+    await rejectsWith(l.get(cb, { into: [1, 2, 3] as unknown as Uint8Array }), 'ArgumentError')
+    // A buffer of the caller's own still works on this Local.
+    assertBytes(await l.get(cb, { into: new Uint8Array(100 * KiB) }), b)
+  })
+})
