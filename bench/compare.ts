@@ -19,8 +19,9 @@
  * Scenarios: put (1 KiB … 256 MiB; provider put for every system, plus dstore's Local put over
  * the network with both sides' CPU, and beside dstore's put a plain-write reference: the same
  * bytes written to a file as the fs store writes them), cold get (dstore: `Local.get`, then the
- * caller's copy of the result timed apart; and a cold `Local.cat` on a cacheless requester,
- * with both sides' CPU), warm get, 1000 × 100-byte values (sequential latency of the first 1000
+ * caller's copy of the result timed apart; a cold `Local.get` into a buffer of the caller's,
+ * made and touched beforehand as one reused get after get, with both sides' CPU; and a cold
+ * `Local.cat` on a cacheless requester, with both sides' CPU), warm get, 1000 × 100-byte values (sequential latency of the first 1000
  * cold gets of a fresh Local, then of 1000 more cold gets of new values on the same Local: the
  * steady state; warm latency; 1000 concurrent cold gets), peak RSS of both processes during a
  * streamed cold get (256 MiB, 1 GiB), start time of a fresh provider and requester process
@@ -213,6 +214,7 @@ async function runSystem (sys: SystemDef, p: Plan, work: string, seeds: Seeds, s
     res.plainWrite = {}
     res.cat = {}
     res.callerCopy = {}
+    res.getInto = {}
   }
   const checks = new Set<string>()
   const script = join(HERE, sys.script)
@@ -286,6 +288,8 @@ async function runSystem (sys: SystemDef, p: Plan, work: string, seeds: Seeds, s
         const copies: number[] = []
         const cats: number[] = []
         const catCpu: CpuSamples = { sender: [], receiver: [] }
+        const intos: number[] = []
+        const intoCpu: CpuSamples = { sender: [], receiver: [] }
         for (let r = 0; r < p.reps(size); r++) {
           const seed = seeds.take()
           const put = await provider.callWithin<{ cid: string, ms: number }>({ cmd: 'put', size, seed }, budget(size))
@@ -319,6 +323,18 @@ async function runSystem (sys: SystemDef, p: Plan, work: string, seeds: Seeds, s
           }
           warms.push(warm.ms)
           if (sys.dstore) {
+            // Local.get into a buffer of the caller's, cold (a fresh Local): the buffer is made
+            // and touched outside the window, as one reused get after get would be, and freed after.
+            await fresh()
+            await requester.callWithin({ cmd: 'into', size }, budget(size))
+            const into = await withCpu(provider, requester, size, intoCpu, async () =>
+              await requester.callWithin<{ ms: number, bytes: number, hit?: boolean }>({ cmd: 'getInto', cid: put.cid, size }, budget(size)))
+            await requester.callWithin({ cmd: 'into', size: 0 }, budget())
+            checkBytes(sys, 'cold Local.get into a buffer', into.bytes, size, checks)
+            if (into.hit === true) throw new Error(`${sys.name}: a cold Local.get into a buffer was a cache hit`)
+            intos.push(into.ms)
+          }
+          if (sys.dstore) {
             const lseed = seeds.take()
             // A put's sender is the Local (the requester role), its receiver the Global.
             // The value is generated first (prepare), outside the CPU window of the put.
@@ -342,10 +358,12 @@ async function runSystem (sys: SystemDef, p: Plan, work: string, seeds: Seeds, s
         if (res.localPut != null) res.localPut[size] = timed(size, localPuts, localPutCpu)
         if (res.plainWrite != null) res.plainWrite[size] = timed(size, plainWrites)
         if (res.cat != null) res.cat[size] = timed(size, cats, catCpu)
+        if (res.getInto != null) res.getInto[size] = timed(size, intos, intoCpu)
         if (res.callerCopy != null) res.callerCopy[size] = figure(copies)
         log(`${sys.name} ${sizeName(size)}: put ${res.put[size].MBps.median.toFixed(1)}, cold ${res.coldGet[size].MBps.median.toFixed(1)}, warm ${res.warmGet[size].MBps.median.toFixed(1)} MB/s` +
           (res.localPut != null ? `, Local put ${res.localPut[size].MBps.median.toFixed(1)} MB/s` : '') +
           (res.cat != null ? `, cold Local.cat ${res.cat[size].MBps.median.toFixed(1)} MB/s` : '') +
+          (res.getInto != null ? `, cold Local.get into a buffer ${res.getInto[size].MBps.median.toFixed(1)} MB/s` : '') +
           (res.plainWrite != null ? `; plain write ${res.plainWrite[size].MBps.median.toFixed(1)} MB/s` : '') +
           (res.callerCopy != null ? `; caller's copy ${res.callerCopy[size].median.toFixed(2)} ms` : ''))
       })

@@ -4,9 +4,10 @@
  * (the roles' `profile-start`/`profile-stop`, `bench/lib/serve.ts`), and prints both sides' CPU
  * seconds per GB and the top self-time functions of each profile.
  *
- *   node dist/scripts/profile-transfer.js [--op get|put|cat] [--mib 256] [--out DIR] [--pinned] [--no-profile]
+ *   node dist/scripts/profile-transfer.js [--op get|get-into|put|cat] [--mib 256] [--out DIR] [--pinned] [--no-profile]
  *
- * `get` is a cold `Local.get`; `cat` is a cold streamed `Local.cat`; `put` is `Local.put` over
+ * `get` is a cold `Local.get`; `get-into` the same get into a buffer of the caller's (`into`),
+ * allocated and touched before the measured window, as one reused get after get would be; `cat` is a cold streamed `Local.cat`; `put` is `Local.put` over
  * the network. `--pinned` runs the provider on core 0 and the requester on core 1 (taskset).
  * The profiles (`*.cpuprofile`, open in Chrome DevTools) stay in DIR. `--no-profile` only
  * measures: the V8 profiler's own thread costs about 0.7 s/GB, which its CPU figures include.
@@ -40,11 +41,13 @@ try {
   if (op !== 'put') cid = (await provider.callWithin<{ cid: string }>({ cmd: 'put', size, seed: 1 }, 600_000)).cid
   // The put's value is generated before the CPU window, which then holds the put alone.
   if (op === 'put') await requester.callWithin({ cmd: 'prepare', size, seed: 2 }, 600_000)
+  // `get-into`: a cold get into the caller's buffer, allocated and touched before the window.
+  if (op === 'get-into') await requester.callWithin({ cmd: 'into', size }, 600_000)
   if (profile) for (const c of [provider, requester]) await c.callWithin({ cmd: 'profile-start' }, 30_000)
   const [s0, r0] = [await cpu(provider), await cpu(requester)]
   const res = op === 'put'
     ? await requester.callWithin<{ ms: number }>({ cmd: 'putPrepared' }, 600_000)
-    : await requester.callWithin<{ ms: number }>({ cmd: 'get', cid, size }, 600_000)
+    : await requester.callWithin<{ ms: number }>({ cmd: op === 'get-into' ? 'getInto' : 'get', cid, size }, 600_000)
   const [s1, r1] = [await cpu(provider), await cpu(requester)]
   if (profile) {
     await provider.callWithin({ cmd: 'profile-stop', path: join(out, 'provider.cpuprofile') }, 60_000)

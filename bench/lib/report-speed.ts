@@ -54,6 +54,7 @@ function transfers (runs: CompareResult[]): Array<[string, (r: CompareResult) =>
     out.push([dstore ? `${n}: cold Local.get` : `${n}: cold get`, r => sys(r, n)?.coldGet[BIG]])
     if (dstore) {
       out.push([`${n}: cold Local.cat`, r => sys(r, n)?.cat?.[BIG]])
+      out.push([`${n}: cold Local.get into a reused buffer`, r => sys(r, n)?.getInto?.[BIG]])
       out.push([`${n}: Local.put over the network (sender: the Local)`, r => sys(r, n)?.localPut?.[BIG]])
     }
   }
@@ -219,6 +220,9 @@ function figures (name: string): Array<[string, Pick, 'higher' | 'lower']> {
     [`cold Local.get ${z}: CPU s/GB, both sides`, r => cpuSum(s(r)?.coldGet[BIG]), 'lower'],
     [`cold Local.get ${z} / raw TLS`, r => over(s(r)?.coldGet[BIG], rawTls(r)), 'higher'],
     [`caller's copy of a ${z} Local.get result (ms)`, r => s(r)?.callerCopy?.[BIG]?.median, 'lower'],
+    [`cold Local.get ${z} into a reused buffer (MB/s)`, r => s(r)?.getInto?.[BIG]?.MBps.median, 'higher'],
+    [`cold Local.get ${z} into a reused buffer: CPU s/GB, receiver`, r => s(r)?.getInto?.[BIG]?.cpuPerGB?.receiver.median, 'lower'],
+    [`cold Local.get ${z} into a reused buffer / raw TLS`, r => over(s(r)?.getInto?.[BIG], rawTls(r)), 'higher'],
     [`cold Local.cat ${z} (MB/s)`, r => s(r)?.cat?.[BIG]?.MBps.median, 'higher'],
     [`cold Local.cat ${z}: CPU s/GB, sender`, r => s(r)?.cat?.[BIG]?.cpuPerGB?.sender.median, 'lower'],
     [`cold Local.cat ${z}: CPU s/GB, receiver`, r => s(r)?.cat?.[BIG]?.cpuPerGB?.receiver.median, 'lower'],

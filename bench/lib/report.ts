@@ -72,6 +72,11 @@ export interface SystemResult {
   coldGet: Record<string, Timed>
   /** dstore only: cold `Local.cat` (a requester with no cache, streaming), with both sides' CPU. */
   cat?: Record<string, Timed>
+  /**
+   * dstore only: cold `Local.get(cid, { into })` on a fresh Local, into a buffer of the caller's
+   * made and touched before the window (as one reused get after get), with both sides' CPU.
+   */
+  getInto?: Record<string, Timed>
   /** dstore only: ms of the caller's copy (`slice`) of what a cold `Local.get` returned, timed apart from the get. */
   callerCopy?: Record<string, Figure>
   warmGet: Record<string, Timed>
@@ -204,6 +209,7 @@ export function markdownTables (r: CompareResult): string {
   out.push(`\n### Cold get (fresh requester, empty store; MB/s median (min–max))\n\n`)
   const getRows: string[][] = sys.map(s => [s.system + (s.cat != null ? ' (Local.get)' : ''), ...sizes.map(z => fig(s.coldGet[z]?.MBps))])
   for (const s of sys) if (s.cat != null) getRows.push([`${s.system} (Local.cat, no cache)`, ...sizes.map(z => fig(s.cat?.[z]?.MBps))])
+  for (const s of sys) if (s.getInto != null) getRows.push([`${s.system} (Local.get into a reused buffer)`, ...sizes.map(z => fig(s.getInto?.[z]?.MBps))])
   for (const [kind, bySize] of Object.entries(r.raw)) getRows.push([RAW_LABEL[kind] ?? kind, ...sizes.map(z => fig(bySize[z]?.MBps))])
   for (const d of dstoreNames(r)) {
     const s = r.systems[d]
@@ -213,6 +219,7 @@ export function markdownTables (r: CompareResult): string {
     if (rawSame != null) {
       getRows.push([`${d} Local.get / raw ${rawName} stream`, ...sizes.map(z => ratio(s.coldGet[z]?.MBps, rawSame[z]?.MBps))])
       if (s.cat != null) getRows.push([`${d} Local.cat / raw ${rawName} stream`, ...sizes.map(z => ratio(s.cat?.[z]?.MBps, rawSame[z]?.MBps))])
+      if (s.getInto != null) getRows.push([`${d} Local.get into a reused buffer / raw ${rawName} stream`, ...sizes.map(z => ratio(s.getInto?.[z]?.MBps, rawSame[z]?.MBps))])
     }
     if (rawName !== 'noise' && r.raw.noise != null) getRows.push([`${d} Local.get / raw noise stream`, ...sizes.map(z => ratio(s.coldGet[z]?.MBps, r.raw.noise[z]?.MBps))])
   }
@@ -223,6 +230,7 @@ export function markdownTables (r: CompareResult): string {
   const cpuRows: string[][] = []
   for (const s of sys) cpuRows.push([s.system + (s.cat != null ? ' Local.get' : ''), ...cpuSizes.flatMap(z => cpuPair(s.coldGet[z]))])
   for (const s of sys) if (s.cat != null) cpuRows.push([`${s.system} Local.cat`, ...cpuSizes.flatMap(z => cpuPair(s.cat?.[z]))])
+  for (const s of sys) if (s.getInto != null) cpuRows.push([`${s.system} Local.get into a reused buffer`, ...cpuSizes.flatMap(z => cpuPair(s.getInto?.[z]))])
   for (const [kind, bySize] of Object.entries(r.raw)) cpuRows.push([RAW_LABEL[kind] ?? kind, ...cpuSizes.flatMap(z => cpuPair(bySize[z]))])
   for (const s of sys) if (s.localPut != null) cpuRows.push([`${s.system} Local.put over the network (sender: the Local; receiver: the Global)`, ...cpuSizes.flatMap(z => cpuPair(s.localPut?.[z]))])
   if (cpuRows.some(row => row.slice(1).some(c => c !== '–'))) {
@@ -565,6 +573,7 @@ export function cpuBoundRows (r: CompareResult, size: number): string[][] {
   for (const s of present(r)) {
     add(s.system + (s.cat != null ? ' Local.get' : ''), s.coldGet[size])
     if (s.cat != null) add(`${s.system} Local.cat`, s.cat[size])
+    if (s.getInto?.[size] != null) add(`${s.system} Local.get into a reused buffer`, s.getInto[size])
   }
   for (const [kind, bySize] of Object.entries(r.raw)) add(RAW_LABEL[kind] ?? kind, bySize[size])
   for (const s of present(r)) if (s.localPut?.[size]?.cpuPerGB != null) add(`${s.system} Local.put over the network`, s.localPut[size])

@@ -57,6 +57,13 @@ export type RequesterCommand =
    * apart from the get: the caller's copy). → { ms, bytes }
    */
   | { cmd: 'copy' }
+  /**
+   * dstore only: makes (and touches) the caller's buffer of `size` bytes that `getInto` gets
+   * into, or drops it (`size` 0). → { ok: true }
+   */
+  | { cmd: 'into', size: number }
+  /** dstore only: `Local.get(cid, { into })` into the buffer `into` made. → GetAnswer */
+  | { cmd: 'getInto', cid: string, size?: number }
   /** Fetches `cids` one after the other. → { ms: number[] } (one latency per get, in ms) */
   | { cmd: 'getSeq', cids: string[], size?: number }
   /** Fetches `cids` all at once. → { totalMs: number } */

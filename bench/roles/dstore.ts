@@ -73,6 +73,8 @@ let providerDir: string | undefined
 let plainFiles = 0
 /** Requester: the value the last `get` with `keep` returned (held only until `copy` or the next get). */
 let lastValue: Uint8Array | undefined
+/** The caller's own buffer that `get` with `into` decodes into (see `into`), reused get after get. */
+let intoBuffer: Uint8Array | undefined
 
 /** `plainWrite`'s piece and early-sync sizes: the fs store's slot and EARLY_SYNC (src/core/store/fs/put.ts). */
 const PLAIN_PIECE = 4 << 20
@@ -214,6 +216,21 @@ async function handle (msg: any): Promise<unknown> {
         const ms = performance.now() - t0
         if (copy.length !== value.length || copy[copy.length - 1] !== value[value.length - 1]) throw new Error('copy: the copy differs from the value')
         return { ms, bytes: copy.length }
+      }
+      case 'into': {
+        // A caller's buffer for later gets `into` it, touched once (as a buffer reused get
+        // after get has been), so those gets cost no fresh memory. Size 0 drops it.
+        intoBuffer = msg.size === 0 ? undefined : new Uint8Array(msg.size).fill(1)
+        return { ok: true }
+      }
+      case 'getInto': {
+        const l = started(local)
+        if (intoBuffer === undefined) throw new Error('getInto: no buffer (send into first)')
+        const t0 = performance.now()
+        const value = await l.get(msg.cid, { signal, into: intoBuffer })
+        const ms = performance.now() - t0
+        if (msg.size !== undefined && value.length !== msg.size) throw new Error(`got ${value.length} bytes of ${String(msg.cid)}, expected ${String(msg.size)}`)
+        return { ms, bytes: value.length, hit: false }
       }
       case 'getSeq': {
         const l = started(local)
