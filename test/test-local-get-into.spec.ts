@@ -75,6 +75,20 @@ describe('Local.get into a buffer of the caller\'s', function () {
     assert.equal(into.every(b => b === 3), true, 'nothing was written from the cache either')
   })
 
+  it('caches a copy of a put Buffer, not a view of it: changing the Buffer afterwards changes no get, and a pooled Buffer is still accepted as into', async function () {
+    const l = await c.local(global)
+    const small = Buffer.from('a small value from the pool')
+    const big = Buffer.alloc(300 * KiB, 5)
+    const [cs, cb] = [await l.put(small), await l.put(big)]
+    small.fill(0)
+    big.fill(0)
+    assert.equal(Buffer.from(await l.get(cs)).toString(), 'a small value from the pool')
+    assert.equal((await l.get(cb)).every(b => b === 5), true)
+    const pooled = Buffer.allocUnsafe(100)
+    const got = await l.get(cs, { into: pooled })
+    assert.equal(Buffer.from(got).toString(), 'a small value from the pool')
+  })
+
   it('leaves the buffer as it was when Global does not have the value (NotFoundError)', async function () {
     const l = await c.local(global)
     const into = new Uint8Array(1000).fill(4)

@@ -133,7 +133,7 @@ export class MemoryBlobStore implements VerifiableBlobStore {
     let data: Uint8Array
     if (source instanceof Uint8Array) {
       this.checkFits(source.length)
-      data = source.slice()
+      data = Uint8Array.prototype.slice.call(source)
       hasher.update(data)
       options.onProgress?.({ type: 'blob:put:write', bytes: data.length, total: data.length })
     } else {
@@ -144,7 +144,7 @@ export class MemoryBlobStore implements VerifiableBlobStore {
         if (chunk.length === 0) continue
         total += chunk.length
         this.checkFits(total)
-        const copy = chunk.slice()
+        const copy = Uint8Array.prototype.slice.call(chunk)
         hasher.update(copy)
         parts.push(copy)
         options.onProgress?.({ type: 'blob:put:write', bytes: total, total: options.size })

@@ -73,7 +73,7 @@ export class Coherence {
     if (watch.stale) return false
     const compact = value.byteOffset === 0 && value.buffer.byteLength === value.length
     try {
-      this.cache.adoptVerified(cid, owned && compact ? value : value.slice(), { outboard })
+      this.cache.adoptVerified(cid, owned && compact ? value : Uint8Array.prototype.slice.call(value), { outboard })
       this.onCached?.(cid, value.length)
       return true
     } catch (err) {

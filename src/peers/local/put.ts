@@ -70,7 +70,7 @@ export class Putter {
       while (headBytes <= INLINE_MAX) {
         const { done, value } = await it.next()
         if (done === true) return await this.putValue(concat(head, headBytes), options, expected, expected !== undefined)
-        head.push(value.slice())
+        head.push(Uint8Array.prototype.slice.call(value))
         headBytes += value.length
       }
       return await this.putStreamed(head, headBytes, it, options, expected)
@@ -134,7 +134,7 @@ export class Putter {
         const { done, value } = step
         if (done === true) return
         // One copy per part (the source may reuse its buffer): the one sent is the one kept.
-        const own = value.slice()
+        const own = Uint8Array.prototype.slice.call(value)
         if (keeping) {
           kept += value.length
           if (kept > cacheLimit) { keeping = false; keep.length = 0 } else keep.push(own)
