@@ -226,11 +226,12 @@ async function handle (msg: any): Promise<unknown> {
       case 'getInto': {
         const l = started(local)
         if (intoBuffer === undefined) throw new Error('getInto: no buffer (send into first)')
+        const hitsBefore = l.stats().hits
         const t0 = performance.now()
         const value = await l.get(msg.cid, { signal, into: intoBuffer })
         const ms = performance.now() - t0
         if (msg.size !== undefined && value.length !== msg.size) throw new Error(`got ${value.length} bytes of ${String(msg.cid)}, expected ${String(msg.size)}`)
-        return { ms, bytes: value.length, hit: false }
+        return { ms, bytes: value.length, hit: l.stats().hits > hitsBefore }
       }
       case 'getSeq': {
         const l = started(local)

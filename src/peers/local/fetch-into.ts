@@ -6,7 +6,7 @@
  *
  * The contract, which `fs.read` into a buffer also has:
  * - the caller neither reads nor writes `into` until the get settles. Until then it holds group
- *   data being verified; once the get fails, every byte it may have been written is zeroed, so no
+ *   data being verified; once the get fails, every byte it may have written is zeroed (and so are bytes a failed attempt wrote past the value, when a retry succeeds), so no
  *   unverified byte stays in the caller's memory;
  * - on success the value is `into`'s first `size` bytes (the view returned); the rest of `into`
  *   is left as it was;
@@ -43,7 +43,7 @@ export async function fetchInto (conn: GlobalRoute, key: CID, into: Uint8Array, 
   /** Bytes of `into` the decoder may have written (zeroed on failure). */
   let touched = 0
   try {
-    return await callGlobal(conn, { signal: options.signal, key: digest }, async ctx => {
+    const value = await callGlobal(conn, { signal: options.signal, key: digest }, async ctx => {
       const parts: Uint8Array[] = []
       let n = 0
       let target: Uint8Array | undefined
@@ -62,7 +62,7 @@ export async function fetchInto (conn: GlobalRoute, key: CID, into: Uint8Array, 
       })
       for await (const part of stream) { parts.push(part); n += part.length }
       const value = into.subarray(0, n)
-      // Decoded in place (the usual case); otherwise (an inline answer, say) copied over.
+      // Decoded in place (the usual case); otherwise (the stream's size differs from the one announced) copied over.
       if (target === undefined || target.length !== n || !tiles(parts, value)) {
         touched = Math.max(touched, n)
         let o = 0
@@ -70,6 +70,9 @@ export async function fetchInto (conn: GlobalRoute, key: CID, into: Uint8Array, 
       }
       return value
     })
+    // An earlier attempt (a channel that broke, then a retry) may have written past this value.
+    if (touched > value.length) into.fill(0, value.length, touched)
+    return value
   } catch (err) {
     into.fill(0, 0, touched)
     throw err

@@ -184,9 +184,9 @@ export class LocalPeer {
     return await this.guard(async () => {
       const cached = this.cache.getBytes(key)
       if (cached !== undefined) {
+        if (into !== undefined && cached.length > into.length) throw new TooLargeError(`the value is ${cached.length} bytes, more than the ${into.length} of into`)
         this.moved.record(key.toString(), 'get', 'cache', cached.length, started)
         if (into === undefined) return cached // shared with the cache: read-only (see above)
-        if (cached.length > into.length) throw new TooLargeError(`the value is ${cached.length} bytes, more than the ${into.length} of into`)
         into.set(cached)
         return into.subarray(0, cached.length)
       }
