@@ -1,5 +1,5 @@
 /**
- * BLAKE3 throughput: dstore's selected backend and its portable one against @noble/hashes,
+ * BLAKE3 throughput: dstore's selected backend (native where built), its WebAssembly and portable ones, against @noble/hashes,
  * hash-wasm, blake3-jit and the native b3sum, at 1 KiB, 64 KiB and 1 MiB.
  *
  *   npx tsc -p . && node dist/bench/hash.js [--quick]     (or `npm run bench`)
@@ -24,6 +24,7 @@ import { createBLAKE3 } from 'hash-wasm'
 import { hash as jitHash } from 'blake3-jit'
 import { blake3 } from '../src/core/blake3/index.js'
 import { blake3js } from '../src/core/blake3/js.js'
+import { createWasmBlake3, wasmSupported } from '../src/core/blake3/wasm.js'
 
 /** The throughput dstore must reach at 1 MiB. */
 export const REQUIRED_MBPS = 500
@@ -128,6 +129,8 @@ export async function runHashBench (opts: { quick?: boolean } = {}): Promise<Has
   const hashWasm = await createBLAKE3()
   const impls: Array<[string, HashFn]> = [
     [`dstore (${blake3.name})`, d => blake3.subtreeCV(d, 0, true)],
+    // The WebAssembly backend beside the native one it falls back to (when the addon was built).
+    ...(blake3.name !== 'wasm-simd' && wasmSupported() ? [((w): [string, HashFn] => ['dstore wasm-simd', d => w.subtreeCV(d, 0, true)])(createWasmBlake3())] : []),
     ['dstore js', d => blake3js.subtreeCV(d, 0, true)],
     ['@noble/hashes', d => nobleBlake3(d)],
     ['hash-wasm', d => { hashWasm.init(); hashWasm.update(d); return hashWasm.digest('binary') }],

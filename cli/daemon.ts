@@ -12,7 +12,7 @@ import { keepServingOnUnhandled } from './unhandled.js'
 import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import {
-  connectLocal, createLocal, localBackend, startHttpServer, isLoopbackHost, StorageError,
+  BLAKE3_BACKEND, connectLocal, createLocal, localBackend, startHttpServer, isLoopbackHost, StorageError,
   createMetrics, createMetricsRegistry, localMetricsSource, localStatus, tuneGcForServing,
   type AbortOptions, type ByteSource, type CatOptions, type CID, type CIDLike, type HttpServer, type LocalClient,
   type LocalPeer, type LocalPutOptions
@@ -199,7 +199,7 @@ export async function runLocalDaemon (opts: LocalDaemonOptions): Promise<void> {
   // Where other Locals dial this one (also in /status `swarm.addrs`).
   const swarmAddrs = local.swarmAddrs
   if (opts.json === true) {
-    process.stdout.write(JSON.stringify({ peerId: local.peerId, global: addrs, repo, cacheSize, http: http?.url ?? null, ...(http !== undefined ? { httpFile: file } : {}), swarm: { enabled: swarm, addrs: swarmAddrs }, gcPolicy }) + '\n')
+    process.stdout.write(JSON.stringify({ peerId: local.peerId, global: addrs, repo, cacheSize, http: http?.url ?? null, ...(http !== undefined ? { httpFile: file } : {}), swarm: { enabled: swarm, addrs: swarmAddrs }, gcPolicy, blake3: BLAKE3_BACKEND }) + '\n')
   } else {
     process.stdout.write(`Local daemon for Global ${addrs.join(', ')}\nPeerId: ${local.peerId}\nCache: ${formatBytes(cacheSize)}\n`)
     if (http !== undefined) process.stdout.write(`HTTP: ${http.url} (URL in ${file})\n`)

@@ -22,7 +22,7 @@ import { DEFAULT_LOCAL_HTTP, DEFAULT_LOCAL_LISTEN, applyServingGc, findDaemon, r
 import { runRepl } from './repl.js'
 import { interruptedStatus, onStopSignal, reportInterrupted } from './signals.js'
 import { planTarget, writeOut, type Target } from './target.js'
-import { createFsStore, StorageError, type FsBlobStore } from '../src/index.js'
+import { BLAKE3_BACKEND, createFsStore, StorageError, type FsBlobStore } from '../src/index.js'
 import { storeChoice, storeOptions, type StoreFlags } from './store-flags.js'
 import { openS3Store, verifyS3 } from './s3-store.js'
 import { parseRate } from './rate.js'
@@ -275,7 +275,7 @@ A client's PeerId is printed by \`dstore id\`.`)
     if (opts.json === true) {
       const { writers, readers } = global.accessLists
       const access = { writers: writers === undefined ? null : [...writers], readers: readers === undefined ? null : [...readers] }
-      process.stdout.write(JSON.stringify({ peerId: global.peerId, multiaddrs: global.multiaddrs, repo, addrFile: global.addrFile, store: choice.kind === 's3' ? choice.url : join(repo, 'store'), access, http: http?.url ?? null, ...(http !== undefined ? { httpFile } : {}), maxEgress: opts.maxEgress ?? null, gcPolicy }) + '\n')
+      process.stdout.write(JSON.stringify({ peerId: global.peerId, multiaddrs: global.multiaddrs, repo, addrFile: global.addrFile, store: choice.kind === 's3' ? choice.url : join(repo, 'store'), access, http: http?.url ?? null, ...(http !== undefined ? { httpFile } : {}), maxEgress: opts.maxEgress ?? null, gcPolicy, blake3: BLAKE3_BACKEND }) + '\n')
     } else {
       for (const addr of global.multiaddrs) process.stdout.write(`Dstore server listening on ${addr}\n`)
       process.stdout.write(`PeerId: ${global.peerId}\nRepo: ${repo} (addresses in ${global.addrFile})\n`)

@@ -25,9 +25,12 @@
  */
 import './runtime-shim.js'
 
+import { blake3 as blake3Backend } from './core/blake3/index.js'
 export * from './core/errors.js'
 export * from './core/cid.js'
 export { hash as blake3Hash } from './core/blake3/index.js'
+/** The BLAKE3 backend in use: `native-simd<N>` (the addon), `wasm-simd` or `js` (src/core/blake3/index.ts). */
+export const BLAKE3_BACKEND: string = blake3Backend.name
 export { TreeHasher, DEFAULT_GROUP_LOG, outboardLength } from './core/tree.js'
 export type { TreeResult, TreeHasherOptions } from './core/tree.js'
 export * from './core/bao/index.js'

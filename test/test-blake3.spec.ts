@@ -3,6 +3,7 @@ import { execFileSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { blake3, hash, CHUNK_LEN } from '../src/core/blake3/index.js'
 import { blake3js } from '../src/core/blake3/js.js'
+import { loadNativeBlake3, nativeAddonPath } from '../src/core/blake3/native.js'
 import { createWasmBlake3, wasmSupported } from '../src/core/blake3/wasm.js'
 import { LAYOUT } from '../src/core/blake3/wasm-binary.js'
 import type { Blake3 } from '../src/core/blake3/interface.js'
@@ -21,13 +22,17 @@ function referenceSubtree (impl: Blake3, data: Uint8Array, counter: number, isRo
   return impl.parentCV(left, right, isRoot)
 }
 
-/** The WASM backend is tested directly too, so DSTORE_BLAKE3=js cannot hide it from the suite. */
+/** The native and WASM backends are tested directly too, so DSTORE_BLAKE3 cannot hide them from the suite. */
 const wasm: Blake3 | undefined = wasmSupported() ? createWasmBlake3() : undefined
-const impls: Blake3[] = [...(wasm != null ? [wasm] : []), blake3js]
+const native: Blake3 | undefined = loadNativeBlake3()
+const impls: Blake3[] = [...(native != null ? [native] : []), ...(wasm != null ? [wasm] : []), blake3js]
 if (!impls.some(i => i.name === blake3.name)) impls.unshift(blake3)
 
-/** Chunk counts around the 4-chunk SIMD batches, the 4-pair parent batches and odd carries. */
-const CHUNK_COUNTS = [1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 12, 13, 15, 16, 17, 31, 32, 33, 63, 64, 65]
+/**
+ * Chunk counts around the SIMD batches (4 chunks in WebAssembly; 4, 8 or 16 natively), the
+ * parent batches and odd carries.
+ */
+const CHUNK_COUNTS = [1, 2, 3, 4, 5, 6, 7, 8, 9, 11, 12, 13, 15, 16, 17, 31, 32, 33, 63, 64, 65, 127, 128, 129, 255, 257]
 
 describe('blake3', () => {
   for (const impl of impls) {
@@ -99,8 +104,16 @@ describe('blake3', () => {
       assert.equal(wasmSupported(), true)
     })
 
-    it('selects the wasm-simd backend unless DSTORE_BLAKE3=js forces the portable one', () => {
-      assert.equal(blake3.name, process.env.DSTORE_BLAKE3 === 'js' ? 'js' : 'wasm-simd')
+    // This repository's install (npm ci, .ci/run) builds the addon: a build that failed quietly
+    // would leave every figure of the benchmarks on the slower backend.
+    it('has the native addon that npm install built, and it loads', () => {
+      assert.ok(nativeAddonPath() !== undefined, 'build/Release/dstore_blake3.node is missing: run `npm install` (needs a C compiler)')
+      assert.match(native?.name ?? '', /^native-simd(1|2|4|8|16)$/)
+    })
+
+    it('selects the native backend unless DSTORE_BLAKE3 forces wasm or the portable one', () => {
+      const forced = process.env.DSTORE_BLAKE3
+      assert.equal(blake3.name, forced === 'js' ? 'js' : forced === 'wasm' ? 'wasm-simd' : native?.name)
     })
 
     const indexUrl = new URL('../src/core/blake3/index.js', import.meta.url).href
@@ -108,12 +121,13 @@ describe('blake3', () => {
       ['--input-type=module', '-e', `const m = await import(${JSON.stringify(indexUrl)}); process.stdout.write(m.blake3.name)`],
       { env: { ...process.env, ...env }, encoding: 'utf8' })
 
-    it('honours DSTORE_BLAKE3=js in a fresh process', () => {
+    it('honours DSTORE_BLAKE3=js and DSTORE_BLAKE3=wasm in a fresh process', () => {
       assert.equal(selectedIn({ DSTORE_BLAKE3: 'js' }), 'js')
+      assert.equal(selectedIn({ DSTORE_BLAKE3: 'wasm' }), 'wasm-simd')
     })
 
-    it('picks wasm-simd in a fresh process without DSTORE_BLAKE3', () => {
-      assert.equal(selectedIn({ DSTORE_BLAKE3: '' }), 'wasm-simd')
+    it('picks the native backend in a fresh process without DSTORE_BLAKE3', () => {
+      assert.match(selectedIn({ DSTORE_BLAKE3: '' }), /^native-simd/)
     })
 
     it('is loaded from the compiled module path', () => {
@@ -121,13 +135,14 @@ describe('blake3', () => {
     })
   })
 
-  describe('wasm-simd backend against the portable one', () => {
-    const w = wasm ?? blake3js
+  for (const [label, w] of [['wasm-simd', wasm], ['native', native]] as const) describe(`${label} backend against the portable one`, function () {
+    if (w === undefined) { it('is available', () => assert.fail(`${label} backend unavailable`)); return }
     const big = pseudoRandom(4 * LAYOUT.inputLen + 5 * CHUNK_LEN + 77, 99)
     const same = (a: Uint8Array, b: Uint8Array, msg: string): void => assert.equal(hex(a), hex(b), msg)
 
-    it('is the wasm backend being compared', () => {
-      assert.equal(w.name, 'wasm-simd')
+    it('is the backend being compared', () => {
+      assert.ok(w !== undefined, `${label} backend unavailable`)
+      assert.ok(w.name.startsWith(label), w.name)
     })
 
     it('agrees at every length around 4-chunk batch boundaries, root and non-root', () => {
@@ -207,6 +222,32 @@ describe('blake3', () => {
 
     it('rejects groupCVs input that is not whole groups', () => {
       assert.throws(() => w.groupCVs(big.subarray(0, 3000), 0, 1, new Uint8Array(64)), TypeError)
+    })
+  })
+
+  describe('native backend argument checks', () => {
+    // It reads and writes typed arrays in place: every bad argument must throw before any access.
+    const n = native
+    it('throws instead of reading or writing out of bounds', () => {
+      assert.ok(n !== undefined, 'native backend unavailable')
+      const data = pseudoRandom(4 * CHUNK_LEN, 3)
+      assert.throws(() => n.subtreeCV(data, 0, false, new Uint8Array(31)), RangeError)
+      assert.throws(() => n.subtreeCV(data, 0, false, new Uint8Array(64), 33), RangeError)
+      assert.throws(() => n.subtreeCV(data, -1, false), RangeError)
+      assert.throws(() => n.subtreeCV(data, 0.5, false), RangeError)
+      assert.throws(() => n.subtreeCV(data, Number.NaN, false), RangeError)
+      assert.throws(() => n.subtreeCV(data, 4, true), RangeError)
+      assert.throws(() => n.subtreeCV(new Uint8Array(0), 0, false), RangeError)
+      assert.throws(() => n.subtreeCV('abc' as unknown as Uint8Array, 0, true), TypeError)
+      assert.throws(() => n.subtreeCV(new Float32Array(256) as unknown as Uint8Array, 0, true), TypeError)
+      assert.throws(() => n.groupCVs(data, 0, 1, new Uint8Array(63)), RangeError)
+      assert.throws(() => n.groupCVs(data, 0, 31, new Uint8Array(64)), RangeError)
+      assert.throws(() => n.groupCVs(data, 0, 1, new Uint8Array(64), 1), RangeError)
+      assert.throws(() => n.parentCV(new Uint8Array(32), new Uint8Array(31), false), TypeError)
+      assert.throws(() => n.parentCV(new Uint8Array(32), new Uint8Array(32), false, new Uint8Array(40), 9), RangeError)
+      // And the same calls with room to spare succeed.
+      n.groupCVs(data, 0, 1, new Uint8Array(65), 1)
+      n.subtreeCV(data, 0, false, new Uint8Array(64), 32)
     })
   })
 

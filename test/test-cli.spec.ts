@@ -649,6 +649,7 @@ describe('dstore CLI', function () {
         assert.ok(Array.isArray(info.multiaddrs) && info.multiaddrs.length > 0)
         assert.equal(info.repo, dir.path)
         assert.equal(info.gcPolicy, 'serving', 'a serving process\'s GC policy (src/peers/serving-gc.ts)')
+        assert.match(info.blake3, /^native-simd\d+$/, 'the hash backend in force: the addon this install built')
         assert.equal((await readFile(join(dir.path, 'global.addr'), 'utf8')).trim().split('\n')[0], info.multiaddrs[0])
       } finally {
         try {

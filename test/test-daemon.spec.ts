@@ -493,10 +493,11 @@ describe('dstore local (the Local daemon) and the CLI through it', function () {
         await writeFile(join(other.path, 'global.addr'), global.addr + '\n')
         const d = await startLocal(['--json', '--http', 'off', '--cache-size', '1000000'], { DSTORE_REPO: other.path })
         const doc = JSON.parse(d.stdout()) as Record<string, unknown>
-        assert.deepEqual(Object.keys(doc).sort(), ['cacheSize', 'gcPolicy', 'global', 'http', 'peerId', 'repo', 'swarm'])
+        assert.deepEqual(Object.keys(doc).sort(), ['blake3', 'cacheSize', 'gcPolicy', 'global', 'http', 'peerId', 'repo', 'swarm'])
         assert.equal(doc.http, null)
         // A serving process's GC policy (src/peers/serving-gc.ts), as dstore global's.
         assert.equal(doc.gcPolicy, 'serving')
+        assert.match(String(doc.blake3), /^native-simd\d+$/, 'the hash backend in force: the addon this install built')
         // The swarm on its (test) listener: the address other Locals dial, with this PeerId.
         const swarm = doc.swarm as { enabled: boolean, addrs: string[] }
         assert.equal(swarm.enabled, true)

@@ -383,8 +383,9 @@ function hashSection (hash: any): string {
     } catch { return '' }
   }
   const label = (name: string): string => {
-    if (name.startsWith('dstore (')) return `**dstore (${name === 'dstore (wasm-simd)' ? 'WebAssembly SIMD' : name.slice(8, -1)})**`
+    if (name.startsWith('dstore (')) return `**dstore (${name === 'dstore (wasm-simd)' ? 'WebAssembly SIMD' : /^dstore \(native-simd\d+\)$/.test(name) ? `native C, ${name.slice(19, -1)} lanes` : name.slice(8, -1)})**`
     if (name === 'dstore js') return 'dstore portable TypeScript'
+    if (name === 'dstore wasm-simd') return 'dstore WebAssembly SIMD (the fallback)'
     return name + version(name)
   }
   let b3sum = 'b3sum'

@@ -1,12 +1,16 @@
 /**
- * BLAKE3 with subtree access. Picks the fastest implementation this runtime supports:
+ * BLAKE3 with subtree access. Picks the fastest implementation this runtime has:
+ * the native addon (`native-simd<N>`, see `native.ts`) when the install built it, otherwise
  * the WebAssembly SIMD backend (`wasm-simd`, see `wasm.ts`) when the runtime validates its
- * module, otherwise the portable TypeScript one (`js`).
+ * module, otherwise the portable TypeScript one (`js`). All three compute the same bytes
+ * (test/test-blake3 checks each against the official vectors and against each other).
  *
- * Environment: `DSTORE_BLAKE3=js` forces the portable implementation (for tests, debugging
- * and comparisons); any other value, or none, means automatic selection.
+ * Environment: `DSTORE_BLAKE3=js` forces the portable implementation and `DSTORE_BLAKE3=wasm`
+ * the WebAssembly one (for tests, debugging and comparisons); any other value, or none, means
+ * automatic selection.
  */
 import { blake3js } from './js.js'
+import { loadNativeBlake3 } from './native.js'
 import { createWasmBlake3, wasmSupported } from './wasm.js'
 import type { Blake3 } from './interface.js'
 
@@ -15,6 +19,10 @@ export * from './interface.js'
 function select (): Blake3 {
   const forced = typeof process === 'object' ? process.env?.DSTORE_BLAKE3 : undefined
   if (forced === 'js') return blake3js
+  if (forced !== 'wasm') {
+    const native = loadNativeBlake3()
+    if (native !== undefined) return native
+  }
   if (!wasmSupported()) return blake3js
   try {
     return createWasmBlake3()

@@ -1,0 +1,184 @@
+// dstore's native BLAKE3 backend: the three subtree operations of src/core/blake3/interface.ts
+// (subtreeCV, groupCVs, parentCV) on the official BLAKE3 C implementation (native/blake3/,
+// vendored unchanged from BLAKE3-team/BLAKE3 1.8.6), which picks AVX-512, AVX2, SSE4.1, SSE2
+// or NEON at run time. It hashes the caller's bytes where they are: no copy into a module
+// memory, as the WebAssembly backend must make.
+//
+// Written against Node-API only (no node-addon-api), so one build serves every Node version
+// with Node-API 8, and it is context-aware: worker threads (src/core/blake3/worker.ts) load it
+// too. Every entry point checks its arguments and throws a TypeError or RangeError instead of
+// reading or writing out of bounds.
+#define NAPI_VERSION 8
+#include <node_api.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "blake3/blake3_impl.h"
+
+// Enough room for the widest array of CVs blake3_compress_subtree_wide returns, and for the
+// first level of parents reduced from it.
+#define WIDE_CVS (2 * MAX_SIMD_DEGREE_OR_2)
+
+static void store_cv(const uint32_t cv[8], uint8_t out[BLAKE3_OUT_LEN]) {
+  for (int i = 0; i < 8; i++) {
+    out[4 * i + 0] = (uint8_t)(cv[i]);
+    out[4 * i + 1] = (uint8_t)(cv[i] >> 8);
+    out[4 * i + 2] = (uint8_t)(cv[i] >> 16);
+    out[4 * i + 3] = (uint8_t)(cv[i] >> 24);
+  }
+}
+
+// Parent CV of the 64-byte block `block` (left CV then right CV); the BLAKE3 hash with ROOT.
+static void parent_cv(const uint8_t block[BLAKE3_BLOCK_LEN], bool root, uint8_t out[BLAKE3_OUT_LEN]) {
+  uint32_t cv[8];
+  memcpy(cv, IV, sizeof(cv));
+  blake3_compress_in_place(cv, block, BLAKE3_BLOCK_LEN, 0, (uint8_t)(PARENT | (root ? ROOT : 0)));
+  store_cv(cv, out);
+}
+
+// Chaining value (never root) of the subtree of `len` bytes whose first chunk is `counter`.
+// blake3_compress_subtree_wide hashes it SIMD-wide down to at most WIDE_CVS CVs (one for a
+// single chunk); pairing neighbours up from there, an odd last CV carried up unchanged, builds
+// BLAKE3's left-heavy tree, as the library's own compress_subtree_to_parent_node does.
+static void subtree_cv(const uint8_t *input, size_t len, uint64_t counter, uint8_t out[BLAKE3_OUT_LEN]) {
+  uint8_t cvs[WIDE_CVS * BLAKE3_OUT_LEN];
+  size_t n = blake3_compress_subtree_wide(input, len, IV, counter, 0, cvs, false);
+  while (n > 1) {
+    size_t pairs = n / 2;
+    const uint8_t *inputs[WIDE_CVS];
+    for (size_t i = 0; i < pairs; i++) inputs[i] = &cvs[2 * i * BLAKE3_OUT_LEN];
+    uint8_t next[WIDE_CVS * BLAKE3_OUT_LEN];
+    blake3_hash_many(inputs, pairs, 1, IV, 0, false, PARENT, 0, 0, next);
+    if (n & 1) memcpy(&next[pairs * BLAKE3_OUT_LEN], &cvs[(n - 1) * BLAKE3_OUT_LEN], BLAKE3_OUT_LEN);
+    n = pairs + (n & 1);
+    memcpy(cvs, next, n * BLAKE3_OUT_LEN);
+  }
+  memcpy(out, cvs, BLAKE3_OUT_LEN);
+}
+
+// --- Node-API glue -----------------------------------------------------------------------------
+
+#define CHECK(call) do { if ((call) != napi_ok) { napi_throw_error(env, NULL, "dstore-blake3: " #call " failed"); return NULL; } } while (0)
+
+// The bytes of a Uint8Array argument (any view: the pointer includes its byte offset).
+static bool bytes_of(napi_env env, napi_value v, const char *what, uint8_t **data, size_t *len) {
+  bool is_ta = false;
+  if (napi_is_typedarray(env, v, &is_ta) != napi_ok || !is_ta) {
+    napi_throw_type_error(env, NULL, what);
+    return false;
+  }
+  napi_typedarray_type type;
+  void *ptr = NULL;
+  if (napi_get_typedarray_info(env, v, &type, len, &ptr, NULL, NULL) != napi_ok || type != napi_uint8_array) {
+    napi_throw_type_error(env, NULL, what);
+    return false;
+  }
+  *data = ptr;
+  return true;
+}
+
+// A whole number in [0, 2^53) (chunk counters and offsets arrive as JS numbers).
+static bool whole_of(napi_env env, napi_value v, const char *what, uint64_t *out) {
+  double d = 0;
+  if (napi_get_value_double(env, v, &d) != napi_ok || !(d >= 0 && d < 9007199254740992.0) || d != (double)(uint64_t)d) {
+    napi_throw_range_error(env, NULL, what);
+    return false;
+  }
+  *out = (uint64_t)d;
+  return true;
+}
+
+// subtree(data, chunkCounter, isRoot, out, outOffset): writes the subtree's CV (with isRoot,
+// the BLAKE3 hash of data; then chunkCounter must be 0) into out at outOffset.
+static napi_value Subtree(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 5) { napi_throw_type_error(env, NULL, "subtree: 5 arguments expected"); return NULL; }
+  uint8_t *data, *out;
+  size_t len, out_len;
+  uint64_t counter, offset;
+  bool root = false;
+  if (!bytes_of(env, argv[0], "subtree: data must be a Uint8Array", &data, &len)) return NULL;
+  if (!whole_of(env, argv[1], "subtree: bad chunk counter", &counter)) return NULL;
+  CHECK(napi_get_value_bool(env, argv[2], &root));
+  if (!bytes_of(env, argv[3], "subtree: out must be a Uint8Array", &out, &out_len)) return NULL;
+  if (!whole_of(env, argv[4], "subtree: bad output offset", &offset)) return NULL;
+  if (offset + BLAKE3_OUT_LEN > out_len) { napi_throw_range_error(env, NULL, "subtree: out too short"); return NULL; }
+  if (root) {
+    if (counter != 0) { napi_throw_range_error(env, NULL, "subtree: a root starts at chunk 0"); return NULL; }
+    blake3_hasher h;
+    blake3_hasher_init(&h);
+    blake3_hasher_update(&h, data, len);
+    blake3_hasher_finalize(&h, out + offset, BLAKE3_OUT_LEN);
+  } else {
+    if (len == 0) { napi_throw_range_error(env, NULL, "subtree: an empty subtree is only a root"); return NULL; }
+    subtree_cv(data, len, counter, out + offset);
+  }
+  return NULL;
+}
+
+// groups(data, chunkCounter, groupLog, out, outOffset): CVs of the consecutive full subtrees
+// of 2^groupLog chunks that data holds exactly, into out at outOffset.
+static napi_value Groups(napi_env env, napi_callback_info info) {
+  size_t argc = 5;
+  napi_value argv[5];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 5) { napi_throw_type_error(env, NULL, "groups: 5 arguments expected"); return NULL; }
+  uint8_t *data, *out;
+  size_t len, out_len;
+  uint64_t counter = 0, group_log = 0, offset = 0;
+  if (!bytes_of(env, argv[0], "groups: data must be a Uint8Array", &data, &len)) return NULL;
+  if (!whole_of(env, argv[1], "groups: bad chunk counter", &counter)) return NULL;
+  if (!whole_of(env, argv[2], "groups: bad group log", &group_log)) return NULL;
+  if (group_log > 30) { napi_throw_range_error(env, NULL, "groups: bad group log"); return NULL; }
+  if (!bytes_of(env, argv[3], "groups: out must be a Uint8Array", &out, &out_len)) return NULL;
+  if (!whole_of(env, argv[4], "groups: bad output offset", &offset)) return NULL;
+  size_t group_len = (size_t)BLAKE3_CHUNK_LEN << group_log;
+  if (len % group_len != 0) { napi_throw_type_error(env, NULL, "groupCVs needs whole groups"); return NULL; }
+  size_t count = len / group_len;
+  if (offset + count * BLAKE3_OUT_LEN > out_len) { napi_throw_range_error(env, NULL, "groups: out too short"); return NULL; }
+  for (size_t g = 0; g < count; g++) {
+    subtree_cv(data + g * group_len, group_len, counter + ((uint64_t)g << group_log), out + offset + g * BLAKE3_OUT_LEN);
+  }
+  return NULL;
+}
+
+// parent(block, isRoot, out, outOffset): the parent CV of a 64-byte block (left CV, right CV).
+static napi_value Parent(napi_env env, napi_callback_info info) {
+  size_t argc = 4;
+  napi_value argv[4];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 4) { napi_throw_type_error(env, NULL, "parent: 4 arguments expected"); return NULL; }
+  uint8_t *block, *out;
+  size_t block_len, out_len;
+  uint64_t offset;
+  bool root = false;
+  if (!bytes_of(env, argv[0], "parent: block must be a Uint8Array", &block, &block_len)) return NULL;
+  if (block_len != BLAKE3_BLOCK_LEN) { napi_throw_type_error(env, NULL, "parentCV needs two 32-byte CVs"); return NULL; }
+  CHECK(napi_get_value_bool(env, argv[1], &root));
+  if (!bytes_of(env, argv[2], "parent: out must be a Uint8Array", &out, &out_len)) return NULL;
+  if (!whole_of(env, argv[3], "parent: bad output offset", &offset)) return NULL;
+  if (offset + BLAKE3_OUT_LEN > out_len) { napi_throw_range_error(env, NULL, "parent: out too short"); return NULL; }
+  parent_cv(block, root, out + offset);
+  return NULL;
+}
+
+// simdDegree(): how many chunks the selected kernel hashes at once (16: AVX-512, 8: AVX2, ...).
+static napi_value SimdDegree(napi_env env, napi_callback_info info) {
+  (void)info;
+  napi_value v;
+  CHECK(napi_create_uint32(env, (uint32_t)blake3_simd_degree(), &v));
+  return v;
+}
+
+NAPI_MODULE_INIT() {
+  napi_property_descriptor props[] = {
+    { "subtree", NULL, Subtree, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "groups", NULL, Groups, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "parent", NULL, Parent, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "simdDegree", NULL, SimdDegree, NULL, NULL, NULL, napi_enumerable, NULL },
+  };
+  if (napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) != napi_ok) return NULL;
+  return exports;
+}
