@@ -19,7 +19,8 @@ export interface FsStoreOptions {
    * `Uint8Array` is hashed on the main thread while it is written), so a large put
    * hashes on several cores while the main thread copies and the thread pool writes. Made at
    * the first large put, unreferenced while idle, terminated by `close`. 0 hashes on the main thread.
-   * @default one less than the machine's cores, at most 4 (0 on one core)
+   * @default 0 with the native BLAKE3 backend (faster on the main thread); with WebAssembly,
+   *   one less than the machine's cores, at most 4 (0 on one core)
    */
   hashWorkers?: number | undefined
   /**
