@@ -4,6 +4,7 @@
  * are plain libp2p nodes built with the same `createNode` and protocol encoders.
  */
 import { strict as assert } from 'node:assert'
+import { getEventListeners } from 'node:events'
 import { Readable } from 'node:stream'
 import { readFile, stat, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -426,6 +427,42 @@ describe('network (Global and Local peers over libp2p)', function () {
       assert.equal(await global.has(cidOfBytes(data)), false)
       const cid = await l.put(data)
       assertBytes(await b.get(cid), data)
+    })
+
+    it('leaves no abort listener behind on a long-lived signal once each get, get into and cat settles', async () => {
+      // One signal for every call, as the CLI's and the bench roles' are: a listener left per call
+      // would add up (MaxListenersExceededWarning past 10, and each one kept reachable).
+      const l = await c.local(global)
+      const data = pseudoRandom(MiB + 3, 904) // past INLINE_MAX: a blob stream each time
+      const cid = await global.put(data)
+      const { signal } = new AbortController()
+      const into = new Uint8Array(data.length)
+      const calls: Array<[string, () => Promise<unknown>]> = [
+        ['get (a miss)', async () => { await l.cache.delete(cid); await l.get(cid, { signal }) }],
+        ['get (a hit)', async () => await l.get(cid, { signal })],
+        ['get into (a hit)', async () => await l.get(cid, { signal, into })],
+        ['get into (fetched)', async () => { await l.cache.delete(cid); await l.get(cid, { signal, into }) }],
+        ['cat', async () => { for await (const _ of l.cat(cid, { signal })) {} }],
+        ['cat with fill', async () => { for await (const _ of l.cat(cid, { signal, fill: true })) {} }]
+      ]
+      for (const [, call] of calls) await call()
+      // What stays is raceAbort's one listener per signal, shared by every wait on it (src/core/abort.ts).
+      const baseline = getEventListeners(signal, 'abort').length
+      assert.ok(baseline <= 1, `${baseline} listeners after one round`)
+      for (let i = 0; i < 50; i++) {
+        for (const [what, call] of calls) {
+          await call()
+          assert.equal(getEventListeners(signal, 'abort').length, baseline, `listeners after ${what}, round ${i}`)
+        }
+      }
+      // Abandoned early, a transfer leaves the blob stream it was opening for the rest, which is
+      // released (with its listener) once open: gone shortly after, not piling up.
+      for (let i = 0; i < 20; i++) {
+        for await (const _ of l.cat(cid, { signal })) break
+        await l.cache.delete(cid)
+        await rejectsWith(l.get(cid, { signal, into: new Uint8Array(10) }), 'TooLargeError')
+      }
+      await waitFor(() => getEventListeners(signal, 'abort').length === baseline, 2000, 'the listeners of abandoned transfers to go')
     })
   })
 

@@ -10,25 +10,30 @@
  *   unverified byte stays in the caller's memory;
  * - on success the value is `into`'s first `size` bytes (the view returned); the rest of `into`
  *   is left as it was;
- * - a value larger than `into` is refused (TooLargeError) before any of it is written.
+ * - a value larger than `into` is refused (TooLargeError) before any of it is written;
+ * - two gets in flight may not write the same bytes: one whose `into` overlaps another's is
+ *   refused (ArgumentError, into-claims.ts).
  *
  * The value is the caller's, so it is not cached and the transfer is not shared: a concurrent
  * get of the same value may run its own transfer, and a later get asks Global again. A value
  * already cached is copied into `into` (memory the caller has touched already).
  */
+import { types } from 'node:util'
 import type { CID } from 'multiformats/cid'
-import { ArgumentError } from '../../core/errors.js'
+import { ArgumentError, TooLargeError } from '../../core/errors.js'
 import { isReadOnly } from '../../core/read-only.js'
 import type { CallOptions } from '../../core/store/interface.js'
 import { getRange } from '../../protocol/requester.js'
 import { tiles } from './bytes.js'
 import type { GlobalRoute } from './globals.js'
+import { describe } from './options.js'
 import { callGlobal } from './retry.js'
 
 /** `into` checked: a Uint8Array over memory of the caller's own that no other thread shares. */
 export function checkInto (into: unknown): Uint8Array {
-  if (!(into instanceof Uint8Array)) throw new ArgumentError(`into: expected a Uint8Array, got ${into === null ? 'null' : typeof into}`)
-  if (typeof SharedArrayBuffer !== 'undefined' && into.buffer instanceof SharedArrayBuffer) {
+  if (!(into instanceof Uint8Array)) throw new ArgumentError(`into: expected a Uint8Array, got ${describe(into)}`)
+  // Not `instanceof SharedArrayBuffer`: that misses one from another realm (a vm context).
+  if (types.isSharedArrayBuffer(into.buffer)) {
     throw new ArgumentError('into: a SharedArrayBuffer is refused (another thread could read bytes not verified yet)')
   }
   if (isReadOnly(into)) {
@@ -37,11 +42,23 @@ export function checkInto (into: unknown): Uint8Array {
   return into
 }
 
+/**
+ * The error of a value larger than `into`, in one wording whether the value was cached or
+ * fetched (the decoder's own message names its `maxSize`, not `into`). `size` undefined: a
+ * stream whose header announced more than the size Global answered with (which fitted).
+ */
+export function intoTooLarge (size: number | undefined, into: Uint8Array, cause?: unknown): TooLargeError {
+  const what = size === undefined ? 'the value is' : `the value is ${size} bytes,`
+  return new TooLargeError(`${what} more than the ${into.length} of into`, { cause })
+}
+
 /** Fetches `key`'s value from Global into `into` (see the module comment), and returns its view. */
 export async function fetchInto (conn: GlobalRoute, key: CID, into: Uint8Array, options: CallOptions): Promise<Uint8Array> {
   const digest = key.multihash.digest
   /** Bytes of `into` the decoder may have written (zeroed on failure). */
   let touched = 0
+  /** The size Global announced, once it has (for the TooLargeError of one larger than `into`). */
+  let announced: number | undefined
   try {
     const value = await callGlobal(conn, { signal: options.signal, key: digest }, async ctx => {
       const parts: Uint8Array[] = []
@@ -54,6 +71,7 @@ export async function fetchInto (conn: GlobalRoute, key: CID, into: Uint8Array, 
         // The announced size is a hint the decoder checks; one above `into.length` is refused
         // (maxSize) before a byte is written, so `into` is given only for a size that fits.
         target: (size) => {
+          announced = size
           if (size > into.length) return undefined
           target = into.subarray(0, size)
           touched = Math.max(touched, size)
@@ -75,6 +93,7 @@ export async function fetchInto (conn: GlobalRoute, key: CID, into: Uint8Array, 
     return value
   } catch (err) {
     into.fill(0, 0, touched)
+    if (err instanceof TooLargeError) throw intoTooLarge(announced !== undefined && announced > into.length ? announced : undefined, into, err)
     throw err
   }
 }

@@ -32,8 +32,9 @@ import { createNode, type DstoreNode } from '../node.js'
 const SWARM_HANDSHAKE_TIMEOUT_MS = 10_000
 import { Traffic, type TrafficSnapshot, type TransferSource } from '../traffic.js'
 import { Coherence } from './coherence.js'
-import { checkInto, fetchInto } from './fetch-into.js'
+import { checkInto, fetchInto, intoTooLarge } from './fetch-into.js'
 import { GlobalSet, groupGlobals } from './globals.js'
+import { claimInto } from './into-claims.js'
 import { CacheRecheck, DEFAULT_RECHECK_INTERVAL } from './recheck.js'
 import { SingleFlight } from './fetch.js'
 import {
@@ -171,35 +172,43 @@ export class LocalPeer {
    * its first `size` bytes is returned: no fresh buffer, so a caller that reuses one buffer for
    * its large gets saves their page faults (see fetch-into.ts for the contract: `into` is not
    * read or written until the get settles, a value larger than it is refused, a failed get
-   * leaves zeros, and a value fetched into it is not cached).
+   * leaves zeros, a value fetched into it is not cached, and two gets in flight may not write
+   * the same bytes: into-claims.ts).
    * @throws {NotFoundError} when Global does not have it.
    * @throws {TooLargeError} with `into`, when the value is larger than `into`.
-   * @throws {ArgumentError} with `into`, when it is not a Uint8Array of the caller's own.
+   * @throws {ArgumentError} with `into`, when it is not a Uint8Array of the caller's own, or
+   *   overlaps the `into` of a get still in flight.
    */
   async get (cid: CIDLike, options: LocalGetOptions = {}): Promise<Uint8Array> {
     const key = parseCID(cid)
     const opts = checkCallOptions(options)
     const into = opts.into === undefined ? undefined : checkInto(opts.into)
+    // Held until the get settles, the copy of a cached value included.
+    const release = into === undefined ? undefined : claimInto(into)
     const started = Date.now()
-    return await this.guard(async () => {
-      const cached = this.cache.getBytes(key)
-      if (cached !== undefined) {
-        if (into !== undefined && cached.length > into.length) throw new TooLargeError(`the value is ${cached.length} bytes, more than the ${into.length} of into`)
-        this.moved.record(key.toString(), 'get', 'cache', cached.length, started)
-        if (into === undefined) return cached // shared with the cache: read-only (see above)
-        into.set(cached)
-        return into.subarray(0, cached.length)
-      }
-      try {
-        const value = into === undefined ? await this.fetcher.fetch(key, opts) : await fetchInto(this.connection, key, into, opts)
-        this.moved.record(key.toString(), 'get', 'global', value.length, started)
-        if (into === undefined) markReadOnly(value) // shared by the transfer's callers (and the cache, once cached)
-        return value
-      } catch (err) {
-        this.moved.failedWith(err)
-        throw err
-      }
-    })
+    try {
+      return await this.guard(async () => {
+        const cached = this.cache.getBytes(key)
+        if (cached !== undefined) {
+          if (into !== undefined && cached.length > into.length) throw intoTooLarge(cached.length, into)
+          this.moved.record(key.toString(), 'get', 'cache', cached.length, started)
+          if (into === undefined) return cached // shared with the cache: read-only (see above)
+          into.set(cached)
+          return into.subarray(0, cached.length)
+        }
+        try {
+          const value = into === undefined ? await this.fetcher.fetch(key, opts) : await fetchInto(this.connection, key, into, opts)
+          this.moved.record(key.toString(), 'get', 'global', value.length, started)
+          if (into === undefined) markReadOnly(value) // shared by the transfer's callers (and the cache, once cached)
+          return value
+        } catch (err) {
+          this.moved.failedWith(err)
+          throw err
+        }
+      })
+    } finally {
+      release?.()
+    }
   }
 
   /**

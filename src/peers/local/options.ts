@@ -98,7 +98,8 @@ export interface LocalGetOptions extends CallOptions {
    * A buffer of the caller's own to write the value into (at its start) instead of a fresh
    * one; the get returns the view of the value's bytes in it. Not read or written by the caller
    * until the get settles; zeroed where written if the get fails; not cached. A value larger
-   * than it is refused (TooLargeError). See `LocalPeer.get`.
+   * than it is refused (TooLargeError); one sharing bytes with the `into` of another get still
+   * in flight is refused too (ArgumentError). See `LocalPeer.get`.
    */
   into?: Uint8Array
 }
@@ -232,7 +233,8 @@ function checkCount (name: string, value: unknown, min: number): void {
   }
 }
 
-function describe (value: unknown): string {
+/** A value as an argument error names what it got: its type, and a short string or a class name. */
+export function describe (value: unknown): string {
   if (value === null) return 'null'
   if (typeof value === 'string') return `the string ${JSON.stringify(value.slice(0, 50))}`
   if (typeof value === 'object') return `an object (${value.constructor?.name ?? 'no prototype'})`
