@@ -221,6 +221,8 @@ async function handle (msg: any): Promise<unknown> {
         // A caller's buffer for later gets `into` it, touched once (as a buffer reused get
         // after get has been), so those gets cost no fresh memory. Size 0 drops it.
         intoBuffer = msg.size === 0 ? undefined : new Uint8Array(msg.size).fill(1)
+        // Dropped: collected now, so the next scenario (Local.put) does not pay for its garbage.
+        if (msg.size === 0) gc()
         return { ok: true }
       }
       case 'getInto': {
