@@ -101,7 +101,7 @@ static napi_value Subtree(napi_env env, napi_callback_info info) {
   bool root = false;
   if (!bytes_of(env, argv[0], "subtree: data must be a Uint8Array", &data, &len)) return NULL;
   if (!whole_of(env, argv[1], "subtree: bad chunk counter", &counter)) return NULL;
-  CHECK(napi_get_value_bool(env, argv[2], &root));
+  if (napi_get_value_bool(env, argv[2], &root) != napi_ok) { napi_throw_type_error(env, NULL, "subtree: isRoot must be a boolean"); return NULL; }
   if (!bytes_of(env, argv[3], "subtree: out must be a Uint8Array", &out, &out_len)) return NULL;
   if (!whole_of(env, argv[4], "subtree: bad output offset", &offset)) return NULL;
   if (offset + BLAKE3_OUT_LEN > out_len) { napi_throw_range_error(env, NULL, "subtree: out too short"); return NULL; }
@@ -131,7 +131,9 @@ static napi_value Groups(napi_env env, napi_callback_info info) {
   if (!bytes_of(env, argv[0], "groups: data must be a Uint8Array", &data, &len)) return NULL;
   if (!whole_of(env, argv[1], "groups: bad chunk counter", &counter)) return NULL;
   if (!whole_of(env, argv[2], "groups: bad group log", &group_log)) return NULL;
-  if (group_log > 30) { napi_throw_range_error(env, NULL, "groups: bad group log"); return NULL; }
+  // dstore's groups are at most 2^20 chunks (MAX_GROUP_LOG, src/core/bao/range.ts); the bound also
+  // keeps group_len from overflowing a 32-bit size_t.
+  if (group_log > 20) { napi_throw_range_error(env, NULL, "groups: bad group log"); return NULL; }
   if (!bytes_of(env, argv[3], "groups: out must be a Uint8Array", &out, &out_len)) return NULL;
   if (!whole_of(env, argv[4], "groups: bad output offset", &offset)) return NULL;
   size_t group_len = (size_t)BLAKE3_CHUNK_LEN << group_log;
@@ -156,7 +158,7 @@ static napi_value Parent(napi_env env, napi_callback_info info) {
   bool root = false;
   if (!bytes_of(env, argv[0], "parent: block must be a Uint8Array", &block, &block_len)) return NULL;
   if (block_len != BLAKE3_BLOCK_LEN) { napi_throw_type_error(env, NULL, "parentCV needs two 32-byte CVs"); return NULL; }
-  CHECK(napi_get_value_bool(env, argv[1], &root));
+  if (napi_get_value_bool(env, argv[1], &root) != napi_ok) { napi_throw_type_error(env, NULL, "parent: isRoot must be a boolean"); return NULL; }
   if (!bytes_of(env, argv[2], "parent: out must be a Uint8Array", &out, &out_len)) return NULL;
   if (!whole_of(env, argv[3], "parent: bad output offset", &offset)) return NULL;
   if (offset + BLAKE3_OUT_LEN > out_len) { napi_throw_range_error(env, NULL, "parent: out too short"); return NULL; }

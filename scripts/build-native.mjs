@@ -2,14 +2,16 @@
 // with the node-gyp that npm ships, against the Node headers npm is configured with. The addon
 // is optional: where it cannot be built (no C compiler, no headers), this prints one line
 // saying so and the install still succeeds; dstore then hashes with its WebAssembly backend
-// (src/core/blake3/index.ts). DSTORE_SKIP_NATIVE=1 skips the build.
+// (src/core/blake3/index.ts). DSTORE_SKIP_NATIVE=1 skips the build (and removes an addon an
+// earlier install built, so that it is not loaded either).
 import { spawnSync } from 'node:child_process'
-import { existsSync } from 'node:fs'
+import { existsSync, rmSync } from 'node:fs'
 import { dirname, join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..')
 if (process.env.DSTORE_SKIP_NATIVE === '1') {
+  rmSync(join(root, 'build', 'Release', 'dstore_blake3.node'), { force: true })
   console.log('dstore: DSTORE_SKIP_NATIVE=1, native BLAKE3 not built (hashing with WebAssembly)')
   process.exit(0)
 }

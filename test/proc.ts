@@ -31,6 +31,15 @@ export function cleanEnv (extra: Record<string, string> = {}): NodeJS.ProcessEnv
   return { ...env, ...extra }
 }
 
+/**
+ * The BLAKE3 backend a child started with this process's environment reports (`--json`): the
+ * native addon this install built, unless DSTORE_BLAKE3 forces another.
+ */
+export function expectedBackend (): RegExp {
+  const forced = process.env.DSTORE_BLAKE3
+  return forced === 'js' ? /^js$/ : forced === 'wasm' ? /^wasm-simd$/ : /^native-simd\d+$/
+}
+
 /** Runs the CLI to completion; `input` is piped to stdin (stdin is closed otherwise). */
 export async function dstore (args: string[], opts: { env?: Record<string, string>, input?: string | Uint8Array, timeout?: number } = {}): Promise<Result> {
   return await new Promise((resolve, reject) => {

@@ -121,9 +121,10 @@ describe('blake3', () => {
       ['--input-type=module', '-e', `const m = await import(${JSON.stringify(indexUrl)}); process.stdout.write(m.blake3.name)`],
       { env: { ...process.env, ...env }, encoding: 'utf8' })
 
-    it('honours DSTORE_BLAKE3=js and DSTORE_BLAKE3=wasm in a fresh process', () => {
+    it('honours DSTORE_BLAKE3=js, =wasm and =native in a fresh process', () => {
       assert.equal(selectedIn({ DSTORE_BLAKE3: 'js' }), 'js')
       assert.equal(selectedIn({ DSTORE_BLAKE3: 'wasm' }), 'wasm-simd')
+      assert.equal(selectedIn({ DSTORE_BLAKE3: 'native' }), native?.name)
     })
 
     it('picks the native backend in a fresh process without DSTORE_BLAKE3', () => {

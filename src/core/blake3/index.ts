@@ -1,13 +1,15 @@
 /**
  * BLAKE3 with subtree access. Picks the fastest implementation this runtime has:
- * the native addon (`native-simd<N>`, see `native.ts`) when the install built it, otherwise
+ * the native addon (`native-simd<N>`, see `native.ts`) when the install built it and it has a
+ * SIMD kernel for this CPU (N ≥ 4 chunks at once; the addon's portable C, N = 1, is slower
+ * than WebAssembly SIMD), otherwise
  * the WebAssembly SIMD backend (`wasm-simd`, see `wasm.ts`) when the runtime validates its
  * module, otherwise the portable TypeScript one (`js`). All three compute the same bytes
  * (test/test-blake3 checks each against the official vectors and against each other).
  *
- * Environment: `DSTORE_BLAKE3=js` forces the portable implementation and `DSTORE_BLAKE3=wasm`
- * the WebAssembly one (for tests, debugging and comparisons); any other value, or none, means
- * automatic selection.
+ * Environment: `DSTORE_BLAKE3=js` forces the portable implementation, `DSTORE_BLAKE3=wasm`
+ * the WebAssembly one and `DSTORE_BLAKE3=native` the addon whatever its kernel (for tests,
+ * debugging and comparisons); any other value, or none, means automatic selection.
  */
 import { blake3js } from './js.js'
 import { loadNativeBlake3 } from './native.js'
@@ -21,7 +23,7 @@ function select (): Blake3 {
   if (forced === 'js') return blake3js
   if (forced !== 'wasm') {
     const native = loadNativeBlake3()
-    if (native !== undefined) return native
+    if (native !== undefined && (native.simdDegree >= 4 || forced === 'native')) return native
   }
   if (!wasmSupported()) return blake3js
   try {

@@ -5,8 +5,10 @@
  * bundles can ship it beside themselves). A job names a range
  * of a `SharedArrayBuffer` holding whole chunk groups and the chunk counter of its first
  * group; the worker computes the groups' chaining values with its own instance of the BLAKE3
- * backend (`./index.js`: the WebAssembly SIMD module instantiated from the generated
- * `wasm-binary.ts`, or the portable one when forced or unsupported) and posts them back.
+ * backend (`./index.js`: the native addon where it was built, else the WebAssembly SIMD module
+ * instantiated from the generated `wasm-binary.ts`, or the portable one when forced or
+ * unsupported) and posts them back. (With the native backend the store runs no workers by
+ * default: fs.ts, `DEFAULT_HASH_WORKERS`.)
  * The caller feeds them, in order, to a `TreeHasher` (`updateGroupCVs`), which keeps the
  * tree merging and the outboard. The data is shared, never copied to or from the worker.
  *
