@@ -599,8 +599,9 @@ ${table(['', 'CPU s per GB (both sides)', 'bound', 'measured', 'of bound'], rows
 ${bound}
 Every system reaches most of its bound, so the gap to the raw stream is CPU per byte, not waiting.
 The raw noise stream needs about 2.5 s of CPU per GB in all; 90% of it would leave dstore about
-2.8 s per GB for everything, while BLAKE3 alone costs 0.61 s per GB on one core (the WebAssembly
-SIMD kernel, 1645 MB/s; see "BLAKE3 hashing" below), and in this VM touching fresh memory costs
+2.8 s per GB for everything, while BLAKE3 alone costs 0.22 s per GB on one core with the native
+backend (the official C code, AVX-512 here: 4.4–4.5 GB/s; 0.61 s per GB with the WebAssembly
+SIMD fallback, about 1.6 GB/s; see "BLAKE3 hashing" below), and in this VM touching fresh memory costs
 about 0.6 s per GB per copy (allocating and filling 64 MiB takes 37–45 ms the first time, 2.8 ms
 when the memory is reused: page faults). So on 2 shared cores the 90% target is out of reach for
 any implementation that verifies what it receives; the question is how close to the bound it gets.
@@ -609,7 +610,22 @@ Where dstore's CPU goes now (issue #14; \`scripts/profile-transfer.ts\`, which p
 role's main thread over one transfer, 256 MiB, TLS; note that a profile's own thread adds about
 0.7 s per GB to the CPU it reports, so its CPU figures are taken with \`--no-profile\`):
 
-- Receiver, cold \`Local.get\`: copying verified groups into the fresh value buffer 19–34% of
+- Receiver, since the native BLAKE3 backend (2026-12-03, \`profile-transfer --op get-into
+  --pinned\`, 256 MiB): TLS decryption (\`readBuffer\`) is 26% of the main thread's busy time,
+  BLAKE3 9% (58 ms, 0.22 s per GB, against 22–23% with WebAssembly), garbage collection 5%, the
+  decoder's copy of each group into the caller's buffer 5%, and the rest (about half) is spread
+  over yamux, libp2p's stream, the TLS socket's JavaScript stream and our framing, credit and
+  decoder loops, none above 2%. A/B on one day (\`profile-transfer --no-profile\`, shared cores,
+  two runs each, \`DSTORE_BLAKE3=wasm\` against the native default): the receiver of a get into
+  a buffer 3.14–3.49 → 2.49–2.96 s per GB, of \`Local.cat\` 3.11–3.42 → 2.80–2.88, and the Local
+  of a \`Local.put\` 4.32–4.83 → 2.82–3.25 with its Global 5.12–5.23 → 4.09–4.60.
+- \`Local.get(cid, { into })\` decodes into a buffer the caller reuses, which takes away the page
+  faults of a fresh value buffer: 0.84 s per GB of the receiver's CPU (2026-12-03,
+  \`profile-transfer --no-profile\`, shared cores, WebAssembly: a cold get 3.87, a get into a
+  buffer 3.03; \`scripts/measure-into.ts\` alternates the two gets in one Local). Kernel
+  zeroing is most of that cost: in C, a fresh 256 MiB \`mmap\` filled by \`memcpy\` took 127 ms
+  against 22 ms into touched memory, and \`MAP_POPULATE\` saved only 26 ms of the difference.
+- Receiver, cold \`Local.get\` (before the native backend): copying verified groups into the fresh value buffer 19–34% of
   the busy time (mostly page faults: this VM's transparent huge pages are \`madvise\`, which Node
   cannot ask for, so a 256 MiB buffer takes 65,536 faults), TLS decryption 15–18%, BLAKE3 11–13%,
   garbage collection 4%. Our per-record layers between yamux and the decoder (framing, credit
