@@ -14,6 +14,7 @@ import { prometheusMetrics } from '@libp2p/prometheus-metrics'
 import type { PrivateKey } from '@libp2p/interface'
 import type { Registry } from 'prom-client'
 import { connectionLimits, PendingConnections, type ConnectionLimits } from './conn-limits.js'
+import { installYamuxWindowRule } from './yamux-window.js'
 
 /** Connection encryption. With both, the dialer's order wins when the listener supports both. */
 export type Encryption = 'tls' | 'noise'
@@ -53,6 +54,8 @@ export async function createNode (options: NodeOptions): Promise<DstoreNode> {
   })
   const limits = connectionLimits(options.limits)
   const pending = new PendingConnections(limits)
+  // Window updates at half the window instead of after every frame (see yamux-window.ts).
+  installYamuxWindowRule()
   return await createLibp2p({
     privateKey: options.privateKey,
     addresses: { listen: options.listen ?? [] },
