@@ -60,10 +60,11 @@ function wireError (err: unknown): { code: string, message: string } {
 
 /**
  * Frames smaller than this are coalesced with the others of their tick; and the queue is sent
- * as soon as it holds this many bytes. Each write on the stream is a yamux frame, which the
- * other side acknowledges with a window update of its own, then a TLS record (or noise message)
- * and a write to the socket: a thousand requests made at once were two thousand frames and a
- * thousand window updates each way; coalesced, a handful.
+ * as soon as it holds this many bytes. Each write on the stream is a yamux frame, which
+ * js-yamux acknowledged with a window update of its own (dstore now sends one per half window:
+ * src/peers/yamux-window.ts), then a TLS record (or noise message) and a write to the socket:
+ * a thousand requests made at once were two thousand frames and a thousand window updates each
+ * way; coalesced, a handful.
  */
 const COALESCE_MAX = 64 * 1024
 
