@@ -11,6 +11,7 @@
 #define NAPI_VERSION 8
 #include <node_api.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "blake3/blake3_impl.h"
@@ -88,32 +89,52 @@ static bool whole_of(napi_env env, napi_value v, const char *what, uint64_t *out
   return true;
 }
 
-// subtree(data, chunkCounter, isRoot, out, outOffset): writes the subtree's CV (with isRoot,
-// the BLAKE3 hash of data; then chunkCounter must be 0) into out at outOffset.
-static napi_value Subtree(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
-  napi_value argv[5];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 5) { napi_throw_type_error(env, NULL, "subtree: 5 arguments expected"); return NULL; }
+// The arguments subtree and groups share: (data, chunkCounter, <own>, out, outOffset), all
+// checked; `own` is left to the caller. False once an exception is pending.
+typedef struct {
+  napi_value own;
   uint8_t *data, *out;
   size_t len, out_len;
   uint64_t counter, offset;
+} tree_args;
+
+static bool tree_args_of(napi_env env, napi_callback_info info, const char *what, tree_args *a) {
+  size_t argc = 5;
+  napi_value argv[5];
+  char msg[64];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 5) {
+    snprintf(msg, sizeof(msg), "%s: 5 arguments expected", what);
+    napi_throw_type_error(env, NULL, msg);
+    return false;
+  }
+  a->own = argv[2];
+  snprintf(msg, sizeof(msg), "%s: data must be a Uint8Array", what);
+  if (!bytes_of(env, argv[0], msg, &a->data, &a->len)) return false;
+  snprintf(msg, sizeof(msg), "%s: bad chunk counter", what);
+  if (!whole_of(env, argv[1], msg, &a->counter)) return false;
+  snprintf(msg, sizeof(msg), "%s: out must be a Uint8Array", what);
+  if (!bytes_of(env, argv[3], msg, &a->out, &a->out_len)) return false;
+  snprintf(msg, sizeof(msg), "%s: bad output offset", what);
+  return whole_of(env, argv[4], msg, &a->offset);
+}
+
+// subtree(data, chunkCounter, isRoot, out, outOffset): writes the subtree's CV (with isRoot,
+// the BLAKE3 hash of data; then chunkCounter must be 0) into out at outOffset.
+static napi_value Subtree(napi_env env, napi_callback_info info) {
+  tree_args a;
   bool root = false;
-  if (!bytes_of(env, argv[0], "subtree: data must be a Uint8Array", &data, &len)) return NULL;
-  if (!whole_of(env, argv[1], "subtree: bad chunk counter", &counter)) return NULL;
-  if (napi_get_value_bool(env, argv[2], &root) != napi_ok) { napi_throw_type_error(env, NULL, "subtree: isRoot must be a boolean"); return NULL; }
-  if (!bytes_of(env, argv[3], "subtree: out must be a Uint8Array", &out, &out_len)) return NULL;
-  if (!whole_of(env, argv[4], "subtree: bad output offset", &offset)) return NULL;
-  if (offset + BLAKE3_OUT_LEN > out_len) { napi_throw_range_error(env, NULL, "subtree: out too short"); return NULL; }
+  if (!tree_args_of(env, info, "subtree", &a)) return NULL;
+  if (napi_get_value_bool(env, a.own, &root) != napi_ok) { napi_throw_type_error(env, NULL, "subtree: isRoot must be a boolean"); return NULL; }
+  if (a.offset + BLAKE3_OUT_LEN > a.out_len) { napi_throw_range_error(env, NULL, "subtree: out too short"); return NULL; }
   if (root) {
-    if (counter != 0) { napi_throw_range_error(env, NULL, "subtree: a root starts at chunk 0"); return NULL; }
+    if (a.counter != 0) { napi_throw_range_error(env, NULL, "subtree: a root starts at chunk 0"); return NULL; }
     blake3_hasher h;
     blake3_hasher_init(&h);
-    blake3_hasher_update(&h, data, len);
-    blake3_hasher_finalize(&h, out + offset, BLAKE3_OUT_LEN);
+    blake3_hasher_update(&h, a.data, a.len);
+    blake3_hasher_finalize(&h, a.out + a.offset, BLAKE3_OUT_LEN);
   } else {
-    if (len == 0) { napi_throw_range_error(env, NULL, "subtree: an empty subtree is only a root"); return NULL; }
-    subtree_cv(data, len, counter, out + offset);
+    if (a.len == 0) { napi_throw_range_error(env, NULL, "subtree: an empty subtree is only a root"); return NULL; }
+    subtree_cv(a.data, a.len, a.counter, a.out + a.offset);
   }
   return NULL;
 }
@@ -121,27 +142,19 @@ static napi_value Subtree(napi_env env, napi_callback_info info) {
 // groups(data, chunkCounter, groupLog, out, outOffset): CVs of the consecutive full subtrees
 // of 2^groupLog chunks that data holds exactly, into out at outOffset.
 static napi_value Groups(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
-  napi_value argv[5];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 5) { napi_throw_type_error(env, NULL, "groups: 5 arguments expected"); return NULL; }
-  uint8_t *data, *out;
-  size_t len, out_len;
-  uint64_t counter = 0, group_log = 0, offset = 0;
-  if (!bytes_of(env, argv[0], "groups: data must be a Uint8Array", &data, &len)) return NULL;
-  if (!whole_of(env, argv[1], "groups: bad chunk counter", &counter)) return NULL;
-  if (!whole_of(env, argv[2], "groups: bad group log", &group_log)) return NULL;
+  tree_args a;
+  uint64_t group_log = 0;
+  if (!tree_args_of(env, info, "groups", &a)) return NULL;
+  if (!whole_of(env, a.own, "groups: bad group log", &group_log)) return NULL;
   // dstore's groups are at most 2^20 chunks (MAX_GROUP_LOG, src/core/bao/range.ts); the bound also
   // keeps group_len from overflowing a 32-bit size_t.
   if (group_log > 20) { napi_throw_range_error(env, NULL, "groups: bad group log"); return NULL; }
-  if (!bytes_of(env, argv[3], "groups: out must be a Uint8Array", &out, &out_len)) return NULL;
-  if (!whole_of(env, argv[4], "groups: bad output offset", &offset)) return NULL;
   size_t group_len = (size_t)BLAKE3_CHUNK_LEN << group_log;
-  if (len % group_len != 0) { napi_throw_type_error(env, NULL, "groupCVs needs whole groups"); return NULL; }
-  size_t count = len / group_len;
-  if (offset + count * BLAKE3_OUT_LEN > out_len) { napi_throw_range_error(env, NULL, "groups: out too short"); return NULL; }
+  if (a.len % group_len != 0) { napi_throw_type_error(env, NULL, "groupCVs needs whole groups"); return NULL; }
+  size_t count = a.len / group_len;
+  if (a.offset + count * BLAKE3_OUT_LEN > a.out_len) { napi_throw_range_error(env, NULL, "groups: out too short"); return NULL; }
   for (size_t g = 0; g < count; g++) {
-    subtree_cv(data + g * group_len, group_len, counter + ((uint64_t)g << group_log), out + offset + g * BLAKE3_OUT_LEN);
+    subtree_cv(a.data + g * group_len, group_len, a.counter + ((uint64_t)g << group_log), a.out + a.offset + g * BLAKE3_OUT_LEN);
   }
   return NULL;
 }
