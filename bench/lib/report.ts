@@ -600,7 +600,7 @@ ${bound}
 Every system reaches most of its bound, so the gap to the raw stream is CPU per byte, not waiting.
 The raw noise stream needs about 2.5 s of CPU per GB in all; 90% of it would leave dstore about
 2.8 s per GB for everything, while BLAKE3 alone costs 0.22 s per GB on one core with the native
-backend (the official C code, AVX-512 here: 4.4–4.5 GB/s; 0.61 s per GB with the WebAssembly
+backend (the official C code, AVX-512 here: 4.4–4.5 GB/s over 64 MiB of group CVs, 6.3–6.6 in the hash bench; 0.61 s per GB with the WebAssembly
 SIMD fallback, about 1.6 GB/s; see "BLAKE3 hashing" below), and in this VM touching fresh memory costs
 about 0.6 s per GB per copy (allocating and filling 64 MiB takes 37–45 ms the first time, 2.8 ms
 when the memory is reused: page faults). So on 2 shared cores the 90% target is out of reach for
@@ -620,9 +620,9 @@ role's main thread over one transfer, 256 MiB, TLS; note that a profile's own th
   a buffer 3.14–3.49 → 2.49–2.96 s per GB, of \`Local.cat\` 3.11–3.42 → 2.80–2.88, and the Local
   of a \`Local.put\` 4.32–4.83 → 2.82–3.25 with its Global 5.12–5.23 → 4.09–4.60.
 - \`Local.get(cid, { into })\` decodes into a buffer the caller reuses, which takes away the page
-  faults of a fresh value buffer: 0.84 s per GB of the receiver's CPU (2026-12-03,
-  \`profile-transfer --no-profile\`, shared cores, WebAssembly: a cold get 3.87, a get into a
-  buffer 3.03; \`scripts/measure-into.ts\` alternates the two gets in one Local). Kernel
+  faults of a fresh value buffer: 0.84 s per GB of the receiver's CPU with the WebAssembly
+  backend (2026-12-03, \`profile-transfer --no-profile\`, shared cores: a cold get 3.87, a get
+  into a buffer 3.03; 0.71–0.96 in the two comparison runs with the native backend that day; \`scripts/measure-into.ts\` alternates the two gets in one Local). Kernel
   zeroing is most of that cost: in C, a fresh 256 MiB \`mmap\` filled by \`memcpy\` took 127 ms
   against 22 ms into touched memory, and \`MAP_POPULATE\` saved only 26 ms of the difference.
 - Receiver, cold \`Local.get\` (before the native backend): copying verified groups into the fresh value buffer 19–34% of
@@ -679,16 +679,31 @@ role's main thread over one transfer, 256 MiB, TLS; note that a profile's own th
   (the copy into shared memory that a worker needs comes before the first byte is sent), so a
   put hashes on the main thread, and its cache copy is made while the value is being sent.
 
-The 100-byte p99 is warm-up, not steady state. The harness times the first 1000 gets of a
-fresh Local. Measured apart (one Local, three runs of 1000 cold gets of other values): p99 3.8–4.0
-ms in the first run, 2.8–3.4 in the second, 1.65–1.94 in the third (median 0.48, then 0.33 ms).
-A raw libp2p TLS stream echoing 100 bytes behaves the same: p99 3.3 ms over its first 1000
-round trips, then 0.8–1.6 ms. Garbage collection explains few of the worst cases (4 short
-collections on each side during 1000 gets). Nor is the serving GC policy in the requester
-the cause of a worse run: \`scripts/measure-small.ts\` with \`DSTORE_BENCH_GC=global\` (the
-policy in the provider only) and \`both\`, two runs each, interleaved on 2026-12-02, read a
-first-1000 p99 of 4.4–4.9 ms and a steady-state p99 of 3.4–3.8 against 4.7–4.9 and 3.0–3.8:
-the same within the spread of the day.
+The 100-byte p99 is mostly warm-up, and the steady state is not yet at its target either.
+The harness times the first 1000 gets of a fresh Local, then 1000 more. On 2026-12-03, with
+the native backend and the yamux window rule (src/peers/yamux-window.ts: a window update per
+half window instead of per frame, which cut a small get's CPU by about 15% on the Global and
+8% on the Local), the shared run read first-1000 p99 4.05 ms and steady-state 2.30 (p50 0.40
+and 0.35), the pinned run 4.50 and 3.64; a run earlier that day without the rule, 3.92 and
+2.84. Spikes over 2 ms come with scavenges of 2–8 ms on either side or with the other process
+being scheduled (\`scripts/measure-small.ts --trace-gc\`: 5 collections fell among 12 spikes
+in one run), and a semi-space of 1 or 64 MiB instead of V8's default changed nothing beyond
+the spread of the day. Measured apart on an earlier day (one Local, three runs of 1000 cold
+gets of other values): p99 3.8–4.0 ms in the first run, 2.8–3.4 in the second, 1.65–1.94 in
+the third (median 0.48, then 0.33 ms). A raw libp2p TLS stream echoing 100 bytes behaves the
+same: p99 3.3 ms over its first 1000 round trips, then 0.8–1.6 ms. Nor is the serving GC
+policy in the requester the cause of a worse run: \`scripts/measure-small.ts\` with
+\`DSTORE_BENCH_GC=global\` (the policy in the provider only) and \`both\`, two runs each,
+interleaved on 2026-12-02, read a first-1000 p99 of 4.4–4.9 ms and a steady-state p99 of
+3.4–3.8 against 4.7–4.9 and 3.0–3.8: the same within the spread of the day.
+
+\`Local.put\` over the network is bound by both sides' CPU (2026-12-03: the Local 2.4–3.5 s per
+GB, the Global 3.9–4.6). \`profile-transfer --op put --pinned\`: on the Global, TLS decryption
+is 15% of the main thread, BLAKE3 9% and the copy into staging slots 4.5%, and the thread
+pool's page-cache writes and fdatasyncs share its core (they show as time in \`writeBuffer\`,
+preempted); on the Local, TLS encryption 17% and the cache's copy of the value
+(\`put-copy.ts\`, fresh memory) 10%. Next: write network pieces to the file without the slot
+copy, and skip the cache copy of a put too large for the cache to keep long.
 
 What was fixed on the way (each measured): a Promise.race and timer per chunk for idle
 timeouts (−15–25%), a second hash of every fetched value on its way into the cache, and

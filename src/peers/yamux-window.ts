@@ -22,13 +22,17 @@
  * 4 RTTs) is evaluated when an update goes. The update goes as soon as more than half the
  * window is used, and gives all of it back, so a sender waits on it at most as long as on a
  * half-size window; what a peer may have in flight is still at most one receive window (the
- * bounds of docs/PROTOCOL.md). An epoch now spans a round trip, not a frame: with the ping
- * RTT rounded to 0 ms (loopback) the window stays at its initial 256 KiB instead of doubling.
+ * bounds of docs/PROTOCOL.md). An epoch now spans a round trip, not a frame, so the growth
+ * rule sees longer epochs; with the ping RTT rounded to 0 ms (loopback) it may not double the
+ * window where the library's own rule did (test-yamux-window's 2 MiB of small frames still
+ * took only 4 updates, so it grew there; not measured over a real link).
  *
- * This replaces one method of the library's exported `YamuxStream` class (the version is
- * pinned by the lockfile; `test/test-yamux-window.spec.ts` checks the rule on a real
- * connection), once per process: every yamux stream of the process gets it, those of libp2p
- * nodes an application makes beside dstore's too.
+ * This replaces one method of the library's exported `YamuxStream` class (tested against the
+ * version in package-lock.json; a dependent's install may resolve a later 8.x, where the rule
+ * defers to the library whenever the fields it reads are not numbers, and
+ * `test/test-yamux-window.spec.ts` checks the rule on a real connection), once per process:
+ * every yamux stream of the process gets it, those of libp2p nodes an application makes beside
+ * dstore's too.
  */
 import { StreamState, YamuxStream } from '@chainsafe/libp2p-yamux/stream'
 
