@@ -21,8 +21,18 @@ const SIZE = 256 * MiB
  * holds 100-120 MiB before it starts.
  */
 const GROWTH_LIMIT_MIB = 160
-/** For the CLI, measured from outside (no baseline): peaks of 130-190 MiB, 361 MiB with the leak. */
-const CLI_LIMIT_MIB = 240
+/**
+ * For the CLI, measured from outside: its peak may exceed its own peak at rest (`dstore
+ * --version`: 97 MiB on Node 20, 113 on Node 24) by less than GROWTH_LIMIT_MIB, the API's rule.
+ * Measured 2026-12-03: puts peaked at 194-219 MiB on Node 20 and 208-257 on Node 24 (the
+ * faster native hash moves more bytes between collections; the fixed bound of 240 MiB this
+ * replaces failed once in CI on Node 24); with the leak it guards against, 361-378 MiB.
+ */
+async function cliLimitMiB (): Promise<number> {
+  const rest = await runMeasured([BIN, '--version'])
+  assert.equal(rest.code, 0, rest.stderr)
+  return rest.peakRssMiB + GROWTH_LIMIT_MIB
+}
 
 interface Run { code: number | null, stdout: string, stderr: string, peakRssMiB: number }
 
@@ -92,19 +102,20 @@ describe('memory with an AbortSignal', function () {
     assert.ok(out.peakRssMiB - out.baselineMiB < GROWTH_LIMIT_MIB, `peak RSS ${out.peakRssMiB.toFixed(0)} MiB from ${out.baselineMiB.toFixed(0)} MiB before the cat`)
   })
 
-  it('dstore put FILE and get -o of 256 MiB stay under 240 MiB of RSS', async () => {
+  it('dstore put FILE and get -o of 256 MiB peak less than 160 MiB above the CLI at rest', async () => {
+    const limit = await cliLimitMiB()
     const file = join(work.path, 'big.bin')
     await writeFile(file, SIZE)
     const put = await runMeasured([BIN, 'put', file, '--global', global.addr, '--repo', work.path, '--json'])
     assert.equal(put.code, 0, put.stderr)
     const stored = JSON.parse(put.stdout) as Array<{ cid: string }> | { cid: string }
     const fileCid = Array.isArray(stored) ? stored[0].cid : stored.cid
-    assert.ok(put.peakRssMiB < CLI_LIMIT_MIB, `put: peak RSS ${put.peakRssMiB.toFixed(0)} MiB`)
+    assert.ok(put.peakRssMiB < limit, `put: peak RSS ${put.peakRssMiB.toFixed(0)} MiB, limit ${limit.toFixed(0)}`)
     await rm(file)
     const out = join(work.path, 'out.bin')
     const get = await runMeasured([BIN, 'get', fileCid, '-o', out, '--global', global.addr, '--repo', work.path])
     assert.equal(get.code, 0, get.stderr)
-    assert.ok(get.peakRssMiB < CLI_LIMIT_MIB, `get: peak RSS ${get.peakRssMiB.toFixed(0)} MiB`)
+    assert.ok(get.peakRssMiB < limit, `get: peak RSS ${get.peakRssMiB.toFixed(0)} MiB, limit ${limit.toFixed(0)}`)
     await rm(out)
   })
 })
