@@ -127,10 +127,11 @@ export async function runHashBench (opts: { quick?: boolean } = {}): Promise<Has
   const reps = opts.quick === true ? 3 : 9
   const repMs = opts.quick === true ? 40 : 150
   const hashWasm = await createBLAKE3()
+  // The WebAssembly backend beside the native one it falls back to (when the addon was built).
+  const wasm = blake3.name !== 'wasm-simd' && wasmSupported() ? createWasmBlake3() : undefined
   const impls: Array<[string, HashFn]> = [
     [`dstore (${blake3.name})`, d => blake3.subtreeCV(d, 0, true)],
-    // The WebAssembly backend beside the native one it falls back to (when the addon was built).
-    ...(blake3.name !== 'wasm-simd' && wasmSupported() ? [((w): [string, HashFn] => ['dstore wasm-simd', d => w.subtreeCV(d, 0, true)])(createWasmBlake3())] : []),
+    ...(wasm !== undefined ? [['dstore wasm-simd', d => wasm.subtreeCV(d, 0, true)] satisfies [string, HashFn]] : []),
     ['dstore js', d => blake3js.subtreeCV(d, 0, true)],
     ['@noble/hashes', d => nobleBlake3(d)],
     ['hash-wasm', d => { hashWasm.init(); hashWasm.update(d); return hashWasm.digest('binary') }],

@@ -159,22 +159,26 @@ static napi_value Groups(napi_env env, napi_callback_info info) {
   return NULL;
 }
 
-// parent(block, isRoot, out, outOffset): the parent CV of a 64-byte block (left CV, right CV).
+// parent(left, right, isRoot, out, outOffset): the parent CV of two 32-byte child CVs.
 static napi_value Parent(napi_env env, napi_callback_info info) {
-  size_t argc = 4;
-  napi_value argv[4];
+  size_t argc = 5;
+  napi_value argv[5];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 4) { napi_throw_type_error(env, NULL, "parent: 4 arguments expected"); return NULL; }
-  uint8_t *block, *out;
-  size_t block_len, out_len;
+  if (argc < 5) { napi_throw_type_error(env, NULL, "parent: 5 arguments expected"); return NULL; }
+  uint8_t *left, *right, *out;
+  size_t left_len, right_len, out_len;
   uint64_t offset;
   bool root = false;
-  if (!bytes_of(env, argv[0], "parent: block must be a Uint8Array", &block, &block_len)) return NULL;
-  if (block_len != BLAKE3_BLOCK_LEN) { napi_throw_type_error(env, NULL, "parentCV needs two 32-byte CVs"); return NULL; }
-  if (napi_get_value_bool(env, argv[1], &root) != napi_ok) { napi_throw_type_error(env, NULL, "parent: isRoot must be a boolean"); return NULL; }
-  if (!bytes_of(env, argv[2], "parent: out must be a Uint8Array", &out, &out_len)) return NULL;
-  if (!whole_of(env, argv[3], "parent: bad output offset", &offset)) return NULL;
+  if (!bytes_of(env, argv[0], "parent: left must be a Uint8Array", &left, &left_len)) return NULL;
+  if (!bytes_of(env, argv[1], "parent: right must be a Uint8Array", &right, &right_len)) return NULL;
+  if (left_len != BLAKE3_OUT_LEN || right_len != BLAKE3_OUT_LEN) { napi_throw_type_error(env, NULL, "parentCV needs two 32-byte CVs"); return NULL; }
+  if (napi_get_value_bool(env, argv[2], &root) != napi_ok) { napi_throw_type_error(env, NULL, "parent: isRoot must be a boolean"); return NULL; }
+  if (!bytes_of(env, argv[3], "parent: out must be a Uint8Array", &out, &out_len)) return NULL;
+  if (!whole_of(env, argv[4], "parent: bad output offset", &offset)) return NULL;
   if (offset + BLAKE3_OUT_LEN > out_len) { napi_throw_range_error(env, NULL, "parent: out too short"); return NULL; }
+  uint8_t block[BLAKE3_BLOCK_LEN];
+  memcpy(block, left, BLAKE3_OUT_LEN);
+  memcpy(block + BLAKE3_OUT_LEN, right, BLAKE3_OUT_LEN);
   parent_cv(block, root, out + offset);
   return NULL;
 }

@@ -22,7 +22,7 @@ import { OUT_LEN, type Blake3 } from './interface.js'
 interface Addon {
   subtree: (data: Uint8Array, chunkCounter: number, isRoot: boolean, out: Uint8Array, outOffset: number) => void
   groups: (data: Uint8Array, chunkCounter: number, groupLog: number, out: Uint8Array, outOffset: number) => void
-  parent: (block: Uint8Array, isRoot: boolean, out: Uint8Array, outOffset: number) => void
+  parent: (left: Uint8Array, right: Uint8Array, isRoot: boolean, out: Uint8Array, outOffset: number) => void
   simdDegree: () => number
 }
 
@@ -66,7 +66,6 @@ export function loadNativeBlake3 (): (Blake3 & { simdDegree: number }) | undefin
     process.emitWarning(`dstore: the native BLAKE3 addon ${path} does not load (${err instanceof Error ? err.message : String(err)}); hashing with WebAssembly`, { code: 'DSTORE_NATIVE_BLAKE3' })
     return undefined
   }
-  const block = new Uint8Array(2 * OUT_LEN)
   return {
     name: `native-simd${simdDegree}`,
     simdDegree,
@@ -81,10 +80,7 @@ export function loadNativeBlake3 (): (Blake3 & { simdDegree: number }) | undefin
     },
 
     parentCV (left, right, isRoot, out = new Uint8Array(OUT_LEN), outOffset = 0) {
-      if (left.length !== OUT_LEN || right.length !== OUT_LEN) throw new TypeError('parentCV needs two 32-byte CVs')
-      block.set(left, 0)
-      block.set(right, OUT_LEN)
-      addon.parent(block, isRoot, out, outOffset)
+      addon.parent(left, right, isRoot, out, outOffset)
       return out
     }
   }
