@@ -49,10 +49,20 @@ describe('Local.stop', function () {
       let stopped = false
       c.add(async () => { if (!stopped) await local.stop() })
       if (mib > 0) await local.ready()
+      // The put's source holds its last MiB until stop(): a put can outrun the two gets (it did
+      // in CI once hashing got faster), and it must still be in flight when stopped.
+      let release!: () => void
+      const held = new Promise<void>(resolve => { release = resolve })
+      async function * heldAtTheEnd (): AsyncGenerator<Uint8Array> {
+        const value = randomBytes(SIZE)
+        yield * chunked(value.subarray(0, SIZE - MiB), MiB)
+        await held
+        yield value.subarray(SIZE - MiB)
+      }
       const calls = {
         get: local.get(a),
         cat: drain(local.cat(b)),
-        put: local.put(chunked(randomBytes(SIZE), MiB))
+        put: local.put(heldAtTheEnd())
       }
       for (const p of Object.values(calls)) p.catch(() => {})
       if (mib > 0) {
@@ -60,7 +70,9 @@ describe('Local.stop', function () {
       }
       const st = local.stats()
       assert.ok(st.bytesIn < 2 * SIZE && st.bytesOut < SIZE, 'the transfers are still running')
-      await local.stop()
+      const stopping = local.stop()
+      release()
+      await stopping
       stopped = true
       for (const [name, p] of Object.entries(calls)) {
         const how = await outcome(p)
