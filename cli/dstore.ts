@@ -119,7 +119,9 @@ async function withLocal<T> (opts: Common, fn: (local: LocalApi, signal: AbortSi
     if (daemon !== undefined) {
       local = daemon
     } else {
-      const peer = (await newLocal(opts)).local
+      // No cache: it would die with this command, and a streamed put keeps up to a quarter of
+      // the cache's budget for it (64 MiB of the default, a third of a CLI put's peak).
+      const peer = (await newLocal(opts, { cacheSize: 0 })).local
       local = peer
       await peer.ready({ signal: controller.signal })
     }

@@ -24,10 +24,10 @@ const GROWTH_LIMIT_MIB = 160
 /**
  * For the CLI, measured from outside: its peak may exceed its own peak at rest (`dstore
  * --version`: 97 MiB on Node 20, 113 on Node 24) by less than GROWTH_LIMIT_MIB, the API's rule.
- * Measured 2026-12-03: puts peaked at 196-219 MiB on Node 20 and 209-257 on Node 24, up from
- * 194-202 and 208-219 at the commit before that day's work (not traced; neither the yamux
- * window rule nor the native hash alone clearly explains it); the fixed bound of 240 MiB this
- * replaces failed once in CI on Node 24. With the leak it guards against, 361-378 MiB.
+ * Measured 2026-12-03, a put from a file: 196-219 MiB on Node 20 and 209-257 on Node 24 while
+ * the CLI's short-lived Local kept up to 64 MiB of the put for a cache that died with it; 139-142
+ * and 174-197 since it has no cache. A get -o: 147-149 on Node 20, 177-219 on Node 24. With the
+ * leak this guards against, 361-378 MiB.
  */
 async function cliLimitMiB (): Promise<number> {
   const rest = await runMeasured([BIN, '--version'])
