@@ -3,7 +3,7 @@
  * Global on 127.0.0.1. The cache must hold the value as it was put (never the caller's array,
  * which the caller may change afterwards; its copy is made while the value is sent, and must be
  * whole before it is cached), with an outboard that is the value's own (it is served to peers),
- * and a value larger than the cache is not cached at all.
+ * and a value larger than a quarter of the cache is not cached at all.
  */
 import { strict as assert } from 'node:assert'
 import { cidOfBytes, type GlobalPeer } from '../src/index.js'
@@ -70,13 +70,18 @@ describe('Local.put: the copies of a put and its cached value', function () {
     assertBytes(held.data, data, 'the cached value')
   })
 
-  it('a large value larger than the cache is stored, not cached', async function () {
-    const local = await c.local(global, { cacheSize: 4 * MiB })
-    const data = pseudoRandom(5 * MiB + 3, 77)
-    const cid = await local.put(data)
-    assert.ok(cid.equals(cidOfBytes(data)))
-    assert.equal(await local.cache.has(cid), false)
-    assertBytes(await collect(global.cat(cid)), data, 'Global\'s value')
+  it('a value larger than a quarter of the cache is stored, not cached, in hand or streamed; one of a quarter is cached', async function () {
+    const local = await c.local(global, { cacheSize: 16 * MiB })
+    for (const [size, cached] of [[4 * MiB + 1, false], [4 * MiB, true], [5 * MiB + 3, false]] as const) {
+      for (const how of ['in hand', 'streamed'] as const) {
+        const data = pseudoRandom(size, 77 + size + (how === 'streamed' ? 1 : 0))
+        const source = how === 'in hand' ? data : (async function * () { for (let o = 0; o < data.length; o += MiB) yield data.subarray(o, o + MiB) })()
+        const cid = await local.put(source)
+        assert.ok(cid.equals(cidOfBytes(data)))
+        assert.equal(await local.cache.has(cid), cached, `${size} bytes ${how}: cached ${String(!cached)}`)
+        assertBytes(await collect(global.cat(cid)), data, 'Global\'s value')
+      }
+    }
   })
 
   it('a streamed put from a reused buffer is cached with the bytes streamed (one copy of each part, sent and kept)', async function () {
