@@ -188,7 +188,7 @@ describe('status page', function () {
 
   it("a Local's swarm panel shows /status's swarm figures and addresses; Global's shows the tracker and the egress cap", async function () {
     // Another Local holds a 5 MiB value (swarm size) and serves it: the page's Local takes it from that peer.
-    const peer = await createLocal({ global: global.multiaddrs, cacheSize: 16 * MiB, listen: ['/ip4/127.0.0.1/tcp/0'] })
+    const peer = await createLocal({ global: global.multiaddrs, cacheSize: 32 * MiB, listen: ['/ip4/127.0.0.1/tcp/0'] })
     c.add(async () => { await peer.stop() })
     await peer.ready()
     const big = pseudoRandom(5 * MiB, 54)
