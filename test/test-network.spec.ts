@@ -464,6 +464,36 @@ describe('network (Global and Local peers over libp2p)', function () {
       }
       await waitFor(() => getEventListeners(signal, 'abort').length === baseline, 2000, 'the listeners of abandoned transfers to go')
     })
+    it('holds at most one abort listener on a signal shared by 48 gets, gets into and cats in flight at once (no MaxListenersExceededWarning)', async () => {
+      const l = await c.local(global)
+      const values = Array.from({ length: 16 }, (_, i) => pseudoRandom(MiB + 5 + i, 905 + i))
+      const cids = await Promise.all(values.map(async v => await global.put(v)))
+      const { signal } = new AbortController()
+      let peak = 0
+      let running = true
+      const sampling = (async () => {
+        while (running) {
+          peak = Math.max(peak, getEventListeners(signal, 'abort').length)
+          await new Promise(resolve => setImmediate(resolve))
+        }
+      })()
+      const warnings: Error[] = []
+      const onWarning = (w: Error): void => { if (w.name === 'MaxListenersExceededWarning') warnings.push(w) }
+      process.on('warning', onWarning)
+      try {
+        await Promise.all(cids.flatMap((cid, i) => [
+          (async () => { assertBytes(await collect(l.cat(cid, { signal })), values[i], 'cat') })(),
+          (async () => { const into = new Uint8Array(values[i].length); await l.get(cid, { signal, into }); assertBytes(into, values[i], 'get into') })(),
+          (async () => { assertBytes(await l.get(cid, { signal }), values[i], 'get') })()
+        ]))
+      } finally {
+        running = false
+        await sampling
+        process.off('warning', onWarning)
+      }
+      assert.ok(peak <= 1, `${peak} abort listeners on the shared signal at once`)
+      assert.deepEqual(warnings.map(w => w.message), [])
+    })
   })
 
   describe('concurrent gets and aborts', () => {

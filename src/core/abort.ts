@@ -94,12 +94,12 @@ export async function raceAbort<T> (promise: Promise<T>, signal?: AbortSignal): 
  */
 export function linkSignals (...signals: Array<AbortSignal | undefined>): { signal: AbortSignal, clear: () => void } {
   const controller = new AbortController()
-  const sources = signals.filter((s): s is AbortSignal => s != null)
-  const onAbort = (evt: Event): void => { controller.abort((evt.target as AbortSignal).reason) }
-  const clear = (): void => { for (const s of sources) s.removeEventListener('abort', onAbort) }
-  for (const s of sources) {
+  const cancels: Array<() => void> = []
+  const clear = (): void => { for (const cancel of cancels.splice(0)) cancel() }
+  for (const s of signals) {
+    if (s == null) continue
     if (s.aborted) { controller.abort(s.reason); break }
-    s.addEventListener('abort', onAbort, { once: true })
+    cancels.push(onAbort(s, () => { controller.abort(s.reason) }))
   }
   if (controller.signal.aborted) clear()
   return { signal: controller.signal, clear }
@@ -116,7 +116,7 @@ export class AbortableIterator<T> {
   private pendingReject: ((err: Error) => void) | undefined
   /** A `next()` of the source has not settled. */
   private pending = false
-  private readonly onAbort: (() => void) | undefined
+  private readonly cancelAbort: (() => void) | undefined
 
   constructor (source: AsyncIterable<T> | Iterable<T>, private readonly signal?: AbortSignal) {
     const src = source as Partial<AsyncIterable<T> & Iterable<T>>
@@ -124,8 +124,7 @@ export class AbortableIterator<T> {
       ? (src as AsyncIterable<T>)[Symbol.asyncIterator]()
       : (src as Iterable<T>)[Symbol.iterator]()
     if (signal != null) {
-      this.onAbort = () => { this.pendingReject?.(abortError(signal)) }
-      signal.addEventListener('abort', this.onAbort, { once: true })
+      this.cancelAbort = onAbort(signal, () => { this.pendingReject?.(abortError(signal)) })
     }
   }
 
@@ -155,7 +154,7 @@ export class AbortableIterator<T> {
    * but not waited for: an async generator's `return()` would wait for that `next()`.
    */
   async close (sourceEnded: boolean): Promise<void> {
-    if (this.onAbort !== undefined) this.signal?.removeEventListener('abort', this.onAbort)
+    this.cancelAbort?.()
     if (sourceEnded || typeof this.iterator.return !== 'function') return
     if (this.pending) {
       try { Promise.resolve(this.iterator.return()).catch(() => {}) } catch {}

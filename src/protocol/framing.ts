@@ -7,6 +7,7 @@
  */
 import { Uint8ArrayList } from 'uint8arraylist'
 import type { Stream } from '@libp2p/interface'
+import { onAbort } from '../core/abort.js'
 import { ClosedError, ProtocolError } from '../core/errors.js'
 
 type Source = AsyncIterable<Uint8Array | Uint8ArrayList>
@@ -42,17 +43,17 @@ export async function waitForDrain (stream: Stream, options: { signal?: AbortSig
       const cleanup = (): void => {
         stream.removeEventListener('drain', onDrain)
         stream.removeEventListener('close', onClose)
-        options.signal?.removeEventListener('abort', onAbort)
+        cancelAbort?.()
       }
       const onDrain = (): void => { cleanup(); resolve() }
       const onClose = (evt: Event): void => {
         cleanup()
         reject((evt as Event & { error?: Error }).error ?? new Error('stream closed while waiting to write'))
       }
-      const onAbort = (): void => { cleanup(); reject(options.signal?.reason ?? new Error('aborted')) }
       stream.addEventListener('drain', onDrain)
       stream.addEventListener('close', onClose)
-      options.signal?.addEventListener('abort', onAbort)
+      const signal = options.signal
+      const cancelAbort = signal != null ? onAbort(signal, () => { cleanup(); reject(signal.reason ?? new Error('aborted')) }) : undefined
     })
   }
 }

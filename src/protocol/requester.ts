@@ -3,9 +3,9 @@
  * passed the verified-stream decoder against the digest asked for; sizes Global announces are
  * only hints until the decoder has authenticated them.
  */
-import type { Connection } from '@libp2p/interface'
+import type { Connection, Stream } from '@libp2p/interface'
 import { AbortError, ClosedError, DstoreError, GlobalUnreachableError, OutOfRangeError, ProtocolError, VerificationError, errorFromCode } from '../core/errors.js'
-import { abortError, asAbortError, throwIfAborted } from '../core/abort.js'
+import { abortError, asAbortError, linkSignals, onAbort, throwIfAborted } from '../core/abort.js'
 import { StreamVerificationError, decodeRange, decodeWhole } from '../core/bao/index.js'
 import { DEFAULT_GROUP_LOG, TreeHasher } from '../core/tree.js'
 import type { CallOptions } from '../core/store/interface.js'
@@ -324,13 +324,21 @@ export function checkRangeArgs (range: RangeRequest): void {
 
 /** Opens a blob stream tied to the caller's signal: aborting the signal resets the stream. */
 async function openBlob (ctx: RequesterContext, signal?: AbortSignal): Promise<BlobCall> {
-  const stream = await ctx.connection.newStream(BLOB_PROTOCOL, { signal, negotiateFully: false })
+  // libp2p listens on the signal it is given while the stream opens: give it one of ours, so that
+  // a signal shared by many calls holds onAbort's one listener, not one per stream being opened.
+  const opening = signal != null ? linkSignals(signal) : undefined
+  let stream: Stream
+  try {
+    stream = await ctx.connection.newStream(BLOB_PROTOCOL, { signal: opening?.signal, negotiateFully: false })
+  } finally {
+    opening?.clear()
+  }
   const blob = new BlobStream(stream, { timeout: ctx.requestTimeout, what: 'transfer with Global', onRead: (n) => { ctx.onBytes?.('in', n) } })
-  const onAbort = (): void => { stream.abort(abortError(signal)) }
+  const abortStream = (): void => { stream.abort(abortError(signal)) }
   // An abort while the stream was being opened would otherwise go unnoticed until the decoder checks.
-  if (signal?.aborted === true) { onAbort(); blob.release(); throw abortError(signal) }
-  signal?.addEventListener('abort', onAbort, { once: true })
-  return { blob, release: () => { blob.release(); signal?.removeEventListener('abort', onAbort) } }
+  if (signal?.aborted === true) { abortStream(); blob.release(); throw abortError(signal) }
+  const cancelAbort = signal != null ? onAbort(signal, abortStream) : undefined
+  return { blob, release: () => { blob.release(); cancelAbort?.() } }
 }
 
 /**

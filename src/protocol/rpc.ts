@@ -23,7 +23,7 @@
 import type { Stream } from '@libp2p/interface'
 import { Uint8ArrayList } from 'uint8arraylist'
 import { DstoreError, ProtocolError, TimeoutError, ClosedError, errorFromCode } from '../core/errors.js'
-import { abortError, throwIfAborted } from '../core/abort.js'
+import { abortError, onAbort, throwIfAborted } from '../core/abort.js'
 import { KIND, MAX_FRAME, MAX_PAUSED_BUFFER, MAX_RPC_INFLIGHT, REQUEST_TIMEOUT_MS, RESPONSE } from './constants.js'
 import { FrameReader, frame as framed, framePrefix, incoming, waitForDrain } from './framing.js'
 import { MessageReader, decodeError, encodeError, messageHeader } from './messages.js'
@@ -139,10 +139,10 @@ export class RpcChannel {
     const id = this.allocId()
     const timeout = options.timeout ?? this.requestTimeout
     const answer = new Promise<MessageReader>((resolve, reject) => {
-      const onAbort = (): void => { settle(); reject(abortError(options.signal)) }
+      let cancelAbort: (() => void) | undefined
       const settle = (): void => {
         clearTimeout(entry.timer)
-        options.signal?.removeEventListener('abort', onAbort)
+        cancelAbort?.()
         this.pending.delete(id)
       }
       const entry: Pending = {
@@ -155,7 +155,7 @@ export class RpcChannel {
         timer: setTimeout(() => { settle(); reject(new TimeoutError(`no answer within ${timeout} ms`)) }, timeout),
         cleanup: settle
       }
-      options.signal?.addEventListener('abort', onAbort, { once: true })
+      if (options.signal != null) cancelAbort = onAbort(options.signal, () => { settle(); reject(abortError(options.signal)) })
       this.pending.set(id, entry)
     })
     try {

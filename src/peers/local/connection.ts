@@ -6,7 +6,7 @@
  * address is not the one its `/p2p/` id names, since waiting cannot fix that.
  */
 import type { Multiaddr } from '@multiformats/multiaddr'
-import { abortError } from '../../core/abort.js'
+import { abortError, onAbort } from '../../core/abort.js'
 import { ClosedError, GlobalUnreachableError } from '../../core/errors.js'
 import { RPC_PROTOCOL } from '../../protocol/constants.js'
 import { RpcChannel, type RequestHandler } from '../../protocol/rpc.js'
@@ -91,18 +91,19 @@ export class GlobalConnection {
     await new Promise<void>((resolve, reject) => {
       const done = (): void => {
         clearTimeout(timer)
-        signal?.removeEventListener('abort', onAbort)
+        cancelAbort?.()
         this.waiters.delete(done)
         resolve()
       }
-      const onAbort = (): void => { this.waiters.delete(done); clearTimeout(timer); reject(abortError(signal)) }
       const timer = setTimeout(() => {
         this.waiters.delete(done)
-        signal?.removeEventListener('abort', onAbort)
+        cancelAbort?.()
         const why = this.lastError != null ? `: ${this.lastError.message}` : ''
         reject(new GlobalUnreachableError(`Global at ${this.addrList()} is unreachable after ${timeout} ms${why}`))
       }, timeout)
-      signal?.addEventListener('abort', onAbort, { once: true })
+      const cancelAbort = signal != null
+        ? onAbort(signal, () => { this.waiters.delete(done); clearTimeout(timer); reject(abortError(signal)) })
+        : undefined
       this.waiters.add(done)
     })
   }

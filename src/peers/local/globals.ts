@@ -16,7 +16,7 @@
  */
 import { createHash } from 'node:crypto'
 import type { Multiaddr } from '@multiformats/multiaddr'
-import { raceAbort } from '../../core/abort.js'
+import { onAbort, raceAbort } from '../../core/abort.js'
 import { ClosedError, GlobalUnreachableError } from '../../core/errors.js'
 import type { RequesterContext } from '../../protocol/requester.js'
 import type { DstoreNode } from '../node.js'
@@ -108,8 +108,7 @@ export class GlobalSet implements GlobalRoute {
   /** Waits for whichever Global's channel opens first (each up to `connectTimeout`). */
   private async firstOpen (order: GlobalConnection[], signal?: AbortSignal): Promise<RequesterContext> {
     const done = new AbortController()
-    const onAbort = (): void => { done.abort(signal?.reason) }
-    signal?.addEventListener('abort', onAbort, { once: true })
+    const cancelAbort = signal != null ? onAbort(signal, () => { done.abort(signal.reason) }) : undefined
     try {
       return await Promise.any(order.map(async c => await c.context(done.signal)))
     } catch (err) {
@@ -119,7 +118,7 @@ export class GlobalSet implements GlobalRoute {
       const why = errors.map(e => (e as Error).message).join('; ')
       throw new GlobalUnreachableError(`none of the ${order.length} Globals is reachable: ${why}`, { cause: errors[0] })
     } finally {
-      signal?.removeEventListener('abort', onAbort)
+      cancelAbort?.()
       done.abort()
     }
   }
