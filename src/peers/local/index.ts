@@ -3,8 +3,8 @@
  * one store (globals.ts: rendezvous hashing on the CID, failover).
  *
  * - get: cache, else a verified fetch from Global (single-flight: fetch.ts), cached, returned.
- * - put: hashed here, sent to Global only when Global lacks it (put.ts), cached, and
- *   acknowledged only once Global has verified and stored it.
+ * - put: hashed here, sent to Global only when Global lacks it (put.ts), cached (up to a quarter
+ *   of the cache budget), and acknowledged only once Global has verified and stored it.
  * - delete: Global deletes and makes every connected Local evict before answering.
  * - coherence (coherence.ts): EVICT notices, reconciliation on every reconnect, and no caching
  *   of a value whose transfer raced with a delete of it.

@@ -22,7 +22,9 @@ export interface LocalOptions {
    */
   global: string | Multiaddr | Array<string | Multiaddr>
   /**
-   * Cache budget in bytes.
+   * Cache budget in bytes. A get caches a value up to the whole budget; a put keeps one for the
+   * cache only up to a quarter of it (a larger one is not cached, so not served to peers, and a
+   * get of it goes to Global).
    * @default 268435456 (256 MiB)
    */
   cacheSize?: number
