@@ -4,7 +4,7 @@ import { getEventListeners } from 'node:events'
 import { setImmediate as turn } from 'node:timers/promises'
 import { setFlagsFromString } from 'node:v8'
 import { runInNewContext } from 'node:vm'
-import { onAbort, raceAbort } from '../src/core/abort.js'
+import { linkSignals, onAbort, raceAbort } from '../src/core/abort.js'
 
 /** A full garbage collection, without needing node's --expose-gc on the command line. */
 const gc: () => void = (() => {
@@ -34,7 +34,7 @@ describe('core abort', () => {
       await turn()
       gc()
       assert.deepEqual(refs.map(r => r.deref() === undefined), [true, true, true])
-      assert.equal(getEventListeners(controller.signal, 'abort').length, 1)
+      assert.equal(getEventListeners(controller.signal, 'abort').length, 0, 'no listener once no wait is left')
     })
 
     it('resolves with the promise when it settles first', async () => {
@@ -45,6 +45,34 @@ describe('core abort', () => {
   })
 
   describe('onAbort', () => {
+    it('removes its one listener once no wait is left, and adds it again for the next wait', () => {
+      const { signal } = new AbortController()
+      const listeners = (): number => getEventListeners(signal, 'abort').length
+      const cancels = Array.from({ length: 20 }, () => onAbort(signal, () => {}))
+      assert.equal(listeners(), 1)
+      for (const cancel of cancels.slice(1)) cancel()
+      assert.equal(listeners(), 1, 'one wait is left')
+      cancels[0]()
+      cancels[0]()
+      assert.equal(listeners(), 0)
+      const again = onAbort(signal, () => {})
+      assert.equal(listeners(), 1)
+      again()
+      assert.equal(listeners(), 0)
+    })
+
+    it('does not run a wait that an earlier one cancelled during the abort, and runs the rest in order', () => {
+      const controller = new AbortController()
+      const ran: string[] = []
+      let cancelSecond = (): void => {}
+      onAbort(controller.signal, () => { ran.push('first'); cancelSecond() })
+      cancelSecond = onAbort(controller.signal, () => { ran.push('second') })
+      onAbort(controller.signal, () => { ran.push('third') })
+      controller.abort()
+      assert.deepEqual(ran, ['first', 'third'])
+      assert.equal(getEventListeners(controller.signal, 'abort').length, 0)
+    })
+
     it('runs a wait once when the signal aborts, and not once cancelled', () => {
       const controller = new AbortController()
       const ran: string[] = []
@@ -80,6 +108,33 @@ describe('core abort', () => {
         if (onError !== undefined) process.removeListener('uncaughtException', onError)
         for (const l of saved) process.on('uncaughtException', l)
       }
+    })
+  })
+  describe('linkSignals', () => {
+    it('aborts with the reason of whichever of its signals aborts first, and clear() detaches it from all of them', () => {
+      const a = new AbortController()
+      const b = new AbortController()
+      const linked = linkSignals(a.signal, undefined, b.signal)
+      assert.equal(linked.signal.aborted, false)
+      b.abort('b first')
+      assert.equal(linked.signal.reason, 'b first')
+      a.abort('a later')
+      assert.equal(linked.signal.reason, 'b first')
+      const c = new AbortController()
+      const cleared = linkSignals(c.signal)
+      assert.equal(getEventListeners(c.signal, 'abort').length, 1)
+      cleared.clear()
+      assert.equal(getEventListeners(c.signal, 'abort').length, 0)
+      c.abort()
+      assert.equal(cleared.signal.aborted, false, 'cleared, so not followed')
+    })
+
+    it('is aborted at once when one of its signals already is, and leaves no listener on the others', () => {
+      const live = new AbortController()
+      const linked = linkSignals(live.signal, AbortSignal.abort('already'))
+      assert.equal(linked.signal.aborted, true)
+      assert.equal(linked.signal.reason, 'already')
+      assert.equal(getEventListeners(live.signal, 'abort').length, 0)
     })
   })
 })

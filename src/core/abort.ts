@@ -28,27 +28,33 @@ export function asAbortError (err: unknown, signal?: AbortSignal): DstoreError {
   return err instanceof DstoreError ? err : abortError(signal, err)
 }
 
-/** The callbacks {@link onAbort} runs when their signal aborts, per signal. */
-const waiting = new WeakMap<AbortSignal, Set<() => void>>()
+/** The callbacks {@link onAbort} runs when their signal aborts, per signal, and its one listener. */
+const waiting = new WeakMap<AbortSignal, { fns: Set<() => void>, listener: () => void }>()
 
 /**
  * Runs `fn` once when `signal` aborts; the returned function cancels that. One event listener
  * per signal serves every such wait: a signal shared by many calls in flight (the CLI's, a
  * caller's for a batch of gets) would otherwise hold one listener each, and an EventTarget
  * checks each new listener against all the others (a thousand gets at once cost half a million
- * comparisons). A cancelled wait keeps nothing reachable from the signal. Nothing runs for a
- * signal that has already aborted: check `signal.aborted` first.
+ * comparisons). The listener is removed once no wait is left, so a cancelled wait keeps nothing
+ * reachable from the signal, and a signal no call waits on has no listener of ours (a leaked
+ * wait shows in `getEventListeners`). The waits run together, in the order they were made, at the
+ * place of the listener among the signal's others. Nothing runs for a signal that has already
+ * aborted: check `signal.aborted` first.
  */
 export function onAbort (signal: AbortSignal, fn: () => void): () => void {
-  let fns = waiting.get(signal)
-  if (fns === undefined) {
-    fns = new Set()
-    waiting.set(signal, fns)
-    listen(signal, fns)
+  let entry = waiting.get(signal)
+  if (entry === undefined) {
+    entry = listen(signal)
+    waiting.set(signal, entry)
   }
-  const set = fns
-  set.add(fn)
-  return () => { set.delete(fn) }
+  const { fns, listener } = entry
+  fns.add(fn)
+  return () => {
+    if (!fns.delete(fn) || fns.size > 0 || waiting.get(signal)?.fns !== fns) return
+    waiting.delete(signal)
+    signal.removeEventListener('abort', listener)
+  }
 }
 
 /**
@@ -56,17 +62,20 @@ export function onAbort (signal: AbortSignal, fn: () => void): () => void {
  * share the scope of the first call, and so keep that call's `fn` (and whatever it refers to: a
  * whole value, for a raced get) reachable for as long as the signal lives.
  */
-function listen (signal: AbortSignal, set: Set<() => void>): void {
-  signal.addEventListener('abort', () => {
+function listen (signal: AbortSignal): { fns: Set<() => void>, listener: () => void } {
+  const fns = new Set<() => void>()
+  const listener = (): void => {
     waiting.delete(signal)
-    const fns = [...set]
-    set.clear()
-    // One wait that throws must not keep the others from running: its error is rethrown
-    // on its own, as an abort listener's would be.
-    for (const f of fns) {
+    // A wait cancelled by an earlier one during this abort does not run.
+    for (const f of [...fns]) {
+      if (!fns.delete(f)) continue
+      // One wait that throws must not keep the others from running: its error is rethrown
+      // on its own, as an abort listener's would be.
       try { f() } catch (err) { queueMicrotask(() => { throw err }) }
     }
-  }, { once: true })
+  }
+  signal.addEventListener('abort', listener, { once: true })
+  return { fns, listener }
 }
 
 /**

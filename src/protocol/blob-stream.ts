@@ -149,9 +149,14 @@ export class BlobStream {
     })
   }
 
-  /** Closes our side (the transfer, or our part of it, is complete). */
-  async close (options: { signal?: AbortSignal } = {}): Promise<void> {
-    await this.stream.close(options)
+  /**
+   * Closes our side (the transfer, or our part of it, is complete). Takes no signal: libp2p's
+   * close waits for its queue to drain with a listener on the signal it is given that it never
+   * removes (p-event), one per put on a caller's long-lived signal. A caller's abort resets the
+   * stream instead (`openBlob`), which ends the wait.
+   */
+  async close (): Promise<void> {
+    await this.stream.close()
   }
 
   /** Resets the stream with `err`. */

@@ -252,7 +252,7 @@ export async function putStream (ctx: RequesterContext, source: AsyncIterable<Ui
       ctx.onBytes?.('out', part.length)
       options.onProgress?.({ type: 'blob:put:sent', bytes: sent, total: head.size })
     }
-    await blob.close(options)
+    await blob.close()
     const msg = await withTimeout(answered, blob.timeout, 'PUT to Global')
     const stored = msg.digest()
     msg.end()

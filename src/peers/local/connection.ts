@@ -6,7 +6,7 @@
  * address is not the one its `/p2p/` id names, since waiting cannot fix that.
  */
 import type { Multiaddr } from '@multiformats/multiaddr'
-import { abortError, onAbort } from '../../core/abort.js'
+import { abortError, onAbort, throwIfAborted } from '../../core/abort.js'
 import { ClosedError, GlobalUnreachableError } from '../../core/errors.js'
 import { RPC_PROTOCOL } from '../../protocol/constants.js'
 import { RpcChannel, type RequestHandler } from '../../protocol/rpc.js'
@@ -87,6 +87,8 @@ export class GlobalConnection {
   }
 
   private async waitForChannel (signal?: AbortSignal): Promise<void> {
+    // Checked first: an aborted signal's wait would never run, and this one would wait the timeout out.
+    throwIfAborted(signal)
     const timeout = this.options.connectTimeout
     await new Promise<void>((resolve, reject) => {
       const done = (): void => {

@@ -16,7 +16,7 @@
  */
 import { createHash } from 'node:crypto'
 import type { Multiaddr } from '@multiformats/multiaddr'
-import { onAbort, raceAbort } from '../../core/abort.js'
+import { onAbort, raceAbort, throwIfAborted } from '../../core/abort.js'
 import { ClosedError, GlobalUnreachableError } from '../../core/errors.js'
 import type { RequesterContext } from '../../protocol/requester.js'
 import type { DstoreNode } from '../node.js'
@@ -107,6 +107,7 @@ export class GlobalSet implements GlobalRoute {
 
   /** Waits for whichever Global's channel opens first (each up to `connectTimeout`). */
   private async firstOpen (order: GlobalConnection[], signal?: AbortSignal): Promise<RequesterContext> {
+    throwIfAborted(signal)
     const done = new AbortController()
     const cancelAbort = signal != null ? onAbort(signal, () => { done.abort(signal.reason) }) : undefined
     try {
