@@ -453,14 +453,16 @@ describe('liars: hostile peers hit explicit limits, and Global keeps serving', f
     // here): 8 liars at once need about 30 MB/s of loopback TLS for that, a tenth of what a
     // loaded 2-core machine does.
     const slowDir = await tempDir('dstore-liars-slow-')
-    const slow = await startChild({ repo: slowDir.path, sync: false, requestTimeout: REQUEST_TIMEOUT, maxBlobSize: MAX_BLOB_SIZE }, { slowDisk: 2_000_000 })
+    let slow: Child | undefined
     let honest: LocalPeer | undefined
     try {
+      const g = await startChild({ repo: slowDir.path, sync: false, requestTimeout: REQUEST_TIMEOUT, maxBlobSize: MAX_BLOB_SIZE }, { slowDisk: 2_000_000 })
+      slow = g
       // No cache: its get and has ask the slow Global.
-      honest = await createLocal({ global: [slow.addr], connectTimeout: 5000, cacheSize: 0 })
+      honest = await createLocal({ global: [g.addr], connectTimeout: 5000, cacheSize: 0 })
       const node = await createNode({})
       nodes.push(node)
-      const conn = await node.dial(multiaddr(slow.addr))
+      const conn = await node.dial(multiaddr(g.addr))
       // Meanwhile an honest Local puts a value past the first window: it waits for credit, so it is stored.
       const honestValue = pseudoRandom(BLOB_WINDOW + MiB, 4999)
       const honestPut = honest.put(honestValue)
@@ -482,9 +484,9 @@ describe('liars: hostile peers hit explicit limits, and Global keeps serving', f
       assertBytes(await honest.get(honestCid), honestValue, 'the honest value, from the slow Global')
       for (const v of values) assert.equal(await honest.has(cidOfBytes(v)), false, 'a value a credit liar sent was stored')
       await waitFor(async () => (await readdir(join(slowDir.path, 'store', 'tmp'))).length === 0, 5000, 'no partial put in tmp/')
-      const cuts = (): string[] => slow.stderr().split('\n').filter(l => /protocol error from .*the sender sent \d+ bytes, past its credit of \d+/.test(l))
-      await waitFor(() => cuts().length >= values.length, 5000, `a credit cut logged for each liar:\n${slow.stderr()}`)
-      assert.equal(cuts().length, values.length, `one credit cut logged per liar:\n${slow.stderr()}`)
+      const cuts = (): string[] => g.stderr().split('\n').filter(l => /protocol error from .*the sender sent \d+ bytes, past its credit of \d+/.test(l))
+      await waitFor(() => cuts().length >= values.length, 5000, `a credit cut logged for each liar:\n${g.stderr()}`)
+      assert.equal(cuts().length, values.length, `one credit cut logged per liar:\n${g.stderr()}`)
       for (const line of cuts()) {
         const [sent, credit] = /sent (\d+) bytes, past its credit of (\d+)/.exec(line)!.slice(1).map(Number)
         // Cut at the first piece past its credit; a piece is what libp2p delivers at once (one
@@ -492,9 +494,15 @@ describe('liars: hostile peers hit explicit limits, and Global keeps serving', f
         assert.ok(credit >= BLOB_WINDOW && sent <= 15 * MiB && sent - credit <= 16 * MiB, `cut once past its credit: ${line}`)
       }
     } finally {
-      await honest?.stop()
-      await stopChild(slow)
-      await slowDir.cleanup()
+      try {
+        await honest?.stop()
+      } finally {
+        try {
+          if (slow !== undefined) await stopChild(slow)
+        } finally {
+          await slowDir.cleanup()
+        }
+      }
     }
   })
 
