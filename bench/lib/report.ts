@@ -603,7 +603,8 @@ The raw noise stream needs about 2.5 s of CPU per GB in all; 90% of it would lea
 backend (the official C code, AVX-512 here: 4.4–4.5 GB/s over 64 MiB of group CVs, 6.3–6.6 in the hash bench; 0.61 s per GB with the WebAssembly
 SIMD fallback, about 1.6 GB/s; see "BLAKE3 hashing" below), and in this VM touching fresh memory costs
 about 0.6 s per GB per copy (allocating and filling 64 MiB takes 37–45 ms the first time, 2.8 ms
-when the memory is reused: page faults). So on 2 shared cores the 90% target is out of reach for
+when the memory is reused: page faults; see \`Local.put\` below for why they may be so dear on
+this VM). So on 2 shared cores the 90% target is out of reach for
 any implementation that verifies what it receives; the question is how close to the bound it gets.
 
 Where dstore's CPU goes now (issue #14; \`scripts/profile-transfer.ts\`, which profiles each
@@ -702,8 +703,32 @@ GB, the Global 3.9–4.6). \`profile-transfer --op put --pinned\`: on the Global
 is 15% of the main thread, BLAKE3 9% and the copy into staging slots 4.5%, and the thread
 pool's page-cache writes and fdatasyncs share its core (they show as time in \`writeBuffer\`,
 preempted); on the Local, TLS encryption 17% and the cache's copy of the value
-(\`put-copy.ts\`, fresh memory) 10%. Next: write network pieces to the file without the slot
-copy, and skip the cache copy of a put too large for the cache to keep long.
+(\`put-copy.ts\`, fresh memory) 10%.
+
+Since then (2026-12-03, later): a put keeps a value for the cache only up to a quarter of the
+cache's budget, in hand or streamed, so a 256 MiB put makes no copy: the Local's CPU went from
+2.85–3.11 to 2.33–2.55 s per GB (\`profile-transfer --op put --no-profile\`, shared, three runs
+each). The next step, writing network pieces to the file without the slot copy, is not done.
+
+The Global's side is where the time is, and nearly half of it is the kernel's. Its CPU per
+thread (\`/proc/<pid>/task/*/stat\`, five 256 MiB puts from a Local in another process, sync on
+in three and off in two, alike): the main thread 0.53–0.70 s, V8's four helper threads about
+0.2 s, and the four thread-pool threads 0.61–0.78 s of *kernel* time (2.3–2.9 s per GB) for the
+65 positioned writes of 4 MiB into the page cache; 1.3–1.7 s in all, 4.9–6.3 s per GB. The same
+writes from a plain Node script (each round a new file, the last one deleted) took 0.06–0.12 s
+per 256 MiB when a round followed the one before within a second, and 0.53–0.87 s when it
+followed 3 s of rest; \`dd bs=4M\` behaves the same. The likely reason is this VM: its balloon
+device reports free pages to the host (\`/sys/module/page_reporting\`; its \`reported_kib\`
+rose by 62 MiB in the 4 s after a 256 MiB file was deleted), so memory the guest freed a moment
+ago is given back, and the next touch of it faults on the host. So here the Global's page-cache
+writes cost more CPU than the whole raw TLS receiver (1.1–1.9 s per GB), and 2 shared cores
+bound \`Local.put\` at about 2 / (Local 2.3–2.6 + Global 4.9–6.3) = 225–280 MB/s, against a
+target of 0.5× raw TLS, 250–365 MB/s over the day's three runs: reachable only at the bottom of
+that range. A host that keeps its free memory should not pay this (not measured here). Next:
+\`O_DIRECT\` writes of the staging slots for durable puts (they go to the disk before the
+answer anyway), which skip the page cache; it needs aligned buffers, offsets and lengths (the
+last partial slot padded, then truncated), and a value just put is then read from the disk,
+not from memory.
 
 What was fixed on the way (each measured): a Promise.race and timer per chunk for idle
 timeouts (−15–25%), a second hash of every fetched value on its way into the cache, and
