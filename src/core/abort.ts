@@ -28,6 +28,8 @@ export function asAbortError (err: unknown, signal?: AbortSignal): DstoreError {
   return err instanceof DstoreError ? err : abortError(signal, err)
 }
 
+const nothing = (): void => {}
+
 /** The callbacks {@link onAbort} runs when their signal aborts, per signal, and its one listener. */
 const waiting = new WeakMap<AbortSignal, { fns: Set<() => void>, listener: () => void }>()
 
@@ -40,9 +42,10 @@ const waiting = new WeakMap<AbortSignal, { fns: Set<() => void>, listener: () =>
  * reachable from the signal, and a signal no call waits on has no listener of ours (a leaked
  * wait shows in `getEventListeners`). The waits run together, in the order they were made, at the
  * place of the listener among the signal's others. Nothing runs for a signal that has already
- * aborted: check `signal.aborted` first.
+ * aborted: check `signal.aborted` first. Without a signal, nothing to wait on: a no-op cancel.
  */
-export function onAbort (signal: AbortSignal, fn: () => void): () => void {
+export function onAbort (signal: AbortSignal | undefined, fn: () => void): () => void {
+  if (signal == null) return nothing
   let entry = waiting.get(signal)
   if (entry === undefined) {
     entry = listen(signal)
@@ -125,16 +128,14 @@ export class AbortableIterator<T> {
   private pendingReject: ((err: Error) => void) | undefined
   /** A `next()` of the source has not settled. */
   private pending = false
-  private readonly cancelAbort: (() => void) | undefined
+  private readonly cancelAbort: () => void
 
   constructor (source: AsyncIterable<T> | Iterable<T>, private readonly signal?: AbortSignal) {
     const src = source as Partial<AsyncIterable<T> & Iterable<T>>
     this.iterator = typeof src[Symbol.asyncIterator] === 'function'
       ? (src as AsyncIterable<T>)[Symbol.asyncIterator]()
       : (src as Iterable<T>)[Symbol.iterator]()
-    if (signal != null) {
-      this.cancelAbort = onAbort(signal, () => { this.pendingReject?.(abortError(signal)) })
-    }
+    this.cancelAbort = onAbort(signal, () => { this.pendingReject?.(abortError(signal)) })
   }
 
   /** The next piece; rejects with {@link AbortError} as soon as the signal aborts. */
@@ -163,7 +164,7 @@ export class AbortableIterator<T> {
    * but not waited for: an async generator's `return()` would wait for that `next()`.
    */
   async close (sourceEnded: boolean): Promise<void> {
-    this.cancelAbort?.()
+    this.cancelAbort()
     if (sourceEnded || typeof this.iterator.return !== 'function') return
     if (this.pending) {
       try { Promise.resolve(this.iterator.return()).catch(() => {}) } catch {}

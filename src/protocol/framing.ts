@@ -43,7 +43,7 @@ export async function waitForDrain (stream: Stream, options: { signal?: AbortSig
       const cleanup = (): void => {
         stream.removeEventListener('drain', onDrain)
         stream.removeEventListener('close', onClose)
-        cancelAbort?.()
+        cancelAbort()
       }
       const onDrain = (): void => { cleanup(); resolve() }
       const onClose = (evt: Event): void => {
@@ -52,8 +52,7 @@ export async function waitForDrain (stream: Stream, options: { signal?: AbortSig
       }
       stream.addEventListener('drain', onDrain)
       stream.addEventListener('close', onClose)
-      const signal = options.signal
-      const cancelAbort = signal != null ? onAbort(signal, () => { cleanup(); reject(signal.reason ?? new Error('aborted')) }) : undefined
+      const cancelAbort = onAbort(options.signal, () => { cleanup(); reject(options.signal?.reason ?? new Error('aborted')) })
     })
   }
 }

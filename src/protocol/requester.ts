@@ -337,8 +337,8 @@ async function openBlob (ctx: RequesterContext, signal?: AbortSignal): Promise<B
   const abortStream = (): void => { stream.abort(abortError(signal)) }
   // An abort while the stream was being opened would otherwise go unnoticed until the decoder checks.
   if (signal?.aborted === true) { abortStream(); blob.release(); throw abortError(signal) }
-  const cancelAbort = signal != null ? onAbort(signal, abortStream) : undefined
-  return { blob, release: () => { blob.release(); cancelAbort?.() } }
+  const cancelAbort = onAbort(signal, abortStream)
+  return { blob, release: () => { blob.release(); cancelAbort() } }
 }
 
 /**

@@ -139,10 +139,9 @@ export class RpcChannel {
     const id = this.allocId()
     const timeout = options.timeout ?? this.requestTimeout
     const answer = new Promise<MessageReader>((resolve, reject) => {
-      let cancelAbort: (() => void) | undefined
       const settle = (): void => {
         clearTimeout(entry.timer)
-        cancelAbort?.()
+        cancelAbort()
         this.pending.delete(id)
       }
       const entry: Pending = {
@@ -155,7 +154,7 @@ export class RpcChannel {
         timer: setTimeout(() => { settle(); reject(new TimeoutError(`no answer within ${timeout} ms`)) }, timeout),
         cleanup: settle
       }
-      if (options.signal != null) cancelAbort = onAbort(options.signal, () => { settle(); reject(abortError(options.signal)) })
+      const cancelAbort = onAbort(options.signal, () => { settle(); reject(abortError(options.signal)) })
       this.pending.set(id, entry)
     })
     try {

@@ -93,19 +93,17 @@ export class GlobalConnection {
     await new Promise<void>((resolve, reject) => {
       const done = (): void => {
         clearTimeout(timer)
-        cancelAbort?.()
+        cancelAbort()
         this.waiters.delete(done)
         resolve()
       }
       const timer = setTimeout(() => {
         this.waiters.delete(done)
-        cancelAbort?.()
+        cancelAbort()
         const why = this.lastError != null ? `: ${this.lastError.message}` : ''
         reject(new GlobalUnreachableError(`Global at ${this.addrList()} is unreachable after ${timeout} ms${why}`))
       }, timeout)
-      const cancelAbort = signal != null
-        ? onAbort(signal, () => { this.waiters.delete(done); clearTimeout(timer); reject(abortError(signal)) })
-        : undefined
+      const cancelAbort = onAbort(signal, () => { this.waiters.delete(done); clearTimeout(timer); reject(abortError(signal)) })
       this.waiters.add(done)
     })
   }

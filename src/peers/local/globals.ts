@@ -109,7 +109,7 @@ export class GlobalSet implements GlobalRoute {
   private async firstOpen (order: GlobalConnection[], signal?: AbortSignal): Promise<RequesterContext> {
     throwIfAborted(signal)
     const done = new AbortController()
-    const cancelAbort = signal != null ? onAbort(signal, () => { done.abort(signal.reason) }) : undefined
+    const cancelAbort = onAbort(signal, () => { done.abort(signal?.reason) })
     try {
       return await Promise.any(order.map(async c => await c.context(done.signal)))
     } catch (err) {
@@ -119,7 +119,7 @@ export class GlobalSet implements GlobalRoute {
       const why = errors.map(e => (e as Error).message).join('; ')
       throw new GlobalUnreachableError(`none of the ${order.length} Globals is reachable: ${why}`, { cause: errors[0] })
     } finally {
-      cancelAbort?.()
+      cancelAbort()
       done.abort()
     }
   }
