@@ -80,7 +80,7 @@ function clientOptions (cmd: Command): Command {
 }
 
 /** A Local for the Global that `opts` names (not connected yet); a malformed address is a usage error. */
-async function newLocal (opts: Common, extra: { cacheSize?: number } = {}): Promise<{ local: LocalPeer, addrs: string[] }> {
+async function newLocal (opts: Common, extra: { cacheSize?: number, swarm?: boolean } = {}): Promise<{ local: LocalPeer, addrs: string[] }> {
   const repo = resolveRepo(opts.repo)
   const { addrs } = await resolveGlobal(opts.global, repo)
   const create = async (withRepo: boolean): Promise<LocalPeer> =>
@@ -120,8 +120,10 @@ async function withLocal<T> (opts: Common, fn: (local: LocalApi, signal: AbortSi
       local = daemon
     } else {
       // No cache: it would die with this command, and a streamed put keeps up to a quarter of
-      // the cache's budget for it (64 MiB of the default, a third of a CLI put's peak).
-      const peer = (await newLocal(opts, { cacheSize: 0 })).local
+      // the cache's budget for it (64 MiB of the default, a third of a CLI put's peak). No swarm:
+      // it serves nobody, and with no cache to fill it would refuse what peers offer anyway (one
+      // round trip more per get of a value peers hold).
+      const peer = (await newLocal(opts, { cacheSize: 0, swarm: false })).local
       local = peer
       await peer.ready({ signal: controller.signal })
     }
