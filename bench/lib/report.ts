@@ -600,7 +600,7 @@ ${bound}
 Every system reaches most of its bound, so the gap to the raw stream is CPU per byte, not waiting.
 The raw noise stream needs about 2.5 s of CPU per GB in all; 90% of it would leave dstore about
 2.8 s per GB for everything, while BLAKE3 alone costs 0.22 s per GB on one core with the native
-backend (the official C code, AVX-512 here: 4.4–4.5 GB/s over 64 MiB of group CVs, 6.3–6.6 in the hash bench; 0.61 s per GB with the WebAssembly
+backend (the official C code, AVX-512 here: 4.4–4.5 GB/s over 64 MiB of group CVs, 6.3–6.4 in the stored hash bench; 0.61 s per GB with the WebAssembly
 SIMD fallback, about 1.6 GB/s; see "BLAKE3 hashing" below), and in this VM touching fresh memory costs
 about 0.6 s per GB per copy (allocating and filling 64 MiB takes 37–45 ms the first time, 2.8 ms
 when the memory is reused: page faults; see \`Local.put\` below for why they may be so dear on
@@ -684,11 +684,13 @@ The 100-byte p99 is mostly warm-up, and the steady state is not yet at its targe
 The harness times the first 1000 gets of a fresh Local, then 1000 more. On 2026-12-03, with
 the native backend and the yamux window rule (src/peers/yamux-window.ts: a window update per
 half window instead of per frame, which cut a small get's CPU by about 15% on the Global and
-8% on the Local), the shared run read first-1000 p99 4.05 ms and steady-state 2.30 (p50 0.40
-and 0.35), the pinned run 4.50 and 3.64; a run earlier that day without the rule, 3.92 and
-2.84. Spikes over 2 ms come with scavenges of 2–8 ms on either side or with the other process
-being scheduled (\`scripts/measure-small.ts --trace-gc\`: 5 collections fell among 12 spikes
-in one run), and a semi-space of 1 or 64 MiB instead of V8's default changed nothing beyond
+8% on the Local), the morning's shared run read first-1000 p99 4.05 ms and steady-state 2.30
+(p50 0.40 and 0.35), its pinned run 4.50 and 3.64; a run earlier that day without the rule,
+3.92 and 2.84 (the afternoon's runs, on a machine about twice as slow per get, are the tables
+above). Spikes over 2 ms come with scavenges on either side or with the other process being
+scheduled (\`scripts/measure-small.ts --trace-gc\`: in the morning 5 collections of 2–8 ms
+fell among 12 spikes in one run; in the afternoon 27–33 of a run's 48–50 scavenges took over
+3 ms, the longest 33 ms, most of them in the Local), and a semi-space of 1 or 64 MiB instead of V8's default changed nothing beyond
 the spread of the day. Measured apart on an earlier day (one Local, three runs of 1000 cold
 gets of other values): p99 3.8–4.0 ms in the first run, 2.8–3.4 in the second, 1.65–1.94 in
 the third (median 0.48, then 0.33 ms). A raw libp2p TLS stream echoing 100 bytes behaves the
@@ -699,7 +701,7 @@ interleaved on 2026-12-02, read a first-1000 p99 of 4.4–4.9 ms and a steady-st
 3.4–3.8 against 4.7–4.9 and 3.0–3.8: the same within the spread of the day.
 
 \`Local.put\` over the network is bound by both sides' CPU (2026-12-03: the Local 2.4–3.5 s per
-GB, the Global 3.9–4.6). \`profile-transfer --op put --pinned\`: on the Global, TLS decryption
+GB, the Global 3.9–4.6 in the morning's runs; 5.14 in the afternoon's, the tables above). \`profile-transfer --op put --pinned\`: on the Global, TLS decryption
 is 15% of the main thread, BLAKE3 9% and the copy into staging slots 4.5%, and the thread
 pool's page-cache writes and fdatasyncs share its core (they show as time in \`writeBuffer\`,
 preempted); on the Local, TLS encryption 17% and the cache's copy of the value
