@@ -127,6 +127,12 @@ describe('core abort', () => {
       assert.equal(getEventListeners(c.signal, 'abort').length, 0)
       c.abort()
       assert.equal(cleared.signal.aborted, false, 'cleared, so not followed')
+      const d = new AbortController()
+      const ended = linkSignals(d.signal)
+      ended.end()
+      assert.equal(ended.signal.aborted, true, 'end() aborts the linked signal')
+      assert.equal(getEventListeners(d.signal, 'abort').length, 0, 'and detaches it')
+      assert.equal(d.signal.aborted, false, 'not its sources')
     })
 
     it('is aborted at once when one of its signals already is, and leaves no listener on the others', () => {

@@ -102,9 +102,10 @@ export async function raceAbort<T> (promise: Promise<T>, signal?: AbortSignal): 
 /**
  * A signal that aborts (with the same reason) as soon as any of `signals` does. Call `clear()`
  * when done with it: it detaches from each of `signals`, so a long-lived one (a peer's stop
- * signal) does not keep every call's listener.
+ * signal) does not keep every call's listener. `end()` clears and aborts the linked signal
+ * itself, so that whatever still waits on it (the losers of a race) stops too.
  */
-export function linkSignals (...signals: Array<AbortSignal | undefined>): { signal: AbortSignal, clear: () => void } {
+export function linkSignals (...signals: Array<AbortSignal | undefined>): { signal: AbortSignal, clear: () => void, end: () => void } {
   const controller = new AbortController()
   const cancels: Array<() => void> = []
   const clear = (): void => { for (const cancel of cancels.splice(0)) cancel() }
@@ -114,7 +115,7 @@ export function linkSignals (...signals: Array<AbortSignal | undefined>): { sign
     cancels.push(onAbort(s, () => { controller.abort(s.reason) }))
   }
   if (controller.signal.aborted) clear()
-  return { signal: controller.signal, clear }
+  return { signal: controller.signal, clear, end: () => { clear(); controller.abort() } }
 }
 
 /**

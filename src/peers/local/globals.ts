@@ -16,7 +16,7 @@
  */
 import { createHash } from 'node:crypto'
 import type { Multiaddr } from '@multiformats/multiaddr'
-import { onAbort, raceAbort, throwIfAborted } from '../../core/abort.js'
+import { linkSignals, raceAbort, throwIfAborted } from '../../core/abort.js'
 import { ClosedError, GlobalUnreachableError } from '../../core/errors.js'
 import type { RequesterContext } from '../../protocol/requester.js'
 import type { DstoreNode } from '../node.js'
@@ -108,8 +108,7 @@ export class GlobalSet implements GlobalRoute {
   /** Waits for whichever Global's channel opens first (each up to `connectTimeout`). */
   private async firstOpen (order: GlobalConnection[], signal?: AbortSignal): Promise<RequesterContext> {
     throwIfAborted(signal)
-    const done = new AbortController()
-    const cancelAbort = onAbort(signal, () => { done.abort(signal?.reason) })
+    const done = linkSignals(signal)
     try {
       return await Promise.any(order.map(async c => await c.context(done.signal)))
     } catch (err) {
@@ -119,8 +118,7 @@ export class GlobalSet implements GlobalRoute {
       const why = errors.map(e => (e as Error).message).join('; ')
       throw new GlobalUnreachableError(`none of the ${order.length} Globals is reachable: ${why}`, { cause: errors[0] })
     } finally {
-      cancelAbort()
-      done.abort()
+      done.end()
     }
   }
 }
