@@ -1,12 +1,16 @@
-# The native BLAKE3 backend (native/dstore_blake3.c on the vendored BLAKE3 C implementation),
-# built at install by scripts/build-native.mjs with npm's own node-gyp. Optional: when it
-# cannot be built, dstore hashes with its WebAssembly backend (src/core/blake3/index.ts).
+# dstore's native addon: the BLAKE3 backend (native/dstore_blake3.c on the vendored BLAKE3 C
+# implementation) and the buffer addresses the fs store's O_DIRECT writes need
+# (native/dstore_memory.c), built at install by scripts/build-native.mjs with npm's own
+# node-gyp. Optional: when it cannot be built, dstore hashes with its WebAssembly backend
+# (src/core/blake3/index.ts) and large puts write through the page cache.
 {
   "targets": [
     {
-      "target_name": "dstore_blake3",
+      "target_name": "dstore_native",
       "sources": [
+        "native/dstore_addon.c",
         "native/dstore_blake3.c",
+        "native/dstore_memory.c",
         "native/blake3/blake3.c",
         "native/blake3/blake3_dispatch.c",
         "native/blake3/blake3_portable.c"

@@ -4,17 +4,14 @@
 // or NEON at run time. It hashes the caller's bytes where they are: no copy into a module
 // memory, as the WebAssembly backend must make.
 //
-// Written against Node-API only (no node-addon-api), so one build serves every Node version
-// with Node-API 8, and it is context-aware: worker threads (src/core/blake3/worker.ts) load it
-// too. Every entry point checks its arguments and throws a TypeError or RangeError instead of
-// reading or writing out of bounds.
-#define NAPI_VERSION 8
-#include <node_api.h>
+// Its entry points are registered by dstore_addon.c. Every one checks its arguments and throws
+// a TypeError or RangeError instead of reading or writing out of bounds.
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "blake3/blake3_impl.h"
+#include "dstore_addon.h"
 
 // Enough room for the widest array of CVs blake3_compress_subtree_wide returns, and for the
 // first level of parents reduced from it.
@@ -59,36 +56,6 @@ static void subtree_cv(const uint8_t *input, size_t len, uint64_t counter, uint8
 
 // --- Node-API glue -----------------------------------------------------------------------------
 
-#define CHECK(call) do { if ((call) != napi_ok) { napi_throw_error(env, NULL, "dstore-blake3: " #call " failed"); return NULL; } } while (0)
-
-// The bytes of a Uint8Array argument (any view: the pointer includes its byte offset).
-static bool bytes_of(napi_env env, napi_value v, const char *what, uint8_t **data, size_t *len) {
-  bool is_ta = false;
-  if (napi_is_typedarray(env, v, &is_ta) != napi_ok || !is_ta) {
-    napi_throw_type_error(env, NULL, what);
-    return false;
-  }
-  napi_typedarray_type type;
-  void *ptr = NULL;
-  if (napi_get_typedarray_info(env, v, &type, len, &ptr, NULL, NULL) != napi_ok || type != napi_uint8_array) {
-    napi_throw_type_error(env, NULL, what);
-    return false;
-  }
-  *data = ptr;
-  return true;
-}
-
-// A whole number in [0, 2^53) (chunk counters and offsets arrive as JS numbers).
-static bool whole_of(napi_env env, napi_value v, const char *what, uint64_t *out) {
-  double d = 0;
-  if (napi_get_value_double(env, v, &d) != napi_ok || !(d >= 0 && d < 9007199254740992.0) || d != (double)(uint64_t)d) {
-    napi_throw_range_error(env, NULL, what);
-    return false;
-  }
-  *out = (uint64_t)d;
-  return true;
-}
-
 // The arguments subtree and groups share: (data, chunkCounter, <own>, out, outOffset), all
 // checked; `own` is left to the caller. False once an exception is pending.
 typedef struct {
@@ -109,18 +76,18 @@ static bool tree_args_of(napi_env env, napi_callback_info info, const char *what
   }
   a->own = argv[2];
   snprintf(msg, sizeof(msg), "%s: data must be a Uint8Array", what);
-  if (!bytes_of(env, argv[0], msg, &a->data, &a->len)) return false;
+  if (!dstore_bytes_of(env, argv[0], msg, &a->data, &a->len)) return false;
   snprintf(msg, sizeof(msg), "%s: bad chunk counter", what);
-  if (!whole_of(env, argv[1], msg, &a->counter)) return false;
+  if (!dstore_whole_of(env, argv[1], msg, &a->counter)) return false;
   snprintf(msg, sizeof(msg), "%s: out must be a Uint8Array", what);
-  if (!bytes_of(env, argv[3], msg, &a->out, &a->out_len)) return false;
+  if (!dstore_bytes_of(env, argv[3], msg, &a->out, &a->out_len)) return false;
   snprintf(msg, sizeof(msg), "%s: bad output offset", what);
-  return whole_of(env, argv[4], msg, &a->offset);
+  return dstore_whole_of(env, argv[4], msg, &a->offset);
 }
 
 // subtree(data, chunkCounter, isRoot, out, outOffset): writes the subtree's CV (with isRoot,
 // the BLAKE3 hash of data; then chunkCounter must be 0) into out at outOffset.
-static napi_value Subtree(napi_env env, napi_callback_info info) {
+napi_value Subtree(napi_env env, napi_callback_info info) {
   tree_args a;
   bool root = false;
   if (!tree_args_of(env, info, "subtree", &a)) return NULL;
@@ -141,11 +108,11 @@ static napi_value Subtree(napi_env env, napi_callback_info info) {
 
 // groups(data, chunkCounter, groupLog, out, outOffset): CVs of the consecutive full subtrees
 // of 2^groupLog chunks that data holds exactly, into out at outOffset.
-static napi_value Groups(napi_env env, napi_callback_info info) {
+napi_value Groups(napi_env env, napi_callback_info info) {
   tree_args a;
   uint64_t group_log = 0;
   if (!tree_args_of(env, info, "groups", &a)) return NULL;
-  if (!whole_of(env, a.own, "groups: bad group log", &group_log)) return NULL;
+  if (!dstore_whole_of(env, a.own, "groups: bad group log", &group_log)) return NULL;
   // dstore's groups are at most 2^20 chunks (MAX_GROUP_LOG, src/core/bao/range.ts); the bound also
   // keeps group_len from overflowing a 32-bit size_t.
   if (group_log > 20) { napi_throw_range_error(env, NULL, "groups: bad group log"); return NULL; }
@@ -160,7 +127,7 @@ static napi_value Groups(napi_env env, napi_callback_info info) {
 }
 
 // parent(left, right, isRoot, out, outOffset): the parent CV of two 32-byte child CVs.
-static napi_value Parent(napi_env env, napi_callback_info info) {
+napi_value Parent(napi_env env, napi_callback_info info) {
   size_t argc = 5;
   napi_value argv[5];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
@@ -169,12 +136,12 @@ static napi_value Parent(napi_env env, napi_callback_info info) {
   size_t left_len, right_len, out_len;
   uint64_t offset;
   bool root = false;
-  if (!bytes_of(env, argv[0], "parent: left must be a Uint8Array", &left, &left_len)) return NULL;
-  if (!bytes_of(env, argv[1], "parent: right must be a Uint8Array", &right, &right_len)) return NULL;
+  if (!dstore_bytes_of(env, argv[0], "parent: left must be a Uint8Array", &left, &left_len)) return NULL;
+  if (!dstore_bytes_of(env, argv[1], "parent: right must be a Uint8Array", &right, &right_len)) return NULL;
   if (left_len != BLAKE3_OUT_LEN || right_len != BLAKE3_OUT_LEN) { napi_throw_type_error(env, NULL, "parentCV needs two 32-byte CVs"); return NULL; }
   if (napi_get_value_bool(env, argv[2], &root) != napi_ok) { napi_throw_type_error(env, NULL, "parent: isRoot must be a boolean"); return NULL; }
-  if (!bytes_of(env, argv[3], "parent: out must be a Uint8Array", &out, &out_len)) return NULL;
-  if (!whole_of(env, argv[4], "parent: bad output offset", &offset)) return NULL;
+  if (!dstore_bytes_of(env, argv[3], "parent: out must be a Uint8Array", &out, &out_len)) return NULL;
+  if (!dstore_whole_of(env, argv[4], "parent: bad output offset", &offset)) return NULL;
   if (offset + BLAKE3_OUT_LEN > out_len) { napi_throw_range_error(env, NULL, "parent: out too short"); return NULL; }
   uint8_t block[BLAKE3_BLOCK_LEN];
   memcpy(block, left, BLAKE3_OUT_LEN);
@@ -184,20 +151,9 @@ static napi_value Parent(napi_env env, napi_callback_info info) {
 }
 
 // simdDegree(): how many chunks the selected kernel hashes at once (16: AVX-512, 8: AVX2, ...).
-static napi_value SimdDegree(napi_env env, napi_callback_info info) {
+napi_value SimdDegree(napi_env env, napi_callback_info info) {
   (void)info;
   napi_value v;
   CHECK(napi_create_uint32(env, (uint32_t)blake3_simd_degree(), &v));
   return v;
-}
-
-NAPI_MODULE_INIT() {
-  napi_property_descriptor props[] = {
-    { "subtree", NULL, Subtree, NULL, NULL, NULL, napi_enumerable, NULL },
-    { "groups", NULL, Groups, NULL, NULL, NULL, napi_enumerable, NULL },
-    { "parent", NULL, Parent, NULL, NULL, NULL, napi_enumerable, NULL },
-    { "simdDegree", NULL, SimdDegree, NULL, NULL, NULL, napi_enumerable, NULL },
-  };
-  if (napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) != napi_ok) return NULL;
-  return exports;
 }

@@ -3,7 +3,8 @@ import { execFileSync } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { blake3, hash, CHUNK_LEN } from '../src/core/blake3/index.js'
 import { blake3js } from '../src/core/blake3/js.js'
-import { loadNativeBlake3, nativeAddonPath } from '../src/core/blake3/native.js'
+import { loadNativeBlake3 } from '../src/core/blake3/native.js'
+import { nativeAddonPath } from '../src/core/native.js'
 import { createWasmBlake3, wasmSupported } from '../src/core/blake3/wasm.js'
 import { LAYOUT } from '../src/core/blake3/wasm-binary.js'
 import type { Blake3 } from '../src/core/blake3/interface.js'
@@ -107,7 +108,7 @@ describe('blake3', () => {
     // This repository's install (npm ci, .ci/run) builds the addon: a build that failed quietly
     // would leave every figure of the benchmarks on the slower backend.
     it('has the native addon that npm install built, and it loads', () => {
-      assert.ok(nativeAddonPath() !== undefined, 'build/Release/dstore_blake3.node is missing: run `npm install` (needs a C compiler)')
+      assert.ok(nativeAddonPath() !== undefined, 'build/Release/dstore_native.node is missing: run `npm install` (needs a C compiler)')
       assert.match(native?.name ?? '', /^native-simd(1|2|4|8|16)$/)
     })
 
