@@ -6,6 +6,7 @@ import { dirname, join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { cidOfBytes } from '../src/core/cid.js'
 import { createFsStore, DEFAULT_INLINE_THRESHOLD, FsBlobStore } from '../src/core/store/fs.js'
+import { alignedSlot, isAligned } from '../src/core/store/fs/direct.js'
 import { Shards } from '../src/core/store/fs/locks.js'
 import { TreeHasher } from '../src/core/tree.js'
 import { collect, hex, pseudoRandom, tempDir } from './helpers.js'
@@ -514,6 +515,77 @@ describe('fs store', () => {
       peak = Math.max(peak, process.memoryUsage().rss)
       const growth = (peak - rss0) / 2 ** 20
       assert.ok(growth < 100, `RSS grew by ${growth.toFixed(1)} MiB`)
+    })
+  })
+
+  describe('direct writes (O_DIRECT)', () => {
+    const MiB = 1 << 20
+    it('writes large values past the page cache here, each file byte-exact at sizes around the 4 KiB alignment and the 4 MiB slot', async function () {
+      this.timeout(120_000)
+      store = await createFsStore({ path: dir.path })
+      // This project's machines (ext4, the addon built by npm install) take O_DIRECT.
+      assert.equal(await store.directWrites(), true, 'the temp folder should take O_DIRECT writes')
+      const sizes = [65_537, 17 * 4096, 4 * MiB - 1, 4 * MiB, 4 * MiB + 1, 8 * MiB + 4095, 12 * MiB + 4097]
+      for (const [i, size] of sizes.entries()) {
+        const value = pseudoRandom(size, 500 + i)
+        // The whole array (unaligned: copied into slots) and a stream of odd pieces.
+        const whole = await store.put(value)
+        assert.ok(whole.equals(cidOfBytes(value)), `CID of ${size} bytes`)
+        await store.delete(whole)
+        const streamed = await store.put(chopped(value))
+        assert.ok(streamed.equals(whole))
+        // The file holds exactly the value: the padded last write was truncated away.
+        const file = await readFile(dataPath(dir.path, value))
+        assert.equal(file.length, size)
+        assert.ok(file.equals(value), `file of ${size} bytes`)
+        assert.deepEqual(await collect(store.cat(whole, { offset: size - 4097, length: 4097 })), value.subarray(size - 4097))
+      }
+      assert.deepEqual(await readdir(join(dir.path, 'tmp')), [])
+    })
+
+    it('writes an aligned array from the caller\'s memory, copying none of it; an unaligned one is copied into slots', async () => {
+      store = await createFsStore({ path: dir.path })
+      assert.equal(await store.directWrites(), true)
+      const aligned = alignedSlot(8 * MiB)
+      assert.ok(isAligned(aligned))
+      aligned.set(pseudoRandom(8 * MiB, 7))
+      store.putStats.copy = 0
+      const cid = await store.put(aligned)
+      assert.equal(store.putStats.copy, 0)
+      assert.ok((await readFile(dataPath(dir.path, aligned))).equals(aligned))
+      const unaligned = aligned.subarray(1)
+      assert.equal(isAligned(unaligned), false)
+      await store.put(unaligned)
+      assert.ok(store.putStats.copy > 0)
+      assert.ok((await readFile(dataPath(dir.path, unaligned))).equals(unaligned))
+      assert.ok(cid.equals(cidOfBytes(aligned)))
+    })
+
+    it('writes through the page cache where the filesystem refuses O_DIRECT (ramfs) and with directIO false', async () => {
+      const mnt = join(dir.path, 'ramfs')
+      await mkdir(mnt)
+      try {
+        execFileSync('mount', ['-t', 'ramfs', 'ramfs', mnt], { stdio: 'ignore' })
+      } catch (err) {
+        throw new Error(`this test mounts a ramfs and needs root (mount failed: ${(err as Error).message})`)
+      }
+      try {
+        for (const options of [{ path: join(mnt, 'store') }, { path: join(dir.path, 'buffered'), directIO: false }]) {
+          const s = await createFsStore(options)
+          try {
+            assert.equal(await s.directWrites(), false)
+            const value = pseudoRandom(5 * MiB + 3, 9)
+            const cid = await s.put(chopped(value))
+            assert.ok(cid.equals(await s.put(value)))
+            assert.ok((await readFile(dataPath(options.path, value))).equals(value))
+            assert.deepEqual(await readdir(join(options.path, 'tmp')), [])
+          } finally {
+            await s.close()
+          }
+        }
+      } finally {
+        execFileSync('umount', ['-l', mnt], { stdio: 'ignore' })
+      }
     })
   })
 

@@ -29,6 +29,7 @@ import { fsyncDir, readFully, storage, storageError } from './fs/io.js'
 import { FsLayout } from './fs/layout.js'
 import { acquireLock, releaseLock } from './fs/lock.js'
 import { FilePut, SLOT, newPutStats, type PutStats, type Staging } from './fs/put.js'
+import { alignedSlot, probeDirect } from './fs/direct.js'
 import { KeyLocks, Shards } from './fs/locks.js'
 import { fileReader, inlineReader } from './fs/readers.js'
 import type { FsStoreOptions } from './fs/options.js'
@@ -85,11 +86,14 @@ export class FsBlobStore implements GlobalStore {
   private pool: HashPool | undefined
   /** Idle staging slots kept for the next large put. */
   private readonly freeSlots: Buffer[] = []
+  /** Whether file puts write directly: the probe's answer, asked at the first file put. */
+  private direct: Promise<boolean> | undefined
+  private readonly directIO: boolean
 
   private constructor (
     private readonly layout: FsLayout,
     private readonly db: IndexDb,
-    options: { inlineThreshold: number, sync: boolean, hashWorkers: number },
+    options: { inlineThreshold: number, sync: boolean, hashWorkers: number, directIO: boolean },
     recovery: FsRecoveryReport,
     /** What the last open found (missing and unindexed files), reported by `verify`. */
     private readonly openProblems: FsVerifyProblem[]
@@ -98,6 +102,7 @@ export class FsBlobStore implements GlobalStore {
     this.hashWorkers = options.hashWorkers
     this.inlineThreshold = options.inlineThreshold
     this.sync = options.sync
+    this.directIO = options.directIO
     this.recovery = recovery
     this.shards = new Shards(layout.blobs, options.sync)
   }
@@ -139,7 +144,7 @@ export class FsBlobStore implements GlobalStore {
         indexCreated: opened.created,
         log: opts.log ?? (() => {})
       })
-      return new FsBlobStore(layout, db, { inlineThreshold, sync, hashWorkers }, report, problems)
+      return new FsBlobStore(layout, db, { inlineThreshold, sync, hashWorkers, directIO: opts.directIO ?? true }, report, problems)
     } catch (err) {
       if (db !== undefined) await db.close().catch(() => {})
       await releaseLock(layout.lock)
@@ -193,7 +198,7 @@ export class FsBlobStore implements GlobalStore {
             continue
           }
           // Too big to be inline: switch to streaming through a file.
-          file = new FilePut(this.staging(), hasher, options, total)
+          file = new FilePut(await this.staging(), hasher, options, total)
           for (const piece of head) await file.add(piece, false)
           head = undefined
         }
@@ -237,13 +242,27 @@ export class FsBlobStore implements GlobalStore {
     }
   }
 
+  /**
+   * Whether this store's file puts write with O_DIRECT, past the page cache (`directIO`, and
+   * the filesystem takes it: probed once, at the first file put or at this call).
+   */
+  async directWrites (): Promise<boolean> {
+    if (!this.directIO) return false
+    this.direct ??= probeDirect(this.layout.tmp).then(({ direct, final }) => {
+      if (!final) this.direct = undefined
+      return direct
+    })
+    return await this.direct
+  }
+
   /** What a file put may use of this store. */
-  private staging (): Staging {
+  private async staging (): Promise<Staging> {
     return {
       sync: this.sync,
+      direct: await this.directWrites(),
       stats: this.putStats,
       pool: this.hashPool(),
-      takeSlot: () => this.freeSlots.pop() ?? Buffer.from(new SharedArrayBuffer(SLOT)),
+      takeSlot: () => this.freeSlots.pop() ?? alignedSlot(SLOT),
       releaseSlot: (slot) => { if (this.freeSlots.length < FREE_SLOTS) this.freeSlots.push(slot) },
       tempFile: () => this.layout.tempFile(),
       closed: () => this.closed

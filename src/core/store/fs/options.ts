@@ -24,6 +24,15 @@ export interface FsStoreOptions {
    */
   hashWorkers?: number | undefined
   /**
+   * Write large values' files with O_DIRECT, past the page cache, where the filesystem takes it
+   * (probed at the first large put) and the native addon was built: a put fsyncs its data
+   * anyway, and the page cache's copy cost more CPU than hashing it (docs/STORAGE.md). False
+   * always writes through the page cache. A value just put directly is not in the page cache,
+   * so its first read goes to the disk.
+   * @default true
+   */
+  directIO?: boolean
+  /**
    * Drop, at open, index entries whose data file is missing (so they are not listed).
    * `dstore verify` without `--repair` opens with false, so it reports them without changing
    * the index (`verify` then finds them as `missing`).

@@ -9,7 +9,10 @@
  * write, is what makes the data durable. The value's last (partial) slot is hashed on the
  * main thread, so values of at most one slot never use a worker. A whole value in hand (the
  * caller's Uint8Array) takes no slot but for its last partial one: each SLOT of it is hashed on the main thread while the
- * thread pool writes the one before, from the caller's array.
+ * thread pool writes the one before, from the caller's array. Where the filesystem takes them,
+ * the writes are direct (O_DIRECT, direct.ts: aligned slots, the last one padded, then the file
+ * truncated), so they skip the page cache; a caller's array is then copied into slots unless
+ * it happens to be aligned.
  */
 import { open as openFile, rm, type FileHandle } from 'node:fs/promises'
 import { throwIfAborted } from '../../abort.js'
@@ -18,6 +21,7 @@ import type { GroupHashResult, HashPool } from '../../blake3/worker.js'
 import { CHUNK_LEN } from '../../blake3/interface.js'
 import type { TreeHasher } from '../../tree.js'
 import type { PutOptions } from '../interface.js'
+import { DIRECT_ALIGN, alignUp, directOpenFlags, isAligned } from './direct.js'
 import { storage, storageError } from './io.js'
 
 /**
@@ -45,11 +49,16 @@ export function newPutStats (): PutStats {
 export interface Staging {
   /** Wait for the fdatasync before the put may commit. */
   readonly sync: boolean
+  /**
+   * Write the temp file with O_DIRECT (direct.ts): slots are aligned, the last partial one is
+   * written padded and the file truncated after.
+   */
+  readonly direct: boolean
   /** Stage times are added here. */
   readonly stats: PutStats
   /** The worker pool, or undefined to hash on the main thread. */
   readonly pool: HashPool | undefined
-  /** A slot of SLOT bytes (SharedArrayBuffer, so workers can read it). */
+  /** A slot of SLOT bytes (SharedArrayBuffer, so workers can read it; aligned for direct writes). */
   takeSlot: () => Buffer
   /** Returns a slot no one reads or writes any more. */
   releaseSlot: (slot: Buffer) => void
@@ -81,6 +90,8 @@ export class FilePut {
   private syncedTo = 0
   private syncing: Promise<void> | undefined
   private syncError: unknown
+  /** The value's size, when its last write was padded to the direct alignment: the file is truncated to it. */
+  private truncateTo: number | undefined
   private readonly pool: HashPool | undefined
   private readonly stats: PutStats
 
@@ -98,11 +109,12 @@ export class FilePut {
   async add (chunk: Uint8Array, stable: boolean): Promise<void> {
     let off = 0
     while (off < chunk.length) {
-      if (stable && this.fill === 0 && chunk.length - off >= SLOT) {
+      if (stable && this.fill === 0 && chunk.length - off >= SLOT && (!this.staging.direct || isAligned(chunk.subarray(off)))) {
         // A whole slot of the caller's array: written from there and hashed on the main thread
         // while the thread pool writes the slot before it. No copy: a worker could only read a
         // SharedArrayBuffer copy, and that copy plus the worker cost more CPU than the hash it
-        // moves (2 shared cores: measured in the commit that made this so).
+        // moves (2 shared cores: measured in the commit that made this so). A direct write
+        // needs an aligned address, which a caller's array rarely has: it is copied into slots.
         const piece = chunk.subarray(off, off + SLOT)
         // The tree takes CVs in order: a worker's slot still out must be fed to it first.
         if (this.queue.some(d => d.hashed !== undefined)) while (this.queue.length > 0) await this.retire()
@@ -146,6 +158,11 @@ export class FilePut {
       await this.retire()
     }
     await this.chain
+    const size = this.truncateTo
+    if (size !== undefined) {
+      const handle = this.handle as FileHandle
+      await storage('truncate temp file', async () => { await handle.truncate(size) })
+    }
   }
 
   /** After {@link finish}: makes the data durable (fdatasync, with `sync`) and closes the file. */
@@ -205,18 +222,20 @@ export class FilePut {
     }
     const position = this.position
     this.position += data.length
+    const out = this.staging.direct ? this.padded(slot, data, position) : data
     if (this.tempPath === undefined) this.tempPath = this.staging.tempFile()
     const path = this.tempPath
     const written = this.chain.then(async () => {
       if (this.handle === undefined) {
-        this.handle = await storage('create temp file', async () => await openFile(path, 'wx'))
+        const flags = this.staging.direct ? directOpenFlags() : 'wx'
+        this.handle = await storage('create temp file', async () => await openFile(path, flags, 0o666))
       }
       const handle = this.handle
       const tw = performance.now()
       await storage('write temp file', async () => {
         let off = 0
-        while (off < data.length) {
-          const { bytesWritten } = await handle.write(data, off, data.length - off, position + off)
+        while (off < out.length) {
+          const { bytesWritten } = await handle.write(out, off, out.length - off, position + off)
           off += bytesWritten
         }
       })
@@ -228,6 +247,23 @@ export class FilePut {
     written.catch(() => {})
     this.chain = written
     this.queue.push({ slot, hashed, written })
+  }
+
+  /**
+   * What a direct write of `data` at `position` writes: `data` itself when its length is
+   * aligned (whole slots; slots and the caller's pieces taken for direct writes are aligned
+   * already), else the value's last piece padded with zeros to the alignment, in its slot,
+   * which {@link finish} truncates away.
+   */
+  private padded (slot: Buffer | undefined, data: Uint8Array, position: number): Uint8Array {
+    if (data.length % DIRECT_ALIGN === 0) return data
+    const length = alignUp(data.length)
+    if (slot === undefined || data.buffer !== slot.buffer || data.byteOffset !== slot.byteOffset || length > slot.length) {
+      throw new Error('internal: a direct write of an unaligned length outside its slot')
+    }
+    slot.fill(0, data.length, length)
+    this.truncateTo = position + data.length
+    return slot.subarray(0, length)
   }
 
   /** Starts a background fdatasync when enough has been written since the last one. */
