@@ -195,7 +195,7 @@ export function markdownTables (r: CompareResult): string {
   }
   for (const s of sys) {
     if (s.plainWrite == null) continue
-    putRows.push([`${s.system}: plain write beside it (same bytes, fs write + fdatasync, no hashing)`, ...sizes.map(z => s.plainWrite?.[z] == null ? '–' : `${num(s.plainWrite[z].ms.median)} ms; ${fig(s.plainWrite[z].MBps)}`)])
+    putRows.push([`${s.system}: plain write beside it (same bytes through the page cache, fs write + fdatasync, no hashing)`, ...sizes.map(z => s.plainWrite?.[z] == null ? '–' : `${num(s.plainWrite[z].ms.median)} ms; ${fig(s.plainWrite[z].MBps)}`)])
   }
   for (const s of sys) {
     if (s.localPut == null) continue

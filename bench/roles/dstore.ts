@@ -7,8 +7,9 @@
  *   `GlobalPeer.put`: hashed, verified and durably stored, the "put at the API". `plainWrite`
  *   is the reference beside it: the same bytes written to a file on the same file system the
  *   way the fs store writes (4 MiB positioned writes, an fdatasync started every 32 MiB, a last
- *   fdatasync, rename, folder fsync), with no hashing and no index: what the disk and page
- *   cache allow. The files are kept (as a store keeps its values) until `stop`.
+ *   fdatasync, rename, folder fsync), with no hashing and no index, but through the page cache
+ *   (the store writes directly, `O_DIRECT`, where the filesystem takes it): what the disk and
+ *   page cache allow. The files are kept (as a store keeps its values) until `stop`.
  * - requester: a Local (`createLocal`) connected to the provider. A value that fits the cache
  *   is fetched with `Local.get` (verified and cached, so the next `get` is a cache hit); a value
  *   that does not, or any value when started with `stream: true`, is streamed with `Local.cat`
