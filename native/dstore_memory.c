@@ -1,7 +1,18 @@
-// Where a buffer lies in memory, which JavaScript cannot see: the fs store's O_DIRECT writes
-// (src/core/store/fs/direct.ts) need buffers whose address is a multiple of the disk's block
-// size, and carve them out of larger ones with this.
+// What JavaScript cannot see of memory: where a buffer lies (the fs store's O_DIRECT reads and
+// writes, src/core/store/fs/direct.ts, need buffers whose address is a multiple of the disk's
+// block size, and carve them out of larger ones with this), and how much of a file the page
+// cache holds (so a read of a file it holds goes through it, and one of a file it does not
+// hold goes past it).
 #include "dstore_addon.h"
+
+#if defined(__linux__)
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#endif
 
 // misalignment(view, alignment): the address of view's first byte modulo alignment (a power
 // of two, at most 1 MiB). A view of an ArrayBuffer or SharedArrayBuffer larger than V8's
@@ -22,5 +33,57 @@ napi_value Misalignment(napi_env env, napi_callback_info info) {
   }
   napi_value v;
   CHECK(napi_create_uint32(env, (uint32_t)((uintptr_t)data & (uintptr_t)(alignment - 1)), &v));
+  return v;
+}
+
+// residentPages(fd, offset, length): how many of the pages of file fd's bytes [offset,
+// offset + length) the page cache holds (mincore over a read-only shared mapping, unmapped
+// before it returns), or -1 where this platform cannot tell (not Linux). length is at most
+// 1 GiB; the range must lie within the file.
+napi_value ResidentPages(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 3) { napi_throw_type_error(env, NULL, "residentPages: 3 arguments expected"); return NULL; }
+  uint64_t fd, offset, length;
+  if (!dstore_whole_of(env, argv[0], "residentPages: bad fd", &fd)) return NULL;
+  if (!dstore_whole_of(env, argv[1], "residentPages: bad offset", &offset)) return NULL;
+  if (!dstore_whole_of(env, argv[2], "residentPages: bad length", &length)) return NULL;
+  if (fd > 0x7fffffff || length > (1u << 30)) { napi_throw_range_error(env, NULL, "residentPages: fd or length out of range"); return NULL; }
+  napi_value v;
+#if defined(__linux__)
+  if (length == 0) { CHECK(napi_create_int32(env, 0, &v)); return v; }
+  uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
+  uint64_t start = offset & ~(page - 1);
+  size_t len = (size_t)(offset + length - start);
+  size_t pages = (len + page - 1) / page;
+  unsigned char *vec = malloc(pages);
+  if (vec == NULL) { napi_throw_error(env, NULL, "residentPages: out of memory"); return NULL; }
+  void *map = mmap(NULL, len, PROT_READ, MAP_SHARED, (int)fd, (off_t)start);
+  if (map == MAP_FAILED) {
+    char msg[96];
+    snprintf(msg, sizeof(msg), "residentPages: mmap failed: %s", strerror(errno));
+    free(vec);
+    napi_throw_error(env, NULL, msg);
+    return NULL;
+  }
+  int rc = mincore(map, len, vec);
+  int err = errno;
+  munmap(map, len);
+  if (rc != 0) {
+    char msg[96];
+    snprintf(msg, sizeof(msg), "residentPages: mincore failed: %s", strerror(err));
+    free(vec);
+    napi_throw_error(env, NULL, msg);
+    return NULL;
+  }
+  int32_t resident = 0;
+  for (size_t i = 0; i < pages; i++) resident += vec[i] & 1;
+  free(vec);
+  CHECK(napi_create_int32(env, resident, &v));
+#else
+  (void)fd; (void)offset;
+  CHECK(napi_create_int32(env, -1, &v));
+#endif
   return v;
 }

@@ -187,7 +187,8 @@ describe('fs store put with hash workers', () => {
   })
 
   it('hashes a whole Uint8Array on the main thread, written from the caller\'s array (no worker job, no staging copy); a stream still uses the workers', async () => {
-    store = await createFsStore({ path: dir.path, hashWorkers: 1, inlineThreshold: 0 })
+    // Through the page cache: a direct write would need the caller's array aligned (below).
+    store = await createFsStore({ path: dir.path, hashWorkers: 1, inlineThreshold: 0, directIO: false })
     const pool = store.hashPool() as HashPool
     const original = pool.groupCVs.bind(pool)
     let calls = 0
@@ -201,6 +202,20 @@ describe('fs store put with hash workers', () => {
     const again = await store.put(pieces(value, MiB))
     assert.ok(calls >= 5, `${calls} worker jobs for a streamed put`)
     assert.ok(again.equals(cid))
+  })
+
+  it('with direct writes, copies an unaligned whole Uint8Array into slots, which the workers hash', async () => {
+    store = await createFsStore({ path: dir.path, hashWorkers: 1, inlineThreshold: 0 })
+    assert.equal(await store.directWrites(), true)
+    const pool = store.hashPool() as HashPool
+    const original = pool.groupCVs.bind(pool)
+    let calls = 0
+    pool.groupCVs = async (...args) => { calls++; return await original(...args) }
+    const value = pseudoRandom(5 * SLOT + 777, 92).subarray(1)
+    const cid = await store.put(value)
+    assert.ok(calls >= 5, `${calls} worker jobs`)
+    assert.equal(hex(cid.multihash.digest), reference(value).root)
+    assert.equal(hex(await store.outboard(cid)), reference(value).outboard)
   })
 
   it('terminates its workers on close', async () => {

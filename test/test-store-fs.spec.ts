@@ -6,7 +6,7 @@ import { dirname, join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { cidOfBytes } from '../src/core/cid.js'
 import { createFsStore, DEFAULT_INLINE_THRESHOLD, FsBlobStore } from '../src/core/store/fs.js'
-import { alignedSlot, isAligned } from '../src/core/store/fs/direct.js'
+import { READMIT_MS, ReadAdmission, alignedSlot, isAligned, pageCached } from '../src/core/store/fs/direct.js'
 import { Shards } from '../src/core/store/fs/locks.js'
 import { TreeHasher } from '../src/core/tree.js'
 import { collect, hex, pseudoRandom, tempDir } from './helpers.js'
@@ -561,6 +561,71 @@ describe('fs store', () => {
       assert.ok(cid.equals(cidOfBytes(aligned)))
     })
 
+    /** Whether the page cache holds most of the value's data file now. */
+    async function inPageCache (root: string, value: Uint8Array): Promise<boolean> {
+      const h = await open(dataPath(root, value), 'r')
+      try { return pageCached(h.fd, value.length) } finally { await h.close() }
+    }
+
+    it('reads a value the page cache does not hold past it, the same bytes at any offset; its second whole read goes through the page cache', async () => {
+      store = await createFsStore({ path: dir.path })
+      const size = 6 * MiB + 12_345
+      const value = pseudoRandom(size, 11)
+      const cid = await store.put(value)
+      assert.equal(await inPageCache(dir.path, value), false, 'a direct write leaves the page cache empty')
+      // Only opened (for its size, as a get's first answer may): no read, so no choice yet.
+      const peek = await store.open(cid)
+      assert.equal(peek.size, size)
+      await peek.close()
+      const reader = await store.open(cid)
+      for (const [offset, length] of [[0, 1], [1, 4095], [4095, 2], [4096, 4096], [5000, 70_000], [size - 1, 1], [size - 5000, 5000], [0, 0]]) {
+        assert.deepEqual(await reader.read(offset, length), value.subarray(offset, offset + length), `read(${offset}, ${length})`)
+      }
+      const into = new Uint8Array(3 * MiB)
+      assert.deepEqual(await reader.read(7, 2 * MiB, into), value.subarray(7, 7 + 2 * MiB))
+      // readv scatters one span over several targets; the whole value, in pieces of a get's kind.
+      assert.ok(reader.readv !== undefined)
+      for (let off = 0; off < size; off += MiB) {
+        const n = Math.min(MiB, size - off)
+        const parts = [new Uint8Array(Math.min(100, n)), new Uint8Array(n - Math.min(100, n))]
+        await reader.readv(off, parts)
+        assert.deepEqual(Buffer.concat(parts), Buffer.from(value.subarray(off, off + n)), `readv(${off})`)
+      }
+      await reader.close()
+      assert.equal(await inPageCache(dir.path, value), false, 'direct reads leave the page cache as it was')
+      // Read whole once directly: the next reader goes through the page cache, which then holds it.
+      const again = await store.open(cid)
+      assert.deepEqual(await again.read(0, size), value)
+      await again.close()
+      assert.equal(await inPageCache(dir.path, value), true)
+      assert.deepEqual(await collect(store.cat(cid)), value)
+    })
+
+    it('still reads a value deleted after its reader opened, where reads are direct', async () => {
+      store = await createFsStore({ path: dir.path })
+      const value = pseudoRandom(2 * MiB + 3, 12)
+      const cid = await store.put(value)
+      const reader = await store.open(cid)
+      await store.delete(cid)
+      assert.equal(existsSync(dataPath(dir.path, value)), false)
+      assert.deepEqual(await reader.read(0, value.length), value)
+      await reader.close()
+    })
+
+    it('admits a value to the page cache after a whole direct read, for a minute, remembering a bounded number of values', () => {
+      const a = new ReadAdmission()
+      assert.equal(a.direct('v', 100, 0), true)
+      a.record('v', 60, 0)
+      assert.equal(a.direct('v', 100, 1), true, 'part of it read: still direct')
+      a.record('v', 40, 2)
+      assert.equal(a.direct('v', 100, 3), false, 'read whole: the next read goes through the page cache')
+      assert.equal(a.direct('v', 100, 2 + READMIT_MS + 1), true, 'a minute later: direct again')
+      a.record('w', 100, 0)
+      for (let i = 0; i < 5000; i++) a.record(`x${i}`, 1, 0)
+      assert.equal(a.direct('w', 100, 1), true, 'forgotten among 5,000 newer values')
+      assert.equal(a.direct('x4999', 1, 1), false)
+    })
+
     it('writes through the page cache where the filesystem refuses O_DIRECT (ramfs) and with directIO false', async () => {
       const mnt = join(dir.path, 'ramfs')
       await mkdir(mnt)
@@ -578,6 +643,10 @@ describe('fs store', () => {
             const cid = await s.put(chopped(value))
             assert.ok(cid.equals(await s.put(value)))
             assert.ok((await readFile(dataPath(options.path, value))).equals(value))
+            const reader = await s.open(cid)
+            assert.deepEqual(await reader.read(0, value.length), value)
+            await reader.close()
+            if ('directIO' in options) assert.equal(await inPageCache(options.path, value), true)
             assert.deepEqual(await readdir(join(options.path, 'tmp')), [])
           } finally {
             await s.close()

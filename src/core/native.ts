@@ -1,7 +1,7 @@
 /**
  * dstore's native addon (`native/`, built by `npm install`): the BLAKE3 backend
- * (`blake3/native.ts`) and the buffer addresses the fs store's O_DIRECT writes need
- * (`store/fs/direct.ts`). `scripts/build-native.mjs` builds it with npm's own node-gyp and a C
+ * (`blake3/native.ts`), and the buffer addresses and page-cache residency the fs store's
+ * O_DIRECT reads and writes need (`store/fs/direct.ts`). `scripts/build-native.mjs` builds it with npm's own node-gyp and a C
  * compiler; where that fails the install still succeeds, and {@link loadNativeAddon} returns
  * undefined: dstore then hashes with WebAssembly and writes through the page cache.
  *
@@ -22,6 +22,8 @@ export interface NativeAddon {
   simdDegree: () => number
   /** The address of `view`'s first byte modulo `alignment` (a power of two, at most 1 MiB). */
   misalignment: (view: Uint8Array, alignment: number) => number
+  /** Pages of file `fd`'s bytes [offset, offset + length) the page cache holds; -1 where the platform cannot tell. */
+  residentPages: (fd: number, offset: number, length: number) => number
 }
 
 /** Whether `dir` is dstore's package folder (where the upward search stops). */
@@ -64,7 +66,7 @@ export function loadNativeAddon (): NativeAddon | undefined {
   if (path === undefined) return undefined
   try {
     const addon = createRequire(import.meta.url)(path) as NativeAddon
-    const missing = (['subtree', 'groups', 'parent', 'simdDegree', 'misalignment'] as const).filter(k => typeof addon[k] !== 'function')
+    const missing = (['subtree', 'groups', 'parent', 'simdDegree', 'misalignment', 'residentPages'] as const).filter(k => typeof addon[k] !== 'function')
     if (missing.length > 0) throw new Error(`it lacks ${missing.join(', ')}: rebuild it with \`npm rebuild dstore\``)
     addon.simdDegree()
     loaded.addon = addon

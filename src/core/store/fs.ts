@@ -29,7 +29,7 @@ import { fsyncDir, readFully, storage, storageError } from './fs/io.js'
 import { FsLayout } from './fs/layout.js'
 import { acquireLock, releaseLock } from './fs/lock.js'
 import { FilePut, SLOT, newPutStats, type PutStats, type Staging } from './fs/put.js'
-import { alignedSlot, probeDirect } from './fs/direct.js'
+import { BouncePool, ReadAdmission, alignedSlot, pageCached, probeDirect } from './fs/direct.js'
 import { KeyLocks, Shards } from './fs/locks.js'
 import { fileReader, inlineReader } from './fs/readers.js'
 import type { FsStoreOptions } from './fs/options.js'
@@ -89,6 +89,10 @@ export class FsBlobStore implements GlobalStore {
   /** Whether file puts write directly: the probe's answer, asked at the first file put. */
   private direct: Promise<boolean> | undefined
   private readonly directIO: boolean
+  /** Which reads of files the page cache does not hold are direct (direct.ts). */
+  private readonly readAdmission = new ReadAdmission()
+  /** Aligned buffers of direct reads. */
+  private readonly bounces = new BouncePool()
 
   private constructor (
     private readonly layout: FsLayout,
@@ -452,7 +456,8 @@ export class FsBlobStore implements GlobalStore {
   /**
    * Opens a value for random access. A file-backed reader holds the open file, so it can
    * finish reading after the value is deleted (and after the store is closed). Reads return
-   * fresh arrays.
+   * fresh arrays. Where this store writes directly, a file the page cache does not hold is
+   * read directly too, unless it was read whole directly lately (direct.ts, ReadAdmission).
    */
   async open (cid: CIDLike, options?: AbortOptions): Promise<BlobReader> {
     this.check(options)
@@ -466,7 +471,14 @@ export class FsBlobStore implements GlobalStore {
       if (value === undefined) throw notFound(parsed)
       return inlineReader(value.subarray(value.length - size))
     }
-    return fileReader(await this.openData(key, parsed), size)
+    const handle = await this.openData(key, parsed)
+    if (!await this.directWrites()) return fileReader(handle, size)
+    const hex = key.toString('hex')
+    return fileReader(handle, size, {
+      bounces: this.bounces,
+      choose: (fd) => !pageCached(fd, size) && this.readAdmission.direct(hex, size),
+      counted: (bytes) => { this.readAdmission.record(hex, bytes) }
+    })
   }
 
   /**
@@ -511,6 +523,7 @@ export class FsBlobStore implements GlobalStore {
       const pool = this.pool
       this.pool = undefined
       this.freeSlots.length = 0
+      this.bounces.clear()
       if (pool !== undefined) await pool.close()
       await this.db.close()
       await releaseLock(this.layout.lock)

@@ -1,6 +1,7 @@
 /**
- * Direct writes (`O_DIRECT`, Linux) of a large put's temp file: the bytes go from a staging
- * slot to the disk without a page-cache copy. A put makes its data durable before it resolves
+ * Direct I/O (`O_DIRECT`, Linux) of large values' files: a put's temp file is written from a
+ * staging slot to the disk without a page-cache copy, and a read of a file the page cache does
+ * not hold goes past it too (below). A put makes its data durable before it resolves
  * anyway (fdatasync), so the page cache only costs it: the kernel allocates, zeroes and fills a
  * page per 4 KiB, then writes it back. On this project's 2-core VM that was 2.3–2.9 s of kernel
  * CPU per GB, more than the whole raw TLS receiver; a direct write of the same 256 MiB took
@@ -15,8 +16,13 @@
  * the first large put; where it does not (no addon, not Linux, a filesystem that refuses
  * O_DIRECT), puts write through the page cache as before.
  *
- * What it changes for reads: a value just put is not in the page cache, so the first read of
- * it goes to the disk.
+ * Reads: a value just put is not in the page cache. Reading it through the page cache would
+ * make the kernel allocate and fill it at the first read instead (the same cost, moved from
+ * the put to the first get), so a read of a file the page cache does not hold is direct too,
+ * through an aligned bounce buffer, and leaves the page cache as it was. A value read again
+ * soon after a whole direct read ({@link ReadAdmission}) is read through the page cache, which
+ * then keeps it: a value earns its place in the page cache by its second read (as CDNs "cache
+ * on second hit"), and one read once, or never, does not push hot ones out.
  */
 import { constants } from 'node:fs'
 import { open, rm } from 'node:fs/promises'
@@ -87,5 +93,88 @@ export async function probeDirect (dir: string): Promise<{ direct: boolean, fina
   } finally {
     await handle?.close().catch(() => {})
     await rm(path, { force: true }).catch(() => {})
+  }
+}
+
+/** Open flags of a data file read directly (read only). */
+export function directReadFlags (): number {
+  const flag = directFlag()
+  if (flag === undefined) throw new Error('O_DIRECT is not available here')
+  return constants.O_RDONLY | flag
+}
+
+/** How much of a file's start the page-cache check looks at. */
+const CACHED_SAMPLE = 64 << 20
+
+/**
+ * Whether the page cache holds at least half of the open file `fd`'s first bytes (up to 64 MiB
+ * of its `size`). True where the addon cannot tell, so such a read goes through the page cache.
+ */
+export function pageCached (fd: number, size: number): boolean {
+  const addon = loadNativeAddon()
+  if (addon === undefined || size === 0) return true
+  const length = Math.min(size, CACHED_SAMPLE)
+  const resident = addon.residentPages(fd, 0, length)
+  return resident < 0 || resident * 2 >= Math.ceil(length / 4096)
+}
+
+/** How long {@link ReadAdmission} remembers a value's direct reads after the last one. */
+export const READMIT_MS = 60_000
+/** Values {@link ReadAdmission} remembers at most (the least recently read are forgotten first). */
+const READMIT_ENTRIES = 4096
+
+/**
+ * Which reads of files the page cache does not hold go past it. A value's reads are direct
+ * until as many bytes of it as it has were read directly (about one whole read, whatever the
+ * pieces: a get's first groups and its stream are two readers), and stay direct if its last
+ * direct read is more than {@link READMIT_MS} ago; a read after that goes through the page
+ * cache, which then holds the value. A bounded, in-process memory (by hex digest).
+ */
+export class ReadAdmission {
+  private readonly reads = new Map<string, { bytes: number, last: number }>()
+
+  /** Whether a reader of `key` (of `size` bytes, not in the page cache) starting now reads directly. */
+  direct (key: string, size: number, now = Date.now()): boolean {
+    const e = this.reads.get(key)
+    if (e === undefined) return true
+    if (now - e.last > READMIT_MS) { this.reads.delete(key); return true }
+    return e.bytes < size
+  }
+
+  /** Counts `bytes` of `key` read directly. */
+  record (key: string, bytes: number, now = Date.now()): void {
+    const e = this.reads.get(key) ?? { bytes: 0, last: now }
+    this.reads.delete(key)
+    e.bytes += bytes
+    e.last = now
+    this.reads.set(key, e)
+    if (this.reads.size > READMIT_ENTRIES) this.reads.delete(this.reads.keys().next().value as string)
+  }
+}
+
+/** Idle bounce buffers a store keeps for direct reads. */
+const IDLE_BOUNCES = 8
+/** Bounce buffers are made in multiples of this, so pieces of one size share them. */
+const BOUNCE_STEP = 1 << 20
+
+/** Aligned buffers that direct reads land in before their bytes are copied out. */
+export class BouncePool {
+  private readonly idle: Buffer[] = []
+
+  /** An aligned buffer of at least `length` bytes (its contents are arbitrary). */
+  take (length: number): Buffer {
+    const i = this.idle.findIndex(b => b.length >= length)
+    if (i >= 0) return this.idle.splice(i, 1)[0]
+    return alignedSlot(Math.ceil(length / BOUNCE_STEP) * BOUNCE_STEP)
+  }
+
+  /** Gives back a buffer no read or copy uses any more. */
+  release (buffer: Buffer): void {
+    if (this.idle.length < IDLE_BOUNCES) this.idle.push(buffer)
+  }
+
+  /** Drops the idle buffers. */
+  clear (): void {
+    this.idle.length = 0
   }
 }
