@@ -1,8 +1,9 @@
 # dstore's native addon: the BLAKE3 backend (native/dstore_blake3.c on the vendored BLAKE3 C
-# implementation) and the buffer addresses the fs store's O_DIRECT writes need
-# (native/dstore_memory.c), built at install by scripts/build-native.mjs with npm's own
-# node-gyp. Optional: when it cannot be built, dstore hashes with its WebAssembly backend
-# (src/core/blake3/index.ts) and large puts write through the page cache.
+# implementation), and the buffer addresses and page-cache residency the fs store's O_DIRECT
+# reads and writes need (native/dstore_memory.c), built at install by scripts/build-native.mjs
+# with npm's own node-gyp. Optional: when it cannot be built, dstore hashes with its
+# WebAssembly backend (src/core/blake3/index.ts) and the fs store reads and writes through the
+# page cache.
 {
   "targets": [
     {

@@ -35,7 +35,7 @@ NAPI_MODULE_INIT() {
     { "parent", NULL, Parent, NULL, NULL, NULL, napi_enumerable, NULL },
     { "simdDegree", NULL, SimdDegree, NULL, NULL, NULL, napi_enumerable, NULL },
     { "misalignment", NULL, Misalignment, NULL, NULL, NULL, napi_enumerable, NULL },
-    { "residentPages", NULL, ResidentPages, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "residentBytes", NULL, ResidentBytes, NULL, NULL, NULL, napi_enumerable, NULL },
   };
   if (napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) != napi_ok) return NULL;
   return exports;

@@ -28,6 +28,6 @@ napi_value SimdDegree(napi_env env, napi_callback_info info);
 
 // dstore_memory.c: where a buffer lies in memory, and how much of a file the page cache holds.
 napi_value Misalignment(napi_env env, napi_callback_info info);
-napi_value ResidentPages(napi_env env, napi_callback_info info);
+napi_value ResidentBytes(napi_env env, napi_callback_info info);
 
 #endif

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #endif
 
@@ -36,33 +37,46 @@ napi_value Misalignment(napi_env env, napi_callback_info info) {
   return v;
 }
 
-// residentPages(fd, offset, length): how many of the pages of file fd's bytes [offset,
-// offset + length) the page cache holds (mincore over a read-only shared mapping, unmapped
-// before it returns), or -1 where this platform cannot tell (not Linux). length is at most
-// 1 GiB; the range must lie within the file.
-napi_value ResidentPages(napi_env env, napi_callback_info info) {
+// residentBytes(fd, offset, length): how many bytes of the pages covering file fd's bytes
+// [offset, offset + length) the page cache holds (mincore over a read-only shared mapping,
+// unmapped before it returns; whole pages, of whatever size this system's pages are), or -1
+// where that cannot be told: not Linux, or a file this process neither owns nor runs as root
+// for (since Linux 5.2, mincore then reports only pages mapped by this process, which a fresh
+// mapping has none of). length is at most 1 GiB.
+napi_value ResidentBytes(napi_env env, napi_callback_info info) {
   size_t argc = 3;
   napi_value argv[3];
   CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 3) { napi_throw_type_error(env, NULL, "residentPages: 3 arguments expected"); return NULL; }
+  if (argc < 3) { napi_throw_type_error(env, NULL, "residentBytes: 3 arguments expected"); return NULL; }
   uint64_t fd, offset, length;
-  if (!dstore_whole_of(env, argv[0], "residentPages: bad fd", &fd)) return NULL;
-  if (!dstore_whole_of(env, argv[1], "residentPages: bad offset", &offset)) return NULL;
-  if (!dstore_whole_of(env, argv[2], "residentPages: bad length", &length)) return NULL;
-  if (fd > 0x7fffffff || length > (1u << 30)) { napi_throw_range_error(env, NULL, "residentPages: fd or length out of range"); return NULL; }
+  if (!dstore_whole_of(env, argv[0], "residentBytes: bad fd", &fd)) return NULL;
+  if (!dstore_whole_of(env, argv[1], "residentBytes: bad offset", &offset)) return NULL;
+  if (!dstore_whole_of(env, argv[2], "residentBytes: bad length", &length)) return NULL;
+  if (fd > 0x7fffffff || length > (1u << 30) || offset > ((uint64_t)1 << 50)) {
+    napi_throw_range_error(env, NULL, "residentBytes: fd, offset or length out of range");
+    return NULL;
+  }
   napi_value v;
 #if defined(__linux__)
-  if (length == 0) { CHECK(napi_create_int32(env, 0, &v)); return v; }
+  struct stat st;
+  if (fstat((int)fd, &st) != 0) {
+    char msg[96];
+    snprintf(msg, sizeof(msg), "residentBytes: fstat failed: %s", strerror(errno));
+    napi_throw_error(env, NULL, msg);
+    return NULL;
+  }
+  if (st.st_uid != geteuid() && geteuid() != 0) { CHECK(napi_create_double(env, -1, &v)); return v; }
+  if (length == 0) { CHECK(napi_create_double(env, 0, &v)); return v; }
   uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
   uint64_t start = offset & ~(page - 1);
   size_t len = (size_t)(offset + length - start);
   size_t pages = (len + page - 1) / page;
   unsigned char *vec = malloc(pages);
-  if (vec == NULL) { napi_throw_error(env, NULL, "residentPages: out of memory"); return NULL; }
+  if (vec == NULL) { napi_throw_error(env, NULL, "residentBytes: out of memory"); return NULL; }
   void *map = mmap(NULL, len, PROT_READ, MAP_SHARED, (int)fd, (off_t)start);
   if (map == MAP_FAILED) {
     char msg[96];
-    snprintf(msg, sizeof(msg), "residentPages: mmap failed: %s", strerror(errno));
+    snprintf(msg, sizeof(msg), "residentBytes: mmap failed: %s", strerror(errno));
     free(vec);
     napi_throw_error(env, NULL, msg);
     return NULL;
@@ -72,18 +86,18 @@ napi_value ResidentPages(napi_env env, napi_callback_info info) {
   munmap(map, len);
   if (rc != 0) {
     char msg[96];
-    snprintf(msg, sizeof(msg), "residentPages: mincore failed: %s", strerror(err));
+    snprintf(msg, sizeof(msg), "residentBytes: mincore failed: %s", strerror(err));
     free(vec);
     napi_throw_error(env, NULL, msg);
     return NULL;
   }
-  int32_t resident = 0;
+  uint64_t resident = 0;
   for (size_t i = 0; i < pages; i++) resident += vec[i] & 1;
   free(vec);
-  CHECK(napi_create_int32(env, resident, &v));
+  CHECK(napi_create_double(env, (double)(resident * page), &v));
 #else
   (void)fd; (void)offset;
-  CHECK(napi_create_int32(env, -1, &v));
+  CHECK(napi_create_double(env, -1, &v));
 #endif
   return v;
 }

@@ -1,9 +1,9 @@
 // `npm install` hook: builds dstore's native addon (binding.gyp -> build/Release/dstore_native.node:
-// the BLAKE3 backend, and the buffer addresses of the fs store's O_DIRECT writes) with the
+// the BLAKE3 backend, and what the fs store's O_DIRECT reads and writes need) with the
 // node-gyp that npm ships, against the Node headers npm is configured with. The addon is
 // optional: where it cannot be built (no C compiler, no headers), this prints one line saying
 // so and the install still succeeds; dstore then hashes with its WebAssembly backend
-// (src/core/blake3/index.ts) and large puts write through the page cache. DSTORE_SKIP_NATIVE=1 skips the build (and removes an addon an
+// (src/core/blake3/index.ts) and the fs store reads and writes through the page cache. DSTORE_SKIP_NATIVE=1 skips the build (and removes an addon an
 // earlier install built, so that it is not loaded either).
 import { spawnSync } from 'node:child_process'
 import { existsSync, rmSync } from 'node:fs'

@@ -6,7 +6,7 @@ import { dirname, join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { cidOfBytes } from '../src/core/cid.js'
 import { createFsStore, DEFAULT_INLINE_THRESHOLD, FsBlobStore } from '../src/core/store/fs.js'
-import { READMIT_MS, ReadAdmission, alignedSlot, isAligned, pageCached } from '../src/core/store/fs/direct.js'
+import { DIRECT_ALIGN, READMIT_MS, ReadAdmission, alignedSlot, isAligned, pageCached } from '../src/core/store/fs/direct.js'
 import { Shards } from '../src/core/store/fs/locks.js'
 import { TreeHasher } from '../src/core/tree.js'
 import { collect, hex, pseudoRandom, tempDir } from './helpers.js'
@@ -518,8 +518,14 @@ describe('fs store', () => {
     })
   })
 
-  describe('direct writes (O_DIRECT)', () => {
+  describe('direct I/O (O_DIRECT)', () => {
     const MiB = 1 << 20
+    /** Whether the page cache holds most of the value's data file now. */
+    async function inPageCache (root: string, value: Uint8Array): Promise<boolean> {
+      const h = await open(dataPath(root, value), 'r')
+      try { return pageCached(h.fd, value.length) } finally { await h.close() }
+    }
+
     it('writes large values past the page cache here, each file byte-exact at sizes around the 4 KiB alignment and the 4 MiB slot', async function () {
       this.timeout(120_000)
       store = await createFsStore({ path: dir.path })
@@ -531,6 +537,7 @@ describe('fs store', () => {
         // The whole array (unaligned: copied into slots) and a stream of odd pieces.
         const whole = await store.put(value)
         assert.ok(whole.equals(cidOfBytes(value)), `CID of ${size} bytes`)
+        assert.equal(await inPageCache(dir.path, value), false, `the page cache holds none of the ${size}-byte file`)
         await store.delete(whole)
         const streamed = await store.put(chopped(value))
         assert.ok(streamed.equals(whole))
@@ -560,12 +567,6 @@ describe('fs store', () => {
       assert.ok((await readFile(dataPath(dir.path, unaligned))).equals(unaligned))
       assert.ok(cid.equals(cidOfBytes(aligned)))
     })
-
-    /** Whether the page cache holds most of the value's data file now. */
-    async function inPageCache (root: string, value: Uint8Array): Promise<boolean> {
-      const h = await open(dataPath(root, value), 'r')
-      try { return pageCached(h.fd, value.length) } finally { await h.close() }
-    }
 
     it('reads a value the page cache does not hold past it, the same bytes at any offset; its second whole read goes through the page cache', async () => {
       store = await createFsStore({ path: dir.path })
@@ -605,11 +606,63 @@ describe('fs store', () => {
       store = await createFsStore({ path: dir.path })
       const value = pseudoRandom(2 * MiB + 3, 12)
       const cid = await store.put(value)
+      const watch = await open(dataPath(dir.path, value), 'r')
       const reader = await store.open(cid)
       await store.delete(cid)
       assert.equal(existsSync(dataPath(dir.path, value)), false)
       assert.deepEqual(await reader.read(0, value.length), value)
+      assert.equal(pageCached(watch.fd, value.length), false, 'read directly')
       await reader.close()
+      await watch.close()
+    })
+
+    it('serves concurrent reads of one reader, the first of them choosing for all, and fails a read racing close with ClosedError, leaking no descriptor', async () => {
+      store = await createFsStore({ path: dir.path })
+      const size = 9 * MiB + 77
+      const value = pseudoRandom(size, 13)
+      const cid = await store.put(value)
+      const fds = async (): Promise<number> => (await readdir('/proc/self/fd')).length
+      const before = await fds()
+      const reader = await store.open(cid)
+      const offsets = Array.from({ length: 9 }, (_, i) => i * MiB + i)
+      const parts = await Promise.all(offsets.map(async o => await reader.read(o, MiB)))
+      for (const [i, o] of offsets.entries()) assert.deepEqual(parts[i], value.subarray(o, o + MiB), `read at ${o}`)
+      // A read larger than one direct read call (4 MiB) is made of several.
+      assert.deepEqual(await reader.read(3, 9 * MiB), value.subarray(3, 3 + 9 * MiB))
+      await reader.close()
+      assert.equal(await inPageCache(dir.path, value), false)
+      const racing = await store.open(cid)
+      const read = racing.read(0, MiB)
+      read.catch(() => {})
+      await racing.close()
+      await expectReject(read, 'ClosedError')
+      assert.equal(await fds(), before)
+    })
+
+    it('writes an aligned array with an unaligned tail, and values under 4 KiB as files, byte-exact', async () => {
+      store = await createFsStore({ path: dir.path, inlineThreshold: 0 })
+      const value = alignedSlot(8 * MiB + DIRECT_ALIGN).subarray(0, 8 * MiB + 5)
+      value.set(pseudoRandom(value.length, 14))
+      await store.put(value)
+      assert.ok((await readFile(dataPath(dir.path, value))).equals(value))
+      for (const size of [1, 100, 4095, 4096, 4097]) {
+        const small = pseudoRandom(size, 15 + size)
+        const cid = await store.put(small)
+        assert.ok((await readFile(dataPath(dir.path, small))).equals(small), `file of ${size} bytes`)
+        await store.close()
+        store = await createFsStore({ path: dir.path, inlineThreshold: 0 })
+        const reader = await store.open(cid)
+        assert.deepEqual(await reader.read(0, size), small)
+        await reader.close()
+      }
+    })
+
+    it('writes and reads through the page cache without sync, unless asked', async () => {
+      store = await createFsStore({ path: dir.path, sync: false })
+      assert.equal(await store.directWrites(), false)
+      await store.close()
+      store = await createFsStore({ path: dir.path, sync: false, directIO: true })
+      assert.equal(await store.directWrites(), true)
     })
 
     it('admits a value to the page cache after a whole direct read, for a minute, remembering a bounded number of values', () => {

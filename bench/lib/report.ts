@@ -726,11 +726,17 @@ ago is given back, and the next touch of it faults on the host. So here the Glob
 writes cost more CPU than the whole raw TLS receiver (1.1–1.9 s per GB), and 2 shared cores
 bound \`Local.put\` at about 2 / (Local 2.3–2.6 + Global 4.9–6.3) = 225–280 MB/s, against a
 target of 0.5× raw TLS, 250–365 MB/s over the day's three runs: reachable only at the bottom of
-that range. A host that keeps its free memory should not pay this (not measured here). Next:
-\`O_DIRECT\` writes of the staging slots for durable puts (they go to the disk before the
-answer anyway), which skip the page cache; it needs aligned buffers, offsets and lengths (the
-last partial slot padded, then truncated), and a value just put is then read from the disk,
-not from memory.
+that range. A host that keeps its free memory should not pay this (not measured here).
+
+Since 2026-12-04 the fs store writes large values with \`O_DIRECT\` (docs/STORAGE.md, "Direct
+I/O"): aligned slots, the last one padded, then truncated. The Global's CPU for a 256 MiB
+\`Local.put\` went from 5.05–6.07 to 2.82–3.54 s per GB (\`profile-transfer --op put
+--no-profile\`, three runs each, alternating with the previous commit), and the put at the API
+now passes the plain write through the page cache beside it. A value just put is then not in
+the page cache, so a read of a file the page cache does not hold is direct too (a bounce
+buffer, then a copy), and a value's second whole read within a minute goes through the page
+cache, which then keeps it: in the comparison, the "get into a buffer" step is that second
+read, and its sender pays the page cache's fill that the put paid before.
 
 What was fixed on the way (each measured): a Promise.race and timer per chunk for idle
 timeouts (−15–25%), a second hash of every fetched value on its way into the cache, and

@@ -22,8 +22,8 @@ export interface NativeAddon {
   simdDegree: () => number
   /** The address of `view`'s first byte modulo `alignment` (a power of two, at most 1 MiB). */
   misalignment: (view: Uint8Array, alignment: number) => number
-  /** Pages of file `fd`'s bytes [offset, offset + length) the page cache holds; -1 where the platform cannot tell. */
-  residentPages: (fd: number, offset: number, length: number) => number
+  /** Bytes of the pages covering file `fd`'s bytes [offset, offset + length) that the page cache holds; -1 where that cannot be told. */
+  residentBytes: (fd: number, offset: number, length: number) => number
 }
 
 /** Whether `dir` is dstore's package folder (where the upward search stops). */
@@ -66,7 +66,7 @@ export function loadNativeAddon (): NativeAddon | undefined {
   if (path === undefined) return undefined
   try {
     const addon = createRequire(import.meta.url)(path) as NativeAddon
-    const missing = (['subtree', 'groups', 'parent', 'simdDegree', 'misalignment', 'residentPages'] as const).filter(k => typeof addon[k] !== 'function')
+    const missing = (['subtree', 'groups', 'parent', 'simdDegree', 'misalignment', 'residentBytes'] as const).filter(k => typeof addon[k] !== 'function')
     if (missing.length > 0) throw new Error(`it lacks ${missing.join(', ')}: rebuild it with \`npm rebuild dstore\``)
     addon.simdDegree()
     loaded.addon = addon

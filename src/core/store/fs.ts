@@ -3,8 +3,9 @@
  * layout and the crash-safety argument; the pieces live in ./fs/: the folder layout
  * (layout.ts), the LOCK file (lock.ts), per-key locks (locks.ts), options and their defaults
  * (options.ts), the lmdb index and its record codec (index-db.ts, records.ts), file I/O and
- * storage errors (io.ts), readers of stored values (readers.ts), large puts (put.ts), verify
- * and repair (verify.ts) and open's recovery (recover.ts).
+ * storage errors (io.ts), readers of stored values (readers.ts), large puts (put.ts), direct
+ * I/O past the page cache (direct.ts), verify and repair (verify.ts) and open's recovery
+ * (recover.ts).
  *
  * A value becomes visible only through its `index` entry, which is committed (and flushed)
  * after the data file is fsynced and renamed into place (and its folder fsynced).
@@ -57,6 +58,8 @@ const FREE_SLOTS = 4
  * pool's write syscalls.
  */
 const DEFAULT_HASH_WORKERS = blake3.name.startsWith('native') ? 0 : Math.max(0, Math.min(4, availableParallelism() - 1))
+/** How long after a probe of direct I/O failed without an answer the store waits before another. */
+const PROBE_RETRY_MS = 60_000
 /** Entries `list` reads from the index per batch. */
 const LIST_BATCH = 256
 
@@ -86,8 +89,12 @@ export class FsBlobStore implements GlobalStore {
   private pool: HashPool | undefined
   /** Idle staging slots kept for the next large put. */
   private readonly freeSlots: Buffer[] = []
-  /** Whether file puts write directly: the probe's answer, asked at the first file put. */
-  private direct: Promise<boolean> | undefined
+  /** Whether this store's filesystem takes direct I/O: the probe's settled answer, once it has one. */
+  private directAnswer: boolean | undefined
+  /** The probe in flight. */
+  private probing: Promise<boolean> | undefined
+  /** When a probe last failed without an answer (a full disk, say): no other before PROBE_RETRY_MS. */
+  private probeFailedAt = -Infinity
   private readonly directIO: boolean
   /** Which reads of files the page cache does not hold are direct (direct.ts). */
   private readonly readAdmission = new ReadAdmission()
@@ -148,7 +155,7 @@ export class FsBlobStore implements GlobalStore {
         indexCreated: opened.created,
         log: opts.log ?? (() => {})
       })
-      return new FsBlobStore(layout, db, { inlineThreshold, sync, hashWorkers, directIO: opts.directIO ?? true }, report, problems)
+      return new FsBlobStore(layout, db, { inlineThreshold, sync, hashWorkers, directIO: opts.directIO ?? sync }, report, problems)
     } catch (err) {
       if (db !== undefined) await db.close().catch(() => {})
       await releaseLock(layout.lock)
@@ -248,15 +255,20 @@ export class FsBlobStore implements GlobalStore {
 
   /**
    * Whether this store's file puts write with O_DIRECT, past the page cache (`directIO`, and
-   * the filesystem takes it: probed once, at the first file put or at this call).
+   * the filesystem takes it). The probe runs at the first file put, at the first read of a
+   * file value, or at this call, once; a probe that fails without an answer (a full disk)
+   * counts as no for PROBE_RETRY_MS, then runs again.
    */
   async directWrites (): Promise<boolean> {
     if (!this.directIO) return false
-    this.direct ??= probeDirect(this.layout.tmp).then(({ direct, final }) => {
-      if (!final) this.direct = undefined
+    if (this.directAnswer !== undefined) return this.directAnswer
+    if (Date.now() - this.probeFailedAt < PROBE_RETRY_MS) return false
+    this.probing ??= probeDirect(this.layout.tmp).then(({ direct, final }) => {
+      if (final) this.directAnswer = direct
+      else this.probeFailedAt = Date.now()
       return direct
-    })
-    return await this.direct
+    }).finally(() => { this.probing = undefined })
+    return await this.probing
   }
 
   /** What a file put may use of this store. */
@@ -472,7 +484,12 @@ export class FsBlobStore implements GlobalStore {
       return inlineReader(value.subarray(value.length - size))
     }
     const handle = await this.openData(key, parsed)
-    if (!await this.directWrites()) return fileReader(handle, size)
+    // Reads use the probe's settled answer only; the first read of a store that has not
+    // probed yet (no file put since it opened) starts the probe and reads through the page cache.
+    if (this.directAnswer !== true) {
+      if (this.directIO && this.directAnswer === undefined && this.probing === undefined) void this.directWrites()
+      return fileReader(handle, size)
+    }
     const hex = key.toString('hex')
     return fileReader(handle, size, {
       bounces: this.bounces,

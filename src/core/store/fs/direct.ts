@@ -33,10 +33,10 @@ import { loadNativeAddon } from '../../native.js'
 /** Alignment of a direct write's buffer address, file offset and length. */
 export const DIRECT_ALIGN = 4096
 
-/** `O_DIRECT`, where this platform has it and the addon can tell buffer addresses; else undefined. */
+/** `O_DIRECT` on Linux, where the addon can tell buffer addresses; else undefined. */
 function directFlag (): number | undefined {
   const flag = (constants as { O_DIRECT?: number }).O_DIRECT
-  return flag !== undefined && flag !== 0 && loadNativeAddon() !== undefined ? flag : undefined
+  return process.platform === 'linux' && flag !== undefined && flag !== 0 && loadNativeAddon() !== undefined ? flag : undefined
 }
 
 /** Open flags of a new temp file written directly (create, exclusive, write only). */
@@ -108,14 +108,21 @@ const CACHED_SAMPLE = 64 << 20
 
 /**
  * Whether the page cache holds at least half of the open file `fd`'s first bytes (up to 64 MiB
- * of its `size`). True where the addon cannot tell, so such a read goes through the page cache.
+ * of its `size`). True wherever that cannot be told (no addon, not Linux, a file of another
+ * owner, a filesystem that refuses the shared mapping `mincore` needs), so such a read goes
+ * through the page cache as it always did.
  */
 export function pageCached (fd: number, size: number): boolean {
   const addon = loadNativeAddon()
   if (addon === undefined || size === 0) return true
   const length = Math.min(size, CACHED_SAMPLE)
-  const resident = addon.residentPages(fd, 0, length)
-  return resident < 0 || resident * 2 >= Math.ceil(length / 4096)
+  let resident: number
+  try {
+    resident = addon.residentBytes(fd, 0, length)
+  } catch {
+    return true
+  }
+  return resident < 0 || resident * 2 >= length
 }
 
 /** How long {@link ReadAdmission} remembers a value's direct reads after the last one. */
@@ -154,15 +161,21 @@ export class ReadAdmission {
 
 /** Idle bounce buffers a store keeps for direct reads. */
 const IDLE_BOUNCES = 8
+/** The most one direct read call reads (a larger read is made of several). */
+export const BOUNCE_MAX = 4 << 20
 /** Bounce buffers are made in multiples of this, so pieces of one size share them. */
 const BOUNCE_STEP = 1 << 20
 
-/** Aligned buffers that direct reads land in before their bytes are copied out. */
+/**
+ * Aligned buffers that direct reads land in before their bytes are copied out: at most
+ * {@link BOUNCE_MAX} and an alignment at each end, so at most 8 idle ones of about 4 MiB stay.
+ */
 export class BouncePool {
   private readonly idle: Buffer[] = []
 
-  /** An aligned buffer of at least `length` bytes (its contents are arbitrary). */
+  /** An aligned buffer of at least `length` (at most BOUNCE_MAX + 2 × DIRECT_ALIGN) bytes, its contents arbitrary. */
   take (length: number): Buffer {
+    if (length > BOUNCE_MAX + 2 * DIRECT_ALIGN) throw new RangeError(`A bounce buffer of ${length} bytes is larger than a direct read takes`)
     const i = this.idle.findIndex(b => b.length >= length)
     if (i >= 0) return this.idle.splice(i, 1)[0]
     return alignedSlot(Math.ceil(length / BOUNCE_STEP) * BOUNCE_STEP)

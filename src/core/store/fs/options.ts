@@ -24,12 +24,14 @@ export interface FsStoreOptions {
    */
   hashWorkers?: number | undefined
   /**
-   * Write large values' files with O_DIRECT, past the page cache, where the filesystem takes it
-   * (probed at the first large put) and the native addon was built: a put fsyncs its data
-   * anyway, and the page cache's copy cost more CPU than hashing it (docs/STORAGE.md). False
-   * always writes through the page cache. A value just put directly is not in the page cache,
-   * so its first read goes to the disk.
-   * @default true
+   * Direct I/O (O_DIRECT, Linux) of file values, where the filesystem takes it (probed once)
+   * and the native addon was built: puts write their files past the page cache (a put fsyncs
+   * its data anyway, and the page cache's copy cost more CPU than hashing it), and a read of a
+   * file the page cache does not hold goes past it too, until the value's second whole read
+   * within a minute, which the page cache then keeps (docs/STORAGE.md, "Direct I/O"). False
+   * reads and writes through the page cache.
+   * @default `sync`: without sync a put does not wait for the disk, and a direct write would
+   *   make it wait
    */
   directIO?: boolean
   /**

@@ -16,7 +16,7 @@
  */
 import { open as openFile, rm, type FileHandle } from 'node:fs/promises'
 import { throwIfAborted } from '../../abort.js'
-import { ClosedError } from '../../errors.js'
+import { ClosedError, StorageError } from '../../errors.js'
 import type { GroupHashResult, HashPool } from '../../blake3/worker.js'
 import { CHUNK_LEN } from '../../blake3/interface.js'
 import type { TreeHasher } from '../../tree.js'
@@ -236,6 +236,11 @@ export class FilePut {
         let off = 0
         while (off < out.length) {
           const { bytesWritten } = await handle.write(out, off, out.length - off, position + off)
+          // A write that makes no progress would loop forever; a direct one that stops short of
+          // the alignment (a disk filling up) cannot go on where it stopped.
+          if (bytesWritten === 0 || (this.staging.direct && bytesWritten % DIRECT_ALIGN !== 0 && off + bytesWritten < out.length)) {
+            throw new StorageError(`Could not write temp file: ${off + bytesWritten} of ${out.length} bytes written at ${position} (is the disk full?)`)
+          }
           off += bytesWritten
         }
       })

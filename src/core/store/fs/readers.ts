@@ -3,7 +3,7 @@ import { open as openFile, type FileHandle } from 'node:fs/promises'
 import { ClosedError, StorageError } from '../../errors.js'
 import type { BlobReader } from '../interface.js'
 import { checkRead } from '../util.js'
-import { DIRECT_ALIGN, alignUp, directReadFlags, type BouncePool } from './direct.js'
+import { BOUNCE_MAX, DIRECT_ALIGN, alignUp, directReadFlags, type BouncePool } from './direct.js'
 import { readFully, readFullyV, storageError } from './io.js'
 
 /** A reader over an inline value's bytes (a fresh copy per read). */
@@ -36,48 +36,64 @@ export interface DirectReads {
  *
  * With `direct`, its first read asks `direct.choose` whether to read past the page cache; if
  * so, it opens the same file again (through `/proc/self/fd`, so a deleted value too) with
- * O_DIRECT, and every read fills an aligned bounce buffer from the aligned span around the
- * bytes asked for, then copies them out. Where that open fails, it reads through the page
- * cache. Deciding at the first read, not at open, lets a caller open a reader for its size
- * alone without that counting as a read.
+ * O_DIRECT, and each read fills an aligned bounce buffer from the aligned span around the bytes
+ * asked for (at most BOUNCE_MAX per read call), then copies them out. Where that open fails,
+ * or a direct read is refused (EINVAL), it reads through the page cache from then on.
+ * Deciding at the first read, not at open, lets a caller open a reader for its size alone
+ * without that counting as a read.
  */
 export function fileReader (handle: FileHandle, size: number, direct?: DirectReads): BlobReader {
   let open = true
   let chosen: Promise<FileHandle | undefined> | undefined
+  /** Set when a direct read was refused: later reads go through the page cache. */
+  let refused = false
   /** The O_DIRECT handle when this reader reads past the page cache, else undefined. */
   const directHandle = async (): Promise<FileHandle | undefined> => {
     if (direct === undefined) return undefined
     chosen ??= direct.choose(handle.fd)
       ? openFile(`/proc/self/fd/${handle.fd}`, directReadFlags()).catch(() => undefined)
       : Promise.resolve(undefined)
-    return await chosen
+    const dh = await chosen
+    if (!open) throw new ClosedError('The reader is closed')
+    return refused ? undefined : dh
   }
-  /** Reads [offset, offset + length) directly into a bounce buffer; calls `use` with the bytes, then frees it. */
-  const withBytes = async (dh: FileHandle, bounces: BouncePool, offset: number, length: number, use: (bytes: Uint8Array) => void): Promise<void> => {
-    const start = offset - offset % DIRECT_ALIGN
-    const need = offset + length - start
-    const span = Math.min(alignUp(offset + length), alignUp(size)) - start
-    const bounce = bounces.take(span)
-    try {
-      let got = 0
-      while (got < need) {
-        let bytesRead: number
-        try {
-          ({ bytesRead } = await dh.read(bounce, got, span - got, start + got))
-        } catch (err) {
-          throw storageError('read data file', err)
+  /**
+   * Reads [offset, offset + length) directly, at most BOUNCE_MAX per read call, each part into
+   * a bounce buffer; `use(bytes, at)` copies a part out (`at`: its offset in the request).
+   * False when the filesystem refused the direct read before any byte was used.
+   */
+  const readDirect = async (dh: FileHandle, bounces: BouncePool, offset: number, length: number, use: (bytes: Uint8Array, at: number) => void): Promise<boolean> => {
+    for (let done = 0; done < length;) {
+      const from = offset + done
+      const n = Math.min(length - done, BOUNCE_MAX)
+      const start = from - from % DIRECT_ALIGN
+      const need = from + n - start
+      const span = Math.min(alignUp(from + n), alignUp(size)) - start
+      const bounce = bounces.take(span)
+      try {
+        let got = 0
+        while (got < need) {
+          let bytesRead: number
+          try {
+            ({ bytesRead } = await dh.read(bounce, got, span - got, start + got))
+          } catch (err) {
+            if ((err as NodeJS.ErrnoException).code === 'EINVAL' && done === 0 && got === 0) return false
+            throw storageError('read data file', err)
+          }
+          // Only the end of the file comes back short of an aligned length.
+          if (bytesRead === 0 || (got + bytesRead < need && (got + bytesRead) % DIRECT_ALIGN !== 0)) {
+            throw new StorageError(`Data file is shorter than its index entry (${start + got + bytesRead} bytes)`)
+          }
+          got += bytesRead
         }
-        // Only the end of the file comes back short of an aligned length.
-        if (bytesRead === 0 || (got + bytesRead < need && (got + bytesRead) % DIRECT_ALIGN !== 0)) {
-          throw new StorageError(`Data file is shorter than its index entry (${start + got + bytesRead} bytes)`)
-        }
-        got += bytesRead
+        use(bounce.subarray(from - start, from - start + n), done)
+      } finally {
+        bounces.release(bounce)
       }
-      use(bounce.subarray(offset - start, offset - start + length))
-      direct?.counted(length)
-    } finally {
-      bounces.release(bounce)
+      direct?.counted(n)
+      done += n
     }
+    return true
   }
   return {
     size,
@@ -85,22 +101,35 @@ export function fileReader (handle: FileHandle, size: number, direct?: DirectRea
       if (!open) throw new ClosedError('The reader is closed')
       checkRead(size, offset, length)
       const dh = await directHandle()
-      if (dh === undefined || direct === undefined) return await readFully(handle, offset, length, into)
-      const out = into !== undefined && into.length >= length ? into.subarray(0, length) : new Uint8Array(length)
-      if (length > 0) await withBytes(dh, direct.bounces, offset, length, bytes => { out.set(bytes) })
-      return out
+      if (dh !== undefined && direct !== undefined && length > 0) {
+        const out = into !== undefined && into.length >= length ? into.subarray(0, length) : new Uint8Array(length)
+        if (await readDirect(dh, direct.bounces, offset, length, (bytes, at) => { out.set(bytes, at) })) return out
+        refused = true
+      }
+      return await readFully(handle, offset, length, into)
     },
     readv: async (offset, targets) => {
       if (!open) throw new ClosedError('The reader is closed')
       const length = targets.reduce((n, t) => n + t.length, 0)
       checkRead(size, offset, length)
       const dh = await directHandle()
-      if (dh === undefined || direct === undefined) return await readFullyV(handle, offset, targets)
-      if (length === 0) return
-      await withBytes(dh, direct.bounces, offset, length, bytes => {
-        let at = 0
-        for (const t of targets) { t.set(bytes.subarray(at, at + t.length)); at += t.length }
-      })
+      if (dh !== undefined && direct !== undefined && length > 0) {
+        // Targets in order: the one holding the next byte, and where in it.
+        let i = 0
+        let inTarget = 0
+        const scatter = (bytes: Uint8Array): void => {
+          for (let at = 0; at < bytes.length;) {
+            while (inTarget === targets[i].length) { i++; inTarget = 0 }
+            const n = Math.min(bytes.length - at, targets[i].length - inTarget)
+            targets[i].set(bytes.subarray(at, at + n), inTarget)
+            inTarget += n
+            at += n
+          }
+        }
+        if (await readDirect(dh, direct.bounces, offset, length, scatter)) return
+        refused = true
+      }
+      await readFullyV(handle, offset, targets)
     },
     close: async () => {
       if (!open) return
