@@ -2,6 +2,27 @@
 // argument checks they share.
 #include "dstore_addon.h"
 
+#include <stdio.h>
+#include <string.h>
+
+bool dstore_args_of(napi_env env, napi_callback_info info, size_t n, napi_value *argv, const char *what) {
+  size_t argc = n;
+  char msg[64];
+  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < n) {
+    snprintf(msg, sizeof(msg), "%s: %zu arguments expected", what, n);
+    napi_throw_type_error(env, NULL, msg);
+    return false;
+  }
+  return true;
+}
+
+napi_value dstore_throw_errno(napi_env env, const char *what, int err) {
+  char msg[128];
+  snprintf(msg, sizeof(msg), "%s failed: %s", what, strerror(err));
+  napi_throw_error(env, NULL, msg);
+  return NULL;
+}
+
 bool dstore_bytes_of(napi_env env, napi_value v, const char *what, uint8_t **data, size_t *len) {
   bool is_ta = false;
   if (napi_is_typedarray(env, v, &is_ta) != napi_ok || !is_ta) {

@@ -16,6 +16,13 @@
 // with a TypeError pending, for anything else.
 bool dstore_bytes_of(napi_env env, napi_value v, const char *what, uint8_t **data, size_t *len);
 
+// The call's first n arguments into argv; false, with a TypeError naming `what` pending, when
+// fewer were passed.
+bool dstore_args_of(napi_env env, napi_callback_info info, size_t n, napi_value *argv, const char *what);
+
+// Throws an Error "<what> failed: <strerror(err)>"; returns NULL, for a callback to return.
+napi_value dstore_throw_errno(napi_env env, const char *what, int err);
+
 // A whole number in [0, 2^53) (counters, offsets and sizes arrive as JS numbers); false, with a
 // RangeError pending, for anything else.
 bool dstore_whole_of(napi_env env, napi_value v, const char *what, uint64_t *out);

@@ -66,14 +66,9 @@ typedef struct {
 } tree_args;
 
 static bool tree_args_of(napi_env env, napi_callback_info info, const char *what, tree_args *a) {
-  size_t argc = 5;
   napi_value argv[5];
   char msg[64];
-  if (napi_get_cb_info(env, info, &argc, argv, NULL, NULL) != napi_ok || argc < 5) {
-    snprintf(msg, sizeof(msg), "%s: 5 arguments expected", what);
-    napi_throw_type_error(env, NULL, msg);
-    return false;
-  }
+  if (!dstore_args_of(env, info, 5, argv, what)) return false;
   a->own = argv[2];
   snprintf(msg, sizeof(msg), "%s: data must be a Uint8Array", what);
   if (!dstore_bytes_of(env, argv[0], msg, &a->data, &a->len)) return false;
@@ -128,10 +123,8 @@ napi_value Groups(napi_env env, napi_callback_info info) {
 
 // parent(left, right, isRoot, out, outOffset): the parent CV of two 32-byte child CVs.
 napi_value Parent(napi_env env, napi_callback_info info) {
-  size_t argc = 5;
   napi_value argv[5];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 5) { napi_throw_type_error(env, NULL, "parent: 5 arguments expected"); return NULL; }
+  if (!dstore_args_of(env, info, 5, argv, "parent")) return NULL;
   uint8_t *left, *right, *out;
   size_t left_len, right_len, out_len;
   uint64_t offset;

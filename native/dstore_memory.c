@@ -7,9 +7,7 @@
 
 #if defined(__linux__)
 #include <errno.h>
-#include <stdio.h>
 #include <stdlib.h>
-#include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -19,10 +17,8 @@
 // of two, at most 1 MiB). A view of an ArrayBuffer or SharedArrayBuffer larger than V8's
 // on-heap limit (64 bytes) never moves, so the answer stays true for the buffer's life.
 napi_value Misalignment(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
   napi_value argv[2];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 2) { napi_throw_type_error(env, NULL, "misalignment: 2 arguments expected"); return NULL; }
+  if (!dstore_args_of(env, info, 2, argv, "misalignment")) return NULL;
   uint8_t *data;
   size_t len;
   uint64_t alignment;
@@ -44,10 +40,8 @@ napi_value Misalignment(napi_env env, napi_callback_info info) {
 // for (since Linux 5.2, mincore then reports only pages mapped by this process, which a fresh
 // mapping has none of). length is at most 1 GiB.
 napi_value ResidentBytes(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
   napi_value argv[3];
-  CHECK(napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 3) { napi_throw_type_error(env, NULL, "residentBytes: 3 arguments expected"); return NULL; }
+  if (!dstore_args_of(env, info, 3, argv, "residentBytes")) return NULL;
   uint64_t fd, offset, length;
   if (!dstore_whole_of(env, argv[0], "residentBytes: bad fd", &fd)) return NULL;
   if (!dstore_whole_of(env, argv[1], "residentBytes: bad offset", &offset)) return NULL;
@@ -59,12 +53,7 @@ napi_value ResidentBytes(napi_env env, napi_callback_info info) {
   napi_value v;
 #if defined(__linux__)
   struct stat st;
-  if (fstat((int)fd, &st) != 0) {
-    char msg[96];
-    snprintf(msg, sizeof(msg), "residentBytes: fstat failed: %s", strerror(errno));
-    napi_throw_error(env, NULL, msg);
-    return NULL;
-  }
+  if (fstat((int)fd, &st) != 0) return dstore_throw_errno(env, "residentBytes: fstat", errno);
   if (st.st_uid != geteuid() && geteuid() != 0) { CHECK(napi_create_double(env, -1, &v)); return v; }
   if (length == 0) { CHECK(napi_create_double(env, 0, &v)); return v; }
   uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
@@ -75,21 +64,16 @@ napi_value ResidentBytes(napi_env env, napi_callback_info info) {
   if (vec == NULL) { napi_throw_error(env, NULL, "residentBytes: out of memory"); return NULL; }
   void *map = mmap(NULL, len, PROT_READ, MAP_SHARED, (int)fd, (off_t)start);
   if (map == MAP_FAILED) {
-    char msg[96];
-    snprintf(msg, sizeof(msg), "residentBytes: mmap failed: %s", strerror(errno));
+    int err = errno;
     free(vec);
-    napi_throw_error(env, NULL, msg);
-    return NULL;
+    return dstore_throw_errno(env, "residentBytes: mmap", err);
   }
   int rc = mincore(map, len, vec);
   int err = errno;
   munmap(map, len);
   if (rc != 0) {
-    char msg[96];
-    snprintf(msg, sizeof(msg), "residentBytes: mincore failed: %s", strerror(err));
     free(vec);
-    napi_throw_error(env, NULL, msg);
-    return NULL;
+    return dstore_throw_errno(env, "residentBytes: mincore", err);
   }
   uint64_t resident = 0;
   for (size_t i = 0; i < pages; i++) resident += vec[i] & 1;
