@@ -58,6 +58,7 @@ napi_value ResidentBytes(napi_env env, napi_callback_info info) {
   if (length == 0) { CHECK(napi_create_double(env, 0, &v)); return v; }
   uint64_t page = (uint64_t)sysconf(_SC_PAGESIZE);
   uint64_t start = offset & ~(page - 1);
+  if ((uint64_t)(off_t)start != start) { napi_throw_range_error(env, NULL, "residentBytes: offset out of range"); return NULL; }
   size_t len = (size_t)(offset + length - start);
   size_t pages = (len + page - 1) / page;
   unsigned char *vec = malloc(pages);

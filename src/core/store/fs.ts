@@ -255,8 +255,8 @@ export class FsBlobStore implements GlobalStore {
 
   /**
    * Whether this store's file puts write with O_DIRECT, past the page cache (`directIO`, and
-   * the filesystem takes it). The probe runs at the first file put, at the first read of a
-   * file value, or at this call, once; a probe that fails without an answer (a full disk)
+   * the filesystem takes it). The probe runs at the first file put, at the first `open()` of a
+   * file value (in the background: close waits for it), or at this call, once; a probe that fails without an answer (a full disk)
    * counts as no for PROBE_RETRY_MS, then runs again.
    */
   async directWrites (): Promise<boolean> {
@@ -487,7 +487,7 @@ export class FsBlobStore implements GlobalStore {
     // Reads use the probe's settled answer only; the first read of a store that has not
     // probed yet (no file put since it opened) starts the probe and reads through the page cache.
     if (this.directAnswer !== true) {
-      if (this.directIO && this.directAnswer === undefined && this.probing === undefined) void this.directWrites()
+      if (this.directIO && this.directAnswer === undefined && this.probing === undefined && !this.closed) void this.track(this.directWrites())
       return fileReader(handle, size)
     }
     const hex = key.toString('hex')

@@ -54,9 +54,10 @@ export function fileReader (handle: FileHandle, size: number, direct?: DirectRea
       ? openFile(`/proc/self/fd/${handle.fd}`, directReadFlags()).catch(() => undefined)
       : Promise.resolve(undefined)
     const dh = await chosen
-    if (!open) throw new ClosedError('The reader is closed')
     return refused ? undefined : dh
   }
+  /** A read's failure: ClosedError when the reader was closed meanwhile (its descriptor is gone), else `err`. */
+  const failure = (err: unknown): unknown => open ? err : new ClosedError('The reader is closed')
   /**
    * Reads [offset, offset + length) directly, at most BOUNCE_MAX per read call, each part into
    * a bounce buffer; `use(bytes, at)` copies a part out (`at`: its offset in the request).
@@ -73,11 +74,13 @@ export function fileReader (handle: FileHandle, size: number, direct?: DirectRea
       try {
         let got = 0
         while (got < need) {
+          if (!open) throw new ClosedError('The reader is closed')
           let bytesRead: number
           try {
             ({ bytesRead } = await dh.read(bounce, got, span - got, start + got))
           } catch (err) {
-            if ((err as NodeJS.ErrnoException).code === 'EINVAL' && done === 0 && got === 0) return false
+            // No byte was copied out before the first segment is done: the page cache can take over.
+            if ((err as NodeJS.ErrnoException).code === 'EINVAL' && done === 0) return false
             throw storageError('read data file', err)
           }
           // Only the end of the file comes back short of an aligned length.
@@ -95,41 +98,55 @@ export function fileReader (handle: FileHandle, size: number, direct?: DirectRea
     }
     return true
   }
+  /** readv's body: directly when so chosen (scattered out of the bounce buffers), else one readv call at a time. */
+  const readvFrom = async (offset: number, targets: Uint8Array[], length: number): Promise<void> => {
+    const dh = await directHandle()
+    if (!open) throw new ClosedError('The reader is closed')
+    if (dh !== undefined && direct !== undefined && length > 0) {
+      // Targets in order: the one holding the next byte, and where in it.
+      let i = 0
+      let inTarget = 0
+      const scatter = (bytes: Uint8Array): void => {
+        for (let at = 0; at < bytes.length;) {
+          while (inTarget === targets[i].length) { i++; inTarget = 0 }
+          const n = Math.min(bytes.length - at, targets[i].length - inTarget)
+          targets[i].set(bytes.subarray(at, at + n), inTarget)
+          inTarget += n
+          at += n
+        }
+      }
+      if (await readDirect(dh, direct.bounces, offset, length, scatter)) return
+      refused = true
+    }
+    await readFullyV(handle, offset, targets)
+  }
   return {
     size,
     read: async (offset, length, into) => {
       if (!open) throw new ClosedError('The reader is closed')
       checkRead(size, offset, length)
-      const dh = await directHandle()
-      if (dh !== undefined && direct !== undefined && length > 0) {
-        const out = into !== undefined && into.length >= length ? into.subarray(0, length) : new Uint8Array(length)
-        if (await readDirect(dh, direct.bounces, offset, length, (bytes, at) => { out.set(bytes, at) })) return out
-        refused = true
+      try {
+        const dh = await directHandle()
+        if (!open) throw new ClosedError('The reader is closed')
+        if (dh !== undefined && direct !== undefined && length > 0) {
+          const out = into !== undefined && into.length >= length ? into.subarray(0, length) : new Uint8Array(length)
+          if (await readDirect(dh, direct.bounces, offset, length, (bytes, at) => { out.set(bytes, at) })) return out
+          refused = true
+        }
+        return await readFully(handle, offset, length, into)
+      } catch (err) {
+        throw failure(err)
       }
-      return await readFully(handle, offset, length, into)
     },
     readv: async (offset, targets) => {
       if (!open) throw new ClosedError('The reader is closed')
       const length = targets.reduce((n, t) => n + t.length, 0)
       checkRead(size, offset, length)
-      const dh = await directHandle()
-      if (dh !== undefined && direct !== undefined && length > 0) {
-        // Targets in order: the one holding the next byte, and where in it.
-        let i = 0
-        let inTarget = 0
-        const scatter = (bytes: Uint8Array): void => {
-          for (let at = 0; at < bytes.length;) {
-            while (inTarget === targets[i].length) { i++; inTarget = 0 }
-            const n = Math.min(bytes.length - at, targets[i].length - inTarget)
-            targets[i].set(bytes.subarray(at, at + n), inTarget)
-            inTarget += n
-            at += n
-          }
-        }
-        if (await readDirect(dh, direct.bounces, offset, length, scatter)) return
-        refused = true
+      try {
+        await readvFrom(offset, targets, length)
+      } catch (err) {
+        throw failure(err)
       }
-      await readFullyV(handle, offset, targets)
     },
     close: async () => {
       if (!open) return
