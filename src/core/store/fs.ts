@@ -30,7 +30,7 @@ import { fsyncDir, readFully, storage, storageError } from './fs/io.js'
 import { FsLayout } from './fs/layout.js'
 import { acquireLock, releaseLock } from './fs/lock.js'
 import { FilePut, SLOT, newPutStats, type PutStats, type Staging } from './fs/put.js'
-import { BouncePool, ReadAdmission, alignedSlot, pageCached, probeDirect } from './fs/direct.js'
+import { BouncePool, DirectProbe, ReadAdmission, alignedSlot, pageCached } from './fs/direct.js'
 import { KeyLocks, Shards } from './fs/locks.js'
 import { fileReader, inlineReader } from './fs/readers.js'
 import type { FsStoreOptions } from './fs/options.js'
@@ -58,8 +58,6 @@ const FREE_SLOTS = 4
  * pool's write syscalls.
  */
 const DEFAULT_HASH_WORKERS = blake3.name.startsWith('native') ? 0 : Math.max(0, Math.min(4, availableParallelism() - 1))
-/** How long after a probe of direct I/O failed without an answer the store waits before another. */
-const PROBE_RETRY_MS = 60_000
 /** Entries `list` reads from the index per batch. */
 const LIST_BATCH = 256
 
@@ -89,13 +87,8 @@ export class FsBlobStore implements GlobalStore {
   private pool: HashPool | undefined
   /** Idle staging slots kept for the next large put. */
   private readonly freeSlots: Buffer[] = []
-  /** Whether this store's filesystem takes direct I/O: the probe's settled answer, once it has one. */
-  private directAnswer: boolean | undefined
-  /** The probe in flight. */
-  private probing: Promise<boolean> | undefined
-  /** When a probe last failed without an answer (a full disk, say): no other before PROBE_RETRY_MS. */
-  private probeFailedAt = -Infinity
-  private readonly directIO: boolean
+  /** Whether this store's folder takes direct I/O (with `directIO`). */
+  private readonly directProbe: DirectProbe
   /** Which reads of files the page cache does not hold are direct (direct.ts). */
   private readonly readAdmission = new ReadAdmission()
   /** Aligned buffers of direct reads. */
@@ -113,7 +106,7 @@ export class FsBlobStore implements GlobalStore {
     this.hashWorkers = options.hashWorkers
     this.inlineThreshold = options.inlineThreshold
     this.sync = options.sync
-    this.directIO = options.directIO
+    this.directProbe = new DirectProbe(layout.tmp, options.directIO)
     this.recovery = recovery
     this.shards = new Shards(layout.blobs, options.sync)
   }
@@ -255,20 +248,11 @@ export class FsBlobStore implements GlobalStore {
 
   /**
    * Whether this store's file puts write with O_DIRECT, past the page cache (`directIO`, and
-   * the filesystem takes it). The probe runs at the first file put, at the first `open()` of a
-   * file value (in the background: close waits for it), or at this call, once; a probe that fails without an answer (a full disk)
-   * counts as no for PROBE_RETRY_MS, then runs again.
+   * the filesystem takes it: DirectProbe). The probe runs at the first file put, at the first
+   * `open()` of a file value (in the background: close waits for it), or at this call.
    */
   async directWrites (): Promise<boolean> {
-    if (!this.directIO) return false
-    if (this.directAnswer !== undefined) return this.directAnswer
-    if (Date.now() - this.probeFailedAt < PROBE_RETRY_MS) return false
-    this.probing ??= probeDirect(this.layout.tmp).then(({ direct, final }) => {
-      if (final) this.directAnswer = direct
-      else this.probeFailedAt = Date.now()
-      return direct
-    }).finally(() => { this.probing = undefined })
-    return await this.probing
+    return await this.directProbe.check()
   }
 
   /** What a file put may use of this store. */
@@ -486,8 +470,8 @@ export class FsBlobStore implements GlobalStore {
     const handle = await this.openData(key, parsed)
     // Reads use the probe's settled answer only; the first read of a store that has not
     // probed yet (no file put since it opened) starts the probe and reads through the page cache.
-    if (this.directAnswer !== true) {
-      if (this.directIO && this.directAnswer === undefined && this.probing === undefined && !this.closed) void this.track(this.directWrites())
+    if (!this.directProbe.settledYes) {
+      if (this.directProbe.wouldProbe && !this.closed) void this.track(this.directProbe.check())
       return fileReader(handle, size)
     }
     const hex = key.toString('hex')

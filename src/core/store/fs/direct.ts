@@ -5,16 +5,16 @@
  * anyway (fdatasync), so the page cache only costs it: the kernel allocates, zeroes and fills a
  * page per 4 KiB, then writes it back. On this project's 2-core VM that was 2.3–2.9 s of kernel
  * CPU per GB, more than the whole raw TLS receiver; a direct write of the same 256 MiB took
- * 7–19 ms of CPU (docs/STORAGE.md, "Writing a value").
+ * 7–19 ms of CPU (docs/STORAGE.md, "Direct I/O").
  *
  * A direct write needs its buffer's address, its file offset and its length to be multiples of
  * the disk's logical block size; {@link DIRECT_ALIGN} (4 KiB) covers every common one. Slots
  * are carved aligned out of a slightly larger SharedArrayBuffer, which needs the native addon
  * to see addresses; the value's last, partial slot is written padded with zeros to the
  * alignment, and the file is then truncated to the value's size. Whether a filesystem takes
- * direct writes is found by a probe (a 4 KiB direct write to a new file in the store's tmp/) at
- * the first large put; where it does not (no addon, not Linux, a filesystem that refuses
- * O_DIRECT), puts write through the page cache as before.
+ * direct I/O is found once per store by a probe ({@link DirectProbe}: a 4 KiB direct write to a
+ * new file in the store's tmp/); where it does not (no addon, not Linux, a filesystem that
+ * refuses O_DIRECT), the store reads and writes through the page cache as before.
  *
  * Reads: a value just put is not in the page cache. Reading it through the page cache would
  * make the kernel allocate and fill it at the first read instead (the same cost, moved from
@@ -39,11 +39,14 @@ function directFlag (): number | undefined {
   return process.platform === 'linux' && flag !== undefined && flag !== 0 && loadNativeAddon() !== undefined ? flag : undefined
 }
 
-/** Open flags of a new temp file written directly (create, exclusive, write only). */
-export function directOpenFlags (): number {
+/**
+ * Open flags with O_DIRECT: `create`, a new file written directly (create, exclusive, write
+ * only); `read`, a data file read directly (read only).
+ */
+export function directFlags (access: 'create' | 'read'): number {
   const flag = directFlag()
   if (flag === undefined) throw new Error('O_DIRECT is not available here')
-  return constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL | flag
+  return flag | (access === 'create' ? constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL : constants.O_RDONLY)
 }
 
 /** Whether `view`'s first byte lies at a multiple of {@link DIRECT_ALIGN} (false without the addon). */
@@ -82,7 +85,7 @@ export async function probeDirect (dir: string): Promise<{ direct: boolean, fina
   const path = join(dir, `direct-probe-${process.pid}-${randomBytes(6).toString('hex')}`)
   let handle
   try {
-    handle = await open(path, directOpenFlags(), 0o600)
+    handle = await open(path, directFlags('create'), 0o600)
     const block = alignedSlot(DIRECT_ALIGN)
     const { bytesWritten } = await handle.write(block, 0, DIRECT_ALIGN, 0)
     return { direct: bytesWritten === DIRECT_ALIGN, final: true }
@@ -96,11 +99,46 @@ export async function probeDirect (dir: string): Promise<{ direct: boolean, fina
   }
 }
 
-/** Open flags of a data file read directly (read only). */
-export function directReadFlags (): number {
-  const flag = directFlag()
-  if (flag === undefined) throw new Error('O_DIRECT is not available here')
-  return constants.O_RDONLY | flag
+/** How long after a probe failed without an answer (a full disk, say) a store waits before another. */
+const PROBE_RETRY_MS = 60_000
+
+/**
+ * A store's answer to whether its folder takes direct I/O: {@link probeDirect} run once, its
+ * answer kept; a probe that fails without one counts as no for PROBE_RETRY_MS, then runs again.
+ */
+export class DirectProbe {
+  /** The settled answer, once there is one. */
+  private answer: boolean | undefined
+  /** The probe in flight. */
+  private probing: Promise<boolean> | undefined
+  private failedAt = -Infinity
+
+  /** `enabled` false: never probes, and the answer is no. */
+  constructor (private readonly dir: string, private readonly enabled: boolean) {
+    if (!enabled) this.answer = false
+  }
+
+  /** The answer, probing first if there is none yet (and none failed within the last minute). */
+  async check (): Promise<boolean> {
+    if (this.answer !== undefined) return this.answer
+    if (Date.now() - this.failedAt < PROBE_RETRY_MS) return false
+    this.probing ??= probeDirect(this.dir).then(({ direct, final }) => {
+      if (final) this.answer = direct
+      else this.failedAt = Date.now()
+      return direct
+    }).finally(() => { this.probing = undefined })
+    return await this.probing
+  }
+
+  /** Whether the settled answer is yes. */
+  get settledYes (): boolean {
+    return this.answer === true
+  }
+
+  /** Whether a {@link check} now would start a probe. */
+  get wouldProbe (): boolean {
+    return this.answer === undefined && this.probing === undefined && Date.now() - this.failedAt >= PROBE_RETRY_MS
+  }
 }
 
 /** How much of a file's start the page-cache check looks at. */

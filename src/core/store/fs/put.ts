@@ -21,7 +21,7 @@ import type { GroupHashResult, HashPool } from '../../blake3/worker.js'
 import { CHUNK_LEN } from '../../blake3/interface.js'
 import type { TreeHasher } from '../../tree.js'
 import type { PutOptions } from '../interface.js'
-import { DIRECT_ALIGN, alignUp, directOpenFlags, isAligned } from './direct.js'
+import { DIRECT_ALIGN, alignUp, directFlags, isAligned } from './direct.js'
 import { storage, storageError } from './io.js'
 
 /**
@@ -227,7 +227,7 @@ export class FilePut {
     const path = this.tempPath
     const written = this.chain.then(async () => {
       if (this.handle === undefined) {
-        const flags = this.staging.direct ? directOpenFlags() : 'wx'
+        const flags = this.staging.direct ? directFlags('create') : 'wx'
         this.handle = await storage('create temp file', async () => await openFile(path, flags, 0o666))
       }
       const handle = this.handle

@@ -3,7 +3,7 @@ import { open as openFile, type FileHandle } from 'node:fs/promises'
 import { ClosedError, StorageError } from '../../errors.js'
 import type { BlobReader } from '../interface.js'
 import { checkRead } from '../util.js'
-import { BOUNCE_MAX, DIRECT_ALIGN, alignUp, directReadFlags, type BouncePool } from './direct.js'
+import { BOUNCE_MAX, DIRECT_ALIGN, alignUp, directFlags, type BouncePool } from './direct.js'
 import { readFully, readFullyV, storageError } from './io.js'
 
 /** A reader over an inline value's bytes (a fresh copy per read). */
@@ -51,7 +51,7 @@ export function fileReader (handle: FileHandle, size: number, direct?: DirectRea
   const directHandle = async (): Promise<FileHandle | undefined> => {
     if (direct === undefined) return undefined
     chosen ??= direct.choose(handle.fd)
-      ? openFile(`/proc/self/fd/${handle.fd}`, directReadFlags()).catch(() => undefined)
+      ? openFile(`/proc/self/fd/${handle.fd}`, directFlags('read')).catch(() => undefined)
       : Promise.resolve(undefined)
     const dh = await chosen
     return refused ? undefined : dh
