@@ -5,7 +5,7 @@
  * (pinned.json), and the baselines (before-14.json, before-14-pinned.json); any may be missing,
  * and then the document says "not run" or "no baseline" rather than a figure.
  */
-import { cpuBoundMBps, fig, num, sizeName, table, type CompareResult, type SystemResult, type Timed } from './report.js'
+import { cpuBoundMBps, fig, num, sizeName, table, unavailable, type CompareResult, type SystemResult, type Timed } from './report.js'
 
 /** One comparison run in each mode, either possibly missing. */
 export interface SpeedRuns { shared?: CompareResult, pinned?: CompareResult }
@@ -90,7 +90,7 @@ all threads of each process, seconds per 10^9 bytes, median; "of bound" is the m
 over that bound. Shared: ${when(runs.shared, 'latest.json')}; pinned: ${when(runs.pinned, 'pinned.json')}.${runs.pinned == null ? '\n\n**Pinned mode: not run.**' : ''}${runs.shared == null ? '\n\n**Shared mode: not run.**' : ''}
 
 ${table(['', ...head], rows)}
-`
+${runs.pinned != null && unavailable(runs.pinned) !== '' ? `\nIn the pinned run:\n\n${unavailable(runs.pinned)}` : ''}`
 }
 
 // ---- targets ------------------------------------------------------------------------------

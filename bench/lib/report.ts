@@ -169,7 +169,7 @@ function present (r: CompareResult): SystemResult[] {
   return Object.values(r.systems).filter(s => s.available)
 }
 
-function unavailable (r: CompareResult): string {
+export function unavailable (r: CompareResult): string {
   const lines = Object.values(r.systems).flatMap(s => [
     ...(s.available ? [] : [`- **${s.system}**: not available: ${s.error ?? 'unknown error'}`]),
     ...(s.errors ?? []).map(e => `- **${s.system}** failed in ${e}`),
@@ -686,8 +686,8 @@ the native backend and the yamux window rule (src/peers/yamux-window.ts: a windo
 half window instead of per frame, which cut a small get's CPU by about 15% on the Global and
 8% on the Local), the morning's shared run read first-1000 p99 4.05 ms and steady-state 2.30
 (p50 0.40 and 0.35), its pinned run 4.50 and 3.64; a run earlier that day without the rule,
-3.92 and 2.84 (the afternoon's runs, on a machine about twice as slow per get, are the tables
-above). Spikes over 2 ms come with scavenges on either side or with the other process being
+3.92 and 2.84 (that afternoon's runs were on a machine about twice as slow per get; the tables
+above are the latest run's). Spikes over 2 ms come with scavenges on either side or with the other process being
 scheduled (\`scripts/measure-small.ts --trace-gc\`: in the morning 5 collections of 2–8 ms
 fell among 12 spikes in one run; in the afternoon 27–33 of a run's 48–50 scavenges took over
 3 ms, the longest 33 ms, most of them in the Local), and a semi-space of 1 or 64 MiB instead of V8's default changed nothing beyond
@@ -701,7 +701,8 @@ interleaved on 2026-12-02, read a first-1000 p99 of 4.4–4.9 ms and a steady-st
 3.4–3.8 against 4.7–4.9 and 3.0–3.8: the same within the spread of the day.
 
 \`Local.put\` over the network is bound by both sides' CPU (2026-12-03: the Local 2.4–3.5 s per
-GB, the Global 3.9–4.6 in the morning's runs; 5.14 in the afternoon's, the tables above). \`profile-transfer --op put --pinned\`: on the Global, TLS decryption
+GB, the Global 3.9–4.6 in the morning's runs and 5.14 in the afternoon's, before direct writes;
+see below for since). \`profile-transfer --op put --pinned\`: on the Global, TLS decryption
 is 15% of the main thread, BLAKE3 9% and the copy into staging slots 4.5%, and the thread
 pool's page-cache writes and fdatasyncs share its core (they show as time in \`writeBuffer\`,
 preempted); on the Local, TLS encryption 17% and the cache's copy of the value
@@ -712,7 +713,8 @@ cache's budget, in hand or streamed, so a 256 MiB put makes no copy: the Local's
 2.85–3.11 to 2.33–2.55 s per GB (\`profile-transfer --op put --no-profile\`, shared, three runs
 each). The next step, writing network pieces to the file without the slot copy, is not done.
 
-The Global's side is where the time is, and nearly half of it is the kernel's. Its CPU per
+Before direct writes (2026-12-03), the Global's side was where the time was, nearly half of it
+the kernel's. Its CPU per
 thread (\`/proc/<pid>/task/*/stat\`, five 256 MiB puts from a Local in another process, sync on
 in three and off in two, alike): the main thread 0.53–0.70 s, V8's four helper threads about
 0.2 s, and the four thread-pool threads 0.61–0.78 s of *kernel* time (2.3–2.9 s per GB) for the
@@ -746,11 +748,13 @@ unbounded buffering below libp2p: without the blob streams' credit-based flow co
 Puts: dstore's \`GlobalPeer.put\` is durable when it resolves (fdatasync, rename, directory
 fsync, index commit: docs/STORAGE.md). Helia's blockstore-fs writes each block with \`steno\`
 (\`writeFile\` then \`rename\`, no fsync), so its put is not durable across a power loss. In this
-VM, writing new data into the page cache is itself the limit: plain \`FileHandle.write\` of 256 MiB
+VM, writing new data into the page cache was the limit of a put until the store wrote directly
+(the plain write beside the put in the tables above is that page-cache reference): plain \`FileHandle.write\` of 256 MiB
 in 4 MiB pieces runs at 1.8–3.0 GB/s into pages freed by deleting earlier files, but at
 0.4–3.0 GB/s when earlier files are kept (as a store keeps them), and a put writes about 9.5 ms
 per 4 MiB piece under \`strace\` against 1–2 ms for freed pages. The same store measured
-0.75–1.07 GB/s in \`scripts/measure-put.ts\` on an earlier day and 300–620 MB/s on the day of this run.
+0.75–1.07 GB/s in \`scripts/measure-put.ts\` on an earlier day and 300–620 MB/s on 2026-12-03,
+through the page cache; written directly, the put at the API is the tables' figure.
 `
 }
 

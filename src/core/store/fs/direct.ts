@@ -5,7 +5,7 @@
  * anyway (fdatasync), so the page cache only costs it: the kernel allocates, zeroes and fills a
  * page per 4 KiB, then writes it back. On this project's 2-core VM that was 2.3–2.9 s of kernel
  * CPU per GB, more than the whole raw TLS receiver; a direct write of the same 256 MiB took
- * 7–19 ms of CPU (docs/STORAGE.md, "Direct I/O").
+ * 0.04–0.12 s of system CPU (`dd`, docs/STORAGE.md, "Direct I/O").
  *
  * A direct write needs its buffer's address, its file offset and its length to be multiples of
  * the disk's logical block size; {@link DIRECT_ALIGN} (4 KiB) covers every common one. Slots
@@ -206,7 +206,8 @@ const BOUNCE_STEP = 1 << 20
 
 /**
  * Aligned buffers that direct reads land in before their bytes are copied out: at most
- * {@link BOUNCE_MAX} and an alignment at each end, so at most 8 idle ones of about 4 MiB stay.
+ * {@link BOUNCE_MAX} and an alignment at each end (made in 1 MiB steps), so at most 8 idle ones
+ * of about 5 MiB stay.
  */
 export class BouncePool {
   private readonly idle: Buffer[] = []
