@@ -57,6 +57,7 @@ NAPI_MODULE_INIT() {
     { "simdDegree", NULL, SimdDegree, NULL, NULL, NULL, napi_enumerable, NULL },
     { "misalignment", NULL, Misalignment, NULL, NULL, NULL, napi_enumerable, NULL },
     { "residentBytes", NULL, ResidentBytes, NULL, NULL, NULL, napi_enumerable, NULL },
+    { "prefault", NULL, Prefault, NULL, NULL, NULL, napi_enumerable, NULL },
   };
   if (napi_define_properties(env, exports, sizeof(props) / sizeof(props[0]), props) != napi_ok) return NULL;
   return exports;

@@ -33,8 +33,10 @@ napi_value Groups(napi_env env, napi_callback_info info);
 napi_value Parent(napi_env env, napi_callback_info info);
 napi_value SimdDegree(napi_env env, napi_callback_info info);
 
-// dstore_memory.c: where a buffer lies in memory, and how much of a file the page cache holds.
+// dstore_memory.c: where a buffer lies in memory, how much of a file the page cache holds, and
+// backing a fresh buffer's pages before it is filled.
 napi_value Misalignment(napi_env env, napi_callback_info info);
 napi_value ResidentBytes(napi_env env, napi_callback_info info);
+napi_value Prefault(napi_env env, napi_callback_info info);
 
 #endif

@@ -4,9 +4,12 @@
  * (Its BLAKE3 entry points are tested in test-blake3.)
  */
 import { strict as assert } from 'node:assert'
+import { readFileSync } from 'node:fs'
 import { open, readFile, writeFile } from 'node:fs/promises'
+import { release } from 'node:os'
 import { join } from 'node:path'
 import { loadNativeAddon } from '../src/core/native.js'
+import { prefault } from '../src/core/prefault.js'
 import { tempDir } from './helpers.js'
 
 describe('native addon: memory', () => {
@@ -56,5 +59,60 @@ describe('native addon: memory', () => {
     } finally {
       await dir.cleanup()
     }
+  })
+
+  /** This process's resident memory, in bytes (/proc/self/statm's second field is in pages). */
+  const resident = (): number => Number(readFileSync('/proc/self/statm', 'utf8').split(' ')[1]) * pageSize()
+  const pageSize = (): number => {
+    const a = addon as NonNullable<typeof addon>
+    // The whole pages inside a view of 3 pages' worth starting mid-page: 2 at 4 KiB pages.
+    for (const size of [4096, 16384, 65536]) {
+      const v = new Uint8Array(new ArrayBuffer(size * 4)).subarray(1, 1 + size * 3)
+      if (a.prefault(v) === 2 * size) return size
+    }
+    throw new Error('no page size fits')
+  }
+
+  it('prefault: backs the whole pages inside a fresh buffer, bytes unchanged; bad arguments throw', () => {
+    const [major, minor] = release().split('.').map(Number)
+    const a = addon as NonNullable<typeof addon>
+    // MADV_POPULATE_WRITE is Linux 5.14: older kernels answer -1, and so does every other system.
+    assert.ok(major > 5 || (major === 5 && minor >= 14), `this test needs Linux 5.14 or later, not ${release()}`)
+    const page = pageSize()
+    // Above glibc's largest mmap threshold (32 MiB), so fresh from the kernel, not memory freed
+    // earlier in this process (which calloc would have zeroed, and so already backed).
+    const size = 64 << 20
+    const fresh = new Uint8Array(size)
+    const before = resident()
+    const done = a.prefault(fresh)
+    const grew = resident() - before
+    // All its whole pages (the buffer need not start on a page), and now resident without a write.
+    assert.ok(done >= size - page && done <= size && done % page === 0, `prefault backed ${done} of ${size} bytes`)
+    // (Other memory of the process may be freed meanwhile, a collection say: a margin of 1/4.)
+    assert.ok(grew >= size * 3 / 4, `resident memory grew by ${grew} bytes, not about ${size}`)
+    assert.ok(fresh.every(b => b === 0))
+    // Memory already written keeps its bytes.
+    const filled = new Uint8Array(1 << 20).map((_, i) => (i * 7 + 3) & 0xff)
+    assert.ok(a.prefault(filled) > 0)
+    assert.ok(filled.every((b, i) => b === ((i * 7 + 3) & 0xff)))
+    // No whole page inside: nothing asked, 0.
+    assert.equal(a.prefault(new Uint8Array(new ArrayBuffer(page * 2)).subarray(page - 8, page + 8)), 0)
+    assert.equal(a.prefault(new Uint8Array(0)), 0)
+    assert.throws(() => a.prefault(new Uint16Array(4096) as unknown as Uint8Array), TypeError)
+    assert.throws(() => (a.prefault as () => number)(), TypeError)
+  })
+
+  it('prefault (core/prefault.ts): a large view is backed through the addon, a small one left alone', () => {
+    // Fresh from the kernel, as above.
+    const large = new Uint8Array(64 << 20)
+    const before = resident()
+    prefault(large)
+    assert.ok(resident() - before >= (48 << 20), 'a 64 MiB view was not backed')
+    // Under its 64 KiB floor no system call is made (a page-sized view of fresh memory stays unbacked).
+    const small = new Uint8Array(new ArrayBuffer(64 << 20)).subarray(1 << 20, (1 << 20) + 60 * 1024)
+    const before2 = resident()
+    prefault(small)
+    assert.ok(resident() - before2 < 32 * 1024, 'a view under 64 KiB was backed')
+    assert.ok(large.every(b => b === 0))
   })
 })

@@ -1,4 +1,5 @@
 /** Joining the verified pieces of a transfer into one value, copying only when it must. */
+import { prefault } from '../../core/prefault.js'
 
 /** Whether `parts` are consecutive views of `buffer` from its first byte. */
 export function tiles (parts: Uint8Array[], buffer: Uint8Array): boolean {
@@ -14,6 +15,7 @@ export function tiles (parts: Uint8Array[], buffer: Uint8Array): boolean {
 export function concat (parts: Uint8Array[], n: number): Uint8Array {
   if (parts.length === 1 && parts[0].length === n) return parts[0]
   const out = new Uint8Array(n)
+  prefault(out)
   let o = 0
   for (const p of parts) { out.set(p, o); o += p.length }
   return out
