@@ -1,13 +1,13 @@
 import { strict as assert } from 'node:assert'
 import { execFileSync, spawn } from 'node:child_process'
-import { existsSync } from 'node:fs'
+import { constants, existsSync } from 'node:fs'
 import { mkdir, mkdtemp, open, readdir, readFile, rm, statfs, symlink, unlink, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { dirname, join, relative } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { cidOfBytes } from '../src/core/cid.js'
 import { createFsStore, DEFAULT_INLINE_THRESHOLD, FsBlobStore } from '../src/core/store/fs.js'
-import { DIRECT_ALIGN, READMIT_MS, ReadAdmission, alignedSlot, isAligned, pageCached } from '../src/core/store/fs/direct.js'
+import { DIRECT_ALIGN, DIRECT_MIN_SIZE, READMIT_MS, ReadAdmission, alignedSlot, directFlags, isAligned, pageCached } from '../src/core/store/fs/direct.js'
 import { Shards } from '../src/core/store/fs/locks.js'
 import { TreeHasher } from '../src/core/tree.js'
 import { collect, hex, pseudoRandom, tempDir } from './helpers.js'
@@ -534,18 +534,21 @@ describe('fs store', () => {
       try { return pageCached(h.fd, value.length) } finally { await h.close() }
     }
 
-    it('writes large values past the page cache here, each file byte-exact at sizes around the 4 KiB alignment and the 4 MiB slot', async function () {
+    it('writes large values past the page cache here, and small ones through it, each file byte-exact at sizes around the 4 KiB alignment and the 4 MiB slot', async function () {
       this.timeout(120_000)
       store = await createFsStore({ path: dir.path })
       // This project's machines (ext4, the addon built by npm install) take O_DIRECT.
       assert.equal(await store.directWrites(), true, 'the temp folder should take O_DIRECT writes')
+      // (The 4 MiB slot and DIRECT_MIN_SIZE are the same size: a value just under it is written through the page cache.)
+      assert.equal(DIRECT_MIN_SIZE, 4 * MiB)
       const sizes = [65_537, 17 * 4096, 4 * MiB - 1, 4 * MiB, 4 * MiB + 1, 8 * MiB + 4095, 12 * MiB + 4097]
       for (const [i, size] of sizes.entries()) {
         const value = pseudoRandom(size, 500 + i)
         // The whole array (unaligned: copied into slots) and a stream of odd pieces.
         const whole = await store.put(value)
         assert.ok(whole.equals(cidOfBytes(value)), `CID of ${size} bytes`)
-        assert.equal(await inPageCache(dir.path, value), false, `the page cache holds none of the ${size}-byte file`)
+        const direct = size >= DIRECT_MIN_SIZE
+        assert.equal(await inPageCache(dir.path, value), !direct, direct ? `the page cache holds none of the ${size}-byte file` : `the page cache holds the ${size}-byte file`)
         await store.delete(whole)
         const streamed = await store.put(chopped(value))
         assert.ok(streamed.equals(whole))
@@ -610,9 +613,27 @@ describe('fs store', () => {
       assert.deepEqual(await collect(store.cat(cid)), value)
     })
 
+    it('reads a file under DIRECT_MIN_SIZE through the page cache, even one the page cache does not hold', async () => {
+      store = await createFsStore({ path: dir.path })
+      // Probed (a small file's put does not probe): reads could be direct here.
+      assert.equal(await store.directWrites(), true)
+      const value = alignedSlot(3 * MiB)
+      value.set(pseudoRandom(value.length, 16))
+      const cid = await store.put(value)
+      assert.equal(await inPageCache(dir.path, value), true, 'written through the page cache')
+      // The same bytes written over it directly: the kernel drops the file's cached pages.
+      const h = await open(dataPath(dir.path, value), directFlags('read') & ~constants.O_RDONLY | constants.O_WRONLY)
+      try { assert.equal((await h.write(value, 0, value.length, 0)).bytesWritten, value.length) } finally { await h.close() }
+      assert.equal(await inPageCache(dir.path, value), false, 'a direct write drops the cached pages')
+      const reader = await store.open(cid)
+      assert.ok(Buffer.from(await reader.read(0, value.length)).equals(value))
+      await reader.close()
+      assert.equal(await inPageCache(dir.path, value), true, 'read through the page cache, which now holds it')
+    })
+
     it('still reads a value deleted after its reader opened, where reads are direct', async () => {
       store = await createFsStore({ path: dir.path })
-      const value = pseudoRandom(2 * MiB + 3, 12)
+      const value = pseudoRandom(5 * MiB + 3, 12)
       const cid = await store.put(value)
       const watch = await open(dataPath(dir.path, value), 'r')
       const reader = await store.open(cid)
@@ -663,15 +684,17 @@ describe('fs store', () => {
       assert.equal(await fds(), before)
     })
 
-    it('writes an aligned array with an unaligned tail, and values under 4 KiB as files, byte-exact', async () => {
+    it('writes an aligned array with an unaligned tail, and values under 4 KiB as files (through the page cache, as any under DIRECT_MIN_SIZE), byte-exact', async () => {
       store = await createFsStore({ path: dir.path, inlineThreshold: 0 })
       const value = alignedSlot(8 * MiB + DIRECT_ALIGN).subarray(0, 8 * MiB + 5)
       value.set(pseudoRandom(value.length, 14))
       await store.put(value)
+      assert.equal(await inPageCache(dir.path, value), false)
       assert.ok((await readFile(dataPath(dir.path, value))).equals(value))
       for (const size of [1, 100, 4095, 4096, 4097]) {
         const small = pseudoRandom(size, 15 + size)
         const cid = await store.put(small)
+        assert.equal(await inPageCache(dir.path, small), true, `the page cache holds the ${size}-byte file`)
         assert.ok((await readFile(dataPath(dir.path, small))).equals(small), `file of ${size} bytes`)
         await store.close()
         store = await createFsStore({ path: dir.path, inlineThreshold: 0 })

@@ -30,7 +30,7 @@ import { fsyncDir, readFully, storage, storageError } from './fs/io.js'
 import { FsLayout } from './fs/layout.js'
 import { acquireLock, releaseLock } from './fs/lock.js'
 import { FilePut, SLOT, newPutStats, type PutStats, type Staging } from './fs/put.js'
-import { BouncePool, DirectProbe, ReadAdmission, alignedSlot, pageCached } from './fs/direct.js'
+import { BouncePool, DIRECT_MIN_SIZE, DirectProbe, ReadAdmission, alignedSlot, pageCached } from './fs/direct.js'
 import { KeyLocks, Shards } from './fs/locks.js'
 import { fileReader, inlineReader } from './fs/readers.js'
 import type { FsStoreOptions } from './fs/options.js'
@@ -202,7 +202,7 @@ export class FsBlobStore implements GlobalStore {
             continue
           }
           // Too big to be inline: switch to streaming through a file.
-          file = new FilePut(await this.staging(), hasher, options, total)
+          file = new FilePut(await this.staging(total), hasher, options, total)
           for (const piece of head) await file.add(piece, false)
           head = undefined
         }
@@ -248,18 +248,21 @@ export class FsBlobStore implements GlobalStore {
 
   /**
    * Whether this store's file puts write with O_DIRECT, past the page cache (`directIO`, and
-   * the filesystem takes it: DirectProbe). The probe runs at the first file put, at the first
+   * the filesystem takes it: DirectProbe). The probe runs at the first file put of DIRECT_MIN_SIZE or more (or of unknown size), at the first
    * `open()` of a file value (in the background: close waits for it), or at this call.
    */
   async directWrites (): Promise<boolean> {
     return await this.directProbe.check()
   }
 
-  /** What a file put may use of this store. */
-  private async staging (): Promise<Staging> {
+  /**
+   * What a file put may use of this store. `total`: the value's size when known; one smaller
+   * than DIRECT_MIN_SIZE is written through the page cache.
+   */
+  private async staging (total: number | undefined): Promise<Staging> {
     return {
       sync: this.sync,
-      direct: await this.directWrites(),
+      direct: total !== undefined && total < DIRECT_MIN_SIZE ? false : await this.directWrites(),
       stats: this.putStats,
       pool: this.hashPool(),
       takeSlot: () => this.freeSlots.pop() ?? alignedSlot(SLOT),
@@ -453,7 +456,8 @@ export class FsBlobStore implements GlobalStore {
    * Opens a value for random access. A file-backed reader holds the open file, so it can
    * finish reading after the value is deleted (and after the store is closed). Reads return
    * fresh arrays. Where this store writes directly, a file the page cache does not hold is
-   * read directly too, unless it was read whole directly lately (direct.ts, ReadAdmission).
+   * read directly too, unless it was read whole directly lately (direct.ts, ReadAdmission) or
+   * is smaller than DIRECT_MIN_SIZE.
    */
   async open (cid: CIDLike, options?: AbortOptions): Promise<BlobReader> {
     this.check(options)
@@ -474,6 +478,7 @@ export class FsBlobStore implements GlobalStore {
       if (this.directProbe.wouldProbe && !this.closed) void this.track(this.directProbe.check())
       return fileReader(handle, size)
     }
+    if (size < DIRECT_MIN_SIZE) return fileReader(handle, size)
     const hex = key.toString('hex')
     return fileReader(handle, size, {
       bounces: this.bounces,

@@ -23,6 +23,10 @@
  * soon after a whole direct read ({@link ReadAdmission}) is read through the page cache, which
  * then keeps it: a value earns its place in the page cache by its second read (as CDNs "cache
  * on second hit"), and one read once, or never, does not push hot ones out.
+ *
+ * Small files ({@link DIRECT_MIN_SIZE}) go through the page cache both ways: there the page
+ * cache costs little CPU, and a value read soon after its put (the common case of a store that
+ * many readers fetch from) is then served from memory instead of from the disk.
  */
 import { constants } from 'node:fs'
 import { open, rm } from 'node:fs/promises'
@@ -32,6 +36,15 @@ import { loadNativeAddon } from '../../native.js'
 
 /** Alignment of a direct write's buffer address, file offset and length. */
 export const DIRECT_ALIGN = 4096
+
+/**
+ * Files smaller than this are written and read through the page cache, even where direct I/O
+ * is on. A direct write saves about 0.7–0.9 ms of kernel CPU per MiB, but leaves the value on
+ * the disk only: the first get of a 1 MiB value just put then waited on a disk read, a median
+ * of 19.8 ms against 16.9 through the page cache (2026-12-04, a fresh Local per get, 15
+ * alternating rounds), while at 4 MiB the two were the same (45.0 and 45.6 ms).
+ */
+export const DIRECT_MIN_SIZE = 4 * 1024 * 1024
 
 /** `O_DIRECT` on Linux, where the addon can tell buffer addresses; else undefined. */
 function directFlag (): number | undefined {

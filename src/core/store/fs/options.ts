@@ -28,8 +28,8 @@ export interface FsStoreOptions {
    * and the native addon was built: puts write their files past the page cache (a put fsyncs
    * its data anyway, and the page cache's copy cost more CPU than hashing it), and a read of a
    * file the page cache does not hold goes past it too, until the value's second whole read
-   * within a minute, which the page cache then keeps (docs/STORAGE.md, "Direct I/O"). False
-   * reads and writes through the page cache.
+   * within a minute, which the page cache then keeps (docs/STORAGE.md, "Direct I/O"). Files
+   * under 4 MiB always go through the page cache. False reads and writes through the page cache.
    * @default `sync`: without sync a put does not wait for the disk, and a direct write would
    *   make it wait
    */
