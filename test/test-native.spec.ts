@@ -61,6 +61,15 @@ describe('native addon: memory', () => {
     }
   })
 
+  /**
+   * `size` bytes of memory no one has touched: a WebAssembly memory is a fresh mapping from the
+   * kernel (an ArrayBuffer may reuse memory the process freed, which calloc zeroed and so backed).
+   */
+  const untouched = (size: number): Uint8Array => {
+    // (The project's TypeScript lib settings carry no WebAssembly declarations.)
+    const { Memory } = (globalThis as unknown as { WebAssembly: { Memory: new (d: { initial: number }) => { buffer: ArrayBuffer } } }).WebAssembly
+    return new Uint8Array(new Memory({ initial: size / 65536 }).buffer)
+  }
   /** This process's resident memory, in bytes (/proc/self/statm's second field is in pages). */
   const resident = (): number => Number(readFileSync('/proc/self/statm', 'utf8').split(' ')[1]) * pageSize()
   const pageSize = (): number => {
@@ -79,10 +88,8 @@ describe('native addon: memory', () => {
     // MADV_POPULATE_WRITE is Linux 5.14: older kernels answer -1, and so does every other system.
     assert.ok(major > 5 || (major === 5 && minor >= 14), `this test needs Linux 5.14 or later, not ${release()}`)
     const page = pageSize()
-    // Above glibc's largest mmap threshold (32 MiB), so fresh from the kernel, not memory freed
-    // earlier in this process (which calloc would have zeroed, and so already backed).
     const size = 64 << 20
-    const fresh = new Uint8Array(size)
+    const fresh = untouched(size)
     const before = resident()
     const done = a.prefault(fresh)
     const grew = resident() - before
@@ -103,13 +110,12 @@ describe('native addon: memory', () => {
   })
 
   it('prefault (core/prefault.ts): a large view is backed through the addon, a small one left alone', () => {
-    // Fresh from the kernel, as above.
-    const large = new Uint8Array(64 << 20)
+    const large = untouched(64 << 20)
     const before = resident()
     prefault(large)
     assert.ok(resident() - before >= (48 << 20), 'a 64 MiB view was not backed')
     // Under its 64 KiB floor no system call is made (a page-sized view of fresh memory stays unbacked).
-    const small = new Uint8Array(new ArrayBuffer(64 << 20)).subarray(1 << 20, (1 << 20) + 60 * 1024)
+    const small = untouched(2 << 20).subarray(1 << 20, (1 << 20) + 60 * 1024)
     const before2 = resident()
     prefault(small)
     assert.ok(resident() - before2 < 32 * 1024, 'a view under 64 KiB was backed')
