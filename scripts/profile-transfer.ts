@@ -4,11 +4,12 @@
  * (the roles' `profile-start`/`profile-stop`, `bench/lib/serve.ts`), and prints both sides' CPU
  * seconds per GB and the top self-time functions of each profile.
  *
- *   node dist/scripts/profile-transfer.js [--op get|get-into|put|cat] [--mib 256] [--out DIR] [--pinned] [--no-profile]
+ *   node dist/scripts/profile-transfer.js [--op get|get-into|put|cat|raw] [--mib 256] [--out DIR] [--pinned] [--no-profile]
  *
  * `get` is a cold `Local.get`; `get-into` the same get into a buffer of the caller's (`into`),
  * allocated and touched before the measured window, as one reused get after get would be; `cat` is a cold streamed `Local.cat`; `put` is `Local.put` over
- * the network. `--pinned` runs the provider on core 0 and the requester on core 1 (taskset).
+ * the network; `raw` is the bench's raw reference (`bench/roles/raw.ts`: a bare libp2p node, TLS
+ * and yamux, sending N bytes in 1 MiB writes), profiled the same way, to compare against. `--pinned` runs the provider on core 0 and the requester on core 1 (taskset).
  * The profiles (`*.cpuprofile`, open in Chrome DevTools) stay in DIR. `--no-profile` only
  * measures: the V8 profiler's own thread costs about 0.7 s/GB, which its CPU figures include.
  */
@@ -31,14 +32,15 @@ const pinned = process.argv.includes('--pinned')
 const profile = !process.argv.includes('--no-profile')
 
 const work = await mkdtemp(join(tmpdir(), 'dstore-prof-work-'))
-const provider = new Child('roles/dstore.js', ['provider'], {}, pinned ? { cpu: 0 } : {})
-const requester = new Child('roles/dstore.js', ['requester'], {}, pinned ? { cpu: 1 } : {})
+const raw = op === 'raw'
+const provider = new Child(raw ? 'roles/raw.js' : 'roles/dstore.js', [raw ? 'server' : 'provider'], {}, pinned ? { cpu: 0 } : {})
+const requester = new Child(raw ? 'roles/raw.js' : 'roles/dstore.js', [raw ? 'client' : 'requester'], {}, pinned ? { cpu: 1 } : {})
 const cpu = async (c: Child): Promise<number> => (await c.callWithin<{ cpuMs: number }>({ cmd: 'cpu' }, 30_000)).cpuMs
 try {
-  const { addrs } = await provider.callWithin<{ addrs: string[] }>({ cmd: 'start', dir: join(work, 'p') }, 60_000)
-  await requester.callWithin({ cmd: 'start', dir: join(work, 'r'), addrs, ...(op === 'cat' ? { stream: true } : {}) }, 60_000)
+  const { addrs } = await provider.callWithin<{ addrs: string[] }>({ cmd: 'start', dir: join(work, 'p'), kind: 'tls' }, 60_000)
+  await requester.callWithin({ cmd: 'start', dir: join(work, 'r'), addrs, kind: 'tls', ...(op === 'cat' ? { stream: true } : {}) }, 60_000)
   let cid = ''
-  if (op !== 'put') cid = (await provider.callWithin<{ cid: string }>({ cmd: 'put', size, seed: 1 }, 600_000)).cid
+  if (op !== 'put' && !raw) cid = (await provider.callWithin<{ cid: string }>({ cmd: 'put', size, seed: 1 }, 600_000)).cid
   // The put's value is generated before the CPU window, which then holds the put alone.
   if (op === 'put') await requester.callWithin({ cmd: 'prepare', size, seed: 2 }, 600_000)
   // `get-into`: a cold get into the caller's buffer, allocated and touched before the window.
@@ -47,7 +49,7 @@ try {
   const [s0, r0] = [await cpu(provider), await cpu(requester)]
   const res = op === 'put'
     ? await requester.callWithin<{ ms: number }>({ cmd: 'putPrepared' }, 600_000)
-    : await requester.callWithin<{ ms: number }>({ cmd: op === 'get-into' ? 'getInto' : 'get', cid, size }, 600_000)
+    : await requester.callWithin<{ ms: number }>({ cmd: op === 'get-into' ? 'getInto' : 'get', cid, size }, 600_000) // (raw: `get` of `size` bytes)
   const [s1, r1] = [await cpu(provider), await cpu(requester)]
   if (profile) {
     await provider.callWithin({ cmd: 'profile-stop', path: join(out, 'provider.cpuprofile') }, 60_000)
