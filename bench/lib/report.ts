@@ -626,6 +626,15 @@ role's main thread over one transfer, 256 MiB, TLS; note that a profile's own th
   into a buffer 3.03; 0.71–0.96 in the two comparison runs with the native backend that day; \`scripts/measure-into.ts\` alternates the two gets in one Local). Kernel
   zeroing is most of that cost: in C, a fresh 256 MiB \`mmap\` filled by \`memcpy\` took 127 ms
   against 22 ms into touched memory, and \`MAP_POPULATE\` saved only 26 ms of the difference.
+- Since 2026-12-04 the decoder has the kernel back each batch's slice of a fresh value buffer
+  in one call before it copies groups into it (\`madvise(MADV_POPULATE_WRITE)\`,
+  src/core/prefault.ts): in node, filling a fresh 256 MiB buffer in 16 KiB copies took 145–165 ms
+  of CPU without it and 76–102 ms with it (6 rounds each, alternating); a cold 256 MiB get's
+  receiver took 3.39–3.93 s per GB without it and 3.05–3.40 with it (\`profile-transfer --op get
+  --no-profile\`, 4 rounds, alternating). Transparent huge pages, which this VM offers by
+  \`madvise\`, were worse: the first fill of a fresh 256 MiB took 554–580 ms, as this VM's
+  balloon reports freed 2 MiB blocks to the host (free page reporting, order 9), so every fresh
+  huge page faults on the host too; only memory reused within a process filled fast (30–50 ms).
 - Receiver, cold \`Local.get\` (before the native backend): copying verified groups into the fresh value buffer 19–34% of
   the busy time (mostly page faults: this VM's transparent huge pages are \`madvise\`, which Node
   cannot ask for, so a 256 MiB buffer takes 65,536 faults), TLS decryption 15–18%, BLAKE3 11–13%,
