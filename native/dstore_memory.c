@@ -1,8 +1,9 @@
 // What JavaScript cannot see of memory: where a buffer lies (the fs store's O_DIRECT reads and
 // writes, src/core/store/fs/direct.ts, need buffers whose address is a multiple of the disk's
-// block size, and carve them out of larger ones with this), and how much of a file the page
+// block size, and carve them out of larger ones with this), how much of a file the page
 // cache holds (so a read of a file it holds goes through it, and one of a file it does not
-// hold goes past it).
+// hold goes past it), and backing a fresh buffer's pages in one call before a transfer fills
+// it (src/core/prefault.ts).
 #include "dstore_addon.h"
 
 #if defined(__linux__)
@@ -11,6 +12,10 @@
 #include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
+// Linux 5.14; defined here for older headers (the kernel then answers EINVAL).
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
 #endif
 
 // misalignment(view, alignment): the address of view's first byte modulo alignment (a power
@@ -89,10 +94,11 @@ napi_value ResidentBytes(napi_env env, napi_callback_info info) {
 
 // prefault(view): makes the kernel back, in one call, every whole page inside view's memory
 // with writable memory (madvise MADV_POPULATE_WRITE, Linux 5.14), and returns how many bytes it
-// did: 0 where view holds no whole page, -1 where the kernel does not know the advice (older
-// than 5.14, or not Linux) or refuses it. The bytes are unchanged. For memory not touched yet
-// (a fresh ArrayBuffer about to be filled) this replaces a page fault per page, each a trap
-// into the kernel (and, in a virtual machine, often out to the host), by one system call.
+// did: 0 where view holds no whole page; -1 where this system cannot (not Linux, or a kernel
+// that does not know the advice: EINVAL); -2 where this call failed otherwise (memory pressure,
+// an interrupted call). The bytes are unchanged. For memory not touched yet (a fresh
+// ArrayBuffer about to be filled) this replaces a page fault per page, each a trap into the
+// kernel (and, in a virtual machine, often out to the host), by one system call.
 napi_value Prefault(napi_env env, napi_callback_info info) {
   napi_value argv[1];
   if (!dstore_args_of(env, info, 1, argv, "prefault")) return NULL;
@@ -101,15 +107,13 @@ napi_value Prefault(napi_env env, napi_callback_info info) {
   if (!dstore_bytes_of(env, argv[0], "prefault: view must be a Uint8Array", &data, &len)) return NULL;
   double done = -1;
 #if defined(__linux__)
-#ifndef MADV_POPULATE_WRITE
-#define MADV_POPULATE_WRITE 23
-#endif
   const uintptr_t page = (uintptr_t)sysconf(_SC_PAGESIZE);
   // Only pages wholly inside the view: a page it shares with other memory is left alone.
   uintptr_t start = ((uintptr_t)data + page - 1) & ~(page - 1);
   uintptr_t end = ((uintptr_t)data + len) & ~(page - 1);
   if (len == 0 || end <= start) done = 0;
   else if (madvise((void *)start, end - start, MADV_POPULATE_WRITE) == 0) done = (double)(end - start);
+  else done = errno == EINVAL ? -1 : -2;
 #else
   (void)data; (void)len;
 #endif

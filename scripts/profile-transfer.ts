@@ -1,6 +1,6 @@
 /**
  * Profiles one transfer between two bench role processes (a Global provider and a Local
- * requester, `bench/roles/dstore.ts`), profiling each one's main thread over the transfer alone
+ * requester, `bench/roles/dstore.ts`; or the raw reference's server and client), profiling each one's main thread over the transfer alone
  * (the roles' `profile-start`/`profile-stop`, `bench/lib/serve.ts`), and prints both sides' CPU
  * seconds per GB and the top self-time functions of each profile.
  *
@@ -37,8 +37,9 @@ const provider = new Child(raw ? 'roles/raw.js' : 'roles/dstore.js', [raw ? 'ser
 const requester = new Child(raw ? 'roles/raw.js' : 'roles/dstore.js', [raw ? 'client' : 'requester'], {}, pinned ? { cpu: 1 } : {})
 const cpu = async (c: Child): Promise<number> => (await c.callWithin<{ cpuMs: number }>({ cmd: 'cpu' }, 30_000)).cpuMs
 try {
-  const { addrs } = await provider.callWithin<{ addrs: string[] }>({ cmd: 'start', dir: join(work, 'p'), kind: 'tls' }, 60_000)
-  await requester.callWithin({ cmd: 'start', dir: join(work, 'r'), addrs, kind: 'tls', ...(op === 'cat' ? { stream: true } : {}) }, 60_000)
+  // The raw roles take a `kind`; dstore's a store folder (and `stream` for a Local with no cache).
+  const { addrs } = await provider.callWithin<{ addrs: string[] }>(raw ? { cmd: 'start', kind: 'tls' } : { cmd: 'start', dir: join(work, 'p') }, 60_000)
+  await requester.callWithin(raw ? { cmd: 'start', kind: 'tls', addrs } : { cmd: 'start', dir: join(work, 'r'), addrs, ...(op === 'cat' ? { stream: true } : {}) }, 60_000)
   let cid = ''
   if (op !== 'put' && !raw) cid = (await provider.callWithin<{ cid: string }>({ cmd: 'put', size, seed: 1 }, 600_000)).cid
   // The put's value is generated before the CPU window, which then holds the put alone.
@@ -49,7 +50,7 @@ try {
   const [s0, r0] = [await cpu(provider), await cpu(requester)]
   const res = op === 'put'
     ? await requester.callWithin<{ ms: number }>({ cmd: 'putPrepared' }, 600_000)
-    : await requester.callWithin<{ ms: number }>({ cmd: op === 'get-into' ? 'getInto' : 'get', cid, size }, 600_000) // (raw: `get` of `size` bytes)
+    : await requester.callWithin<{ ms: number }>(raw ? { cmd: 'get', size } : { cmd: op === 'get-into' ? 'getInto' : 'get', cid, size }, 600_000)
   const [s1, r1] = [await cpu(provider), await cpu(requester)]
   if (profile) {
     await provider.callWithin({ cmd: 'profile-stop', path: join(out, 'provider.cpuprofile') }, 60_000)

@@ -4,12 +4,12 @@
  * (Its BLAKE3 entry points are tested in test-blake3.)
  */
 import { strict as assert } from 'node:assert'
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { open, readFile, writeFile } from 'node:fs/promises'
 import { release } from 'node:os'
 import { join } from 'node:path'
 import { loadNativeAddon } from '../src/core/native.js'
-import { prefault } from '../src/core/prefault.js'
+import { freshBytes, prefault } from '../src/core/prefault.js'
 import { tempDir } from './helpers.js'
 
 describe('native addon: memory', () => {
@@ -70,55 +70,73 @@ describe('native addon: memory', () => {
     const { Memory } = (globalThis as unknown as { WebAssembly: { Memory: new (d: { initial: number }) => { buffer: ArrayBuffer } } }).WebAssembly
     return new Uint8Array(new Memory({ initial: size / 65536 }).buffer)
   }
-  /** This process's resident memory, in bytes (/proc/self/statm's second field is in pages). */
-  const resident = (): number => Number(readFileSync('/proc/self/statm', 'utf8').split(' ')[1]) * pageSize()
-  const pageSize = (): number => {
-    const a = addon as NonNullable<typeof addon>
-    // The whole pages inside a view of 3 pages' worth starting mid-page: 2 at 4 KiB pages.
-    for (const size of [4096, 16384, 65536]) {
-      const v = new Uint8Array(new ArrayBuffer(size * 4)).subarray(1, 1 + size * 3)
-      if (a.prefault(v) === 2 * size) return size
-    }
-    throw new Error('no page size fits')
+  /** This process's minor page faults (all threads) while `fn` runs: others can only add to them. */
+  const faultsDuring = (fn: () => void): number => {
+    const before = process.resourceUsage().minorPageFault
+    fn()
+    return process.resourceUsage().minorPageFault - before
   }
-
-  it('prefault: backs the whole pages inside a fresh buffer, bytes unchanged; bad arguments throw', () => {
-    const [major, minor] = release().split('.').map(Number)
-    const a = addon as NonNullable<typeof addon>
-    // MADV_POPULATE_WRITE is Linux 5.14: older kernels answer -1, and so does every other system.
-    assert.ok(major > 5 || (major === 5 && minor >= 14), `this test needs Linux 5.14 or later, not ${release()}`)
-    const page = pageSize()
-    const size = 64 << 20
-    const fresh = untouched(size)
-    const before = resident()
-    const done = a.prefault(fresh)
-    const grew = resident() - before
-    // All its whole pages (the buffer need not start on a page), and now resident without a write.
-    assert.ok(done >= size - page && done <= size && done % page === 0, `prefault backed ${done} of ${size} bytes`)
-    // (Other memory of the process may be freed meanwhile, a collection say: a margin of 1/4.)
-    assert.ok(grew >= size * 3 / 4, `resident memory grew by ${grew} bytes, not about ${size}`)
-    assert.ok(fresh.every(b => b === 0))
-    // Memory already written keeps its bytes.
-    const filled = new Uint8Array(1 << 20).map((_, i) => (i * 7 + 3) & 0xff)
-    assert.ok(a.prefault(filled) > 0)
-    assert.ok(filled.every((b, i) => b === ((i * 7 + 3) & 0xff)))
-    // No whole page inside: nothing asked, 0.
-    assert.equal(a.prefault(new Uint8Array(new ArrayBuffer(page * 2)).subarray(page - 8, page + 8)), 0)
-    assert.equal(a.prefault(new Uint8Array(0)), 0)
-    assert.throws(() => a.prefault(new Uint16Array(4096) as unknown as Uint8Array), TypeError)
-    assert.throws(() => (a.prefault as () => number)(), TypeError)
+  /** Faults that filling `size` bytes of untouched memory takes: one per page, or per 2 MiB where transparent huge pages are always on. */
+  const faultsToFill = (size: number, page: number): number => {
+    const thp = existsSync('/sys/kernel/mm/transparent_hugepage/enabled') ? readFileSync('/sys/kernel/mm/transparent_hugepage/enabled', 'utf8') : ''
+    return size / (thp.includes('[always]') ? 2 << 20 : page)
+  }
+  let page = 0
+  before(async () => {
+    // The page size: what the page cache holds of a file's first byte, just written.
+    const dir = await tempDir()
+    try {
+      await writeFile(join(dir.path, 'p'), 'x')
+      const h = await open(join(dir.path, 'p'), 'r')
+      try { page = (addon as NonNullable<typeof addon>).residentBytes(h.fd, 0, 1) } finally { await h.close() }
+    } finally {
+      await dir.cleanup()
+    }
+    assert.ok(page >= 4096 && (page & (page - 1)) === 0, `page size ${page}`)
   })
 
-  it('prefault (core/prefault.ts): a large view is backed through the addon, a small one left alone', () => {
-    const large = untouched(64 << 20)
-    const before = resident()
-    prefault(large)
-    assert.ok(resident() - before >= (48 << 20), 'a 64 MiB view was not backed')
-    // Under its 64 KiB floor no system call is made (a page-sized view of fresh memory stays unbacked).
-    const small = untouched(2 << 20).subarray(1 << 20, (1 << 20) + 60 * 1024)
-    const before2 = resident()
-    prefault(small)
-    assert.ok(resident() - before2 < 32 * 1024, 'a view under 64 KiB was backed')
-    assert.ok(large.every(b => b === 0))
+  it('prefault: backs the whole pages inside a view, so that filling it takes no page faults; bytes unchanged; bad arguments throw', () => {
+    const [major, minor] = release().split('.').map(Number)
+    // MADV_POPULATE_WRITE is Linux 5.14: older kernels answer -1, and so does every other system.
+    assert.ok(major > 5 || (major === 5 && minor >= 14), `this test needs Linux 5.14 or later, not ${release()}`)
+    const a = addon as NonNullable<typeof addon>
+    assert.equal(typeof a.prefault, 'function')
+    const pf = a.prefault as (view: Uint8Array) => number
+    const size = 64 << 20
+    // Untouched memory faults when filled (which shows the count works)...
+    const control = untouched(size)
+    const expected = faultsToFill(size, page)
+    const unbacked = faultsDuring(() => { control.fill(1) })
+    assert.ok(unbacked >= expected / 2, `filling untouched memory took ${unbacked} faults, expected about ${expected}`)
+    // ...and does not once prefault has backed it: all of it (a WebAssembly memory is page-aligned).
+    const fresh = untouched(size)
+    assert.equal(pf(fresh), size)
+    const backed = faultsDuring(() => { fresh.fill(1) })
+    assert.ok(backed < expected / 8, `filling prefaulted memory took ${backed} faults (untouched: ${unbacked})`)
+    // Memory already written keeps its bytes.
+    const filled = new Uint8Array(1 << 20).map((_, i) => (i * 7 + 3) & 0xff)
+    assert.ok(pf(filled) > 0)
+    assert.ok(filled.every((b, i) => b === ((i * 7 + 3) & 0xff)))
+    // Only pages wholly inside the view: none inside, nothing asked, 0.
+    assert.equal(pf(untouched(1 << 20).subarray(page - 8, page + 8)), 0)
+    assert.equal(pf(new Uint8Array(0)), 0)
+    assert.throws(() => pf(new Uint16Array(4096) as unknown as Uint8Array), TypeError)
+    assert.throws(() => (pf as () => number)(), TypeError)
+  })
+
+  it('prefault (core/prefault.ts): backs views of freshBytes buffers, and leaves other memory alone', () => {
+    const size = 64 << 20
+    // Memory it did not allocate (a caller's buffer, say) is not backed: filling it still faults.
+    const other = untouched(size)
+    prefault(other)
+    const expected = faultsToFill(size, page)
+    const unbacked = faultsDuring(() => { other.fill(1) })
+    assert.ok(unbacked >= expected / 2, `filling a buffer prefault should have left alone took ${unbacked} faults, expected about ${expected}`)
+    // A buffer of freshBytes is backed, a step at a time, through a view of it at any offset.
+    const bytes = freshBytes(size)
+    assert.ok(bytes.every(b => b === 0))
+    prefault(bytes.subarray(1))
+    const backed = faultsDuring(() => { bytes.fill(1) })
+    assert.ok(backed < expected / 8, `filling a prefaulted freshBytes buffer took ${backed} faults`)
   })
 })

@@ -550,8 +550,10 @@ describe('fs store', () => {
         const direct = size >= DIRECT_MIN_SIZE
         assert.equal(await inPageCache(dir.path, value), !direct, direct ? `the page cache holds none of the ${size}-byte file` : `the page cache holds the ${size}-byte file`)
         await store.delete(whole)
+        // A stream of unknown size too: it is written once it is known to be small, or directly.
         const streamed = await store.put(chopped(value))
         assert.ok(streamed.equals(whole))
+        assert.equal(await inPageCache(dir.path, value), !direct, `streamed, the ${size}-byte file is ${direct ? 'not ' : ''}in the page cache`)
         // The file holds exactly the value: the padded last write was truncated away.
         const file = await readFile(dataPath(dir.path, value))
         assert.equal(file.length, size)
@@ -622,7 +624,7 @@ describe('fs store', () => {
       const cid = await store.put(value)
       assert.equal(await inPageCache(dir.path, value), true, 'written through the page cache')
       // The same bytes written over it directly: the kernel drops the file's cached pages.
-      const h = await open(dataPath(dir.path, value), directFlags('read') & ~constants.O_RDONLY | constants.O_WRONLY)
+      const h = await open(dataPath(dir.path, value), directFlags('read') | constants.O_WRONLY)
       try { assert.equal((await h.write(value, 0, value.length, 0)).bytesWritten, value.length) } finally { await h.close() }
       assert.equal(await inPageCache(dir.path, value), false, 'a direct write drops the cached pages')
       const reader = await store.open(cid)

@@ -24,8 +24,12 @@ export interface NativeAddon {
   misalignment: (view: Uint8Array, alignment: number) => number
   /** Bytes of the pages covering file `fd`'s bytes [offset, offset + length) that the page cache holds; -1 where that cannot be told. */
   residentBytes: (fd: number, offset: number, length: number) => number
-  /** Backs the whole pages inside `view` with writable memory (MADV_POPULATE_WRITE); the bytes it did, or -1 where the system cannot. */
-  prefault: (view: Uint8Array) => number
+  /**
+   * Backs the whole pages inside `view` with writable memory (MADV_POPULATE_WRITE): the bytes it
+   * did, -1 where this system cannot, -2 where this call failed. Optional: an addon built by an
+   * older dstore lacks it, and is still used for the rest.
+   */
+  prefault?: (view: Uint8Array) => number
 }
 
 /** Whether `dir` is dstore's package folder (where the upward search stops). */
@@ -68,7 +72,7 @@ export function loadNativeAddon (): NativeAddon | undefined {
   if (path === undefined) return undefined
   try {
     const addon = createRequire(import.meta.url)(path) as NativeAddon
-    const missing = (['subtree', 'groups', 'parent', 'simdDegree', 'misalignment', 'residentBytes', 'prefault'] as const).filter(k => typeof addon[k] !== 'function')
+    const missing = (['subtree', 'groups', 'parent', 'simdDegree', 'misalignment', 'residentBytes'] as const).filter(k => typeof addon[k] !== 'function')
     if (missing.length > 0) throw new Error(`it lacks ${missing.join(', ')}: rebuild it with \`npm rebuild dstore\``)
     addon.simdDegree()
     loaded.addon = addon

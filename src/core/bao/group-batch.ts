@@ -13,7 +13,7 @@
  *   fit: a fresh buffer, or the next slice of the caller's `target` at the group's offset.
  */
 import { blake3, OUT_LEN } from '../blake3/index.js'
-import { prefault } from '../prefault.js'
+import { freshBytes, prefault } from '../prefault.js'
 import type { RangePlan } from './range.js'
 
 const EMPTY: Uint8Array = new Uint8Array(0)
@@ -88,8 +88,9 @@ export class GroupBatch {
     if (this.out.length - this.outPos >= length) return
     // Nothing is pending (see `full`), so the old buffer is done with.
     const n = Math.min(this.capacity * this.groupLen, this.dataEnd - this.nextStart)
-    this.out = this.target !== undefined ? this.target.subarray(this.nextStart, this.nextStart + n) : new Uint8Array(n)
-    // Its pages are backed in one call, not faulted in a 4 KiB page at a time by the copies.
+    this.out = this.target !== undefined ? this.target.subarray(this.nextStart, this.nextStart + n) : freshBytes(n)
+    // Its pages are backed in one call, not faulted in a 4 KiB page at a time by the copies
+    // (where it is memory dstore allocated: a fresh batch buffer, or a fresh value buffer).
     prefault(this.out)
     this.outPos = 0
     this.pendPos = 0

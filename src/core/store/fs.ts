@@ -202,7 +202,7 @@ export class FsBlobStore implements GlobalStore {
             continue
           }
           // Too big to be inline: switch to streaming through a file.
-          file = new FilePut(await this.staging(total), hasher, options, total)
+          file = new FilePut(await this.staging(), hasher, options, total)
           for (const piece of head) await file.add(piece, false)
           head = undefined
         }
@@ -247,22 +247,20 @@ export class FsBlobStore implements GlobalStore {
   }
 
   /**
-   * Whether this store's file puts write with O_DIRECT, past the page cache (`directIO`, and
-   * the filesystem takes it: DirectProbe). The probe runs at the first file put of DIRECT_MIN_SIZE or more (or of unknown size), at the first
-   * `open()` of a file value (in the background: close waits for it), or at this call.
+   * Whether this store's file puts of DIRECT_MIN_SIZE or more write with O_DIRECT, past the
+   * page cache (`directIO`, and the filesystem takes it: DirectProbe). The probe runs at the
+   * first file put, at the first `open()` of a file value of DIRECT_MIN_SIZE or more (in the
+   * background: close waits for it), or at this call.
    */
   async directWrites (): Promise<boolean> {
     return await this.directProbe.check()
   }
 
-  /**
-   * What a file put may use of this store. `total`: the value's size when known; one smaller
-   * than DIRECT_MIN_SIZE is written through the page cache.
-   */
-  private async staging (total: number | undefined): Promise<Staging> {
+  /** What a file put may use of this store. */
+  private async staging (): Promise<Staging> {
     return {
       sync: this.sync,
-      direct: total !== undefined && total < DIRECT_MIN_SIZE ? false : await this.directWrites(),
+      direct: await this.directWrites(),
       stats: this.putStats,
       pool: this.hashPool(),
       takeSlot: () => this.freeSlots.pop() ?? alignedSlot(SLOT),
@@ -472,13 +470,14 @@ export class FsBlobStore implements GlobalStore {
       return inlineReader(value.subarray(value.length - size))
     }
     const handle = await this.openData(key, parsed)
+    // A small file goes through the page cache whatever the probe says (direct.ts).
+    if (size < DIRECT_MIN_SIZE) return fileReader(handle, size)
     // Reads use the probe's settled answer only; the first read of a store that has not
     // probed yet (no file put since it opened) starts the probe and reads through the page cache.
     if (!this.directProbe.settledYes) {
       if (this.directProbe.wouldProbe && !this.closed) void this.track(this.directProbe.check())
       return fileReader(handle, size)
     }
-    if (size < DIRECT_MIN_SIZE) return fileReader(handle, size)
     const hex = key.toString('hex')
     return fileReader(handle, size, {
       bounces: this.bounces,

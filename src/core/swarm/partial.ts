@@ -19,6 +19,7 @@
 import { NotFoundError, OutOfRangeError } from '../errors.js'
 import { encodeRangeSync, type ByteRange } from '../bao/index.js'
 import { parentOffset } from '../bao/range.js'
+import { freshBytes } from '../prefault.js'
 import { DEFAULT_GROUP_LOG, HEADER_LEN, PARENT_LEN, encodeHeader, outboardLength } from '../tree.js'
 import { Bitfield, pieceCount, pieceSize } from './pieces.js'
 
@@ -42,7 +43,7 @@ export class PartialValue {
     if (data !== undefined && data.length !== size) throw new OutOfRangeError(`a buffer of ${data.length} bytes cannot hold a ${size}-byte value`)
     this.pieceSize = pieceSize(size)
     this.pieces = pieceCount(size)
-    this.data = data ?? new Uint8Array(size)
+    this.data = data ?? freshBytes(size)
     this.outboard = new Uint8Array(outboardLength(size, DEFAULT_GROUP_LOG))
     this.outboard.set(encodeHeader(size), 0)
     this.have = new Bitfield(this.pieces)

@@ -14,6 +14,7 @@
 import type { CID } from 'multiformats/cid'
 import { raceAbort, throwIfAborted } from '../../core/abort.js'
 import { TooLargeError } from '../../core/errors.js'
+import { freshBytes } from '../../core/prefault.js'
 import { markReadOnly } from '../../core/read-only.js'
 import { PartialValue } from '../../core/swarm/partial.js'
 import type { CallOptions, ProgressEvent } from '../../core/store/interface.js'
@@ -206,7 +207,7 @@ export class SingleFlight {
           for (let i = 0; i < partial.pieces; i++) partial.fetching.set(i)
           target = partial.data
         } else {
-          target = fits ? new Uint8Array(size) : undefined
+          target = fits ? freshBytes(size) : undefined
         }
         return target
       },

@@ -3,11 +3,12 @@
  *
  * The cache must not keep the caller's array (the caller may change it once put returns), so
  * it keeps a copy: into fresh memory, so it costs page faults as much as bytes (about 0.3 s for
- * 256 MiB here, before each step's pages were backed in one call: core/prefault.ts). Made after Global answered, that was time added to every put; made a step at a
- * time while the send waits for the network and for credit, it is not.
+ * 256 MiB here; each step's pages are now backed in one call first, core/prefault.ts). Made
+ * after Global answered, that was time added to every put; made a step at a time while the
+ * send waits for the network and for credit, it is not.
  */
 
-import { prefault } from '../../core/prefault.js'
+import { freshBytes, prefault } from '../../core/prefault.js'
 
 /** Bytes {@link copyAlongside} copies at a time, between other work of the event loop. */
 const COPY_STEP = 1 << 20
@@ -19,7 +20,7 @@ const COPY_STEP = 1 << 20
  * settles; `stop()` ends the copy early (then `done` rejects, and the copy must not be used).
  */
 export function copyAlongside (data: Uint8Array): { copy: Uint8Array, done: Promise<void>, stop: () => void } {
-  const copy = new Uint8Array(data.length)
+  const copy = freshBytes(data.length)
   let stopped = false
   const done = (async () => {
     for (let off = 0; off < data.length; off += COPY_STEP) {

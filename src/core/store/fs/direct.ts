@@ -16,7 +16,7 @@
  * new file in the store's tmp/); where it does not (no addon, not Linux, a filesystem that
  * refuses O_DIRECT), the store reads and writes through the page cache as before.
  *
- * Reads: a value just put is not in the page cache. Reading it through the page cache would
+ * Reads: a value of DIRECT_MIN_SIZE or more just put is not in the page cache. Reading it through the page cache would
  * make the kernel allocate and fill it at the first read instead (the same cost, moved from
  * the put to the first get), so a read of a file the page cache does not hold is direct too,
  * through an aligned bounce buffer, and leaves the page cache as it was. A value read again
@@ -38,11 +38,12 @@ import { loadNativeAddon } from '../../native.js'
 export const DIRECT_ALIGN = 4096
 
 /**
- * Files smaller than this are written and read through the page cache, even where direct I/O
- * is on. A direct write saves about 0.7–0.9 ms of kernel CPU per MiB, but leaves the value on
- * the disk only: the first get of a 1 MiB value just put then waited on a disk read, a median
- * of 19.8 ms against 16.9 through the page cache (2026-12-04, a fresh Local per get, 15
- * alternating rounds), while at 4 MiB the two were the same (45.0 and 45.6 ms).
+ * Values smaller than this are written and read through the page cache, even where direct I/O
+ * is on (at most put.ts's SLOT: a put learns it at its only write). A direct write saves about
+ * 2.5–3.5 ms of kernel CPU per MiB (`dd`, docs/STORAGE.md), but leaves the value on the disk
+ * only: the first get of a 1 MiB value just put then waited on a disk read, a median of 19.8 ms
+ * against 16.9 through the page cache (2026-12-04, a fresh Local per get, 15 alternating
+ * rounds), while at 4 MiB the two were the same (45.0 and 45.6 ms).
  */
 export const DIRECT_MIN_SIZE = 4 * 1024 * 1024
 

@@ -10,9 +10,10 @@
  * main thread, so values of at most one slot never use a worker. A whole value in hand (the
  * caller's Uint8Array) takes no slot but for its last partial one: each SLOT of it is hashed on the main thread while the
  * thread pool writes the one before, from the caller's array. Where the filesystem takes them,
- * the writes are direct (O_DIRECT, direct.ts: aligned slots, the last one padded, then the file
- * truncated), so they skip the page cache; a caller's array is then copied into slots unless
- * it happens to be aligned.
+ * the writes of a value of DIRECT_MIN_SIZE or more are direct (O_DIRECT, direct.ts: aligned
+ * slots, the last one padded, then the file truncated), so they skip the page cache; a
+ * caller's array is then copied into slots unless it happens to be aligned. A smaller value
+ * (under one slot, so written once, by `finish`) goes through the page cache.
  */
 import { open as openFile, rm, type FileHandle } from 'node:fs/promises'
 import { throwIfAborted } from '../../abort.js'
@@ -21,7 +22,7 @@ import type { GroupHashResult, HashPool } from '../../blake3/worker.js'
 import { CHUNK_LEN } from '../../blake3/interface.js'
 import type { TreeHasher } from '../../tree.js'
 import type { PutOptions } from '../interface.js'
-import { DIRECT_ALIGN, alignUp, directFlags, isAligned } from './direct.js'
+import { DIRECT_ALIGN, DIRECT_MIN_SIZE, alignUp, directFlags, isAligned } from './direct.js'
 import { storage, storageError } from './io.js'
 
 /**
@@ -94,6 +95,12 @@ export class FilePut {
   private truncateTo: number | undefined
   private readonly pool: HashPool | undefined
   private readonly stats: PutStats
+  /**
+   * Whether the temp file is written directly: the store's answer, until the first write shows
+   * the value smaller than DIRECT_MIN_SIZE (its only write, from `finish`, at offset 0: a value
+   * under one slot, which DIRECT_MIN_SIZE is not larger than), which goes through the page cache.
+   */
+  private direct: boolean
 
   constructor (
     private readonly staging: Staging,
@@ -103,13 +110,14 @@ export class FilePut {
   ) {
     this.pool = staging.pool
     this.stats = staging.stats
+    this.direct = staging.direct
   }
 
   /** Adds the next bytes. `stable`: `chunk` stays unchanged until the put ends, so it may be written from directly. */
   async add (chunk: Uint8Array, stable: boolean): Promise<void> {
     let off = 0
     while (off < chunk.length) {
-      if (stable && this.fill === 0 && chunk.length - off >= SLOT && (!this.staging.direct || isAligned(chunk.subarray(off)))) {
+      if (stable && this.fill === 0 && chunk.length - off >= SLOT && (!this.direct || isAligned(chunk.subarray(off)))) {
         // A whole slot of the caller's array: written from there and hashed on the main thread
         // while the thread pool writes the slot before it. No copy: a worker could only read a
         // SharedArrayBuffer copy, and that copy plus the worker cost more CPU than the hash it
@@ -154,7 +162,7 @@ export class FilePut {
       this.stats.hash += performance.now() - th
       const slot = this.cur
       this.cur = undefined
-      this.dispatch(slot, tail, undefined)
+      this.dispatch(slot, tail, undefined, false, true)
       await this.retire()
     }
     await this.chain
@@ -205,8 +213,11 @@ export class FilePut {
     while (this.queue.length >= SLOTS_IN_FLIGHT) await this.retire()
   }
 
-  /** Starts hashing `hash` (whole groups, in a slot; undefined: already hashed; `onMain`: here, not on a worker) and writing `data` at the current position. */
-  private dispatch (slot: Buffer | undefined, data: Uint8Array, hash: Uint8Array | undefined, onMain = false): void {
+  /**
+   * Starts hashing `hash` (whole groups, in a slot; undefined: already hashed; `onMain`: here,
+   * not on a worker) and writing `data` at the current position (`last`: the value's last write).
+   */
+  private dispatch (slot: Buffer | undefined, data: Uint8Array, hash: Uint8Array | undefined, onMain = false, last = false): void {
     throwIfAborted(this.options.signal)
     if (this.staging.closed()) throw new ClosedError()
     let hashed: Promise<GroupHashResult> | undefined
@@ -222,12 +233,14 @@ export class FilePut {
     }
     const position = this.position
     this.position += data.length
-    const out = this.staging.direct ? this.padded(slot, data, position) : data
+    if (position === 0 && last && data.length < DIRECT_MIN_SIZE) this.direct = false
+    const direct = this.direct
+    const out = direct ? this.padded(slot, data, position) : data
     if (this.tempPath === undefined) this.tempPath = this.staging.tempFile()
     const path = this.tempPath
     const written = this.chain.then(async () => {
       if (this.handle === undefined) {
-        const flags = this.staging.direct ? directFlags('create') : 'wx'
+        const flags = direct ? directFlags('create') : 'wx'
         this.handle = await storage('create temp file', async () => await openFile(path, flags, 0o666))
       }
       const handle = this.handle
@@ -238,7 +251,7 @@ export class FilePut {
           const { bytesWritten } = await handle.write(out, off, out.length - off, position + off)
           // A write that makes no progress would loop forever; a direct one that stops short of
           // the alignment (a disk filling up) cannot go on where it stopped.
-          if (bytesWritten === 0 || (this.staging.direct && bytesWritten % DIRECT_ALIGN !== 0 && off + bytesWritten < out.length)) {
+          if (bytesWritten === 0 || (direct && bytesWritten % DIRECT_ALIGN !== 0 && off + bytesWritten < out.length)) {
             throw new StorageError(`Could not write temp file: ${off + bytesWritten} of ${out.length} bytes written at ${position} (is the disk full?)`)
           }
           off += bytesWritten
