@@ -59,19 +59,47 @@ describe('Local.stop', function () {
         await held
         yield value.subarray(SIZE - MiB)
       }
-      const calls = {
-        get: local.get(a),
-        cat: drain(local.cat(b)),
-        put: local.put(heldAtTheEnd())
+      // Each call must still be in flight when stopped, whatever their speeds (a get of 64 MiB
+      // once finished before the put had sent 24 MiB): the put is held at its end, the cat's
+      // consumer stops pulling once it has its share, and the get starts last, the stop coming
+      // as soon as it has verified its share.
+      const share = mib * MiB
+      let catBytes = 0
+      let resumeCat!: () => void
+      const catHeld = new Promise<void>(resolve => { resumeCat = resolve })
+      let getReached!: () => void
+      const reached = new Promise<void>(resolve => { getReached = resolve })
+      let getSettled = false
+      const startGet = (): Promise<Uint8Array> => {
+        const p = local.get(a, { onProgress: (e) => { if (e.type === 'blob:get:verified' && e.bytes >= share) getReached() } })
+        p.then(() => { getSettled = true }, () => { getSettled = true })
+        return p
       }
+      const put = local.put(heldAtTheEnd())
+      const cat = (async () => {
+        for await (const part of local.cat(b)) {
+          catBytes += part.length
+          if (share > 0 && catBytes >= share) await catHeld
+        }
+        return catBytes
+      })()
+      let get: Promise<Uint8Array>
+      if (share > 0) {
+        await waitFor(() => local.stats().bytesOut >= share && catBytes >= share, 60_000, `${mib} MiB each way`)
+        get = startGet()
+        get.catch(() => {})
+        await Promise.race([reached, get.then(() => {}, () => {})])
+        assert.equal(getSettled, false, 'the get is still running')
+      } else {
+        get = startGet()
+      }
+      const calls = { get, cat, put }
       for (const p of Object.values(calls)) p.catch(() => {})
-      if (mib > 0) {
-        await waitFor(() => local.stats().bytesIn >= mib * MiB && local.stats().bytesOut >= mib * MiB, 60_000, `${mib} MiB each way`)
-      }
       const st = local.stats()
       assert.ok(st.bytesIn < 2 * SIZE && st.bytesOut < SIZE, 'the transfers are still running')
       const stopping = local.stop()
       release()
+      resumeCat()
       await stopping
       stopped = true
       for (const [name, p] of Object.entries(calls)) {
