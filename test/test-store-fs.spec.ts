@@ -617,7 +617,7 @@ describe('fs store', () => {
 
     it('reads a file under DIRECT_MIN_SIZE through the page cache, even one the page cache does not hold', async () => {
       store = await createFsStore({ path: dir.path })
-      // Probed (a small file's put does not probe): reads could be direct here.
+      // Probed explicitly (the put below is a small one's): reads could be direct here.
       assert.equal(await store.directWrites(), true)
       const value = alignedSlot(3 * MiB)
       value.set(pseudoRandom(value.length, 16))

@@ -628,8 +628,9 @@ role's main thread over one transfer, 256 MiB, TLS; note that a profile's own th
   against 22 ms into touched memory, and \`MAP_POPULATE\` saved only 26 ms of the difference.
 - Since 2026-12-04 the decoder has the kernel back each batch's slice of a fresh value buffer
   in one call before it copies groups into it (\`madvise(MADV_POPULATE_WRITE)\`,
-  src/core/prefault.ts): in node, filling a fresh 256 MiB buffer in 16 KiB copies took 145–165 ms
-  of CPU without it and 76–102 ms with it (6 rounds each, alternating); a cold 256 MiB get's
+  src/core/prefault.ts): in node, filling a fresh 256 MiB buffer in 16 KiB copies took 142–165 ms
+  (CPU median 157 ms) without it and 75–102 ms (CPU median 93 ms) with it (12 rounds each, in
+  alternating processes); a cold 256 MiB get's
   receiver took 3.39–3.93 s per GB without it and 3.05–3.40 with it (\`profile-transfer --op get
   --no-profile\`, 4 rounds, alternating). Transparent huge pages, which this VM offers by
   \`madvise\`, were worse: the first fill of a fresh 256 MiB took 554–580 ms, as this VM's
@@ -637,7 +638,8 @@ role's main thread over one transfer, 256 MiB, TLS; note that a profile's own th
   huge page faults on the host too; only memory reused within a process filled fast (30–50 ms).
 - Receiver, cold \`Local.get\` (before the native backend): copying verified groups into the fresh value buffer 19–34% of
   the busy time (mostly page faults: this VM's transparent huge pages are \`madvise\`, which Node
-  cannot ask for, so a 256 MiB buffer takes 65,536 faults), TLS decryption 15–18%, BLAKE3 11–13%,
+  cannot ask for itself, so a 256 MiB buffer takes 65,536 faults; the addon can, and lost: see
+  the prefault bullet above), TLS decryption 15–18%, BLAKE3 11–13%,
   garbage collection 4%. Our per-record layers between yamux and the decoder (framing, credit
   counting, the decoder's pull loop, the abort wrapper) are 4–5% together: measured in one
   process (\`scripts/measure-chain.ts\`), 16 KiB records cost 1.18 s per GB against 0.99 for
@@ -689,7 +691,13 @@ role's main thread over one transfer, 256 MiB, TLS; note that a profile's own th
   (the copy into shared memory that a worker needs comes before the first byte is sent), so a
   put hashes on the main thread, and its cache copy is made while the value is being sent.
 
-The 100-byte p99 is mostly warm-up, and the steady state is not yet at its target either.
+The 100-byte p99 is partly warm-up, and the steady state is not at its target either (in the
+2026-12-04 runs the first-1000 and steady-state p99s were 3.73 and 2.50 ms in one shared run
+and 3.36 and 3.27 in the stored one, pinned 4.17 and 3.38). Tried that day without a gain:
+\`--single-threaded-gc\` in both roles (\`scripts/measure-small.ts\`, two runs each, alternating:
+first-1000 p99 5.4–6.0 ms against 4.8–4.9, steady 3.8–3.9 against 3.0–3.6, on a noisy
+evening). The next step is fewer allocations per small get on both sides (each scavenge a get
+meets is a spike), which needs an allocation profile of a small get; it was not taken.
 The harness times the first 1000 gets of a fresh Local, then 1000 more. On 2026-12-03, with
 the native backend and the yamux window rule (src/peers/yamux-window.ts: a window update per
 half window instead of per frame, which cut a small get's CPU by about 15% on the Global and
@@ -743,11 +751,21 @@ Since 2026-12-04 the fs store writes large values with \`O_DIRECT\` (docs/STORAG
 I/O"): aligned slots, the last one padded, then truncated. The Global's CPU for a 256 MiB
 \`Local.put\` went from 5.05–6.07 to 2.82–3.54 s per GB (\`profile-transfer --op put
 --no-profile\`, three runs each, alternating with the previous commit), and the put at the API
-now passes the plain write through the page cache beside it. A value just put is then not in
-the page cache, so a read of a file the page cache does not hold is direct too (a bounce
+now passes the plain write through the page cache beside it. A value of 4 MiB or more just put
+is then not in the page cache, so a read of such a file the page cache does not hold is direct
+too (a bounce
 buffer, then a copy), and a value's second whole read within a minute goes through the page
 cache, which then keeps it: in the comparison, the "get into a buffer" step is that second
-read, and its sender pays the page cache's fill that the put paid before.
+read, and its sender pays the page cache's fill that the put paid before. Values under 4 MiB
+are written and read through the page cache (\`DIRECT_MIN_SIZE\`): with direct I/O the first
+get of a 1 MiB value just put waited on the disk, a median of 19.8 ms against 16.9 through the
+page cache (a fresh Local per get, 15 alternating rounds), which is why the 1 MiB cold get of
+the comparison fell at first (41 MB/s at 127e085, 38.5 in a run on 433592d) and was 51 MB/s in
+the stored run after the rule. Also tried on 2026-12-04 and dropped: a floor of 1 ms under
+yamux's measured round trip, so that its window growth rule (double when a window is used
+within 4 round trips) could hold on loopback, where the round trip reads 0 ms: 1 MiB and
+4 MiB cold gets did not change (19.5 against 21.7 ms and 37.5 against 39.4, 15 alternating
+rounds, within the spread).
 
 What was fixed on the way (each measured): a Promise.race and timer per chunk for idle
 timeouts (−15–25%), a second hash of every fetched value on its way into the cache, and

@@ -1,10 +1,11 @@
 /**
  * Backing fresh memory before a transfer fills it. A large ArrayBuffer fresh from the kernel
  * has no memory behind it: the kernel maps a zeroed page at the first write of each 4 KiB, one
- * page fault each. Filling 256 MiB that way cost 145–165 ms of CPU on this project's VM (a
- * 16 KiB copy at a time, as a transfer fills its buffer); asked for in one
- * `madvise(MADV_POPULATE_WRITE)` per step before the copies, the same fill cost 76–102 ms
- * (`native/dstore_memory.c` `prefault`; 2026-12-04, 6 rounds each, alternating). The bytes are
+ * page fault each. Filling 256 MiB that way, a 16 KiB copy at a time as a transfer fills its
+ * buffer, took 142–165 ms on this project's VM (CPU median 157 ms); asked for in one
+ * `madvise(MADV_POPULATE_WRITE)` per MiB (as the decoder's batches come) before the copies,
+ * the same fill took 75–102 ms (CPU median 93 ms) (`native/dstore_memory.c` `prefault`;
+ * 2026-12-04, 12 rounds each, in two processes per mode, alternating). The bytes are
  * unchanged; only when the kernel does the work changes.
  *
  * Only memory dstore allocated for a transfer to fill ({@link freshBytes}) is backed: a

@@ -40,7 +40,7 @@ export const DIRECT_ALIGN = 4096
 /**
  * Values smaller than this are written and read through the page cache, even where direct I/O
  * is on (at most put.ts's SLOT: a put learns it at its only write). A direct write saves about
- * 2.5–3.5 ms of kernel CPU per MiB (`dd`, docs/STORAGE.md), but leaves the value on the disk
+ * 2.2–3.6 ms of kernel CPU per MiB (`dd`, docs/STORAGE.md), but leaves the value on the disk
  * only: the first get of a 1 MiB value just put then waited on a disk read, a median of 19.8 ms
  * against 16.9 through the page cache (2026-12-04, a fresh Local per get, 15 alternating
  * rounds), while at 4 MiB the two were the same (45.0 and 45.6 ms).
