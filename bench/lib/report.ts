@@ -626,6 +626,19 @@ role's main thread over one transfer, 256 MiB, TLS; note that a profile's own th
   into a buffer 3.03; 0.71–0.96 in the two comparison runs with the native backend that day; \`scripts/measure-into.ts\` alternates the two gets in one Local). Kernel
   zeroing is most of that cost: in C, a fresh 256 MiB \`mmap\` filled by \`memcpy\` took 127 ms
   against 22 ms into touched memory, and \`MAP_POPULATE\` saved only 26 ms of the difference.
+- Pinned, where each side has one core (2026-12-04, \`profile-transfer --op get --pinned\`,
+  256 MiB, against \`--op raw --pinned\` in the same minutes): the receiver's CPU was 2.99–3.04 s
+  per GB against the raw stream's 1.46–1.59 (\`--no-profile\`, two runs each: 308–310 MB/s
+  against 498–514, 0.61×; the stored pinned run's raw stream read 781 MB/s). In the profile,
+  TLS decryption (\`readBuffer\`) took 297 ms against the raw receiver's 260; backing the fresh
+  value buffer (\`prefault\`, the kernel zeroing 256 MiB and, on this VM, the host faulting in
+  memory the guest had given back) 190 ms; BLAKE3 102 ms; the decoder's copies 44 ms; garbage
+  collection 44 ms; the rest is yamux, libp2p's stream and our framing and decoder loops. The
+  fresh buffer is what \`Local.get\` returns and caches, so it cannot be reused; a get into a
+  buffer of the caller's (\`into\`) skips it, and its pinned receiver is at about 1.9 s per GB.
+  The next step for a cold \`Local.get\` is the rest: pooling the per-frame buffers of TLS,
+  yamux and the decoder (not done; TLS's are Node's own), and hashing on a worker where a core
+  is free (pinned mode gives each process one core, so none is).
 - Since 2026-12-04 the decoder has the kernel back each batch's slice of a fresh value buffer
   in one call before it copies groups into it (\`madvise(MADV_POPULATE_WRITE)\`,
   src/core/prefault.ts): in node, filling a fresh 256 MiB buffer in 16 KiB copies took 142–165 ms
