@@ -472,10 +472,11 @@ export class FsBlobStore implements GlobalStore {
     const handle = await this.openData(key, parsed)
     // A small file goes through the page cache whatever the probe says (direct.ts).
     if (size < DIRECT_MIN_SIZE) return fileReader(handle, size)
-    // Reads use the probe's settled answer only; the first read of a store that has not
-    // probed yet (no file put since it opened) starts the probe and reads through the page cache.
+    // Reads use the probe's settled answer only; a read of a store that has not probed yet (no
+    // file put since it opened) starts the probe, or joins the one running, and reads through
+    // the page cache (check() neither probes twice at once nor within a minute of a failure).
     if (!this.directProbe.settledYes) {
-      if (this.directProbe.wouldProbe && !this.closed) void this.track(this.directProbe.check())
+      if (!this.closed) void this.track(this.directProbe.check())
       return fileReader(handle, size)
     }
     const hex = key.toString('hex')

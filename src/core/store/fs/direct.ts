@@ -148,11 +148,6 @@ export class DirectProbe {
   get settledYes (): boolean {
     return this.answer === true
   }
-
-  /** Whether a {@link check} now would start a probe. */
-  get wouldProbe (): boolean {
-    return this.answer === undefined && this.probing === undefined && Date.now() - this.failedAt >= PROBE_RETRY_MS
-  }
 }
 
 /** How much of a file's start the page-cache check looks at. */
